@@ -1,0 +1,126 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+const LOG_LEVELS: readonly LogLevel[] = [
+  'fatal',
+  'error',
+  'warn',
+  'info',
+  'debug',
+  'trace',
+  'silent',
+];
+
+export interface UpstreamTimeouts {
+  connectMs: number;
+  firstByteMs: number;
+  idleMs: number;
+}
+
+export interface EnvConfig {
+  port: number;
+  host: string;
+  databaseUrl: string | null;
+  redisUrl: string | null;
+  dataDir: string;
+  configFile: string;
+  masterKey: string | null;
+  logLevel: LogLevel;
+  bodyLimitBytes: number;
+  upstreamTimeouts: UpstreamTimeouts;
+  shutdownGraceMs: number;
+}
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** The config shipped with the package: mock models only, so a first start answers offline. */
+export const DEFAULT_CONFIG_FILE = fileURLToPath(
+  new URL('../../config/llm-backend.yaml', import.meta.url),
+);
+
+/**
+ * Reads a variable that may instead be given as NAME_FILE (a path whose content is the value),
+ * the usual way to hand secrets to containers.
+ */
+export function readSecret(env: Env, name: string, errors: string[]): string | undefined {
+  const direct = env[name];
+  const file = env[`${name}_FILE`];
+  if (direct !== undefined && file !== undefined) {
+    errors.push(`${name} and ${name}_FILE are both set; set only one`);
+    return undefined;
+  }
+  if (file === undefined) return direct === '' ? undefined : direct;
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch {
+    errors.push(`${name}_FILE: cannot read ${file}`);
+    return undefined;
+  }
+}
+
+function integer(
+  env: Env,
+  name: string,
+  fallback: number,
+  min: number,
+  max: number,
+  errors: string[],
+) {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    errors.push(`${name} must be an integer from ${min} to ${max}, got '${raw}'`);
+    return fallback;
+  }
+  return value;
+}
+
+function url(value: string | undefined, name: string, protocols: string[], errors: string[]) {
+  if (value === undefined) return null;
+  try {
+    const parsed = new URL(value);
+    if (!protocols.includes(parsed.protocol)) {
+      errors.push(`${name} must use one of ${protocols.join(', ')}`);
+    }
+  } catch {
+    // The value may hold a password: never echo it.
+    errors.push(`${name} is not a valid URL`);
+  }
+  return value;
+}
+
+/** Validates the environment once; every problem is collected so the operator fixes all at once. */
+export function readEnv(env: Env, errors: string[]): EnvConfig {
+  const logLevel = (env.LOG_LEVEL ?? 'info') as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) {
+    errors.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got '${env.LOG_LEVEL}'`);
+  }
+  const masterKey = readSecret(env, 'MASTER_KEY', errors) ?? null;
+  if (masterKey !== null && masterKey.length < 32) {
+    errors.push('MASTER_KEY must be at least 32 characters');
+  }
+  return {
+    port: integer(env, 'PORT', 8000, 0, 65535, errors),
+    host: env.HOST || '127.0.0.1',
+    databaseUrl: url(
+      readSecret(env, 'DATABASE_URL', errors),
+      'DATABASE_URL',
+      ['postgres:', 'postgresql:'],
+      errors,
+    ),
+    redisUrl: url(readSecret(env, 'REDIS_URL', errors), 'REDIS_URL', ['redis:', 'rediss:'], errors),
+    dataDir: env.DATA_DIR || './data',
+    configFile: env.CONFIG_FILE || DEFAULT_CONFIG_FILE,
+    masterKey,
+    logLevel,
+    bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 10 * 1024 * 1024, 1024, 1024 ** 3, errors),
+    upstreamTimeouts: {
+      connectMs: integer(env, 'UPSTREAM_CONNECT_TIMEOUT_MS', 10_000, 1, 3_600_000, errors),
+      firstByteMs: integer(env, 'UPSTREAM_FIRST_BYTE_TIMEOUT_MS', 300_000, 1, 3_600_000, errors),
+      idleMs: integer(env, 'UPSTREAM_IDLE_TIMEOUT_MS', 60_000, 1, 3_600_000, errors),
+    },
+    shutdownGraceMs: integer(env, 'SHUTDOWN_GRACE_MS', 30_000, 0, 3_600_000, errors),
+  };
+}

@@ -1,0 +1,181 @@
+import { readFileSync, statSync } from 'node:fs';
+import { Value } from '@sinclair/typebox/value';
+import { parse as parseYaml } from 'yaml';
+import type { ProviderConfig } from '../providers/types.js';
+import { type Env, type EnvConfig, readEnv, readSecret } from './env.js';
+import {
+  type ConfigFile,
+  ConfigFileSchema,
+  type ModelEntry,
+  type ProviderEntry,
+} from './file-schema.js';
+
+export interface ModelCapabilities {
+  chat: boolean;
+  completions: boolean;
+  embeddings: boolean;
+  tools: boolean;
+  vision: boolean;
+  contextWindow: number | null;
+}
+
+/** US dollars per million tokens. */
+export interface ModelPricing {
+  input: number;
+  output: number;
+  cachedInput: number;
+}
+
+export interface ModelConfig {
+  /** The public name clients send. */
+  name: string;
+  providerId: string;
+  upstreamModel: string;
+  ownedBy: string;
+  created: number;
+  capabilities: ModelCapabilities;
+  pricing: ModelPricing;
+}
+
+export interface AppConfig {
+  env: EnvConfig;
+  providers: readonly ProviderConfig[];
+  models: readonly ModelConfig[];
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const OPENAI_BASE_URL = 'https://api.openai.com/v1';
+
+function readConfigFile(
+  path: string,
+  errors: string[],
+): { file: ConfigFile; created: number } | null {
+  let text: string;
+  let created: number;
+  try {
+    text = readFileSync(path, 'utf8');
+    created = Math.floor(statSync(path).mtimeMs / 1000);
+  } catch {
+    errors.push(`CONFIG_FILE: cannot read ${path}`);
+    return null;
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (error) {
+    errors.push(`CONFIG_FILE: ${path} is not valid YAML: ${(error as Error).message}`);
+    return null;
+  }
+  const withDefaults = Value.Default(ConfigFileSchema, Value.Clone(raw ?? {}));
+  const problems = [...Value.Errors(ConfigFileSchema, withDefaults)];
+  for (const problem of problems) {
+    errors.push(`CONFIG_FILE ${problem.path || '/'}: ${problem.message}`);
+  }
+  return problems.length > 0 ? null : { file: withDefaults as ConfigFile, created };
+}
+
+function resolveProvider(
+  id: string,
+  entry: ProviderEntry,
+  env: Env,
+  envConfig: EnvConfig,
+  errors: string[],
+): ProviderConfig {
+  if (entry.type === 'mock') {
+    return {
+      id,
+      type: 'mock',
+      latencyMs: entry.latency_ms,
+      tokensPerSecond: entry.tokens_per_second,
+      embeddingDimensions: entry.embedding_dimensions,
+    };
+  }
+  const baseUrl = entry.base_url ?? (entry.type === 'openai' ? OPENAI_BASE_URL : undefined);
+  if (baseUrl === undefined) {
+    errors.push(`CONFIG_FILE /providers/${id}: base_url is required for type '${entry.type}'`);
+  } else if (!URL.canParse(baseUrl) || !/^https?:$/.test(new URL(baseUrl).protocol)) {
+    errors.push(`CONFIG_FILE /providers/${id}/base_url: must be an http(s) URL`);
+  }
+  let apiKey: string | null = null;
+  if (entry.api_key_env !== undefined) {
+    apiKey = readSecret(env, entry.api_key_env, errors) ?? null;
+    if (apiKey === null) {
+      errors.push(
+        `provider '${id}': environment variable ${entry.api_key_env} (or ${entry.api_key_env}_FILE) is not set`,
+      );
+    }
+  }
+  return {
+    id,
+    type: 'openai-compatible',
+    baseUrl: (baseUrl ?? '').replace(/\/+$/, ''),
+    apiKey,
+    headers: entry.headers ?? {},
+    maxConnections: entry.max_connections ?? 256,
+    timeouts: {
+      connectMs: entry.timeouts?.connect_ms ?? envConfig.upstreamTimeouts.connectMs,
+      firstByteMs: entry.timeouts?.first_byte_ms ?? envConfig.upstreamTimeouts.firstByteMs,
+      idleMs: entry.timeouts?.idle_ms ?? envConfig.upstreamTimeouts.idleMs,
+    },
+  };
+}
+
+function resolveModel(entry: ModelEntry, created: number): ModelConfig {
+  const { capabilities: c, pricing: p } = entry;
+  return {
+    name: entry.name,
+    providerId: entry.provider,
+    upstreamModel: entry.model ?? entry.name,
+    ownedBy: entry.owned_by ?? entry.provider,
+    created: entry.created ?? created,
+    capabilities: {
+      chat: c.chat,
+      completions: c.completions,
+      embeddings: c.embeddings,
+      tools: c.tools,
+      vision: c.vision,
+      contextWindow: c.context_window,
+    },
+    pricing: { input: p.input, output: p.output, cachedInput: p.cached_input },
+  };
+}
+
+/**
+ * Validates the environment and the config file together, once at start. Throws a
+ * ConfigError listing every problem; the result is frozen.
+ */
+export function loadConfig(env: Env): AppConfig {
+  const errors: string[] = [];
+  const envConfig = readEnv(env, errors);
+  const parsed = readConfigFile(envConfig.configFile, errors);
+  const providers: ProviderConfig[] = [];
+  const models: ModelConfig[] = [];
+  if (parsed !== null) {
+    for (const [id, entry] of Object.entries(parsed.file.providers)) {
+      providers.push(resolveProvider(id, entry, env, envConfig, errors));
+    }
+    const names = new Set<string>();
+    parsed.file.models.forEach((entry, index) => {
+      if (!Object.hasOwn(parsed.file.providers, entry.provider)) {
+        errors.push(`CONFIG_FILE /models/${index}/provider: unknown provider '${entry.provider}'`);
+      }
+      if (names.has(entry.name)) {
+        errors.push(`CONFIG_FILE /models/${index}/name: duplicate model name '${entry.name}'`);
+      }
+      names.add(entry.name);
+      models.push(resolveModel(entry, parsed.created));
+    });
+  }
+  if (errors.length > 0) throw new ConfigError(errors);
+  return Object.freeze({
+    env: Object.freeze(envConfig),
+    providers: Object.freeze(providers),
+    models: Object.freeze(models),
+  });
+}

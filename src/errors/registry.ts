@@ -1,0 +1,93 @@
+/**
+ * Every error the gateway can return, keyed by its code. Status and type follow OpenAI's
+ * conventions so the official SDKs map each one to their matching error class.
+ */
+export const errorRegistry = {
+  invalid_json: {
+    status: 400,
+    type: 'invalid_request_error',
+    message: 'We could not parse the JSON body of your request.',
+  },
+  invalid_encoding: {
+    status: 400,
+    type: 'invalid_request_error',
+    message: 'The request body is not valid UTF-8.',
+  },
+  invalid_request: {
+    status: 400,
+    type: 'invalid_request_error',
+    message: 'The request is invalid.',
+  },
+  unsupported_model_capability: {
+    status: 400,
+    type: 'invalid_request_error',
+    message: 'The model does not support this endpoint.',
+  },
+  model_not_found: {
+    status: 404,
+    type: 'invalid_request_error',
+    message: 'The model does not exist or you do not have access to it.',
+  },
+  not_found: {
+    status: 404,
+    type: 'invalid_request_error',
+    message: 'Unknown request URL.',
+  },
+  method_not_allowed: {
+    status: 405,
+    type: 'invalid_request_error',
+    message: 'Method not allowed.',
+  },
+  request_too_large: {
+    status: 413,
+    type: 'invalid_request_error',
+    message: 'The request body is larger than the configured limit.',
+  },
+  unsupported_media_type: {
+    status: 415,
+    type: 'invalid_request_error',
+    message: "Unsupported Content-Type; send 'application/json'.",
+  },
+  upstream_rate_limited: {
+    status: 429,
+    type: 'rate_limit_error',
+    message: 'The upstream provider is rate limiting requests; retry later.',
+  },
+  internal_error: {
+    status: 500,
+    type: 'server_error',
+    message: 'The server had an error while processing your request.',
+  },
+  upstream_error: {
+    status: 502,
+    type: 'server_error',
+    message: 'The upstream provider returned an error.',
+  },
+  upstream_unreachable: {
+    status: 502,
+    type: 'server_error',
+    message: 'The upstream provider could not be reached.',
+  },
+  service_unavailable: {
+    status: 503,
+    type: 'server_error',
+    message: 'The server is shutting down or not ready; retry shortly.',
+  },
+  upstream_timeout: {
+    status: 504,
+    type: 'timeout_error',
+    message: 'The upstream provider did not respond in time.',
+  },
+} as const satisfies Record<string, ErrorDefinition>;
+
+export interface ErrorDefinition {
+  status: number;
+  type: string;
+  message: string;
+}
+
+export type ErrorCode = keyof typeof errorRegistry;
+
+export function isErrorCode(value: string): value is ErrorCode {
+  return Object.hasOwn(errorRegistry, value);
+}

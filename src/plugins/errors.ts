@@ -1,0 +1,83 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { GatewayError } from '../errors/gateway-error.js';
+
+type ValidationItem = NonNullable<FastifyError['validation']>[number];
+
+/** `/messages/0/role` -> `messages[0].role`, the form OpenAI uses in `param`. */
+function toParam(item: ValidationItem): string | null {
+  const segments = item.instancePath.split('/').filter(Boolean);
+  const missing = (item.params as { missingProperty?: unknown }).missingProperty;
+  if (typeof missing === 'string') segments.push(missing);
+  if (segments.length === 0) return null;
+  return segments.reduce(
+    (path, segment) =>
+      /^\d+$/.test(segment) ? `${path}[${segment}]` : path ? `${path}.${segment}` : segment,
+    '',
+  );
+}
+
+function validationError(error: FastifyError): GatewayError {
+  const items = error.validation ?? [];
+  const first = items[0];
+  if (first === undefined) return new GatewayError('invalid_request');
+  const param = toParam(first);
+  const alternatives = items.find(
+    (item) => item.keyword === 'anyOf' && item.instancePath === first.instancePath,
+  );
+  let message: string;
+  if (first.keyword === 'required') message = `Missing required parameter: '${param}'.`;
+  else if (param === null) message = 'The request body must be a JSON object.';
+  else if (alternatives) message = `Invalid type or value for '${param}'.`;
+  else message = `Invalid value for '${param}': ${first.message ?? 'invalid'}.`;
+  return new GatewayError('invalid_request', { message, param });
+}
+
+/** Framework errors (parsing, limits, validation) expressed in the registry's terms. */
+export function toClientError(error: unknown): GatewayError {
+  if (error instanceof GatewayError) return error;
+  const fastifyError = error as Partial<FastifyError>;
+  if (fastifyError.validation) return validationError(fastifyError as FastifyError);
+  switch (fastifyError.code) {
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new GatewayError('unsupported_media_type');
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new GatewayError('request_too_large');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new GatewayError('invalid_json', {
+        message: 'The request body is empty; send a JSON object.',
+      });
+  }
+  const status = fastifyError.statusCode;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    return new GatewayError('invalid_request', { status });
+  }
+  return new GatewayError('internal_error', { cause: error });
+}
+
+export function sendError(reply: FastifyReply, error: GatewayError): FastifyReply {
+  return reply
+    .code(error.status)
+    .headers(error.headers)
+    .type('application/json')
+    .send(JSON.stringify(error.toBody()));
+}
+
+/**
+ * The one place errors become responses. Unknown errors are logged with their stack and
+ * reach the client only as a generic 500.
+ */
+export function registerErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
+    const clientError = toClientError(error);
+    if (clientError.status >= 500) request.log.error({ err: error }, 'request failed');
+    request.errorCode = clientError.wireCode ?? clientError.code;
+    return sendError(reply, clientError);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const error = new GatewayError('not_found', {
+      message: `Unknown request URL: ${request.method} ${request.url.split('?')[0]}.`,
+    });
+    request.errorCode = error.code;
+    return sendError(reply, error);
+  });
+}

@@ -1,0 +1,35 @@
+import type { FastifyInstance } from 'fastify';
+import { GatewayError } from '../errors/gateway-error.js';
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Parses JSON bodies from raw bytes: the default parser decodes leniently, which would let
+ * invalid UTF-8 through as replacement characters and change what reaches the upstream.
+ */
+export function registerJsonBodyParser(app: FastifyInstance): void {
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => {
+    const bytes = body as Buffer;
+    if (bytes.length === 0) {
+      done(
+        new GatewayError('invalid_json', {
+          message: 'The request body is empty; send a JSON object.',
+        }),
+      );
+      return;
+    }
+    let text: string;
+    try {
+      text = utf8.decode(bytes);
+    } catch {
+      done(new GatewayError('invalid_encoding'));
+      return;
+    }
+    try {
+      done(null, JSON.parse(text));
+    } catch {
+      done(new GatewayError('invalid_json'));
+    }
+  });
+}

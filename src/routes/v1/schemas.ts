@@ -1,0 +1,123 @@
+import { type TSchema, Type } from '@sinclair/typebox';
+
+/**
+ * Request schemas check what the gateway itself relies on and the types a client most often
+ * gets wrong. Every object stays open: fields the gateway does not know go upstream untouched.
+ */
+const open = { additionalProperties: true } as const;
+const nullable = <T extends TSchema>(schema: T) => Type.Optional(Type.Union([schema, Type.Null()]));
+const oneOfStrings = (values: string[]) => Type.Unsafe<string>({ type: 'string', enum: values });
+
+const Message = Type.Object(
+  {
+    role: oneOfStrings(['system', 'developer', 'user', 'assistant', 'tool', 'function']),
+    content: nullable(
+      Type.Union([Type.String(), Type.Array(Type.Object({ type: Type.String() }, open))]),
+    ),
+    name: Type.Optional(Type.String()),
+  },
+  open,
+);
+
+const StreamOptions = nullable(Type.Object({ include_usage: Type.Optional(Type.Boolean()) }, open));
+
+const sampling = {
+  stream: nullable(Type.Boolean()),
+  stream_options: StreamOptions,
+  n: nullable(Type.Integer({ minimum: 1, maximum: 128 })),
+  temperature: nullable(Type.Number({ minimum: 0, maximum: 2 })),
+  top_p: nullable(Type.Number({ minimum: 0, maximum: 1 })),
+  max_tokens: nullable(Type.Integer({ minimum: 0 })),
+  presence_penalty: nullable(Type.Number({ minimum: -2, maximum: 2 })),
+  frequency_penalty: nullable(Type.Number({ minimum: -2, maximum: 2 })),
+  seed: nullable(Type.Integer()),
+  stop: nullable(Type.Union([Type.String(), Type.Array(Type.String(), { maxItems: 4 })])),
+  user: Type.Optional(Type.String()),
+};
+
+export const ChatCompletionRequest = Type.Object(
+  {
+    model: Type.String({ minLength: 1, description: 'A model name from GET /v1/models.' }),
+    messages: Type.Array(Message, { minItems: 1 }),
+    ...sampling,
+    max_completion_tokens: nullable(Type.Integer({ minimum: 0 })),
+    tools: Type.Optional(Type.Array(Type.Object({ type: Type.String() }, open))),
+    tool_choice: Type.Optional(Type.Union([Type.String(), Type.Object({}, open)])),
+    parallel_tool_calls: Type.Optional(Type.Boolean()),
+    response_format: Type.Optional(Type.Object({ type: Type.String() }, open)),
+    logprobs: nullable(Type.Boolean()),
+    metadata: nullable(Type.Record(Type.String(), Type.String())),
+  },
+  { ...open, description: 'OpenAI chat completion request; unknown fields are forwarded.' },
+);
+
+const TokenArray = Type.Array(Type.Integer({ minimum: 0 }));
+
+export const CompletionRequest = Type.Object(
+  {
+    model: Type.String({ minLength: 1 }),
+    prompt: Type.Union([
+      Type.String(),
+      Type.Array(Type.String()),
+      TokenArray,
+      Type.Array(TokenArray),
+    ]),
+    ...sampling,
+    echo: nullable(Type.Boolean()),
+    logprobs: nullable(Type.Integer({ minimum: 0, maximum: 5 })),
+    suffix: nullable(Type.String()),
+  },
+  { ...open, description: 'OpenAI (legacy) completion request; unknown fields are forwarded.' },
+);
+
+export const EmbeddingRequest = Type.Object(
+  {
+    model: Type.String({ minLength: 1 }),
+    input: Type.Union([
+      Type.String(),
+      Type.Array(Type.String(), { minItems: 1 }),
+      Type.Array(Type.Integer({ minimum: 0 }), { minItems: 1 }),
+      Type.Array(TokenArray, { minItems: 1 }),
+    ]),
+    encoding_format: Type.Optional(oneOfStrings(['float', 'base64'])),
+    dimensions: Type.Optional(Type.Integer({ minimum: 1 })),
+    user: Type.Optional(Type.String()),
+  },
+  { ...open, description: 'OpenAI embeddings request; unknown fields are forwarded.' },
+);
+
+export const ErrorResponse = Type.Object(
+  {
+    error: Type.Object({
+      message: Type.String(),
+      type: Type.String(),
+      param: Type.Union([Type.String(), Type.Null()]),
+      code: Type.Union([Type.String(), Type.Null()]),
+    }),
+  },
+  { description: "OpenAI's error shape." },
+);
+
+export const ModelObject = Type.Object({
+  id: Type.String(),
+  object: Type.Literal('model'),
+  created: Type.Integer(),
+  owned_by: Type.String(),
+});
+
+export const ModelList = Type.Object({
+  object: Type.Literal('list'),
+  data: Type.Array(ModelObject),
+});
+
+/** Documented responses; inference bodies are the upstream's, in OpenAI's shapes. */
+export const inferenceResponses = {
+  200: {
+    description:
+      'The OpenAI response object, or with `stream: true` a text/event-stream of chunks ending in `data: [DONE]`.',
+    type: 'object',
+    additionalProperties: true,
+  },
+  '4xx': ErrorResponse,
+  '5xx': ErrorResponse,
+};

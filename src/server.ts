@@ -1,0 +1,37 @@
+import type { FastifyInstance, FastifyServerOptions } from 'fastify';
+import { buildApp } from './app.js';
+import type { AppConfig } from './config/load.js';
+import { loadEncoder } from './services/inference/estimate.js';
+
+export interface StartOptions {
+  logger?: FastifyServerOptions['logger'];
+}
+
+/** Builds the app and listens on the configured host and port. */
+export async function startServer(
+  config: AppConfig,
+  options: StartOptions = {},
+): Promise<FastifyInstance> {
+  const app = await buildApp({ config, logger: options.logger });
+  // Upstreams that report no usage need the tokenizer; load it now rather than on a request.
+  if (config.providers.some((provider) => provider.type !== 'mock')) await loadEncoder();
+  await app.listen({ host: config.env.host, port: config.env.port });
+  return app;
+}
+
+/**
+ * Stops accepting connections, lets in-flight requests and streams finish, and after the
+ * grace period cuts what is left (which aborts those upstream calls).
+ */
+export async function closeGracefully(app: FastifyInstance, graceMs: number): Promise<void> {
+  const deadline = setTimeout(() => {
+    app.log.warn({ graceMs }, 'shutdown grace period over; closing open connections');
+    app.server.closeAllConnections();
+  }, graceMs);
+  deadline.unref();
+  try {
+    await app.close();
+  } finally {
+    clearTimeout(deadline);
+  }
+}

@@ -1,0 +1,58 @@
+import type { Tiktoken } from 'js-tiktoken/lite';
+import type { Usage } from './usage.js';
+
+let encoder: Promise<Tiktoken> | undefined;
+
+/**
+ * The o200k_base encoding (GPT-4o and later) as the estimate for any model. Its ranks take
+ * most of a second to load, so they load on first use (or when warmed at start), never per call.
+ */
+export function loadEncoder(): Promise<Tiktoken> {
+  encoder ??= Promise.all([
+    import('js-tiktoken/lite'),
+    import('js-tiktoken/ranks/o200k_base'),
+  ]).then(([{ Tiktoken }, ranks]) => new Tiktoken(ranks.default));
+  return encoder;
+}
+
+// OpenAI's published accounting: a few tokens of framing per message and for the reply.
+const TOKENS_PER_MESSAGE = 3;
+const TOKENS_FOR_REPLY = 3;
+const TOKENS_PER_IMAGE = 85;
+
+/** Tokens of every string inside a value (content parts, tool call arguments, names...). */
+function tokensIn(enc: Tiktoken, value: unknown): number {
+  if (typeof value === 'string') return enc.encode(value, 'all').length;
+  let total = 0;
+  if (Array.isArray(value)) {
+    for (const item of value) total += tokensIn(enc, item);
+  } else if (value !== null && typeof value === 'object') {
+    const record = value as Record<string, unknown>;
+    if (record.type === 'image_url') return TOKENS_PER_IMAGE;
+    for (const item of Object.values(record)) total += tokensIn(enc, item);
+  }
+  return total;
+}
+
+export async function estimateChatPrompt(body: Record<string, unknown>): Promise<number> {
+  const enc = await loadEncoder();
+  const messages = Array.isArray(body.messages) ? body.messages : [];
+  let total = TOKENS_FOR_REPLY;
+  for (const message of messages) total += TOKENS_PER_MESSAGE + tokensIn(enc, message);
+  if (body.tools !== undefined) total += tokensIn(enc, JSON.stringify(body.tools));
+  return total;
+}
+
+export async function estimateTokens(value: unknown): Promise<number> {
+  return tokensIn(await loadEncoder(), value);
+}
+
+export function estimatedUsage(promptTokens: number, completionTokens: number): Usage {
+  return {
+    promptTokens,
+    completionTokens,
+    cachedTokens: 0,
+    totalTokens: promptTokens + completionTokens,
+    estimated: true,
+  };
+}

@@ -1,0 +1,104 @@
+import { GatewayError } from '../../errors/gateway-error.js';
+import type { ChunkStream, JsonObject } from '../../providers/types.js';
+import { estimatedUsage, estimateTokens } from './estimate.js';
+import { toGatewayError } from './upstream-errors.js';
+import { readUsage, type Usage } from './usage.js';
+
+export interface StreamOutcome {
+  usage: Usage;
+  /** What ended the stream early, if anything. */
+  error: GatewayError | null;
+  /** The client went away before the end. */
+  clientAborted: boolean;
+  /** Milliseconds from the start of the relay to the first chunk, if one came. */
+  timeToFirstChunkMs: number | null;
+}
+
+export interface RelayOptions {
+  upstream: ChunkStream;
+  /** The client asked for the usage chunk itself (otherwise it was added for accounting). */
+  clientWantsUsage: boolean;
+  estimatePrompt: () => Promise<number>;
+  signal: AbortSignal;
+  onEnd: (outcome: StreamOutcome) => void;
+}
+
+const sse = (data: string) => `data: ${data}\n\n`;
+
+/** Text the model produced in a chunk, for estimating usage when the upstream gives none. */
+function producedText(chunk: JsonObject): string {
+  let text = '';
+  const choices = Array.isArray(chunk.choices) ? chunk.choices : [];
+  for (const choice of choices as { text?: unknown; delta?: Record<string, unknown> }[]) {
+    if (typeof choice.text === 'string') text += choice.text;
+    const delta = choice.delta;
+    if (delta === undefined || delta === null) continue;
+    if (typeof delta.content === 'string') text += delta.content;
+    if (typeof delta.refusal === 'string') text += delta.refusal;
+    for (const call of Array.isArray(delta.tool_calls) ? delta.tool_calls : []) {
+      const fn = (call as { function?: { name?: unknown; arguments?: unknown } }).function;
+      if (typeof fn?.name === 'string') text += fn.name;
+      if (typeof fn?.arguments === 'string') text += fn.arguments;
+    }
+  }
+  return text;
+}
+
+/**
+ * Relays upstream chunks to the client as SSE, one by one: the consumer pulls, so a slow
+ * client slows the upstream read (backpressure) instead of growing a buffer. Takes usage
+ * from the stream, hides the usage the gateway asked for on the client's behalf, and turns
+ * a failure after the first byte into a final `data: {"error":...}` event.
+ */
+export async function* relayStream(options: RelayOptions): AsyncGenerator<string> {
+  const started = performance.now();
+  let timeToFirstChunkMs: number | null = null;
+  let usage: Usage | null = null;
+  let produced = '';
+  let error: GatewayError | null = null;
+  let completed = false;
+  try {
+    for await (const data of options.upstream) {
+      timeToFirstChunkMs ??= performance.now() - started;
+      let chunk: JsonObject;
+      try {
+        chunk = JSON.parse(data) as JsonObject;
+      } catch {
+        throw new GatewayError('upstream_error', {
+          message: 'The upstream provider sent a malformed stream chunk.',
+        });
+      }
+      if (chunk.error !== undefined) {
+        error = new GatewayError('upstream_error');
+        yield sse(data);
+        return;
+      }
+      produced += producedText(chunk);
+      usage = readUsage(chunk.usage) ?? usage;
+      if (options.clientWantsUsage || !('usage' in chunk)) {
+        yield sse(data);
+        continue;
+      }
+      const { usage: _hidden, ...visible } = chunk;
+      if (Array.isArray(visible.choices) && visible.choices.length === 0) continue;
+      yield sse(JSON.stringify(visible));
+    }
+    completed = true;
+    yield sse('[DONE]');
+  } catch (caught) {
+    if (!options.signal.aborted) {
+      error = toGatewayError(caught);
+      yield sse(JSON.stringify(error.toBody()));
+    }
+  } finally {
+    if (usage === null) {
+      usage = estimatedUsage(await options.estimatePrompt(), await estimateTokens(produced));
+    }
+    options.onEnd({
+      usage,
+      error,
+      clientAborted: options.signal.aborted && !completed,
+      timeToFirstChunkMs,
+    });
+  }
+}

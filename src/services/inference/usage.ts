@@ -1,0 +1,33 @@
+export interface Usage {
+  promptTokens: number;
+  completionTokens: number;
+  cachedTokens: number;
+  totalTokens: number;
+  /** True when the upstream reported none and the figures were counted with a tokenizer. */
+  estimated: boolean;
+}
+
+function count(value: unknown): number | null {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : null;
+}
+
+/** Reads OpenAI's `usage` object; null when it is absent or unusable. */
+export function readUsage(value: unknown): Usage | null {
+  if (value === null || typeof value !== 'object') return null;
+  const raw = value as {
+    prompt_tokens?: unknown;
+    completion_tokens?: unknown;
+    total_tokens?: unknown;
+    prompt_tokens_details?: { cached_tokens?: unknown } | null;
+  };
+  const promptTokens = count(raw.prompt_tokens);
+  if (promptTokens === null) return null;
+  const completionTokens = count(raw.completion_tokens) ?? 0;
+  return {
+    promptTokens,
+    completionTokens,
+    cachedTokens: count(raw.prompt_tokens_details?.cached_tokens) ?? 0,
+    totalTokens: count(raw.total_tokens) ?? promptTokens + completionTokens,
+    estimated: false,
+  };
+}
