@@ -1,0 +1,84 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import OpenAI from 'openai';
+import { stringify } from 'yaml';
+import { buildApp, REDACTED_PATHS } from '../../src/app.js';
+import type { Env } from '../../src/config/env.js';
+import { loadConfig } from '../../src/config/load.js';
+
+export interface TestGateway {
+  app: FastifyInstance;
+  url: string;
+  /** An SDK client without retries, so each call is one request. */
+  client: OpenAI;
+  /** Every log line written so far, parsed. */
+  logs: Record<string, unknown>[];
+  close(): Promise<void>;
+}
+
+export function writeConfigFile(config: unknown): string {
+  const dir = mkdtempSync(join(tmpdir(), 'llm-backend-test-'));
+  const path = join(dir, 'config.yaml');
+  writeFileSync(path, stringify(config));
+  return path;
+}
+
+/** A config with one OpenAI-compatible provider at `upstreamUrl` and the usual test models. */
+export function upstreamConfig(upstreamUrl: string, providerExtra: Record<string, unknown> = {}) {
+  return {
+    providers: {
+      upstream: { type: 'openai-compatible', base_url: upstreamUrl, api_key_env: 'TEST_UPSTREAM_KEY', ...providerExtra },
+      mock: { type: 'mock' },
+    },
+    models: [
+      { name: 'gpt-test', provider: 'upstream', model: 'upstream-model', capabilities: { chat: true, completions: true, tools: true } },
+      { name: 'embed-test', provider: 'upstream', model: 'upstream-embed', capabilities: { chat: false, embeddings: true } },
+      { name: 'org/model-with-slash', provider: 'mock', capabilities: { chat: true } },
+    ],
+  };
+}
+
+export const TEST_UPSTREAM_KEY = 'sk-upstream-secret-never-logged';
+
+/** Starts the gateway in-process on a free port with the given config file content and env. */
+export async function startGateway(config: unknown, env: Env = {}): Promise<TestGateway> {
+  const logs: Record<string, unknown>[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line) logs.push(JSON.parse(line) as Record<string, unknown>);
+      callback();
+    },
+  });
+  const appConfig = loadConfig({
+    CONFIG_FILE: writeConfigFile(config),
+    TEST_UPSTREAM_KEY,
+    PORT: '0',
+    ...env,
+  });
+  const app = await buildApp({
+    config: appConfig,
+    logger: { level: 'info', stream, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } },
+  });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : 0;
+  const url = `http://127.0.0.1:${port}`;
+  const client = new OpenAI({ apiKey: 'sk-client-test', baseURL: `${url}/v1`, maxRetries: 0 });
+  return { app, url, client, logs, close: () => app.close() };
+}
+
+/** Waits until `check` passes, for effects that happen after a response (logs, aborts). */
+export async function eventually<T>(check: () => T, timeoutMs = 5000): Promise<T> {
+  const started = Date.now();
+  for (;;) {
+    try {
+      return check();
+    } catch (error) {
+      if (Date.now() - started > timeoutMs) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+}
