@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
 import type { AppConfig } from './config/load.js';
 import { registerDocs } from './plugins/docs.js';
 import { registerErrorHandling } from './plugins/errors.js';
@@ -43,9 +43,12 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     logger: options.logger ?? loggerOptions(config),
     bodyLimit: config.env.bodyLimitBytes,
     requestIdHeader: false,
-    requestIdLogLabel: 'requestId',
     genReqId: (request) => requestIdFor(request.headers['x-request-id']),
-    disableRequestLogging: true,
+    // One richer line per request comes from the request-context plugin instead.
+    logController: new LogController({
+      requestIdLogLabel: 'requestId',
+      disableRequestLogging: true,
+    }),
     ajv: {
       // The body goes upstream as the client sent it: never coerce, strip or fill in fields.
       customOptions: {

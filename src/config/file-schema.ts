@@ -73,15 +73,23 @@ const Model = Type.Object(
 
 export const ConfigFileSchema = Type.Object(
   {
+    // Each provider is checked against the schema of its own type (see providerSchemas), so
+    // its defaults apply and its errors name the fields of that type, not a union.
     providers: Type.Record(
       Type.String({ pattern: '^[a-z0-9][a-z0-9_-]*$' }),
-      Type.Union([OpenAICompatibleProvider, MockProvider]),
+      Type.Object({ type: Type.String() }, { additionalProperties: true }),
     ),
     models: Type.Array(Model),
   },
   { additionalProperties: false },
 );
 
+export const providerSchemas = {
+  openai: OpenAICompatibleProvider,
+  'openai-compatible': OpenAICompatibleProvider,
+  mock: MockProvider,
+} as const;
+
 export type ConfigFile = Static<typeof ConfigFileSchema>;
-export type ProviderEntry = ConfigFile['providers'][string];
+export type ProviderEntry = Static<typeof OpenAICompatibleProvider> | Static<typeof MockProvider>;
 export type ModelEntry = Static<typeof Model>;

@@ -1,4 +1,5 @@
 import { readFileSync, statSync } from 'node:fs';
+import type { Static, TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { parse as parseYaml } from 'yaml';
 import type { ProviderConfig } from '../providers/types.js';
@@ -8,6 +9,7 @@ import {
   ConfigFileSchema,
   type ModelEntry,
   type ProviderEntry,
+  providerSchemas,
 } from './file-schema.js';
 
 export interface ModelCapabilities {
@@ -72,12 +74,37 @@ function readConfigFile(
     errors.push(`CONFIG_FILE: ${path} is not valid YAML: ${(error as Error).message}`);
     return null;
   }
-  const withDefaults = Value.Default(ConfigFileSchema, Value.Clone(raw ?? {}));
-  const problems = [...Value.Errors(ConfigFileSchema, withDefaults)];
-  for (const problem of problems) {
-    errors.push(`CONFIG_FILE ${problem.path || '/'}: ${problem.message}`);
+  const file = checked(ConfigFileSchema, raw ?? {}, '', errors);
+  return file === null ? null : { file, created };
+}
+
+/** The value with its schema defaults filled in, or null after listing what is wrong. */
+function checked<T extends TSchema>(
+  schema: T,
+  raw: unknown,
+  path: string,
+  errors: string[],
+): Static<T> | null {
+  const value = Value.Default(schema, Value.Clone(raw));
+  const problems = [...Value.Errors(schema, value)];
+  for (const problem of problems)
+    errors.push(`CONFIG_FILE ${path}${problem.path || (path ? '' : '/')}: ${problem.message}`);
+  return problems.length > 0 ? null : (value as Static<T>);
+}
+
+function checkedProvider(
+  id: string,
+  raw: { type: string },
+  errors: string[],
+): ProviderEntry | null {
+  const path = `/providers/${id}`;
+  if (!Object.hasOwn(providerSchemas, raw.type)) {
+    errors.push(
+      `CONFIG_FILE ${path}/type: unknown provider type '${raw.type}' (expected one of ${Object.keys(providerSchemas).join(', ')})`,
+    );
+    return null;
   }
-  return problems.length > 0 ? null : { file: withDefaults as ConfigFile, created };
+  return checked(providerSchemas[raw.type as keyof typeof providerSchemas], raw, path, errors);
 }
 
 function resolveProvider(
@@ -157,8 +184,9 @@ export function loadConfig(env: Env): AppConfig {
   const providers: ProviderConfig[] = [];
   const models: ModelConfig[] = [];
   if (parsed !== null) {
-    for (const [id, entry] of Object.entries(parsed.file.providers)) {
-      providers.push(resolveProvider(id, entry, env, envConfig, errors));
+    for (const [id, raw] of Object.entries(parsed.file.providers)) {
+      const entry = checkedProvider(id, raw, errors);
+      if (entry !== null) providers.push(resolveProvider(id, entry, env, envConfig, errors));
     }
     const names = new Set<string>();
     parsed.file.models.forEach((entry, index) => {

@@ -8,7 +8,8 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
  * invalid UTF-8 through as replacement characters and change what reaches the upstream.
  */
 export function registerJsonBodyParser(app: FastifyInstance): void {
-  app.removeContentTypeParser('application/json');
+  // Only JSON is accepted; anything else (text/plain included) is a 415.
+  app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => {
     const bytes = body as Buffer;
     if (bytes.length === 0) {

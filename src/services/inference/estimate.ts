@@ -56,3 +56,17 @@ export function estimatedUsage(promptTokens: number, completionTokens: number): 
     estimated: true,
   };
 }
+
+/** The generated text of a message or stream delta: content, refusal and tool calls. */
+export function messageText(message: unknown): string {
+  if (message === null || typeof message !== 'object') return '';
+  const { content, refusal, tool_calls } = message as Record<string, unknown>;
+  let text = typeof content === 'string' ? content : '';
+  if (typeof refusal === 'string') text += refusal;
+  for (const call of Array.isArray(tool_calls) ? tool_calls : []) {
+    const fn = (call as { function?: { name?: unknown; arguments?: unknown } }).function;
+    if (typeof fn?.name === 'string') text += fn.name;
+    if (typeof fn?.arguments === 'string') text += fn.arguments;
+  }
+  return text;
+}

@@ -2,7 +2,7 @@ import type { ModelConfig } from '../../config/load.js';
 import { GatewayError } from '../../errors/gateway-error.js';
 import type { ProviderRegistry } from '../../providers/registry.js';
 import type { CallContext, JsonObject, Provider } from '../../providers/types.js';
-import { estimateChatPrompt, estimatedUsage, estimateTokens } from './estimate.js';
+import { estimateChatPrompt, estimatedUsage, estimateTokens, messageText } from './estimate.js';
 import type { Capability, ModelCatalog } from './model-catalog.js';
 import { relayStream, type StreamOutcome } from './stream-relay.js';
 import { toGatewayError } from './upstream-errors.js';
@@ -123,6 +123,8 @@ async function estimateResponse(
   const promptTokens = await estimatePrompt(capability, body);
   if (capability === 'embeddings') return estimatedUsage(promptTokens, 0);
   const choices = Array.isArray(response.choices) ? (response.choices as JsonObject[]) : [];
-  const produced = choices.map((choice) => (capability === 'chat' ? choice.message : choice.text));
+  const produced = choices.map((choice) =>
+    capability === 'chat' ? messageText(choice.message) : choice.text,
+  );
   return estimatedUsage(promptTokens, await estimateTokens(produced));
 }

@@ -1,6 +1,6 @@
 import { GatewayError } from '../../errors/gateway-error.js';
 import type { ChunkStream, JsonObject } from '../../providers/types.js';
-import { estimatedUsage, estimateTokens } from './estimate.js';
+import { estimatedUsage, estimateTokens, messageText } from './estimate.js';
 import { toGatewayError } from './upstream-errors.js';
 import { readUsage, type Usage } from './usage.js';
 
@@ -29,17 +29,9 @@ const sse = (data: string) => `data: ${data}\n\n`;
 function producedText(chunk: JsonObject): string {
   let text = '';
   const choices = Array.isArray(chunk.choices) ? chunk.choices : [];
-  for (const choice of choices as { text?: unknown; delta?: Record<string, unknown> }[]) {
+  for (const choice of choices as { text?: unknown; delta?: unknown }[]) {
     if (typeof choice.text === 'string') text += choice.text;
-    const delta = choice.delta;
-    if (delta === undefined || delta === null) continue;
-    if (typeof delta.content === 'string') text += delta.content;
-    if (typeof delta.refusal === 'string') text += delta.refusal;
-    for (const call of Array.isArray(delta.tool_calls) ? delta.tool_calls : []) {
-      const fn = (call as { function?: { name?: unknown; arguments?: unknown } }).function;
-      if (typeof fn?.name === 'string') text += fn.name;
-      if (typeof fn?.arguments === 'string') text += fn.arguments;
-    }
+    text += messageText(choice.delta);
   }
   return text;
 }
