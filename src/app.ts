@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
 import type { AppConfig } from './config/load.js';
+import { GatewayError } from './errors/gateway-error.js';
 import { registerDocs } from './plugins/docs.js';
 import { registerErrorHandling } from './plugins/errors.js';
 import { registerJsonBodyParser } from './plugins/json-body.js';
@@ -43,6 +44,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     logger: options.logger ?? loggerOptions(config),
     bodyLimit: config.env.bodyLimitBytes,
     requestIdHeader: false,
+    return503OnClosing: false,
     genReqId: (request) => requestIdFor(request.headers['x-request-id']),
     // One richer line per request comes from the request-context plugin instead.
     logController: new LogController({
@@ -70,6 +72,13 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   app.addHook('onClose', async () => providers.close());
 
   registerRequestContext(app);
+  // Requests that still arrive on open keep-alive connections while draining get a 503 in
+  // OpenAI's shape (Fastify's own 503 body is not), and the connection is closed after it.
+  app.addHook('onRequest', async (request, reply) => {
+    if (accepting || request.url.startsWith('/health/')) return;
+    reply.header('connection', 'close');
+    throw new GatewayError('service_unavailable');
+  });
   registerErrorHandling(app);
   registerJsonBodyParser(app);
   registerMetrics(app);

@@ -29,9 +29,14 @@ export async function closeGracefully(app: FastifyInstance, graceMs: number): Pr
     app.server.closeAllConnections();
   }, graceMs);
   deadline.unref();
+  // server.close() reaps idle keep-alive connections only once; a connection whose response
+  // ends during the drain would otherwise stay open, and hold the close, until its timeout.
+  const reaper = setInterval(() => app.server.closeIdleConnections(), 100);
+  reaper.unref();
   try {
     await app.close();
   } finally {
     clearTimeout(deadline);
+    clearInterval(reaper);
   }
 }

@@ -78,6 +78,8 @@ export const ConfigFileSchema = Type.Object(
     providers: Type.Record(
       Type.String({ pattern: '^[a-z0-9][a-z0-9_-]*$' }),
       Type.Object({ type: Type.String() }, { additionalProperties: true }),
+      // Without this, keys that miss the id pattern would pass as unchecked extras.
+      { additionalProperties: false },
     ),
     models: Type.Array(Model),
   },
