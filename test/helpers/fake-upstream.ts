@@ -21,7 +21,8 @@ export type Script = (req: RecordedRequest, res: ServerResponse) => Promise<void
 export class FakeUpstream {
   readonly requests: RecordedRequest[] = [];
   private readonly queue: Script[] = [];
-  private fallback: Script = (_req, res) => json(res, 500, { error: { message: 'no script', type: 'server_error' } });
+  private fallback: Script = (_req, res) =>
+    json(res, 500, { error: { message: 'no script', type: 'server_error' } });
   private server: Server | null = null;
   private readonly sockets = new Set<import('node:net').Socket>();
 
@@ -93,7 +94,12 @@ export class FakeUpstream {
   }
 }
 
-export function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function json(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   res.writeHead(status, { 'content-type': 'application/json', ...headers });
   res.end(JSON.stringify(body));
 }
@@ -110,7 +116,11 @@ export interface SseOptions {
 }
 
 /** Writes events as OpenAI does: `data: <json>\n\n` and a final `data: [DONE]`. */
-export async function sse(res: ServerResponse, events: unknown[], options: SseOptions = {}): Promise<void> {
+export async function sse(
+  res: ServerResponse,
+  events: unknown[],
+  options: SseOptions = {},
+): Promise<void> {
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
   for (const [index, event] of events.entries()) {
     if (options.cutAfter === index) {
@@ -128,19 +138,37 @@ export async function sse(res: ServerResponse, events: unknown[], options: SseOp
 /** Never answers: for timeouts. */
 export const stall: Script = () => new Promise(() => {});
 
-export function chatCompletion(content: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+export function chatCompletion(
+  content: string,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
   return {
     id: 'chatcmpl-upstream',
     object: 'chat.completion',
     created: 1_700_000_000,
     model: 'upstream-model',
-    choices: [{ index: 0, message: { role: 'assistant', content, refusal: null }, logprobs: null, finish_reason: 'stop' }],
-    usage: { prompt_tokens: 9, completion_tokens: 4, total_tokens: 13, prompt_tokens_details: { cached_tokens: 2 } },
+    choices: [
+      {
+        index: 0,
+        message: { role: 'assistant', content, refusal: null },
+        logprobs: null,
+        finish_reason: 'stop',
+      },
+    ],
+    usage: {
+      prompt_tokens: 9,
+      completion_tokens: 4,
+      total_tokens: 13,
+      prompt_tokens_details: { cached_tokens: 2 },
+    },
     ...extra,
   };
 }
 
-export function chunk(delta: Record<string, unknown>, extra: Record<string, unknown> = {}): Record<string, unknown> {
+export function chunk(
+  delta: Record<string, unknown>,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
   return {
     id: 'chatcmpl-upstream',
     object: 'chat.completion.chunk',
@@ -152,16 +180,31 @@ export function chunk(delta: Record<string, unknown>, extra: Record<string, unkn
 }
 
 /** A text streamed as OpenAI does: role first, content pieces, a finish chunk, then usage if asked. */
-export function textChunks(pieces: string[], options: { usage?: boolean; index?: number } = {}): Record<string, unknown>[] {
+export function textChunks(
+  pieces: string[],
+  options: { usage?: boolean; index?: number } = {},
+): Record<string, unknown>[] {
   const withUsage = options.usage ? { usage: null } : {};
   const index = options.index ?? 0;
   const at = (delta: Record<string, unknown>, finish: string | null = null) => ({
     ...chunk(delta, withUsage),
     choices: [{ index, delta, logprobs: null, finish_reason: finish }],
   });
-  const events: Record<string, unknown>[] = [at({ role: 'assistant', content: '' }), ...pieces.map((content) => at({ content })), at({}, 'stop')];
+  const events: Record<string, unknown>[] = [
+    at({ role: 'assistant', content: '' }),
+    ...pieces.map((content) => at({ content })),
+    at({}, 'stop'),
+  ];
   if (options.usage) {
-    events.push({ ...chunk({}), choices: [], usage: { prompt_tokens: 7, completion_tokens: pieces.length, total_tokens: 7 + pieces.length } });
+    events.push({
+      ...chunk({}),
+      choices: [],
+      usage: {
+        prompt_tokens: 7,
+        completion_tokens: pieces.length,
+        total_tokens: 7 + pieces.length,
+      },
+    });
   }
   return events;
 }

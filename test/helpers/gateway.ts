@@ -8,6 +8,7 @@ import { stringify } from 'yaml';
 import { buildApp, REDACTED_PATHS } from '../../src/app.js';
 import type { Env } from '../../src/config/env.js';
 import { loadConfig } from '../../src/config/load.js';
+import { closeGracefully } from '../../src/server.js';
 
 export interface TestGateway {
   app: FastifyInstance;
@@ -30,12 +31,27 @@ export function writeConfigFile(config: unknown): string {
 export function upstreamConfig(upstreamUrl: string, providerExtra: Record<string, unknown> = {}) {
   return {
     providers: {
-      upstream: { type: 'openai-compatible', base_url: upstreamUrl, api_key_env: 'TEST_UPSTREAM_KEY', ...providerExtra },
+      upstream: {
+        type: 'openai-compatible',
+        base_url: upstreamUrl,
+        api_key_env: 'TEST_UPSTREAM_KEY',
+        ...providerExtra,
+      },
       mock: { type: 'mock' },
     },
     models: [
-      { name: 'gpt-test', provider: 'upstream', model: 'upstream-model', capabilities: { chat: true, completions: true, tools: true } },
-      { name: 'embed-test', provider: 'upstream', model: 'upstream-embed', capabilities: { chat: false, embeddings: true } },
+      {
+        name: 'gpt-test',
+        provider: 'upstream',
+        model: 'upstream-model',
+        capabilities: { chat: true, completions: true, tools: true },
+      },
+      {
+        name: 'embed-test',
+        provider: 'upstream',
+        model: 'upstream-embed',
+        capabilities: { chat: false, embeddings: true },
+      },
       { name: 'org/model-with-slash', provider: 'mock', capabilities: { chat: true } },
     ],
   };
@@ -48,7 +64,8 @@ export async function startGateway(config: unknown, env: Env = {}): Promise<Test
   const logs: Record<string, unknown>[] = [];
   const stream = new Writable({
     write(chunk: Buffer, _encoding, callback) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line) logs.push(JSON.parse(line) as Record<string, unknown>);
+      for (const line of chunk.toString('utf8').split('\n'))
+        if (line) logs.push(JSON.parse(line) as Record<string, unknown>);
       callback();
     },
   });
@@ -67,7 +84,8 @@ export async function startGateway(config: unknown, env: Env = {}): Promise<Test
   const port = typeof address === 'object' && address !== null ? address.port : 0;
   const url = `http://127.0.0.1:${port}`;
   const client = new OpenAI({ apiKey: 'sk-client-test', baseURL: `${url}/v1`, maxRetries: 0 });
-  return { app, url, client, logs, close: () => app.close() };
+  // A short grace period, so a failed test that leaves a stream open cannot hang the suite.
+  return { app, url, client, logs, close: () => closeGracefully(app, 2000) };
 }
 
 /** Waits until `check` passes, for effects that happen after a response (logs, aborts). */

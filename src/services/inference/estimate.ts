@@ -20,9 +20,33 @@ const TOKENS_PER_MESSAGE = 3;
 const TOKENS_FOR_REPLY = 3;
 const TOKENS_PER_IMAGE = 85;
 
+// BPE cost grows with the square of a word's length (a 32 kB run of one letter takes
+// minutes), so long runs are cut into short words and long texts are sampled: an estimate
+// must never stall the event loop, whatever the upstream or client sends.
+const MAX_RUN = 24;
+const LONG_RUN = new RegExp(`\\S{${MAX_RUN + 1},}`, 'g');
+const SAMPLE_CHARS = 32 * 1024;
+
+function* segments(text: string): Generator<string> {
+  let last = 0;
+  for (const match of text.matchAll(LONG_RUN)) {
+    if (match.index > last) yield text.slice(last, match.index);
+    for (let i = 0; i < match[0].length; i += MAX_RUN) yield match[0].slice(i, i + MAX_RUN);
+    last = match.index + match[0].length;
+  }
+  if (last < text.length) yield text.slice(last);
+}
+
+function textTokens(enc: Tiktoken, text: string): number {
+  const sample = text.length > SAMPLE_CHARS ? text.slice(0, SAMPLE_CHARS) : text;
+  let total = 0;
+  for (const segment of segments(sample)) total += enc.encode(segment, 'all').length;
+  return sample === text ? total : Math.ceil((total * text.length) / sample.length);
+}
+
 /** Tokens of every string inside a value (content parts, tool call arguments, names...). */
 function tokensIn(enc: Tiktoken, value: unknown): number {
-  if (typeof value === 'string') return enc.encode(value, 'all').length;
+  if (typeof value === 'string') return textTokens(enc, value);
   let total = 0;
   if (Array.isArray(value)) {
     for (const item of value) total += tokensIn(enc, item);

@@ -1,0 +1,456 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { Agent, type IncomingMessage, request } from 'node:http';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import OpenAI from 'openai';
+import { afterEach, describe, expect, it } from 'vitest';
+import { writeConfigFile } from '../helpers/gateway.js';
+
+const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const TEST_TIMEOUT_MS = 30_000;
+/** Safety net only: every wait below ends on an event long before this. */
+const WAIT_MS = 15_000;
+
+/** Variables the gateway reads; the child must not inherit them from the test runner. */
+const GATEWAY_VARIABLES = [
+  'PORT',
+  'HOST',
+  'DATA_DIR',
+  'CONFIG_FILE',
+  'LOG_LEVEL',
+  'BODY_LIMIT_BYTES',
+  'SHUTDOWN_GRACE_MS',
+  'UPSTREAM_CONNECT_TIMEOUT_MS',
+  'UPSTREAM_FIRST_BYTE_TIMEOUT_MS',
+  'UPSTREAM_IDLE_TIMEOUT_MS',
+  'MASTER_KEY',
+  'DATABASE_URL',
+  'REDIS_URL',
+];
+
+function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of GATEWAY_VARIABLES) {
+    delete env[name];
+    delete env[`${name}_FILE`];
+  }
+  return { ...env, PORT: '0', HOST: '127.0.0.1', ...extra };
+}
+
+type LogLine = Record<string, unknown>;
+
+interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+interface Cli {
+  child: ChildProcess;
+  /** Every stdout line parsed as JSON (pino), in order. */
+  logs: LogLine[];
+  stdout: () => string;
+  stderr: () => string;
+  exited: Promise<Exit>;
+  /** Resolves with the first log line (past or future) that matches. */
+  waitForLog: (match: (line: LogLine) => boolean, what: string) => Promise<LogLine>;
+}
+
+const running = new Set<ChildProcess>();
+
+afterEach(async () => {
+  const children = [...running];
+  running.clear();
+  await Promise.all(
+    children.map(async (child) => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exit = once(child, 'exit');
+      child.kill('SIGKILL');
+      await exit;
+    }),
+  );
+});
+
+function withTimeout<T>(
+  promise: Promise<T>,
+  what: string,
+  describeState: () => string,
+): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`timed out waiting for ${what}\n${describeState()}`)),
+      WAIT_MS,
+    );
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+function startCli(args: string[], env: Record<string, string> = {}): Cli {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
+    cwd: REPO_ROOT,
+    env: childEnv(env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.add(child);
+  const logs: LogLine[] = [];
+  let stdout = '';
+  let stderr = '';
+  const waiters: { match: (line: LogLine) => boolean; resolve: (line: LogLine) => void }[] = [];
+
+  const stdoutDone = new Promise<void>((resolve) => {
+    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+    lines.on('line', (text) => {
+      stdout += `${text}\n`;
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        return;
+      }
+      if (parsed === null || typeof parsed !== 'object') return;
+      const line = parsed as LogLine;
+      logs.push(line);
+      for (const waiter of [...waiters]) {
+        if (!waiter.match(line)) continue;
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.resolve(line);
+      }
+    });
+    lines.on('close', () => resolve());
+  });
+  const stderrDone = new Promise<void>((resolve) => {
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (data: string) => {
+      stderr += data;
+    });
+    child.stderr?.on('end', () => resolve());
+  });
+  const exitEvent = new Promise<Exit>((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+  // Exit once the output is fully read too, so assertions see every line.
+  const exited = Promise.all([exitEvent, stdoutDone, stderrDone]).then(([exit]) => exit);
+  const state = () => `stdout:\n${stdout}\nstderr:\n${stderr}`;
+
+  return {
+    child,
+    logs,
+    stdout: () => stdout,
+    stderr: () => stderr,
+    exited: withTimeout(exited, 'the process to exit', state),
+    waitForLog: (match, what) => {
+      const seen = logs.find(match);
+      if (seen !== undefined) return Promise.resolve(seen);
+      const found = new Promise<LogLine>((resolve) => waiters.push({ match, resolve }));
+      const failed = exitEvent.then((exit) => {
+        throw new Error(`process exited (${JSON.stringify(exit)}) before ${what}\n${state()}`);
+      });
+      return withTimeout(Promise.race([found, failed]), what, state);
+    },
+  };
+}
+
+/** Serves and resolves with the base URL parsed from Fastify's "Server listening at" line. */
+async function serve(env: Record<string, string> = {}): Promise<{ cli: Cli; url: string }> {
+  const cli = startCli(['serve'], env);
+  const line = await cli.waitForLog(
+    (log) => typeof log.msg === 'string' && log.msg.startsWith('Server listening at '),
+    'the listen log line',
+  );
+  const match = /^Server listening at (http:\/\/[^\s]+)$/.exec(String(line.msg));
+  if (match?.[1] === undefined) throw new Error(`unexpected listen line: ${String(line.msg)}`);
+  return { cli, url: match[1] };
+}
+
+/** A GET on a fresh connection (no keep-alive pool), so it shows whether the port accepts. */
+function getOnNewConnection(url: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { agent: false, headers: { connection: 'close' } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (data: string) => {
+        body += data;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+interface StreamingResponse {
+  status: number;
+  firstChunk: Promise<void>;
+  /** The whole body, once the response ends. */
+  body: Promise<string>;
+}
+
+/** POSTs JSON through `agent` and resolves once the response headers arrived. */
+function postStream(url: string, agent: Agent, payload: unknown): Promise<StreamingResponse> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      { method: 'POST', agent, headers: { 'content-type': 'application/json' } },
+      (res: IncomingMessage) => {
+        let body = '';
+        let markFirst: () => void = () => {};
+        const firstChunk = new Promise<void>((resolveFirst) => {
+          markFirst = resolveFirst;
+        });
+        const whole = new Promise<string>((resolveBody, rejectBody) => {
+          res.setEncoding('utf8');
+          res.on('data', (data: string) => {
+            body += data;
+            markFirst();
+          });
+          res.on('end', () => resolveBody(body));
+          res.on('error', rejectBody);
+        });
+        resolve({ status: res.statusCode ?? 0, firstChunk, body: whole });
+      },
+    );
+    req.on('error', reject);
+    req.end(JSON.stringify(payload));
+  });
+}
+
+function clientFor(url: string): OpenAI {
+  return new OpenAI({ baseURL: `${url}/v1`, apiKey: 'x', maxRetries: 0 });
+}
+
+function slowMockConfig(tokensPerSecond: number): string {
+  return writeConfigFile({
+    providers: {
+      slow: { type: 'mock', latency_ms: 0, tokens_per_second: tokensPerSecond },
+    },
+    models: [{ name: 'mock-chat', provider: 'slow', capabilities: { chat: true } }],
+  });
+}
+
+const mockReply = (prompt: string) => `This is a mock reply from mock-chat. You said: "${prompt}"`;
+
+const hasStackTrace = (text: string) => /^\s+at .+\(?.+:\d+:\d+\)?$/m.test(text);
+
+describe('cli', () => {
+  it(
+    'help prints the usage and exits 0',
+    async () => {
+      const cli = startCli(['help']);
+      const exit = await cli.exited;
+      expect(exit).toEqual({ code: 0, signal: null });
+      expect(cli.stdout()).toContain('Usage: llm-backend <command>');
+      expect(cli.stdout()).toMatch(/^\s+serve\s/m);
+      expect(cli.stderr()).toBe('');
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'no command means help',
+    async () => {
+      const cli = startCli([]);
+      expect(await cli.exited).toEqual({ code: 0, signal: null });
+      expect(cli.stdout()).toContain('Usage: llm-backend <command>');
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'an unknown command exits 2 with a message and the usage',
+    async () => {
+      const cli = startCli(['frobnicate']);
+      expect(await cli.exited).toEqual({ code: 2, signal: null });
+      expect(cli.stderr()).toContain("Unknown command 'frobnicate'");
+      expect(cli.stderr()).toContain('Usage: llm-backend <command>');
+      expect(cli.stdout()).toBe('');
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'serve with an invalid env exits 1 and lists every problem without a stack trace',
+    async () => {
+      const cli = startCli(['serve'], { PORT: 'abc', LOG_LEVEL: 'loud' });
+      expect(await cli.exited).toEqual({ code: 1, signal: null });
+      const stderr = cli.stderr();
+      expect(stderr).toContain('Invalid configuration');
+      expect(stderr).toMatch(/PORT.*abc/);
+      expect(stderr).toMatch(/LOG_LEVEL.*loud/);
+      expect(hasStackTrace(stderr)).toBe(false);
+      expect(cli.logs.some((log) => String(log.msg).startsWith('Server listening'))).toBe(false);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'serve with a broken config file exits 1 and names the file problem',
+    async () => {
+      const config = writeConfigFile({
+        providers: { mock: { type: 'mock' } },
+        models: [{ name: 'm', provider: 'ghost' }],
+      });
+      const cli = startCli(['serve'], { CONFIG_FILE: config });
+      expect(await cli.exited).toEqual({ code: 1, signal: null });
+      expect(cli.stderr()).toContain('/models/0/provider');
+      expect(hasStackTrace(cli.stderr())).toBe(false);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'serve answers health and a chat completion with the default config',
+    async () => {
+      const { cli, url } = await serve();
+      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+
+      const live = await fetch(`${url}/health/live`);
+      expect(live.status).toBe(200);
+      expect(await live.json()).toEqual({ status: 'ok' });
+
+      const prompt = 'hello from the cli test';
+      const completion = await clientFor(url).chat.completions.create({
+        model: 'mock-chat',
+        messages: [{ role: 'user', content: prompt }],
+      });
+      expect(completion.object).toBe('chat.completion');
+      expect(completion.model).toBe('mock-chat');
+      expect(completion.choices[0]?.message.content).toBe(mockReply(prompt));
+      expect(completion.choices[0]?.finish_reason).toBe('stop');
+
+      cli.child.kill('SIGTERM');
+      expect(await cli.exited).toEqual({ code: 0, signal: null });
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'SIGTERM drains: the open stream completes, new connections are turned away, exit 0',
+    async () => {
+      // ~12 tokens at 20 per second: the reply takes ~0.6 s, well inside the grace period.
+      const { cli, url } = await serve({
+        CONFIG_FILE: slowMockConfig(20),
+        SHUTDOWN_GRACE_MS: '20000',
+      });
+      const ready = await getOnNewConnection(`${url}/health/ready`);
+      expect(ready.status).toBe(200);
+
+      const prompt = 'please drain this stream';
+      const stream = await clientFor(url).chat.completions.create({
+        model: 'mock-chat',
+        messages: [{ role: 'user', content: prompt }],
+        stream: true,
+      });
+      const chunks = stream[Symbol.asyncIterator]();
+      let content = '';
+      const first = await chunks.next();
+      expect(first.done).toBe(false);
+      content += first.value?.choices[0]?.delta.content ?? '';
+
+      expect(cli.child.kill('SIGTERM')).toBe(true);
+      await cli.waitForLog((log) => log.msg === 'shutting down', 'the shutdown log line');
+
+      // A chunk produced after the signal was handled.
+      const afterSignal = await chunks.next();
+      expect(afterSignal.done).toBe(false);
+      content += afterSignal.value?.choices[0]?.delta.content ?? '';
+
+      // A new connection is refused (the port is closed) or answered 503 while draining.
+      const probe = await getOnNewConnection(`${url}/health/live`).then(
+        (response) => ({ kind: 'response' as const, status: response.status }),
+        (error: unknown) => ({ kind: 'error' as const, error }),
+      );
+      if (probe.kind === 'response') expect(probe.status).toBe(503);
+      else expect((probe.error as NodeJS.ErrnoException).code).toMatch(/ECONNREFUSED|ECONNRESET/);
+
+      let finishReason: string | null | undefined = null;
+      for (;;) {
+        const next = await chunks.next();
+        if (next.done) break;
+        content += next.value.choices[0]?.delta.content ?? '';
+        finishReason = next.value.choices[0]?.finish_reason ?? finishReason;
+      }
+      expect(content).toBe(mockReply(prompt));
+      expect(finishReason).toBe('stop');
+
+      expect(await cli.exited).toEqual({ code: 0, signal: null });
+      // It drained on its own: the grace deadline never had to cut a connection.
+      expect(cli.logs.some((log) => String(log.msg).includes('grace period over'))).toBe(false);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  // A keep-alive connection whose stream ends during the drain must be closed then, not held
+  // open (holding the shutdown) until the client drops it or the grace period ends. The SDK
+  // test above cannot show this: undici drops its idle sockets after ~4 s on its own.
+  it(
+    'SIGTERM exits once the last stream ends, even if the client keeps its connection alive',
+    async () => {
+      const { cli, url } = await serve({
+        CONFIG_FILE: slowMockConfig(20),
+        SHUTDOWN_GRACE_MS: '5000',
+      });
+      const agent = new Agent({ keepAlive: true });
+      try {
+        const response = await postStream(`${url}/v1/chat/completions`, agent, {
+          model: 'mock-chat',
+          messages: [{ role: 'user', content: 'keep this connection' }],
+          stream: true,
+        });
+        expect(response.status).toBe(200);
+        await response.firstChunk;
+        cli.child.kill('SIGTERM');
+        expect(await response.body).toContain('data: [DONE]');
+        expect(await cli.exited).toEqual({ code: 0, signal: null });
+        expect(cli.logs.some((log) => String(log.msg).includes('grace period over'))).toBe(false);
+      } finally {
+        agent.destroy();
+      }
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'SIGTERM past the grace period cuts the open stream and exits 0',
+    async () => {
+      // ~12 tokens at 2 per second: the full reply would take ~6 s, the grace is 200 ms.
+      const { cli, url } = await serve({
+        CONFIG_FILE: slowMockConfig(2),
+        SHUTDOWN_GRACE_MS: '200',
+      });
+      const prompt = 'this reply will be cut';
+      const stream = await clientFor(url).chat.completions.create({
+        model: 'mock-chat',
+        messages: [{ role: 'user', content: prompt }],
+        stream: true,
+      });
+      const chunks = stream[Symbol.asyncIterator]();
+      let content = '';
+      const first = await chunks.next();
+      expect(first.done).toBe(false);
+      content += first.value?.choices[0]?.delta.content ?? '';
+
+      expect(cli.child.kill('SIGTERM')).toBe(true);
+      const exit = await cli.exited;
+      expect(exit).toEqual({ code: 0, signal: null });
+      expect(cli.logs.some((log) => String(log.msg).includes('grace period over'))).toBe(true);
+
+      // The process is gone: the client sees an error or an early end, never the whole reply.
+      let failure: unknown = null;
+      try {
+        for (;;) {
+          const next = await chunks.next();
+          if (next.done) break;
+          content += next.value.choices[0]?.delta.content ?? '';
+        }
+      } catch (error) {
+        failure = error;
+      }
+      expect(content).not.toBe(mockReply(prompt));
+      expect(mockReply(prompt).startsWith(content)).toBe(true);
+      if (failure === null) expect(content.length).toBeLessThan(mockReply(prompt).length);
+    },
+    TEST_TIMEOUT_MS,
+  );
+});
