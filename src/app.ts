@@ -71,7 +71,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   });
   app.addHook('onClose', async () => providers.close());
 
-  registerRequestContext(app);
+  const requestContext = registerRequestContext(app);
   // Requests that still arrive on open keep-alive connections while draining get a 503 in
   // OpenAI's shape (Fastify's own 503 body is not), and the connection is closed after it.
   app.addHook('onRequest', async (request, reply) => {
@@ -81,7 +81,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   });
   registerErrorHandling(app);
   registerJsonBodyParser(app);
-  registerMetrics(app);
+  registerMetrics(app, requestContext);
   await registerDocs(app, version);
 
   await app.register(v1Routes, { prefix: '/v1', inference, catalog });

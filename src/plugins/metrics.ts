@@ -1,8 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import type { RequestContext } from './request-context.js';
 
 /** One registry per app, so several apps in one process (tests) never collide. */
-export function registerMetrics(app: FastifyInstance): Registry {
+export function registerMetrics(app: FastifyInstance, context: RequestContext): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const requests = new Counter({
@@ -25,15 +26,15 @@ export function registerMetrics(app: FastifyInstance): Registry {
     registers: [registry],
   });
 
-  app.addHook('onResponse', async (request, reply) => {
+  context.onFinished(({ request, status, durationMs }) => {
     // Unmatched URLs share one label so scanners cannot blow up the series count.
     const labels = {
       method: request.method,
       route: request.routeOptions.url ?? 'unmatched',
-      status: String(reply.statusCode),
+      status: String(status),
     };
     requests.inc(labels);
-    duration.observe(labels, reply.elapsedTime / 1000);
+    duration.observe(labels, durationMs / 1000);
     const usage = request.inference?.usage;
     if (request.inference && usage) {
       const base = {

@@ -9,15 +9,33 @@ export interface InferenceRecord {
   stream: boolean;
   usage: Usage | null;
   timeToFirstChunkMs: number | null;
-  clientAborted: boolean;
 }
 
 declare module 'fastify' {
   interface FastifyRequest {
     inference: InferenceRecord | null;
     errorCode: string | null;
+    /** Settles once work that outlives the response (a stream's usage) is recorded. */
+    settled: Promise<void> | null;
   }
 }
+
+export interface FinishedRequest {
+  request: FastifyRequest;
+  /** The status sent, or 499 when the client closed the connection before the end. */
+  status: number;
+  clientAborted: boolean;
+  durationMs: number;
+}
+
+export type FinishedListener = (finished: FinishedRequest) => void;
+
+export interface RequestContext {
+  onFinished(listener: FinishedListener): void;
+}
+
+/** nginx's code for "client closed request": no response status describes it. */
+const CLIENT_CLOSED = 499;
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -30,30 +48,55 @@ export function requestIdFor(header: string | string[] | undefined): string {
   return `req_${Date.now().toString(36).padStart(9, '0')}${randomBytes(8).toString('hex')}`;
 }
 
-export function registerRequestContext(app: FastifyInstance): void {
+/**
+ * Request ids, and one "finished" event per request that also fires when the client goes
+ * away mid-response (Fastify's onResponse does not), after the request's usage is known.
+ */
+export function registerRequestContext(app: FastifyInstance): RequestContext {
+  const listeners: FinishedListener[] = [logCompletion];
   app.decorateRequest('inference', null);
   app.decorateRequest('errorCode', null);
+  app.decorateRequest('settled', null);
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    reply.raw.once('close', () => void finish(request, reply, listeners));
   });
-  app.addHook('onResponse', async (request, reply) => logCompletion(request, reply));
+  return { onFinished: (listener) => listeners.push(listener) };
 }
 
-function logCompletion(request: FastifyRequest, reply: FastifyReply): void {
+async function finish(request: FastifyRequest, reply: FastifyReply, listeners: FinishedListener[]) {
+  const clientAborted = !reply.raw.writableFinished;
+  await request.settled;
+  const finished: FinishedRequest = {
+    request,
+    status: clientAborted ? CLIENT_CLOSED : reply.statusCode,
+    clientAborted,
+    durationMs: reply.elapsedTime,
+  };
+  for (const listener of listeners) {
+    try {
+      listener(finished);
+    } catch (error) {
+      request.log.error({ err: error }, 'request finished listener failed');
+    }
+  }
+}
+
+function logCompletion({ request, status, clientAborted, durationMs }: FinishedRequest): void {
   const inference = request.inference;
   const usage = inference?.usage;
   request.log.info(
     {
       method: request.method,
       route: request.routeOptions.url ?? null,
-      status: reply.statusCode,
-      latencyMs: Math.round(reply.elapsedTime * 100) / 100,
+      status,
+      latencyMs: Math.round(durationMs * 100) / 100,
+      clientAborted,
       ...(inference && {
         model: inference.model,
         provider: inference.provider,
         stream: inference.stream,
         timeToFirstChunkMs: inference.timeToFirstChunkMs,
-        clientAborted: inference.clientAborted,
       }),
       ...(usage && {
         tokens: {

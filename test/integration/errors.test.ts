@@ -1,7 +1,7 @@
 import OpenAI from 'openai';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FakeUpstream, json, sse, stall, textChunks } from '../helpers/fake-upstream.js';
-import { startGateway, type TestGateway, upstreamConfig } from '../helpers/gateway.js';
+import { eventually, startGateway, type TestGateway, upstreamConfig } from '../helpers/gateway.js';
 import { expectOpenAISchema } from '../helpers/openai-schema.js';
 
 let upstream: FakeUpstream;
@@ -250,18 +250,28 @@ describe('errors after a stream has started', () => {
     expect(last.error.code).toBe('upstream_error');
   });
 
-  it("an upstream's own in-stream error event is forwarded and ends the stream", async () => {
+  it("an upstream's own in-stream error ends the stream as upstream_error, without its detail", async () => {
     upstream.next((_req, res) =>
       sse(res, [
         ...textChunks(['a']).slice(0, 2),
-        { error: { message: 'overloaded', type: 'server_error', param: null, code: null } },
+        {
+          error: {
+            message: 'overloaded on node gpu-7',
+            type: 'server_error',
+            param: null,
+            code: null,
+          },
+        },
       ]),
     );
     const { text, error } = await collect(
       await gateway.client.chat.completions.create({ model: 'gpt-test', stream: true, messages }),
     );
     expect(text).toBe('a');
-    expect((error as InstanceType<typeof OpenAI.APIError>).message).toContain('overloaded');
+    expect((error as InstanceType<typeof OpenAI.APIError>).error).toMatchObject({
+      code: 'upstream_error',
+    });
+    expect((error as InstanceType<typeof OpenAI.APIError>).message).not.toContain('gpu-7');
   });
 
   it('an upstream error before the first byte is a plain HTTP error, not a stream', async () => {
@@ -295,16 +305,16 @@ describe('client disconnect', () => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       // Keeps streaming until the gateway hangs up.
       while (!req.wasAborted()) {
-        res.write(`data: ${JSON.stringify(textChunks([`t${sent}`])[1])}\n\n`);
+        res.write(`data: ${JSON.stringify(textChunks([' alpha'])[1])}\n\n`);
         sent++;
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
     });
     const controller = new AbortController();
-    const stream = await gateway.client.chat.completions.create(
-      { model: 'gpt-test', stream: true, messages },
-      { signal: controller.signal },
-    );
+    const { data: stream, response } = await gateway.client.chat.completions
+      .create({ model: 'gpt-test', stream: true, messages }, { signal: controller.signal })
+      .withResponse();
+    const requestId = response.headers.get('x-request-id');
     let received = 0;
     // The SDK ends the iteration quietly when its own signal aborts it.
     for await (const _part of stream) {
@@ -314,6 +324,26 @@ describe('client disconnect', () => {
     await upstream.requests[0]?.aborted;
     expect(upstream.requests[0]?.wasAborted()).toBe(true);
     expect(received).toBe(2);
+
+    // Still logged and counted, with the tokens delivered so far (the upstream sent no usage).
+    const line = await eventually(() => {
+      const found = gateway.logs.find(
+        (log) => log.msg === 'request completed' && log.requestId === requestId,
+      );
+      if (!found) throw new Error('no log line for the aborted stream yet');
+      return found;
+    });
+    expect(line).toMatchObject({
+      status: 499,
+      clientAborted: true,
+      stream: true,
+      tokens: { estimated: true },
+    });
+    expect((line.tokens as { completion: number }).completion).toBeGreaterThanOrEqual(2);
+    const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
+    expect(metrics).toMatch(
+      /http_requests_total\{method="POST",route="\/v1\/chat\/completions",status="499"\} [1-9]/,
+    );
   });
 
   it('aborts a non-streaming upstream request too', async () => {

@@ -33,14 +33,12 @@ export function inferenceHandler(inference: InferenceService, capability: Capabi
         stream: true,
         usage: null,
         timeToFirstChunkMs: null,
-        clientAborted: false,
       };
       request.inference = record;
-      void stream.outcome.then((outcome) => {
+      request.settled = stream.outcome.then((outcome) => {
         Object.assign(record, {
           usage: outcome.usage,
           timeToFirstChunkMs: outcome.timeToFirstChunkMs,
-          clientAborted: outcome.clientAborted,
         });
         if (outcome.error) request.errorCode = outcome.error.wireCode ?? outcome.error.code;
       });
@@ -54,7 +52,6 @@ export function inferenceHandler(inference: InferenceService, capability: Capabi
       stream: false,
       usage: result.usage,
       timeToFirstChunkMs: null,
-      clientAborted: false,
     };
     // Sent as a string: the upstream's object reaches the client exactly, unknown fields too.
     return reply.type('application/json').send(JSON.stringify(result.body));

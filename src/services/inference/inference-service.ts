@@ -4,7 +4,7 @@ import type { ProviderRegistry } from '../../providers/registry.js';
 import type { CallContext, JsonObject, Provider } from '../../providers/types.js';
 import { estimateChatPrompt, estimatedUsage, estimateTokens, messageText } from './estimate.js';
 import type { Capability, ModelCatalog } from './model-catalog.js';
-import { relayStream, type StreamOutcome } from './stream-relay.js';
+import { createRelay, type Relay } from './stream-relay.js';
 import { toGatewayError } from './upstream-errors.js';
 import { readUsage, type Usage } from './usage.js';
 
@@ -14,12 +14,8 @@ export interface InferenceResult {
   model: ModelConfig;
 }
 
-export interface InferenceStream {
-  /** SSE frames, ready to write, ending with `data: [DONE]` or an error event. */
-  events: AsyncGenerator<string>;
+export interface InferenceStream extends Relay {
   model: ModelConfig;
-  /** Settles when the stream has ended, however it ended. */
-  outcome: Promise<StreamOutcome>;
 }
 
 export interface InferenceServiceOptions {
@@ -80,18 +76,13 @@ export class InferenceService {
     } catch (error) {
       throw toGatewayError(error);
     }
-    let settle: (outcome: StreamOutcome) => void = () => {};
-    const outcome = new Promise<StreamOutcome>((resolve) => {
-      settle = resolve;
-    });
-    const events = relayStream({
+    const relay = createRelay({
       upstream,
       clientWantsUsage,
       signal: ctx.signal,
       estimatePrompt: () => estimatePrompt(capability, body),
-      onEnd: settle,
     });
-    return { events, model, outcome };
+    return { ...relay, model };
   }
 
   private route(

@@ -20,7 +20,13 @@ export interface RelayOptions {
   clientWantsUsage: boolean;
   estimatePrompt: () => Promise<number>;
   signal: AbortSignal;
-  onEnd: (outcome: StreamOutcome) => void;
+}
+
+export interface Relay {
+  /** SSE frames, ready to write, ending with `data: [DONE]` or an error event. */
+  events: AsyncGenerator<string>;
+  /** Settles once the stream has ended, however it ended, with the usage to account. */
+  outcome: Promise<StreamOutcome>;
 }
 
 const sse = (data: string) => `data: ${data}\n\n`;
@@ -42,55 +48,76 @@ function producedText(chunk: JsonObject): string {
  * from the stream, hides the usage the gateway asked for on the client's behalf, and turns
  * a failure after the first byte into a final `data: {"error":...}` event.
  */
-export async function* relayStream(options: RelayOptions): AsyncGenerator<string> {
+export function createRelay(options: RelayOptions): Relay {
   const started = performance.now();
   let timeToFirstChunkMs: number | null = null;
   let usage: Usage | null = null;
   let produced = '';
   let error: GatewayError | null = null;
   let completed = false;
-  try {
-    for await (const data of options.upstream) {
-      timeToFirstChunkMs ??= performance.now() - started;
-      let chunk: JsonObject;
-      try {
-        chunk = JSON.parse(data) as JsonObject;
-      } catch {
-        throw new GatewayError('upstream_error', {
-          message: 'The upstream provider sent a malformed stream chunk.',
-        });
-      }
-      if (chunk.error !== undefined) {
-        error = new GatewayError('upstream_error');
-        yield sse(data);
-        return;
-      }
-      produced += producedText(chunk);
-      usage = readUsage(chunk.usage) ?? usage;
-      if (options.clientWantsUsage || !('usage' in chunk)) {
-        yield sse(data);
-        continue;
-      }
-      const { usage: _hidden, ...visible } = chunk;
-      if (Array.isArray(visible.choices) && visible.choices.length === 0) continue;
-      yield sse(JSON.stringify(visible));
-    }
-    completed = true;
-    yield sse('[DONE]');
-  } catch (caught) {
-    if (!options.signal.aborted) {
-      error = toGatewayError(caught);
-      yield sse(JSON.stringify(error.toBody()));
-    }
-  } finally {
-    if (usage === null) {
-      usage = estimatedUsage(await options.estimatePrompt(), await estimateTokens(produced));
-    }
-    options.onEnd({
+  let settle: ((outcome: StreamOutcome) => void) | null = null;
+  const outcome = new Promise<StreamOutcome>((resolve) => {
+    settle = resolve;
+  });
+
+  const finish = async () => {
+    const resolve = settle;
+    if (resolve === null) return;
+    settle = null;
+    usage ??= estimatedUsage(await options.estimatePrompt(), await estimateTokens(produced));
+    resolve({
       usage,
       error,
       clientAborted: options.signal.aborted && !completed,
       timeToFirstChunkMs,
     });
+  };
+  // A client gone before the first pull never runs the generator, so its finally never runs.
+  options.signal.addEventListener('abort', () => void finish(), { once: true });
+
+  async function* events(): AsyncGenerator<string> {
+    try {
+      for await (const data of options.upstream) {
+        timeToFirstChunkMs ??= performance.now() - started;
+        const chunk = parseChunk(data);
+        if (chunk.error !== undefined) {
+          // Shown like an upstream failure outside a stream: the detail stays with us.
+          throw new GatewayError('upstream_error', { cause: chunk.error });
+        }
+        produced += producedText(chunk);
+        usage = readUsage(chunk.usage) ?? usage;
+        if (options.clientWantsUsage || !('usage' in chunk)) {
+          yield sse(data);
+          continue;
+        }
+        const { usage: _hidden, ...visible } = chunk;
+        if (Array.isArray(visible.choices) && visible.choices.length === 0) continue;
+        yield sse(JSON.stringify(visible));
+      }
+      completed = true;
+      yield sse('[DONE]');
+    } catch (caught) {
+      if (!options.signal.aborted) {
+        error = toGatewayError(caught);
+        yield sse(JSON.stringify(error.toBody()));
+      }
+    } finally {
+      await finish();
+    }
   }
+
+  return { events: events(), outcome };
+}
+
+function parseChunk(data: string): JsonObject {
+  try {
+    const chunk: unknown = JSON.parse(data);
+    if (chunk !== null && typeof chunk === 'object' && !Array.isArray(chunk))
+      return chunk as JsonObject;
+  } catch {
+    // Falls through to the same error as a non-object chunk.
+  }
+  throw new GatewayError('upstream_error', {
+    message: 'The upstream provider sent a malformed stream chunk.',
+  });
 }
