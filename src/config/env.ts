@@ -52,7 +52,8 @@ export function readSecret(env: Env, name: string, errors: string[]): string | u
   }
   if (file === undefined) return direct === '' ? undefined : direct;
   try {
-    return readFileSync(file, 'utf8').trim();
+    const value = readFileSync(file, 'utf8').trim();
+    return value === '' ? undefined : value;
   } catch {
     errors.push(`${name}_FILE: cannot read ${file}`);
     return undefined;
@@ -93,7 +94,7 @@ function url(value: string | undefined, name: string, protocols: string[], error
 
 /** Validates the environment once; every problem is collected so the operator fixes all at once. */
 export function readEnv(env: Env, errors: string[]): EnvConfig {
-  const logLevel = (env.LOG_LEVEL ?? 'info') as LogLevel;
+  const logLevel = (env.LOG_LEVEL || 'info') as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) {
     errors.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got '${env.LOG_LEVEL}'`);
   }

@@ -71,20 +71,27 @@ const Model = Type.Object(
   { additionalProperties: false },
 );
 
+/**
+ * The file's outline only. Each provider and each model is then checked on its own (see
+ * load.ts), so one bad entry does not hide the problems of the others.
+ */
 export const ConfigFileSchema = Type.Object(
   {
-    // Each provider is checked against the schema of its own type (see providerSchemas), so
-    // its defaults apply and its errors name the fields of that type, not a union.
     providers: Type.Record(
-      Type.String({ pattern: '^[a-z0-9][a-z0-9_-]*$' }),
+      Type.String(),
       Type.Object({ type: Type.String() }, { additionalProperties: true }),
-      // Without this, keys that miss the id pattern would pass as unchecked extras.
-      { additionalProperties: false },
     ),
-    models: Type.Array(Model),
+    models: Type.Array(Type.Unknown()),
   },
-  { additionalProperties: false },
+  // Unknown top-level keys are reported by load.ts without stopping the other checks.
+  { additionalProperties: true },
 );
+
+export const TOP_LEVEL_KEYS = ['providers', 'models'];
+
+export const PROVIDER_ID = /^[a-z0-9][a-z0-9_-]*$/;
+
+export { Model as ModelSchema };
 
 export const providerSchemas = {
   openai: OpenAICompatibleProvider,

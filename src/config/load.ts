@@ -8,8 +8,11 @@ import {
   type ConfigFile,
   ConfigFileSchema,
   type ModelEntry,
+  ModelSchema,
+  PROVIDER_ID,
   type ProviderEntry,
   providerSchemas,
+  TOP_LEVEL_KEYS,
 } from './file-schema.js';
 
 export interface ModelCapabilities {
@@ -71,8 +74,17 @@ function readConfigFile(
   try {
     raw = parseYaml(text);
   } catch (error) {
-    errors.push(`CONFIG_FILE: ${path} is not valid YAML: ${(error as Error).message}`);
+    // Only the position: the parser's message quotes the line, which may hold a secret.
+    const position = (error as { linePos?: { line: number; col: number }[] }).linePos?.[0];
+    const where = position ? ` (line ${position.line}, column ${position.col})` : '';
+    errors.push(`CONFIG_FILE: ${path} is not valid YAML${where}`);
     return null;
+  }
+  if (raw !== null && typeof raw === 'object' && !Array.isArray(raw)) {
+    for (const key of Object.keys(raw)) {
+      if (!TOP_LEVEL_KEYS.includes(key))
+        errors.push(`CONFIG_FILE /${key}: unknown key (expected ${TOP_LEVEL_KEYS.join(', ')})`);
+    }
   }
   const file = checked(ConfigFileSchema, raw ?? {}, '', errors);
   return file === null ? null : { file, created };
@@ -98,6 +110,10 @@ function checkedProvider(
   errors: string[],
 ): ProviderEntry | null {
   const path = `/providers/${id}`;
+  if (!PROVIDER_ID.test(id)) {
+    errors.push(`CONFIG_FILE ${path}: provider ids must match ${PROVIDER_ID.source}`);
+    return null;
+  }
   if (!Object.hasOwn(providerSchemas, raw.type)) {
     errors.push(
       `CONFIG_FILE ${path}/type: unknown provider type '${raw.type}' (expected one of ${Object.keys(providerSchemas).join(', ')})`,
@@ -131,10 +147,13 @@ function resolveProvider(
   }
   let apiKey: string | null = null;
   if (entry.api_key_env !== undefined) {
-    apiKey = readSecret(env, entry.api_key_env, errors) ?? null;
-    if (apiKey === null) {
+    const name = entry.api_key_env;
+    const reported = errors.length;
+    apiKey = readSecret(env, name, errors) ?? null;
+    // A variable set twice or an unreadable file was reported by readSecret already.
+    if (apiKey === null && errors.length === reported) {
       errors.push(
-        `provider '${id}': environment variable ${entry.api_key_env} (or ${entry.api_key_env}_FILE) is not set`,
+        `CONFIG_FILE /providers/${id}/api_key_env: ${name} (or ${name}_FILE) is not set or empty`,
       );
     }
   }
@@ -189,7 +208,9 @@ export function loadConfig(env: Env): AppConfig {
       if (entry !== null) providers.push(resolveProvider(id, entry, env, envConfig, errors));
     }
     const names = new Set<string>();
-    parsed.file.models.forEach((entry, index) => {
+    parsed.file.models.forEach((raw, index) => {
+      const entry = checked(ModelSchema, raw, `/models/${index}`, errors);
+      if (entry === null) return;
       if (!Object.hasOwn(parsed.file.providers, entry.provider)) {
         errors.push(`CONFIG_FILE /models/${index}/provider: unknown provider '${entry.provider}'`);
       }

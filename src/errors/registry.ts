@@ -33,11 +33,6 @@ export const errorRegistry = {
     type: 'invalid_request_error',
     message: 'Unknown request URL.',
   },
-  method_not_allowed: {
-    status: 405,
-    type: 'invalid_request_error',
-    message: 'Method not allowed.',
-  },
   request_too_large: {
     status: 413,
     type: 'invalid_request_error',

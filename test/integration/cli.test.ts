@@ -270,6 +270,23 @@ describe('cli', () => {
   );
 
   it(
+    '--version prints the version; an unknown flag exits 2 with the usage, no stack trace',
+    async () => {
+      const version = startCli(['--version']);
+      expect(await version.exited).toEqual({ code: 0, signal: null });
+      expect(version.stdout().trim()).toMatch(/^\d+\.\d+\.\d+/);
+      const help = startCli(['serve', '--help']);
+      expect(await help.exited).toEqual({ code: 0, signal: null });
+      expect(help.stdout()).toContain('Usage: llm-backend <command>');
+      const bogus = startCli(['--bogus']);
+      expect(await bogus.exited).toEqual({ code: 2, signal: null });
+      expect(bogus.stderr()).toContain("Unknown option '--bogus'");
+      expect(bogus.stderr()).not.toMatch(/\bat .+\.(ts|js):\d+/);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
     'serve with an invalid env exits 1 and lists every problem without a stack trace',
     async () => {
       const cli = startCli(['serve'], { PORT: 'abc', LOG_LEVEL: 'loud' });

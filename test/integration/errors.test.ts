@@ -101,14 +101,19 @@ describe('errors surface as the SDK error classes', () => {
 
   it("upstream 400 (the client's fault) passes through with the upstream's message", async () => {
     upstream.next((_req, res) =>
-      json(res, 400, {
-        error: {
-          message: "This model's maximum context length is 8192 tokens.",
-          type: 'invalid_request_error',
-          param: 'messages',
-          code: 'context_length_exceeded',
+      json(
+        res,
+        400,
+        {
+          error: {
+            message: "This model's maximum context length is 8192 tokens.",
+            type: 'invalid_request_error',
+            param: 'messages',
+            code: 'context_length_exceeded',
+          },
         },
-      }),
+        { 'retry-after': '5' },
+      ),
     );
     const error = await rejection(
       gateway.client.chat.completions.create({ model: 'gpt-test', messages }),
@@ -116,6 +121,8 @@ describe('errors surface as the SDK error classes', () => {
     expect(error).toBeInstanceOf(OpenAI.BadRequestError);
     expectOpenAIError(error, 400, 'context_length_exceeded');
     expect(error.param).toBe('messages');
+    // Retrying will not fix the request, so no retry-after reaches the client.
+    expect(error.headers?.get('retry-after')).toBeNull();
   });
 
   it.each([401, 403, 404, 500, 503])(

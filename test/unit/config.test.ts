@@ -188,6 +188,15 @@ describe('loadConfig: config file problems', () => {
     problemWith(problems, 'CONFIG_FILE', path, 'YAML');
   });
 
+  it('reports where the YAML is invalid without quoting the line, which may hold a secret', () => {
+    const path = writeText(
+      'providers:\n  cloud:\n    headers: { authorization: "Bearer sk-inline-secret\n',
+    );
+    const problems = problemsOf({ CONFIG_FILE: path });
+    problemWith(problems, 'YAML', 'line');
+    expect(problems.join('\n')).not.toContain('sk-inline-secret');
+  });
+
   it('reports an empty file as missing providers and models', () => {
     const problems = problemsOf({ CONFIG_FILE: writeText('') });
     problemWith(problems, 'providers');
@@ -309,6 +318,23 @@ describe('loadConfig: config file problems', () => {
     });
     expect(problems).toHaveLength(1);
     problemWith(problems, 'cloud', 'CLOUD_KEY_FOR_TEST');
+  });
+
+  it('reports an api key given twice once, and an empty key file as not set', () => {
+    const file = writeConfigFile({
+      providers: { cloud: { type: 'openai', api_key_env: 'CLOUD_KEY_FOR_TEST' } },
+      models: [{ name: 'm', provider: 'cloud' }],
+    });
+    const twice = problemsOf({
+      CONFIG_FILE: file,
+      CLOUD_KEY_FOR_TEST: 'sk-a',
+      CLOUD_KEY_FOR_TEST_FILE: writeText('sk-b'),
+    });
+    expect(twice).toHaveLength(1);
+    problemWith(twice, 'CLOUD_KEY_FOR_TEST and CLOUD_KEY_FOR_TEST_FILE are both set');
+    const empty = problemsOf({ CONFIG_FILE: file, CLOUD_KEY_FOR_TEST_FILE: writeText('  \n') });
+    expect(empty).toHaveLength(1);
+    problemWith(empty, '/providers/cloud/api_key_env', 'not set or empty');
   });
 
   it('lists several semantic problems at once, with env problems', () => {

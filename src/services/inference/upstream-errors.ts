@@ -39,8 +39,12 @@ export function toGatewayError(error: unknown): GatewayError {
     case 'http': {
       if (!PASS_THROUGH.has(failure.status))
         return new GatewayError('upstream_error', { cause: error });
+      // retry-after tells a rate-limited client when to come back; on other statuses it
+      // would describe the upstream, not the client's request.
       const headers: Record<string, string> =
-        failure.retryAfter === null ? {} : { 'retry-after': failure.retryAfter };
+        failure.status === 429 && failure.retryAfter !== null
+          ? { 'retry-after': failure.retryAfter }
+          : {};
       const passed = upstreamErrorObject(failure.body);
       if (failure.status === 429) {
         return new GatewayError('upstream_rate_limited', {
