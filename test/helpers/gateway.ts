@@ -4,11 +4,13 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import OpenAI from 'openai';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { stringify } from 'yaml';
 import { buildApp, REDACTED_PATHS } from '../../src/app.js';
 import type { Env } from '../../src/config/env.js';
 import { loadConfig } from '../../src/config/load.js';
 import { closeGracefully } from '../../src/server.js';
+import { FakeUpstream } from './fake-upstream.js';
 
 export interface TestGateway {
   app: FastifyInstance;
@@ -99,4 +101,36 @@ export async function eventually<T>(check: () => T, timeoutMs = 5000): Promise<T
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
   }
+}
+
+export interface HarnessOptions {
+  /** Extra fields for the upstream provider entry (timeouts, headers...). */
+  provider?: Record<string, unknown>;
+  env?: Env;
+}
+
+/**
+ * A fake upstream and a gateway in front of it for the tests of one file: started before
+ * them, stopped after them, the upstream's script queue and records cleared between tests.
+ * The gateway object is filled in once started, so it can be destructured at module level.
+ */
+export function useUpstreamGateway(options: HarnessOptions = {}): {
+  upstream: FakeUpstream;
+  gateway: TestGateway;
+} {
+  const upstream = new FakeUpstream();
+  const gateway = {} as TestGateway;
+  beforeAll(async () => {
+    await upstream.start();
+    Object.assign(
+      gateway,
+      await startGateway(upstreamConfig(upstream.url, options.provider), options.env),
+    );
+  });
+  afterAll(async () => {
+    await gateway.close?.();
+    await upstream.stop();
+  });
+  afterEach(() => upstream.reset());
+  return { upstream, gateway };
 }

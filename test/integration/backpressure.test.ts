@@ -1,20 +1,10 @@
 import { once } from 'node:events';
 import { request } from 'undici';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chunk, FakeUpstream } from '../helpers/fake-upstream.js';
-import { startGateway, type TestGateway, upstreamConfig } from '../helpers/gateway.js';
+import { describe, expect, it } from 'vitest';
+import { chunk } from '../helpers/fake-upstream.js';
+import { useUpstreamGateway } from '../helpers/gateway.js';
 
-let upstream: FakeUpstream;
-let gateway: TestGateway;
-
-beforeAll(async () => {
-  upstream = await new FakeUpstream().start();
-  gateway = await startGateway(upstreamConfig(upstream.url, { timeouts: { idle_ms: 30_000 } }));
-});
-afterAll(async () => {
-  await gateway.close();
-  await upstream.stop();
-});
+const { upstream, gateway } = useUpstreamGateway({ provider: { timeouts: { idle_ms: 30_000 } } });
 
 const EVENTS = 8000;
 const PIECE = 'x'.repeat(4096);

@@ -1,22 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chatCompletion, FakeUpstream, json } from '../helpers/fake-upstream.js';
-import { startGateway, type TestGateway, upstreamConfig } from '../helpers/gateway.js';
+import { describe, expect, it } from 'vitest';
+import { chatCompletion, json } from '../helpers/fake-upstream.js';
+import { useUpstreamGateway } from '../helpers/gateway.js';
 import { expectOpenAISchema } from '../helpers/openai-schema.js';
 
-let upstream: FakeUpstream;
-let gateway: TestGateway;
-
-beforeAll(async () => {
-  upstream = await new FakeUpstream().start();
-  upstream.always((_req, res) => json(res, 200, chatCompletion('ok')));
-  gateway = await startGateway(upstreamConfig(upstream.url), {
-    BODY_LIMIT_BYTES: String(64 * 1024),
-  });
-});
-afterAll(async () => {
-  await gateway.close();
-  await upstream.stop();
-});
+const { upstream, gateway } = useUpstreamGateway({ env: { BODY_LIMIT_BYTES: String(64 * 1024) } });
+upstream.always((_req, res) => json(res, 200, chatCompletion('ok')));
 
 const hi = [{ role: 'user', content: 'Hi' }];
 const utf8 = (text: string) => Buffer.from(text, 'utf8');

@@ -1,33 +1,9 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  chatCompletion,
-  chunk,
-  FakeUpstream,
-  json,
-  sse,
-  textChunks,
-} from '../helpers/fake-upstream.js';
-import {
-  eventually,
-  startGateway,
-  TEST_UPSTREAM_KEY,
-  type TestGateway,
-  upstreamConfig,
-} from '../helpers/gateway.js';
+import { describe, expect, it } from 'vitest';
+import { chatCompletion, chunk, json, sse, textChunks } from '../helpers/fake-upstream.js';
+import { eventually, TEST_UPSTREAM_KEY, useUpstreamGateway } from '../helpers/gateway.js';
 import { expectOpenAISchema } from '../helpers/openai-schema.js';
 
-let upstream: FakeUpstream;
-let gateway: TestGateway;
-
-beforeAll(async () => {
-  upstream = await new FakeUpstream().start();
-  gateway = await startGateway(upstreamConfig(upstream.url));
-});
-afterAll(async () => {
-  await gateway.close();
-  await upstream.stop();
-});
-afterEach(() => upstream.reset());
+const { upstream, gateway } = useUpstreamGateway();
 
 function completionLog(requestId: string) {
   return eventually(() => {

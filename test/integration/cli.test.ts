@@ -233,6 +233,19 @@ const mockReply = (prompt: string) => `This is a mock reply from mock-chat. You 
 
 const hasStackTrace = (text: string) => /^\s+at .+\(?.+:\d+:\d+\)?$/m.test(text);
 
+/** Starts a streamed chat completion and reads its first chunk. */
+async function openStream(url: string, prompt: string) {
+  const stream = await clientFor(url).chat.completions.create({
+    model: 'mock-chat',
+    messages: [{ role: 'user', content: prompt }],
+    stream: true,
+  });
+  const chunks = stream[Symbol.asyncIterator]();
+  const first = await chunks.next();
+  expect(first.done).toBe(false);
+  return { chunks, first: first.value?.choices[0]?.delta.content ?? '' };
+}
+
 describe('cli', () => {
   it(
     'help prints the usage and exits 0',
@@ -354,16 +367,8 @@ describe('cli', () => {
       expect(ready.status).toBe(200);
 
       const prompt = 'please drain this stream';
-      const stream = await clientFor(url).chat.completions.create({
-        model: 'mock-chat',
-        messages: [{ role: 'user', content: prompt }],
-        stream: true,
-      });
-      const chunks = stream[Symbol.asyncIterator]();
-      let content = '';
-      const first = await chunks.next();
-      expect(first.done).toBe(false);
-      content += first.value?.choices[0]?.delta.content ?? '';
+      const { chunks, first: firstContent } = await openStream(url, prompt);
+      let content = firstContent;
 
       expect(cli.child.kill('SIGTERM')).toBe(true);
       await cli.waitForLog((log) => log.msg === 'shutting down', 'the shutdown log line');
@@ -437,16 +442,8 @@ describe('cli', () => {
         SHUTDOWN_GRACE_MS: '200',
       });
       const prompt = 'this reply will be cut';
-      const stream = await clientFor(url).chat.completions.create({
-        model: 'mock-chat',
-        messages: [{ role: 'user', content: prompt }],
-        stream: true,
-      });
-      const chunks = stream[Symbol.asyncIterator]();
-      let content = '';
-      const first = await chunks.next();
-      expect(first.done).toBe(false);
-      content += first.value?.choices[0]?.delta.content ?? '';
+      const { chunks, first: firstContent } = await openStream(url, prompt);
+      let content = firstContent;
 
       expect(cli.child.kill('SIGTERM')).toBe(true);
       const exit = await cli.exited;

@@ -1,20 +1,9 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { FakeUpstream, json, sse } from '../helpers/fake-upstream.js';
-import { startGateway, type TestGateway, upstreamConfig } from '../helpers/gateway.js';
+import { describe, expect, it } from 'vitest';
+import { json, sse } from '../helpers/fake-upstream.js';
+import { useUpstreamGateway } from '../helpers/gateway.js';
 import { expectOpenAISchema } from '../helpers/openai-schema.js';
 
-let upstream: FakeUpstream;
-let gateway: TestGateway;
-
-beforeAll(async () => {
-  upstream = await new FakeUpstream().start();
-  gateway = await startGateway(upstreamConfig(upstream.url));
-});
-afterAll(async () => {
-  await gateway.close();
-  await upstream.stop();
-});
-afterEach(() => upstream.reset());
+const { upstream, gateway } = useUpstreamGateway();
 
 const completion = (text: string, finish: string | null = 'stop') => ({
   id: 'cmpl-1',

@@ -1,25 +1,19 @@
 import OpenAI from 'openai';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FakeUpstream, json, sse, stall, textChunks } from '../helpers/fake-upstream.js';
-import { eventually, startGateway, type TestGateway, upstreamConfig } from '../helpers/gateway.js';
+import {
+  eventually,
+  startGateway,
+  upstreamConfig,
+  useUpstreamGateway,
+} from '../helpers/gateway.js';
 import { expectOpenAISchema } from '../helpers/openai-schema.js';
 
-let upstream: FakeUpstream;
-let gateway: TestGateway;
+// Short timeouts so the timeout paths run quickly; they are per provider in the config.
+const { upstream, gateway } = useUpstreamGateway({
+  provider: { timeouts: { first_byte_ms: 300, idle_ms: 300 } },
+});
 const messages = [{ role: 'user' as const, content: 'Hi' }];
-
-beforeAll(async () => {
-  upstream = await new FakeUpstream().start();
-  // Short timeouts so the timeout paths run quickly; they are per provider in the config.
-  gateway = await startGateway(
-    upstreamConfig(upstream.url, { timeouts: { first_byte_ms: 300, idle_ms: 300 } }),
-  );
-});
-afterAll(async () => {
-  await gateway.close();
-  await upstream.stop();
-});
-afterEach(() => upstream.reset());
 
 async function rejection(promise: Promise<unknown>): Promise<InstanceType<typeof OpenAI.APIError>> {
   try {
@@ -307,13 +301,13 @@ describe('errors after a stream has started', () => {
 
 describe('client disconnect', () => {
   it('aborts the upstream request at once, mid-stream', async () => {
-    let sent = 0;
+    let _sent = 0;
     upstream.next(async (req, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       // Keeps streaming until the gateway hangs up.
       while (!req.wasAborted()) {
         res.write(`data: ${JSON.stringify(textChunks([' alpha'])[1])}\n\n`);
-        sent++;
+        _sent++;
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
     });

@@ -1,25 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chatCompletion, FakeUpstream, json } from '../helpers/fake-upstream.js';
-import {
-  eventually,
-  startGateway,
-  TEST_UPSTREAM_KEY,
-  type TestGateway,
-  upstreamConfig,
-} from '../helpers/gateway.js';
+import { describe, expect, it } from 'vitest';
+import { chatCompletion, json } from '../helpers/fake-upstream.js';
+import { eventually, TEST_UPSTREAM_KEY, useUpstreamGateway } from '../helpers/gateway.js';
 
-let upstream: FakeUpstream;
-let gateway: TestGateway;
-
-beforeAll(async () => {
-  upstream = await new FakeUpstream().start();
-  upstream.always((_req, res) => json(res, 200, chatCompletion('ok')));
-  gateway = await startGateway(upstreamConfig(upstream.url));
-});
-afterAll(async () => {
-  await gateway.close();
-  await upstream.stop();
-});
+const { upstream, gateway } = useUpstreamGateway();
+upstream.always((_req, res) => json(res, 200, chatCompletion('ok')));
 
 describe('operations endpoints', () => {
   it('health: live and ready', async () => {
