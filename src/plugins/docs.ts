@@ -5,6 +5,23 @@ import type { FastifyInstance } from 'fastify';
 /** OpenAPI generated from the route schemas: JSON at /openapi.json, Swagger UI at /docs. */
 export async function registerDocs(app: FastifyInstance, version: string): Promise<void> {
   await app.register(swagger, {
+    // Model names may contain slashes, so the route is a wildcard; the document names it.
+    transform: ({ schema, url }) =>
+      url === '/v1/models/*'
+        ? {
+            url: '/v1/models/{model}',
+            schema: {
+              ...schema,
+              params: {
+                type: 'object',
+                properties: {
+                  model: { type: 'string', description: 'The model name; may contain slashes.' },
+                },
+                required: ['model'],
+              },
+            },
+          }
+        : { schema, url },
     openapi: {
       openapi: '3.1.0',
       info: {

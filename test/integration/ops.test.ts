@@ -49,6 +49,7 @@ describe('operations endpoints', () => {
       '/v1/embeddings',
       '/v1/models',
       '/health/ready',
+      '/v1/models/{model}',
     ]) {
       expect(Object.keys(spec.paths)).toContain(path);
     }
