@@ -28,6 +28,16 @@ export const errorRegistry = {
     type: 'invalid_request_error',
     message: 'The model does not exist or you do not have access to it.',
   },
+  tenant_not_found: {
+    status: 404,
+    type: 'invalid_request_error',
+    message: 'The tenant does not exist.',
+  },
+  tenant_exists: {
+    status: 409,
+    type: 'invalid_request_error',
+    message: 'A tenant with this slug exists already.',
+  },
   not_found: {
     status: 404,
     type: 'invalid_request_error',

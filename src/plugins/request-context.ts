@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Usage } from '../services/inference/usage.js';
+import { newId } from '../utils/ids.js';
 
 /** What a request did upstream, filled in by the inference routes, read by logs and metrics. */
 export interface InferenceRecord {
@@ -45,7 +45,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
  */
 export function requestIdFor(header: string | string[] | undefined): string {
   if (typeof header === 'string' && REQUEST_ID.test(header)) return header;
-  return `req_${Date.now().toString(36).padStart(9, '0')}${randomBytes(8).toString('hex')}`;
+  return newId('req');
 }
 
 /**

@@ -1,0 +1,175 @@
+import type { Kysely, Selectable } from 'kysely';
+import { GatewayError } from '../../errors/gateway-error.js';
+import type { ControlSchema, TenantStatus, TenantsTable } from '../../storage/control-schema.js';
+import type { DatabaseServer } from '../../storage/database-server.js';
+import { migrateToLatest } from '../../storage/migrations/index.js';
+import type { TenantConnections } from '../../storage/tenant-connections.js';
+import { newId } from '../../utils/ids.js';
+
+export interface Tenant {
+  id: string;
+  slug: string;
+  name: string;
+  status: TenantStatus;
+  databaseName: string;
+  createdAt: Date;
+  updatedAt: Date;
+  deleteAfter: Date | null;
+}
+
+export interface TenantServiceOptions {
+  control: Kysely<ControlSchema>;
+  server: DatabaseServer;
+  connections: TenantConnections;
+  /** How long a deleted tenant's database is kept before it is dropped. */
+  deletionGraceMs: number;
+}
+
+export const TENANT_SLUG = /^[a-z0-9][a-z0-9-]{1,62}$/;
+
+function toTenant(row: Selectable<TenantsTable>): Tenant {
+  return {
+    id: row.id,
+    slug: row.slug,
+    name: row.name,
+    status: row.status,
+    databaseName: row.database_name,
+    createdAt: new Date(row.created_at),
+    updatedAt: new Date(row.updated_at),
+    deleteAfter: row.delete_after === null ? null : new Date(row.delete_after),
+  };
+}
+
+/**
+ * The tenant registry and each tenant's own database. Provisioning is resumable: a tenant
+ * stays `provisioning` until its database exists and is migrated, and creating it again
+ * picks up where a failure left off.
+ */
+export class TenantService {
+  constructor(private readonly options: TenantServiceOptions) {}
+
+  async create(input: { slug: string; name: string }): Promise<Tenant> {
+    const { control, server } = this.options;
+    const existing = await control
+      .selectFrom('tenants')
+      .selectAll()
+      .where('slug', '=', input.slug)
+      .executeTakeFirst();
+    if (existing !== undefined && existing.status !== 'provisioning') {
+      throw new GatewayError('tenant_exists', { param: 'slug' });
+    }
+    let row = existing;
+    if (row === undefined) {
+      const id = newId('tnt');
+      row = await control
+        .insertInto('tenants')
+        .values({
+          id,
+          slug: input.slug,
+          name: input.name,
+          database_name: `${server.controlDatabase}_${id}`,
+          server_url: null,
+          replica_url: null,
+          delete_after: null,
+        })
+        .returningAll()
+        .executeTakeFirstOrThrow();
+    }
+    await server.create(row.database_name);
+    await migrateToLatest(
+      this.options.connections.get(row.database_name) as Kysely<unknown>,
+      'tenant',
+    );
+    const active = await control
+      .updateTable('tenants')
+      .set({ status: 'active', updated_at: new Date() })
+      .where('id', '=', row.id)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return toTenant(active);
+  }
+
+  async list(): Promise<Tenant[]> {
+    const rows = await this.options.control
+      .selectFrom('tenants')
+      .selectAll()
+      .orderBy('id')
+      .execute();
+    return rows.map(toTenant);
+  }
+
+  /** By id (`tnt_...`) or slug. */
+  async get(ref: string): Promise<Tenant> {
+    const column = ref.startsWith('tnt_') ? 'id' : 'slug';
+    const row = await this.options.control
+      .selectFrom('tenants')
+      .selectAll()
+      .where(column, '=', ref)
+      .executeTakeFirst();
+    if (row === undefined) throw new GatewayError('tenant_not_found', { param: 'tenant' });
+    return toTenant(row);
+  }
+
+  async setStatus(ref: string, status: 'active' | 'disabled'): Promise<Tenant> {
+    const tenant = await this.get(ref);
+    if (tenant.status === 'deleting' || tenant.status === 'provisioning') {
+      throw new GatewayError('tenant_not_found', { param: 'tenant' });
+    }
+    const row = await this.options.control
+      .updateTable('tenants')
+      .set({ status, updated_at: new Date() })
+      .where('id', '=', tenant.id)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return toTenant(row);
+  }
+
+  /** Marks the tenant deleted: refused from now on, its database dropped after the grace period. */
+  async delete(ref: string, now = new Date()): Promise<Tenant> {
+    const tenant = await this.get(ref);
+    const deleteAfter = new Date(now.getTime() + this.options.deletionGraceMs);
+    const row = await this.options.control
+      .updateTable('tenants')
+      .set({ status: 'deleting', delete_after: deleteAfter, updated_at: now })
+      .where('id', '=', tenant.id)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return toTenant(row);
+  }
+
+  /** Drops the databases of tenants deleted longer ago than the grace period. */
+  async purge(now = new Date()): Promise<string[]> {
+    const { control, server, connections } = this.options;
+    const due = await control
+      .selectFrom('tenants')
+      .selectAll()
+      .where('status', '=', 'deleting')
+      .where('delete_after', '<=', now)
+      .execute();
+    for (const row of due) {
+      await connections.release(row.database_name);
+      await server.drop(row.database_name);
+      await control.deleteFrom('tenants').where('id', '=', row.id).execute();
+    }
+    return due.map((row) => row.id);
+  }
+
+  /** Brings every tenant database to the latest schema, one at a time, reporting progress. */
+  async migrateAll(
+    onProgress: (done: number, total: number, tenant: Tenant) => void = () => {},
+  ): Promise<void> {
+    const tenants = (await this.list()).filter((tenant) => tenant.status !== 'deleting');
+    for (const [index, tenant] of tenants.entries()) {
+      await this.options.server.create(tenant.databaseName);
+      await migrateToLatest(
+        this.options.connections.get(tenant.databaseName) as Kysely<unknown>,
+        'tenant',
+      );
+      onProgress(index + 1, tenants.length, tenant);
+    }
+  }
+
+  database(tenant: Tenant) {
+    return this.options.connections.get(tenant.databaseName);
+  }
+}

@@ -1,0 +1,49 @@
+import type { ColumnType, Generated } from 'kysely';
+
+export type TenantStatus = 'provisioning' | 'active' | 'disabled' | 'deleting';
+
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+
+export interface TenantsTable {
+  id: string;
+  slug: string;
+  name: string;
+  status: ColumnType<TenantStatus, TenantStatus | undefined, TenantStatus>;
+  database_name: string;
+  server_url: string | null;
+  replica_url: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  delete_after: Date | null;
+}
+
+export interface ApiKeyIndexTable {
+  key_hash: string;
+  key_id: string;
+  tenant_id: string | null;
+  created_at: Timestamp;
+}
+
+export interface AuditLogTable {
+  seq: Generated<string>;
+  id: string;
+  at: Timestamp;
+  actor_type: string;
+  actor_id: string | null;
+  action: string;
+  target_type: string | null;
+  target_id: string | null;
+  before: unknown;
+  after: unknown;
+  ip: string | null;
+  user_agent: string | null;
+  request_id: string | null;
+  previous_hash: string;
+  hash: string;
+}
+
+export interface ControlSchema {
+  tenants: TenantsTable;
+  api_key_index: ApiKeyIndexTable;
+  platform_audit_log: AuditLogTable;
+}

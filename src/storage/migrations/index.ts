@@ -1,0 +1,40 @@
+import { type Kysely, type Migration, type MigrationResultSet, Migrator } from 'kysely';
+import * as control0001 from './control/0001-init.js';
+import * as tenant0001 from './tenant/0001-init.js';
+
+/**
+ * Versioned migrations, in the repository and in order. Kysely's migrator records them per
+ * database, holds an advisory lock while it runs (so instances starting together take turns)
+ * and runs pending ones in a transaction, so a failed run leaves nothing half applied.
+ */
+const controlMigrations: Record<string, Migration> = { '0001-init': control0001 };
+const tenantMigrations: Record<string, Migration> = { '0001-init': tenant0001 };
+
+export type Schema = 'control' | 'tenant';
+
+export class MigrationError extends Error {
+  constructor(
+    readonly migration: string | null,
+    options: { cause: unknown },
+  ) {
+    super(`migration ${migration ?? '(setup)'} failed`, options);
+    this.name = 'MigrationError';
+  }
+}
+
+/** Applies every pending migration; returns the names applied now (none when up to date). */
+export async function migrateToLatest(db: Kysely<unknown>, schema: Schema): Promise<string[]> {
+  const migrations = schema === 'control' ? controlMigrations : tenantMigrations;
+  const migrator = new Migrator({
+    db,
+    provider: { getMigrations: async () => migrations },
+    migrationTableName: 'schema_migrations',
+    migrationLockTableName: 'schema_migrations_lock',
+  });
+  const result: MigrationResultSet = await migrator.migrateToLatest();
+  if (result.error !== undefined) {
+    const failed = result.results?.find((item) => item.status === 'Error');
+    throw new MigrationError(failed?.migrationName ?? null, { cause: result.error });
+  }
+  return (result.results ?? []).map((item) => item.migrationName);
+}

@@ -1,0 +1,38 @@
+import type { ColumnType } from 'kysely';
+import type { AuditLogTable } from './control-schema.js';
+
+export type TenantRole = 'owner' | 'admin' | 'member' | 'viewer' | 'billing';
+
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+
+export interface UsersTable {
+  id: string;
+  email: string;
+  name: string;
+  role: TenantRole;
+  status: ColumnType<'active' | 'disabled', 'active' | 'disabled' | undefined>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  name: string;
+  display_prefix: string;
+  key_hash: string;
+  previous_key_hash: string | null;
+  previous_valid_until: Date | null;
+  user_id: string | null;
+  role: TenantRole;
+  allowed_models: string[] | null;
+  expires_at: Date | null;
+  revoked_at: Date | null;
+  last_used_at: Date | null;
+  created_at: Timestamp;
+}
+
+export interface TenantSchema {
+  users: UsersTable;
+  api_keys: ApiKeysTable;
+  audit_log: AuditLogTable;
+}

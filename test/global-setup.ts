@@ -1,0 +1,47 @@
+import { connect } from 'node:net';
+import pg from 'pg';
+import { TEST_DATABASE_URL, TEST_REDIS } from './helpers/services.js';
+
+/** Fails the run at once, saying what to start, when a service the suite needs is down. */
+async function checkPostgres(): Promise<string | null> {
+  const client = new pg.Client({
+    connectionString: TEST_DATABASE_URL,
+    connectionTimeoutMillis: 3000,
+  });
+  try {
+    await client.connect();
+    await client.query('select 1');
+    return null;
+  } catch (error) {
+    return `PostgreSQL is not reachable at ${new URL(TEST_DATABASE_URL).host} (${(error as Error).message}). Start it (e.g. pg_ctlcluster <version> main start) or set TEST_DATABASE_URL.`;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+function checkRedis(): Promise<string | null> {
+  return new Promise((resolve) => {
+    const socket = connect(TEST_REDIS.port, TEST_REDIS.host);
+    const fail = (why: string) => {
+      socket.destroy();
+      resolve(
+        `Redis is not reachable at ${TEST_REDIS.host}:${TEST_REDIS.port} (${why}). Start it (redis-server) or set TEST_REDIS_URL.`,
+      );
+    };
+    socket.setTimeout(3000, () => fail('timeout'));
+    socket.once('error', (error) => fail(error.message));
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.once('data', (data) => {
+      socket.destroy();
+      resolve(
+        data.toString().startsWith('+PONG') ? null : (fail('unexpected answer to PING') ?? null),
+      );
+    });
+  });
+}
+
+export async function setup(): Promise<void> {
+  const problems = (await Promise.all([checkPostgres(), checkRedis()])).filter((p) => p !== null);
+  if (problems.length > 0)
+    throw new Error(`The test suite needs these services:\n- ${problems.join('\n- ')}`);
+}

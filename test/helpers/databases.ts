@@ -1,0 +1,74 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Kysely } from 'kysely';
+import pg from 'pg';
+import type { ControlSchema } from '../../src/storage/control-schema.js';
+import {
+  type DatabaseServer,
+  PGliteServer,
+  PostgresServer,
+} from '../../src/storage/database-server.js';
+import { migrateToLatest } from '../../src/storage/migrations/index.js';
+import { TEST_DATABASE_URL } from './services.js';
+
+export type BackendKind = 'postgres' | 'pglite';
+export const BACKENDS: BackendKind[] = ['postgres', 'pglite'];
+
+export interface TestBackend {
+  kind: BackendKind;
+  server: DatabaseServer;
+  control: Kysely<ControlSchema>;
+  /** Drops every database the backend created (control plane and tenants). */
+  destroy(): Promise<void>;
+}
+
+/**
+ * A fresh, migrated control plane: on PostgreSQL a uniquely named database (tenant databases
+ * share its name as prefix), on PGlite a temporary directory.
+ */
+export async function createBackend(kind: BackendKind): Promise<TestBackend> {
+  if (kind === 'pglite') {
+    const root = mkdtempSync(join(tmpdir(), 'llm-backend-pglite-'));
+    const server = new PGliteServer(root);
+    const control = server.open<ControlSchema>(null);
+    await migrateToLatest(control as Kysely<unknown>, 'control');
+    return {
+      kind,
+      server,
+      control,
+      destroy: async () => {
+        await control.destroy();
+        rmSync(root, { recursive: true, force: true });
+      },
+    };
+  }
+  const name = `llmb_test_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
+  await admin.connect();
+  await admin.query(`create database "${name}"`);
+  const url = new URL(TEST_DATABASE_URL);
+  url.pathname = `/${name}`;
+  const server = new PostgresServer(url.toString());
+  const control = server.open<ControlSchema>(null);
+  await migrateToLatest(control as Kysely<unknown>, 'control');
+  return {
+    kind,
+    server,
+    control,
+    destroy: async () => {
+      await control.destroy();
+      const { rows } = await admin.query<{ datname: string }>(
+        "select datname from pg_database where datname like $1 || '%' and datname <> $1",
+        [name],
+      );
+      for (const row of rows) await server.drop(row.datname);
+      await server.close();
+      const cleaner = new PostgresServer(TEST_DATABASE_URL);
+      await cleaner.drop(name);
+      await cleaner.close();
+      await admin.end();
+    },
+  };
+}

@@ -1,0 +1,6 @@
+/** Where the suite finds PostgreSQL and Redis; the defaults are the dev and CI machines'. */
+export const TEST_DATABASE_URL =
+  process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+const redisUrl = new URL(process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379');
+export const TEST_REDIS = { host: redisUrl.hostname, port: Number(redisUrl.port || 6379) };

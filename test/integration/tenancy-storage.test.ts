@@ -1,0 +1,167 @@
+import { type Kysely, sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TenantService } from '../../src/services/tenancy/tenant-service.js';
+import { migrateToLatest } from '../../src/storage/migrations/index.js';
+import { TenantConnections } from '../../src/storage/tenant-connections.js';
+import { BACKENDS, createBackend, type TestBackend } from '../helpers/databases.js';
+
+const GRACE_MS = 60_000;
+
+/** The same cases on the PostgreSQL server and on embedded PGlite: they must not drift. */
+describe.each(BACKENDS)('tenant databases on %s', (kind) => {
+  let backend: TestBackend;
+  let connections: TenantConnections;
+  let tenants: TenantService;
+
+  beforeAll(async () => {
+    backend = await createBackend(kind);
+    connections = new TenantConnections(backend.server, { maxOpen: 8, maxConnectionsPerTenant: 2 });
+    tenants = new TenantService({
+      control: backend.control,
+      server: backend.server,
+      connections,
+      deletionGraceMs: GRACE_MS,
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await connections?.close();
+    await backend?.destroy();
+  }, 60_000);
+
+  async function userCount(db: Kysely<unknown>): Promise<number> {
+    const { rows } = await sql<{ n: number }>`select count(*)::int as n from users`.execute(db);
+    return rows[0]?.n ?? -1;
+  }
+
+  it('provisions each tenant in its own migrated database; rows stay in their own', async () => {
+    const a = await tenants.create({ slug: 'acme', name: 'Acme' });
+    const b = await tenants.create({ slug: 'globex', name: 'Globex' });
+    expect(a.status).toBe('active');
+    expect(a.id).toMatch(/^tnt_[0-9a-z]+$/);
+    expect(a.databaseName).not.toBe(b.databaseName);
+    expect(await backend.server.exists(a.databaseName)).toBe(true);
+    expect(await backend.server.exists(b.databaseName)).toBe(true);
+
+    await tenants
+      .database(a)
+      .insertInto('users')
+      .values({ id: 'usr_1', email: 'ann@acme.test', name: 'Ann', role: 'owner' })
+      .execute();
+    expect(await userCount(tenants.database(a) as Kysely<unknown>)).toBe(1);
+    expect(await userCount(tenants.database(b) as Kysely<unknown>)).toBe(0);
+    expect((await tenants.list()).map((t) => t.slug)).toEqual(['acme', 'globex']);
+  }, 60_000);
+
+  it('refuses a second tenant with the same slug, and finds tenants by id or slug', async () => {
+    await expect(tenants.create({ slug: 'acme', name: 'Again' })).rejects.toMatchObject({
+      code: 'tenant_exists',
+      status: 409,
+    });
+    const bySlug = await tenants.get('acme');
+    expect((await tenants.get(bySlug.id)).slug).toBe('acme');
+    await expect(tenants.get('nobody')).rejects.toMatchObject({ code: 'tenant_not_found' });
+  });
+
+  it('runs migrations twice as a no-op, and for every tenant with progress', async () => {
+    const acme = await tenants.get('acme');
+    expect(await migrateToLatest(tenants.database(acme) as Kysely<unknown>, 'tenant')).toEqual([]);
+    expect(await migrateToLatest(backend.control as Kysely<unknown>, 'control')).toEqual([]);
+    const progress: string[] = [];
+    await tenants.migrateAll((done, total, tenant) =>
+      progress.push(`${done}/${total} ${tenant.slug}`),
+    );
+    expect(progress).toEqual(['1/2 acme', '2/2 globex']);
+  }, 60_000);
+
+  it('resumes a provisioning that failed before the database existed', async () => {
+    await backend.control
+      .insertInto('tenants')
+      .values({
+        id: 'tnt_resume0000000000000001',
+        slug: 'initech',
+        name: 'Initech',
+        database_name: `${backend.server.controlDatabase}_tnt_resume0000000000000001`,
+        server_url: null,
+        replica_url: null,
+        delete_after: null,
+      })
+      .execute();
+    const resumed = await tenants.create({ slug: 'initech', name: 'Initech' });
+    expect(resumed).toMatchObject({ id: 'tnt_resume0000000000000001', status: 'active' });
+    expect(await userCount(tenants.database(resumed) as Kysely<unknown>)).toBe(0);
+  }, 60_000);
+
+  it('deletes after the grace period, leaving the other tenants untouched', async () => {
+    const acme = await tenants.get('acme');
+    const globex = await tenants.get('globex');
+    await tenants
+      .database(globex)
+      .insertInto('users')
+      .values({ id: 'usr_2', email: 'gil@globex.test', name: 'Gil', role: 'admin' })
+      .execute();
+    const now = new Date();
+    const deleted = await tenants.delete('acme', now);
+    expect(deleted.status).toBe('deleting');
+    expect(await tenants.purge(now)).toEqual([]);
+    expect(await backend.server.exists(acme.databaseName)).toBe(true);
+
+    expect(await tenants.purge(new Date(now.getTime() + GRACE_MS))).toEqual([acme.id]);
+    expect(await backend.server.exists(acme.databaseName)).toBe(false);
+    await expect(tenants.get('acme')).rejects.toMatchObject({ code: 'tenant_not_found' });
+    expect(await backend.server.exists(globex.databaseName)).toBe(true);
+    expect(await userCount(tenants.database(globex) as Kysely<unknown>)).toBe(1);
+  }, 60_000);
+
+  it('disables and enables a tenant', async () => {
+    expect((await tenants.setStatus('globex', 'disabled')).status).toBe('disabled');
+    expect((await tenants.setStatus('globex', 'active')).status).toBe('active');
+  });
+});
+
+describe('tenant databases on postgres, concurrently', () => {
+  it('two instances migrating one database at once apply each migration once', async () => {
+    const backend = await createBackend('postgres');
+    try {
+      await backend.server.create(`${backend.server.controlDatabase}_race`);
+      const first = backend.server.open(`${backend.server.controlDatabase}_race`);
+      const second = backend.server.open(`${backend.server.controlDatabase}_race`);
+      const [a, b] = await Promise.all([
+        migrateToLatest(first as Kysely<unknown>, 'tenant'),
+        migrateToLatest(second as Kysely<unknown>, 'tenant'),
+      ]);
+      expect([...a, ...b]).toEqual(['0001-init']);
+      const { rows } = await sql<{
+        n: number;
+      }>`select count(*)::int as n from schema_migrations`.execute(first);
+      expect(rows[0]?.n).toBe(1);
+      await Promise.all([first.destroy(), second.destroy()]);
+    } finally {
+      await backend.destroy();
+    }
+  }, 60_000);
+});
+
+describe('tenant connection pools', () => {
+  it('keeps at most maxOpen pools, closing the least recently used', async () => {
+    const backend = await createBackend('postgres');
+    const connections = new TenantConnections(backend.server, {
+      maxOpen: 2,
+      maxConnectionsPerTenant: 1,
+    });
+    try {
+      const names = ['a', 'b', 'c'].map((suffix) => `${backend.server.controlDatabase}_${suffix}`);
+      for (const name of names) await backend.server.create(name);
+      const a = connections.get(names[0] as string);
+      connections.get(names[1] as string);
+      expect(connections.get(names[0] as string)).toBe(a);
+      connections.get(names[2] as string);
+      expect(connections.size).toBe(2);
+      // b was the least recently used: a new handle now; a is still the same one.
+      expect(connections.get(names[0] as string)).toBe(a);
+      await sql`select 1`.execute(connections.get(names[1] as string));
+    } finally {
+      await connections.close();
+      await backend.destroy();
+    }
+  }, 60_000);
+});
