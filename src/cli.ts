@@ -1,13 +1,18 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { runMigrate, runTenantCommand, TENANT_USAGE, UsageError } from './cli/tenant-commands.js';
 import { ConfigError, loadConfig } from './config/load.js';
+import { GatewayError } from './errors/gateway-error.js';
 import { closeGracefully, startServer } from './server.js';
+import { TenantService } from './services/tenancy/tenant-service.js';
+import { openStorage } from './storage/open.js';
 
 const USAGE = `Usage: llm-backend <command> [--help] [--version]
 
 Commands:
   serve     Start the gateway (HTTP API on HOST:PORT)
+  migrate   Bring the control plane and every tenant database to the latest schema
+  tenant    Create, list, disable, enable, delete and purge tenants ('tenant --help')
   help      Show this help
 
 Configuration comes from the environment and CONFIG_FILE; see the README.`;
@@ -39,26 +44,54 @@ async function serve(): Promise<void> {
   process.on('SIGINT', stop);
 }
 
-async function main(argv: string[]): Promise<void> {
-  const { positionals, values } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'v' } },
-  });
-  if (values.version) {
-    console.log(version);
-    return;
+/** Commands that work on the databases open storage, run, and close it again. */
+async function withTenants(run: (tenants: TenantService) => Promise<void>): Promise<void> {
+  const config = loadConfig(process.env);
+  const storage = await openStorage(config.env);
+  try {
+    await run(
+      new TenantService({
+        control: storage.control,
+        server: storage.server,
+        connections: storage.tenants,
+        deletionGraceMs: config.env.tenantDeletionGraceHours * 3_600_000,
+      }),
+    );
+  } finally {
+    await storage.close();
   }
-  const command = values.help ? 'help' : (positionals[0] ?? 'help');
+}
+
+const stdout = { line: (text: string) => console.log(text) };
+
+async function main(argv: string[]): Promise<void> {
+  const [command = 'help', ...rest] = argv;
   switch (command) {
     case 'serve':
+      if (rest.includes('--help') || rest.includes('-h')) return void console.log(USAGE);
       return serve();
+    case 'migrate':
+      return withTenants((tenants) => runMigrate(tenants, stdout));
+    case 'tenant':
+      if (rest.length === 0 || rest.includes('--help')) {
+        console.log(TENANT_USAGE);
+        return;
+      }
+      return withTenants((tenants) => runTenantCommand(rest, tenants, stdout));
     case 'help':
+    case '--help':
+    case '-h':
       console.log(USAGE);
       return;
+    case '--version':
+    case '-v':
+      console.log(version);
+      return;
     default:
-      console.error(`Unknown command '${command}'.\n\n${USAGE}`);
-      process.exitCode = 2;
+      if (command.startsWith('-')) {
+        throw new UsageError(`Unknown option '${command}'.`);
+      }
+      throw new UsageError(`Unknown command '${command}'.`);
   }
 }
 
@@ -67,10 +100,17 @@ main(process.argv.slice(2)).catch((error: unknown) => {
     console.error(error.message);
     process.exit(1);
   }
-  // A wrong flag is the user's mistake: say so without a stack trace.
-  if ((error as { code?: unknown }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+  // A wrong command or flag is the user's mistake: say so without a stack trace.
+  if (
+    error instanceof UsageError ||
+    (error as { code?: unknown }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION'
+  ) {
     console.error(`${(error as Error).message}\n\n${USAGE}`);
     process.exit(2);
+  }
+  if (error instanceof GatewayError) {
+    console.error(`Error: ${error.message}`);
+    process.exit(1);
   }
   console.error(error);
   process.exit(1);

@@ -30,6 +30,8 @@ export interface EnvConfig {
   bodyLimitBytes: number;
   upstreamTimeouts: UpstreamTimeouts;
   shutdownGraceMs: number;
+  /** How long a deleted tenant's database is kept before `tenant purge` drops it. */
+  tenantDeletionGraceHours: number;
 }
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -123,5 +125,6 @@ export function readEnv(env: Env, errors: string[]): EnvConfig {
       idleMs: integer(env, 'UPSTREAM_IDLE_TIMEOUT_MS', 60_000, 1, 3_600_000, errors),
     },
     shutdownGraceMs: integer(env, 'SHUTDOWN_GRACE_MS', 30_000, 0, 3_600_000, errors),
+    tenantDeletionGraceHours: integer(env, 'TENANT_DELETION_GRACE_HOURS', 72, 0, 8760, errors),
   };
 }

@@ -1,4 +1,5 @@
-import { mkdir, rm, stat } from 'node:fs/promises';
+import { mkdirSync } from 'node:fs';
+import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { Kysely, PostgresDialect, sql } from 'kysely';
@@ -119,7 +120,10 @@ export class PGliteServer implements DatabaseServer {
   }
 
   open<DB>(name: string | null): Kysely<DB> {
-    return new Kysely<DB>({ dialect: new PGliteDialect(new PGlite(this.directory(name))) });
+    const directory = this.directory(name);
+    // PGlite creates the data directory itself, but not its parents.
+    mkdirSync(directory, { recursive: true });
+    return new Kysely<DB>({ dialect: new PGliteDialect(new PGlite(directory)) });
   }
 
   async exists(name: string): Promise<boolean> {
@@ -130,8 +134,6 @@ export class PGliteServer implements DatabaseServer {
   }
 
   async create(name: string): Promise<void> {
-    const directory = this.directory(name);
-    await mkdir(directory, { recursive: true });
     // Opening initialises the data directory; the tenant's pool opens it again when used.
     const db = this.open(name);
     await sql`select 1`.execute(db);

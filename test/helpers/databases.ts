@@ -20,6 +20,8 @@ export interface TestBackend {
   kind: BackendKind;
   server: DatabaseServer;
   control: Kysely<ControlSchema>;
+  /** The control plane's DATABASE_URL (PostgreSQL only). */
+  url: string | null;
   /** Drops every database the backend created (control plane and tenants). */
   destroy(): Promise<void>;
 }
@@ -38,6 +40,7 @@ export async function createBackend(kind: BackendKind): Promise<TestBackend> {
       kind,
       server,
       control,
+      url: null,
       destroy: async () => {
         await control.destroy();
         rmSync(root, { recursive: true, force: true });
@@ -57,6 +60,7 @@ export async function createBackend(kind: BackendKind): Promise<TestBackend> {
     kind,
     server,
     control,
+    url: url.toString(),
     destroy: async () => {
       await control.destroy();
       const { rows } = await admin.query<{ datname: string }>(

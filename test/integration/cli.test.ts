@@ -5,6 +5,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createBackend } from '../helpers/databases.js';
 import { writeConfigFile } from '../helpers/gateway.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -295,6 +296,28 @@ describe('cli', () => {
       expect(await bogus.exited).toEqual({ code: 2, signal: null });
       expect(bogus.stderr()).toContain("Unknown option '--bogus'");
       expect(bogus.stderr()).not.toMatch(/\bat .+\.(ts|js):\d+/);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'tenant create and list against a PostgreSQL control plane',
+    async () => {
+      const backend = await createBackend('postgres');
+      try {
+        const env = { DATABASE_URL: backend.url ?? '' };
+        const created = startCli(['tenant', 'create', 'acme', '--name', 'Acme Inc'], env);
+        expect(await created.exited).toEqual({ code: 0, signal: null });
+        expect(created.stdout()).toMatch(/^tnt_[0-9a-z]+ {2}acme {2}active {2}Acme Inc$/m);
+        const again = startCli(['tenant', 'create', 'acme'], env);
+        expect(await again.exited).toEqual({ code: 1, signal: null });
+        expect(again.stderr()).toContain('A tenant with this slug exists already.');
+        const listed = startCli(['tenant', 'list', '--json'], env);
+        expect(await listed.exited).toEqual({ code: 0, signal: null });
+        expect(JSON.parse(listed.stdout())).toEqual([expect.objectContaining({ slug: 'acme' })]);
+      } finally {
+        await backend.destroy();
+      }
     },
     TEST_TIMEOUT_MS,
   );

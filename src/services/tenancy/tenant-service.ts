@@ -49,6 +49,12 @@ export class TenantService {
   constructor(private readonly options: TenantServiceOptions) {}
 
   async create(input: { slug: string; name: string }): Promise<Tenant> {
+    if (!TENANT_SLUG.test(input.slug)) {
+      throw new GatewayError('invalid_request', {
+        message: `Invalid slug '${input.slug}': use 2 to 63 lowercase letters, digits and '-'.`,
+        param: 'slug',
+      });
+    }
     const { control, server } = this.options;
     const existing = await control
       .selectFrom('tenants')

@@ -1,0 +1,87 @@
+import { parseArgs } from 'node:util';
+import type { Tenant, TenantService } from '../services/tenancy/tenant-service.js';
+
+export interface Output {
+  line(text: string): void;
+}
+
+export const TENANT_USAGE = `Usage:
+  llm-backend tenant create <slug> [--name NAME]
+  llm-backend tenant list [--json]
+  llm-backend tenant get <id|slug> [--json]
+  llm-backend tenant disable|enable <id|slug>
+  llm-backend tenant delete <id|slug>     (database dropped by 'purge' after the grace period)
+  llm-backend tenant purge                (drops databases of tenants deleted long enough ago)`;
+
+export class UsageError extends Error {}
+
+function describe(tenant: Tenant): string {
+  const deleting = tenant.deleteAfter ? `  drops after ${tenant.deleteAfter.toISOString()}` : '';
+  return `${tenant.id}  ${tenant.slug}  ${tenant.status}  ${tenant.name}${deleting}`;
+}
+
+function asJson(tenant: Tenant) {
+  return {
+    id: tenant.id,
+    slug: tenant.slug,
+    name: tenant.name,
+    status: tenant.status,
+    created_at: tenant.createdAt.toISOString(),
+    delete_after: tenant.deleteAfter?.toISOString() ?? null,
+  };
+}
+
+/** `llm-backend tenant ...`: thin over TenantService, so the CLI and the admin API agree. */
+export async function runTenantCommand(
+  args: string[],
+  tenants: TenantService,
+  out: Output,
+): Promise<void> {
+  const { positionals, values } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { name: { type: 'string' }, json: { type: 'boolean' } },
+  });
+  const [action, ref] = positionals;
+  const needRef = () => {
+    if (ref === undefined) throw new UsageError(`'tenant ${action}' needs a tenant id or slug`);
+    return ref;
+  };
+  const print = (tenant: Tenant) =>
+    out.line(values.json ? JSON.stringify(asJson(tenant)) : describe(tenant));
+  switch (action) {
+    case 'create':
+      return print(await tenants.create({ slug: needRef(), name: values.name ?? needRef() }));
+    case 'list': {
+      const all = await tenants.list();
+      if (values.json) return out.line(JSON.stringify(all.map(asJson)));
+      for (const tenant of all) out.line(describe(tenant));
+      return;
+    }
+    case 'get':
+      return print(await tenants.get(needRef()));
+    case 'disable':
+    case 'enable':
+      return print(
+        await tenants.setStatus(needRef(), action === 'disable' ? 'disabled' : 'active'),
+      );
+    case 'delete':
+      return print(await tenants.delete(needRef()));
+    case 'purge': {
+      const purged = await tenants.purge();
+      out.line(purged.length === 0 ? 'nothing to purge' : `purged ${purged.join(', ')}`);
+      return;
+    }
+    default:
+      throw new UsageError(
+        action === undefined ? 'missing tenant command' : `unknown tenant command '${action}'`,
+      );
+  }
+}
+
+export async function runMigrate(tenants: TenantService, out: Output): Promise<void> {
+  out.line('control plane: up to date');
+  await tenants.migrateAll((done, total, tenant) =>
+    out.line(`tenant ${done}/${total} ${tenant.slug}: up to date`),
+  );
+}

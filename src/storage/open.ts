@@ -1,0 +1,55 @@
+import { join } from 'node:path';
+import type { Kysely } from 'kysely';
+import type { EnvConfig } from '../config/env.js';
+import type { ControlSchema } from './control-schema.js';
+import { type DatabaseServer, PGliteServer, PostgresServer } from './database-server.js';
+import { migrateToLatest } from './migrations/index.js';
+import { TenantConnections } from './tenant-connections.js';
+
+export interface Storage {
+  server: DatabaseServer;
+  control: Kysely<ControlSchema>;
+  tenants: TenantConnections;
+  close(): Promise<void>;
+}
+
+export interface OpenStorageOptions {
+  onIdleError?: (error: Error) => void;
+}
+
+/**
+ * The control plane (DATABASE_URL, or PGlite under DATA_DIR when unset), migrated to the
+ * latest schema, and the pools of the tenant databases next to it.
+ */
+export async function openStorage(
+  env: EnvConfig,
+  options: OpenStorageOptions = {},
+): Promise<Storage> {
+  const server: DatabaseServer =
+    env.databaseUrl === null
+      ? new PGliteServer(join(env.dataDir, 'pglite'))
+      : new PostgresServer(env.databaseUrl, options.onIdleError);
+  const control = server.open<ControlSchema>(null, { maxConnections: 10 });
+  try {
+    await migrateToLatest(control as Kysely<unknown>, 'control');
+  } catch (error) {
+    await control.destroy().catch(() => {});
+    await server.close();
+    throw error;
+  }
+  // PGlite holds a whole database in memory per open directory, so fewer stay open.
+  const tenants = new TenantConnections(server, {
+    maxOpen: server.kind === 'pglite' ? 8 : 200,
+    maxConnectionsPerTenant: 5,
+  });
+  return {
+    server,
+    control,
+    tenants,
+    close: async () => {
+      await tenants.close();
+      await control.destroy();
+      await server.close();
+    },
+  };
+}
