@@ -1,9 +1,13 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
+import { KEY_USAGE, runKeyCommand } from './cli/key-commands.js';
 import { runMigrate, runTenantCommand, TENANT_USAGE, UsageError } from './cli/tenant-commands.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import { GatewayError } from './errors/gateway-error.js';
 import { closeGracefully, startServer } from './server.js';
+import { ApiKeyHasher, deriveKey } from './services/keys/key-hash.js';
+import { KeyService } from './services/keys/key-service.js';
+import { resolveMasterKey } from './services/keys/master-key.js';
 import { TenantService } from './services/tenancy/tenant-service.js';
 import { openStorage } from './storage/open.js';
 
@@ -13,6 +17,7 @@ Commands:
   serve     Start the gateway (HTTP API on HOST:PORT)
   migrate   Bring the control plane and every tenant database to the latest schema
   tenant    Create, list, disable, enable, delete and purge tenants ('tenant --help')
+  key       Create, list, rotate and revoke a tenant's API keys ('key --help')
   help      Show this help
 
 Configuration comes from the environment and CONFIG_FILE; see the README.`;
@@ -44,19 +49,30 @@ async function serve(): Promise<void> {
   process.on('SIGINT', stop);
 }
 
+interface Services {
+  tenants: TenantService;
+  /** Built on first use: it needs the master key, which tenant commands do not. */
+  keys(): KeyService;
+}
+
 /** Commands that work on the databases open storage, run, and close it again. */
-async function withTenants(run: (tenants: TenantService) => Promise<void>): Promise<void> {
+async function withServices(run: (services: Services) => Promise<void>): Promise<void> {
   const config = loadConfig(process.env);
   const storage = await openStorage(config.env);
   try {
-    await run(
-      new TenantService({
+    const tenants = new TenantService({
+      control: storage.control,
+      server: storage.server,
+      connections: storage.tenants,
+      deletionGraceMs: config.env.tenantDeletionGraceHours * 3_600_000,
+    });
+    const keys = () =>
+      new KeyService({
+        tenants,
         control: storage.control,
-        server: storage.server,
-        connections: storage.tenants,
-        deletionGraceMs: config.env.tenantDeletionGraceHours * 3_600_000,
-      }),
-    );
+        hasher: new ApiKeyHasher(deriveKey(resolveMasterKey(config.env), 'api-key-hash')),
+      });
+    await run({ tenants, keys });
   } finally {
     await storage.close();
   }
@@ -71,13 +87,19 @@ async function main(argv: string[]): Promise<void> {
       if (rest.includes('--help') || rest.includes('-h')) return void console.log(USAGE);
       return serve();
     case 'migrate':
-      return withTenants((tenants) => runMigrate(tenants, stdout));
+      return withServices(({ tenants }) => runMigrate(tenants, stdout));
     case 'tenant':
       if (rest.length === 0 || rest.includes('--help')) {
         console.log(TENANT_USAGE);
         return;
       }
-      return withTenants((tenants) => runTenantCommand(rest, tenants, stdout));
+      return withServices(({ tenants }) => runTenantCommand(rest, tenants, stdout));
+    case 'key':
+      if (rest.length === 0 || rest.includes('--help')) {
+        console.log(KEY_USAGE);
+        return;
+      }
+      return withServices(({ keys }) => runKeyCommand(rest, keys(), stdout));
     case 'help':
     case '--help':
     case '-h':

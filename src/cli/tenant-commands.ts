@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 import type { Tenant, TenantService } from '../services/tenancy/tenant-service.js';
 
 export interface Output {
@@ -14,6 +14,20 @@ export const TENANT_USAGE = `Usage:
   llm-backend tenant purge                (drops databases of tenants deleted long enough ago)`;
 
 export class UsageError extends Error {}
+
+/** parseArgs, with its complaints about the command line reported as usage errors. */
+export function parseCommandArgs<T extends ParseArgsConfig>(
+  config: T,
+): ReturnType<typeof parseArgs<T>> {
+  try {
+    return parseArgs(config);
+  } catch (error) {
+    if (String((error as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS')) {
+      throw new UsageError((error as Error).message);
+    }
+    throw error;
+  }
+}
 
 function describe(tenant: Tenant): string {
   const deleting = tenant.deleteAfter ? `  drops after ${tenant.deleteAfter.toISOString()}` : '';
@@ -37,7 +51,7 @@ export async function runTenantCommand(
   tenants: TenantService,
   out: Output,
 ): Promise<void> {
-  const { positionals, values } = parseArgs({
+  const { positionals, values } = parseCommandArgs({
     args,
     allowPositionals: true,
     options: { name: { type: 'string' }, json: { type: 'boolean' } },

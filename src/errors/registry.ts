@@ -28,6 +28,21 @@ export const errorRegistry = {
     type: 'invalid_request_error',
     message: 'The model does not exist or you do not have access to it.',
   },
+  invalid_api_key: {
+    status: 401,
+    type: 'invalid_request_error',
+    message: 'Incorrect API key provided.',
+  },
+  tenant_disabled: {
+    status: 403,
+    type: 'invalid_request_error',
+    message: 'This tenant is disabled.',
+  },
+  key_not_found: {
+    status: 404,
+    type: 'invalid_request_error',
+    message: 'The API key does not exist.',
+  },
   tenant_not_found: {
     status: 404,
     type: 'invalid_request_error',
@@ -82,6 +97,21 @@ export const errorRegistry = {
     status: 504,
     type: 'timeout_error',
     message: 'The upstream provider did not respond in time.',
+  },
+  permission_denied: {
+    status: 403,
+    type: 'invalid_request_error',
+    message: 'You do not have permission to perform this operation.',
+  },
+  user_not_found: {
+    status: 404,
+    type: 'invalid_request_error',
+    message: 'The user does not exist.',
+  },
+  user_exists: {
+    status: 409,
+    type: 'invalid_request_error',
+    message: 'A user with this email exists already.',
   },
 } as const satisfies Record<string, ErrorDefinition>;
 

@@ -1,0 +1,224 @@
+import type { Kysely, Selectable } from 'kysely';
+import { GatewayError } from '../../errors/gateway-error.js';
+import type { ControlSchema } from '../../storage/control-schema.js';
+import type { ApiKeysTable, TenantRole } from '../../storage/tenant-schema.js';
+import { newId } from '../../utils/ids.js';
+import type { TenantService } from '../tenancy/tenant-service.js';
+import { generateApiKey, parseApiKey } from './key-format.js';
+import type { ApiKeyHasher } from './key-hash.js';
+
+export interface ApiKey {
+  id: string;
+  tenantId: string;
+  name: string;
+  /** `llmb_` and the first characters: enough to recognise a key, never enough to use it. */
+  displayPrefix: string;
+  userId: string | null;
+  role: TenantRole;
+  allowedModels: string[] | null;
+  expiresAt: Date | null;
+  revokedAt: Date | null;
+  /** Until when the secret replaced by the last rotation still works. */
+  previousValidUntil: Date | null;
+  lastUsedAt: Date | null;
+  createdAt: Date;
+}
+
+/** Who is calling, as resolved from a Bearer key. */
+export interface KeyPrincipal {
+  kind: 'tenant';
+  tenantId: string;
+  keyId: string;
+  role: TenantRole;
+  userId: string | null;
+  allowedModels: string[] | null;
+}
+
+export interface CreateKeyInput {
+  name: string;
+  role: TenantRole;
+  userId?: string | null;
+  allowedModels?: string[] | null;
+  expiresAt?: Date | null;
+}
+
+export interface KeyServiceOptions {
+  tenants: TenantService;
+  control: Kysely<ControlSchema>;
+  hasher: ApiKeyHasher;
+}
+
+const date = (value: Date | string | null) => (value === null ? null : new Date(value));
+
+function toApiKey(tenantId: string, row: Selectable<ApiKeysTable>): ApiKey {
+  return {
+    id: row.id,
+    tenantId,
+    name: row.name,
+    displayPrefix: row.display_prefix,
+    userId: row.user_id,
+    role: row.role,
+    allowedModels: row.allowed_models,
+    expiresAt: date(row.expires_at),
+    revokedAt: date(row.revoked_at),
+    previousValidUntil: date(row.previous_valid_until),
+    lastUsedAt: date(row.last_used_at),
+    createdAt: new Date(row.created_at),
+  };
+}
+
+const invalidKey = () => new GatewayError('invalid_api_key');
+
+/**
+ * Tenant API keys. The secret is returned once, at creation or rotation; only its keyed
+ * hash is stored: in the tenant's database with the key, and in the control plane's index
+ * that maps a hash to its tenant.
+ */
+export class KeyService {
+  constructor(private readonly options: KeyServiceOptions) {}
+
+  async create(tenantRef: string, input: CreateKeyInput): Promise<{ key: ApiKey; secret: string }> {
+    const tenant = await this.options.tenants.get(tenantRef);
+    const secret = generateApiKey();
+    const hash = this.options.hasher.hash(secret);
+    const id = newId('key');
+    await this.options.control
+      .insertInto('api_key_index')
+      .values({ key_hash: hash, key_id: id, tenant_id: tenant.id })
+      .execute();
+    const row = await this.options.tenants
+      .database(tenant)
+      .insertInto('api_keys')
+      .values({
+        id,
+        name: input.name,
+        display_prefix: (parseApiKey(secret) as { displayPrefix: string }).displayPrefix,
+        key_hash: hash,
+        previous_key_hash: null,
+        previous_valid_until: null,
+        user_id: input.userId ?? null,
+        role: input.role,
+        allowed_models: input.allowedModels ?? null,
+        expires_at: input.expiresAt ?? null,
+        revoked_at: null,
+        last_used_at: null,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return { key: toApiKey(tenant.id, row), secret };
+  }
+
+  async list(tenantRef: string): Promise<ApiKey[]> {
+    const tenant = await this.options.tenants.get(tenantRef);
+    const rows = await this.options.tenants
+      .database(tenant)
+      .selectFrom('api_keys')
+      .selectAll()
+      .orderBy('id')
+      .execute();
+    return rows.map((row) => toApiKey(tenant.id, row));
+  }
+
+  async get(tenantRef: string, keyId: string): Promise<ApiKey> {
+    const tenant = await this.options.tenants.get(tenantRef);
+    const row = await this.options.tenants
+      .database(tenant)
+      .selectFrom('api_keys')
+      .selectAll()
+      .where('id', '=', keyId)
+      .executeTakeFirst();
+    if (row === undefined) throw new GatewayError('key_not_found', { param: 'key' });
+    return toApiKey(tenant.id, row);
+  }
+
+  /** A new secret; the old one keeps working for `graceSeconds`, then never again. */
+  async rotate(
+    tenantRef: string,
+    keyId: string,
+    graceSeconds: number,
+    now = new Date(),
+  ): Promise<{ key: ApiKey; secret: string }> {
+    const current = await this.get(tenantRef, keyId);
+    if (current.revokedAt !== null) throw new GatewayError('key_not_found', { param: 'key' });
+    const tenant = await this.options.tenants.get(tenantRef);
+    const db = this.options.tenants.database(tenant);
+    const { key_hash: oldHash } = await db
+      .selectFrom('api_keys')
+      .select('key_hash')
+      .where('id', '=', keyId)
+      .executeTakeFirstOrThrow();
+    const secret = generateApiKey();
+    const hash = this.options.hasher.hash(secret);
+    await this.options.control
+      .insertInto('api_key_index')
+      .values({ key_hash: hash, key_id: keyId, tenant_id: tenant.id })
+      .execute();
+    const row = await db
+      .updateTable('api_keys')
+      .set({
+        key_hash: hash,
+        display_prefix: (parseApiKey(secret) as { displayPrefix: string }).displayPrefix,
+        previous_key_hash: oldHash,
+        previous_valid_until: new Date(now.getTime() + graceSeconds * 1000),
+      })
+      .where('id', '=', keyId)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return { key: toApiKey(tenant.id, row), secret };
+  }
+
+  async revoke(tenantRef: string, keyId: string, now = new Date()): Promise<ApiKey> {
+    await this.get(tenantRef, keyId);
+    const tenant = await this.options.tenants.get(tenantRef);
+    const row = await this.options.tenants
+      .database(tenant)
+      .updateTable('api_keys')
+      .set({ revoked_at: now, previous_key_hash: null, previous_valid_until: null })
+      .where('id', '=', keyId)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    // Without an index entry the key fails at the first lookup, on every instance.
+    await this.options.control.deleteFrom('api_key_index').where('key_id', '=', keyId).execute();
+    return toApiKey(tenant.id, row);
+  }
+
+  /** The caller behind a Bearer secret; every failure looks the same from outside. */
+  async resolve(secret: string, now = new Date()): Promise<KeyPrincipal> {
+    // Malformed keys (wrong prefix, length or checksum) never reach the database.
+    if (!parseApiKey(secret).ok) throw invalidKey();
+    const hash = this.options.hasher.hash(secret);
+    const entry = await this.options.control
+      .selectFrom('api_key_index')
+      .selectAll()
+      .where('key_hash', '=', hash)
+      .executeTakeFirst();
+    if (entry === undefined || entry.tenant_id === null) throw invalidKey();
+    const tenant = await this.options.tenants.get(entry.tenant_id).catch(() => {
+      throw invalidKey();
+    });
+    if (tenant.status === 'disabled') throw new GatewayError('tenant_disabled');
+    if (tenant.status !== 'active') throw invalidKey();
+    const row = await this.options.tenants
+      .database(tenant)
+      .selectFrom('api_keys')
+      .selectAll()
+      .where('id', '=', entry.key_id)
+      .executeTakeFirst();
+    if (row === undefined || row.revoked_at !== null) throw invalidKey();
+    if (row.expires_at !== null && new Date(row.expires_at) <= now) throw invalidKey();
+    const current = row.key_hash === hash;
+    const previous =
+      row.previous_key_hash === hash &&
+      row.previous_valid_until !== null &&
+      new Date(row.previous_valid_until) > now;
+    if (!current && !previous) throw invalidKey();
+    return {
+      kind: 'tenant',
+      tenantId: tenant.id,
+      keyId: row.id,
+      role: row.role,
+      userId: row.user_id,
+      allowedModels: row.allowed_models,
+    };
+  }
+}
