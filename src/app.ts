@@ -12,9 +12,12 @@ import { healthRoutes } from './routes/ops/health.js';
 import { v1Routes } from './routes/v1/index.js';
 import { InferenceService } from './services/inference/inference-service.js';
 import { ModelCatalog } from './services/inference/model-catalog.js';
+import type { Authenticator } from './services/keys/authenticator.js';
 
 export interface BuildAppOptions {
   config: AppConfig;
+  /** Resolves the API keys of the data plane. */
+  authenticator: Authenticator;
   /** Fastify's logger option; tests pass a stream to read the log lines. */
   logger?: FastifyServerOptions['logger'];
 }
@@ -84,7 +87,12 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   registerMetrics(app, requestContext);
   await registerDocs(app, version);
 
-  await app.register(v1Routes, { prefix: '/v1', inference, catalog });
+  await app.register(v1Routes, {
+    prefix: '/v1',
+    inference,
+    catalog,
+    authenticator: options.authenticator,
+  });
   await app.register(healthRoutes, { prefix: '/health', isReady: () => accepting });
   return app;
 }

@@ -5,10 +5,7 @@ import { runMigrate, runTenantCommand, TENANT_USAGE, UsageError } from './cli/te
 import { ConfigError, loadConfig } from './config/load.js';
 import { GatewayError } from './errors/gateway-error.js';
 import { closeGracefully, startServer } from './server.js';
-import { ApiKeyHasher, deriveKey } from './services/keys/key-hash.js';
-import { KeyService } from './services/keys/key-service.js';
-import { resolveMasterKey } from './services/keys/master-key.js';
-import { TenantService } from './services/tenancy/tenant-service.js';
+import { buildServices, type Services } from './services/services.js';
 import { openStorage } from './storage/open.js';
 
 const USAGE = `Usage: llm-backend <command> [--help] [--version]
@@ -28,7 +25,13 @@ const { version } = JSON.parse(
 
 async function serve(): Promise<void> {
   const config = loadConfig(process.env);
-  const app = await startServer(config);
+  const { app, bootstrapKey } = await startServer(config);
+  if (bootstrapKey !== null) {
+    // Printed, never logged: log lines are collected and kept, this is shown once.
+    process.stdout.write(
+      `\nFirst start: created tenant 'default' and its owner API key (shown once, store it now):\n\n  ${bootstrapKey}\n\n`,
+    );
+  }
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) {
@@ -49,30 +52,12 @@ async function serve(): Promise<void> {
   process.on('SIGINT', stop);
 }
 
-interface Services {
-  tenants: TenantService;
-  /** Built on first use: it needs the master key, which tenant commands do not. */
-  keys(): KeyService;
-}
-
 /** Commands that work on the databases open storage, run, and close it again. */
 async function withServices(run: (services: Services) => Promise<void>): Promise<void> {
   const config = loadConfig(process.env);
   const storage = await openStorage(config.env);
   try {
-    const tenants = new TenantService({
-      control: storage.control,
-      server: storage.server,
-      connections: storage.tenants,
-      deletionGraceMs: config.env.tenantDeletionGraceHours * 3_600_000,
-    });
-    const keys = () =>
-      new KeyService({
-        tenants,
-        control: storage.control,
-        hasher: new ApiKeyHasher(deriveKey(resolveMasterKey(config.env), 'api-key-hash')),
-      });
-    await run({ tenants, keys });
+    await run(buildServices(config.env, storage));
   } finally {
     await storage.close();
   }
@@ -99,7 +84,7 @@ async function main(argv: string[]): Promise<void> {
         console.log(KEY_USAGE);
         return;
       }
-      return withServices(({ keys }) => runKeyCommand(rest, keys(), stdout));
+      return withServices(({ keys }) => runKeyCommand(rest, keys, stdout));
     case 'help':
     case '--help':
     case '-h':

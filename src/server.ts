@@ -2,21 +2,41 @@ import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { buildApp } from './app.js';
 import type { AppConfig } from './config/load.js';
 import { loadEncoder } from './services/inference/estimate.js';
+import { KeyAuthenticator } from './services/keys/authenticator.js';
+import { bootstrapDefaultTenant, buildServices } from './services/services.js';
+import { openStorage } from './storage/open.js';
 
 export interface StartOptions {
   logger?: FastifyServerOptions['logger'];
 }
 
-/** Builds the app and listens on the configured host and port. */
-export async function startServer(
-  config: AppConfig,
-  options: StartOptions = {},
-): Promise<FastifyInstance> {
-  const app = await buildApp({ config, logger: options.logger });
-  // Upstreams that report no usage need the tokenizer; load it now rather than on a request.
-  if (config.providers.some((provider) => provider.type !== 'mock')) await loadEncoder();
-  await app.listen({ host: config.env.host, port: config.env.port });
-  return app;
+export interface Started {
+  app: FastifyInstance;
+  /** The key made on an embedded first start, to show once; null otherwise. */
+  bootstrapKey: string | null;
+}
+
+/** Opens storage, builds the app and listens on the configured host and port. */
+export async function startServer(config: AppConfig, options: StartOptions = {}): Promise<Started> {
+  const storage = await openStorage(config.env);
+  try {
+    const services = buildServices(config.env, storage);
+    const app = await buildApp({
+      config,
+      logger: options.logger,
+      authenticator: new KeyAuthenticator(services.keys),
+    });
+    app.addHook('onClose', () => storage.close());
+    const bootstrapKey =
+      config.env.databaseUrl === null ? await bootstrapDefaultTenant(services) : null;
+    // Upstreams that report no usage need the tokenizer; load it now rather than on a request.
+    if (config.providers.some((provider) => provider.type !== 'mock')) await loadEncoder();
+    await app.listen({ host: config.env.host, port: config.env.port });
+    return { app, bootstrapKey };
+  } catch (error) {
+    await storage.close().catch(() => {});
+    throw error;
+  }
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Usage } from '../services/inference/usage.js';
+import type { KeyPrincipal } from '../services/keys/key-service.js';
 import { newId } from '../utils/ids.js';
 
 /** What a request did upstream, filled in by the inference routes, read by logs and metrics. */
@@ -17,6 +18,8 @@ declare module 'fastify' {
     errorCode: string | null;
     /** Settles once work that outlives the response (a stream's usage) is recorded. */
     settled: Promise<void> | null;
+    /** The caller, once its API key is resolved. */
+    principal: KeyPrincipal | null;
   }
 }
 
@@ -57,6 +60,7 @@ export function registerRequestContext(app: FastifyInstance): RequestContext {
   app.decorateRequest('inference', null);
   app.decorateRequest('errorCode', null);
   app.decorateRequest('settled', null);
+  app.decorateRequest('principal', null);
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
     reply.raw.once('close', () => void finish(request, reply, listeners));
@@ -92,6 +96,10 @@ function logCompletion({ request, status, clientAborted, durationMs }: FinishedR
       status,
       latencyMs: Math.round(durationMs * 100) / 100,
       clientAborted,
+      ...(request.principal && {
+        tenantId: request.principal.tenantId,
+        keyId: request.principal.keyId,
+      }),
       ...(inference && {
         model: inference.model,
         provider: inference.provider,

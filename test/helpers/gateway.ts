@@ -10,6 +10,13 @@ import { buildApp, REDACTED_PATHS } from '../../src/app.js';
 import type { Env } from '../../src/config/env.js';
 import { loadConfig } from '../../src/config/load.js';
 import { closeGracefully } from '../../src/server.js';
+import { KeyAuthenticator } from '../../src/services/keys/authenticator.js';
+import { ApiKeyHasher, deriveKey } from '../../src/services/keys/key-hash.js';
+import { KeyService } from '../../src/services/keys/key-service.js';
+import type { Services } from '../../src/services/services.js';
+import { TenantService } from '../../src/services/tenancy/tenant-service.js';
+import { TenantConnections } from '../../src/storage/tenant-connections.js';
+import { createBackend } from './databases.js';
 import { FakeUpstream } from './fake-upstream.js';
 
 export interface TestGateway {
@@ -19,6 +26,11 @@ export interface TestGateway {
   client: OpenAI;
   /** Every log line written so far, parsed. */
   logs: Record<string, unknown>[];
+  /** The owner key of the test tenant `test`, which `client` uses. */
+  apiKey: string;
+  /** fetch() on the gateway with the test key, unless `init` sends its own Authorization. */
+  fetch(path: string, init?: RequestInit): Promise<Response>;
+  services: Services;
   close(): Promise<void>;
 }
 
@@ -61,6 +73,39 @@ export function upstreamConfig(upstreamUrl: string, providerExtra: Record<string
 
 export const TEST_UPSTREAM_KEY = 'sk-upstream-secret-never-logged';
 
+/**
+ * A fresh PostgreSQL control plane with one tenant, `test`, and an owner key for it: the
+ * data plane is always called with a real key.
+ */
+async function provisionTestTenant() {
+  const backend = await createBackend('postgres');
+  const connections = new TenantConnections(backend.server, {
+    maxOpen: 8,
+    maxConnectionsPerTenant: 2,
+  });
+  const tenants = new TenantService({
+    control: backend.control,
+    server: backend.server,
+    connections,
+    deletionGraceMs: 0,
+  });
+  const hasher = new ApiKeyHasher(deriveKey('test-master-key-0123456789abcdef', 'api-key-hash'));
+  const services: Services = {
+    tenants,
+    keys: new KeyService({ tenants, control: backend.control, hasher }),
+  };
+  await tenants.create({ slug: 'test', name: 'Test' });
+  const { secret } = await services.keys.create('test', { name: 'test', role: 'owner' });
+  return {
+    services,
+    secret,
+    close: async () => {
+      await connections.close();
+      await backend.destroy();
+    },
+  };
+}
+
 /** Starts the gateway in-process on a free port with the given config file content and env. */
 export async function startGateway(config: unknown, env: Env = {}): Promise<TestGateway> {
   const logs: Record<string, unknown>[] = [];
@@ -77,17 +122,35 @@ export async function startGateway(config: unknown, env: Env = {}): Promise<Test
     PORT: '0',
     ...env,
   });
+  const access = await provisionTestTenant();
   const app = await buildApp({
     config: appConfig,
+    authenticator: new KeyAuthenticator(access.services.keys),
     logger: { level: 'info', stream, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } },
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : 0;
   const url = `http://127.0.0.1:${port}`;
-  const client = new OpenAI({ apiKey: 'sk-client-test', baseURL: `${url}/v1`, maxRetries: 0 });
+  const client = new OpenAI({ apiKey: access.secret, baseURL: `${url}/v1`, maxRetries: 0 });
   // A short grace period, so a failed test that leaves a stream open cannot hang the suite.
-  return { app, url, client, logs, close: () => closeGracefully(app, 2000) };
+  return {
+    app,
+    url,
+    client,
+    logs,
+    apiKey: access.secret,
+    services: access.services,
+    fetch: (path, init = {}) => {
+      const headers = new Headers(init.headers);
+      if (!headers.has('authorization')) headers.set('authorization', `Bearer ${access.secret}`);
+      return fetch(`${url}${path}`, { ...init, headers });
+    },
+    close: async () => {
+      await closeGracefully(app, 2000);
+      await access.close();
+    },
+  };
 }
 
 /** Waits until `check` passes, for effects that happen after a response (logs, aborts). */

@@ -33,7 +33,7 @@ describe('streaming backpressure', () => {
 
     const response = await request(`${gateway.url}/v1/chat/completions`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${gateway.apiKey}` },
       body: JSON.stringify({
         model: 'gpt-test',
         stream: true,

@@ -225,7 +225,7 @@ describe('bad input gets a 4xx in OpenAI shape and changes nothing', () => {
     const headers: Record<string, string> = {};
     if (testCase.contentType !== null)
       headers['content-type'] = testCase.contentType ?? 'application/json';
-    const response = await fetch(`${gateway.url}${testCase.path ?? '/v1/chat/completions'}`, {
+    const response = await gateway.fetch(testCase.path ?? '/v1/chat/completions', {
       method: 'POST',
       headers,
       body: testCase.body,

@@ -158,7 +158,7 @@ describe('POST /v1/chat/completions with stream: true', () => {
 
   it('writes exactly the SSE framing OpenAI does', async () => {
     upstream.next((_req, res) => sse(res, textChunks(['x'], { usage: true })));
-    const response = await fetch(`${gateway.url}/v1/chat/completions`, {
+    const response = await gateway.fetch(`/v1/chat/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({

@@ -1,6 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync } from 'node:fs';
 import { Agent, type IncomingMessage, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
@@ -36,7 +39,9 @@ function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
     delete env[name];
     delete env[`${name}_FILE`];
   }
-  return { ...env, PORT: '0', HOST: '127.0.0.1', ...extra };
+  // Each process gets its own data directory, so embedded databases never collide.
+  const dataDir = mkdtempSync(join(tmpdir(), 'llm-backend-cli-'));
+  return { ...env, PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, ...extra };
 }
 
 type LogLine = Record<string, unknown>;
@@ -55,6 +60,8 @@ interface Cli {
   exited: Promise<Exit>;
   /** Resolves with the first log line (past or future) that matches. */
   waitForLog: (match: (line: LogLine) => boolean, what: string) => Promise<LogLine>;
+  /** Resolves with the first match of `pattern` in stdout, past or future. */
+  waitForText: (pattern: RegExp, what: string) => Promise<RegExpExecArray>;
 }
 
 const running = new Set<ChildProcess>();
@@ -98,11 +105,18 @@ function startCli(args: string[], env: Record<string, string> = {}): Cli {
   let stdout = '';
   let stderr = '';
   const waiters: { match: (line: LogLine) => boolean; resolve: (line: LogLine) => void }[] = [];
+  const textWaiters: { pattern: RegExp; resolve: (match: RegExpExecArray) => void }[] = [];
 
   const stdoutDone = new Promise<void>((resolve) => {
     const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
     lines.on('line', (text) => {
       stdout += `${text}\n`;
+      for (const waiter of [...textWaiters]) {
+        const match = waiter.pattern.exec(text);
+        if (match === null) continue;
+        textWaiters.splice(textWaiters.indexOf(waiter), 1);
+        waiter.resolve(match);
+      }
       let parsed: unknown;
       try {
         parsed = JSON.parse(text);
@@ -140,6 +154,14 @@ function startCli(args: string[], env: Record<string, string> = {}): Cli {
     stdout: () => stdout,
     stderr: () => stderr,
     exited: withTimeout(exited, 'the process to exit', state),
+    waitForText: (pattern, what) => {
+      const seen = pattern.exec(stdout);
+      if (seen !== null) return Promise.resolve(seen);
+      const found = new Promise<RegExpExecArray>((resolve) =>
+        textWaiters.push({ pattern, resolve }),
+      );
+      return withTimeout(found, what, state);
+    },
     waitForLog: (match, what) => {
       const seen = logs.find(match);
       if (seen !== undefined) return Promise.resolve(seen);
@@ -152,8 +174,13 @@ function startCli(args: string[], env: Record<string, string> = {}): Cli {
   };
 }
 
-/** Serves and resolves with the base URL parsed from Fastify's "Server listening at" line. */
-async function serve(env: Record<string, string> = {}): Promise<{ cli: Cli; url: string }> {
+/**
+ * Serves on a fresh embedded data directory and resolves with the base URL (from Fastify's
+ * "Server listening at" line) and the owner key the first start prints once.
+ */
+async function serve(
+  env: Record<string, string> = {},
+): Promise<{ cli: Cli; url: string; key: string }> {
   const cli = startCli(['serve'], env);
   const line = await cli.waitForLog(
     (log) => typeof log.msg === 'string' && log.msg.startsWith('Server listening at '),
@@ -161,7 +188,8 @@ async function serve(env: Record<string, string> = {}): Promise<{ cli: Cli; url:
   );
   const match = /^Server listening at (http:\/\/[^\s]+)$/.exec(String(line.msg));
   if (match?.[1] === undefined) throw new Error(`unexpected listen line: ${String(line.msg)}`);
-  return { cli, url: match[1] };
+  const [key] = await cli.waitForText(/llmb_[0-9A-Za-z]{38}/, 'the bootstrap key');
+  return { cli, url: match[1], key };
 }
 
 /** A GET on a fresh connection (no keep-alive pool), so it shows whether the port accepts. */
@@ -189,11 +217,20 @@ interface StreamingResponse {
 }
 
 /** POSTs JSON through `agent` and resolves once the response headers arrived. */
-function postStream(url: string, agent: Agent, payload: unknown): Promise<StreamingResponse> {
+function postStream(
+  url: string,
+  key: string,
+  agent: Agent,
+  payload: unknown,
+): Promise<StreamingResponse> {
   return new Promise((resolve, reject) => {
     const req = request(
       url,
-      { method: 'POST', agent, headers: { 'content-type': 'application/json' } },
+      {
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+      },
       (res: IncomingMessage) => {
         let body = '';
         let markFirst: () => void = () => {};
@@ -217,8 +254,8 @@ function postStream(url: string, agent: Agent, payload: unknown): Promise<Stream
   });
 }
 
-function clientFor(url: string): OpenAI {
-  return new OpenAI({ baseURL: `${url}/v1`, apiKey: 'x', maxRetries: 0 });
+function clientFor(url: string, key: string): OpenAI {
+  return new OpenAI({ baseURL: `${url}/v1`, apiKey: key, maxRetries: 0 });
 }
 
 function slowMockConfig(tokensPerSecond: number): string {
@@ -235,8 +272,8 @@ const mockReply = (prompt: string) => `This is a mock reply from mock-chat. You 
 const hasStackTrace = (text: string) => /^\s+at .+\(?.+:\d+:\d+\)?$/m.test(text);
 
 /** Starts a streamed chat completion and reads its first chunk. */
-async function openStream(url: string, prompt: string) {
-  const stream = await clientFor(url).chat.completions.create({
+async function openStream(url: string, key: string, prompt: string) {
+  const stream = await clientFor(url, key).chat.completions.create({
     model: 'mock-chat',
     messages: [{ role: 'user', content: prompt }],
     stream: true,
@@ -305,7 +342,10 @@ describe('cli', () => {
     async () => {
       const backend = await createBackend('postgres');
       try {
-        const env = { DATABASE_URL: backend.url ?? '' };
+        const env = {
+          DATABASE_URL: backend.url ?? '',
+          MASTER_KEY: 'cli-test-master-key-0123456789abcdef',
+        };
         const created = startCli(['tenant', 'create', 'acme', '--name', 'Acme Inc'], env);
         expect(await created.exited).toEqual({ code: 0, signal: null });
         expect(created.stdout()).toMatch(/^tnt_[0-9a-z]+ {2}acme {2}active {2}Acme Inc$/m);
@@ -355,7 +395,7 @@ describe('cli', () => {
   it(
     'serve answers health and a chat completion with the default config',
     async () => {
-      const { cli, url } = await serve();
+      const { cli, url, key } = await serve();
       expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
 
       const live = await fetch(`${url}/health/live`);
@@ -363,7 +403,7 @@ describe('cli', () => {
       expect(await live.json()).toEqual({ status: 'ok' });
 
       const prompt = 'hello from the cli test';
-      const completion = await clientFor(url).chat.completions.create({
+      const completion = await clientFor(url, key).chat.completions.create({
         model: 'mock-chat',
         messages: [{ role: 'user', content: prompt }],
       });
@@ -382,7 +422,7 @@ describe('cli', () => {
     'SIGTERM drains: the open stream completes, new connections are turned away, exit 0',
     async () => {
       // ~12 tokens at 20 per second: the reply takes ~0.6 s, well inside the grace period.
-      const { cli, url } = await serve({
+      const { cli, url, key } = await serve({
         CONFIG_FILE: slowMockConfig(20),
         SHUTDOWN_GRACE_MS: '20000',
       });
@@ -390,7 +430,7 @@ describe('cli', () => {
       expect(ready.status).toBe(200);
 
       const prompt = 'please drain this stream';
-      const { chunks, first: firstContent } = await openStream(url, prompt);
+      const { chunks, first: firstContent } = await openStream(url, key, prompt);
       let content = firstContent;
 
       expect(cli.child.kill('SIGTERM')).toBe(true);
@@ -432,13 +472,13 @@ describe('cli', () => {
   it(
     'SIGTERM exits once the last stream ends, even if the client keeps its connection alive',
     async () => {
-      const { cli, url } = await serve({
+      const { cli, url, key } = await serve({
         CONFIG_FILE: slowMockConfig(20),
         SHUTDOWN_GRACE_MS: '5000',
       });
       const agent = new Agent({ keepAlive: true });
       try {
-        const response = await postStream(`${url}/v1/chat/completions`, agent, {
+        const response = await postStream(`${url}/v1/chat/completions`, key, agent, {
           model: 'mock-chat',
           messages: [{ role: 'user', content: 'keep this connection' }],
           stream: true,
@@ -460,12 +500,12 @@ describe('cli', () => {
     'SIGTERM past the grace period cuts the open stream and exits 0',
     async () => {
       // ~12 tokens at 2 per second: the full reply would take ~6 s, the grace is 200 ms.
-      const { cli, url } = await serve({
+      const { cli, url, key } = await serve({
         CONFIG_FILE: slowMockConfig(2),
         SHUTDOWN_GRACE_MS: '200',
       });
       const prompt = 'this reply will be cut';
-      const { chunks, first: firstContent } = await openStream(url, prompt);
+      const { chunks, first: firstContent } = await openStream(url, key, prompt);
       let content = firstContent;
 
       expect(cli.child.kill('SIGTERM')).toBe(true);

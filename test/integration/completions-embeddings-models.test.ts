@@ -116,18 +116,18 @@ describe('GET /v1/models', () => {
     const ids = list.data.map((model) => model.id);
     expect(ids).toEqual(['gpt-test', 'embed-test', 'org/model-with-slash']);
     expect(list.data[0]).toMatchObject({ object: 'model', owned_by: 'upstream' });
-    const raw = await (await fetch(`${gateway.url}/v1/models`)).json();
+    const raw = await (await gateway.fetch(`/v1/models`)).json();
     expectOpenAISchema('ListModelsResponse', raw);
   });
 
   it('retrieves one model, slashes in the name included', async () => {
     const model = await gateway.client.models.retrieve('org/model-with-slash');
     expect(model.id).toBe('org/model-with-slash');
-    expectOpenAISchema('Model', await (await fetch(`${gateway.url}/v1/models/gpt-test`)).json());
+    expectOpenAISchema('Model', await (await gateway.fetch(`/v1/models/gpt-test`)).json());
   });
 
   it('404 model_not_found for an unknown model', async () => {
-    const response = await fetch(`${gateway.url}/v1/models/nope`);
+    const response = await gateway.fetch(`/v1/models/nope`);
     expect(response.status).toBe(404);
     expect(await response.json()).toMatchObject({
       error: { code: 'model_not_found', param: 'model' },

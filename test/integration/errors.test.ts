@@ -176,7 +176,7 @@ describe('errors surface as the SDK error classes', () => {
   });
 
   it('413 for a body over the limit and 415 for a non-JSON content type', async () => {
-    const tooLarge = await fetch(`${gateway.url}/v1/chat/completions`, {
+    const tooLarge = await gateway.fetch(`/v1/chat/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({
@@ -186,7 +186,7 @@ describe('errors surface as the SDK error classes', () => {
     });
     expect(tooLarge.status).toBe(413);
     expect(await tooLarge.json()).toMatchObject({ error: { code: 'request_too_large' } });
-    const wrongType = await fetch(`${gateway.url}/v1/chat/completions`, {
+    const wrongType = await gateway.fetch(`/v1/chat/completions`, {
       method: 'POST',
       headers: { 'content-type': 'text/plain' },
       body: 'hello',
@@ -197,7 +197,7 @@ describe('errors surface as the SDK error classes', () => {
   });
 
   it('an unknown route is a 404 in the same shape', async () => {
-    const response = await fetch(`${gateway.url}/v1/nothing-here`);
+    const response = await gateway.fetch(`/v1/nothing-here`);
     expect(response.status).toBe(404);
     expectOpenAISchema('ErrorResponse', await response.json());
   });
@@ -239,7 +239,7 @@ describe('errors after a stream has started', () => {
     upstream.next((_req, res) =>
       sse(res, textChunks(['one', 'two', 'three']), { cutAfter: 3, gapMs: 5 }),
     );
-    const response = await fetch(`${gateway.url}/v1/chat/completions`, {
+    const response = await gateway.fetch(`/v1/chat/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ model: 'gpt-test', stream: true, messages }),

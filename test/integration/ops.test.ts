@@ -19,7 +19,7 @@ describe('operations endpoints', () => {
       model: 'gpt-test',
       messages: [{ role: 'user', content: 'Hi' }],
     });
-    await fetch(`${gateway.url}/v1/models/nope`);
+    await gateway.fetch(`/v1/models/nope`);
     const text = await (await fetch(`${gateway.url}/metrics`)).text();
     expect(text).toMatch(
       /http_requests_total\{method="POST",route="\/v1\/chat\/completions",status="200"\} [1-9]/,

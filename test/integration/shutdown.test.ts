@@ -21,7 +21,7 @@ describe('graceful shutdown', () => {
       const socket = connect({ host: '127.0.0.1', port: Number(new URL(gateway.url).port) });
       const body = JSON.stringify({ model: 'org/model-with-slash', stream: true, messages });
       socket.write(
-        `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+        `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nauthorization: Bearer ${gateway.apiKey}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
       );
       let received = '';
       const firstChunk = new Promise<void>((resolve) => {

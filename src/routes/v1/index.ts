@@ -1,6 +1,8 @@
 import type { FastifyInstance } from 'fastify';
+import { requireKey } from '../../plugins/auth.js';
 import type { InferenceService } from '../../services/inference/inference-service.js';
 import type { ModelCatalog } from '../../services/inference/model-catalog.js';
+import type { Authenticator } from '../../services/keys/authenticator.js';
 import { inferenceHandler } from './inference-handler.js';
 import {
   ChatCompletionRequest,
@@ -15,10 +17,13 @@ import {
 export interface V1Deps {
   inference: InferenceService;
   catalog: ModelCatalog;
+  authenticator: Authenticator;
 }
 
-/** The OpenAI-compatible data plane. */
+/** The OpenAI-compatible data plane: every route needs a tenant API key. */
 export async function v1Routes(app: FastifyInstance, deps: V1Deps): Promise<void> {
+  requireKey(app, deps.authenticator, (method) => (method === 'GET' ? 'models:read' : 'inference'));
+
   app.post(
     '/chat/completions',
     {
@@ -71,7 +76,10 @@ export async function v1Routes(app: FastifyInstance, deps: V1Deps): Promise<void
         response: { 200: ModelList, '4xx': ErrorResponse },
       },
     },
-    async () => ({ object: 'list', data: deps.catalog.list() }),
+    async (request) => ({
+      object: 'list',
+      data: deps.catalog.list(request.principal?.allowedModels ?? null),
+    }),
   );
 
   // A wildcard, because model names such as `meta-llama/Llama-3.1-8B` contain slashes.
@@ -85,6 +93,10 @@ export async function v1Routes(app: FastifyInstance, deps: V1Deps): Promise<void
         response: { 200: ModelObject, '4xx': ErrorResponse },
       },
     },
-    async (request) => deps.catalog.get((request.params as { '*': string })['*']),
+    async (request) =>
+      deps.catalog.get(
+        (request.params as { '*': string })['*'],
+        request.principal?.allowedModels ?? null,
+      ),
   );
 }

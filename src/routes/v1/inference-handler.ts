@@ -26,7 +26,8 @@ export function inferenceHandler(inference: InferenceService, capability: Capabi
     const body = request.body as JsonObject;
     const ctx = { signal: signalForClient(reply), requestId: request.id };
     if (capability !== 'embeddings' && body.stream === true) {
-      const stream = await inference.stream(capability, body, ctx);
+      const allowed = request.principal?.allowedModels ?? null;
+      const stream = await inference.stream(capability, body, ctx, allowed);
       const record = {
         model: stream.model.name,
         provider: stream.model.providerId,
@@ -45,7 +46,12 @@ export function inferenceHandler(inference: InferenceService, capability: Capabi
       // highWaterMark 1: pull one chunk from upstream only once the previous one was written.
       return reply.headers(SSE_HEADERS).send(Readable.from(stream.events, { highWaterMark: 1 }));
     }
-    const result = await inference.complete(capability, body, ctx);
+    const result = await inference.complete(
+      capability,
+      body,
+      ctx,
+      request.principal?.allowedModels ?? null,
+    );
     request.inference = {
       model: result.model.name,
       provider: result.model.providerId,

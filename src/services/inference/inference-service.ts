@@ -3,7 +3,7 @@ import { GatewayError } from '../../errors/gateway-error.js';
 import type { ProviderRegistry } from '../../providers/registry.js';
 import type { CallContext, JsonObject, Provider } from '../../providers/types.js';
 import { estimateChatPrompt, estimatedUsage, estimateTokens, messageText } from './estimate.js';
-import type { Capability, ModelCatalog } from './model-catalog.js';
+import type { Allowed, Capability, ModelCatalog } from './model-catalog.js';
 import { createRelay, type Relay } from './stream-relay.js';
 import { toGatewayError } from './upstream-errors.js';
 import { readUsage, type Usage } from './usage.js';
@@ -36,8 +36,9 @@ export class InferenceService {
     capability: Capability,
     body: JsonObject,
     ctx: CallContext,
+    allowed: Allowed = null,
   ): Promise<InferenceResult> {
-    const { model, provider } = this.route(body, capability);
+    const { model, provider } = this.route(body, capability, allowed);
     const upstreamBody = { ...body, model: model.upstreamModel };
     let response: JsonObject;
     try {
@@ -56,8 +57,9 @@ export class InferenceService {
     capability: StreamCapability,
     body: JsonObject,
     ctx: CallContext,
+    allowed: Allowed = null,
   ): Promise<InferenceStream> {
-    const { model, provider } = this.route(body, capability);
+    const { model, provider } = this.route(body, capability, allowed);
     const clientOptions = isObject(body.stream_options) ? body.stream_options : {};
     const clientWantsUsage = clientOptions.include_usage === true;
     // Usage is needed for accounting even when the client did not ask for it; the relay
@@ -88,8 +90,9 @@ export class InferenceService {
   private route(
     body: JsonObject,
     capability: Capability,
+    allowed: Allowed,
   ): { model: ModelConfig; provider: Provider } {
-    const model = this.options.catalog.resolve(String(body.model), capability);
+    const model = this.options.catalog.resolve(String(body.model), capability, allowed);
     const provider = this.options.providers.get(model.providerId);
     // Config validation makes this unreachable; kept so a bad registry fails loudly.
     if (provider === undefined) throw new GatewayError('internal_error');

@@ -3,6 +3,13 @@ import { GatewayError } from '../../errors/gateway-error.js';
 
 export type Capability = 'chat' | 'completions' | 'embeddings';
 
+/** Model names a key is limited to; null for no limit. */
+export type Allowed = readonly string[] | null;
+
+function permits(allowed: Allowed, name: string): boolean {
+  return allowed === null || allowed.includes(name);
+}
+
 export interface ModelObject {
   id: string;
   object: 'model';
@@ -18,20 +25,24 @@ export class ModelCatalog {
     this.byName = new Map(models.map((model) => [model.name, model]));
   }
 
-  list(): ModelObject[] {
-    return [...this.byName.values()].map(toModelObject);
+  /** The models a caller may use: all of them, or those its key allows. */
+  list(allowed: Allowed = null): ModelObject[] {
+    return [...this.byName.values()]
+      .filter((model) => permits(allowed, model.name))
+      .map(toModelObject);
   }
 
-  get(name: string): ModelObject {
+  get(name: string, allowed: Allowed = null): ModelObject {
     const model = this.byName.get(name);
-    if (model === undefined) throw modelNotFound(name);
+    if (model === undefined || !permits(allowed, name)) throw modelNotFound(name);
     return toModelObject(model);
   }
 
   /** The model to serve a request; the error says why when there is none. */
-  resolve(name: string, capability: Capability): ModelConfig {
+  resolve(name: string, capability: Capability, allowed: Allowed = null): ModelConfig {
     const model = this.byName.get(name);
-    if (model === undefined) throw modelNotFound(name);
+    // A model the key may not use is reported like a missing one, as OpenAI does.
+    if (model === undefined || !permits(allowed, name)) throw modelNotFound(name);
     if (!model.capabilities[capability]) {
       throw new GatewayError('unsupported_model_capability', {
         message: `The model '${name}' does not support ${capability}.`,

@@ -1,0 +1,19 @@
+import type { FastifyInstance } from 'fastify';
+import { type Action, authorize } from '../services/access/permissions.js';
+import type { Authenticator } from '../services/keys/authenticator.js';
+
+/**
+ * Every route of the scope this is registered in needs a key allowed `action`. Runs before
+ * the body is parsed, so an unauthenticated caller cannot make the gateway read a large body.
+ */
+export function requireKey(
+  app: FastifyInstance,
+  authenticator: Authenticator,
+  actionFor: (method: string) => Action,
+): void {
+  app.addHook('onRequest', async (request) => {
+    const principal = await authenticator.authenticate(request.headers.authorization);
+    authorize(principal, actionFor(request.method), principal.tenantId);
+    request.principal = principal;
+  });
+}

@@ -1,0 +1,34 @@
+import type { EnvConfig } from '../config/env.js';
+import type { Storage } from '../storage/open.js';
+import { ApiKeyHasher, deriveKey } from './keys/key-hash.js';
+import { KeyService } from './keys/key-service.js';
+import { resolveMasterKey } from './keys/master-key.js';
+import { TenantService } from './tenancy/tenant-service.js';
+
+export interface Services {
+  tenants: TenantService;
+  keys: KeyService;
+}
+
+/** The services over one storage, built once at start and shared by the HTTP app and the CLI. */
+export function buildServices(env: EnvConfig, storage: Storage): Services {
+  const tenants = new TenantService({
+    control: storage.control,
+    server: storage.server,
+    connections: storage.tenants,
+    deletionGraceMs: env.tenantDeletionGraceHours * 3_600_000,
+  });
+  const hasher = new ApiKeyHasher(deriveKey(resolveMasterKey(env), 'api-key-hash'));
+  return { tenants, keys: new KeyService({ tenants, control: storage.control, hasher }) };
+}
+
+/**
+ * The embedded default's first start: with no tenant yet, a `default` tenant and an owner key
+ * for it, so a new user can call the API at once. Returns the secret to show once, or null.
+ */
+export async function bootstrapDefaultTenant(services: Services): Promise<string | null> {
+  if ((await services.tenants.list()).length > 0) return null;
+  await services.tenants.create({ slug: 'default', name: 'Default' });
+  const { secret } = await services.keys.create('default', { name: 'bootstrap', role: 'owner' });
+  return secret;
+}
