@@ -1,12 +1,16 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import type { Kysely } from 'kysely';
+import { AUDIT_USAGE, runAuditCommand } from './cli/audit-commands.js';
 import { KEY_USAGE, runKeyCommand } from './cli/key-commands.js';
 import { runMigrate, runTenantCommand, TENANT_USAGE, UsageError } from './cli/tenant-commands.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import { GatewayError } from './errors/gateway-error.js';
 import { closeGracefully, startServer } from './server.js';
+import type { Actor } from './services/audit/audit-log.js';
 import { buildServices, type Services } from './services/services.js';
-import { openStorage } from './storage/open.js';
+import { openStorage, type Storage } from './storage/open.js';
 
 const USAGE = `Usage: llm-backend <command> [--help] [--version]
 
@@ -15,6 +19,7 @@ Commands:
   migrate   Bring the control plane and every tenant database to the latest schema
   tenant    Create, list, disable, enable, delete and purge tenants ('tenant --help')
   key       Create, list, rotate and revoke a tenant's API keys ('key --help')
+  audit     List a tenant's or the platform's audit log and verify its hash chain
   help      Show this help
 
 Configuration comes from the environment and CONFIG_FILE; see the README.`;
@@ -53,13 +58,24 @@ async function serve(): Promise<void> {
 }
 
 /** Commands that work on the databases open storage, run, and close it again. */
-async function withServices(run: (services: Services) => Promise<void>): Promise<void> {
+async function withServices(
+  run: (services: Services, storage: Storage) => Promise<void>,
+): Promise<void> {
   const config = loadConfig(process.env);
   const storage = await openStorage(config.env);
   try {
-    await run(buildServices(config.env, storage));
+    await run(buildServices(config.env, storage), storage);
   } finally {
     await storage.close();
+  }
+}
+
+/** The audit log's actor for CLI commands: the operating system user who ran them. */
+function cliActor(): Actor {
+  try {
+    return { type: 'cli', id: userInfo().username };
+  } catch {
+    return { type: 'cli', id: null };
   }
 }
 
@@ -78,13 +94,27 @@ async function main(argv: string[]): Promise<void> {
         console.log(TENANT_USAGE);
         return;
       }
-      return withServices(({ tenants }) => runTenantCommand(rest, tenants, stdout));
+      return withServices(({ tenants }) => runTenantCommand(rest, tenants, stdout, cliActor()));
     case 'key':
       if (rest.length === 0 || rest.includes('--help')) {
         console.log(KEY_USAGE);
         return;
       }
-      return withServices(({ keys }) => runKeyCommand(rest, keys, stdout));
+      return withServices(({ keys }) => runKeyCommand(rest, keys, stdout, cliActor()));
+    case 'audit':
+      if (rest.length === 0 || rest.includes('--help')) {
+        console.log(AUDIT_USAGE);
+        return;
+      }
+      return withServices(async (services, storage) => {
+        const intact = await runAuditCommand(
+          rest,
+          services,
+          storage.control as Kysely<unknown>,
+          stdout,
+        );
+        if (!intact) process.exitCode = 1;
+      });
     case 'help':
     case '--help':
     case '-h':

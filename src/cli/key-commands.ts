@@ -1,3 +1,4 @@
+import { type Actor, SYSTEM_ACTOR } from '../services/audit/audit-log.js';
 import type { ApiKey, KeyService } from '../services/keys/key-service.js';
 import type { TenantRole } from '../storage/tenant-schema.js';
 import { type Output, parseCommandArgs, UsageError } from './tenant-commands.js';
@@ -52,7 +53,12 @@ function expiry(value: string | undefined): Date | null {
 }
 
 /** `llm-backend key ...`, thin over KeyService. */
-export async function runKeyCommand(args: string[], keys: KeyService, out: Output): Promise<void> {
+export async function runKeyCommand(
+  args: string[],
+  keys: KeyService,
+  out: Output,
+  actor: Actor = SYSTEM_ACTOR,
+): Promise<void> {
   const { positionals, values } = parseCommandArgs({
     args,
     allowPositionals: true,
@@ -87,13 +93,17 @@ export async function runKeyCommand(args: string[], keys: KeyService, out: Outpu
         .map((model) => model.trim())
         .filter(Boolean);
       return withSecret(
-        await keys.create(tenant, {
-          name: values.name,
-          role: role(values.role),
-          userId: values.user ?? null,
-          allowedModels: models && models.length > 0 ? models : null,
-          expiresAt: expiry(values.expires),
-        }),
+        await keys.create(
+          tenant,
+          {
+            name: values.name,
+            role: role(values.role),
+            userId: values.user ?? null,
+            allowedModels: models && models.length > 0 ? models : null,
+            expiresAt: expiry(values.expires),
+          },
+          actor,
+        ),
       );
     }
     case 'list': {
@@ -106,10 +116,10 @@ export async function runKeyCommand(args: string[], keys: KeyService, out: Outpu
       const grace = Number(values['grace-seconds'] ?? '3600');
       if (!Number.isInteger(grace) || grace < 0)
         throw new UsageError('--grace-seconds must be a whole number');
-      return withSecret(await keys.rotate(tenant, needKey(), grace));
+      return withSecret(await keys.rotate(tenant, needKey(), grace, new Date(), actor));
     }
     case 'revoke':
-      return out.line(describe(await keys.revoke(tenant, needKey())));
+      return out.line(describe(await keys.revoke(tenant, needKey(), new Date(), actor)));
     default:
       throw new UsageError(`unknown key command '${action}'`);
   }

@@ -1,4 +1,5 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { type Actor, SYSTEM_ACTOR } from '../services/audit/audit-log.js';
 import type { Tenant, TenantService } from '../services/tenancy/tenant-service.js';
 
 export interface Output {
@@ -50,6 +51,7 @@ export async function runTenantCommand(
   args: string[],
   tenants: TenantService,
   out: Output,
+  actor: Actor = SYSTEM_ACTOR,
 ): Promise<void> {
   const { positionals, values } = parseCommandArgs({
     args,
@@ -65,7 +67,9 @@ export async function runTenantCommand(
     out.line(values.json ? JSON.stringify(asJson(tenant)) : describe(tenant));
   switch (action) {
     case 'create':
-      return print(await tenants.create({ slug: needRef(), name: values.name ?? needRef() }));
+      return print(
+        await tenants.create({ slug: needRef(), name: values.name ?? needRef() }, actor),
+      );
     case 'list': {
       const all = await tenants.list();
       if (values.json) return out.line(JSON.stringify(all.map(asJson)));
@@ -77,12 +81,12 @@ export async function runTenantCommand(
     case 'disable':
     case 'enable':
       return print(
-        await tenants.setStatus(needRef(), action === 'disable' ? 'disabled' : 'active'),
+        await tenants.setStatus(needRef(), action === 'disable' ? 'disabled' : 'active', actor),
       );
     case 'delete':
-      return print(await tenants.delete(needRef()));
+      return print(await tenants.delete(needRef(), new Date(), actor));
     case 'purge': {
-      const purged = await tenants.purge();
+      const purged = await tenants.purge(new Date(), actor);
       out.line(purged.length === 0 ? 'nothing to purge' : `purged ${purged.join(', ')}`);
       return;
     }

@@ -3,6 +3,7 @@ import { GatewayError } from '../../errors/gateway-error.js';
 import type { ControlSchema } from '../../storage/control-schema.js';
 import type { ApiKeysTable, TenantRole } from '../../storage/tenant-schema.js';
 import { newId } from '../../utils/ids.js';
+import { type Actor, appendAudit, SYSTEM_ACTOR } from '../audit/audit-log.js';
 import type { TenantService } from '../tenancy/tenant-service.js';
 import { generateApiKey, parseApiKey } from './key-format.js';
 import type { ApiKeyHasher } from './key-hash.js';
@@ -69,6 +70,20 @@ function toApiKey(tenantId: string, row: Selectable<ApiKeysTable>): ApiKey {
 
 const invalidKey = () => new GatewayError('invalid_api_key');
 
+/** What the audit log keeps of a key: never its secret or hash. */
+function snapshot(key: ApiKey): Record<string, unknown> {
+  return {
+    id: key.id,
+    name: key.name,
+    display_prefix: key.displayPrefix,
+    role: key.role,
+    user_id: key.userId,
+    allowed_models: key.allowedModels,
+    expires_at: key.expiresAt?.toISOString() ?? null,
+    revoked_at: key.revokedAt?.toISOString() ?? null,
+  };
+}
+
 /**
  * Tenant API keys. The secret is returned once, at creation or rotation; only its keyed
  * hash is stored: in the tenant's database with the key, and in the control plane's index
@@ -77,7 +92,33 @@ const invalidKey = () => new GatewayError('invalid_api_key');
 export class KeyService {
   constructor(private readonly options: KeyServiceOptions) {}
 
-  async create(tenantRef: string, input: CreateKeyInput): Promise<{ key: ApiKey; secret: string }> {
+  private async audit(
+    tenantRef: string,
+    actor: Actor,
+    action: string,
+    before: ApiKey | null,
+    after: ApiKey,
+  ) {
+    const tenant = await this.options.tenants.get(tenantRef);
+    await appendAudit(
+      this.options.tenants.database(tenant) as Kysely<unknown>,
+      'audit_log',
+      actor,
+      {
+        action,
+        targetType: 'api_key',
+        targetId: after.id,
+        before: before && snapshot(before),
+        after: snapshot(after),
+      },
+    );
+  }
+
+  async create(
+    tenantRef: string,
+    input: CreateKeyInput,
+    actor: Actor = SYSTEM_ACTOR,
+  ): Promise<{ key: ApiKey; secret: string }> {
     const tenant = await this.options.tenants.get(tenantRef);
     const secret = generateApiKey();
     const hash = this.options.hasher.hash(secret);
@@ -105,7 +146,9 @@ export class KeyService {
       })
       .returningAll()
       .executeTakeFirstOrThrow();
-    return { key: toApiKey(tenant.id, row), secret };
+    const key = toApiKey(tenant.id, row);
+    await this.audit(tenant.id, actor, 'api_key.create', null, key);
+    return { key, secret };
   }
 
   async list(tenantRef: string): Promise<ApiKey[]> {
@@ -137,6 +180,7 @@ export class KeyService {
     keyId: string,
     graceSeconds: number,
     now = new Date(),
+    actor: Actor = SYSTEM_ACTOR,
   ): Promise<{ key: ApiKey; secret: string }> {
     const current = await this.get(tenantRef, keyId);
     if (current.revokedAt !== null) throw new GatewayError('key_not_found', { param: 'key' });
@@ -164,11 +208,18 @@ export class KeyService {
       .where('id', '=', keyId)
       .returningAll()
       .executeTakeFirstOrThrow();
-    return { key: toApiKey(tenant.id, row), secret };
+    const key = toApiKey(tenant.id, row);
+    await this.audit(tenant.id, actor, 'api_key.rotate', current, key);
+    return { key, secret };
   }
 
-  async revoke(tenantRef: string, keyId: string, now = new Date()): Promise<ApiKey> {
-    await this.get(tenantRef, keyId);
+  async revoke(
+    tenantRef: string,
+    keyId: string,
+    now = new Date(),
+    actor: Actor = SYSTEM_ACTOR,
+  ): Promise<ApiKey> {
+    const before = await this.get(tenantRef, keyId);
     const tenant = await this.options.tenants.get(tenantRef);
     const row = await this.options.tenants
       .database(tenant)
@@ -179,7 +230,9 @@ export class KeyService {
       .executeTakeFirstOrThrow();
     // Without an index entry the key fails at the first lookup, on every instance.
     await this.options.control.deleteFrom('api_key_index').where('key_id', '=', keyId).execute();
-    return toApiKey(tenant.id, row);
+    const key = toApiKey(tenant.id, row);
+    await this.audit(tenant.id, actor, 'api_key.revoke', before, key);
+    return key;
   }
 
   /** The caller behind a Bearer secret; every failure looks the same from outside. */

@@ -5,6 +5,7 @@ import type { DatabaseServer } from '../../storage/database-server.js';
 import { migrateToLatest } from '../../storage/migrations/index.js';
 import type { TenantConnections } from '../../storage/tenant-connections.js';
 import { newId } from '../../utils/ids.js';
+import { type Actor, appendAudit, SYSTEM_ACTOR } from '../audit/audit-log.js';
 
 export interface Tenant {
   id: string;
@@ -27,6 +28,17 @@ export interface TenantServiceOptions {
 
 export const TENANT_SLUG = /^[a-z0-9][a-z0-9-]{1,62}$/;
 
+/** What the audit log keeps of a tenant. */
+function snapshot(tenant: Tenant): Record<string, unknown> {
+  return {
+    id: tenant.id,
+    slug: tenant.slug,
+    name: tenant.name,
+    status: tenant.status,
+    delete_after: tenant.deleteAfter?.toISOString() ?? null,
+  };
+}
+
 function toTenant(row: Selectable<TenantsTable>): Tenant {
   return {
     id: row.id,
@@ -48,7 +60,20 @@ function toTenant(row: Selectable<TenantsTable>): Tenant {
 export class TenantService {
   constructor(private readonly options: TenantServiceOptions) {}
 
-  async create(input: { slug: string; name: string }): Promise<Tenant> {
+  private async audit(actor: Actor, action: string, before: Tenant | null, after: Tenant) {
+    await appendAudit(this.options.control as Kysely<unknown>, 'platform_audit_log', actor, {
+      action,
+      targetType: 'tenant',
+      targetId: after.id,
+      before: before && snapshot(before),
+      after: snapshot(after),
+    });
+  }
+
+  async create(
+    input: { slug: string; name: string },
+    actor: Actor = SYSTEM_ACTOR,
+  ): Promise<Tenant> {
     if (!TENANT_SLUG.test(input.slug)) {
       throw new GatewayError('invalid_request', {
         message: `Invalid slug '${input.slug}': use 2 to 63 lowercase letters, digits and '-'.`,
@@ -92,7 +117,9 @@ export class TenantService {
       .where('id', '=', row.id)
       .returningAll()
       .executeTakeFirstOrThrow();
-    return toTenant(active);
+    const tenant = toTenant(active);
+    await this.audit(actor, 'tenant.create', null, tenant);
+    return tenant;
   }
 
   async list(): Promise<Tenant[]> {
@@ -116,7 +143,11 @@ export class TenantService {
     return toTenant(row);
   }
 
-  async setStatus(ref: string, status: 'active' | 'disabled'): Promise<Tenant> {
+  async setStatus(
+    ref: string,
+    status: 'active' | 'disabled',
+    actor: Actor = SYSTEM_ACTOR,
+  ): Promise<Tenant> {
     const tenant = await this.get(ref);
     if (tenant.status === 'deleting' || tenant.status === 'provisioning') {
       throw new GatewayError('tenant_not_found', { param: 'tenant' });
@@ -127,11 +158,18 @@ export class TenantService {
       .where('id', '=', tenant.id)
       .returningAll()
       .executeTakeFirstOrThrow();
-    return toTenant(row);
+    const after = toTenant(row);
+    await this.audit(
+      actor,
+      status === 'disabled' ? 'tenant.disable' : 'tenant.enable',
+      tenant,
+      after,
+    );
+    return after;
   }
 
   /** Marks the tenant deleted: refused from now on, its database dropped after the grace period. */
-  async delete(ref: string, now = new Date()): Promise<Tenant> {
+  async delete(ref: string, now = new Date(), actor: Actor = SYSTEM_ACTOR): Promise<Tenant> {
     const tenant = await this.get(ref);
     const deleteAfter = new Date(now.getTime() + this.options.deletionGraceMs);
     const row = await this.options.control
@@ -140,11 +178,13 @@ export class TenantService {
       .where('id', '=', tenant.id)
       .returningAll()
       .executeTakeFirstOrThrow();
-    return toTenant(row);
+    const after = toTenant(row);
+    await this.audit(actor, 'tenant.delete', tenant, after);
+    return after;
   }
 
   /** Drops the databases of tenants deleted longer ago than the grace period. */
-  async purge(now = new Date()): Promise<string[]> {
+  async purge(now = new Date(), actor: Actor = SYSTEM_ACTOR): Promise<string[]> {
     const { control, server, connections } = this.options;
     const due = await control
       .selectFrom('tenants')
@@ -156,6 +196,8 @@ export class TenantService {
       await connections.release(row.database_name);
       await server.drop(row.database_name);
       await control.deleteFrom('tenants').where('id', '=', row.id).execute();
+      const purged = toTenant(row);
+      await this.audit(actor, 'tenant.purge', purged, purged);
     }
     return due.map((row) => row.id);
   }

@@ -1,0 +1,79 @@
+import { type Kysely, sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runAuditCommand } from '../../src/cli/audit-commands.js';
+import { runKeyCommand } from '../../src/cli/key-commands.js';
+import { runTenantCommand, UsageError } from '../../src/cli/tenant-commands.js';
+import { ApiKeyHasher, deriveKey } from '../../src/services/keys/key-hash.js';
+import { KeyService } from '../../src/services/keys/key-service.js';
+import type { Services } from '../../src/services/services.js';
+import { TenantService } from '../../src/services/tenancy/tenant-service.js';
+import { TenantConnections } from '../../src/storage/tenant-connections.js';
+import { createBackend, type TestBackend } from '../helpers/databases.js';
+
+describe('llm-backend audit ...', () => {
+  let backend: TestBackend;
+  let connections: TenantConnections;
+  let services: Services;
+  const lines: string[] = [];
+  const out = { line: (text: string) => lines.push(text) };
+  const operator = { type: 'cli' as const, id: 'ops-bob' };
+  const audit = async (...args: string[]) => {
+    lines.length = 0;
+    const intact = await runAuditCommand(args, services, backend.control as Kysely<unknown>, out);
+    return { intact, text: lines.join('\n') };
+  };
+
+  beforeAll(async () => {
+    backend = await createBackend('postgres');
+    connections = new TenantConnections(backend.server, { maxOpen: 4, maxConnectionsPerTenant: 2 });
+    const tenants = new TenantService({
+      control: backend.control,
+      server: backend.server,
+      connections,
+      deletionGraceMs: 0,
+    });
+    const keys = new KeyService({
+      tenants,
+      control: backend.control,
+      hasher: new ApiKeyHasher(deriveKey('b'.repeat(32), 'api-key-hash')),
+    });
+    services = { tenants, keys };
+    await runTenantCommand(['create', 'acme'], tenants, out, operator);
+    await runKeyCommand(['create', 'acme', '--name', 'ci'], keys, out, operator);
+  }, 60_000);
+  afterAll(async () => {
+    await connections?.close();
+    await backend?.destroy();
+  }, 60_000);
+
+  it('lists who did what, for a tenant and for the platform', async () => {
+    expect((await audit('list', 'acme')).text).toMatch(
+      / {2}cli:ops-bob {2}api_key\.create {2}api_key:key_/,
+    );
+    expect((await audit('list', '--platform')).text).toMatch(
+      / {2}cli:ops-bob {2}tenant\.create {2}tenant:tnt_/,
+    );
+  });
+
+  it('verifies the chain and reports where it breaks', async () => {
+    expect(await audit('verify', 'acme')).toEqual({
+      intact: true,
+      text: 'ok: 1 entries, chain intact',
+    });
+    const acme = await services.tenants.get('acme');
+    await sql`update audit_log set action = 'api_key.nothing'`.execute(
+      services.tenants.database(acme),
+    );
+    expect(await audit('verify', 'acme')).toEqual({
+      intact: false,
+      text: 'BROKEN at entry 0: hash_mismatch',
+    });
+  });
+
+  it('refuses bad arguments', async () => {
+    await expect(audit('verify')).rejects.toBeInstanceOf(UsageError);
+    await expect(audit('list', 'acme', '--limit', '0')).rejects.toBeInstanceOf(UsageError);
+    await expect(audit('frob', 'acme')).rejects.toBeInstanceOf(UsageError);
+    await expect(audit('list', 'nobody')).rejects.toMatchObject({ code: 'tenant_not_found' });
+  });
+});

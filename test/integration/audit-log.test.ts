@@ -1,0 +1,118 @@
+import { type Kysely, sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { appendAudit, listAudit, verifyAudit } from '../../src/services/audit/audit-log.js';
+import { ApiKeyHasher, deriveKey } from '../../src/services/keys/key-hash.js';
+import { KeyService } from '../../src/services/keys/key-service.js';
+import { TenantService } from '../../src/services/tenancy/tenant-service.js';
+import { TenantConnections } from '../../src/storage/tenant-connections.js';
+import { BACKENDS, createBackend, type TestBackend } from '../helpers/databases.js';
+
+describe.each(BACKENDS)('audit log on %s', (kind) => {
+  let backend: TestBackend;
+  let connections: TenantConnections;
+  let tenants: TenantService;
+  let keys: KeyService;
+  const operator = { type: 'cli' as const, id: 'ops-alice' };
+
+  beforeAll(async () => {
+    backend = await createBackend(kind);
+    connections = new TenantConnections(backend.server, { maxOpen: 4, maxConnectionsPerTenant: 2 });
+    tenants = new TenantService({
+      control: backend.control,
+      server: backend.server,
+      connections,
+      deletionGraceMs: 0,
+    });
+    keys = new KeyService({
+      tenants,
+      control: backend.control,
+      hasher: new ApiKeyHasher(deriveKey('a'.repeat(32), 'api-key-hash')),
+    });
+    await tenants.create({ slug: 'acme', name: 'Acme' }, operator);
+  }, 60_000);
+  afterAll(async () => {
+    await connections?.close();
+    await backend?.destroy();
+  }, 60_000);
+
+  const tenantDb = async () => tenants.database(await tenants.get('acme')) as Kysely<unknown>;
+
+  it('records key changes in the tenant database, without secrets', async () => {
+    const { key, secret } = await keys.create('acme', { name: 'ci', role: 'member' }, operator);
+    const { secret: rotated } = await keys.rotate('acme', key.id, 60, new Date(), operator);
+    await keys.revoke('acme', key.id, new Date(), operator);
+    const entries = await listAudit(await tenantDb(), 'audit_log');
+    expect(entries.map((entry) => entry.action)).toEqual([
+      'api_key.revoke',
+      'api_key.rotate',
+      'api_key.create',
+    ]);
+    expect(
+      entries.every((entry) => entry.actor_type === 'cli' && entry.actor_id === 'ops-alice'),
+    ).toBe(true);
+    expect(entries[0]).toMatchObject({
+      target_type: 'api_key',
+      target_id: key.id,
+      after: expect.objectContaining({ revoked_at: expect.any(String) }),
+    });
+    const text = JSON.stringify(entries);
+    for (const secretish of [secret, rotated, secret.slice(5)])
+      expect(text).not.toContain(secretish);
+    expect(text).not.toContain('key_hash');
+    expect(await verifyAudit(await tenantDb(), 'audit_log')).toEqual({ ok: true, count: 3 });
+  });
+
+  it('records tenant changes in the control plane', async () => {
+    await tenants.setStatus('acme', 'disabled', operator);
+    await tenants.setStatus('acme', 'active', operator);
+    const entries = await listAudit(backend.control as Kysely<unknown>, 'platform_audit_log');
+    expect(entries.map((entry) => entry.action)).toEqual([
+      'tenant.enable',
+      'tenant.disable',
+      'tenant.create',
+    ]);
+    expect(entries[1]).toMatchObject({
+      before: expect.objectContaining({ status: 'active' }),
+      after: expect.objectContaining({ status: 'disabled' }),
+    });
+    expect(
+      await verifyAudit(backend.control as Kysely<unknown>, 'platform_audit_log'),
+    ).toMatchObject({ ok: true });
+  });
+
+  it('keeps one chain under concurrent writers', async () => {
+    const db = await tenantDb();
+    await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        appendAudit(db, 'audit_log', operator, {
+          action: 'test.concurrent',
+          targetType: 'test',
+          targetId: String(i),
+        }),
+      ),
+    );
+    expect(await verifyAudit(db, 'audit_log')).toEqual({ ok: true, count: 11 });
+  });
+
+  it('detects an edited or removed entry', async () => {
+    const db = await tenantDb();
+    await sql`update audit_log set actor_id = 'mallory' where seq = (select min(seq) from audit_log)`.execute(
+      db,
+    );
+    expect(await verifyAudit(db, 'audit_log')).toEqual({
+      ok: false,
+      index: 0,
+      reason: 'hash_mismatch',
+    });
+    await sql`update audit_log set actor_id = 'ops-alice' where seq = (select min(seq) from audit_log)`.execute(
+      db,
+    );
+    expect(await verifyAudit(db, 'audit_log')).toMatchObject({ ok: true });
+    await sql`delete from audit_log where seq = (select min(seq) + 1 from audit_log)`.execute(db);
+    expect(await verifyAudit(db, 'audit_log')).toEqual({
+      ok: false,
+      index: 1,
+      reason: 'previous_hash_mismatch',
+    });
+  });
+});
