@@ -8,16 +8,18 @@ import { registerJsonBodyParser } from './plugins/json-body.js';
 import { registerMetrics } from './plugins/metrics.js';
 import { registerRequestContext, requestIdFor } from './plugins/request-context.js';
 import { ProviderRegistry } from './providers/registry.js';
+import { adminRoutes } from './routes/admin/index.js';
 import { healthRoutes } from './routes/ops/health.js';
 import { v1Routes } from './routes/v1/index.js';
 import { InferenceService } from './services/inference/inference-service.js';
 import { ModelCatalog } from './services/inference/model-catalog.js';
-import type { Authenticator } from './services/keys/authenticator.js';
+import { KeyAuthenticator } from './services/keys/authenticator.js';
+import type { Services } from './services/services.js';
 
 export interface BuildAppOptions {
   config: AppConfig;
-  /** Resolves the API keys of the data plane. */
-  authenticator: Authenticator;
+  /** Tenants and keys: the API keys of the data plane and the admin API. */
+  services: Services;
   /** Fastify's logger option; tests pass a stream to read the log lines. */
   logger?: FastifyServerOptions['logger'];
 }
@@ -65,6 +67,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     },
   });
 
+  const authenticator = new KeyAuthenticator(options.services.keys);
   const providers = new ProviderRegistry(config.providers);
   const catalog = new ModelCatalog(config.models);
   const inference = new InferenceService({ catalog, providers });
@@ -91,7 +94,12 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     prefix: '/v1',
     inference,
     catalog,
-    authenticator: options.authenticator,
+    authenticator,
+  });
+  await app.register(adminRoutes, {
+    prefix: '/admin/v1',
+    authenticator,
+    services: options.services,
   });
   await app.register(healthRoutes, { prefix: '/health', isReady: () => accepting });
   return app;

@@ -2,7 +2,6 @@ import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { buildApp } from './app.js';
 import type { AppConfig } from './config/load.js';
 import { loadEncoder } from './services/inference/estimate.js';
-import { KeyAuthenticator } from './services/keys/authenticator.js';
 import { bootstrapDefaultTenant, buildServices } from './services/services.js';
 import { openStorage } from './storage/open.js';
 
@@ -24,7 +23,7 @@ export async function startServer(config: AppConfig, options: StartOptions = {})
     const app = await buildApp({
       config,
       logger: options.logger,
-      authenticator: new KeyAuthenticator(services.keys),
+      services,
     });
     app.addHook('onClose', () => storage.close());
     const bootstrapKey =

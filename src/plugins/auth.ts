@@ -3,17 +3,18 @@ import { type Action, authorize } from '../services/access/permissions.js';
 import type { Authenticator } from '../services/keys/authenticator.js';
 
 /**
- * Every route of the scope this is registered in needs a key allowed `action`. Runs before
- * the body is parsed, so an unauthenticated caller cannot make the gateway read a large body.
+ * Every route of the scope this is registered in needs a valid key, allowed `actionFor` when
+ * given (routes that check per tenant leave it out). Runs before the body is parsed, so an
+ * unauthenticated caller cannot make the gateway read a large body.
  */
 export function requireKey(
   app: FastifyInstance,
   authenticator: Authenticator,
-  actionFor: (method: string) => Action,
+  actionFor?: (method: string) => Action,
 ): void {
   app.addHook('onRequest', async (request) => {
     const principal = await authenticator.authenticate(request.headers.authorization);
-    authorize(principal, actionFor(request.method), principal.tenantId);
+    if (actionFor) authorize(principal, actionFor(request.method), principal.tenantId);
     request.principal = principal;
   });
 }

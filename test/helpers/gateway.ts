@@ -10,7 +10,6 @@ import { buildApp, REDACTED_PATHS } from '../../src/app.js';
 import type { Env } from '../../src/config/env.js';
 import { loadConfig } from '../../src/config/load.js';
 import { closeGracefully } from '../../src/server.js';
-import { KeyAuthenticator } from '../../src/services/keys/authenticator.js';
 import { ApiKeyHasher, deriveKey } from '../../src/services/keys/key-hash.js';
 import { KeyService } from '../../src/services/keys/key-service.js';
 import type { Services } from '../../src/services/services.js';
@@ -125,7 +124,7 @@ export async function startGateway(config: unknown, env: Env = {}): Promise<Test
   const access = await provisionTestTenant();
   const app = await buildApp({
     config: appConfig,
-    authenticator: new KeyAuthenticator(access.services.keys),
+    services: access.services,
     logger: { level: 'info', stream, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } },
   });
   await app.listen({ host: '127.0.0.1', port: 0 });

@@ -1,0 +1,21 @@
+import type { FastifyInstance } from 'fastify';
+import { requireKey } from '../../plugins/auth.js';
+import type { Authenticator } from '../../services/keys/authenticator.js';
+import type { Services } from '../../services/services.js';
+import { apiKeyRoutes } from './api-keys.js';
+import { auditLogRoutes } from './audit-logs.js';
+import { scopeToTenant } from './tenant-scope.js';
+
+export interface AdminDeps {
+  authenticator: Authenticator;
+  services: Services;
+}
+
+/** /admin/v1: each route checks its own permission against the tenant in its URL. */
+export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
+  requireKey(app, deps.authenticator);
+  scopeToTenant(app, deps.services.tenants);
+  const services = { tenants: deps.services.tenants, keys: deps.services.keys };
+  await app.register(apiKeyRoutes, { prefix: '/tenants/:tenant/api-keys', ...services });
+  await app.register(auditLogRoutes, { prefix: '/tenants/:tenant/audit-logs', ...services });
+}
