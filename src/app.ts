@@ -13,7 +13,7 @@ import { healthRoutes } from './routes/ops/health.js';
 import { v1Routes } from './routes/v1/index.js';
 import { InferenceService } from './services/inference/inference-service.js';
 import { ModelCatalog } from './services/inference/model-catalog.js';
-import { KeyAuthenticator } from './services/keys/authenticator.js';
+import { CachingAuthenticator } from './services/keys/authenticator.js';
 import type { Services } from './services/services.js';
 
 export interface BuildAppOptions {
@@ -67,7 +67,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     },
   });
 
-  const authenticator = new KeyAuthenticator(options.services.keys);
+  const authenticator = new CachingAuthenticator(options.services.keys, options.services.bus);
   const providers = new ProviderRegistry(config.providers);
   const catalog = new ModelCatalog(config.models);
   const inference = new InferenceService({ catalog, providers });

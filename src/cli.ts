@@ -63,9 +63,11 @@ async function withServices(
 ): Promise<void> {
   const config = loadConfig(process.env);
   const storage = await openStorage(config.env);
+  const services = buildServices(config.env, storage);
   try {
-    await run(buildServices(config.env, storage), storage);
+    await run(services, storage);
   } finally {
+    await services.bus.close();
     await storage.close();
   }
 }

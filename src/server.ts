@@ -25,7 +25,10 @@ export async function startServer(config: AppConfig, options: StartOptions = {})
       logger: options.logger,
       services,
     });
-    app.addHook('onClose', () => storage.close());
+    app.addHook('onClose', async () => {
+      await services.bus.close();
+      await storage.close();
+    });
     const bootstrapKey =
       config.env.databaseUrl === null ? await bootstrapDefaultTenant(services) : null;
     // Upstreams that report no usage need the tokenizer; load it now rather than on a request.

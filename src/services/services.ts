@@ -1,5 +1,10 @@
 import type { EnvConfig } from '../config/env.js';
 import type { Storage } from '../storage/open.js';
+import {
+  type InvalidationBus,
+  LocalInvalidationBus,
+  RedisInvalidationBus,
+} from './keys/invalidation.js';
 import { ApiKeyHasher, deriveKey } from './keys/key-hash.js';
 import { KeyService } from './keys/key-service.js';
 import { resolveMasterKey } from './keys/master-key.js';
@@ -8,18 +13,24 @@ import { TenantService } from './tenancy/tenant-service.js';
 export interface Services {
   tenants: TenantService;
   keys: KeyService;
+  /** Where key and tenant changes are announced to every instance's key cache. */
+  bus: InvalidationBus;
 }
 
 /** The services over one storage, built once at start and shared by the HTTP app and the CLI. */
 export function buildServices(env: EnvConfig, storage: Storage): Services {
+  // Without Redis there is one instance (or a CLI next to it): announcements stay in-process.
+  const bus: InvalidationBus =
+    env.redisUrl === null ? new LocalInvalidationBus() : new RedisInvalidationBus(env.redisUrl);
   const tenants = new TenantService({
     control: storage.control,
     server: storage.server,
     connections: storage.tenants,
     deletionGraceMs: env.tenantDeletionGraceHours * 3_600_000,
+    bus,
   });
   const hasher = new ApiKeyHasher(deriveKey(resolveMasterKey(env), 'api-key-hash'));
-  return { tenants, keys: new KeyService({ tenants, control: storage.control, hasher }) };
+  return { tenants, keys: new KeyService({ tenants, control: storage.control, hasher, bus }), bus };
 }
 
 /**

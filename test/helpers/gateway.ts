@@ -10,6 +10,7 @@ import { buildApp, REDACTED_PATHS } from '../../src/app.js';
 import type { Env } from '../../src/config/env.js';
 import { loadConfig } from '../../src/config/load.js';
 import { closeGracefully } from '../../src/server.js';
+import { LocalInvalidationBus } from '../../src/services/keys/invalidation.js';
 import { ApiKeyHasher, deriveKey } from '../../src/services/keys/key-hash.js';
 import { KeyService } from '../../src/services/keys/key-service.js';
 import type { Services } from '../../src/services/services.js';
@@ -78,6 +79,7 @@ export const TEST_UPSTREAM_KEY = 'sk-upstream-secret-never-logged';
  */
 async function provisionTestTenant() {
   const backend = await createBackend('postgres');
+  const bus = new LocalInvalidationBus();
   const connections = new TenantConnections(backend.server, {
     maxOpen: 8,
     maxConnectionsPerTenant: 2,
@@ -87,11 +89,13 @@ async function provisionTestTenant() {
     server: backend.server,
     connections,
     deletionGraceMs: 0,
+    bus,
   });
   const hasher = new ApiKeyHasher(deriveKey('test-master-key-0123456789abcdef', 'api-key-hash'));
   const services: Services = {
     tenants,
-    keys: new KeyService({ tenants, control: backend.control, hasher }),
+    keys: new KeyService({ tenants, control: backend.control, hasher, bus }),
+    bus,
   };
   await tenants.create({ slug: 'test', name: 'Test' });
   const { secret } = await services.keys.create('test', { name: 'test', role: 'owner' });
@@ -153,11 +157,11 @@ export async function startGateway(config: unknown, env: Env = {}): Promise<Test
 }
 
 /** Waits until `check` passes, for effects that happen after a response (logs, aborts). */
-export async function eventually<T>(check: () => T, timeoutMs = 5000): Promise<T> {
+export async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 5000): Promise<T> {
   const started = Date.now();
   for (;;) {
     try {
-      return check();
+      return await check();
     } catch (error) {
       if (Date.now() - started > timeoutMs) throw error;
       await new Promise((resolve) => setTimeout(resolve, 10));

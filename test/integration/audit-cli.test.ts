@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAuditCommand } from '../../src/cli/audit-commands.js';
 import { runKeyCommand } from '../../src/cli/key-commands.js';
 import { runTenantCommand, UsageError } from '../../src/cli/tenant-commands.js';
+import { LocalInvalidationBus } from '../../src/services/keys/invalidation.js';
 import { ApiKeyHasher, deriveKey } from '../../src/services/keys/key-hash.js';
 import { KeyService } from '../../src/services/keys/key-service.js';
 import type { Services } from '../../src/services/services.js';
@@ -37,7 +38,7 @@ describe('llm-backend audit ...', () => {
       control: backend.control,
       hasher: new ApiKeyHasher(deriveKey('b'.repeat(32), 'api-key-hash')),
     });
-    services = { tenants, keys };
+    services = { tenants, keys, bus: new LocalInvalidationBus() };
     await runTenantCommand(['create', 'acme'], tenants, out, operator);
     await runKeyCommand(['create', 'acme', '--name', 'ci'], keys, out, operator);
   }, 60_000);

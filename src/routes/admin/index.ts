@@ -15,7 +15,8 @@ export interface AdminDeps {
 export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
   requireKey(app, deps.authenticator);
   scopeToTenant(app, deps.services.tenants);
-  const services = { tenants: deps.services.tenants, keys: deps.services.keys };
+  const { tenants, keys, bus } = deps.services;
+  const services = { tenants, keys, bus };
   await app.register(apiKeyRoutes, { prefix: '/tenants/:tenant/api-keys', ...services });
   await app.register(auditLogRoutes, { prefix: '/tenants/:tenant/audit-logs', ...services });
 }

@@ -5,6 +5,7 @@ import type { ApiKeysTable, TenantRole } from '../../storage/tenant-schema.js';
 import { newId } from '../../utils/ids.js';
 import { type Actor, appendAudit, SYSTEM_ACTOR } from '../audit/audit-log.js';
 import type { TenantService } from '../tenancy/tenant-service.js';
+import type { InvalidationBus } from './invalidation.js';
 import { generateApiKey, parseApiKey } from './key-format.js';
 import type { ApiKeyHasher } from './key-hash.js';
 
@@ -33,6 +34,8 @@ export interface KeyPrincipal {
   role: TenantRole;
   userId: string | null;
   allowedModels: string[] | null;
+  /** When this resolution stops holding by itself (expiry, end of a rotation's grace). */
+  validUntil: Date | null;
 }
 
 export interface CreateKeyInput {
@@ -47,6 +50,8 @@ export interface KeyServiceOptions {
   tenants: TenantService;
   control: Kysely<ControlSchema>;
   hasher: ApiKeyHasher;
+  /** Told of revocations and rotations, so caches drop the key everywhere at once. */
+  bus?: InvalidationBus;
 }
 
 const date = (value: Date | string | null) => (value === null ? null : new Date(value));
@@ -210,6 +215,8 @@ export class KeyService {
       .executeTakeFirstOrThrow();
     const key = toApiKey(tenant.id, row);
     await this.audit(tenant.id, actor, 'api_key.rotate', current, key);
+    // Cached resolutions of the old secret must learn its new end of validity.
+    await this.options.bus?.publish({ keyId });
     return { key, secret };
   }
 
@@ -232,10 +239,16 @@ export class KeyService {
     await this.options.control.deleteFrom('api_key_index').where('key_id', '=', keyId).execute();
     const key = toApiKey(tenant.id, row);
     await this.audit(tenant.id, actor, 'api_key.revoke', before, key);
+    await this.options.bus?.publish({ keyId });
     return key;
   }
 
   /** The caller behind a Bearer secret; every failure looks the same from outside. */
+  /** The stored form of a secret: what caches key on instead of the secret itself. */
+  fingerprint(secret: string): string {
+    return this.options.hasher.hash(secret);
+  }
+
   async resolve(secret: string, now = new Date()): Promise<KeyPrincipal> {
     // Malformed keys (wrong prefix, length or checksum) never reach the database.
     if (!parseApiKey(secret).ok) throw invalidKey();
@@ -272,6 +285,12 @@ export class KeyService {
       role: row.role,
       userId: row.user_id,
       allowedModels: row.allowed_models,
+      validUntil: earliest(row.expires_at, current ? null : row.previous_valid_until),
     };
   }
+}
+
+function earliest(...dates: (Date | string | null)[]): Date | null {
+  const times = dates.filter((d) => d !== null).map((d) => new Date(d as Date | string).getTime());
+  return times.length === 0 ? null : new Date(Math.min(...times));
 }

@@ -6,6 +6,7 @@ import { migrateToLatest } from '../../storage/migrations/index.js';
 import type { TenantConnections } from '../../storage/tenant-connections.js';
 import { newId } from '../../utils/ids.js';
 import { type Actor, appendAudit, SYSTEM_ACTOR } from '../audit/audit-log.js';
+import type { InvalidationBus } from '../keys/invalidation.js';
 
 export interface Tenant {
   id: string;
@@ -24,6 +25,8 @@ export interface TenantServiceOptions {
   connections: TenantConnections;
   /** How long a deleted tenant's database is kept before it is dropped. */
   deletionGraceMs: number;
+  /** Told when a tenant stops (or resumes) being served, so cached keys follow at once. */
+  bus?: InvalidationBus;
 }
 
 export const TENANT_SLUG = /^[a-z0-9][a-z0-9-]{1,62}$/;
@@ -165,6 +168,7 @@ export class TenantService {
       tenant,
       after,
     );
+    await this.options.bus?.publish({ tenantId: tenant.id });
     return after;
   }
 
@@ -180,6 +184,7 @@ export class TenantService {
       .executeTakeFirstOrThrow();
     const after = toTenant(row);
     await this.audit(actor, 'tenant.delete', tenant, after);
+    await this.options.bus?.publish({ tenantId: tenant.id });
     return after;
   }
 

@@ -1,0 +1,87 @@
+import { EventEmitter } from 'node:events';
+import { Redis } from 'ioredis';
+
+/** Cached key resolutions to drop: one key, or every key of a tenant. */
+export type Invalidation = { keyId: string } | { tenantId: string };
+
+/**
+ * Tells every gateway instance that cached keys changed (revoked, rotated, tenant disabled),
+ * so revocation takes effect at once everywhere instead of after a cache lifetime.
+ */
+export interface InvalidationBus {
+  publish(message: Invalidation): Promise<void>;
+  subscribe(listener: (message: Invalidation) => void): void;
+  close(): Promise<void>;
+}
+
+/** One process: the embedded default. */
+export class LocalInvalidationBus implements InvalidationBus {
+  private readonly events = new EventEmitter();
+
+  async publish(message: Invalidation): Promise<void> {
+    this.events.emit('invalidate', message);
+  }
+
+  subscribe(listener: (message: Invalidation) => void): void {
+    this.events.on('invalidate', listener);
+  }
+
+  async close(): Promise<void> {
+    this.events.removeAllListeners();
+  }
+}
+
+const CHANNEL = 'llm-backend:keys:invalidate';
+
+function parse(text: string): Invalidation | null {
+  try {
+    const value: unknown = JSON.parse(text);
+    if (value !== null && typeof value === 'object') {
+      const { keyId, tenantId } = value as Record<string, unknown>;
+      if (typeof keyId === 'string') return { keyId };
+      if (typeof tenantId === 'string') return { tenantId };
+    }
+  } catch {
+    // A message we cannot read is dropped; it cannot be ours.
+  }
+  return null;
+}
+
+/** Many instances: Redis pub/sub. Listeners in this process hear their own messages at once. */
+export class RedisInvalidationBus implements InvalidationBus {
+  private readonly publisher: Redis;
+  private readonly subscriber: Redis;
+  private readonly local = new LocalInvalidationBus();
+
+  constructor(url: string, onError: (error: Error) => void = () => {}) {
+    this.publisher = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 2 });
+    this.subscriber = new Redis(url);
+    this.publisher.on('error', onError);
+    this.subscriber.on('error', onError);
+    void this.subscriber.subscribe(CHANNEL).catch(onError);
+    this.subscriber.on('message', (_channel: string, text: string) => {
+      const message = parse(text);
+      if (message !== null) void this.local.publish(message);
+    });
+  }
+
+  /** Resolves once the subscription is live, so no message sent after it is missed. */
+  async ready(): Promise<void> {
+    await this.subscriber.subscribe(CHANNEL);
+  }
+
+  async publish(message: Invalidation): Promise<void> {
+    await this.local.publish(message);
+    await this.publisher.publish(CHANNEL, JSON.stringify(message));
+  }
+
+  subscribe(listener: (message: Invalidation) => void): void {
+    this.local.subscribe(listener);
+  }
+
+  async close(): Promise<void> {
+    await this.local.close();
+    this.subscriber.disconnect();
+    this.publisher.disconnect();
+  }
+}

@@ -1,0 +1,125 @@
+import type { FastifyInstance } from 'fastify';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../src/app.js';
+import { loadConfig } from '../../src/config/load.js';
+import { RedisInvalidationBus } from '../../src/services/keys/invalidation.js';
+import { ApiKeyHasher, deriveKey } from '../../src/services/keys/key-hash.js';
+import { KeyService } from '../../src/services/keys/key-service.js';
+import type { Services } from '../../src/services/services.js';
+import { TenantService } from '../../src/services/tenancy/tenant-service.js';
+import { TenantConnections } from '../../src/storage/tenant-connections.js';
+import { createBackend, type TestBackend } from '../helpers/databases.js';
+import { eventually, writeConfigFile } from '../helpers/gateway.js';
+import { TEST_REDIS } from '../helpers/services.js';
+
+interface Instance {
+  app: FastifyInstance;
+  url: string;
+  services: Services;
+  close(): Promise<void>;
+}
+
+let backend: TestBackend;
+let a: Instance;
+let b: Instance;
+
+/** A gateway instance of its own (own pools, own key cache, own Redis connections). */
+async function instance(): Promise<Instance> {
+  const connections = new TenantConnections(backend.server, {
+    maxOpen: 4,
+    maxConnectionsPerTenant: 2,
+  });
+  const bus = new RedisInvalidationBus(`redis://${TEST_REDIS.host}:${TEST_REDIS.port}`);
+  await bus.ready();
+  const tenants = new TenantService({
+    control: backend.control,
+    server: backend.server,
+    connections,
+    deletionGraceMs: 0,
+    bus,
+  });
+  const hasher = new ApiKeyHasher(deriveKey('shared-master-key-0123456789abcdef', 'api-key-hash'));
+  const services = {
+    tenants,
+    keys: new KeyService({ tenants, control: backend.control, hasher, bus }),
+    bus,
+  };
+  const config = loadConfig({
+    CONFIG_FILE: writeConfigFile({
+      providers: { mock: { type: 'mock' } },
+      models: [{ name: 'mock-chat', provider: 'mock' }],
+    }),
+  });
+  const app = await buildApp({ config, services, logger: false });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = app.server.address();
+  const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  return {
+    app,
+    url,
+    services,
+    close: async () => {
+      await app.close();
+      await bus.close();
+      await connections.close();
+    },
+  };
+}
+
+const callWith = (target: Instance, key: string) =>
+  new OpenAI({ apiKey: key, baseURL: `${target.url}/v1`, maxRetries: 0 }).models.list().then(
+    () => 200,
+    (error: unknown) => (error instanceof OpenAI.APIError ? (error.status ?? 0) : -1),
+  );
+
+beforeAll(async () => {
+  backend = await createBackend('postgres');
+  a = await instance();
+  b = await instance();
+  await a.services.tenants.create({ slug: 'acme', name: 'Acme' });
+}, 60_000);
+afterAll(async () => {
+  await a?.close();
+  await b?.close();
+  await backend?.destroy();
+}, 60_000);
+
+describe('key changes reach every instance', () => {
+  it('serves a warm key from memory: a change made behind its back is not seen', async () => {
+    const { key, secret } = await a.services.keys.create('acme', {
+      name: 'cached',
+      role: 'member',
+    });
+    expect(await callWith(b, secret)).toBe(200);
+    // Revoked straight in the database, without announcing it: B must not look.
+    const acme = await a.services.tenants.get('acme');
+    await a.services.tenants
+      .database(acme)
+      .updateTable('api_keys')
+      .set({ revoked_at: new Date() })
+      .where('id', '=', key.id)
+      .execute();
+    expect(await callWith(b, secret)).toBe(200);
+  });
+
+  it('a revocation on one instance is refused by another within a second', async () => {
+    const { key, secret } = await a.services.keys.create('acme', {
+      name: 'doomed',
+      role: 'member',
+    });
+    expect(await callWith(b, secret)).toBe(200);
+    await a.services.keys.revoke('acme', key.id);
+    // The cache would keep the key for a minute; only the announcement can be this fast.
+    await eventually(async () => expect(await callWith(b, secret)).toBe(401), 1000);
+  });
+
+  it("disabling a tenant reaches another instance's cache within a second", async () => {
+    const { secret } = await a.services.keys.create('acme', { name: 'paused', role: 'member' });
+    expect(await callWith(b, secret)).toBe(200);
+    await a.services.tenants.setStatus('acme', 'disabled');
+    await eventually(async () => expect(await callWith(b, secret)).toBe(403), 1000);
+    await a.services.tenants.setStatus('acme', 'active');
+    await eventually(async () => expect(await callWith(b, secret)).toBe(200), 1000);
+  });
+});
