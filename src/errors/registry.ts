@@ -38,6 +38,11 @@ export const errorRegistry = {
     type: 'invalid_request_error',
     message: 'This tenant is disabled.',
   },
+  user_disabled: {
+    status: 403,
+    type: 'invalid_request_error',
+    message: 'The user who owns this API key is disabled.',
+  },
   key_not_found: {
     status: 404,
     type: 'invalid_request_error',

@@ -9,10 +9,12 @@ import { ApiKeyHasher, deriveKey } from './keys/key-hash.js';
 import { KeyService } from './keys/key-service.js';
 import { resolveMasterKey } from './keys/master-key.js';
 import { TenantService } from './tenancy/tenant-service.js';
+import { UserService } from './tenancy/user-service.js';
 
 export interface Services {
   tenants: TenantService;
   keys: KeyService;
+  users: UserService;
   /** Where key and tenant changes are announced to every instance's key cache. */
   bus: InvalidationBus;
 }
@@ -30,7 +32,12 @@ export function buildServices(env: EnvConfig, storage: Storage): Services {
     bus,
   });
   const hasher = new ApiKeyHasher(deriveKey(resolveMasterKey(env), 'api-key-hash'));
-  return { tenants, keys: new KeyService({ tenants, control: storage.control, hasher, bus }), bus };
+  return {
+    tenants,
+    keys: new KeyService({ tenants, control: storage.control, hasher, bus }),
+    users: new UserService({ tenants, bus }),
+    bus,
+  };
 }
 
 /**

@@ -15,6 +15,7 @@ import { ApiKeyHasher, deriveKey } from '../../src/services/keys/key-hash.js';
 import { KeyService } from '../../src/services/keys/key-service.js';
 import type { Services } from '../../src/services/services.js';
 import { TenantService } from '../../src/services/tenancy/tenant-service.js';
+import { UserService } from '../../src/services/tenancy/user-service.js';
 import { TenantConnections } from '../../src/storage/tenant-connections.js';
 import { createBackend } from './databases.js';
 import { FakeUpstream } from './fake-upstream.js';
@@ -95,6 +96,7 @@ async function provisionTestTenant() {
   const services: Services = {
     tenants,
     keys: new KeyService({ tenants, control: backend.control, hasher, bus }),
+    users: new UserService({ tenants, bus }),
     bus,
   };
   await tenants.create({ slug: 'test', name: 'Test' });

@@ -8,6 +8,7 @@ import { ApiKeyHasher, deriveKey } from '../../src/services/keys/key-hash.js';
 import { KeyService } from '../../src/services/keys/key-service.js';
 import type { Services } from '../../src/services/services.js';
 import { TenantService } from '../../src/services/tenancy/tenant-service.js';
+import { UserService } from '../../src/services/tenancy/user-service.js';
 import { TenantConnections } from '../../src/storage/tenant-connections.js';
 import { createBackend, type TestBackend } from '../helpers/databases.js';
 
@@ -38,7 +39,12 @@ describe('llm-backend audit ...', () => {
       control: backend.control,
       hasher: new ApiKeyHasher(deriveKey('b'.repeat(32), 'api-key-hash')),
     });
-    services = { tenants, keys, bus: new LocalInvalidationBus() };
+    services = {
+      tenants,
+      keys,
+      users: new UserService({ tenants }),
+      bus: new LocalInvalidationBus(),
+    };
     await runTenantCommand(['create', 'acme'], tenants, out, operator);
     await runKeyCommand(['create', 'acme', '--name', 'ci'], keys, out, operator);
   }, 60_000);

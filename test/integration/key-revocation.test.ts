@@ -8,6 +8,7 @@ import { ApiKeyHasher, deriveKey } from '../../src/services/keys/key-hash.js';
 import { KeyService } from '../../src/services/keys/key-service.js';
 import type { Services } from '../../src/services/services.js';
 import { TenantService } from '../../src/services/tenancy/tenant-service.js';
+import { UserService } from '../../src/services/tenancy/user-service.js';
 import { TenantConnections } from '../../src/storage/tenant-connections.js';
 import { createBackend, type TestBackend } from '../helpers/databases.js';
 import { eventually, writeConfigFile } from '../helpers/gateway.js';
@@ -43,6 +44,7 @@ async function instance(): Promise<Instance> {
   const services = {
     tenants,
     keys: new KeyService({ tenants, control: backend.control, hasher, bus }),
+    users: new UserService({ tenants, bus }),
     bus,
   };
   const config = loadConfig({

@@ -5,6 +5,7 @@ import type { Services } from '../../services/services.js';
 import { apiKeyRoutes } from './api-keys.js';
 import { auditLogRoutes } from './audit-logs.js';
 import { scopeToTenant } from './tenant-scope.js';
+import { userRoutes } from './users.js';
 
 export interface AdminDeps {
   authenticator: Authenticator;
@@ -15,8 +16,9 @@ export interface AdminDeps {
 export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
   requireKey(app, deps.authenticator);
   scopeToTenant(app, deps.services.tenants);
-  const { tenants, keys, bus } = deps.services;
-  const services = { tenants, keys, bus };
+  const { tenants, keys, users, bus } = deps.services;
+  const services = { tenants, keys, users, bus };
   await app.register(apiKeyRoutes, { prefix: '/tenants/:tenant/api-keys', ...services });
+  await app.register(userRoutes, { prefix: '/tenants/:tenant/users', ...services });
   await app.register(auditLogRoutes, { prefix: '/tenants/:tenant/audit-logs', ...services });
 }

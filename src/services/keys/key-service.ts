@@ -271,6 +271,15 @@ export class KeyService {
       .where('id', '=', entry.key_id)
       .executeTakeFirst();
     if (row === undefined || row.revoked_at !== null) throw invalidKey();
+    if (row.user_id !== null) {
+      const owner = await this.options.tenants
+        .database(tenant)
+        .selectFrom('users')
+        .select('status')
+        .where('id', '=', row.user_id)
+        .executeTakeFirst();
+      if (owner?.status === 'disabled') throw new GatewayError('user_disabled');
+    }
     if (row.expires_at !== null && new Date(row.expires_at) <= now) throw invalidKey();
     const current = row.key_hash === hash;
     const previous =

@@ -3,6 +3,8 @@ import { GatewayError } from '../../errors/gateway-error.js';
 import type { TenantRole, TenantSchema, UsersTable } from '../../storage/tenant-schema.js';
 import { newId } from '../../utils/ids.js';
 import { TENANT_ROLES } from '../access/permissions.js';
+import { type Actor, appendAudit, SYSTEM_ACTOR } from '../audit/audit-log.js';
+import type { InvalidationBus } from '../keys/invalidation.js';
 import type { TenantService } from './tenant-service.js';
 
 export type UserStatus = 'active' | 'disabled';
@@ -19,6 +21,13 @@ export interface User {
 
 export interface UserServiceOptions {
   tenants: TenantService;
+  /** Told when a user is disabled or enabled, so the keys they own follow at once. */
+  bus?: InvalidationBus;
+}
+
+/** What the audit log keeps of a user. */
+function snapshot(user: User): Record<string, unknown> {
+  return { id: user.id, email: user.email, name: user.name, role: user.role, status: user.status };
 }
 
 // Deliberately loose: one '@', a dot in the domain, no spaces. Deliverability is the mail
@@ -79,6 +88,7 @@ export class UserService {
   async create(
     tenantRef: string,
     input: { email: string; name: string; role: TenantRole },
+    actor: Actor = SYSTEM_ACTOR,
   ): Promise<User> {
     const email = validEmail(input.email);
     const name = validName(input.name);
@@ -93,7 +103,25 @@ export class UserService {
       .returningAll()
       .executeTakeFirst();
     if (row === undefined) throw new GatewayError('user_exists', { param: 'email' });
-    return toUser(row);
+    const user = toUser(row);
+    await this.audit(db, actor, 'user.create', null, user);
+    return user;
+  }
+
+  private async audit(
+    db: Kysely<TenantSchema>,
+    actor: Actor,
+    action: string,
+    before: User | null,
+    after: User,
+  ) {
+    await appendAudit(db as Kysely<unknown>, 'audit_log', actor, {
+      action,
+      targetType: 'user',
+      targetId: after.id,
+      before: before && snapshot(before),
+      after: snapshot(after),
+    });
   }
 
   async list(tenantRef: string): Promise<User[]> {
@@ -117,27 +145,46 @@ export class UserService {
     tenantRef: string,
     userId: string,
     patch: { name?: string; role?: TenantRole },
+    actor: Actor = SYSTEM_ACTOR,
   ): Promise<User> {
     const changes: { name?: string; role?: TenantRole } = {};
     if (patch.name !== undefined) changes.name = validName(patch.name);
     if (patch.role !== undefined) changes.role = validRole(patch.role);
     if (Object.keys(changes).length === 0) return this.get(tenantRef, userId);
-    return this.write(tenantRef, userId, changes);
+    return this.write(tenantRef, userId, changes, actor, 'user.update');
   }
 
-  async setStatus(tenantRef: string, userId: string, status: UserStatus): Promise<User> {
+  async setStatus(
+    tenantRef: string,
+    userId: string,
+    status: UserStatus,
+    actor: Actor = SYSTEM_ACTOR,
+  ): Promise<User> {
     if (!STATUSES.includes(status)) {
       throw invalid('status', `Invalid status '${String(status)}': use active or disabled.`);
     }
-    return this.write(tenantRef, userId, { status });
+    const user = await this.write(
+      tenantRef,
+      userId,
+      { status },
+      actor,
+      `user.${status === 'disabled' ? 'disable' : 'enable'}`,
+    );
+    // The user's keys stop (or start again) working at once: cached keys are dropped.
+    const tenant = await this.options.tenants.get(tenantRef);
+    await this.options.bus?.publish({ tenantId: tenant.id });
+    return user;
   }
 
   private async write(
     tenantRef: string,
     userId: string,
     changes: { name?: string; role?: TenantRole; status?: UserStatus },
+    actor: Actor,
+    action: string,
   ): Promise<User> {
     const db = await this.database(tenantRef);
+    const before = await this.get(tenantRef, userId);
     const row = await db
       .updateTable('users')
       .set({ ...changes, updated_at: new Date() })
@@ -145,7 +192,9 @@ export class UserService {
       .returningAll()
       .executeTakeFirst();
     if (row === undefined) throw new GatewayError('user_not_found', { param: 'user' });
-    return toUser(row);
+    const user = toUser(row);
+    await this.audit(db, actor, action, before, user);
+    return user;
   }
 
   /**

@@ -1,0 +1,142 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { GatewayError } from '../../errors/gateway-error.js';
+import { canAssignRole, canChangeRole } from '../../services/access/permissions.js';
+import type { Services } from '../../services/services.js';
+import type { User } from '../../services/tenancy/user-service.js';
+import type { TenantRole } from '../../storage/tenant-schema.js';
+import { ErrorResponse } from '../v1/schemas.js';
+import { actorOf, tenantOf } from './tenant-scope.js';
+
+const Role = Type.Unsafe<TenantRole>({
+  type: 'string',
+  enum: ['owner', 'admin', 'member', 'viewer', 'billing'],
+});
+const CreateUser = Type.Object(
+  {
+    email: Type.String({ minLength: 3, maxLength: 254 }),
+    name: Type.String({ minLength: 1, maxLength: 200 }),
+    role: Role,
+  },
+  { additionalProperties: false },
+);
+const UpdateUser = Type.Object(
+  {
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    role: Type.Optional(Role),
+    status: Type.Optional(
+      Type.Unsafe<'active' | 'disabled'>({ type: 'string', enum: ['active', 'disabled'] }),
+    ),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+const TenantParams = Type.Object({ tenant: Type.String() });
+const UserParams = Type.Object({ tenant: Type.String(), user: Type.String() });
+const errors = { '4xx': ErrorResponse, '5xx': ErrorResponse };
+const tags = ['Users'];
+
+function userJson(user: User) {
+  return {
+    object: 'user',
+    id: user.id,
+    email: user.email,
+    name: user.name,
+    role: user.role,
+    status: user.status,
+    created_at: user.createdAt.toISOString(),
+    updated_at: user.updatedAt.toISOString(),
+  };
+}
+
+/** Only owners make owners; nobody hands out a role above their own. */
+function mayGrant(request: FastifyRequest, role: TenantRole, from?: TenantRole): void {
+  const actor = request.principal?.role;
+  const allowed =
+    actor !== undefined &&
+    (from === undefined ? canAssignRole(actor, role) : canChangeRole(actor, from, role));
+  if (!allowed)
+    throw new GatewayError('permission_denied', {
+      message: `This API key may not give the role '${role}'.`,
+      param: 'role',
+    });
+}
+
+/** /admin/v1/tenants/{tenant}/users: the people of a tenant, in its own database. */
+export async function userRoutes(app: FastifyInstance, services: Services): Promise<void> {
+  const userId = (request: FastifyRequest) => (request.params as { user: string }).user;
+
+  app.post(
+    '/',
+    {
+      config: { action: 'users:write' },
+      schema: {
+        tags,
+        summary: 'Add a user.',
+        params: TenantParams,
+        body: CreateUser,
+        response: errors,
+      },
+    },
+    async (request, reply) => {
+      const body = request.body as typeof CreateUser.static;
+      mayGrant(request, body.role);
+      const user = await services.users.create(tenantOf(request).id, body, actorOf(request));
+      return reply.code(201).send(userJson(user));
+    },
+  );
+
+  app.get(
+    '/',
+    {
+      config: { action: 'users:read' },
+      schema: { tags, summary: 'List users.', params: TenantParams, response: errors },
+    },
+    async (request) => ({
+      object: 'list',
+      data: (await services.users.list(tenantOf(request).id)).map(userJson),
+    }),
+  );
+
+  app.get(
+    '/:user',
+    {
+      config: { action: 'users:read' },
+      schema: { tags, summary: 'Get one user.', params: UserParams, response: errors },
+    },
+    async (request) => userJson(await services.users.get(tenantOf(request).id, userId(request))),
+  );
+
+  app.patch(
+    '/:user',
+    {
+      config: { action: 'users:write' },
+      schema: {
+        tags,
+        summary: 'Rename, change the role, disable or enable a user.',
+        params: UserParams,
+        body: UpdateUser,
+        response: errors,
+      },
+    },
+    async (request) => {
+      const tenant = tenantOf(request).id;
+      const body = request.body as typeof UpdateUser.static;
+      const current = await services.users.get(tenant, userId(request));
+      // Changing anything about an owner is for owners only, like making one.
+      mayGrant(request, body.role ?? current.role, current.role);
+      let user = current;
+      if (body.name !== undefined || body.role !== undefined) {
+        user = await services.users.update(
+          tenant,
+          user.id,
+          { name: body.name, role: body.role },
+          actorOf(request),
+        );
+      }
+      if (body.status !== undefined && body.status !== user.status) {
+        user = await services.users.setStatus(tenant, user.id, body.status, actorOf(request));
+      }
+      return userJson(user);
+    },
+  );
+}
