@@ -11,6 +11,7 @@ import { closeGracefully, startServer } from './server.js';
 import type { Actor } from './services/audit/audit-log.js';
 import { buildServices, type Services } from './services/services.js';
 import { openStorage, type Storage } from './storage/open.js';
+import { DirectoryInUseError } from './storage/process-lock.js';
 
 const USAGE = `Usage: llm-backend <command> [--help] [--version]
 
@@ -147,7 +148,7 @@ main(process.argv.slice(2)).catch((error: unknown) => {
     console.error(`${(error as Error).message}\n\n${USAGE}`);
     process.exit(2);
   }
-  if (error instanceof GatewayError) {
+  if (error instanceof GatewayError || error instanceof DirectoryInUseError) {
     console.error(`Error: ${error.message}`);
     process.exit(1);
   }

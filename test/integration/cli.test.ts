@@ -338,6 +338,19 @@ describe('cli', () => {
   );
 
   it(
+    'refuses to open embedded databases that a running server holds',
+    async () => {
+      const dataDir = mkdtempSync(join(tmpdir(), 'llm-backend-cli-shared-'));
+      await serve({ DATA_DIR: dataDir });
+      const cli = startCli(['tenant', 'list'], { DATA_DIR: dataDir });
+      expect(await cli.exited).toEqual({ code: 1, signal: null });
+      expect(cli.stderr()).toMatch(/in use by process \d+/);
+      expect(hasStackTrace(cli.stderr())).toBe(false);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
     'tenant create and list against a PostgreSQL control plane',
     async () => {
       const backend = await createBackend('postgres');
