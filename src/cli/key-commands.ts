@@ -1,5 +1,5 @@
 import { type Actor, SYSTEM_ACTOR } from '../services/audit/audit-log.js';
-import type { ApiKey, KeyService } from '../services/keys/key-service.js';
+import { type ApiKey, apiKeyJson, type KeyService } from '../services/keys/key-service.js';
 import type { TenantRole } from '../storage/tenant-schema.js';
 import { type Output, parseCommandArgs, UsageError } from './tenant-commands.js';
 
@@ -24,18 +24,7 @@ function describe(key: ApiKey): string {
 }
 
 function asJson(key: ApiKey, secret?: string) {
-  return {
-    id: key.id,
-    name: key.name,
-    display_prefix: key.displayPrefix,
-    role: key.role,
-    user_id: key.userId,
-    allowed_models: key.allowedModels,
-    expires_at: key.expiresAt?.toISOString() ?? null,
-    revoked_at: key.revokedAt?.toISOString() ?? null,
-    created_at: key.createdAt.toISOString(),
-    ...(secret !== undefined && { secret }),
-  };
+  return { ...apiKeyJson(key), ...(secret !== undefined && { secret }) };
 }
 
 function role(value: string | undefined): TenantRole {

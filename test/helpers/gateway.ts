@@ -10,15 +10,9 @@ import { buildApp, REDACTED_PATHS } from '../../src/app.js';
 import type { Env } from '../../src/config/env.js';
 import { loadConfig } from '../../src/config/load.js';
 import { closeGracefully } from '../../src/server.js';
-import { LocalInvalidationBus } from '../../src/services/keys/invalidation.js';
-import { ApiKeyHasher, deriveKey } from '../../src/services/keys/key-hash.js';
-import { KeyService } from '../../src/services/keys/key-service.js';
 import type { Services } from '../../src/services/services.js';
-import { TenantService } from '../../src/services/tenancy/tenant-service.js';
-import { UserService } from '../../src/services/tenancy/user-service.js';
-import { TenantConnections } from '../../src/storage/tenant-connections.js';
-import { createBackend } from './databases.js';
 import { FakeUpstream } from './fake-upstream.js';
+import { servicesOn } from './tenant-services.js';
 
 export interface TestGateway {
   app: FastifyInstance;
@@ -79,36 +73,10 @@ export const TEST_UPSTREAM_KEY = 'sk-upstream-secret-never-logged';
  * data plane is always called with a real key.
  */
 async function provisionTestTenant() {
-  const backend = await createBackend('postgres');
-  const bus = new LocalInvalidationBus();
-  const connections = new TenantConnections(backend.server, {
-    maxOpen: 8,
-    maxConnectionsPerTenant: 2,
-  });
-  const tenants = new TenantService({
-    control: backend.control,
-    server: backend.server,
-    connections,
-    deletionGraceMs: 0,
-    bus,
-  });
-  const hasher = new ApiKeyHasher(deriveKey('test-master-key-0123456789abcdef', 'api-key-hash'));
-  const services: Services = {
-    tenants,
-    keys: new KeyService({ tenants, control: backend.control, hasher, bus }),
-    users: new UserService({ tenants, bus }),
-    bus,
-  };
-  await tenants.create({ slug: 'test', name: 'Test' });
+  const services = await servicesOn('postgres');
+  await services.tenants.create({ slug: 'test', name: 'Test' });
   const { secret } = await services.keys.create('test', { name: 'test', role: 'owner' });
-  return {
-    services,
-    secret,
-    close: async () => {
-      await connections.close();
-      await backend.destroy();
-    },
-  };
+  return { services: services as Services, secret, close: services.close };
 }
 
 /** Starts the gateway in-process on a free port with the given config file content and env. */

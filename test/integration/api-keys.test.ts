@@ -1,37 +1,23 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateApiKey } from '../../src/services/keys/key-format.js';
-import { ApiKeyHasher, deriveKey } from '../../src/services/keys/key-hash.js';
-import { KeyService } from '../../src/services/keys/key-service.js';
-import { TenantService } from '../../src/services/tenancy/tenant-service.js';
-import { TenantConnections } from '../../src/storage/tenant-connections.js';
-import { BACKENDS, createBackend, type TestBackend } from '../helpers/databases.js';
+import type { KeyService } from '../../src/services/keys/key-service.js';
+import type { TenantService } from '../../src/services/tenancy/tenant-service.js';
+import { BACKENDS, type TestBackend } from '../helpers/databases.js';
+import { servicesOn, type TestServices } from '../helpers/tenant-services.js';
 
 describe.each(BACKENDS)('API keys on %s', (kind) => {
-  let backend: TestBackend;
-  let connections: TenantConnections;
+  let services: TestServices;
   let tenants: TenantService;
   let keys: KeyService;
+  let backend: TestBackend;
 
   beforeAll(async () => {
-    backend = await createBackend(kind);
-    connections = new TenantConnections(backend.server, { maxOpen: 4, maxConnectionsPerTenant: 2 });
-    tenants = new TenantService({
-      control: backend.control,
-      server: backend.server,
-      connections,
-      deletionGraceMs: 0,
-    });
-    const hasher = new ApiKeyHasher(
-      deriveKey('test-master-key-of-at-least-32-chars!', 'api-key-hash'),
-    );
-    keys = new KeyService({ tenants, control: backend.control, hasher });
+    services = await servicesOn(kind);
+    ({ tenants, keys, backend } = services);
     await tenants.create({ slug: 'acme', name: 'Acme' });
     await tenants.create({ slug: 'globex', name: 'Globex' });
   }, 90_000);
-  afterAll(async () => {
-    await connections?.close();
-    await backend?.destroy();
-  }, 60_000);
+  afterAll(() => services?.close(), 60_000);
 
   const invalid = { code: 'invalid_api_key', status: 401 };
 

@@ -1,39 +1,24 @@
 import { type Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendAudit, listAudit, verifyAudit } from '../../src/services/audit/audit-log.js';
-import { ApiKeyHasher, deriveKey } from '../../src/services/keys/key-hash.js';
-import { KeyService } from '../../src/services/keys/key-service.js';
-import { TenantService } from '../../src/services/tenancy/tenant-service.js';
-import { TenantConnections } from '../../src/storage/tenant-connections.js';
-import { BACKENDS, createBackend, type TestBackend } from '../helpers/databases.js';
+import type { KeyService } from '../../src/services/keys/key-service.js';
+import type { TenantService } from '../../src/services/tenancy/tenant-service.js';
+import { BACKENDS, type TestBackend } from '../helpers/databases.js';
+import { servicesOn, type TestServices } from '../helpers/tenant-services.js';
 
 describe.each(BACKENDS)('audit log on %s', (kind) => {
-  let backend: TestBackend;
-  let connections: TenantConnections;
+  let services: TestServices;
   let tenants: TenantService;
   let keys: KeyService;
+  let backend: TestBackend;
   const operator = { type: 'cli' as const, id: 'ops-alice' };
 
   beforeAll(async () => {
-    backend = await createBackend(kind);
-    connections = new TenantConnections(backend.server, { maxOpen: 4, maxConnectionsPerTenant: 2 });
-    tenants = new TenantService({
-      control: backend.control,
-      server: backend.server,
-      connections,
-      deletionGraceMs: 0,
-    });
-    keys = new KeyService({
-      tenants,
-      control: backend.control,
-      hasher: new ApiKeyHasher(deriveKey('a'.repeat(32), 'api-key-hash')),
-    });
+    services = await servicesOn(kind);
+    ({ tenants, keys, backend } = services);
     await tenants.create({ slug: 'acme', name: 'Acme' }, operator);
   }, 60_000);
-  afterAll(async () => {
-    await connections?.close();
-    await backend?.destroy();
-  }, 60_000);
+  afterAll(() => services?.close(), 60_000);
 
   const tenantDb = async () => tenants.database(await tenants.get('acme')) as Kysely<unknown>;
 

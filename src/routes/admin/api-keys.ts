@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { GatewayError } from '../../errors/gateway-error.js';
-import type { ApiKey } from '../../services/keys/key-service.js';
+import { type ApiKey, apiKeyJson } from '../../services/keys/key-service.js';
 import type { Services } from '../../services/services.js';
 import { ErrorResponse } from '../v1/schemas.js';
 import { actorOf, tenantOf } from './tenant-scope.js';
@@ -35,21 +35,8 @@ const KeyParams = Type.Object({ tenant: Type.String(), key: Type.String() });
 const errors = { '4xx': ErrorResponse, '5xx': ErrorResponse };
 const tags = ['API keys'];
 
-export function keyJson(key: ApiKey, secret?: string) {
-  return {
-    object: 'api_key',
-    id: key.id,
-    name: key.name,
-    display_prefix: key.displayPrefix,
-    role: key.role,
-    user_id: key.userId,
-    allowed_models: key.allowedModels,
-    expires_at: key.expiresAt?.toISOString() ?? null,
-    revoked_at: key.revokedAt?.toISOString() ?? null,
-    previous_valid_until: key.previousValidUntil?.toISOString() ?? null,
-    created_at: key.createdAt.toISOString(),
-    ...(secret !== undefined && { secret }),
-  };
+function keyJson(key: ApiKey, secret?: string) {
+  return { object: 'api_key', ...apiKeyJson(key), ...(secret !== undefined && { secret }) };
 }
 
 const keyId = (request: FastifyRequest) => (request.params as { key: string }).key;

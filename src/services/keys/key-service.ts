@@ -75,8 +75,11 @@ function toApiKey(tenantId: string, row: Selectable<ApiKeysTable>): ApiKey {
 
 const invalidKey = () => new GatewayError('invalid_api_key');
 
-/** What the audit log keeps of a key: never its secret or hash. */
-function snapshot(key: ApiKey): Record<string, unknown> {
+/**
+ * A key as the API, the CLI and the audit log show it: never its secret or hash, which the
+ * ApiKey object does not carry in the first place.
+ */
+export function apiKeyJson(key: ApiKey) {
   return {
     id: key.id,
     name: key.name,
@@ -86,6 +89,8 @@ function snapshot(key: ApiKey): Record<string, unknown> {
     allowed_models: key.allowedModels,
     expires_at: key.expiresAt?.toISOString() ?? null,
     revoked_at: key.revokedAt?.toISOString() ?? null,
+    previous_valid_until: key.previousValidUntil?.toISOString() ?? null,
+    created_at: key.createdAt.toISOString(),
   };
 }
 
@@ -113,8 +118,8 @@ export class KeyService {
         action,
         targetType: 'api_key',
         targetId: after.id,
-        before: before && snapshot(before),
-        after: snapshot(after),
+        before: before && apiKeyJson(before),
+        after: apiKeyJson(after),
       },
     );
   }

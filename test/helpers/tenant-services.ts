@@ -1,0 +1,58 @@
+import {
+  type InvalidationBus,
+  LocalInvalidationBus,
+} from '../../src/services/keys/invalidation.js';
+import { ApiKeyHasher, deriveKey } from '../../src/services/keys/key-hash.js';
+import { KeyService } from '../../src/services/keys/key-service.js';
+import type { Services } from '../../src/services/services.js';
+import { TenantService } from '../../src/services/tenancy/tenant-service.js';
+import { UserService } from '../../src/services/tenancy/user-service.js';
+import { TenantConnections } from '../../src/storage/tenant-connections.js';
+import { type BackendKind, createBackend, type TestBackend } from './databases.js';
+
+export interface TestServices extends Services {
+  backend: TestBackend;
+  connections: TenantConnections;
+  close(): Promise<void>;
+}
+
+export interface TestServicesOptions {
+  deletionGraceMs?: number;
+  bus?: InvalidationBus;
+  /** Share another instance's databases instead of creating fresh ones. */
+  backend?: TestBackend;
+}
+
+/** The real services on a fresh control plane of the given kind, as the server builds them. */
+export async function servicesOn(
+  kind: BackendKind,
+  options: TestServicesOptions = {},
+): Promise<TestServices> {
+  const backend = options.backend ?? (await createBackend(kind));
+  const connections = new TenantConnections(backend.server, {
+    maxOpen: 8,
+    maxConnectionsPerTenant: 2,
+  });
+  const bus = options.bus ?? new LocalInvalidationBus();
+  const tenants = new TenantService({
+    control: backend.control,
+    server: backend.server,
+    connections,
+    deletionGraceMs: options.deletionGraceMs ?? 0,
+    bus,
+  });
+  const hasher = new ApiKeyHasher(deriveKey('test-master-key-0123456789abcdef', 'api-key-hash'));
+  return {
+    backend,
+    connections,
+    tenants,
+    keys: new KeyService({ tenants, control: backend.control, hasher, bus }),
+    users: new UserService({ tenants, bus }),
+    bus,
+    close: async () => {
+      await bus.close();
+      await connections.close();
+      if (options.backend === undefined) await backend.destroy();
+    },
+  };
+}
