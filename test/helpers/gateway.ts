@@ -139,6 +139,17 @@ export async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 500
   }
 }
 
+/** The `request completed` line of a request, once written (it follows the response). */
+export function completionLog(gateway: TestGateway, requestId: string | null) {
+  return eventually(() => {
+    const line = gateway.logs.find(
+      (log) => log.requestId === requestId && log.msg === 'request completed',
+    );
+    if (!line) throw new Error(`no log line for ${requestId}`);
+    return line;
+  });
+}
+
 export interface HarnessOptions {
   /** Extra fields for the upstream provider entry (timeouts, headers...). */
   provider?: Record<string, unknown>;

@@ -1,19 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { chatCompletion, chunk, json, sse, textChunks } from '../helpers/fake-upstream.js';
-import { eventually, TEST_UPSTREAM_KEY, useUpstreamGateway } from '../helpers/gateway.js';
+import {
+  completionLog,
+  eventually,
+  TEST_UPSTREAM_KEY,
+  useUpstreamGateway,
+} from '../helpers/gateway.js';
 import { expectOpenAISchema } from '../helpers/openai-schema.js';
 
 const { upstream, gateway } = useUpstreamGateway();
-
-function completionLog(requestId: string) {
-  return eventually(() => {
-    const line = gateway.logs.find(
-      (log) => log.requestId === requestId && log.msg === 'request completed',
-    );
-    if (!line) throw new Error(`no log line for ${requestId}`);
-    return line;
-  });
-}
 
 describe('POST /v1/chat/completions', () => {
   it('returns the upstream completion and maps only the model name', async () => {
@@ -111,7 +106,7 @@ describe('POST /v1/chat/completions', () => {
         messages: [{ role: 'user', content: 'Count these words please' }],
       })
       .withResponse();
-    const log = await completionLog(response.headers.get('x-request-id') ?? '');
+    const log = await completionLog(gateway, response.headers.get('x-request-id') ?? '');
     expect(log.tokens).toMatchObject({ estimated: true, completion: 3 });
     expect((log.tokens as { prompt: number }).prompt).toBeGreaterThan(4);
   });
@@ -132,7 +127,7 @@ describe('POST /v1/chat/completions with stream: true', () => {
     expect(chunks.map((part) => part.choices[0]?.delta.content ?? '').join('')).toBe('Hello!');
     expect(chunks.every((part) => part.choices.length === 1 && !('usage' in part))).toBe(true);
     for (const part of chunks) expectOpenAISchema('CreateChatCompletionStreamResponse', part);
-    const log = await completionLog(gateway.logs.at(-1)?.requestId as string);
+    const log = await completionLog(gateway, gateway.logs.at(-1)?.requestId as string);
     expect(log).toMatchObject({
       stream: true,
       tokens: { prompt: 7, completion: 3, estimated: false },

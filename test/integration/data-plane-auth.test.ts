@@ -1,7 +1,8 @@
 import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
+import { apiError } from '../helpers/api-error.js';
 import { chatCompletion, json } from '../helpers/fake-upstream.js';
-import { eventually, useUpstreamGateway } from '../helpers/gateway.js';
+import { completionLog, useUpstreamGateway } from '../helpers/gateway.js';
 
 const { upstream, gateway } = useUpstreamGateway();
 upstream.always((_req, res) => json(res, 200, chatCompletion('ok')));
@@ -9,16 +10,6 @@ const messages = [{ role: 'user' as const, content: 'Hi' }];
 
 function clientWith(apiKey: string): OpenAI {
   return new OpenAI({ apiKey, baseURL: `${gateway.url}/v1`, maxRetries: 0 });
-}
-
-async function failure(promise: Promise<unknown>): Promise<InstanceType<typeof OpenAI.APIError>> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof OpenAI.APIError) return error;
-    throw error;
-  }
-  throw new Error('expected the call to fail');
 }
 
 describe('the data plane needs a tenant API key', () => {
@@ -36,7 +27,7 @@ describe('the data plane needs a tenant API key', () => {
       `llmb_${'a'.repeat(38)}`,
     ];
     for (const key of attempts) {
-      const error = await failure(
+      const error = await apiError(
         clientWith(key).chat.completions.create({ model: 'gpt-test', messages }),
       );
       expect(error).toBeInstanceOf(OpenAI.AuthenticationError);
@@ -55,7 +46,7 @@ describe('the data plane needs a tenant API key', () => {
       (await client.chat.completions.create({ model: 'gpt-test', messages })).choices,
     ).toHaveLength(1);
     await gateway.services.keys.revoke('test', key.id);
-    const error = await failure(client.chat.completions.create({ model: 'gpt-test', messages }));
+    const error = await apiError(client.chat.completions.create({ model: 'gpt-test', messages }));
     expect(error).toBeInstanceOf(OpenAI.AuthenticationError);
   });
 
@@ -65,7 +56,7 @@ describe('the data plane needs a tenant API key', () => {
       role: 'member',
       expiresAt: new Date(Date.now() - 1000),
     });
-    const error = await failure(clientWith(secret).models.list());
+    const error = await apiError(clientWith(secret).models.list());
     expect(error).toBeInstanceOf(OpenAI.AuthenticationError);
   });
 
@@ -73,7 +64,7 @@ describe('the data plane needs a tenant API key', () => {
     await gateway.services.tenants.create({ slug: 'paused', name: 'Paused' });
     const { secret } = await gateway.services.keys.create('paused', { name: 'p', role: 'member' });
     await gateway.services.tenants.setStatus('paused', 'disabled');
-    const error = await failure(
+    const error = await apiError(
       clientWith(secret).chat.completions.create({ model: 'gpt-test', messages }),
     );
     expect(error).toBeInstanceOf(OpenAI.PermissionDeniedError);
@@ -88,7 +79,7 @@ describe('the data plane needs a tenant API key', () => {
       role: 'viewer',
     });
     expect((await clientWith(secret).models.list()).data.length).toBe(3);
-    const error = await failure(
+    const error = await apiError(
       clientWith(secret).chat.completions.create({ model: 'gpt-test', messages }),
     );
     expect(error).toBeInstanceOf(OpenAI.PermissionDeniedError);
@@ -103,7 +94,7 @@ describe('the data plane needs a tenant API key', () => {
     });
     const client = clientWith(secret);
     expect((await client.models.list()).data.map((model) => model.id)).toEqual(['gpt-test']);
-    const error = await failure(client.embeddings.create({ model: 'embed-test', input: 'x' }));
+    const error = await apiError(client.embeddings.create({ model: 'embed-test', input: 'x' }));
     expect(error).toBeInstanceOf(OpenAI.NotFoundError);
     expect(error.code).toBe('model_not_found');
     await expect(client.models.retrieve('embed-test')).rejects.toBeInstanceOf(OpenAI.NotFoundError);
@@ -117,13 +108,7 @@ describe('the data plane needs a tenant API key', () => {
       .create({ model: 'gpt-test', messages })
       .withResponse();
     const requestId = response.headers.get('x-request-id');
-    const line = await eventually(() => {
-      const found = gateway.logs.find(
-        (log) => log.requestId === requestId && log.msg === 'request completed',
-      );
-      if (!found) throw new Error('not logged yet');
-      return found;
-    });
+    const line = await completionLog(gateway, requestId);
     expect(line).toMatchObject({
       tenantId: expect.stringMatching(/^tnt_/),
       keyId: expect.stringMatching(/^key_/),

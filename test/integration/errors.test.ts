@@ -1,5 +1,6 @@
 import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
+import { apiError } from '../helpers/api-error.js';
 import { FakeUpstream, json, sse, stall, textChunks } from '../helpers/fake-upstream.js';
 import {
   eventually,
@@ -15,16 +16,6 @@ const { upstream, gateway } = useUpstreamGateway({
 });
 const messages = [{ role: 'user' as const, content: 'Hi' }];
 
-async function rejection(promise: Promise<unknown>): Promise<InstanceType<typeof OpenAI.APIError>> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof OpenAI.APIError) return error;
-    throw error;
-  }
-  throw new Error('expected the call to fail');
-}
-
 function expectOpenAIError(
   error: InstanceType<typeof OpenAI.APIError>,
   status: number,
@@ -38,7 +29,7 @@ function expectOpenAIError(
 
 describe('errors surface as the SDK error classes', () => {
   it('unknown model: 404 model_not_found (NotFoundError) and nothing sent upstream', async () => {
-    const error = await rejection(
+    const error = await apiError(
       gateway.client.chat.completions.create({ model: 'no-such-model', messages }),
     );
     expect(error).toBeInstanceOf(OpenAI.NotFoundError);
@@ -48,7 +39,7 @@ describe('errors surface as the SDK error classes', () => {
   });
 
   it('schema violation: 400 with param (BadRequestError)', async () => {
-    const error = await rejection(
+    const error = await apiError(
       gateway.client.chat.completions.create({
         model: 'gpt-test',
         messages,
@@ -61,7 +52,7 @@ describe('errors surface as the SDK error classes', () => {
   });
 
   it('a model used for the wrong endpoint: 400 unsupported_model_capability', async () => {
-    const error = await rejection(
+    const error = await apiError(
       gateway.client.embeddings.create({ model: 'gpt-test', input: 'x' }),
     );
     expect(error).toBeInstanceOf(OpenAI.BadRequestError);
@@ -84,7 +75,7 @@ describe('errors surface as the SDK error classes', () => {
         { 'retry-after': '7' },
       ),
     );
-    const error = await rejection(
+    const error = await apiError(
       gateway.client.chat.completions.create({ model: 'gpt-test', messages }),
     );
     expect(error).toBeInstanceOf(OpenAI.RateLimitError);
@@ -109,7 +100,7 @@ describe('errors surface as the SDK error classes', () => {
         { 'retry-after': '5' },
       ),
     );
-    const error = await rejection(
+    const error = await apiError(
       gateway.client.chat.completions.create({ model: 'gpt-test', messages }),
     );
     expect(error).toBeInstanceOf(OpenAI.BadRequestError);
@@ -131,7 +122,7 @@ describe('errors surface as the SDK error classes', () => {
           },
         }),
       );
-      const error = await rejection(
+      const error = await apiError(
         gateway.client.chat.completions.create({ model: 'gpt-test', messages }),
       );
       expect(error).toBeInstanceOf(OpenAI.InternalServerError);
@@ -142,7 +133,7 @@ describe('errors surface as the SDK error classes', () => {
 
   it('upstream that does not answer in time: 504 upstream_timeout', async () => {
     upstream.next(stall);
-    const error = await rejection(
+    const error = await apiError(
       gateway.client.chat.completions.create({ model: 'gpt-test', messages }),
     );
     expect(error).toBeInstanceOf(OpenAI.InternalServerError);
@@ -155,7 +146,7 @@ describe('errors surface as the SDK error classes', () => {
     await down.stop();
     const other = await startGateway(upstreamConfig(url));
     try {
-      const error = await rejection(
+      const error = await apiError(
         other.client.chat.completions.create({ model: 'gpt-test', messages }),
       );
       expectOpenAIError(error, 502, 'upstream_unreachable');
@@ -169,7 +160,7 @@ describe('errors surface as the SDK error classes', () => {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end('<html>oops</html>');
     });
-    const error = await rejection(
+    const error = await apiError(
       gateway.client.chat.completions.create({ model: 'gpt-test', messages }),
     );
     expectOpenAIError(error, 502, 'upstream_error');
@@ -291,7 +282,7 @@ describe('errors after a stream has started', () => {
         { 'retry-after': '3' },
       ),
     );
-    const error = await rejection(
+    const error = await apiError(
       gateway.client.chat.completions.create({ model: 'gpt-test', stream: true, messages }),
     );
     expect(error).toBeInstanceOf(OpenAI.RateLimitError);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { chatCompletion, json } from '../helpers/fake-upstream.js';
-import { eventually, TEST_UPSTREAM_KEY, useUpstreamGateway } from '../helpers/gateway.js';
+import { completionLog, TEST_UPSTREAM_KEY, useUpstreamGateway } from '../helpers/gateway.js';
 
 const { upstream, gateway } = useUpstreamGateway();
 upstream.always((_req, res) => json(res, 200, chatCompletion('ok')));
@@ -91,13 +91,7 @@ describe('logs', () => {
       .create({ model: 'gpt-test', messages: [{ role: 'user', content: 'Hi' }] })
       .withResponse();
     const requestId = response.headers.get('x-request-id');
-    const line = await eventually(() => {
-      const found = gateway.logs.find(
-        (log) => log.requestId === requestId && log.msg === 'request completed',
-      );
-      if (!found) throw new Error('not logged yet');
-      return found;
-    });
+    const line = await completionLog(gateway, requestId);
     expect(line).toMatchObject({
       route: '/v1/chat/completions',
       status: 200,

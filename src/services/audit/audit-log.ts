@@ -1,4 +1,5 @@
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, type Selectable, sql } from 'kysely';
+import type { AuditLogTable } from '../../storage/control-schema.js';
 import { newId } from '../../utils/ids.js';
 import { type ChainVerification, chainHash, GENESIS_HASH, verifyChain } from './chain.js';
 
@@ -25,22 +26,7 @@ export interface AuditEvent {
 /** The tenant's `audit_log`, or the control plane's `platform_audit_log`. */
 export type AuditTable = 'audit_log' | 'platform_audit_log';
 
-interface Row {
-  id: string;
-  at: Date | string;
-  actor_type: string;
-  actor_id: string | null;
-  action: string;
-  target_type: string | null;
-  target_id: string | null;
-  before: unknown;
-  after: unknown;
-  ip: string | null;
-  user_agent: string | null;
-  request_id: string | null;
-  previous_hash: string;
-  hash: string;
-}
+type Row = Omit<Selectable<AuditLogTable>, 'seq'>;
 
 type Entry = Omit<Row, 'previous_hash' | 'hash'>;
 
