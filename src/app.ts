@@ -67,7 +67,11 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     },
   });
 
-  const authenticator = new CachingAuthenticator(options.services.keys, options.services.bus);
+  const authenticator = new CachingAuthenticator(
+    options.services.keys,
+    options.services.bus,
+    options.services.keyUsage,
+  );
   const providers = new ProviderRegistry(config.providers);
   const catalog = new ModelCatalog(config.models);
   const inference = new InferenceService({ catalog, providers });

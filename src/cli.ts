@@ -68,6 +68,7 @@ async function withServices(
   try {
     await run(services, storage);
   } finally {
+    await services.keyUsage.close();
     await services.bus.close();
     await storage.close();
   }

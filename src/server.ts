@@ -26,6 +26,7 @@ export async function startServer(config: AppConfig, options: StartOptions = {})
       services,
     });
     app.addHook('onClose', async () => {
+      await services.keyUsage.close();
       await services.bus.close();
       await storage.close();
     });

@@ -7,6 +7,7 @@ import {
 } from './keys/invalidation.js';
 import { ApiKeyHasher, deriveKey } from './keys/key-hash.js';
 import { KeyService } from './keys/key-service.js';
+import { KeyUsageRecorder } from './keys/key-usage.js';
 import { resolveMasterKey } from './keys/master-key.js';
 import { TenantService } from './tenancy/tenant-service.js';
 import { UserService } from './tenancy/user-service.js';
@@ -15,6 +16,8 @@ export interface Services {
   tenants: TenantService;
   keys: KeyService;
   users: UserService;
+  /** Batches the keys' last-used times. */
+  keyUsage: KeyUsageRecorder;
   /** Where key and tenant changes are announced to every instance's key cache. */
   bus: InvalidationBus;
 }
@@ -36,6 +39,7 @@ export function buildServices(env: EnvConfig, storage: Storage): Services {
     tenants,
     keys: new KeyService({ tenants, control: storage.control, hasher, bus }),
     users: new UserService({ tenants, bus }),
+    keyUsage: new KeyUsageRecorder(tenants),
     bus,
   };
 }

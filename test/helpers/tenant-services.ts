@@ -4,6 +4,7 @@ import {
 } from '../../src/services/keys/invalidation.js';
 import { ApiKeyHasher, deriveKey } from '../../src/services/keys/key-hash.js';
 import { KeyService } from '../../src/services/keys/key-service.js';
+import { KeyUsageRecorder } from '../../src/services/keys/key-usage.js';
 import type { Services } from '../../src/services/services.js';
 import { TenantService } from '../../src/services/tenancy/tenant-service.js';
 import { UserService } from '../../src/services/tenancy/user-service.js';
@@ -41,6 +42,7 @@ export async function servicesOn(
     deletionGraceMs: options.deletionGraceMs ?? 0,
     bus,
   });
+  const keyUsage = new KeyUsageRecorder(tenants);
   const hasher = new ApiKeyHasher(deriveKey('test-master-key-0123456789abcdef', 'api-key-hash'));
   return {
     backend,
@@ -48,8 +50,10 @@ export async function servicesOn(
     tenants,
     keys: new KeyService({ tenants, control: backend.control, hasher, bus }),
     users: new UserService({ tenants, bus }),
+    keyUsage,
     bus,
     close: async () => {
+      await keyUsage.close();
       await bus.close();
       await connections.close();
       if (options.backend === undefined) await backend.destroy();

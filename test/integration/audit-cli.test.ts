@@ -3,19 +3,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAuditCommand } from '../../src/cli/audit-commands.js';
 import { runKeyCommand } from '../../src/cli/key-commands.js';
 import { runTenantCommand, UsageError } from '../../src/cli/tenant-commands.js';
-import { LocalInvalidationBus } from '../../src/services/keys/invalidation.js';
-import { ApiKeyHasher, deriveKey } from '../../src/services/keys/key-hash.js';
-import { KeyService } from '../../src/services/keys/key-service.js';
-import type { Services } from '../../src/services/services.js';
-import { TenantService } from '../../src/services/tenancy/tenant-service.js';
-import { UserService } from '../../src/services/tenancy/user-service.js';
-import { TenantConnections } from '../../src/storage/tenant-connections.js';
-import { createBackend, type TestBackend } from '../helpers/databases.js';
+import type { TestBackend } from '../helpers/databases.js';
+import { servicesOn, type TestServices } from '../helpers/tenant-services.js';
 
 describe('llm-backend audit ...', () => {
   let backend: TestBackend;
-  let connections: TenantConnections;
-  let services: Services;
+  let services: TestServices;
   const lines: string[] = [];
   const out = { line: (text: string) => lines.push(text) };
   const operator = { type: 'cli' as const, id: 'ops-bob' };
@@ -26,32 +19,12 @@ describe('llm-backend audit ...', () => {
   };
 
   beforeAll(async () => {
-    backend = await createBackend('postgres');
-    connections = new TenantConnections(backend.server, { maxOpen: 4, maxConnectionsPerTenant: 2 });
-    const tenants = new TenantService({
-      control: backend.control,
-      server: backend.server,
-      connections,
-      deletionGraceMs: 0,
-    });
-    const keys = new KeyService({
-      tenants,
-      control: backend.control,
-      hasher: new ApiKeyHasher(deriveKey('b'.repeat(32), 'api-key-hash')),
-    });
-    services = {
-      tenants,
-      keys,
-      users: new UserService({ tenants }),
-      bus: new LocalInvalidationBus(),
-    };
-    await runTenantCommand(['create', 'acme'], tenants, out, operator);
-    await runKeyCommand(['create', 'acme', '--name', 'ci'], keys, out, operator);
+    services = await servicesOn('postgres');
+    backend = services.backend;
+    await runTenantCommand(['create', 'acme'], services.tenants, out, operator);
+    await runKeyCommand(['create', 'acme', '--name', 'ci'], services.keys, out, operator);
   }, 60_000);
-  afterAll(async () => {
-    await connections?.close();
-    await backend?.destroy();
-  }, 60_000);
+  afterAll(() => services?.close(), 60_000);
 
   it('lists who did what, for a tenant and for the platform', async () => {
     expect((await audit('list', 'acme')).text).toMatch(

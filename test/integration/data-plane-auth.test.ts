@@ -103,6 +103,21 @@ describe('the data plane needs a tenant API key', () => {
     ).toHaveLength(1);
   });
 
+  it('records when a key was last used, in batches rather than a write per request', async () => {
+    const { key, secret } = await gateway.services.keys.create('test', {
+      name: 'used',
+      role: 'member',
+    });
+    const before = Date.now();
+    await clientWith(secret).models.list();
+    await clientWith(secret).models.list();
+    expect((await gateway.services.keys.get('test', key.id)).lastUsedAt).toBeNull();
+    await gateway.services.keyUsage.flush();
+    const used = (await gateway.services.keys.get('test', key.id)).lastUsedAt;
+    expect(used).toBeInstanceOf(Date);
+    expect((used as Date).getTime()).toBeGreaterThanOrEqual(before);
+  });
+
   it('logs the tenant and key of each request, never a secret', async () => {
     const { response } = await gateway.client.chat.completions
       .create({ model: 'gpt-test', messages })

@@ -4,20 +4,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config/load.js';
 import { RedisInvalidationBus } from '../../src/services/keys/invalidation.js';
-import { ApiKeyHasher, deriveKey } from '../../src/services/keys/key-hash.js';
-import { KeyService } from '../../src/services/keys/key-service.js';
-import type { Services } from '../../src/services/services.js';
-import { TenantService } from '../../src/services/tenancy/tenant-service.js';
-import { UserService } from '../../src/services/tenancy/user-service.js';
-import { TenantConnections } from '../../src/storage/tenant-connections.js';
 import { createBackend, type TestBackend } from '../helpers/databases.js';
 import { eventually, writeConfigFile } from '../helpers/gateway.js';
 import { TEST_REDIS } from '../helpers/services.js';
+import { servicesOn, type TestServices } from '../helpers/tenant-services.js';
 
 interface Instance {
   app: FastifyInstance;
   url: string;
-  services: Services;
+  services: TestServices;
   close(): Promise<void>;
 }
 
@@ -27,26 +22,9 @@ let b: Instance;
 
 /** A gateway instance of its own (own pools, own key cache, own Redis connections). */
 async function instance(): Promise<Instance> {
-  const connections = new TenantConnections(backend.server, {
-    maxOpen: 4,
-    maxConnectionsPerTenant: 2,
-  });
   const bus = new RedisInvalidationBus(`redis://${TEST_REDIS.host}:${TEST_REDIS.port}`);
   await bus.ready();
-  const tenants = new TenantService({
-    control: backend.control,
-    server: backend.server,
-    connections,
-    deletionGraceMs: 0,
-    bus,
-  });
-  const hasher = new ApiKeyHasher(deriveKey('shared-master-key-0123456789abcdef', 'api-key-hash'));
-  const services = {
-    tenants,
-    keys: new KeyService({ tenants, control: backend.control, hasher, bus }),
-    users: new UserService({ tenants, bus }),
-    bus,
-  };
+  const services = await servicesOn('postgres', { backend, bus });
   const config = loadConfig({
     CONFIG_FILE: writeConfigFile({
       providers: { mock: { type: 'mock' } },
@@ -63,8 +41,7 @@ async function instance(): Promise<Instance> {
     services,
     close: async () => {
       await app.close();
-      await bus.close();
-      await connections.close();
+      await services.close();
     },
   };
 }

@@ -16,8 +16,7 @@ export interface AdminDeps {
 export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
   requireKey(app, deps.authenticator);
   scopeToTenant(app, deps.services.tenants);
-  const { tenants, keys, users, bus } = deps.services;
-  const services = { tenants, keys, users, bus };
+  const services = { ...deps.services };
   await app.register(apiKeyRoutes, { prefix: '/tenants/:tenant/api-keys', ...services });
   await app.register(userRoutes, { prefix: '/tenants/:tenant/users', ...services });
   await app.register(auditLogRoutes, { prefix: '/tenants/:tenant/audit-logs', ...services });

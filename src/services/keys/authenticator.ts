@@ -1,6 +1,7 @@
 import { GatewayError } from '../../errors/gateway-error.js';
 import type { InvalidationBus } from './invalidation.js';
 import type { KeyPrincipal, KeyService } from './key-service.js';
+import type { KeyUsageRecorder } from './key-usage.js';
 
 /** Turns an Authorization header into the caller it names, or a 401. */
 export interface Authenticator {
@@ -40,6 +41,7 @@ export class CachingAuthenticator implements Authenticator {
   constructor(
     private readonly keys: KeyService,
     bus: InvalidationBus,
+    private readonly usage: KeyUsageRecorder | null = null,
     private readonly options: KeyCacheOptions = { ttlMs: 60_000, maxEntries: 100_000 },
   ) {
     bus.subscribe((message) => {
@@ -60,10 +62,12 @@ export class CachingAuthenticator implements Authenticator {
     const cached = this.entries.get(fingerprint);
     if (cached !== undefined && cached.until > now) {
       if ('refused' in cached) throw cached.refused;
+      this.usage?.touch(cached.principal.tenantId, cached.principal.keyId);
       return cached.principal;
     }
     try {
       const principal = await this.keys.resolve(secret);
+      this.usage?.touch(principal.tenantId, principal.keyId);
       const expires = principal.validUntil?.getTime() ?? Number.POSITIVE_INFINITY;
       this.remember(fingerprint, { principal, until: Math.min(now + this.options.ttlMs, expires) });
       return principal;

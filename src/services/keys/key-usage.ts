@@ -1,0 +1,47 @@
+import type { TenantService } from '../tenancy/tenant-service.js';
+
+/**
+ * Remembers when each key was last used and writes it in batches: a key's `last_used_at`
+ * costs one update per flush interval, not a database write per request.
+ */
+export class KeyUsageRecorder {
+  private pending = new Map<string, { tenantId: string; at: Date }>();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly tenants: TenantService,
+    intervalMs = 60_000,
+  ) {
+    this.timer = setInterval(() => void this.flush().catch(() => {}), intervalMs);
+    this.timer.unref();
+  }
+
+  touch(tenantId: string, keyId: string, at = new Date()): void {
+    this.pending.set(keyId, { tenantId, at });
+  }
+
+  /** Writes what was seen since the last flush; a failed write is retried at the next one. */
+  async flush(): Promise<void> {
+    const batch = this.pending;
+    this.pending = new Map();
+    for (const [keyId, { tenantId, at }] of batch) {
+      try {
+        const tenant = await this.tenants.get(tenantId);
+        await this.tenants
+          .database(tenant)
+          .updateTable('api_keys')
+          .set({ last_used_at: at })
+          .where('id', '=', keyId)
+          .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', at)]))
+          .execute();
+      } catch {
+        if (!this.pending.has(keyId)) this.pending.set(keyId, { tenantId, at });
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.flush();
+  }
+}
