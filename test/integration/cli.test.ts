@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, type IncomingMessage, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,7 +40,7 @@ function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
     delete env[`${name}_FILE`];
   }
   // Each process gets its own data directory, so embedded databases never collide.
-  const dataDir = mkdtempSync(join(tmpdir(), 'llm-backend-cli-'));
+  const dataDir = scratchDir('llm-backend-cli-');
   return { ...env, PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, ...extra };
 }
 
@@ -65,6 +65,13 @@ interface Cli {
 }
 
 const running = new Set<ChildProcess>();
+const scratch: string[] = [];
+
+function scratchDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  scratch.push(dir);
+  return dir;
+}
 
 afterEach(async () => {
   const children = [...running];
@@ -77,6 +84,8 @@ afterEach(async () => {
       await exit;
     }),
   );
+  // Each embedded data directory holds tens of megabytes: remove them once the children are gone.
+  for (const dir of scratch.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
 function withTimeout<T>(
@@ -340,7 +349,7 @@ describe('cli', () => {
   it(
     'refuses to open embedded databases that a running server holds',
     async () => {
-      const dataDir = mkdtempSync(join(tmpdir(), 'llm-backend-cli-shared-'));
+      const dataDir = scratchDir('llm-backend-cli-shared-');
       await serve({ DATA_DIR: dataDir });
       const cli = startCli(['tenant', 'list'], { DATA_DIR: dataDir });
       expect(await cli.exited).toEqual({ code: 1, signal: null });

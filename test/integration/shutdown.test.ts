@@ -49,6 +49,7 @@ describe('graceful shutdown', () => {
       expect(refused).toMatch(/connection: close/i);
       expect(refused).toContain('"code":"service_unavailable"');
     } finally {
+      await gateway.close();
       await upstream.stop();
     }
   });
@@ -74,6 +75,7 @@ describe('graceful shutdown', () => {
       expect(upstream.requests[0]?.wasAborted()).toBe(true);
       await expect(iterator.next()).rejects.toThrow();
     } finally {
+      await gateway.close();
       await upstream.stop();
     }
   });
