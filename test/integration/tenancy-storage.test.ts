@@ -1,32 +1,24 @@
 import { type Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TenantService } from '../../src/services/tenancy/tenant-service.js';
+import type { TenantService } from '../../src/services/tenancy/tenant-service.js';
 import { migrateToLatest } from '../../src/storage/migrations/index.js';
 import { TenantConnections } from '../../src/storage/tenant-connections.js';
 import { BACKENDS, createBackend, type TestBackend } from '../helpers/databases.js';
+import { servicesOn, type TestServices } from '../helpers/tenant-services.js';
 
 const GRACE_MS = 60_000;
 
 /** The same cases on the PostgreSQL server and on embedded PGlite: they must not drift. */
 describe.each(BACKENDS)('tenant databases on %s', (kind) => {
+  let services: TestServices;
   let backend: TestBackend;
-  let connections: TenantConnections;
   let tenants: TenantService;
 
   beforeAll(async () => {
-    backend = await createBackend(kind);
-    connections = new TenantConnections(backend.server, { maxOpen: 8, maxConnectionsPerTenant: 2 });
-    tenants = new TenantService({
-      control: backend.control,
-      server: backend.server,
-      connections,
-      deletionGraceMs: GRACE_MS,
-    });
+    services = await servicesOn(kind, { deletionGraceMs: GRACE_MS });
+    ({ backend, tenants } = services);
   }, 60_000);
-  afterAll(async () => {
-    await connections?.close();
-    await backend?.destroy();
-  }, 60_000);
+  afterAll(() => services?.close(), 60_000);
 
   async function userCount(db: Kysely<unknown>): Promise<number> {
     const { rows } = await sql<{ n: number }>`select count(*)::int as n from users`.execute(db);

@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runMigrate, runTenantCommand, UsageError } from '../../src/cli/tenant-commands.js';
-import { TenantService } from '../../src/services/tenancy/tenant-service.js';
-import { TenantConnections } from '../../src/storage/tenant-connections.js';
-import { BACKENDS, createBackend, type TestBackend } from '../helpers/databases.js';
+import type { TenantService } from '../../src/services/tenancy/tenant-service.js';
+import { BACKENDS, type TestBackend } from '../helpers/databases.js';
+import { servicesOn, type TestServices } from '../helpers/tenant-services.js';
 
 describe.each(BACKENDS)('llm-backend tenant ... on %s', (kind) => {
+  let services: TestServices;
   let backend: TestBackend;
-  let connections: TenantConnections;
   let tenants: TenantService;
   const lines: string[] = [];
   const out = { line: (text: string) => lines.push(text) };
@@ -17,19 +17,10 @@ describe.each(BACKENDS)('llm-backend tenant ... on %s', (kind) => {
   };
 
   beforeAll(async () => {
-    backend = await createBackend(kind);
-    connections = new TenantConnections(backend.server, { maxOpen: 4, maxConnectionsPerTenant: 2 });
-    tenants = new TenantService({
-      control: backend.control,
-      server: backend.server,
-      connections,
-      deletionGraceMs: 0,
-    });
+    services = await servicesOn(kind);
+    ({ backend, tenants } = services);
   }, 60_000);
-  afterAll(async () => {
-    await connections?.close();
-    await backend?.destroy();
-  }, 60_000);
+  afterAll(() => services?.close(), 60_000);
 
   it('creates, lists, gets, disables and enables tenants', async () => {
     expect(await run('create', 'acme', '--name', 'Acme Inc')).toMatch(

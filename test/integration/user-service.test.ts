@@ -1,37 +1,25 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Tenant } from '../../src/services/tenancy/tenant-service.js';
-import { TenantService } from '../../src/services/tenancy/tenant-service.js';
-import { UserService } from '../../src/services/tenancy/user-service.js';
-import { TenantConnections } from '../../src/storage/tenant-connections.js';
+import type { Tenant, TenantService } from '../../src/services/tenancy/tenant-service.js';
+import type { UserService } from '../../src/services/tenancy/user-service.js';
 import type { TenantRole } from '../../src/storage/tenant-schema.js';
-import { BACKENDS, createBackend, type TestBackend } from '../helpers/databases.js';
+import { BACKENDS } from '../helpers/databases.js';
+import { servicesOn, type TestServices } from '../helpers/tenant-services.js';
 
 /** The same cases on the PostgreSQL server and on embedded PGlite: they must not drift. */
 describe.each(BACKENDS)('users on %s', (kind) => {
-  let backend: TestBackend;
-  let connections: TenantConnections;
+  let services: TestServices;
   let tenants: TenantService;
   let users: UserService;
   let acme: Tenant;
   let globex: Tenant;
 
   beforeAll(async () => {
-    backend = await createBackend(kind);
-    connections = new TenantConnections(backend.server, { maxOpen: 8, maxConnectionsPerTenant: 2 });
-    tenants = new TenantService({
-      control: backend.control,
-      server: backend.server,
-      connections,
-      deletionGraceMs: 0,
-    });
-    users = new UserService({ tenants });
+    services = await servicesOn(kind);
+    ({ tenants, users } = services);
     acme = await tenants.create({ slug: 'acme', name: 'Acme' });
     globex = await tenants.create({ slug: 'globex', name: 'Globex' });
   }, 60_000);
-  afterAll(async () => {
-    await connections?.close();
-    await backend?.destroy();
-  }, 60_000);
+  afterAll(() => services?.close(), 60_000);
 
   it('creates, lists, gets, updates and disables users', async () => {
     const ann = await users.create('acme', {
