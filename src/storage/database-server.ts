@@ -1,8 +1,8 @@
-import { mkdirSync } from 'node:fs';
-import { rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { constants, mkdirSync } from 'node:fs';
+import { cp, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
-import { Kysely, PostgresDialect, sql } from 'kysely';
+import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { PGliteDialect } from './pglite-dialect.js';
 import { lockDirectory } from './process-lock.js';
@@ -22,6 +22,8 @@ export interface DatabaseServer {
   readonly kind: 'postgres' | 'pglite';
   /** The control-plane database's name, the stem of tenant database names. */
   readonly controlDatabase: string;
+  /** Makes sure the control plane's database exists, before it is first opened. */
+  prepare(): Promise<void>;
   /** A new handle on a database (null: the control plane); the caller destroys it. */
   open<DB>(name: string | null, options?: { maxConnections?: number }): Kysely<DB>;
   exists(name: string): Promise<boolean>;
@@ -67,6 +69,9 @@ export class PostgresServer implements DatabaseServer {
     return new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
   }
 
+  /** DATABASE_URL names a database that exists already: the operator creates it. */
+  async prepare(): Promise<void> {}
+
   async exists(name: string): Promise<boolean> {
     const result = await this.admin.query('select 1 from pg_database where datname = $1', [name]);
     return result.rowCount === 1;
@@ -107,14 +112,85 @@ export class PostgresServer implements DatabaseServer {
   }
 }
 
+const exists = (path: string) =>
+  stat(path).then(
+    () => true,
+    () => false,
+  );
+
+/** Moves a finished directory into place; losing a race to an equal one is fine. */
+async function settle(staging: string, target: string): Promise<void> {
+  try {
+    await rename(staging, target);
+  } catch (error) {
+    await rm(staging, { recursive: true, force: true });
+    if (!(await exists(target))) throw error;
+  }
+}
+
+export interface PGliteServerOptions {
+  /**
+   * Where the blank, initialised data directory that new databases are copied from lives
+   * (default `<root>/template`). Sharing one between roots spares each its own initdb.
+   */
+  templateDirectory?: string;
+}
+
 /** One PGlite data directory per database under `root`. Single process only. */
 export class PGliteServer implements DatabaseServer {
   readonly kind = 'pglite';
   readonly controlDatabase = 'control';
   private readonly unlock: () => void;
+  private readonly templateDirectory: string;
+  private template: Promise<string> | null = null;
 
-  constructor(private readonly root: string) {
+  constructor(
+    private readonly root: string,
+    options: PGliteServerOptions = {},
+  ) {
     this.unlock = lockDirectory(root);
+    this.templateDirectory = options.templateDirectory ?? join(root, 'template');
+  }
+
+  /**
+   * PGlite's initdb takes seconds; copying an initialised directory a fraction of that. The
+   * template appears only once complete (built aside, then renamed), so a crash mid-way
+   * leaves nothing that looks usable.
+   */
+  private blankDirectory(): Promise<string> {
+    this.template ??= (async () => {
+      const target = this.templateDirectory;
+      if (await exists(target)) return target;
+      const staging = `${target}.${process.pid}.partial`;
+      await rm(staging, { recursive: true, force: true });
+      mkdirSync(dirname(staging), { recursive: true });
+      const blank = new PGlite(staging);
+      await blank.query('select 1');
+      await blank.close();
+      await settle(staging, target);
+      return target;
+    })().catch((error: unknown) => {
+      this.template = null;
+      throw error;
+    });
+    return this.template;
+  }
+
+  /** A new database directory, copied whole from the template, or left as it is. */
+  private async materialise(directory: string): Promise<void> {
+    if (await exists(directory)) return;
+    const staging = `${directory}.partial`;
+    await rm(staging, { recursive: true, force: true });
+    // A reflink where the filesystem offers one, a plain copy otherwise.
+    await cp(await this.blankDirectory(), staging, {
+      recursive: true,
+      mode: constants.COPYFILE_FICLONE,
+    });
+    await settle(staging, directory);
+  }
+
+  async prepare(): Promise<void> {
+    await this.materialise(this.directory(null));
   }
 
   private directory(name: string | null): string {
@@ -131,17 +207,11 @@ export class PGliteServer implements DatabaseServer {
   }
 
   async exists(name: string): Promise<boolean> {
-    return stat(this.directory(name)).then(
-      () => true,
-      () => false,
-    );
+    return exists(this.directory(name));
   }
 
   async create(name: string): Promise<void> {
-    // Opening initialises the data directory; the tenant's pool opens it again when used.
-    const db = this.open(name);
-    await sql`select 1`.execute(db);
-    await db.destroy();
+    await this.materialise(this.directory(name));
   }
 
   async drop(name: string): Promise<void> {

@@ -29,6 +29,12 @@ export async function openStorage(
     env.databaseUrl === null
       ? new PGliteServer(join(env.dataDir, 'pglite'))
       : new PostgresServer(env.databaseUrl, options.onIdleError);
+  try {
+    await server.prepare();
+  } catch (error) {
+    await server.close();
+    throw error;
+  }
   const control = server.open<ControlSchema>(null, { maxConnections: 10 });
   try {
     await migrateToLatest(control as Kysely<unknown>, 'control');

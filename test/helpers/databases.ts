@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Kysely } from 'kysely';
@@ -12,6 +12,20 @@ import {
 } from '../../src/storage/database-server.js';
 import { migrateToLatest } from '../../src/storage/migrations/index.js';
 import { TEST_DATABASE_URL } from './services.js';
+
+/**
+ * One blank PGlite directory for every test backend of a run (PGlite's initdb takes seconds,
+ * a copy much less), kept per PGlite version so an upgrade never reuses an old one.
+ */
+const PGLITE_VERSION = (
+  JSON.parse(
+    readFileSync(
+      new URL('../../node_modules/@electric-sql/pglite/package.json', import.meta.url),
+      'utf8',
+    ),
+  ) as { version: string }
+).version;
+const SHARED_PGLITE_TEMPLATE = join(tmpdir(), `llm-backend-test-pglite-${PGLITE_VERSION}`);
 
 export type BackendKind = 'postgres' | 'pglite';
 export const BACKENDS: BackendKind[] = ['postgres', 'pglite'];
@@ -33,7 +47,8 @@ export interface TestBackend {
 export async function createBackend(kind: BackendKind): Promise<TestBackend> {
   if (kind === 'pglite') {
     const root = mkdtempSync(join(tmpdir(), 'llm-backend-pglite-'));
-    const server = new PGliteServer(root);
+    const server = new PGliteServer(root, { templateDirectory: SHARED_PGLITE_TEMPLATE });
+    await server.prepare();
     const control = server.open<ControlSchema>(null);
     await migrateToLatest(control as Kysely<unknown>, 'control');
     return {
