@@ -55,5 +55,27 @@ describe('llm-backend audit ...', () => {
     await expect(audit('list', 'acme', '--limit', '0')).rejects.toBeInstanceOf(UsageError);
     await expect(audit('frob', 'acme')).rejects.toBeInstanceOf(UsageError);
     await expect(audit('list', 'nobody')).rejects.toMatchObject({ code: 'tenant_not_found' });
+    await expect(audit('list', 'acme', '--since', 'soon')).rejects.toBeInstanceOf(UsageError);
+    await expect(audit('list', 'acme', '--actor', 'robot:x')).rejects.toBeInstanceOf(UsageError);
+    await expect(audit('list', 'acme', '--after', 'aud_nope')).rejects.toMatchObject({
+      code: 'invalid_request',
+      param: 'after',
+    });
+  });
+
+  it('filters and pages, printing the option for the next page', async () => {
+    await runTenantCommand(['create', 'beta'], services.tenants, out, operator);
+    for (const name of ['one', 'two', 'three'])
+      await runKeyCommand(['create', 'beta', '--name', name], services.keys, out, operator);
+    const filters = ['--actor', 'cli:ops-bob', '--action', 'api_key.*', '--target', 'api_key:'];
+    const first = await audit('list', 'beta', ...filters, '--since', '2020-01-01', '--limit', '2');
+    const next = first.text.match(/^more: --after (aud_\w+)$/m)?.[1];
+    expect(first.text.split('\n')).toHaveLength(3);
+    expect(next).toBeDefined();
+    const last = await audit('list', 'beta', ...filters, '--limit', '2', '--after', next ?? '');
+    expect(last.text).toMatch(
+      /^\S+ {2}aud_\w+ {2}cli:ops-bob {2}api_key\.create {2}api_key:key_\w+$/,
+    );
+    expect((await audit('list', 'beta', '--until', '2020-01-01')).text).toBe('');
   });
 });

@@ -26,7 +26,7 @@ describe.each(BACKENDS)('audit log on %s', (kind) => {
     const { key, secret } = await keys.create('acme', { name: 'ci', role: 'member' }, operator);
     const { secret: rotated } = await keys.rotate('acme', key.id, 60, new Date(), operator);
     await keys.revoke('acme', key.id, new Date(), operator);
-    const entries = await listAudit(await tenantDb(), 'audit_log');
+    const { data: entries } = await listAudit(await tenantDb(), 'audit_log');
     expect(entries.map((entry) => entry.action)).toEqual([
       'api_key.revoke',
       'api_key.rotate',
@@ -50,7 +50,10 @@ describe.each(BACKENDS)('audit log on %s', (kind) => {
   it('records tenant changes in the control plane', async () => {
     await tenants.setStatus('acme', 'disabled', operator);
     await tenants.setStatus('acme', 'active', operator);
-    const entries = await listAudit(backend.control as Kysely<unknown>, 'platform_audit_log');
+    const { data: entries } = await listAudit(
+      backend.control as Kysely<unknown>,
+      'platform_audit_log',
+    );
     expect(entries.map((entry) => entry.action)).toEqual([
       'tenant.enable',
       'tenant.disable',

@@ -1,10 +1,19 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
-import { listAudit } from '../../services/audit/audit-log.js';
+import {
+  ACTOR_TYPES,
+  type Actor,
+  type AuditQuery,
+  listAudit,
+} from '../../services/audit/audit-log.js';
 import type { Services } from '../../services/services.js';
 import { ErrorResponse } from '../v1/schemas.js';
 import { tenantOf } from './tenant-scope.js';
+
+const filter = (description: string) => Type.Optional(Type.String({ minLength: 1, description }));
+const instant = (description: string) =>
+  Type.Optional(Type.String({ format: 'date-time', description }));
 
 // Query strings arrive as text and the gateway never coerces types, so the number is a pattern.
 const Query = Type.Object(
@@ -12,39 +21,96 @@ const Query = Type.Object(
     limit: Type.Optional(
       Type.String({ pattern: '^(1000|[1-9][0-9]{0,2})$', description: '1 to 1000' }),
     ),
+    actor_id: filter('Only entries by this actor (a key id, or the OS user of a CLI entry).'),
+    actor_type: Type.Optional(
+      Type.Unsafe<Actor['type']>({ type: 'string', enum: [...ACTOR_TYPES] }),
+    ),
+    action: filter("An exact action, or a prefix ending in '.*' such as 'api_key.*'."),
+    target_type: filter('Only entries about targets of this type (api_key, user...).'),
+    target_id: filter('Only entries about this target.'),
+    since: instant('ISO 8601 date-time: entries at or after it.'),
+    until: instant('ISO 8601 date-time: entries before it.'),
+    after: filter('The last id of the previous page: the next page holds older entries.'),
   },
   { additionalProperties: false },
 );
+type AuditLogQuery = typeof Query.static;
 
-/** /admin/v1/tenants/{tenant}/audit-logs: the newest entries of the tenant's audit log. */
+const JsonObject = Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()], {
+  description: 'The target before or after the change, secrets left out.',
+});
+const nullableString = Type.Union([Type.String(), Type.Null()]);
+
+const AuditLogEntry = Type.Object({
+  object: Type.Literal('audit_log'),
+  id: Type.String(),
+  at: Type.String({ format: 'date-time' }),
+  actor_type: Type.String(),
+  actor_id: nullableString,
+  action: Type.String(),
+  target_type: nullableString,
+  target_id: nullableString,
+  before: JsonObject,
+  after: JsonObject,
+  ip: nullableString,
+  user_agent: nullableString,
+  request_id: nullableString,
+});
+
+const AuditLogList = Type.Object({
+  object: Type.Literal('list'),
+  data: Type.Array(AuditLogEntry),
+  first_id: nullableString,
+  last_id: nullableString,
+  has_more: Type.Boolean(),
+});
+
+function toAuditQuery(query: AuditLogQuery): AuditQuery {
+  const at = (value: string | undefined) => (value === undefined ? undefined : new Date(value));
+  return {
+    limit: Number(query.limit ?? '100'),
+    actorId: query.actor_id,
+    actorType: query.actor_type,
+    action: query.action,
+    targetType: query.target_type,
+    targetId: query.target_id,
+    since: at(query.since),
+    until: at(query.until),
+    after: query.after,
+  };
+}
+
+/** /admin/v1/tenants/{tenant}/audit-logs: the tenant's audit log, newest first, in pages. */
 export async function auditLogRoutes(app: FastifyInstance, services: Services): Promise<void> {
   app.get(
-    '/',
+    '',
     {
       config: { action: 'audit:read' },
       schema: {
         tags: ['Audit logs'],
-        summary: "The newest entries of the tenant's audit log.",
+        summary: "The tenant's audit log, newest first, filtered and paged by cursor.",
         params: Type.Object({ tenant: Type.String() }),
         querystring: Query,
-        response: { '4xx': ErrorResponse, '5xx': ErrorResponse },
+        response: { 200: AuditLogList, '4xx': ErrorResponse, '5xx': ErrorResponse },
       },
     },
     async (request) => {
-      const tenant = tenantOf(request);
-      const limit = Number((request.query as { limit?: string }).limit ?? '100');
-      const entries = await listAudit(
-        services.tenants.database(tenant) as Kysely<unknown>,
+      const page = await listAudit(
+        services.tenants.database(tenantOf(request)) as Kysely<unknown>,
         'audit_log',
-        limit,
+        toAuditQuery(request.query as AuditLogQuery),
       );
+      const data = page.data.map(({ at, ...entry }) => ({
+        object: 'audit_log',
+        ...entry,
+        at: at.toISOString(),
+      }));
       return {
         object: 'list',
-        data: entries.map(({ at, ...entry }) => ({
-          object: 'audit_log',
-          ...entry,
-          at: at.toISOString(),
-        })),
+        data,
+        first_id: data[0]?.id ?? null,
+        last_id: data.at(-1)?.id ?? null,
+        has_more: page.hasMore,
       };
     },
   );
