@@ -14,6 +14,7 @@ import { v1Routes } from './routes/v1/index.js';
 import { InferenceService } from './services/inference/inference-service.js';
 import { ModelCatalog } from './services/inference/model-catalog.js';
 import { CachingAuthenticator } from './services/keys/authenticator.js';
+import { FailureThrottle } from './services/keys/failure-throttle.js';
 import type { Services } from './services/services.js';
 
 export interface BuildAppOptions {
@@ -67,11 +68,10 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     },
   });
 
-  const authenticator = new CachingAuthenticator(
-    options.services.keys,
-    options.services.bus,
-    options.services.keyUsage,
-  );
+  const authenticator = new CachingAuthenticator(options.services.keys, options.services.bus, {
+    usage: options.services.keyUsage,
+    throttle: new FailureThrottle(config.env.authFailuresPerMinute),
+  });
   const providers = new ProviderRegistry(config.providers);
   const catalog = new ModelCatalog(config.models);
   const inference = new InferenceService({ catalog, providers });

@@ -2,9 +2,11 @@
 import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import type { Kysely } from 'kysely';
+import { ADMIN_KEY_USAGE, runAdminKeyCommand } from './cli/admin-key-commands.js';
 import { AUDIT_USAGE, runAuditCommand } from './cli/audit-commands.js';
 import { KEY_USAGE, runKeyCommand } from './cli/key-commands.js';
 import { runMigrate, runTenantCommand, TENANT_USAGE, UsageError } from './cli/tenant-commands.js';
+import { runUserCommand, USER_USAGE } from './cli/user-commands.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import { GatewayError } from './errors/gateway-error.js';
 import { closeGracefully, startServer } from './server.js';
@@ -19,7 +21,9 @@ Commands:
   serve     Start the gateway (HTTP API on HOST:PORT)
   migrate   Bring the control plane and every tenant database to the latest schema
   tenant    Create, list, disable, enable, delete and purge tenants ('tenant --help')
+  user      Create, list, update, disable and enable a tenant's users ('user --help')
   key       Create, list, rotate and revoke a tenant's API keys ('key --help')
+  admin-key Create, list, rotate and revoke platform admin keys ('admin-key --help')
   audit     List a tenant's or the platform's audit log and verify its hash chain
   help      Show this help
 
@@ -31,11 +35,16 @@ const { version } = JSON.parse(
 
 async function serve(): Promise<void> {
   const config = loadConfig(process.env);
-  const { app, bootstrapKey } = await startServer(config);
-  if (bootstrapKey !== null) {
-    // Printed, never logged: log lines are collected and kept, this is shown once.
+  const { app, firstStart } = await startServer(config);
+  // Printed, never logged: log lines are collected and kept, these are shown once.
+  if (firstStart.platformAdminKey !== null) {
     process.stdout.write(
-      `\nFirst start: created tenant 'default' and its owner API key (shown once, store it now):\n\n  ${bootstrapKey}\n\n`,
+      `\nFirst start: created a platform admin key (manages tenants; shown once, store it now):\n\n  ${firstStart.platformAdminKey}\n`,
+    );
+  }
+  if (firstStart.defaultTenantKey !== null) {
+    process.stdout.write(
+      `\nCreated tenant 'default' and its owner API key (calls /v1; shown once, store it now):\n\n  ${firstStart.defaultTenantKey}\n\n`,
     );
   }
   let stopping = false;
@@ -105,6 +114,22 @@ async function main(argv: string[]): Promise<void> {
         return;
       }
       return withServices(({ keys }) => runKeyCommand(rest, keys, stdout, cliActor()));
+    case 'user':
+      if (rest.length === 0 || rest.includes('--help')) {
+        console.log(USER_USAGE);
+        return;
+      }
+      return withServices(({ users }) => runUserCommand(rest, users, stdout, cliActor()));
+    case 'admin-key':
+      if (rest.length === 0 || rest.includes('--help')) {
+        console.log(ADMIN_KEY_USAGE);
+        return;
+      }
+      // Generating touches no database, so it works before the first start.
+      if (rest[0] === 'generate') return runAdminKeyCommand(rest, null, stdout);
+      return withServices(({ platformKeys }) =>
+        runAdminKeyCommand(rest, platformKeys, stdout, cliActor()),
+      );
     case 'audit':
       if (rest.length === 0 || rest.includes('--help')) {
         console.log(AUDIT_USAGE);

@@ -2,17 +2,36 @@ import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { buildApp } from './app.js';
 import type { AppConfig } from './config/load.js';
 import { loadEncoder } from './services/inference/estimate.js';
-import { bootstrapDefaultTenant, buildServices } from './services/services.js';
+import { bootstrapDefaultTenant, buildServices, type Services } from './services/services.js';
+import { TenantReaper } from './services/tenancy/tenant-reaper.js';
 import { openStorage } from './storage/open.js';
 
 export interface StartOptions {
   logger?: FastifyServerOptions['logger'];
 }
 
+/** Secrets made on the first start, to show once; null when not made now. */
+export interface FirstStart {
+  /** Null as well when BOOTSTRAP_ADMIN_KEY named it: the operator has it already. */
+  platformAdminKey: string | null;
+  /** The embedded default's `default` tenant owner key, so the quickstart can call /v1. */
+  defaultTenantKey: string | null;
+}
+
 export interface Started {
   app: FastifyInstance;
-  /** The key made on an embedded first start, to show once; null otherwise. */
-  bootstrapKey: string | null;
+  firstStart: FirstStart;
+}
+
+async function firstStart(config: AppConfig, services: Services): Promise<FirstStart> {
+  const given = config.env.bootstrapAdminKey;
+  const admin = await services.platformKeys.bootstrap(given ?? undefined);
+  if (admin === null) return { platformAdminKey: null, defaultTenantKey: null };
+  const embedded = config.env.databaseUrl === null;
+  return {
+    platformAdminKey: given === null ? admin.secret : null,
+    defaultTenantKey: embedded ? await bootstrapDefaultTenant(services) : null,
+  };
 }
 
 /** Opens storage, builds the app and listens on the configured host and port. */
@@ -25,17 +44,25 @@ export async function startServer(config: AppConfig, options: StartOptions = {})
       logger: options.logger,
       services,
     });
+    // Purges deleted tenants past their grace period; started once listening.
+    const reaper = new TenantReaper({
+      tenants: services.tenants,
+      control: storage.control,
+      shared: storage.server.kind === 'postgres',
+      log: app.log,
+    });
     app.addHook('onClose', async () => {
+      await reaper.stop();
       await services.keyUsage.close();
       await services.bus.close();
       await storage.close();
     });
-    const bootstrapKey =
-      config.env.databaseUrl === null ? await bootstrapDefaultTenant(services) : null;
+    const shown = await firstStart(config, services);
     // Upstreams that report no usage need the tokenizer; load it now rather than on a request.
     if (config.providers.some((provider) => provider.type !== 'mock')) await loadEncoder();
     await app.listen({ host: config.env.host, port: config.env.port });
-    return { app, bootstrapKey };
+    reaper.start();
+    return { app, firstStart: shown };
   } catch (error) {
     await storage.close().catch(() => {});
     throw error;

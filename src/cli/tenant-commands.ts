@@ -1,4 +1,5 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { GatewayError } from '../errors/gateway-error.js';
 import { type Actor, SYSTEM_ACTOR } from '../services/audit/audit-log.js';
 import type { Tenant, TenantService } from '../services/tenancy/tenant-service.js';
 
@@ -11,8 +12,9 @@ export const TENANT_USAGE = `Usage:
   llm-backend tenant list [--json]
   llm-backend tenant get <id|slug> [--json]
   llm-backend tenant disable|enable <id|slug>
-  llm-backend tenant delete <id|slug>     (database dropped by 'purge' after the grace period)
-  llm-backend tenant purge                (drops databases of tenants deleted long enough ago)`;
+  llm-backend tenant delete <id|slug>     (exported and dropped after the grace period)
+  llm-backend tenant purge                (exports, then drops, tenants deleted long enough ago;
+                                           the server also does this every hour)`;
 
 export class UsageError extends Error {}
 
@@ -86,8 +88,16 @@ export async function runTenantCommand(
     case 'delete':
       return print(await tenants.delete(needRef(), new Date(), actor));
     case 'purge': {
-      const purged = await tenants.purge(new Date(), actor);
-      out.line(purged.length === 0 ? 'nothing to purge' : `purged ${purged.join(', ')}`);
+      const { purged, failed } = await tenants.purge(new Date(), actor);
+      if (purged.length === 0 && failed.length === 0) return out.line('nothing to purge');
+      if (purged.length > 0) out.line(`purged ${purged.join(', ')}`);
+      for (const { id, error } of failed) out.line(`not purged ${id}: ${error}`);
+      // A non-zero exit, so a scheduled run's failure is noticed.
+      if (failed.length > 0) {
+        throw new GatewayError('internal_error', {
+          message: `${failed.length} tenant(s) not purged; they stay deleting and the next purge retries them`,
+        });
+      }
       return;
     }
     default:

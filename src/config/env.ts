@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isWellFormedApiKey } from '../services/keys/key-format.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 const LOG_LEVELS: readonly LogLevel[] = [
@@ -24,8 +26,14 @@ export interface EnvConfig {
   databaseUrl: string | null;
   redisUrl: string | null;
   dataDir: string;
+  /** Where a deleted tenant's final export is written before its database is dropped. */
+  exportDir: string;
   configFile: string;
   masterKey: string | null;
+  /** Failed key checks one client may make per minute before lookups are refused; 0: off. */
+  authFailuresPerMinute: number;
+  /** The platform admin key a first start registers instead of making and printing one. */
+  bootstrapAdminKey: string | null;
   logLevel: LogLevel;
   bodyLimitBytes: number;
   upstreamTimeouts: UpstreamTimeouts;
@@ -100,9 +108,17 @@ export function readEnv(env: Env, errors: string[]): EnvConfig {
   if (!LOG_LEVELS.includes(logLevel)) {
     errors.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got '${env.LOG_LEVEL}'`);
   }
+  const dataDir = env.DATA_DIR || './data';
   const masterKey = readSecret(env, 'MASTER_KEY', errors) ?? null;
   if (masterKey !== null && masterKey.length < 32) {
     errors.push('MASTER_KEY must be at least 32 characters');
+  }
+  const bootstrapAdminKey = readSecret(env, 'BOOTSTRAP_ADMIN_KEY', errors) ?? null;
+  if (bootstrapAdminKey !== null && !isWellFormedApiKey(bootstrapAdminKey)) {
+    // Never echoed: it is a secret, however mistyped.
+    errors.push(
+      "BOOTSTRAP_ADMIN_KEY is not a well-formed key; make one with 'llm-backend admin-key generate'",
+    );
   }
   return {
     port: integer(env, 'PORT', 8000, 0, 65535, errors),
@@ -114,9 +130,12 @@ export function readEnv(env: Env, errors: string[]): EnvConfig {
       errors,
     ),
     redisUrl: url(readSecret(env, 'REDIS_URL', errors), 'REDIS_URL', ['redis:', 'rediss:'], errors),
-    dataDir: env.DATA_DIR || './data',
+    dataDir,
+    exportDir: env.EXPORT_DIR || join(dataDir, 'exports'),
     configFile: env.CONFIG_FILE || DEFAULT_CONFIG_FILE,
     masterKey,
+    bootstrapAdminKey,
+    authFailuresPerMinute: integer(env, 'AUTH_FAILURES_PER_MINUTE', 30, 0, 1_000_000, errors),
     logLevel,
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 10 * 1024 * 1024, 1024, 1024 ** 3, errors),
     upstreamTimeouts: {

@@ -33,6 +33,11 @@ export const errorRegistry = {
     type: 'invalid_request_error',
     message: 'Incorrect API key provided.',
   },
+  auth_rate_limited: {
+    status: 429,
+    type: 'requests',
+    message: 'Too many requests with invalid API keys from this client.',
+  },
   tenant_disabled: {
     status: 403,
     type: 'invalid_request_error',

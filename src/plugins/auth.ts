@@ -13,8 +13,8 @@ export function requireKey(
   actionFor?: (method: string) => Action,
 ): void {
   app.addHook('onRequest', async (request) => {
-    const principal = await authenticator.authenticate(request.headers.authorization);
-    if (actionFor) authorize(principal, actionFor(request.method), principal.tenantId);
+    const principal = await authenticator.authenticate(request.headers.authorization, request.ip);
+    if (actionFor) authorize(principal, actionFor(request.method));
     request.principal = principal;
   });
 }

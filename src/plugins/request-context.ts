@@ -97,7 +97,7 @@ function logCompletion({ request, status, clientAborted, durationMs }: FinishedR
       latencyMs: Math.round(durationMs * 100) / 100,
       clientAborted,
       ...(request.principal && {
-        tenantId: request.principal.tenantId,
+        tenantId: request.principal.kind === 'tenant' ? request.principal.tenantId : null,
         keyId: request.principal.keyId,
       }),
       ...(inference && {

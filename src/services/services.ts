@@ -9,12 +9,14 @@ import { ApiKeyHasher, deriveKey } from './keys/key-hash.js';
 import { KeyService } from './keys/key-service.js';
 import { KeyUsageRecorder } from './keys/key-usage.js';
 import { resolveMasterKey } from './keys/master-key.js';
+import { PlatformKeyService } from './keys/platform-key-service.js';
 import { TenantService } from './tenancy/tenant-service.js';
 import { UserService } from './tenancy/user-service.js';
 
 export interface Services {
   tenants: TenantService;
   keys: KeyService;
+  platformKeys: PlatformKeyService;
   users: UserService;
   /** Batches the keys' last-used times. */
   keyUsage: KeyUsageRecorder;
@@ -32,14 +34,17 @@ export function buildServices(env: EnvConfig, storage: Storage): Services {
     server: storage.server,
     connections: storage.tenants,
     deletionGraceMs: env.tenantDeletionGraceHours * 3_600_000,
+    exportDirectory: env.exportDir,
     bus,
   });
   const hasher = new ApiKeyHasher(deriveKey(resolveMasterKey(env), 'api-key-hash'));
+  const platformKeys = new PlatformKeyService({ control: storage.control, hasher, bus });
   return {
     tenants,
-    keys: new KeyService({ tenants, control: storage.control, hasher, bus }),
+    keys: new KeyService({ tenants, control: storage.control, hasher, bus, platformKeys }),
+    platformKeys,
     users: new UserService({ tenants, bus }),
-    keyUsage: new KeyUsageRecorder(tenants),
+    keyUsage: new KeyUsageRecorder(tenants, platformKeys),
     bus,
   };
 }

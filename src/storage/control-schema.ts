@@ -24,6 +24,19 @@ export interface ApiKeyIndexTable {
   created_at: Timestamp;
 }
 
+export interface PlatformApiKeysTable {
+  id: string;
+  name: string;
+  display_prefix: string;
+  key_hash: string;
+  previous_key_hash: string | null;
+  previous_valid_until: Date | null;
+  expires_at: Date | null;
+  revoked_at: Date | null;
+  last_used_at: Date | null;
+  created_at: Timestamp;
+}
+
 export interface AuditLogTable {
   seq: Generated<string>;
   id: string;
@@ -45,5 +58,6 @@ export interface AuditLogTable {
 export interface ControlSchema {
   tenants: TenantsTable;
   api_key_index: ApiKeyIndexTable;
+  platform_api_keys: PlatformApiKeysTable;
   platform_audit_log: AuditLogTable;
 }

@@ -23,6 +23,8 @@ export interface TestGateway {
   logs: Record<string, unknown>[];
   /** The owner key of the test tenant `test`, which `client` uses. */
   apiKey: string;
+  /** A platform admin key. */
+  adminKey: string;
   /** fetch() on the gateway with the test key, unless `init` sends its own Authorization. */
   fetch(path: string, init?: RequestInit): Promise<Response>;
   services: Services;
@@ -76,7 +78,13 @@ async function provisionTestTenant() {
   const services = await servicesOn('postgres');
   await services.tenants.create({ slug: 'test', name: 'Test' });
   const { secret } = await services.keys.create('test', { name: 'test', role: 'owner' });
-  return { services: services as Services, secret, close: services.close };
+  const admin = await services.platformKeys.create({ name: 'test-admin' });
+  return {
+    services: services as Services,
+    secret,
+    adminKey: admin.secret,
+    close: services.close,
+  };
 }
 
 /** Starts the gateway in-process on a free port with the given config file content and env. */
@@ -113,6 +121,7 @@ export async function startGateway(config: unknown, env: Env = {}): Promise<Test
     client,
     logs,
     apiKey: access.secret,
+    adminKey: access.adminKey,
     services: access.services,
     fetch: (path, init = {}) => {
       const headers = new Headers(init.headers);

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   type InvalidationBus,
   LocalInvalidationBus,
@@ -5,6 +8,7 @@ import {
 import { ApiKeyHasher, deriveKey } from '../../src/services/keys/key-hash.js';
 import { KeyService } from '../../src/services/keys/key-service.js';
 import { KeyUsageRecorder } from '../../src/services/keys/key-usage.js';
+import { PlatformKeyService } from '../../src/services/keys/platform-key-service.js';
 import type { Services } from '../../src/services/services.js';
 import { TenantService } from '../../src/services/tenancy/tenant-service.js';
 import { UserService } from '../../src/services/tenancy/user-service.js';
@@ -14,6 +18,8 @@ import { type BackendKind, createBackend, type TestBackend } from './databases.j
 export interface TestServices extends Services {
   backend: TestBackend;
   connections: TenantConnections;
+  /** Where purged tenants' exports go. */
+  exportDirectory: string;
   close(): Promise<void>;
 }
 
@@ -22,6 +28,8 @@ export interface TestServicesOptions {
   bus?: InvalidationBus;
   /** Share another instance's databases instead of creating fresh ones. */
   backend?: TestBackend;
+  /** Default: a temporary directory, removed by close(). */
+  exportDirectory?: string;
 }
 
 /** The real services on a fresh control plane of the given kind, as the server builds them. */
@@ -35,20 +43,26 @@ export async function servicesOn(
     maxConnectionsPerTenant: 2,
   });
   const bus = options.bus ?? new LocalInvalidationBus();
+  const exportDirectory =
+    options.exportDirectory ?? mkdtempSync(join(tmpdir(), 'llm-backend-exports-'));
   const tenants = new TenantService({
     control: backend.control,
     server: backend.server,
     connections,
     deletionGraceMs: options.deletionGraceMs ?? 0,
+    exportDirectory,
     bus,
   });
-  const keyUsage = new KeyUsageRecorder(tenants);
   const hasher = new ApiKeyHasher(deriveKey('test-master-key-0123456789abcdef', 'api-key-hash'));
+  const platformKeys = new PlatformKeyService({ control: backend.control, hasher, bus });
+  const keyUsage = new KeyUsageRecorder(tenants, platformKeys);
   return {
     backend,
     connections,
+    exportDirectory,
     tenants,
-    keys: new KeyService({ tenants, control: backend.control, hasher, bus }),
+    keys: new KeyService({ tenants, control: backend.control, hasher, bus, platformKeys }),
+    platformKeys,
     users: new UserService({ tenants, bus }),
     keyUsage,
     bus,
@@ -57,6 +71,8 @@ export async function servicesOn(
       await bus.close();
       await connections.close();
       if (options.backend === undefined) await backend.destroy();
+      if (options.exportDirectory === undefined)
+        rmSync(exportDirectory, { recursive: true, force: true });
     },
   };
 }

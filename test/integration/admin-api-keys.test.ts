@@ -91,7 +91,7 @@ describe('/admin/v1/tenants/{tenant}/api-keys', () => {
     expect(await works(otherKey)).toBe(true);
   });
 
-  it('enforces roles: members manage nothing and see only their own key; viewers cannot read audit logs', async () => {
+  it('enforces roles: a member without a user makes no key and sees only its own; viewers cannot read audit logs', async () => {
     const member = (await gateway.services.keys.create('test', { name: 'm', role: 'member' }))
       .secret;
     const create = await admin('test/api-keys', {
@@ -107,6 +107,105 @@ describe('/admin/v1/tenants/{tenant}/api-keys', () => {
     const viewer = (await gateway.services.keys.create('test', { name: 'v', role: 'viewer' }))
       .secret;
     expect((await admin('test/audit-logs', { key: viewer })).status).toBe(403);
+  });
+
+  it("lets a member manage its own user's keys, never wider ones, never others'", async () => {
+    const users = gateway.services.users;
+    const alice = await users.create('test', {
+      email: 'alice@own.test',
+      name: 'A',
+      role: 'member',
+    });
+    const bob = await users.create('test', { email: 'bob@own.test', name: 'B', role: 'member' });
+    const own = await gateway.services.keys.create('test', {
+      name: 'alice',
+      role: 'member',
+      userId: alice.id,
+      allowedModels: ['gpt-test'],
+    });
+    const bobs = await gateway.services.keys.create('test', {
+      name: 'bob',
+      role: 'member',
+      userId: bob.id,
+    });
+    const post = (body: unknown) =>
+      admin('test/api-keys', { method: 'POST', key: own.secret, body: JSON.stringify(body) });
+
+    const made = await post({ name: 'laptop' });
+    expect(made.status).toBe(201);
+    const laptop = (await made.json()) as KeyJson & { user_id: string; allowed_models: string[] };
+    expect([laptop.role, laptop.user_id, laptop.allowed_models]).toEqual([
+      'member',
+      alice.id,
+      ['gpt-test'],
+    ]);
+    for (const [body, param] of [
+      [{ name: 'x', user_id: bob.id }, 'user_id'],
+      [{ name: 'x', role: 'admin' }, 'role'],
+      [{ name: 'x', allowed_models: ['gpt-test', 'embed-test'] }, 'allowed_models'],
+      [{ name: 'x', allowed_models: null }, 'allowed_models'],
+    ] as const) {
+      const refused = await post(body);
+      expect([
+        refused.status,
+        ((await refused.json()) as { error: { param: string } }).error.param,
+      ]).toEqual([403, param]);
+    }
+
+    // No body at all: the default grace period.
+    const rotated = await admin(`test/api-keys/${laptop.id}/rotate`, {
+      method: 'POST',
+      key: own.secret,
+    });
+    expect(rotated.status).toBe(200);
+    for (const [path, method] of [
+      [`test/api-keys/${bobs.key.id}`, 'GET'],
+      [`test/api-keys/${bobs.key.id}/rotate`, 'POST'],
+      [`test/api-keys/${bobs.key.id}`, 'DELETE'],
+    ] as const) {
+      const body = method === 'POST' ? '{}' : undefined;
+      const response = await admin(path, { method, key: own.secret, body });
+      expect(response.status, `${method} ${path}`).toBe(404);
+    }
+    expect((await gateway.services.keys.get('test', bobs.key.id)).revokedAt).toBeNull();
+    const revoked = await admin(`test/api-keys/${laptop.id}`, {
+      method: 'DELETE',
+      key: own.secret,
+    });
+    expect(revoked.status).toBe(200);
+  });
+
+  it('lets nobody hand out a key wider than their role or its user', async () => {
+    const adminKey = (await gateway.services.keys.create('test', { name: 'adm', role: 'admin' }))
+      .secret;
+    const asAdmin = (body: unknown) =>
+      admin('test/api-keys', { method: 'POST', key: adminKey, body: JSON.stringify(body) });
+    const owner = await asAdmin({ name: 'x', role: 'owner' });
+    expect([
+      owner.status,
+      ((await owner.json()) as { error: { param: string } }).error.param,
+    ]).toEqual([403, 'role']);
+    expect((await asAdmin({ name: 'x', role: 'admin' })).status).toBe(201);
+
+    const viewer = await gateway.services.users.create('test', {
+      email: 'viewer@own.test',
+      name: 'V',
+      role: 'viewer',
+    });
+    const wider = await admin('test/api-keys', {
+      method: 'POST',
+      body: JSON.stringify({ name: 'x', role: 'member', user_id: viewer.id }),
+    });
+    expect(wider.status).toBe(400);
+    expect(await wider.json()).toMatchObject({ error: { code: 'invalid_request', param: 'role' } });
+    const ghost = await admin('test/api-keys', {
+      method: 'POST',
+      body: JSON.stringify({ name: 'x', user_id: 'usr_nobody' }),
+    });
+    expect(ghost.status).toBe(404);
+    expect(await ghost.json()).toMatchObject({
+      error: { code: 'user_not_found', param: 'user_id' },
+    });
   });
 
   it('needs a key, and refuses bad bodies with 400 and a param', async () => {

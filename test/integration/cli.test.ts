@@ -1,20 +1,23 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { Agent, type IncomingMessage, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { apiError } from '../helpers/api-error.js';
 import { createBackend } from '../helpers/databases.js';
 import { writeConfigFile } from '../helpers/gateway.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const TEST_TIMEOUT_MS = 30_000;
+// Generous: each new embedded database runs PGlite's initdb (seconds each), and the suite
+// runs files in parallel on two cores.
+const TEST_TIMEOUT_MS = 90_000;
 /** Safety net only: every wait below ends on an event long before this. */
-const WAIT_MS = 15_000;
+const WAIT_MS = 45_000;
 
 /** Variables the gateway reads; the child must not inherit them from the test runner. */
 const GATEWAY_VARIABLES = [
@@ -31,6 +34,10 @@ const GATEWAY_VARIABLES = [
   'MASTER_KEY',
   'DATABASE_URL',
   'REDIS_URL',
+  'TENANT_DELETION_GRACE_HOURS',
+  'EXPORT_DIR',
+  'BOOTSTRAP_ADMIN_KEY',
+  'AUTH_FAILURES_PER_MINUTE',
 ];
 
 function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
@@ -121,7 +128,8 @@ function startCli(args: string[], env: Record<string, string> = {}): Cli {
     lines.on('line', (text) => {
       stdout += `${text}\n`;
       for (const waiter of [...textWaiters]) {
-        const match = waiter.pattern.exec(text);
+        // The whole output so far, so a pattern may span lines.
+        const match = waiter.pattern.exec(stdout);
         if (match === null) continue;
         textWaiters.splice(textWaiters.indexOf(waiter), 1);
         waiter.resolve(match);
@@ -183,23 +191,61 @@ function startCli(args: string[], env: Record<string, string> = {}): Cli {
   };
 }
 
+const ADMIN_KEY_LINE = /platform admin key[^\n]*\n\n {2}(llmb_[0-9A-Za-z]{38})\n/;
+const TENANT_KEY_LINE =
+  /tenant 'default' and its owner API key[^\n]*\n\n {2}(llmb_[0-9A-Za-z]{38})\n/;
+
 /**
  * Serves on a fresh embedded data directory and resolves with the base URL (from Fastify's
- * "Server listening at" line) and the owner key the first start prints once.
+ * "Server listening at" line) and the `default` tenant's owner key the first start prints
+ * once.
  */
 async function serve(
   env: Record<string, string> = {},
 ): Promise<{ cli: Cli; url: string; key: string }> {
   const cli = startCli(['serve'], env);
+  const url = await listening(cli);
+  const [, key] = await cli.waitForText(TENANT_KEY_LINE, "the 'default' tenant's key");
+  return { cli, url, key: key as string };
+}
+
+/** The base URL, from Fastify's "Server listening at" line. */
+async function listening(cli: Cli): Promise<string> {
   const line = await cli.waitForLog(
     (log) => typeof log.msg === 'string' && log.msg.startsWith('Server listening at '),
     'the listen log line',
   );
   const match = /^Server listening at (http:\/\/[^\s]+)$/.exec(String(line.msg));
   if (match?.[1] === undefined) throw new Error(`unexpected listen line: ${String(line.msg)}`);
-  const [key] = await cli.waitForText(/llmb_[0-9A-Za-z]{38}/, 'the bootstrap key');
-  return { cli, url: match[1], key };
+  return match[1];
 }
+
+let seed: Promise<{ dataDir: string; key: string }> | null = null;
+
+/**
+ * Serves on a copy of a data directory one first start made, with that start's key: the
+ * tests about serving rather than about first starts skip creating the databases again.
+ */
+async function serveSeeded(
+  env: Record<string, string> = {},
+): Promise<{ cli: Cli; url: string; key: string; dataDir: string }> {
+  seed ??= (async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'llm-backend-cli-seed-'));
+    const first = await serve({ DATA_DIR: dataDir });
+    first.cli.child.kill('SIGTERM');
+    await first.cli.exited;
+    return { dataDir, key: first.key };
+  })();
+  const { dataDir, key } = await seed;
+  const copy = scratchDir('llm-backend-cli-copy-');
+  cpSync(dataDir, copy, { recursive: true });
+  const cli = startCli(['serve'], { ...env, DATA_DIR: copy });
+  return { cli, url: await listening(cli), key, dataDir: copy };
+}
+
+afterAll(async () => {
+  if (seed !== null) rmSync((await seed).dataDir, { recursive: true, force: true });
+});
 
 /** A GET on a fresh connection (no keep-alive pool), so it shows whether the port accepts. */
 function getOnNewConnection(url: string): Promise<{ status: number; body: string }> {
@@ -349,8 +395,7 @@ describe('cli', () => {
   it(
     'refuses to open embedded databases that a running server holds',
     async () => {
-      const dataDir = scratchDir('llm-backend-cli-shared-');
-      await serve({ DATA_DIR: dataDir });
+      const { dataDir } = await serveSeeded();
       const cli = startCli(['tenant', 'list'], { DATA_DIR: dataDir });
       expect(await cli.exited).toEqual({ code: 1, signal: null });
       expect(cli.stderr()).toMatch(/in use by process \d+/);
@@ -417,7 +462,7 @@ describe('cli', () => {
   it(
     'serve answers health and a chat completion with the default config',
     async () => {
-      const { cli, url, key } = await serve();
+      const { cli, url, key } = await serveSeeded();
       expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
 
       const live = await fetch(`${url}/health/live`);
@@ -441,10 +486,90 @@ describe('cli', () => {
   );
 
   it(
+    'the first start prints a platform admin key and a tenant key once; the admin key manages tenants',
+    async () => {
+      const dataDir = scratchDir('llm-backend-cli-first-');
+      const { cli, url, key } = await serve({ DATA_DIR: dataDir });
+      const [, adminKey] = ADMIN_KEY_LINE.exec(cli.stdout()) ?? [];
+      expect(adminKey).toMatch(/^llmb_/);
+      expect(adminKey).not.toBe(key);
+      const admin = { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' };
+      const created = await fetch(`${url}/admin/v1/tenants`, {
+        method: 'POST',
+        headers: admin,
+        body: JSON.stringify({ slug: 'acme', name: 'Acme' }),
+      });
+      expect(created.status).toBe(201);
+      // The tenant key calls models; the platform key may not (it has no tenant to bill).
+      const chat = { model: 'mock-chat', messages: [{ role: 'user' as const, content: 'hi' }] };
+      await expect(clientFor(url, key).chat.completions.create(chat)).resolves.toBeDefined();
+      const refused = await apiError(
+        clientFor(url, adminKey as string).chat.completions.create(chat),
+      );
+      expect(refused.status).toBe(403);
+      cli.child.kill('SIGTERM');
+      expect(await cli.exited).toEqual({ code: 0, signal: null });
+
+      // A second start on the same data prints no key, and the first admin key still works.
+      const again = startCli(['serve'], { DATA_DIR: dataDir });
+      const secondUrl = await listening(again);
+      const listed = await fetch(`${secondUrl}/admin/v1/tenants`, { headers: admin });
+      expect(
+        ((await listed.json()) as { data: { slug: string }[] }).data.map((t) => t.slug),
+      ).toEqual(expect.arrayContaining(['default', 'acme']));
+      expect(again.stdout()).not.toMatch(/llmb_/);
+      again.child.kill('SIGTERM');
+      expect(await again.exited).toEqual({ code: 0, signal: null });
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'BOOTSTRAP_ADMIN_KEY from admin-key generate becomes the platform admin key, printed nowhere',
+    async () => {
+      const generated = startCli(['admin-key', 'generate']);
+      expect(await generated.exited).toEqual({ code: 0, signal: null });
+      const adminKey = generated.stdout().trim();
+      expect(adminKey).toMatch(/^llmb_[0-9A-Za-z]{38}$/);
+      const backend = await createBackend('postgres');
+      try {
+        const env = {
+          DATABASE_URL: backend.url ?? '',
+          MASTER_KEY: 'cli-test-master-key-0123456789abcdef',
+          BOOTSTRAP_ADMIN_KEY: adminKey,
+        };
+        const cli = startCli(['serve'], env);
+        const url = await listening(cli);
+        const listed = await fetch(`${url}/admin/v1/tenants`, {
+          headers: { authorization: `Bearer ${adminKey}` },
+        });
+        expect(listed.status).toBe(200);
+        expect(cli.stdout()).not.toContain(adminKey);
+        expect(JSON.stringify(cli.logs)).not.toContain(adminKey);
+        cli.child.kill('SIGTERM');
+        expect(await cli.exited).toEqual({ code: 0, signal: null });
+
+        const keys = startCli(['admin-key', 'list'], env);
+        expect(await keys.exited).toEqual({ code: 0, signal: null });
+        expect(keys.stdout()).toMatch(
+          /^key_\S+ {2}llmb_\S+\.\.\. {2}platform-admin {2}active {2}bootstrap$/m,
+        );
+        const malformed = startCli(['serve'], { ...env, BOOTSTRAP_ADMIN_KEY: 'not-a-key' });
+        expect(await malformed.exited).toEqual({ code: 1, signal: null });
+        expect(malformed.stderr()).toContain('BOOTSTRAP_ADMIN_KEY is not a well-formed key');
+        expect(malformed.stderr()).not.toContain('not-a-key');
+      } finally {
+        await backend.destroy();
+      }
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
     'SIGTERM drains: the open stream completes, new connections are turned away, exit 0',
     async () => {
       // ~12 tokens at 20 per second: the reply takes ~0.6 s, well inside the grace period.
-      const { cli, url, key } = await serve({
+      const { cli, url, key } = await serveSeeded({
         CONFIG_FILE: slowMockConfig(20),
         SHUTDOWN_GRACE_MS: '20000',
       });
@@ -494,7 +619,7 @@ describe('cli', () => {
   it(
     'SIGTERM exits once the last stream ends, even if the client keeps its connection alive',
     async () => {
-      const { cli, url, key } = await serve({
+      const { cli, url, key } = await serveSeeded({
         CONFIG_FILE: slowMockConfig(20),
         SHUTDOWN_GRACE_MS: '5000',
       });
@@ -522,7 +647,7 @@ describe('cli', () => {
     'SIGTERM past the grace period cuts the open stream and exits 0',
     async () => {
       // ~12 tokens at 2 per second: the full reply would take ~6 s, the grace is 200 ms.
-      const { cli, url, key } = await serve({
+      const { cli, url, key } = await serveSeeded({
         CONFIG_FILE: slowMockConfig(2),
         SHUTDOWN_GRACE_MS: '200',
       });

@@ -3,6 +3,7 @@ import { runKeyCommand } from '../../src/cli/key-commands.js';
 import { UsageError } from '../../src/cli/tenant-commands.js';
 import { ApiKeyHasher, deriveKey } from '../../src/services/keys/key-hash.js';
 import { KeyService } from '../../src/services/keys/key-service.js';
+import { PlatformKeyService } from '../../src/services/keys/platform-key-service.js';
 import { TenantService } from '../../src/services/tenancy/tenant-service.js';
 import { TenantConnections } from '../../src/storage/tenant-connections.js';
 import { createBackend, type TestBackend } from '../helpers/databases.js';
@@ -26,13 +27,12 @@ describe('llm-backend key ...', () => {
       server: backend.server,
       connections,
       deletionGraceMs: 0,
+      exportDirectory: 'unused', // this suite never purges a tenant
     });
     await tenants.create({ slug: 'acme', name: 'Acme' });
-    keys = new KeyService({
-      tenants,
-      control: backend.control,
-      hasher: new ApiKeyHasher(deriveKey('k'.repeat(32), 'api-key-hash')),
-    });
+    const hasher = new ApiKeyHasher(deriveKey('k'.repeat(32), 'api-key-hash'));
+    const platformKeys = new PlatformKeyService({ control: backend.control, hasher });
+    keys = new KeyService({ tenants, control: backend.control, hasher, platformKeys });
   }, 60_000);
   afterAll(async () => {
     await connections?.close();

@@ -94,10 +94,13 @@ describe.each(BACKENDS)('tenant databases on %s', (kind) => {
     const now = new Date();
     const deleted = await tenants.delete('acme', now);
     expect(deleted.status).toBe('deleting');
-    expect(await tenants.purge(now)).toEqual([]);
+    expect(await tenants.purge(now)).toEqual({ purged: [], failed: [] });
     expect(await backend.server.exists(acme.databaseName)).toBe(true);
 
-    expect(await tenants.purge(new Date(now.getTime() + GRACE_MS))).toEqual([acme.id]);
+    expect(await tenants.purge(new Date(now.getTime() + GRACE_MS))).toEqual({
+      purged: [acme.id],
+      failed: [],
+    });
     expect(await backend.server.exists(acme.databaseName)).toBe(false);
     await expect(tenants.get('acme')).rejects.toMatchObject({ code: 'tenant_not_found' });
     expect(await backend.server.exists(globex.databaseName)).toBe(true);

@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runMigrate, runTenantCommand, UsageError } from '../../src/cli/tenant-commands.js';
 import type { TenantService } from '../../src/services/tenancy/tenant-service.js';
@@ -54,6 +55,10 @@ describe.each(BACKENDS)('llm-backend tenant ... on %s', (kind) => {
     const acme = await tenants.get('acme');
     expect(await run('delete', 'acme')).toContain('  deleting  ');
     expect(await run('purge')).toBe(`purged ${acme.id}`);
+    expect(readdirSync(services.exportDirectory)).toEqual([
+      expect.stringMatching(new RegExp(`^acme-${acme.id}-\\d{8}T\\d{6}Z\\.jsonl\\.gz$`)),
+    ]);
+    expect(await run('purge')).toBe('nothing to purge');
     expect(await backend.server.exists(acme.databaseName)).toBe(false);
     expect(await run('list')).toBe('');
   }, 60_000);

@@ -8,6 +8,7 @@ import {
   can,
   canAssignRole,
   canChangeRole,
+  isWithinRole,
   PERMISSION_MATRIX,
   type Principal,
   TENANT_ROLES,
@@ -79,11 +80,12 @@ describe('the permission matrix in docs/permissions.md', () => {
 });
 
 describe('can', () => {
-  it('lets the platform admin do everything on every tenant, and without one', () => {
+  it('lets the platform admin do everything but inference on every tenant, and without one', () => {
     for (const action of ACTIONS) {
-      expect(can(PLATFORM, action)).toBe(true);
-      expect(can(PLATFORM, action, TENANT)).toBe(true);
-      expect(can(PLATFORM, action, OTHER)).toBe(true);
+      const expected = action !== 'inference';
+      expect(can(PLATFORM, action), action).toBe(expected);
+      expect(can(PLATFORM, action, TENANT), action).toBe(expected);
+      expect(can(PLATFORM, action, OTHER), action).toBe(expected);
     }
   });
 
@@ -100,6 +102,7 @@ describe('can', () => {
   it('keeps creating and deleting tenants for the platform admin', () => {
     for (const role of TENANT_ROLES) {
       expect(can(tenantKey(role), 'tenants:create')).toBe(false);
+      expect(can(tenantKey(role), 'tenants:disable', TENANT)).toBe(false);
       expect(can(tenantKey(role), 'tenants:delete', TENANT)).toBe(false);
     }
   });
@@ -122,6 +125,7 @@ describe('authorize', () => {
     ['a missing grant', tenantKey('viewer'), 'inference', TENANT],
     ['another tenant', tenantKey('owner'), 'users:read', OTHER],
     ['a platform-only action', tenantKey('owner'), 'tenants:create', undefined],
+    ['inference with a platform key', PLATFORM, 'inference', undefined],
   ] as const)('throws a 403 permission_denied for %s', (_why, principal, action, tenantId) => {
     let thrown: unknown;
     try {
@@ -172,5 +176,19 @@ describe('assigning roles', () => {
     expect(canChangeRole('admin', 'member', 'viewer')).toBe(true);
     expect(canChangeRole('owner', 'owner', 'member')).toBe(true);
     expect(canChangeRole('member', 'viewer', 'viewer')).toBe(false);
+  });
+});
+
+describe('isWithinRole', () => {
+  it('orders the roles by what they allow', () => {
+    for (const role of TENANT_ROLES) expect(isWithinRole(role, role)).toBe(true);
+    for (const role of TENANT_ROLES) expect(isWithinRole(role, 'owner'), role).toBe(true);
+    expect(isWithinRole('member', 'admin')).toBe(true);
+    expect(isWithinRole('viewer', 'admin')).toBe(true);
+    expect(isWithinRole('admin', 'member')).toBe(false);
+    // Neither holds the other: viewers read users, members call models.
+    expect(isWithinRole('viewer', 'member')).toBe(false);
+    expect(isWithinRole('member', 'viewer')).toBe(false);
+    expect(isWithinRole('billing', 'member')).toBe(false);
   });
 });

@@ -1,38 +1,80 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { GatewayError } from '../../errors/gateway-error.js';
-import { type ApiKey, apiKeyJson } from '../../services/keys/key-service.js';
+import { grantKey, mayChangeKey, maySeeKey } from '../../services/access/key-policy.js';
+import { type ApiKey, apiKeyJson, type KeyPrincipal } from '../../services/keys/key-service.js';
 import type { Services } from '../../services/services.js';
-import { ErrorResponse } from '../v1/schemas.js';
+import { errors, ListOf, NullableTimestamp, Role, TenantParams, Timestamp } from './schemas.js';
 import { actorOf, tenantOf } from './tenant-scope.js';
-
-const Role = Type.Unsafe<'owner' | 'admin' | 'member' | 'viewer' | 'billing'>({
-  type: 'string',
-  enum: ['owner', 'admin', 'member', 'viewer', 'billing'],
-});
 
 const CreateKey = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 200 }),
-    role: Type.Optional(Role),
+    role: Type.Optional({
+      ...Role,
+      description: "Default `member`; a member's key for itself defaults to its own role.",
+    }),
     user_id: Type.Optional(Type.Union([Type.String(), Type.Null()])),
     allowed_models: Type.Optional(
       Type.Union([Type.Array(Type.String(), { minItems: 1 }), Type.Null()]),
     ),
-    expires_at: Type.Optional(Type.Union([Type.String({ format: 'date-time' }), Type.Null()])),
+    expires_at: Type.Optional(NullableTimestamp),
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    examples: [{ name: 'ci', role: 'member', allowed_models: ['mock-chat'] }],
+  },
+);
+
+const ApiKeyObject = Type.Object(
+  {
+    object: Type.Literal('api_key'),
+    id: Type.String(),
+    name: Type.String(),
+    display_prefix: Type.String({ description: '`llmb_` and 8 characters, to recognise a key.' }),
+    role: Role,
+    user_id: Type.Union([Type.String(), Type.Null()]),
+    allowed_models: Type.Union([Type.Array(Type.String()), Type.Null()]),
+    expires_at: NullableTimestamp,
+    revoked_at: NullableTimestamp,
+    previous_valid_until: {
+      ...NullableTimestamp,
+      description: 'Until when the secret replaced by the last rotation still works.',
+    },
+    last_used_at: { ...NullableTimestamp, description: 'Recorded about once a minute.' },
+    created_at: Timestamp,
+    secret: Type.Optional(
+      Type.String({ description: 'Only in the answers to create and rotate, never again.' }),
+    ),
+  },
+  {
+    examples: [
+      {
+        object: 'api_key',
+        id: 'key_0mwxj3k2a9f1c2d3e4f5a6b7c8',
+        name: 'ci',
+        display_prefix: 'llmb_AbCd1234',
+        role: 'member',
+        user_id: null,
+        allowed_models: ['mock-chat'],
+        expires_at: null,
+        revoked_at: null,
+        previous_valid_until: null,
+        last_used_at: null,
+        created_at: '2026-11-26T12:00:00.000Z',
+        secret: 'llmb_AbCd1234...',
+      },
+    ],
+  },
 );
 type CreateKeyBody = typeof CreateKey.static;
 
 const Rotate = Type.Object(
   { grace_seconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 30 * 86_400 })) },
-  { additionalProperties: false },
+  { additionalProperties: false, examples: [{ grace_seconds: 600 }] },
 );
 
-const TenantParams = Type.Object({ tenant: Type.String() });
-const KeyParams = Type.Object({ tenant: Type.String(), key: Type.String() });
-const errors = { '4xx': ErrorResponse, '5xx': ErrorResponse };
+const KeyParams = Type.Object({ ...TenantParams.properties, key: Type.String() });
 const tags = ['API keys'];
 
 function keyJson(key: ApiKey, secret?: string) {
@@ -41,60 +83,71 @@ function keyJson(key: ApiKey, secret?: string) {
 
 const keyId = (request: FastifyRequest) => (request.params as { key: string }).key;
 
-/** Members see only their own keys: the one they call with, and those of their user. */
-function visibleTo(request: FastifyRequest) {
-  const principal = request.principal;
-  return (key: ApiKey) =>
-    principal?.role !== 'member' ||
-    key.id === principal.keyId ||
-    (key.userId !== null && key.userId === principal.userId);
+function principalOf(request: FastifyRequest): KeyPrincipal {
+  if (request.principal === null) throw new Error('admin route without a resolved key');
+  return request.principal;
 }
 
-/** /admin/v1/tenants/{tenant}/api-keys: a tenant's owners and admins manage its keys. */
+/** The key in the URL, if the caller may act on it; otherwise as if it did not exist. */
+async function keyFor(
+  request: FastifyRequest,
+  services: Services,
+  allowed: (principal: KeyPrincipal, key: ApiKey) => boolean,
+): Promise<ApiKey> {
+  const key = await services.keys.get(tenantOf(request).id, keyId(request));
+  if (!allowed(principalOf(request), key))
+    throw new GatewayError('key_not_found', { param: 'key' });
+  return key;
+}
+
+/**
+ * /admin/v1/tenants/{tenant}/api-keys: a tenant's owners and admins manage its keys; members
+ * their own (see key-policy.ts).
+ */
 export async function apiKeyRoutes(app: FastifyInstance, services: Services): Promise<void> {
   app.post(
-    '/',
+    '',
     {
-      config: { action: 'keys:write' },
+      config: { action: 'keys:write_own' },
       schema: {
         tags,
         summary: 'Create a key; its secret is in this response only.',
         params: TenantParams,
         body: CreateKey,
-        response: errors,
+        response: { 201: ApiKeyObject, ...errors },
       },
     },
     async (request, reply) => {
       const body = request.body as CreateKeyBody;
-      const input = {
+      const tenant = tenantOf(request).id;
+      const input = grantKey(principalOf(request), tenant, {
         name: body.name,
-        role: body.role ?? 'member',
-        userId: body.user_id ?? null,
-        allowedModels: body.allowed_models ?? null,
+        role: body.role,
+        userId: body.user_id,
+        allowedModels: body.allowed_models,
         expiresAt: body.expires_at ? new Date(body.expires_at) : null,
-      };
-      const { key, secret } = await services.keys.create(
-        tenantOf(request).id,
-        input,
-        actorOf(request),
-      );
+      });
+      const { key, secret } = await services.keys.create(tenant, input, actorOf(request));
       return reply.code(201).send(keyJson(key, secret));
     },
   );
 
   app.get(
-    '/',
+    '',
     {
       config: { action: 'keys:read' },
       schema: {
         tags,
         summary: 'List keys, never their secrets.',
         params: TenantParams,
-        response: errors,
+        response: { 200: ListOf(ApiKeyObject), ...errors },
       },
     },
     async (request) => {
-      const keys = (await services.keys.list(tenantOf(request).id)).filter(visibleTo(request));
+      const principal = principalOf(request);
+      const keys = (await services.keys.list(tenantOf(request).id)).filter((key) =>
+        maySeeKey(principal, key),
+      );
       return { object: 'list', data: keys.map((key) => keyJson(key)) };
     },
   );
@@ -103,32 +156,38 @@ export async function apiKeyRoutes(app: FastifyInstance, services: Services): Pr
     '/:key',
     {
       config: { action: 'keys:read' },
-      schema: { tags, summary: 'Get one key.', params: KeyParams, response: errors },
+      schema: {
+        tags,
+        summary: 'Get one key.',
+        params: KeyParams,
+        response: { 200: ApiKeyObject, ...errors },
+      },
     },
-    async (request) => {
-      const key = await services.keys.get(tenantOf(request).id, keyId(request));
-      if (!visibleTo(request)(key)) throw new GatewayError('key_not_found', { param: 'key' });
-      return keyJson(key);
-    },
+    async (request) => keyJson(await keyFor(request, services, maySeeKey)),
   );
 
   app.post(
     '/:key/rotate',
     {
-      config: { action: 'keys:write' },
+      config: { action: 'keys:write_own' },
+      // A bare POST (no body at all) means the defaults, as `curl -X POST` sends it.
+      preValidation: async (request) => {
+        request.body ??= {};
+      },
       schema: {
         tags,
         summary: 'A new secret; the old one works for grace_seconds more (default 3600).',
         params: KeyParams,
-        body: Type.Optional(Rotate),
-        response: errors,
+        body: Rotate,
+        response: { 200: ApiKeyObject, ...errors },
       },
     },
     async (request) => {
       const grace = (request.body as { grace_seconds?: number } | undefined)?.grace_seconds ?? 3600;
+      const current = await keyFor(request, services, mayChangeKey);
       const { key, secret } = await services.keys.rotate(
         tenantOf(request).id,
-        keyId(request),
+        current.id,
         grace,
         new Date(),
         actorOf(request),
@@ -140,17 +199,19 @@ export async function apiKeyRoutes(app: FastifyInstance, services: Services): Pr
   app.delete(
     '/:key',
     {
-      config: { action: 'keys:write' },
-      schema: { tags, summary: 'Revoke a key, at once.', params: KeyParams, response: errors },
+      config: { action: 'keys:write_own' },
+      schema: {
+        tags,
+        summary: 'Revoke a key, at once.',
+        params: KeyParams,
+        response: { 200: ApiKeyObject, ...errors },
+      },
     },
-    async (request) =>
-      keyJson(
-        await services.keys.revoke(
-          tenantOf(request).id,
-          keyId(request),
-          new Date(),
-          actorOf(request),
-        ),
-      ),
+    async (request) => {
+      const current = await keyFor(request, services, mayChangeKey);
+      return keyJson(
+        await services.keys.revoke(tenantOf(request).id, current.id, new Date(), actorOf(request)),
+      );
+    },
   );
 }

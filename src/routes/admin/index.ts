@@ -5,6 +5,7 @@ import type { Services } from '../../services/services.js';
 import { apiKeyRoutes } from './api-keys.js';
 import { auditLogRoutes } from './audit-logs.js';
 import { scopeToTenant } from './tenant-scope.js';
+import { tenantRoutes } from './tenants.js';
 import { userRoutes } from './users.js';
 
 export interface AdminDeps {
@@ -12,11 +13,12 @@ export interface AdminDeps {
   services: Services;
 }
 
-/** /admin/v1: each route checks its own permission against the tenant in its URL. */
+/** /admin/v1: each route checks its own permission against the tenant in its URL, if any. */
 export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
   requireKey(app, deps.authenticator);
   scopeToTenant(app, deps.services.tenants);
   const services = { ...deps.services };
+  await app.register(tenantRoutes, { prefix: '/tenants', ...services });
   await app.register(apiKeyRoutes, { prefix: '/tenants/:tenant/api-keys', ...services });
   await app.register(userRoutes, { prefix: '/tenants/:tenant/users', ...services });
   await app.register(auditLogRoutes, { prefix: '/tenants/:tenant/audit-logs', ...services });

@@ -15,8 +15,10 @@ declare module 'fastify' {
 
 /**
  * Resolves the tenant in the URL and checks the route's action on it, right after the key is
- * resolved. Another tenant's id or slug is refused before it is looked up, so the answer
- * tells nothing of that tenant, and a caller without the right never gets a validation error.
+ * resolved. A tenant key naming another tenant's id or slug is refused before it is looked
+ * up, so the answer tells nothing of that tenant, and a caller without the right never gets a
+ * validation error. A route without a tenant in its URL is about the caller's own tenant, or
+ * about the platform for a platform key.
  */
 export function scopeToTenant(app: FastifyInstance, tenants: TenantService): void {
   app.decorateRequest('tenant', null);
@@ -24,23 +26,30 @@ export function scopeToTenant(app: FastifyInstance, tenants: TenantService): voi
     const action = request.routeOptions.config.action;
     const principal = request.principal;
     if (action === undefined || principal === null) return;
-    const ref = (request.params as { tenant?: string }).tenant ?? '';
+    const ref = (request.params as { tenant?: string }).tenant;
+    if (principal.kind === 'platform') {
+      authorize(principal, action);
+      request.tenant = ref === undefined ? null : await tenants.get(ref);
+      return;
+    }
     const own = await tenants.get(principal.tenantId);
-    authorize(principal, action, ref === own.id || ref === own.slug ? own.id : `other:${ref}`);
+    const target =
+      ref === undefined || ref === own.id || ref === own.slug ? own.id : `other:${ref}`;
+    authorize(principal, action, target);
     request.tenant = own;
   });
 }
 
 /** The tenant scopeToTenant resolved for this request. */
 export function tenantOf(request: FastifyRequest): Tenant {
-  if (request.tenant === null) throw new Error('route is missing config.action');
+  if (request.tenant === null) throw new Error('route is missing config.action or :tenant');
   return request.tenant;
 }
 
 /** The audit log's actor for an admin API request. */
 export function actorOf(request: FastifyRequest): Actor {
   return {
-    type: 'key',
+    type: request.principal?.kind === 'platform' ? 'platform_key' : 'key',
     id: request.principal?.keyId ?? null,
     ip: request.ip,
     userAgent: request.headers['user-agent'] ?? null,

@@ -5,34 +5,56 @@ import { canAssignRole, canChangeRole } from '../../services/access/permissions.
 import type { Services } from '../../services/services.js';
 import type { User } from '../../services/tenancy/user-service.js';
 import type { TenantRole } from '../../storage/tenant-schema.js';
-import { ErrorResponse } from '../v1/schemas.js';
+import { errors, ListOf, Role, TenantParams, Timestamp } from './schemas.js';
 import { actorOf, tenantOf } from './tenant-scope.js';
 
-const Role = Type.Unsafe<TenantRole>({
-  type: 'string',
-  enum: ['owner', 'admin', 'member', 'viewer', 'billing'],
-});
+const Status = Type.Unsafe<'active' | 'disabled'>({ type: 'string', enum: ['active', 'disabled'] });
 const CreateUser = Type.Object(
   {
     email: Type.String({ minLength: 3, maxLength: 254 }),
     name: Type.String({ minLength: 1, maxLength: 200 }),
     role: Role,
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    examples: [{ email: 'dev@acme.example', name: 'Dev', role: 'member' }],
+  },
 );
 const UpdateUser = Type.Object(
   {
     name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
     role: Type.Optional(Role),
-    status: Type.Optional(
-      Type.Unsafe<'active' | 'disabled'>({ type: 'string', enum: ['active', 'disabled'] }),
-    ),
+    status: Type.Optional(Status),
   },
-  { additionalProperties: false, minProperties: 1 },
+  { additionalProperties: false, minProperties: 1, examples: [{ role: 'admin' }] },
 );
-const TenantParams = Type.Object({ tenant: Type.String() });
-const UserParams = Type.Object({ tenant: Type.String(), user: Type.String() });
-const errors = { '4xx': ErrorResponse, '5xx': ErrorResponse };
+const UserObject = Type.Object(
+  {
+    object: Type.Literal('user'),
+    id: Type.String(),
+    email: Type.String(),
+    name: Type.String(),
+    role: Role,
+    status: Status,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+  },
+  {
+    examples: [
+      {
+        object: 'user',
+        id: 'usr_0mwxj3k2a9f1c2d3e4f5a6b7c8',
+        email: 'dev@acme.example',
+        name: 'Dev',
+        role: 'member',
+        status: 'active',
+        created_at: '2026-11-26T12:00:00.000Z',
+        updated_at: '2026-11-26T12:00:00.000Z',
+      },
+    ],
+  },
+);
+const UserParams = Type.Object({ ...TenantParams.properties, user: Type.String() });
 const tags = ['Users'];
 
 function userJson(user: User) {
@@ -50,7 +72,10 @@ function userJson(user: User) {
 
 /** Only owners make owners; nobody hands out a role above their own. */
 function mayGrant(request: FastifyRequest, role: TenantRole, from?: TenantRole): void {
-  const actor = request.principal?.role;
+  const principal = request.principal;
+  // The platform admin holds no tenant role and may give any.
+  if (principal?.kind === 'platform') return;
+  const actor = principal?.role;
   const allowed =
     actor !== undefined &&
     (from === undefined ? canAssignRole(actor, role) : canChangeRole(actor, from, role));
@@ -66,7 +91,7 @@ export async function userRoutes(app: FastifyInstance, services: Services): Prom
   const userId = (request: FastifyRequest) => (request.params as { user: string }).user;
 
   app.post(
-    '/',
+    '',
     {
       config: { action: 'users:write' },
       schema: {
@@ -74,7 +99,7 @@ export async function userRoutes(app: FastifyInstance, services: Services): Prom
         summary: 'Add a user.',
         params: TenantParams,
         body: CreateUser,
-        response: errors,
+        response: { 201: UserObject, ...errors },
       },
     },
     async (request, reply) => {
@@ -86,10 +111,15 @@ export async function userRoutes(app: FastifyInstance, services: Services): Prom
   );
 
   app.get(
-    '/',
+    '',
     {
       config: { action: 'users:read' },
-      schema: { tags, summary: 'List users.', params: TenantParams, response: errors },
+      schema: {
+        tags,
+        summary: 'List users.',
+        params: TenantParams,
+        response: { 200: ListOf(UserObject), ...errors },
+      },
     },
     async (request) => ({
       object: 'list',
@@ -101,7 +131,12 @@ export async function userRoutes(app: FastifyInstance, services: Services): Prom
     '/:user',
     {
       config: { action: 'users:read' },
-      schema: { tags, summary: 'Get one user.', params: UserParams, response: errors },
+      schema: {
+        tags,
+        summary: 'Get one user.',
+        params: UserParams,
+        response: { 200: UserObject, ...errors },
+      },
     },
     async (request) => userJson(await services.users.get(tenantOf(request).id, userId(request))),
   );
@@ -115,7 +150,7 @@ export async function userRoutes(app: FastifyInstance, services: Services): Prom
         summary: 'Rename, change the role, disable or enable a user.',
         params: UserParams,
         body: UpdateUser,
-        response: errors,
+        response: { 200: UserObject, ...errors },
       },
     },
     async (request) => {

@@ -8,6 +8,7 @@ export const ACTIONS = [
   'tenants:create',
   'tenants:read',
   'tenants:update',
+  'tenants:disable',
   'tenants:delete',
   'users:read',
   'users:write',
@@ -39,7 +40,7 @@ export const TENANT_ROLES = Object.keys(ROLES) as TenantRole[];
  * to, if any). The role is the key's, which may be narrower than its user's.
  */
 export type Principal =
-  | { kind: 'platform' }
+  | { kind: 'platform'; keyId?: string }
   | { kind: 'tenant'; tenantId: string; role: TenantRole; userId: string | null; keyId: string };
 
 const allow = (...roles: TenantRole[]): readonly TenantRole[] => roles;
@@ -47,8 +48,8 @@ const NOBODY = allow();
 const MANAGERS = allow('owner', 'admin');
 
 /**
- * The tenant roles allowed each action. The platform admin is allowed everything and is not
- * listed. `keys:read` for a member means its own keys only: the key service filters, since
+ * The tenant roles allowed each action. The platform admin is allowed everything but the
+ * data plane's `inference` (a platform key has no tenant to bill) and is not listed. `keys:read` for a member means its own keys only: the key service filters, since
  * the rule depends on the rows. docs/permissions.md shows this table, and a test keeps the two
  * equal.
  */
@@ -59,6 +60,7 @@ export const PERMISSION_MATRIX = {
   'tenants:create': NOBODY,
   'tenants:read': MANAGERS,
   'tenants:update': MANAGERS,
+  'tenants:disable': NOBODY,
   'tenants:delete': NOBODY,
   'users:read': allow('owner', 'admin', 'viewer'),
   'users:write': MANAGERS,
@@ -72,6 +74,9 @@ export const PERMISSION_MATRIX = {
   'limits:write': MANAGERS,
 } as const satisfies Record<Action, readonly TenantRole[]>;
 
+/** What only a tenant's key can do: calls that are billed to a tenant. */
+const TENANT_ONLY: readonly Action[] = ['inference'];
+
 export function isAction(value: string): value is Action {
   return Object.hasOwn(PERMISSION_MATRIX, value);
 }
@@ -84,7 +89,7 @@ export function isAction(value: string): value is Action {
 export function can(principal: Principal, action: Action, tenantId?: string): boolean {
   // Fails closed on an action smuggled past the type (say, from a route table built at runtime).
   if (!isAction(action)) return false;
-  if (principal.kind === 'platform') return true;
+  if (principal.kind === 'platform') return !TENANT_ONLY.includes(action);
   if (tenantId !== undefined && tenantId !== principal.tenantId) return false;
   const roles: readonly TenantRole[] = PERMISSION_MATRIX[action];
   return roles.includes(principal.role);
@@ -108,6 +113,19 @@ export function canAssignRole(actor: TenantRole, role: TenantRole): boolean {
   if (actor === 'owner') return true;
   if (actor === 'admin') return role !== 'owner';
   return false;
+}
+
+/**
+ * Whether `role` allows nothing that `than` does not: what a key of a user may carry, since a
+ * key's role may be narrower than its user's, never wider. Derived from the matrix, so it
+ * follows the matrix when it changes.
+ */
+export function isWithinRole(role: TenantRole, than: TenantRole): boolean {
+  return ACTIONS.every(
+    (action) =>
+      !(PERMISSION_MATRIX[action] as readonly TenantRole[]).includes(role) ||
+      (PERMISSION_MATRIX[action] as readonly TenantRole[]).includes(than),
+  );
 }
 
 /**

@@ -1,11 +1,13 @@
 import { GatewayError } from '../../errors/gateway-error.js';
+import type { FailureThrottle } from './failure-throttle.js';
 import type { InvalidationBus } from './invalidation.js';
 import type { KeyPrincipal, KeyService } from './key-service.js';
 import type { KeyUsageRecorder } from './key-usage.js';
 
 /** Turns an Authorization header into the caller it names, or a 401. */
 export interface Authenticator {
-  authenticate(authorization: string | undefined): Promise<KeyPrincipal>;
+  /** `client` (the caller's address) is what repeated failures are counted against. */
+  authenticate(authorization: string | undefined, client?: string): Promise<KeyPrincipal>;
 }
 
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
@@ -21,10 +23,14 @@ function bearer(authorization: string | undefined): string {
   return secret;
 }
 
-export interface KeyCacheOptions {
+export interface AuthenticatorOptions {
   /** Longest a resolution is reused without a fresh look: a safety net behind invalidation. */
-  ttlMs: number;
-  maxEntries: number;
+  ttlMs?: number;
+  maxEntries?: number;
+  /** Batches each key's last-used time. */
+  usage?: KeyUsageRecorder;
+  /** Counts failures per client and refuses lookups past its limit. */
+  throttle?: FailureThrottle;
 }
 
 type Cached = { principal: KeyPrincipal; until: number } | { refused: GatewayError; until: number };
@@ -38,50 +44,79 @@ type Cached = { principal: KeyPrincipal; until: number } | { refused: GatewayErr
 export class CachingAuthenticator implements Authenticator {
   private readonly entries = new Map<string, Cached>();
 
+  private readonly ttlMs: number;
+  private readonly maxEntries: number;
+  private readonly usage: KeyUsageRecorder | null;
+  private readonly throttle: FailureThrottle | null;
+
   constructor(
     private readonly keys: KeyService,
     bus: InvalidationBus,
-    private readonly usage: KeyUsageRecorder | null = null,
-    private readonly options: KeyCacheOptions = { ttlMs: 60_000, maxEntries: 100_000 },
+    options: AuthenticatorOptions = {},
   ) {
+    this.ttlMs = options.ttlMs ?? 60_000;
+    this.maxEntries = options.maxEntries ?? 100_000;
+    this.usage = options.usage ?? null;
+    this.throttle = options.throttle ?? null;
     bus.subscribe((message) => {
       for (const [fingerprint, entry] of this.entries) {
         if (!('principal' in entry)) continue;
-        const { keyId, tenantId } = entry.principal;
-        if ('keyId' in message ? message.keyId === keyId : message.tenantId === tenantId) {
+        const { principal } = entry;
+        const hit =
+          'keyId' in message
+            ? message.keyId === principal.keyId
+            : principal.kind === 'tenant' && message.tenantId === principal.tenantId;
+        if (hit) {
           this.entries.delete(fingerprint);
         }
       }
     });
   }
 
-  async authenticate(authorization: string | undefined): Promise<KeyPrincipal> {
-    const secret = bearer(authorization);
-    const fingerprint = this.keys.fingerprint(secret);
+  async authenticate(authorization: string | undefined, client = ''): Promise<KeyPrincipal> {
     const now = Date.now();
+    let secret: string;
+    try {
+      secret = bearer(authorization);
+    } catch (error) {
+      this.throttle?.fail(client, now);
+      throw error;
+    }
+    const fingerprint = this.keys.fingerprint(secret);
     const cached = this.entries.get(fingerprint);
-    if (cached !== undefined && cached.until > now) {
-      if ('refused' in cached) throw cached.refused;
-      this.usage?.touch(cached.principal.tenantId, cached.principal.keyId);
+    // A known good key passes even from a throttled client: it costs no lookup, and the
+    // client may be a shared address with one misconfigured caller behind it.
+    if (cached !== undefined && cached.until > now && 'principal' in cached) {
+      this.touch(cached.principal);
       return cached.principal;
+    }
+    this.throttle?.check(client, now);
+    if (cached !== undefined && cached.until > now && 'refused' in cached) {
+      this.throttle?.fail(client, now);
+      throw cached.refused;
     }
     try {
       const principal = await this.keys.resolve(secret);
-      this.usage?.touch(principal.tenantId, principal.keyId);
+      this.touch(principal);
       const expires = principal.validUntil?.getTime() ?? Number.POSITIVE_INFINITY;
-      this.remember(fingerprint, { principal, until: Math.min(now + this.options.ttlMs, expires) });
+      this.remember(fingerprint, { principal, until: Math.min(now + this.ttlMs, expires) });
       return principal;
     } catch (error) {
       // Only "no such key" is remembered: a disabled tenant may be enabled again at any time.
       if (error instanceof GatewayError && error.code === 'invalid_api_key') {
-        this.remember(fingerprint, { refused: error, until: now + this.options.ttlMs });
+        this.remember(fingerprint, { refused: error, until: now + this.ttlMs });
+        this.throttle?.fail(client, now);
       }
       throw error;
     }
   }
 
+  private touch(principal: KeyPrincipal): void {
+    this.usage?.touch(principal.kind === 'tenant' ? principal.tenantId : null, principal.keyId);
+  }
+
   private remember(fingerprint: string, entry: Cached): void {
-    if (this.entries.size >= this.options.maxEntries) {
+    if (this.entries.size >= this.maxEntries) {
       // Map order is insertion order: drop the oldest entry.
       const [oldest] = this.entries.keys();
       if (oldest !== undefined) this.entries.delete(oldest);

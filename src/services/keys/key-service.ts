@@ -3,13 +3,23 @@ import { GatewayError } from '../../errors/gateway-error.js';
 import type { ControlSchema } from '../../storage/control-schema.js';
 import type { ApiKeysTable, TenantRole } from '../../storage/tenant-schema.js';
 import { newId } from '../../utils/ids.js';
+import { isWithinRole } from '../access/permissions.js';
 import { type Actor, appendAudit, SYSTEM_ACTOR } from '../audit/audit-log.js';
-import type { TenantService } from '../tenancy/tenant-service.js';
+import type { Tenant, TenantService } from '../tenancy/tenant-service.js';
 import type { InvalidationBus } from './invalidation.js';
-import { generateApiKey, parseApiKey } from './key-format.js';
+import { parseApiKey } from './key-format.js';
 import type { ApiKeyHasher } from './key-hash.js';
+import {
+  invalidKey,
+  type KeyLifecycle,
+  lifecycleJson,
+  lifecycleOf,
+  newSecret,
+  validUntil,
+} from './key-secrets.js';
+import type { PlatformKeyService, PlatformPrincipal } from './platform-key-service.js';
 
-export interface ApiKey {
+export interface ApiKey extends KeyLifecycle {
   id: string;
   tenantId: string;
   name: string;
@@ -18,16 +28,12 @@ export interface ApiKey {
   userId: string | null;
   role: TenantRole;
   allowedModels: string[] | null;
-  expiresAt: Date | null;
-  revokedAt: Date | null;
-  /** Until when the secret replaced by the last rotation still works. */
-  previousValidUntil: Date | null;
-  lastUsedAt: Date | null;
-  createdAt: Date;
 }
 
-/** Who is calling, as resolved from a Bearer key. */
-export interface KeyPrincipal {
+/** Who is calling, as resolved from a Bearer key: a tenant's key or a platform admin key. */
+export type KeyPrincipal = TenantPrincipal | PlatformPrincipal;
+
+export interface TenantPrincipal {
   kind: 'tenant';
   tenantId: string;
   keyId: string;
@@ -52,9 +58,9 @@ export interface KeyServiceOptions {
   hasher: ApiKeyHasher;
   /** Told of revocations and rotations, so caches drop the key everywhere at once. */
   bus?: InvalidationBus;
+  /** Resolves the keys the index marks as platform admin keys. */
+  platformKeys: PlatformKeyService;
 }
-
-const date = (value: Date | string | null) => (value === null ? null : new Date(value));
 
 function toApiKey(tenantId: string, row: Selectable<ApiKeysTable>): ApiKey {
   return {
@@ -65,15 +71,9 @@ function toApiKey(tenantId: string, row: Selectable<ApiKeysTable>): ApiKey {
     userId: row.user_id,
     role: row.role,
     allowedModels: row.allowed_models,
-    expiresAt: date(row.expires_at),
-    revokedAt: date(row.revoked_at),
-    previousValidUntil: date(row.previous_valid_until),
-    lastUsedAt: date(row.last_used_at),
-    createdAt: new Date(row.created_at),
+    ...lifecycleOf(row),
   };
 }
-
-const invalidKey = () => new GatewayError('invalid_api_key');
 
 /**
  * A key as the API, the CLI and the audit log show it: never its secret or hash, which the
@@ -87,10 +87,7 @@ export function apiKeyJson(key: ApiKey) {
     role: key.role,
     user_id: key.userId,
     allowed_models: key.allowedModels,
-    expires_at: key.expiresAt?.toISOString() ?? null,
-    revoked_at: key.revokedAt?.toISOString() ?? null,
-    previous_valid_until: key.previousValidUntil?.toISOString() ?? null,
-    created_at: key.createdAt.toISOString(),
+    ...lifecycleJson(key),
   };
 }
 
@@ -130,8 +127,8 @@ export class KeyService {
     actor: Actor = SYSTEM_ACTOR,
   ): Promise<{ key: ApiKey; secret: string }> {
     const tenant = await this.options.tenants.get(tenantRef);
-    const secret = generateApiKey();
-    const hash = this.options.hasher.hash(secret);
+    if (input.userId) await this.checkOwner(tenant, input.userId, input.role);
+    const { secret, hash, displayPrefix } = newSecret(this.options.hasher);
     const id = newId('key');
     await this.options.control
       .insertInto('api_key_index')
@@ -143,7 +140,7 @@ export class KeyService {
       .values({
         id,
         name: input.name,
-        display_prefix: (parseApiKey(secret) as { displayPrefix: string }).displayPrefix,
+        display_prefix: displayPrefix,
         key_hash: hash,
         previous_key_hash: null,
         previous_valid_until: null,
@@ -159,6 +156,23 @@ export class KeyService {
     const key = toApiKey(tenant.id, row);
     await this.audit(tenant.id, actor, 'api_key.create', null, key);
     return { key, secret };
+  }
+
+  /** A key's user must exist in the tenant, and the key may not do more than the user. */
+  private async checkOwner(tenant: Tenant, userId: string, role: TenantRole): Promise<void> {
+    const user = await this.options.tenants
+      .database(tenant)
+      .selectFrom('users')
+      .select('role')
+      .where('id', '=', userId)
+      .executeTakeFirst();
+    if (user === undefined) throw new GatewayError('user_not_found', { param: 'user_id' });
+    if (!isWithinRole(role, user.role)) {
+      throw new GatewayError('invalid_request', {
+        message: `A key of this user may not have the role '${role}': it would allow more than the user's role '${user.role}'.`,
+        param: 'role',
+      });
+    }
   }
 
   async list(tenantRef: string): Promise<ApiKey[]> {
@@ -196,22 +210,28 @@ export class KeyService {
     if (current.revokedAt !== null) throw new GatewayError('key_not_found', { param: 'key' });
     const tenant = await this.options.tenants.get(tenantRef);
     const db = this.options.tenants.database(tenant);
-    const { key_hash: oldHash } = await db
+    const { key_hash: oldHash, previous_key_hash: olderHash } = await db
       .selectFrom('api_keys')
-      .select('key_hash')
+      .select(['key_hash', 'previous_key_hash'])
       .where('id', '=', keyId)
       .executeTakeFirstOrThrow();
-    const secret = generateApiKey();
-    const hash = this.options.hasher.hash(secret);
+    const { secret, hash, displayPrefix } = newSecret(this.options.hasher);
     await this.options.control
       .insertInto('api_key_index')
       .values({ key_hash: hash, key_id: keyId, tenant_id: tenant.id })
       .execute();
+    // The secret before the previous rotation stops now; only the one replaced here lingers.
+    if (olderHash !== null) {
+      await this.options.control
+        .deleteFrom('api_key_index')
+        .where('key_hash', '=', olderHash)
+        .execute();
+    }
     const row = await db
       .updateTable('api_keys')
       .set({
         key_hash: hash,
-        display_prefix: (parseApiKey(secret) as { displayPrefix: string }).displayPrefix,
+        display_prefix: displayPrefix,
         previous_key_hash: oldHash,
         previous_valid_until: new Date(now.getTime() + graceSeconds * 1000),
       })
@@ -248,12 +268,12 @@ export class KeyService {
     return key;
   }
 
-  /** The caller behind a Bearer secret; every failure looks the same from outside. */
   /** The stored form of a secret: what caches key on instead of the secret itself. */
   fingerprint(secret: string): string {
     return this.options.hasher.hash(secret);
   }
 
+  /** The caller behind a Bearer secret; every failure looks the same from outside. */
   async resolve(secret: string, now = new Date()): Promise<KeyPrincipal> {
     // Malformed keys (wrong prefix, length or checksum) never reach the database.
     if (!parseApiKey(secret).ok) throw invalidKey();
@@ -263,7 +283,8 @@ export class KeyService {
       .selectAll()
       .where('key_hash', '=', hash)
       .executeTakeFirst();
-    if (entry === undefined || entry.tenant_id === null) throw invalidKey();
+    if (entry === undefined) throw invalidKey();
+    if (entry.tenant_id === null) return this.options.platformKeys.resolve(entry.key_id, hash, now);
     const tenant = await this.options.tenants.get(entry.tenant_id).catch(() => {
       throw invalidKey();
     });
@@ -275,7 +296,9 @@ export class KeyService {
       .selectAll()
       .where('id', '=', entry.key_id)
       .executeTakeFirst();
-    if (row === undefined || row.revoked_at !== null) throw invalidKey();
+    if (row === undefined) throw invalidKey();
+    // Checked first, so a revoked key of a disabled user reads as unknown, not as disabled.
+    const until = validUntil(row, hash, now);
     if (row.user_id !== null) {
       const owner = await this.options.tenants
         .database(tenant)
@@ -285,13 +308,6 @@ export class KeyService {
         .executeTakeFirst();
       if (owner?.status === 'disabled') throw new GatewayError('user_disabled');
     }
-    if (row.expires_at !== null && new Date(row.expires_at) <= now) throw invalidKey();
-    const current = row.key_hash === hash;
-    const previous =
-      row.previous_key_hash === hash &&
-      row.previous_valid_until !== null &&
-      new Date(row.previous_valid_until) > now;
-    if (!current && !previous) throw invalidKey();
     return {
       kind: 'tenant',
       tenantId: tenant.id,
@@ -299,12 +315,7 @@ export class KeyService {
       role: row.role,
       userId: row.user_id,
       allowedModels: row.allowed_models,
-      validUntil: earliest(row.expires_at, current ? null : row.previous_valid_until),
+      validUntil: until,
     };
   }
-}
-
-function earliest(...dates: (Date | string | null)[]): Date | null {
-  const times = dates.filter((d) => d !== null).map((d) => new Date(d as Date | string).getTime());
-  return times.length === 0 ? null : new Date(Math.min(...times));
 }

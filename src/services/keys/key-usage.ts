@@ -1,22 +1,25 @@
 import type { TenantService } from '../tenancy/tenant-service.js';
+import type { PlatformKeyService } from './platform-key-service.js';
 
 /**
  * Remembers when each key was last used and writes it in batches: a key's `last_used_at`
  * costs one update per flush interval, not a database write per request.
  */
 export class KeyUsageRecorder {
-  private pending = new Map<string, { tenantId: string; at: Date }>();
+  // A null tenant marks a platform admin key.
+  private pending = new Map<string, { tenantId: string | null; at: Date }>();
   private readonly timer: NodeJS.Timeout;
 
   constructor(
     private readonly tenants: TenantService,
+    private readonly platformKeys: PlatformKeyService,
     intervalMs = 60_000,
   ) {
     this.timer = setInterval(() => void this.flush().catch(() => {}), intervalMs);
     this.timer.unref();
   }
 
-  touch(tenantId: string, keyId: string, at = new Date()): void {
+  touch(tenantId: string | null, keyId: string, at = new Date()): void {
     this.pending.set(keyId, { tenantId, at });
   }
 
@@ -26,6 +29,10 @@ export class KeyUsageRecorder {
     this.pending = new Map();
     for (const [keyId, { tenantId, at }] of batch) {
       try {
+        if (tenantId === null) {
+          await this.platformKeys.touch(keyId, at);
+          continue;
+        }
         const tenant = await this.tenants.get(tenantId);
         await this.tenants
           .database(tenant)

@@ -1,3 +1,4 @@
+import { basename } from 'node:path';
 import type { Kysely, Selectable } from 'kysely';
 import { GatewayError } from '../../errors/gateway-error.js';
 import type { ControlSchema, TenantStatus, TenantsTable } from '../../storage/control-schema.js';
@@ -7,6 +8,7 @@ import type { TenantConnections } from '../../storage/tenant-connections.js';
 import { newId } from '../../utils/ids.js';
 import { type Actor, appendAudit, SYSTEM_ACTOR } from '../audit/audit-log.js';
 import type { InvalidationBus } from '../keys/invalidation.js';
+import { exportTenantDatabase } from './tenant-export.js';
 
 export interface Tenant {
   id: string;
@@ -25,11 +27,30 @@ export interface TenantServiceOptions {
   connections: TenantConnections;
   /** How long a deleted tenant's database is kept before it is dropped. */
   deletionGraceMs: number;
+  /** Where a tenant's final export is written before its database is dropped. */
+  exportDirectory: string;
   /** Told when a tenant stops (or resumes) being served, so cached keys follow at once. */
   bus?: InvalidationBus;
 }
 
 export const TENANT_SLUG = /^[a-z0-9][a-z0-9-]{1,62}$/;
+
+/** What a purge did: tenants exported and dropped, and those left `deleting` for the next one. */
+export interface PurgeResult {
+  purged: string[];
+  failed: { id: string; error: string }[];
+}
+
+export interface PurgeOptions {
+  /** Stops before the next tenant, and aborts a running export (that tenant is kept). */
+  signal?: AbortSignal;
+}
+
+/**
+ * How long a purger owns a tenant it claimed. A purger that dies mid-way leaves its claim to
+ * expire, after which the next purge takes the tenant over; longer than any export should take.
+ */
+const PURGE_CLAIM_MS = 6 * 3_600_000;
 
 /** What the audit log keeps of a tenant. */
 function snapshot(tenant: Tenant): Record<string, unknown> {
@@ -63,13 +84,19 @@ function toTenant(row: Selectable<TenantsTable>): Tenant {
 export class TenantService {
   constructor(private readonly options: TenantServiceOptions) {}
 
-  private async audit(actor: Actor, action: string, before: Tenant | null, after: Tenant) {
+  private async audit(
+    actor: Actor,
+    action: string,
+    before: Tenant | null,
+    after: Tenant,
+    details: Record<string, unknown> = {},
+  ) {
     await appendAudit(this.options.control as Kysely<unknown>, 'platform_audit_log', actor, {
       action,
       targetType: 'tenant',
       targetId: after.id,
       before: before && snapshot(before),
-      after: snapshot(after),
+      after: { ...snapshot(after), ...details },
     });
   }
 
@@ -146,6 +173,22 @@ export class TenantService {
     return toTenant(row);
   }
 
+  async rename(ref: string, name: string, actor: Actor = SYSTEM_ACTOR): Promise<Tenant> {
+    const tenant = await this.get(ref);
+    if (tenant.status === 'deleting' || tenant.status === 'provisioning') {
+      throw new GatewayError('tenant_not_found', { param: 'tenant' });
+    }
+    const row = await this.options.control
+      .updateTable('tenants')
+      .set({ name, updated_at: new Date() })
+      .where('id', '=', tenant.id)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    const after = toTenant(row);
+    await this.audit(actor, 'tenant.update', tenant, after);
+    return after;
+  }
+
   async setStatus(
     ref: string,
     status: 'active' | 'disabled',
@@ -175,6 +218,8 @@ export class TenantService {
   /** Marks the tenant deleted: refused from now on, its database dropped after the grace period. */
   async delete(ref: string, now = new Date(), actor: Actor = SYSTEM_ACTOR): Promise<Tenant> {
     const tenant = await this.get(ref);
+    // Deleting again keeps the first deadline: a retried request must not postpone the drop.
+    if (tenant.status === 'deleting') return tenant;
     const deleteAfter = new Date(now.getTime() + this.options.deletionGraceMs);
     const row = await this.options.control
       .updateTable('tenants')
@@ -188,23 +233,102 @@ export class TenantService {
     return after;
   }
 
-  /** Drops the databases of tenants deleted longer ago than the grace period. */
-  async purge(now = new Date(), actor: Actor = SYSTEM_ACTOR): Promise<string[]> {
-    const { control, server, connections } = this.options;
-    const due = await control
+  /**
+   * Exports, then drops, the databases of tenants deleted longer ago than the grace period.
+   * A tenant whose export fails is kept, still `deleting`, for the next purge; the others go
+   * on. Several purgers may run at once (instances, the CLI): each tenant is claimed first, so
+   * it is exported and dropped by one of them only.
+   */
+  async purge(
+    now = new Date(),
+    actor: Actor = SYSTEM_ACTOR,
+    options: PurgeOptions = {},
+  ): Promise<PurgeResult> {
+    const due = await this.options.control
       .selectFrom('tenants')
       .selectAll()
       .where('status', '=', 'deleting')
       .where('delete_after', '<=', now)
+      .orderBy('id')
       .execute();
+    const result: PurgeResult = { purged: [], failed: [] };
     for (const row of due) {
-      await connections.release(row.database_name);
-      await server.drop(row.database_name);
-      await control.deleteFrom('tenants').where('id', '=', row.id).execute();
-      const purged = toTenant(row);
-      await this.audit(actor, 'tenant.purge', purged, purged);
+      if (options.signal?.aborted) break;
+      const claim = await this.claim(row, now);
+      if (claim === null) continue;
+      try {
+        await this.purgeClaimed(toTenant(row), claim, actor, options.signal);
+        result.purged.push(row.id);
+      } catch (error) {
+        // Should even this fail, the claim expires and a later purge retries the tenant.
+        await this.release(row, claim).catch(() => {});
+        result.failed.push({
+          id: row.id,
+          error: error instanceof Error ? error.message : String(error),
+        });
+      }
     }
-    return due.map((row) => row.id);
+    return result;
+  }
+
+  /**
+   * Moves `delete_after` past `now` for as long as the purge may take: a concurrent purger's
+   * UPDATE waits for this one, then no longer sees the row as due. Null: someone else has it.
+   */
+  private async claim(row: Selectable<TenantsTable>, now: Date): Promise<Date | null> {
+    const until = new Date(now.getTime() + PURGE_CLAIM_MS);
+    const claimed = await this.options.control
+      .updateTable('tenants')
+      .set({ delete_after: until })
+      .where('id', '=', row.id)
+      .where('status', '=', 'deleting')
+      .where('delete_after', '<=', now)
+      .returning('id')
+      .executeTakeFirst();
+    return claimed === undefined ? null : until;
+  }
+
+  /** Gives a failed tenant back its own `delete_after`, so the next purge retries it. */
+  private async release(row: Selectable<TenantsTable>, claim: Date): Promise<void> {
+    await this.options.control
+      .updateTable('tenants')
+      .set({ delete_after: row.delete_after })
+      .where('id', '=', row.id)
+      .where('delete_after', '=', claim)
+      .execute();
+  }
+
+  private async purgeClaimed(
+    tenant: Tenant,
+    claim: Date,
+    actor: Actor,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const { control, server, connections, exportDirectory } = this.options;
+    // A tenant whose provisioning failed before its database existed has nothing to export.
+    let exportFile: string | null = null;
+    if (await server.exists(tenant.databaseName)) {
+      const path = await exportTenantDatabase(
+        connections.get(tenant.databaseName) as Kysely<unknown>,
+        tenant,
+        exportDirectory,
+        { signal },
+      );
+      exportFile = basename(path);
+    }
+    // Still ours? Only if the claim outlived the export; otherwise the new owner drops it.
+    const owned = await control
+      .updateTable('tenants')
+      .set({ delete_after: claim })
+      .where('id', '=', tenant.id)
+      .where('delete_after', '=', claim)
+      .returning('id')
+      .executeTakeFirst();
+    if (owned === undefined) throw new Error('claim expired during the export; not dropped');
+    await connections.release(tenant.databaseName);
+    await server.drop(tenant.databaseName);
+    await control.deleteFrom('tenants').where('id', '=', tenant.id).execute();
+    await this.audit(actor, 'tenant.purge', tenant, tenant, { export_file: exportFile });
   }
 
   /** Brings every tenant database to the latest schema, one at a time, reporting progress. */

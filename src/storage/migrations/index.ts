@@ -1,5 +1,6 @@
 import { type Kysely, type Migration, type MigrationResultSet, Migrator } from 'kysely';
 import * as control0001 from './control/0001-init.js';
+import * as control0002 from './control/0002-platform-keys.js';
 import * as tenant0001 from './tenant/0001-init.js';
 
 /**
@@ -7,7 +8,10 @@ import * as tenant0001 from './tenant/0001-init.js';
  * database, holds an advisory lock while it runs (so instances starting together take turns)
  * and runs pending ones in a transaction, so a failed run leaves nothing half applied.
  */
-const controlMigrations: Record<string, Migration> = { '0001-init': control0001 };
+const controlMigrations: Record<string, Migration> = {
+  '0001-init': control0001,
+  '0002-platform-keys': control0002,
+};
 const tenantMigrations: Record<string, Migration> = { '0001-init': tenant0001 };
 
 export type Schema = 'control' | 'tenant';

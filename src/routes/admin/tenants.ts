@@ -1,0 +1,181 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { authorize } from '../../services/access/permissions.js';
+import type { Services } from '../../services/services.js';
+import type { Tenant } from '../../services/tenancy/tenant-service.js';
+import { errors, ListOf, NullableTimestamp, TenantParams, Timestamp } from './schemas.js';
+import { actorOf, tenantOf } from './tenant-scope.js';
+
+const TenantObject = Type.Object(
+  {
+    object: Type.Literal('tenant'),
+    id: Type.String(),
+    slug: Type.String(),
+    name: Type.String(),
+    status: Type.Unsafe<Tenant['status']>({
+      type: 'string',
+      enum: ['provisioning', 'active', 'disabled', 'deleting'],
+    }),
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    delete_after: {
+      ...NullableTimestamp,
+      description: 'When a deleted tenant is exported and its database dropped.',
+    },
+  },
+  {
+    examples: [
+      {
+        object: 'tenant',
+        id: 'tnt_0mwxj3k2a9f1c2d3e4f5a6b7c8',
+        slug: 'acme',
+        name: 'Acme Corp',
+        status: 'active',
+        created_at: '2026-11-26T12:00:00.000Z',
+        updated_at: '2026-11-26T12:00:00.000Z',
+        delete_after: null,
+      },
+    ],
+  },
+);
+
+const CreateTenant = Type.Object(
+  {
+    slug: Type.String({
+      pattern: '^[a-z0-9][a-z0-9-]{1,62}$',
+      description: '2 to 63 lowercase letters, digits and `-`; used in URLs.',
+    }),
+    name: Type.String({ minLength: 1, maxLength: 200 }),
+  },
+  { additionalProperties: false, examples: [{ slug: 'acme', name: 'Acme Corp' }] },
+);
+
+const UpdateTenant = Type.Object(
+  {
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    status: Type.Optional(
+      Type.Unsafe<'active' | 'disabled'>({
+        type: 'string',
+        enum: ['active', 'disabled'],
+        description: 'Platform admins only: a disabled tenant gets 403 on every call.',
+      }),
+    ),
+  },
+  { additionalProperties: false, minProperties: 1, examples: [{ name: 'Acme Corporation' }] },
+);
+
+const tags = ['Tenants'];
+
+function tenantJson(tenant: Tenant) {
+  return {
+    object: 'tenant' as const,
+    id: tenant.id,
+    slug: tenant.slug,
+    name: tenant.name,
+    status: tenant.status,
+    created_at: tenant.createdAt.toISOString(),
+    updated_at: tenant.updatedAt.toISOString(),
+    delete_after: tenant.deleteAfter?.toISOString() ?? null,
+  };
+}
+
+/**
+ * /admin/v1/tenants: platform admins create, disable and delete tenants; a tenant's owners
+ * and admins read and rename their own.
+ */
+export async function tenantRoutes(app: FastifyInstance, services: Services): Promise<void> {
+  const { tenants } = services;
+
+  app.post(
+    '',
+    {
+      config: { action: 'tenants:create' },
+      schema: {
+        tags,
+        summary: 'Provision a tenant and its own database (platform admins).',
+        body: CreateTenant,
+        response: { 201: TenantObject, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body as typeof CreateTenant.static;
+      const tenant = await tenants.create(body, actorOf(request));
+      return reply.code(201).send(tenantJson(tenant));
+    },
+  );
+
+  app.get(
+    '',
+    {
+      config: { action: 'tenants:read' },
+      schema: {
+        tags,
+        summary: "List tenants: all of them for a platform admin, else the caller's own.",
+        response: { 200: ListOf(TenantObject), ...errors },
+      },
+    },
+    async (request: FastifyRequest) => ({
+      object: 'list',
+      data: (request.tenant === null ? await tenants.list() : [request.tenant]).map(tenantJson),
+    }),
+  );
+
+  app.get(
+    '/:tenant',
+    {
+      config: { action: 'tenants:read' },
+      schema: {
+        tags,
+        summary: 'Get one tenant.',
+        params: TenantParams,
+        response: { 200: TenantObject, ...errors },
+      },
+    },
+    async (request) => tenantJson(tenantOf(request)),
+  );
+
+  app.patch(
+    '/:tenant',
+    {
+      config: { action: 'tenants:update' },
+      schema: {
+        tags,
+        summary: 'Rename a tenant; disable or enable it (platform admins).',
+        params: TenantParams,
+        body: UpdateTenant,
+        response: { 200: TenantObject, ...errors },
+      },
+    },
+    async (request) => {
+      const body = request.body as typeof UpdateTenant.static;
+      let tenant = tenantOf(request);
+      // Checked before any change, so a refused request changes nothing.
+      if (body.status !== undefined && request.principal !== null) {
+        authorize(request.principal, 'tenants:disable', tenant.id);
+      }
+      if (body.name !== undefined && body.name !== tenant.name) {
+        tenant = await tenants.rename(tenant.id, body.name, actorOf(request));
+      }
+      if (body.status !== undefined && body.status !== tenant.status) {
+        tenant = await tenants.setStatus(tenant.id, body.status, actorOf(request));
+      }
+      return tenantJson(tenant);
+    },
+  );
+
+  app.delete(
+    '/:tenant',
+    {
+      config: { action: 'tenants:delete' },
+      schema: {
+        tags,
+        summary:
+          'Delete a tenant (platform admins): refused at once, exported and dropped after the grace period.',
+        params: TenantParams,
+        response: { 200: TenantObject, ...errors },
+      },
+    },
+    async (request) =>
+      tenantJson(await tenants.delete(tenantOf(request).id, new Date(), actorOf(request))),
+  );
+}

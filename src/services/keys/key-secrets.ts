@@ -1,0 +1,87 @@
+import { GatewayError } from '../../errors/gateway-error.js';
+import { generateApiKey, parseApiKey } from './key-format.js';
+import type { ApiKeyHasher } from './key-hash.js';
+
+/** A fresh secret and what is stored of it. */
+export interface NewSecret {
+  secret: string;
+  hash: string;
+  displayPrefix: string;
+}
+
+export function newSecret(hasher: ApiKeyHasher, secret = generateApiKey()): NewSecret {
+  const parsed = parseApiKey(secret);
+  if (!parsed.ok) throw new TypeError('newSecret: not a well-formed API key');
+  return { secret, hash: hasher.hash(secret), displayPrefix: parsed.displayPrefix };
+}
+
+/** The columns that decide whether a stored key still opens the door. */
+export interface KeyValidity {
+  key_hash: string;
+  previous_key_hash: string | null;
+  previous_valid_until: Date | string | null;
+  expires_at: Date | string | null;
+  revoked_at: Date | string | null;
+}
+
+export const invalidKey = () => new GatewayError('invalid_api_key');
+
+/**
+ * Whether `hash` opens the stored key now: its current secret, or the one a rotation
+ * replaced while the grace period lasts. Returns until when that holds by itself (null:
+ * until something changes), or throws the one refusal every failure shares.
+ */
+export function validUntil(row: KeyValidity, hash: string, now: Date): Date | null {
+  if (row.revoked_at !== null) throw invalidKey();
+  if (row.expires_at !== null && new Date(row.expires_at) <= now) throw invalidKey();
+  const current = row.key_hash === hash;
+  const previous =
+    row.previous_key_hash === hash &&
+    row.previous_valid_until !== null &&
+    new Date(row.previous_valid_until) > now;
+  if (!current && !previous) throw invalidKey();
+  return earliest(row.expires_at, current ? null : row.previous_valid_until);
+}
+
+function earliest(...dates: (Date | string | null)[]): Date | null {
+  const times = dates.filter((d) => d !== null).map((d) => new Date(d as Date | string).getTime());
+  return times.length === 0 ? null : new Date(Math.min(...times));
+}
+
+const date = (value: Date | string | null) => (value === null ? null : new Date(value));
+
+/** The lifecycle fields every key has, tenant or platform, as the API shows them. */
+export interface KeyLifecycle {
+  expiresAt: Date | null;
+  revokedAt: Date | null;
+  /** Until when the secret replaced by the last rotation still works. */
+  previousValidUntil: Date | null;
+  lastUsedAt: Date | null;
+  createdAt: Date;
+}
+
+export function lifecycleOf(row: {
+  expires_at: Date | string | null;
+  revoked_at: Date | string | null;
+  previous_valid_until: Date | string | null;
+  last_used_at: Date | string | null;
+  created_at: Date | string;
+}): KeyLifecycle {
+  return {
+    expiresAt: date(row.expires_at),
+    revokedAt: date(row.revoked_at),
+    previousValidUntil: date(row.previous_valid_until),
+    lastUsedAt: date(row.last_used_at),
+    createdAt: new Date(row.created_at),
+  };
+}
+
+export function lifecycleJson(key: KeyLifecycle) {
+  return {
+    expires_at: key.expiresAt?.toISOString() ?? null,
+    revoked_at: key.revokedAt?.toISOString() ?? null,
+    previous_valid_until: key.previousValidUntil?.toISOString() ?? null,
+    last_used_at: key.lastUsedAt?.toISOString() ?? null,
+    created_at: key.createdAt.toISOString(),
+  };
+}
