@@ -218,3 +218,13 @@ describe('/admin/v1/tenants with a tenant key', () => {
     expect((await call(secret, '/tenants/test')).status).toBe(403);
   });
 });
+
+describe('the logs of every flow above', () => {
+  it('hold no API key secret and no Authorization header', () => {
+    const all = JSON.stringify(gateway.logs);
+    expect(gateway.logs.length).toBeGreaterThan(20);
+    expect(all).not.toMatch(/llmb_[0-9A-Za-z]{38}/);
+    expect(all).not.toContain(gateway.adminKey);
+    expect(all.toLowerCase()).not.toContain('bearer ');
+  });
+});
