@@ -72,13 +72,14 @@ async function withServices(
   run: (services: Services, storage: Storage) => Promise<void>,
 ): Promise<void> {
   const config = loadConfig(process.env);
-  const storage = await openStorage(config.env);
+  const storage = await openStorage(config.env, { databaseServers: config.databaseServers });
   const services = buildServices(config.env, storage);
   try {
     await run(services, storage);
   } finally {
     await services.keyUsage.close();
     await services.bus.close();
+    await services.limitStore.close();
     await storage.close();
   }
 }

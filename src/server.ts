@@ -36,7 +36,7 @@ async function firstStart(config: AppConfig, services: Services): Promise<FirstS
 
 /** Opens storage, builds the app and listens on the configured host and port. */
 export async function startServer(config: AppConfig, options: StartOptions = {}): Promise<Started> {
-  const storage = await openStorage(config.env);
+  const storage = await openStorage(config.env, { databaseServers: config.databaseServers });
   try {
     const services = buildServices(config.env, storage);
     const app = await buildApp({
@@ -55,6 +55,7 @@ export async function startServer(config: AppConfig, options: StartOptions = {})
       await reaper.stop();
       await services.keyUsage.close();
       await services.bus.close();
+      await services.limitStore.close();
       await storage.close();
     });
     const shown = await firstStart(config, services);

@@ -8,7 +8,9 @@ export interface Output {
 }
 
 export const TENANT_USAGE = `Usage:
-  llm-backend tenant create <slug> [--name NAME]
+  llm-backend tenant create <slug> [--name NAME] [--server SERVER]
+                                          (SERVER: a name in the config file's database_servers;
+                                           default: the control plane's own server)
   llm-backend tenant list [--json]
   llm-backend tenant get <id|slug> [--json]
   llm-backend tenant disable|enable <id|slug>
@@ -33,8 +35,9 @@ export function parseCommandArgs<T extends ParseArgsConfig>(
 }
 
 function describe(tenant: Tenant): string {
+  const server = tenant.server === null ? '' : `  server ${tenant.server}`;
   const deleting = tenant.deleteAfter ? `  drops after ${tenant.deleteAfter.toISOString()}` : '';
-  return `${tenant.id}  ${tenant.slug}  ${tenant.status}  ${tenant.name}${deleting}`;
+  return `${tenant.id}  ${tenant.slug}  ${tenant.status}  ${tenant.name}${server}${deleting}`;
 }
 
 function asJson(tenant: Tenant) {
@@ -43,6 +46,7 @@ function asJson(tenant: Tenant) {
     slug: tenant.slug,
     name: tenant.name,
     status: tenant.status,
+    server: tenant.server,
     created_at: tenant.createdAt.toISOString(),
     delete_after: tenant.deleteAfter?.toISOString() ?? null,
   };
@@ -58,7 +62,7 @@ export async function runTenantCommand(
   const { positionals, values } = parseCommandArgs({
     args,
     allowPositionals: true,
-    options: { name: { type: 'string' }, json: { type: 'boolean' } },
+    options: { name: { type: 'string' }, server: { type: 'string' }, json: { type: 'boolean' } },
   });
   const [action, ref] = positionals;
   const needRef = () => {
@@ -70,7 +74,10 @@ export async function runTenantCommand(
   switch (action) {
     case 'create':
       return print(
-        await tenants.create({ slug: needRef(), name: values.name ?? needRef() }, actor),
+        await tenants.create(
+          { slug: needRef(), name: values.name ?? needRef(), server: values.server },
+          actor,
+        ),
       );
     case 'list': {
       const all = await tenants.list();

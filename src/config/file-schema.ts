@@ -72,6 +72,20 @@ const Model = Type.Object(
 );
 
 /**
+ * A PostgreSQL server tenant databases may live on. Only the names of the variables holding
+ * its URLs are here: the URLs carry passwords, so they stay in the environment (or NAME_FILE).
+ */
+const DatabaseServer = Type.Object(
+  {
+    /** A URL to any database on the server; its role creates and drops tenant databases. */
+    url_env: Type.Optional(Type.String({ minLength: 1 })),
+    /** A URL to a streaming replica of the server, for reads that tolerate lag. */
+    replica_url_env: Type.Optional(Type.String({ minLength: 1 })),
+  },
+  { additionalProperties: false },
+);
+
+/**
  * The file's outline only. Each provider and each model is then checked on its own (see
  * load.ts), so one bad entry does not hide the problems of the others.
  */
@@ -82,16 +96,19 @@ export const ConfigFileSchema = Type.Object(
       Type.Object({ type: Type.String() }, { additionalProperties: true }),
     ),
     models: Type.Array(Type.Unknown()),
+    database_servers: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
   },
   // Unknown top-level keys are reported by load.ts without stopping the other checks.
   { additionalProperties: true },
 );
 
-export const TOP_LEVEL_KEYS = ['providers', 'models'];
+export const TOP_LEVEL_KEYS = ['providers', 'models', 'database_servers'];
 
 export const PROVIDER_ID = /^[a-z0-9][a-z0-9_-]*$/;
 
-export { Model as ModelSchema };
+export const DATABASE_SERVER_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+export { DatabaseServer as DatabaseServerSchema, Model as ModelSchema };
 
 export const providerSchemas = {
   openai: OpenAICompatibleProvider,

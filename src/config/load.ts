@@ -1,8 +1,8 @@
 import { readFileSync, statSync } from 'node:fs';
-import type { Static, TSchema } from '@sinclair/typebox';
-import { Value } from '@sinclair/typebox/value';
 import { parse as parseYaml } from 'yaml';
 import type { ProviderConfig } from '../providers/types.js';
+import { checked } from './checked.js';
+import { type DatabaseServerConfig, resolveDatabaseServers } from './database-servers.js';
 import { type Env, type EnvConfig, readEnv, readSecret } from './env.js';
 import {
   type ConfigFile,
@@ -46,6 +46,8 @@ export interface AppConfig {
   env: EnvConfig;
   providers: readonly ProviderConfig[];
   models: readonly ModelConfig[];
+  /** The servers of `database_servers`, as configured; none with the embedded databases. */
+  databaseServers: readonly DatabaseServerConfig[];
 }
 
 export class ConfigError extends Error {
@@ -88,20 +90,6 @@ function readConfigFile(
   }
   const file = checked(ConfigFileSchema, raw ?? {}, '', errors);
   return file === null ? null : { file, created };
-}
-
-/** The value with its schema defaults filled in, or null after listing what is wrong. */
-function checked<T extends TSchema>(
-  schema: T,
-  raw: unknown,
-  path: string,
-  errors: string[],
-): Static<T> | null {
-  const value = Value.Default(schema, Value.Clone(raw));
-  const problems = [...Value.Errors(schema, value)];
-  for (const problem of problems)
-    errors.push(`CONFIG_FILE ${path}${problem.path || (path ? '' : '/')}: ${problem.message}`);
-  return problems.length > 0 ? null : (value as Static<T>);
 }
 
 function checkedProvider(
@@ -221,10 +209,15 @@ export function loadConfig(env: Env): AppConfig {
       models.push(resolveModel(entry, parsed.created));
     });
   }
+  const databaseServers =
+    parsed === null
+      ? []
+      : resolveDatabaseServers(parsed.file.database_servers, env, envConfig, errors);
   if (errors.length > 0) throw new ConfigError(errors);
   return Object.freeze({
     env: Object.freeze(envConfig),
     providers: Object.freeze(providers),
     models: Object.freeze(models),
+    databaseServers: Object.freeze(databaseServers),
   });
 }

@@ -10,8 +10,8 @@ export interface TenantsTable {
   name: string;
   status: ColumnType<TenantStatus, TenantStatus | undefined, TenantStatus>;
   database_name: string;
-  server_url: string | null;
-  replica_url: string | null;
+  /** The server's name in `database_servers`; null: the control plane's own server. */
+  server: string | null;
   created_at: Timestamp;
   updated_at: Timestamp;
   delete_after: Date | null;

@@ -62,10 +62,7 @@ export class PostgresServer implements DatabaseServer {
       assertDatabaseName(name);
       target.pathname = `/${name}`;
     }
-    const pool = new pg.Pool({
-      connectionString: target.toString(),
-      max: options.maxConnections ?? 10,
-    });
+    const pool = this.pool(target.toString(), options.maxConnections ?? 10);
     return new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
   }
 

@@ -1,54 +1,58 @@
 import type { Kysely } from 'kysely';
+import { DEFAULT_DATABASE_SERVER } from '../config/database-servers.js';
 import type { DatabaseServer } from './database-server.js';
+import type { DatabaseServers } from './database-servers.js';
 import type { TenantSchema } from './tenant-schema.js';
 
 export interface TenantConnectionsOptions {
-  /** Most tenant databases open at once; the least recently used closes first beyond it. */
+  /** Most pools open at once, on every server together; the least recently used closes first. */
   maxOpen: number;
-  /** Connections per open tenant pool: maxOpen x this bounds the total. */
+  /** Connections per open pool: maxOpen x this bounds the total. */
   maxConnectionsPerTenant: number;
 }
 
+/** Where a tenant database lives: a tenant has both fields. */
+export interface TenantDatabase {
+  /** The server's name in `database_servers`; null: the control plane's server. */
+  readonly server: string | null;
+  readonly databaseName: string;
+}
+
+type Role = 'primary' | 'replica';
+
 /**
- * A pool per active tenant database, capped so thousands of tenants cannot exhaust the
- * server's connections: the least recently used pool is closed to make room.
+ * A pool per active tenant database (and per replica of one being read), capped so thousands
+ * of tenants cannot exhaust the servers' connections: the least recently used pool is closed
+ * to make room.
  */
 export class TenantConnections {
   private readonly open = new Map<string, Kysely<TenantSchema>>();
   private readonly closing = new Set<Promise<void>>();
 
   constructor(
-    private readonly server: DatabaseServer,
+    readonly servers: DatabaseServers,
     private readonly options: TenantConnectionsOptions,
   ) {}
 
-  get(databaseName: string): Kysely<TenantSchema> {
-    let db = this.open.get(databaseName);
-    if (db !== undefined) {
-      // Re-inserting moves the entry to the end: Map order is our recency order.
-      this.open.delete(databaseName);
-      this.open.set(databaseName, db);
-      return db;
-    }
-    db = this.server.open<TenantSchema>(databaseName, {
-      maxConnections: this.options.maxConnectionsPerTenant,
-    });
-    this.open.set(databaseName, db);
-    while (this.open.size > this.options.maxOpen) {
-      const [oldest] = this.open.keys();
-      if (oldest === undefined) break;
-      this.evict(oldest);
-    }
-    return db;
+  /** The database on its own server: what reads its own writes goes here. */
+  get(target: TenantDatabase): Kysely<TenantSchema> {
+    return this.pool('primary', target, () => this.servers.primary(target.server));
+  }
+
+  /** The database on its server's read replica, or the primary where there is none. */
+  read(target: TenantDatabase): Kysely<TenantSchema> {
+    const replica = this.servers.replica(target.server);
+    return replica === null ? this.get(target) : this.pool('replica', target, () => replica);
   }
 
   get size(): number {
     return this.open.size;
   }
 
-  /** Closes a database's pool, e.g. before the database is dropped. */
-  async release(databaseName: string): Promise<void> {
-    this.evict(databaseName);
+  /** Closes a database's pools, e.g. before the database is dropped. */
+  async release(target: TenantDatabase): Promise<void> {
+    this.evict(key('primary', target));
+    this.evict(key('replica', target));
     await Promise.all(this.closing);
   }
 
@@ -57,12 +61,41 @@ export class TenantConnections {
     await Promise.all(this.closing);
   }
 
-  private evict(databaseName: string): void {
-    const db = this.open.get(databaseName);
+  private pool(
+    role: Role,
+    target: TenantDatabase,
+    server: () => DatabaseServer,
+  ): Kysely<TenantSchema> {
+    const name = key(role, target);
+    let db = this.open.get(name);
+    if (db !== undefined) {
+      // Re-inserting moves the entry to the end: Map order is our recency order.
+      this.open.delete(name);
+      this.open.set(name, db);
+      return db;
+    }
+    db = server().open<TenantSchema>(target.databaseName, {
+      maxConnections: this.options.maxConnectionsPerTenant,
+    });
+    this.open.set(name, db);
+    while (this.open.size > this.options.maxOpen) {
+      const [oldest] = this.open.keys();
+      if (oldest === undefined) break;
+      this.evict(oldest);
+    }
+    return db;
+  }
+
+  private evict(name: string): void {
+    const db = this.open.get(name);
     if (db === undefined) return;
-    this.open.delete(databaseName);
+    this.open.delete(name);
     // In-flight queries finish first: destroy waits for checked-out connections.
     const closing = db.destroy().finally(() => this.closing.delete(closing));
     this.closing.add(closing);
   }
 }
+
+// Server names hold no '/' and database names no ':', so keys never collide.
+const key = (role: Role, target: TenantDatabase) =>
+  `${role}:${target.server ?? DEFAULT_DATABASE_SERVER}/${target.databaseName}`;

@@ -5,6 +5,7 @@ import { ApiKeyHasher, deriveKey } from '../../src/services/keys/key-hash.js';
 import { KeyService } from '../../src/services/keys/key-service.js';
 import { PlatformKeyService } from '../../src/services/keys/platform-key-service.js';
 import { TenantService } from '../../src/services/tenancy/tenant-service.js';
+import { DatabaseServers } from '../../src/storage/database-servers.js';
 import { TenantConnections } from '../../src/storage/tenant-connections.js';
 import { createBackend, type TestBackend } from '../helpers/databases.js';
 
@@ -21,10 +22,12 @@ describe('llm-backend key ...', () => {
 
   beforeAll(async () => {
     backend = await createBackend('postgres');
-    connections = new TenantConnections(backend.server, { maxOpen: 4, maxConnectionsPerTenant: 2 });
+    connections = new TenantConnections(DatabaseServers.of(backend.server), {
+      maxOpen: 4,
+      maxConnectionsPerTenant: 2,
+    });
     const tenants = new TenantService({
       control: backend.control,
-      server: backend.server,
       connections,
       deletionGraceMs: 0,
       exportDirectory: 'unused', // this suite never purges a tenant

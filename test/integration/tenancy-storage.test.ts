@@ -1,8 +1,9 @@
 import { type Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TenantService } from '../../src/services/tenancy/tenant-service.js';
-import { migrateToLatest } from '../../src/storage/migrations/index.js';
-import { TenantConnections } from '../../src/storage/tenant-connections.js';
+import { DatabaseServers } from '../../src/storage/database-servers.js';
+import { MIGRATION_NAMES, migrateToLatest } from '../../src/storage/migrations/index.js';
+import { TenantConnections, type TenantDatabase } from '../../src/storage/tenant-connections.js';
 import { BACKENDS, createBackend, type TestBackend } from '../helpers/databases.js';
 import { servicesOn, type TestServices } from '../helpers/tenant-services.js';
 
@@ -73,8 +74,7 @@ describe.each(BACKENDS)('tenant databases on %s', (kind) => {
         slug: 'initech',
         name: 'Initech',
         database_name: `${backend.server.controlDatabase}_tnt_resume0000000000000001`,
-        server_url: null,
-        replica_url: null,
+        server: null,
         delete_after: null,
       })
       .execute();
@@ -124,11 +124,11 @@ describe('tenant databases on postgres, concurrently', () => {
         migrateToLatest(first as Kysely<unknown>, 'tenant'),
         migrateToLatest(second as Kysely<unknown>, 'tenant'),
       ]);
-      expect([...a, ...b]).toEqual(['0001-init']);
+      expect([...a, ...b]).toEqual(MIGRATION_NAMES.tenant);
       const { rows } = await sql<{
         n: number;
       }>`select count(*)::int as n from schema_migrations`.execute(first);
-      expect(rows[0]?.n).toBe(1);
+      expect(rows[0]?.n).toBe(MIGRATION_NAMES.tenant.length);
       await Promise.all([first.destroy(), second.destroy()]);
     } finally {
       await backend.destroy();
@@ -139,23 +139,37 @@ describe('tenant databases on postgres, concurrently', () => {
 describe('tenant connection pools', () => {
   it('keeps at most maxOpen pools, closing the least recently used', async () => {
     const backend = await createBackend('postgres');
-    const connections = new TenantConnections(backend.server, {
+    // The same server as its own replica: enough to tell the two kinds of pool apart.
+    const servers = DatabaseServers.of(backend.server, [
+      { name: 'default', url: null, replicaUrl: backend.url },
+    ]);
+    const connections = new TenantConnections(servers, {
       maxOpen: 2,
       maxConnectionsPerTenant: 1,
     });
     try {
-      const names = ['a', 'b', 'c'].map((suffix) => `${backend.server.controlDatabase}_${suffix}`);
-      for (const name of names) await backend.server.create(name);
-      const a = connections.get(names[0] as string);
-      connections.get(names[1] as string);
-      expect(connections.get(names[0] as string)).toBe(a);
-      connections.get(names[2] as string);
+      const [a, b, c] = ['a', 'b', 'c'].map((suffix) => ({
+        server: null,
+        databaseName: `${backend.server.controlDatabase}_${suffix}`,
+      })) as [TenantDatabase, TenantDatabase, TenantDatabase];
+      for (const target of [a, b, c]) await backend.server.create(target.databaseName);
+      const first = connections.get(a);
+      connections.get(b);
+      expect(connections.get(a)).toBe(first);
+      connections.get(c);
       expect(connections.size).toBe(2);
       // b was the least recently used: a new handle now; a is still the same one.
-      expect(connections.get(names[0] as string)).toBe(a);
-      await sql`select 1`.execute(connections.get(names[1] as string));
+      expect(connections.get(a)).toBe(first);
+      await sql`select 1`.execute(connections.get(b));
+      // A replica pool is an entry of its own under the same cap.
+      const replica = connections.read(a);
+      expect(replica).not.toBe(connections.get(a));
+      expect(connections.size).toBe(2);
+      await connections.release(a);
+      expect(connections.size).toBe(0);
     } finally {
       await connections.close();
+      await servers.close();
       await backend.destroy();
     }
   }, 60_000);

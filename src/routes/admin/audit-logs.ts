@@ -96,7 +96,7 @@ export async function auditLogRoutes(app: FastifyInstance, services: Services): 
     },
     async (request) => {
       const page = await listAudit(
-        services.tenants.database(tenantOf(request)) as Kysely<unknown>,
+        services.tenants.readDatabase(tenantOf(request)) as Kysely<unknown>,
         'audit_log',
         toAuditQuery(request.query as AuditLogQuery),
       );

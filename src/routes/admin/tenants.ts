@@ -16,6 +16,10 @@ const TenantObject = Type.Object(
       type: 'string',
       enum: ['provisioning', 'active', 'disabled', 'deleting'],
     }),
+    server: Type.Union([Type.String(), Type.Null()], {
+      description:
+        "The database server the tenant's database lives on, by its name in the config file's `database_servers`; null: the control plane's own server.",
+    }),
     created_at: Timestamp,
     updated_at: Timestamp,
     delete_after: {
@@ -31,6 +35,7 @@ const TenantObject = Type.Object(
         slug: 'acme',
         name: 'Acme Corp',
         status: 'active',
+        server: null,
         created_at: '2026-11-26T12:00:00.000Z',
         updated_at: '2026-11-26T12:00:00.000Z',
         delete_after: null,
@@ -46,7 +51,15 @@ const CreateTenant = Type.Object(
       description: '2 to 63 lowercase letters, digits and `-`; used in URLs.',
     }),
     name: Type.String({ minLength: 1, maxLength: 200 }),
+    server: Type.Optional(
+      Type.String({
+        pattern: '^[a-z0-9][a-z0-9-]{0,62}$',
+        description:
+          "Where to create the tenant's database: a server's name in the config file's `database_servers`. Default: the control plane's own server (`default`).",
+      }),
+    ),
   },
+  // One example only: the OpenAPI document shows a lone one as the body's `example`.
   { additionalProperties: false, examples: [{ slug: 'acme', name: 'Acme Corp' }] },
 );
 
@@ -73,6 +86,7 @@ function tenantJson(tenant: Tenant) {
     slug: tenant.slug,
     name: tenant.name,
     status: tenant.status,
+    server: tenant.server,
     created_at: tenant.createdAt.toISOString(),
     updated_at: tenant.updatedAt.toISOString(),
     delete_after: tenant.deleteAfter?.toISOString() ?? null,

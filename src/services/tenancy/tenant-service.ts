@@ -1,8 +1,8 @@
 import { basename } from 'node:path';
 import type { Kysely, Selectable } from 'kysely';
+import { DEFAULT_DATABASE_SERVER } from '../../config/database-servers.js';
 import { GatewayError } from '../../errors/gateway-error.js';
 import type { ControlSchema, TenantStatus, TenantsTable } from '../../storage/control-schema.js';
-import type { DatabaseServer } from '../../storage/database-server.js';
 import { migrateToLatest } from '../../storage/migrations/index.js';
 import type { TenantConnections } from '../../storage/tenant-connections.js';
 import { newId } from '../../utils/ids.js';
@@ -16,6 +16,8 @@ export interface Tenant {
   name: string;
   status: TenantStatus;
   databaseName: string;
+  /** The server its database lives on, by name in `database_servers`; null: the default. */
+  server: string | null;
   createdAt: Date;
   updatedAt: Date;
   deleteAfter: Date | null;
@@ -23,7 +25,7 @@ export interface Tenant {
 
 export interface TenantServiceOptions {
   control: Kysely<ControlSchema>;
-  server: DatabaseServer;
+  /** The tenant databases' pools, and through them the servers they live on. */
   connections: TenantConnections;
   /** How long a deleted tenant's database is kept before it is dropped. */
   deletionGraceMs: number;
@@ -59,6 +61,7 @@ function snapshot(tenant: Tenant): Record<string, unknown> {
     slug: tenant.slug,
     name: tenant.name,
     status: tenant.status,
+    server: tenant.server,
     delete_after: tenant.deleteAfter?.toISOString() ?? null,
   };
 }
@@ -70,6 +73,7 @@ function toTenant(row: Selectable<TenantsTable>): Tenant {
     name: row.name,
     status: row.status,
     databaseName: row.database_name,
+    server: row.server,
     createdAt: new Date(row.created_at),
     updatedAt: new Date(row.updated_at),
     deleteAfter: row.delete_after === null ? null : new Date(row.delete_after),
@@ -100,8 +104,25 @@ export class TenantService {
     });
   }
 
+  /** A configured server's name as the registry keeps it: null for the default. */
+  private serverOf(name: string | null | undefined): string | null {
+    if (name === undefined || name === null || name === DEFAULT_DATABASE_SERVER) return null;
+    const { servers } = this.options.connections;
+    if (!servers.has(name)) {
+      throw new GatewayError('invalid_request', {
+        message: `Unknown database server '${name}': use one of ${servers.names().join(', ')} (database_servers in the config file).`,
+        param: 'server',
+      });
+    }
+    return name;
+  }
+
+  /**
+   * Registers the tenant, then creates and migrates its database on `server` (a name in
+   * `database_servers`; default: the control plane's server).
+   */
   async create(
-    input: { slug: string; name: string },
+    input: { slug: string; name: string; server?: string | null },
     actor: Actor = SYSTEM_ACTOR,
   ): Promise<Tenant> {
     if (!TENANT_SLUG.test(input.slug)) {
@@ -110,7 +131,8 @@ export class TenantService {
         param: 'slug',
       });
     }
-    const { control, server } = this.options;
+    const server = this.serverOf(input.server);
+    const { control, connections } = this.options;
     const existing = await control
       .selectFrom('tenants')
       .selectAll()
@@ -118,6 +140,13 @@ export class TenantService {
       .executeTakeFirst();
     if (existing !== undefined && existing.status !== 'provisioning') {
       throw new GatewayError('tenant_exists', { param: 'slug' });
+    }
+    // Its database may exist already there: resuming elsewhere would strand it.
+    if (existing !== undefined && existing.server !== server) {
+      throw new GatewayError('invalid_request', {
+        message: `Tenant '${input.slug}' is being provisioned on server '${existing.server ?? DEFAULT_DATABASE_SERVER}': create it there to resume.`,
+        param: 'server',
+      });
     }
     let row = existing;
     if (row === undefined) {
@@ -128,19 +157,17 @@ export class TenantService {
           id,
           slug: input.slug,
           name: input.name,
-          database_name: `${server.controlDatabase}_${id}`,
-          server_url: null,
-          replica_url: null,
+          // The control database's name as stem keeps names unique on every server.
+          database_name: `${connections.servers.control.controlDatabase}_${id}`,
+          server,
           delete_after: null,
         })
         .returningAll()
         .executeTakeFirstOrThrow();
     }
-    await server.create(row.database_name);
-    await migrateToLatest(
-      this.options.connections.get(row.database_name) as Kysely<unknown>,
-      'tenant',
-    );
+    const target = { server: row.server, databaseName: row.database_name };
+    await connections.servers.primary(target.server).create(target.databaseName);
+    await migrateToLatest(connections.get(target) as Kysely<unknown>, 'tenant');
     const active = await control
       .updateTable('tenants')
       .set({ status: 'active', updated_at: new Date() })
@@ -304,12 +331,14 @@ export class TenantService {
     actor: Actor,
     signal: AbortSignal | undefined,
   ): Promise<void> {
-    const { control, server, connections, exportDirectory } = this.options;
+    const { control, connections, exportDirectory } = this.options;
+    const server = connections.servers.primary(tenant.server);
     // A tenant whose provisioning failed before its database existed has nothing to export.
     let exportFile: string | null = null;
     if (await server.exists(tenant.databaseName)) {
+      // The primary: a replica that lags would leave the newest rows out of the last copy.
       const path = await exportTenantDatabase(
-        connections.get(tenant.databaseName) as Kysely<unknown>,
+        connections.get(tenant) as Kysely<unknown>,
         tenant,
         exportDirectory,
         { signal },
@@ -325,7 +354,7 @@ export class TenantService {
       .returning('id')
       .executeTakeFirst();
     if (owned === undefined) throw new Error('claim expired during the export; not dropped');
-    await connections.release(tenant.databaseName);
+    await connections.release(tenant);
     await server.drop(tenant.databaseName);
     await control.deleteFrom('tenants').where('id', '=', tenant.id).execute();
     await this.audit(actor, 'tenant.purge', tenant, tenant, { export_file: exportFile });
@@ -336,17 +365,25 @@ export class TenantService {
     onProgress: (done: number, total: number, tenant: Tenant) => void = () => {},
   ): Promise<void> {
     const tenants = (await this.list()).filter((tenant) => tenant.status !== 'deleting');
+    const { connections } = this.options;
     for (const [index, tenant] of tenants.entries()) {
-      await this.options.server.create(tenant.databaseName);
-      await migrateToLatest(
-        this.options.connections.get(tenant.databaseName) as Kysely<unknown>,
-        'tenant',
-      );
+      await connections.servers.primary(tenant.server).create(tenant.databaseName);
+      await migrateToLatest(connections.get(tenant) as Kysely<unknown>, 'tenant');
       onProgress(index + 1, tenants.length, tenant);
     }
   }
 
+  /** The tenant's database on its own server: for writes, and reads of one's own writes. */
   database(tenant: Tenant) {
-    return this.options.connections.get(tenant.databaseName);
+    return this.options.connections.get(tenant);
+  }
+
+  /**
+   * The tenant's database on its server's read replica where there is one, else the primary.
+   * Only for reads that tolerate lag (audit log listings, usage reports): a row written a
+   * moment ago may not be there yet.
+   */
+  readDatabase(tenant: Tenant) {
+    return this.options.connections.read(tenant);
   }
 }
