@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
+import { Counter } from 'prom-client';
 import type { AppConfig } from './config/load.js';
 import { GatewayError } from './errors/gateway-error.js';
 import { registerDocs } from './plugins/docs.js';
@@ -15,7 +16,15 @@ import { InferenceService } from './services/inference/inference-service.js';
 import { ModelCatalog } from './services/inference/model-catalog.js';
 import { CachingAuthenticator } from './services/keys/authenticator.js';
 import { FailureThrottle } from './services/keys/failure-throttle.js';
+import { RateLimiter } from './services/limits/limiter.js';
+import { LimitRuleCache } from './services/limits/rule-cache.js';
 import type { Services } from './services/services.js';
+
+/**
+ * The longest a concurrent-request slot is held without its request settling (say, an
+ * instance died mid-stream): long enough for any stream, short enough to heal.
+ */
+const CONCURRENCY_LEASE_MS = 30 * 60_000;
 
 export interface BuildAppOptions {
   config: AppConfig;
@@ -91,7 +100,26 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   });
   registerErrorHandling(app);
   registerJsonBodyParser(app);
-  registerMetrics(app, requestContext);
+  const metrics = registerMetrics(app, requestContext);
+  const storeErrors = new Counter({
+    name: 'rate_limit_store_errors_total',
+    help: 'Rate limit checks the store (Redis) could not answer; served or refused per RATE_LIMIT_FAILURE_MODE.',
+    registers: [metrics],
+  });
+  const rules = new LimitRuleCache(options.services.limitRules, options.services.bus);
+  const limiter = new RateLimiter({
+    store: options.services.limitStore,
+    rules: (tenantId) => rules.get(tenantId),
+    failureMode: config.env.rateLimitFailureMode,
+    leaseMs: CONCURRENCY_LEASE_MS,
+    onStoreError: (error) => {
+      storeErrors.inc();
+      app.log.warn(
+        { err: error, failureMode: config.env.rateLimitFailureMode },
+        'rate limit store failed',
+      );
+    },
+  });
   await registerDocs(app, version);
 
   await app.register(v1Routes, {
@@ -99,6 +127,8 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     inference,
     catalog,
     authenticator,
+    limiter,
+    defaultCompletionTokens: config.env.rateLimitDefaultCompletionTokens,
   });
   await app.register(adminRoutes, {
     prefix: '/admin/v1',

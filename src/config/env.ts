@@ -30,6 +30,12 @@ export interface EnvConfig {
   exportDir: string;
   configFile: string;
   masterKey: string | null;
+  /** The longest any one Redis call may take before it counts as failed. */
+  redisTimeoutMs: number;
+  /** Serve (open) or refuse with 503 (closed) when rate limits cannot be checked. */
+  rateLimitFailureMode: 'open' | 'closed';
+  /** Completion tokens reserved for a request that sets no max_tokens. */
+  rateLimitDefaultCompletionTokens: number;
   /** Failed key checks one client may make per minute before lookups are refused; 0: off. */
   authFailuresPerMinute: number;
   /** The platform admin key a first start registers instead of making and printing one. */
@@ -102,6 +108,13 @@ function url(value: string | undefined, name: string, protocols: string[], error
   return value;
 }
 
+function failureMode(value: string | undefined, errors: string[]): 'open' | 'closed' {
+  if (value === undefined || value === '' || value === 'open') return 'open';
+  if (value === 'closed') return 'closed';
+  errors.push(`RATE_LIMIT_FAILURE_MODE must be open or closed, got '${value}'`);
+  return 'open';
+}
+
 /** Validates the environment once; every problem is collected so the operator fixes all at once. */
 export function readEnv(env: Env, errors: string[]): EnvConfig {
   const logLevel = (env.LOG_LEVEL || 'info') as LogLevel;
@@ -136,6 +149,16 @@ export function readEnv(env: Env, errors: string[]): EnvConfig {
     masterKey,
     bootstrapAdminKey,
     authFailuresPerMinute: integer(env, 'AUTH_FAILURES_PER_MINUTE', 30, 0, 1_000_000, errors),
+    redisTimeoutMs: integer(env, 'REDIS_TIMEOUT_MS', 100, 1, 60_000, errors),
+    rateLimitFailureMode: failureMode(env.RATE_LIMIT_FAILURE_MODE, errors),
+    rateLimitDefaultCompletionTokens: integer(
+      env,
+      'RATE_LIMIT_DEFAULT_COMPLETION_TOKENS',
+      1024,
+      0,
+      10_000_000,
+      errors,
+    ),
     logLevel,
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 10 * 1024 * 1024, 1024, 1024 ** 3, errors),
     upstreamTimeouts: {

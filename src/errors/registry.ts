@@ -33,6 +33,17 @@ export const errorRegistry = {
     type: 'invalid_request_error',
     message: 'Incorrect API key provided.',
   },
+  rate_limit_exceeded: {
+    status: 429,
+    // OpenAI says which limit: 'requests' or 'tokens'; set per error.
+    type: 'requests',
+    message: 'Rate limit reached.',
+  },
+  limit_not_found: {
+    status: 404,
+    type: 'invalid_request_error',
+    message: 'The limit does not exist.',
+  },
   auth_rate_limited: {
     status: 429,
     type: 'requests',

@@ -10,6 +10,9 @@ import { KeyService } from './keys/key-service.js';
 import { KeyUsageRecorder } from './keys/key-usage.js';
 import { resolveMasterKey } from './keys/master-key.js';
 import { PlatformKeyService } from './keys/platform-key-service.js';
+import { LimitRuleService } from './limits/limit-rules.js';
+import { openRateLimitStore } from './limits/open-store.js';
+import type { RateLimitStore } from './limits/store.js';
 import { TenantService } from './tenancy/tenant-service.js';
 import { UserService } from './tenancy/user-service.js';
 
@@ -20,8 +23,11 @@ export interface Services {
   users: UserService;
   /** Batches the keys' last-used times. */
   keyUsage: KeyUsageRecorder;
-  /** Where key and tenant changes are announced to every instance's key cache. */
+  /** Where key, tenant and limit changes are announced to every instance's caches. */
   bus: InvalidationBus;
+  limitRules: LimitRuleService;
+  /** The rate limit counters: Redis when configured, in-process otherwise. */
+  limitStore: RateLimitStore;
 }
 
 /** The services over one storage, built once at start and shared by the HTTP app and the CLI. */
@@ -31,7 +37,6 @@ export function buildServices(env: EnvConfig, storage: Storage): Services {
     env.redisUrl === null ? new LocalInvalidationBus() : new RedisInvalidationBus(env.redisUrl);
   const tenants = new TenantService({
     control: storage.control,
-    server: storage.server,
     connections: storage.tenants,
     deletionGraceMs: env.tenantDeletionGraceHours * 3_600_000,
     exportDirectory: env.exportDir,
@@ -46,6 +51,8 @@ export function buildServices(env: EnvConfig, storage: Storage): Services {
     users: new UserService({ tenants, bus }),
     keyUsage: new KeyUsageRecorder(tenants, platformKeys),
     bus,
+    limitRules: new LimitRuleService({ tenants, bus }),
+    limitStore: openRateLimitStore(env.redisUrl, { timeoutMs: env.redisTimeoutMs }),
   };
 }
 

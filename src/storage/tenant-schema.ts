@@ -31,8 +31,23 @@ export interface ApiKeysTable {
   created_at: Timestamp;
 }
 
+export type LimitScope = 'tenant' | 'user' | 'key';
+
+export interface RateLimitsTable {
+  id: string;
+  scope: LimitScope;
+  subject_id: string | null;
+  model: string | null;
+  requests_per_minute: number | null;
+  tokens_per_minute: number | null;
+  max_concurrent_requests: number | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
 export interface TenantSchema {
   users: UsersTable;
   api_keys: ApiKeysTable;
+  rate_limits: RateLimitsTable;
   audit_log: AuditLogTable;
 }

@@ -7,12 +7,13 @@ import OpenAI from 'openai';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import { stringify } from 'yaml';
 import { buildApp, REDACTED_PATHS } from '../../src/app.js';
+import type { DatabaseServerConfig } from '../../src/config/database-servers.js';
 import type { Env } from '../../src/config/env.js';
 import { loadConfig } from '../../src/config/load.js';
 import { closeGracefully } from '../../src/server.js';
 import type { Services } from '../../src/services/services.js';
 import { FakeUpstream } from './fake-upstream.js';
-import { servicesOn } from './tenant-services.js';
+import { servicesOn, type TestServices, type TestServicesOptions } from './tenant-services.js';
 
 export interface TestGateway {
   app: FastifyInstance;
@@ -74,8 +75,25 @@ export const TEST_UPSTREAM_KEY = 'sk-upstream-secret-never-logged';
  * A fresh PostgreSQL control plane with one tenant, `test`, and an owner key for it: the
  * data plane is always called with a real key.
  */
-async function provisionTestTenant() {
-  const services = await servicesOn('postgres');
+async function provisionTestTenant(
+  servers: readonly DatabaseServerConfig[],
+  options: GatewayOptions,
+) {
+  if (options.share !== undefined) {
+    // Another instance over the same databases: its own services and caches, the same keys.
+    const services = await servicesOn('postgres', {
+      ...options.services,
+      servers,
+      backend: (options.share.services as TestServices).backend,
+    });
+    return {
+      services: services as Services,
+      secret: options.share.apiKey,
+      adminKey: options.share.adminKey,
+      close: services.close,
+    };
+  }
+  const services = await servicesOn('postgres', { ...options.services, servers });
   await services.tenants.create({ slug: 'test', name: 'Test' });
   const { secret } = await services.keys.create('test', { name: 'test', role: 'owner' });
   const admin = await services.platformKeys.create({ name: 'test-admin' });
@@ -87,8 +105,19 @@ async function provisionTestTenant() {
   };
 }
 
+export interface GatewayOptions {
+  /** How the services are built (the rate limit store, the bus...). */
+  services?: TestServicesOptions;
+  /** A second instance: the same databases and keys as this gateway. */
+  share?: TestGateway;
+}
+
 /** Starts the gateway in-process on a free port with the given config file content and env. */
-export async function startGateway(config: unknown, env: Env = {}): Promise<TestGateway> {
+export async function startGateway(
+  config: unknown,
+  env: Env = {},
+  options: GatewayOptions = {},
+): Promise<TestGateway> {
   const logs: Record<string, unknown>[] = [];
   const stream = new Writable({
     write(chunk: Buffer, _encoding, callback) {
@@ -103,7 +132,8 @@ export async function startGateway(config: unknown, env: Env = {}): Promise<Test
     PORT: '0',
     ...env,
   });
-  const access = await provisionTestTenant();
+  // The config's servers sit next to the fresh control plane, as `serve` would open them.
+  const access = await provisionTestTenant(appConfig.databaseServers, options);
   const app = await buildApp({
     config: appConfig,
     services: access.services,
@@ -165,6 +195,7 @@ export interface HarnessOptions {
   /** Extra fields for the upstream provider entry (timeouts, headers...). */
   provider?: Record<string, unknown>;
   env?: Env;
+  services?: TestServicesOptions;
 }
 
 /**
@@ -182,7 +213,9 @@ export function useUpstreamGateway(options: HarnessOptions = {}): {
     await upstream.start();
     Object.assign(
       gateway,
-      await startGateway(upstreamConfig(upstream.url, options.provider), options.env),
+      await startGateway(upstreamConfig(upstream.url, options.provider), options.env, {
+        services: options.services,
+      }),
     );
   });
   afterAll(async () => {

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { DatabaseServerConfig } from '../../src/config/database-servers.js';
 import {
   type InvalidationBus,
   LocalInvalidationBus,
@@ -9,9 +10,13 @@ import { ApiKeyHasher, deriveKey } from '../../src/services/keys/key-hash.js';
 import { KeyService } from '../../src/services/keys/key-service.js';
 import { KeyUsageRecorder } from '../../src/services/keys/key-usage.js';
 import { PlatformKeyService } from '../../src/services/keys/platform-key-service.js';
+import { LimitRuleService } from '../../src/services/limits/limit-rules.js';
+import { MemoryRateLimitStore } from '../../src/services/limits/memory-store.js';
+import type { RateLimitStore } from '../../src/services/limits/store.js';
 import type { Services } from '../../src/services/services.js';
 import { TenantService } from '../../src/services/tenancy/tenant-service.js';
 import { UserService } from '../../src/services/tenancy/user-service.js';
+import { DatabaseServers } from '../../src/storage/database-servers.js';
 import { TenantConnections } from '../../src/storage/tenant-connections.js';
 import { type BackendKind, createBackend, type TestBackend } from './databases.js';
 
@@ -30,6 +35,10 @@ export interface TestServicesOptions {
   backend?: TestBackend;
   /** Default: a temporary directory, removed by close(). */
   exportDirectory?: string;
+  /** Default: the in-process store. */
+  limitStore?: RateLimitStore;
+  /** The config file's `database_servers`, next to the backend's own server (PostgreSQL). */
+  servers?: readonly DatabaseServerConfig[];
 }
 
 /** The real services on a fresh control plane of the given kind, as the server builds them. */
@@ -38,7 +47,8 @@ export async function servicesOn(
   options: TestServicesOptions = {},
 ): Promise<TestServices> {
   const backend = options.backend ?? (await createBackend(kind));
-  const connections = new TenantConnections(backend.server, {
+  const servers = DatabaseServers.of(backend.server, options.servers);
+  const connections = new TenantConnections(servers, {
     maxOpen: 8,
     maxConnectionsPerTenant: 2,
   });
@@ -47,7 +57,6 @@ export async function servicesOn(
     options.exportDirectory ?? mkdtempSync(join(tmpdir(), 'llm-backend-exports-'));
   const tenants = new TenantService({
     control: backend.control,
-    server: backend.server,
     connections,
     deletionGraceMs: options.deletionGraceMs ?? 0,
     exportDirectory,
@@ -56,6 +65,7 @@ export async function servicesOn(
   const hasher = new ApiKeyHasher(deriveKey('test-master-key-0123456789abcdef', 'api-key-hash'));
   const platformKeys = new PlatformKeyService({ control: backend.control, hasher, bus });
   const keyUsage = new KeyUsageRecorder(tenants, platformKeys);
+  const limitStore = options.limitStore ?? new MemoryRateLimitStore();
   return {
     backend,
     connections,
@@ -66,10 +76,14 @@ export async function servicesOn(
     users: new UserService({ tenants, bus }),
     keyUsage,
     bus,
+    limitRules: new LimitRuleService({ tenants, bus }),
+    limitStore,
     close: async () => {
       await keyUsage.close();
+      await limitStore.close();
       await bus.close();
       await connections.close();
+      await servers.close();
       if (options.backend === undefined) await backend.destroy();
       if (options.exportDirectory === undefined)
         rmSync(exportDirectory, { recursive: true, force: true });

@@ -27,6 +27,7 @@ let victim: Tenant;
 let victimUser: string;
 let victimKey: string;
 let victimSecret: string;
+let victimLimit: string;
 let routes: Route[];
 
 async function snapshot(tenant: Tenant): Promise<string> {
@@ -35,6 +36,7 @@ async function snapshot(tenant: Tenant): Promise<string> {
   return JSON.stringify({
     users: await db.selectFrom('users').selectAll().orderBy('id').execute(),
     keys: await db.selectFrom('api_keys').selectAll().orderBy('id').execute(),
+    limits: await db.selectFrom('rate_limits').selectAll().orderBy('id').execute(),
     audit: await db.selectFrom('audit_log').selectAll().orderBy('seq').execute(),
     registry: await control.selectFrom('tenants').selectAll().where('id', '=', tenant.id).execute(),
     index: await control
@@ -54,6 +56,13 @@ beforeAll(async () => {
   const made = await keys.create('victim', { name: 'b', role: 'owner', userId: victimUser });
   victimKey = made.key.id;
   victimSecret = made.secret;
+  victimLimit = (
+    await gateway.services.limitRules.set('victim', {
+      scope: 'key',
+      subjectId: victimKey,
+      requestsPerMinute: 10,
+    })
+  ).rule.id;
   const doc = (await (await fetch(`${gateway.url}/openapi.json`)).json()) as {
     paths: Record<string, Record<string, Operation>>;
   };
@@ -63,7 +72,12 @@ beforeAll(async () => {
 }, 60_000);
 
 function fill(path: string, tenant: string): string {
-  const ids: Record<string, string> = { tenant, key: victimKey, user: victimUser };
+  const ids: Record<string, string> = {
+    tenant,
+    key: victimKey,
+    user: victimUser,
+    limit: victimLimit,
+  };
   return path.replace(/\{(\w+)\}/g, (_match, name: string) => {
     const id = ids[name];
     if (id === undefined) throw new Error(`the isolation suite cannot fill {${name}} in ${path}`);
@@ -104,13 +118,13 @@ describe("tenant A's owner key against tenant B", () => {
 
   it("finds none of B's keys or users through A's own tenant", async () => {
     const before = await snapshot(victim);
-    const byId = routes.filter((route) => /\{(key|user)\}/.test(route.path));
+    const byId = routes.filter((route) => /\{(key|user|limit)\}/.test(route.path));
     expect(byId.length).toBeGreaterThanOrEqual(4);
     for (const route of byId) {
       const response = await send(route, fill(route.path, 'test'));
       const body = (await response.json()) as { error?: { code: string } };
       expect(response.status, `${route.method} ${route.path}`).toBe(404);
-      expect(body.error?.code).toMatch(/^(key|user)_not_found$/);
+      expect(body.error?.code).toMatch(/^(key|user|limit)_not_found$/);
     }
     expect(await snapshot(victim)).toBe(before);
   });

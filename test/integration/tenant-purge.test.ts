@@ -8,6 +8,7 @@ import { runTenantCommand } from '../../src/cli/tenant-commands.js';
 import { exportTenantDatabase } from '../../src/services/tenancy/tenant-export.js';
 import { PURGE_LOCK_NAME, TenantReaper } from '../../src/services/tenancy/tenant-reaper.js';
 import { type Tenant, TenantService } from '../../src/services/tenancy/tenant-service.js';
+import { MIGRATION_NAMES } from '../../src/storage/migrations/index.js';
 import { BACKENDS, type TestBackend } from '../helpers/databases.js';
 import { servicesOn, type TestServices } from '../helpers/tenant-services.js';
 
@@ -50,7 +51,6 @@ describe.each(BACKENDS)('purging deleted tenants on %s', (kind) => {
     // PGlite serves one process: a second purger there shares its open databases.
     const other = new TenantService({
       control: backend.control,
-      server: backend.server,
       connections: services.connections,
       deletionGraceMs: GRACE_MS,
       exportDirectory,
@@ -122,7 +122,7 @@ describe.each(BACKENDS)('purging deleted tenants on %s', (kind) => {
       format_version: 1,
       tenant: { id: acme.id, slug: 'acme', name: 'Acme Inc' },
       exported_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
-      schema_migrations: ['0001-init'],
+      schema_migrations: MIGRATION_NAMES.tenant,
     });
     // Every row follows its own table's line.
     const rows: Record<string, Record<string, unknown>[]> = {};
@@ -137,7 +137,9 @@ describe.each(BACKENDS)('purging deleted tenants on %s', (kind) => {
         rows[current as string]?.push(line.row as Record<string, unknown>);
       }
     }
-    expect(Object.keys(rows)).toEqual(['api_keys', 'audit_log', 'users']);
+    // Every table of the tenant schema, empty ones too.
+    expect(Object.keys(rows)).toEqual(['api_keys', 'audit_log', 'rate_limits', 'users']);
+    expect(rows.rate_limits).toEqual([]);
     expect(rows.users).toEqual([
       expect.objectContaining({ id: ann.id, email: 'ann@acme.test', role: 'owner' }),
       expect.objectContaining({ email: 'bob@acme.test', role: 'member' }),
@@ -176,7 +178,6 @@ describe.each(BACKENDS)('purging deleted tenants on %s', (kind) => {
     writeFileSync(blocker, 'in the way');
     const broken = new TenantService({
       control: backend.control,
-      server: backend.server,
       connections: services.connections,
       deletionGraceMs: GRACE_MS,
       exportDirectory: blocker,

@@ -3,6 +3,7 @@ import { requireKey } from '../../plugins/auth.js';
 import type { InferenceService } from '../../services/inference/inference-service.js';
 import type { ModelCatalog } from '../../services/inference/model-catalog.js';
 import type { Authenticator } from '../../services/keys/authenticator.js';
+import type { RateLimiter } from '../../services/limits/limiter.js';
 import { inferenceHandler } from './inference-handler.js';
 import {
   ChatCompletionRequest,
@@ -18,6 +19,9 @@ export interface V1Deps {
   inference: InferenceService;
   catalog: ModelCatalog;
   authenticator: Authenticator;
+  limiter: RateLimiter;
+  /** Completion tokens reserved against token limits when a request sets no max_tokens. */
+  defaultCompletionTokens: number;
 }
 
 /** The OpenAI-compatible data plane: every route needs a tenant API key. */
@@ -35,7 +39,7 @@ export async function v1Routes(app: FastifyInstance, deps: V1Deps): Promise<void
         response: inferenceResponses,
       },
     },
-    inferenceHandler(deps.inference, 'chat'),
+    inferenceHandler(deps, 'chat'),
   );
 
   app.post(
@@ -49,7 +53,7 @@ export async function v1Routes(app: FastifyInstance, deps: V1Deps): Promise<void
         response: inferenceResponses,
       },
     },
-    inferenceHandler(deps.inference, 'completions'),
+    inferenceHandler(deps, 'completions'),
   );
 
   app.post(
@@ -63,7 +67,7 @@ export async function v1Routes(app: FastifyInstance, deps: V1Deps): Promise<void
         response: inferenceResponses,
       },
     },
-    inferenceHandler(deps.inference, 'embeddings'),
+    inferenceHandler(deps, 'embeddings'),
   );
 
   app.get(

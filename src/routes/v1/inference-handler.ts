@@ -1,8 +1,10 @@
 import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { JsonObject } from '../../providers/types.js';
-import type { InferenceService } from '../../services/inference/inference-service.js';
 import type { Capability } from '../../services/inference/model-catalog.js';
+import type { Admission } from '../../services/limits/limiter.js';
+import { tokensToReserve } from '../../services/limits/reservation.js';
+import type { V1Deps } from './index.js';
 
 const SSE_HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',
@@ -21,45 +23,71 @@ function signalForClient(reply: FastifyReply): AbortSignal {
   return controller.signal;
 }
 
-export function inferenceHandler(inference: InferenceService, capability: Capability) {
+/** Holds the request to its rate limits (none for a caller without a tenant key). */
+async function admit(
+  deps: HandlerDeps,
+  request: FastifyRequest,
+  model: string,
+  capability: Capability,
+  body: JsonObject,
+): Promise<Admission> {
+  const principal = request.principal;
+  if (principal?.kind !== 'tenant') return { headers: {}, settle: async () => {} };
+  return deps.limiter.admit(principal, model, request.id, () =>
+    tokensToReserve(capability, body, deps.defaultCompletionTokens),
+  );
+}
+
+type HandlerDeps = Pick<V1Deps, 'inference' | 'limiter' | 'defaultCompletionTokens'>;
+
+export function inferenceHandler(deps: HandlerDeps, capability: Capability) {
+  const { inference } = deps;
   return async (request: FastifyRequest, reply: FastifyReply) => {
     const body = request.body as JsonObject;
+    const allowed = request.principal?.allowedModels ?? null;
+    // An unknown model is a 404 before it can count against any limit.
+    const model = inference.resolve(capability, body, allowed);
+    const admission = await admit(deps, request, model.name, capability, body);
+    reply.headers(admission.headers);
     const ctx = { signal: signalForClient(reply), requestId: request.id };
-    if (capability !== 'embeddings' && body.stream === true) {
-      const allowed = request.principal?.allowedModels ?? null;
-      const stream = await inference.stream(capability, body, ctx, allowed);
-      const record = {
-        model: stream.model.name,
-        provider: stream.model.providerId,
-        stream: true,
-        usage: null,
+    try {
+      if (capability !== 'embeddings' && body.stream === true) {
+        const stream = await inference.stream(capability, body, ctx, allowed);
+        const record = {
+          model: stream.model.name,
+          provider: stream.model.providerId,
+          stream: true,
+          usage: null,
+          timeToFirstChunkMs: null,
+        };
+        request.inference = record;
+        request.settled = stream.outcome.then(async (outcome) => {
+          Object.assign(record, {
+            usage: outcome.usage,
+            timeToFirstChunkMs: outcome.timeToFirstChunkMs,
+          });
+          if (outcome.error) request.errorCode = outcome.error.wireCode ?? outcome.error.code;
+          // What was delivered counts, a cut stream too; nothing at all releases the tokens.
+          await admission.settle(outcome.usage?.totalTokens ?? null);
+        });
+        // highWaterMark 1: pull one chunk from upstream only once the previous one was written.
+        return reply.headers(SSE_HEADERS).send(Readable.from(stream.events, { highWaterMark: 1 }));
+      }
+      const result = await inference.complete(capability, body, ctx, allowed);
+      request.inference = {
+        model: result.model.name,
+        provider: result.model.providerId,
+        stream: false,
+        usage: result.usage,
         timeToFirstChunkMs: null,
       };
-      request.inference = record;
-      request.settled = stream.outcome.then((outcome) => {
-        Object.assign(record, {
-          usage: outcome.usage,
-          timeToFirstChunkMs: outcome.timeToFirstChunkMs,
-        });
-        if (outcome.error) request.errorCode = outcome.error.wireCode ?? outcome.error.code;
-      });
-      // highWaterMark 1: pull one chunk from upstream only once the previous one was written.
-      return reply.headers(SSE_HEADERS).send(Readable.from(stream.events, { highWaterMark: 1 }));
+      // After the response, off its path: the correction is the request's second round trip.
+      request.settled = admission.settle(result.usage.totalTokens);
+      // Sent as a string: the upstream's object reaches the client exactly, unknown fields too.
+      return reply.type('application/json').send(JSON.stringify(result.body));
+    } catch (error) {
+      request.settled = admission.settle(null);
+      throw error;
     }
-    const result = await inference.complete(
-      capability,
-      body,
-      ctx,
-      request.principal?.allowedModels ?? null,
-    );
-    request.inference = {
-      model: result.model.name,
-      provider: result.model.providerId,
-      stream: false,
-      usage: result.usage,
-      timeToFirstChunkMs: null,
-    };
-    // Sent as a string: the upstream's object reaches the client exactly, unknown fields too.
-    return reply.type('application/json').send(JSON.stringify(result.body));
   };
 }

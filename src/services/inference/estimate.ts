@@ -67,6 +67,15 @@ export async function estimateChatPrompt(body: Record<string, unknown>): Promise
   return total;
 }
 
+/** The prompt tokens of a request to `capability`: its messages, prompt or input. */
+export function estimatePrompt(
+  capability: 'chat' | 'completions' | 'embeddings',
+  body: Record<string, unknown>,
+): Promise<number> {
+  if (capability === 'chat') return estimateChatPrompt(body);
+  return estimateTokens(capability === 'completions' ? body.prompt : body.input);
+}
+
 export async function estimateTokens(value: unknown): Promise<number> {
   return tokensIn(await loadEncoder(), value);
 }

@@ -2,7 +2,7 @@ import type { ModelConfig } from '../../config/load.js';
 import { GatewayError } from '../../errors/gateway-error.js';
 import type { ProviderRegistry } from '../../providers/registry.js';
 import type { CallContext, JsonObject, Provider } from '../../providers/types.js';
-import { estimateChatPrompt, estimatedUsage, estimateTokens, messageText } from './estimate.js';
+import { estimatedUsage, estimatePrompt, estimateTokens, messageText } from './estimate.js';
 import type { Allowed, Capability, ModelCatalog } from './model-catalog.js';
 import { createRelay, type Relay } from './stream-relay.js';
 import { toGatewayError } from './upstream-errors.js';
@@ -87,12 +87,17 @@ export class InferenceService {
     return { ...relay, model };
   }
 
+  /** The model a request names, if the caller may use it for this capability; else a 4xx. */
+  resolve(capability: Capability, body: JsonObject, allowed: Allowed = null): ModelConfig {
+    return this.options.catalog.resolve(String(body.model), capability, allowed);
+  }
+
   private route(
     body: JsonObject,
     capability: Capability,
     allowed: Allowed,
   ): { model: ModelConfig; provider: Provider } {
-    const model = this.options.catalog.resolve(String(body.model), capability, allowed);
+    const model = this.resolve(capability, body, allowed);
     const provider = this.options.providers.get(model.providerId);
     // Config validation makes this unreachable; kept so a bad registry fails loudly.
     if (provider === undefined) throw new GatewayError('internal_error');
@@ -102,11 +107,6 @@ export class InferenceService {
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
-
-function estimatePrompt(capability: Capability, body: JsonObject): Promise<number> {
-  if (capability === 'chat') return estimateChatPrompt(body);
-  return estimateTokens(capability === 'completions' ? body.prompt : body.input);
 }
 
 async function estimateResponse(

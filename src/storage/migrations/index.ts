@@ -1,7 +1,9 @@
 import { type Kysely, type Migration, type MigrationResultSet, Migrator } from 'kysely';
 import * as control0001 from './control/0001-init.js';
 import * as control0002 from './control/0002-platform-keys.js';
+import * as control0003 from './control/0003-tenant-servers.js';
 import * as tenant0001 from './tenant/0001-init.js';
+import * as tenant0002 from './tenant/0002-rate-limits.js';
 
 /**
  * Versioned migrations, in the repository and in order. Kysely's migrator records them per
@@ -11,8 +13,18 @@ import * as tenant0001 from './tenant/0001-init.js';
 const controlMigrations: Record<string, Migration> = {
   '0001-init': control0001,
   '0002-platform-keys': control0002,
+  '0003-tenant-servers': control0003,
 };
-const tenantMigrations: Record<string, Migration> = { '0001-init': tenant0001 };
+const tenantMigrations: Record<string, Migration> = {
+  '0001-init': tenant0001,
+  '0002-rate-limits': tenant0002,
+};
+
+/** Every migration's name, in order, per schema. */
+export const MIGRATION_NAMES = {
+  control: Object.keys(controlMigrations),
+  tenant: Object.keys(tenantMigrations),
+} as const;
 
 export type Schema = 'control' | 'tenant';
 

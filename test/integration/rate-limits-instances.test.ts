@@ -1,0 +1,137 @@
+import OpenAI from 'openai';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { RedisInvalidationBus } from '../../src/services/keys/invalidation.js';
+import { tokensToReserve } from '../../src/services/limits/reservation.js';
+import { chatCompletion, FakeUpstream, json } from '../helpers/fake-upstream.js';
+import { startGateway, type TestGateway, upstreamConfig } from '../helpers/gateway.js';
+import { openStore, TEST_REDIS_URL } from '../helpers/limit-stores.js';
+
+/**
+ * Two gateway instances over one database and one Redis, hammered at once: what they admit
+ * together never exceeds a limit, and reaches it. The upstream holds every admitted request
+ * until all were decided, so no usage correction frees capacity during the burst.
+ */
+const upstream = new FakeUpstream();
+let instances: [TestGateway, TestGateway];
+let gate: { open: () => void; opened: Promise<void> };
+
+function newGate() {
+  let open: () => void = () => {};
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { open, opened };
+}
+
+beforeAll(async () => {
+  await upstream.start();
+  upstream.always(async (_req, res) => {
+    await gate.opened;
+    json(res, 200, chatCompletion('ok'));
+  });
+  const config = upstreamConfig(upstream.url);
+  const services = () => ({
+    limitStore: openStore('redis'),
+    bus: new RedisInvalidationBus(TEST_REDIS_URL),
+  });
+  const first = await startGateway(config, {}, { services: services() });
+  const second = await startGateway(config, {}, { services: services(), share: first });
+  instances = [first, second];
+}, 60_000);
+
+afterAll(async () => {
+  gate?.open();
+  for (const instance of instances ?? []) await instance.close();
+  await upstream.stop();
+});
+
+afterEach(async () => {
+  upstream.reset();
+  for (const rule of await instances[0].services.limitRules.list('test'))
+    await instances[0].services.limitRules.delete('test', rule.id);
+});
+
+const body = {
+  model: 'gpt-test',
+  messages: [{ role: 'user' as const, content: 'Hello there' }],
+  max_tokens: 200,
+};
+
+/** Fires `total` requests spread over both instances; counts what each outcome got. */
+async function hammer(total: number): Promise<{ admitted: number; refused: number }> {
+  gate = newGate();
+  const clients = instances.map(
+    (instance) =>
+      new OpenAI({ apiKey: instance.apiKey, baseURL: `${instance.url}/v1`, maxRetries: 0 }),
+  );
+  let refused = 0;
+  const calls = Array.from({ length: total }, (_, i) =>
+    (clients[i % 2] as OpenAI).chat.completions.create(body).then(
+      () => 'admitted' as const,
+      (error: unknown) => {
+        if (!(error instanceof OpenAI.RateLimitError)) throw error;
+        refused += 1;
+        return 'refused' as const;
+      },
+    ),
+  );
+  // Every request is decided once it was refused or reached the upstream.
+  for (let i = 0; i < 3000 && refused + upstream.requests.length < total; i++)
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  gate.open();
+  const outcomes = await Promise.all(calls);
+  return { admitted: outcomes.filter((o) => o === 'admitted').length, refused };
+}
+
+async function setLimit(limit: Record<string, unknown>) {
+  await instances[0].services.limitRules.set('test', { scope: 'tenant', ...limit });
+}
+
+describe('two instances sharing one Redis', () => {
+  it('admit exactly requests_per_minute between them', async () => {
+    await setLimit({ requestsPerMinute: 100 });
+    const { admitted, refused } = await hammer(300);
+    expect(admitted).toBe(100);
+    expect(refused).toBe(200);
+    expect(upstream.requests).toHaveLength(100);
+  }, 60_000);
+
+  it('reserve no more than tokens_per_minute between them, and nearly all of it', async () => {
+    const limit = 20_000;
+    await setLimit({ tokensPerMinute: limit });
+    const each = await tokensToReserve('chat', body, 1024);
+    const { admitted } = await hammer(200);
+    expect(admitted * each).toBeLessThanOrEqual(limit);
+    expect(admitted * each).toBeGreaterThanOrEqual(0.99 * limit - each);
+    expect(upstream.requests).toHaveLength(admitted);
+  }, 60_000);
+
+  it('hold max_concurrent_requests between them', async () => {
+    await setLimit({ maxConcurrentRequests: 20 });
+    const { admitted } = await hammer(120);
+    expect(admitted).toBe(20);
+  }, 60_000);
+
+  it('see a limit set through the other instance at once', async () => {
+    gate = newGate();
+    gate.open();
+    const rule = await instances[0].services.limitRules.set('test', {
+      scope: 'tenant',
+      requestsPerMinute: 1,
+    });
+    const other = new OpenAI({
+      apiKey: instances[1].apiKey,
+      baseURL: `${instances[1].url}/v1`,
+      maxRetries: 0,
+    });
+    // Instance 1 cached no rule before; the announcement reaches it within moments.
+    let limited = false;
+    for (let i = 0; i < 100 && !limited; i++) {
+      const { response } = await other.chat.completions.create(body).withResponse();
+      limited = response.headers.get('x-ratelimit-limit-requests') === '1';
+      if (!limited) await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(limited).toBe(true);
+    expect(rule.created).toBe(true);
+  }, 30_000);
+});
