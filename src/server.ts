@@ -58,6 +58,13 @@ export async function startServer(config: AppConfig, options: StartOptions = {})
       await services.limitStore.close();
       await storage.close();
     });
+    // An upgrade may bring tenant migrations: every tenant database is brought up to date
+    // before the first request can need the new schema. Instances starting together take
+    // turns on each database's migration lock.
+    await services.tenants.migrateAll((done, total, tenant, applied) => {
+      if (applied.length > 0) app.log.info({ tenantId: tenant.id, applied }, 'tenant migrated');
+      if (done === total || done % 100 === 0) app.log.info({ done, total }, 'tenant migrations');
+    });
     const shown = await firstStart(config, services);
     // Upstreams that report no usage need the tokenizer; load it now rather than on a request.
     if (config.providers.some((provider) => provider.type !== 'mock')) await loadEncoder();

@@ -116,7 +116,9 @@ export async function runTenantCommand(
 
 export async function runMigrate(tenants: TenantService, out: Output): Promise<void> {
   out.line('control plane: up to date');
-  await tenants.migrateAll((done, total, tenant) =>
-    out.line(`tenant ${done}/${total} ${tenant.slug}: up to date`),
+  await tenants.migrateAll((done, total, tenant, applied) =>
+    out.line(
+      `tenant ${done}/${total} ${tenant.slug}: ${applied.length === 0 ? 'up to date' : `applied ${applied.join(', ')}`}`,
+    ),
   );
 }

@@ -362,14 +362,14 @@ export class TenantService {
 
   /** Brings every tenant database to the latest schema, one at a time, reporting progress. */
   async migrateAll(
-    onProgress: (done: number, total: number, tenant: Tenant) => void = () => {},
+    onProgress: (done: number, total: number, tenant: Tenant, applied: string[]) => void = () => {},
   ): Promise<void> {
     const tenants = (await this.list()).filter((tenant) => tenant.status !== 'deleting');
     const { connections } = this.options;
     for (const [index, tenant] of tenants.entries()) {
       await connections.servers.primary(tenant.server).create(tenant.databaseName);
-      await migrateToLatest(connections.get(tenant) as Kysely<unknown>, 'tenant');
-      onProgress(index + 1, tenants.length, tenant);
+      const applied = await migrateToLatest(connections.get(tenant) as Kysely<unknown>, 'tenant');
+      onProgress(index + 1, tenants.length, tenant, applied);
     }
   }
 

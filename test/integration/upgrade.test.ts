@@ -1,0 +1,65 @@
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runMigrate } from '../../src/cli/tenant-commands.js';
+import { loadConfig } from '../../src/config/load.js';
+import { closeGracefully, startServer } from '../../src/server.js';
+import { MIGRATION_NAMES } from '../../src/storage/migrations/index.js';
+import { servicesOn, type TestServices } from '../helpers/tenant-services.js';
+
+/**
+ * A tenant database left at an older schema, as an upgrade finds it: the newest tenant
+ * migration undone by hand.
+ */
+async function downgrade(services: TestServices, slug: string): Promise<string> {
+  const db = services.tenants.database(await services.tenants.get(slug));
+  const newest = MIGRATION_NAMES.tenant.at(-1) as string;
+  expect(newest).toBe('0002-rate-limits');
+  await sql`drop table rate_limits`.execute(db);
+  await sql`delete from schema_migrations where name = ${newest}`.execute(db);
+  return newest;
+}
+
+async function applied(services: TestServices, slug: string): Promise<string[]> {
+  const db = services.tenants.database(await services.tenants.get(slug));
+  const { rows } = await sql<{
+    name: string;
+  }>`select name from schema_migrations order by name`.execute(db);
+  return rows.map((row) => row.name);
+}
+
+describe('upgrading tenant databases', () => {
+  let services: TestServices;
+
+  beforeAll(async () => {
+    services = await servicesOn('postgres');
+    await services.tenants.create({ slug: 'old', name: 'Old' });
+    await services.tenants.create({ slug: 'current', name: 'Current' });
+  }, 60_000);
+  afterAll(() => services?.close(), 60_000);
+
+  it("'migrate' applies what a tenant lacks and says so", async () => {
+    const newest = await downgrade(services, 'old');
+    const lines: string[] = [];
+    await runMigrate(services.tenants, { line: (text) => lines.push(text) });
+    expect(lines).toContain(`tenant 1/2 old: applied ${newest}`);
+    expect(lines).toContain('tenant 2/2 current: up to date');
+    expect(await applied(services, 'old')).toEqual(MIGRATION_NAMES.tenant);
+  });
+
+  it('the server brings every tenant up to date before it listens', async () => {
+    await downgrade(services, 'old');
+    const config = loadConfig({
+      DATABASE_URL: services.backend.url ?? '',
+      MASTER_KEY: 'upgrade-test-master-key-0123456789',
+      PORT: '0',
+      LOG_LEVEL: 'silent',
+    });
+    const { app } = await startServer(config, { logger: false });
+    try {
+      expect(await applied(services, 'old')).toEqual(MIGRATION_NAMES.tenant);
+      expect(await applied(services, 'current')).toEqual(MIGRATION_NAMES.tenant);
+    } finally {
+      await closeGracefully(app, 1000);
+    }
+  }, 60_000);
+});
