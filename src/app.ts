@@ -26,6 +26,9 @@ import type { Services } from './services/services.js';
  */
 const CONCURRENCY_LEASE_MS = 30 * 60_000;
 
+/** Trusts the nearest `hops` proxies: their X-Forwarded-For entries name the client. */
+const hopsOf = (hops: number) => (_address: string, hop: number) => hop < hops;
+
 export interface BuildAppOptions {
   config: AppConfig;
   /** Tenants and keys: the API keys of the data plane and the admin API. */
@@ -58,6 +61,11 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   const app = Fastify({
     logger: options.logger ?? loggerOptions(config),
     bodyLimit: config.env.bodyLimitBytes,
+    // The client's address (request.ip) from X-Forwarded-For, only through trusted proxies.
+    trustProxy:
+      typeof config.env.trustProxy === 'number'
+        ? hopsOf(config.env.trustProxy)
+        : config.env.trustProxy,
     requestIdHeader: false,
     return503OnClosing: false,
     genReqId: (request) => requestIdFor(request.headers['x-request-id']),

@@ -36,6 +36,11 @@ export interface EnvConfig {
   rateLimitFailureMode: 'open' | 'closed';
   /** Completion tokens reserved for a request that sets no max_tokens. */
   rateLimitDefaultCompletionTokens: number;
+  /**
+   * Which proxies' X-Forwarded-For to believe for the client's address (failure throttle,
+   * audit log): none (false), a number of hops, or addresses and CIDR ranges.
+   */
+  trustProxy: boolean | number | string[];
   /** Failed key checks one client may make per minute before lookups are refused; 0: off. */
   authFailuresPerMinute: number;
   /** The platform admin key a first start registers instead of making and printing one. */
@@ -108,6 +113,20 @@ function url(value: string | undefined, name: string, protocols: string[], error
   return value;
 }
 
+const IP_OR_CIDR = /^([0-9.]+|[0-9a-fA-F:]+)(\/\d{1,3})?$/;
+
+function trustProxy(value: string | undefined, errors: string[]): boolean | number | string[] {
+  if (value === undefined || value === '' || value === 'false') return false;
+  if (value === 'true') return true;
+  if (/^\d+$/.test(value)) return Number(value);
+  const entries = value.split(',').map((entry) => entry.trim());
+  if (entries.every((entry) => IP_OR_CIDR.test(entry))) return entries;
+  errors.push(
+    `TRUST_PROXY must be true, false, a number of hops or addresses/CIDRs separated by commas, got '${value}'`,
+  );
+  return false;
+}
+
 function failureMode(value: string | undefined, errors: string[]): 'open' | 'closed' {
   if (value === undefined || value === '' || value === 'open') return 'open';
   if (value === 'closed') return 'closed';
@@ -149,6 +168,7 @@ export function readEnv(env: Env, errors: string[]): EnvConfig {
     masterKey,
     bootstrapAdminKey,
     authFailuresPerMinute: integer(env, 'AUTH_FAILURES_PER_MINUTE', 30, 0, 1_000_000, errors),
+    trustProxy: trustProxy(env.TRUST_PROXY, errors),
     redisTimeoutMs: integer(env, 'REDIS_TIMEOUT_MS', 100, 1, 60_000, errors),
     rateLimitFailureMode: failureMode(env.RATE_LIMIT_FAILURE_MODE, errors),
     rateLimitDefaultCompletionTokens: integer(

@@ -40,3 +40,20 @@ describe('repeated failures from one client', () => {
     expect(admin.status).toBe(429);
   });
 });
+
+describe('behind a trusted proxy', () => {
+  const { gateway: proxied } = useUpstreamGateway({
+    env: { AUTH_FAILURES_PER_MINUTE: '2', TRUST_PROXY: '127.0.0.1' },
+  });
+  const bad = (client: string) =>
+    proxied.fetch('/v1/models', {
+      headers: { authorization: 'Bearer nonsense', 'x-forwarded-for': client },
+    });
+
+  it('counts failures per forwarded client, so one cannot lock out the others', async () => {
+    expect((await bad('203.0.113.7')).status).toBe(401);
+    expect((await bad('203.0.113.7')).status).toBe(401);
+    expect((await bad('203.0.113.7')).status).toBe(429);
+    expect((await bad('198.51.100.9')).status).toBe(401);
+  });
+});

@@ -105,6 +105,29 @@ describe('loadConfig: environment problems', () => {
     problemWith(problems, 'MASTER_KEY');
   });
 
+  it('checks the rate limit, Redis and proxy settings', () => {
+    const problems = problemsOf({
+      RATE_LIMIT_FAILURE_MODE: 'maybe',
+      REDIS_TIMEOUT_MS: '0',
+      TRUST_PROXY: 'the load balancer',
+      AUTH_FAILURES_PER_MINUTE: '-3',
+    });
+    problemWith(problems, 'RATE_LIMIT_FAILURE_MODE', 'maybe');
+    problemWith(problems, 'REDIS_TIMEOUT_MS', '0');
+    problemWith(problems, 'TRUST_PROXY');
+    problemWith(problems, 'AUTH_FAILURES_PER_MINUTE', '-3');
+    const env = (vars: Record<string, string>) => loadConfig(vars).env;
+    expect(env({}).rateLimitFailureMode).toBe('open');
+    expect(env({ RATE_LIMIT_FAILURE_MODE: 'closed' }).rateLimitFailureMode).toBe('closed');
+    expect(env({}).trustProxy).toBe(false);
+    expect(env({ TRUST_PROXY: 'true' }).trustProxy).toBe(true);
+    expect(env({ TRUST_PROXY: '2' }).trustProxy).toBe(2);
+    expect(env({ TRUST_PROXY: '10.0.0.0/8, 127.0.0.1' }).trustProxy).toEqual([
+      '10.0.0.0/8',
+      '127.0.0.1',
+    ]);
+  });
+
   it('puts every problem in the error message too', () => {
     let caught: unknown;
     try {
