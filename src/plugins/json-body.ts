@@ -10,8 +10,14 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 export function registerJsonBodyParser(app: FastifyInstance): void {
   // Only JSON is accepted; anything else (text/plain included) is a 415.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => {
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
     const bytes = body as Buffer;
+    // A DELETE carries no body; clients that always send the JSON content type (curl
+    // wrappers, SDKs) must not be refused for the empty one.
+    if (bytes.length === 0 && request.method === 'DELETE') {
+      done(null, undefined);
+      return;
+    }
     if (bytes.length === 0) {
       done(
         new GatewayError('invalid_json', {
