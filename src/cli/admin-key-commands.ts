@@ -5,6 +5,7 @@ import {
   type PlatformKeyService,
   platformKeyJson,
 } from '../services/keys/platform-key-service.js';
+import { expiryOption, graceOption, keyState } from './key-options.js';
 import { type Output, parseCommandArgs, UsageError } from './tenant-commands.js';
 
 export const ADMIN_KEY_USAGE = `Usage:
@@ -19,12 +20,7 @@ admin API. The secret is printed once, by create and rotate; store it then. 'gen
 prints a fresh, well-formed key (nothing is stored), for BOOTSTRAP_ADMIN_KEY.`;
 
 function describe(key: PlatformKey): string {
-  const state = key.revokedAt
-    ? 'revoked'
-    : key.expiresAt && key.expiresAt <= new Date()
-      ? 'expired'
-      : 'active';
-  return `${key.id}  ${key.displayPrefix}...  platform-admin  ${state}  ${key.name}`;
+  return `${key.id}  ${key.displayPrefix}...  platform-admin  ${keyState(key)}  ${key.name}`;
 }
 
 /**
@@ -65,12 +61,7 @@ export async function runAdminKeyCommand(
   switch (action) {
     case 'create': {
       if (!values.name) throw new UsageError("'admin-key create' needs --name");
-      let expiresAt: Date | null = null;
-      if (values.expires !== undefined) {
-        expiresAt = new Date(values.expires);
-        if (Number.isNaN(expiresAt.getTime()))
-          throw new UsageError(`--expires is not a date: '${values.expires}'`);
-      }
+      const expiresAt = expiryOption(values.expires);
       return withSecret(await keys().create({ name: values.name, expiresAt }, actor));
     }
     case 'list': {
@@ -80,10 +71,9 @@ export async function runAdminKeyCommand(
       return;
     }
     case 'rotate': {
-      const grace = Number(values['grace-seconds'] ?? '3600');
-      if (!Number.isInteger(grace) || grace < 0)
-        throw new UsageError('--grace-seconds must be a whole number');
-      return withSecret(await keys().rotate(needKey(), grace, new Date(), actor));
+      return withSecret(
+        await keys().rotate(needKey(), graceOption(values['grace-seconds']), new Date(), actor),
+      );
     }
     case 'revoke':
       return out.line(describe(await keys().revoke(needKey(), new Date(), actor)));

@@ -1,6 +1,7 @@
 import { type Actor, SYSTEM_ACTOR } from '../services/audit/audit-log.js';
 import { type ApiKey, apiKeyJson, type KeyService } from '../services/keys/key-service.js';
 import type { TenantRole } from '../storage/tenant-schema.js';
+import { expiryOption, graceOption, keyState } from './key-options.js';
 import { type Output, parseCommandArgs, UsageError } from './tenant-commands.js';
 
 export const KEY_USAGE = `Usage:
@@ -15,12 +16,7 @@ The secret is printed once, by create and rotate; store it then.`;
 const ROLES: readonly TenantRole[] = ['owner', 'admin', 'member', 'viewer', 'billing'];
 
 function describe(key: ApiKey): string {
-  const state = key.revokedAt
-    ? 'revoked'
-    : key.expiresAt && key.expiresAt <= new Date()
-      ? 'expired'
-      : 'active';
-  return `${key.id}  ${key.displayPrefix}...  ${key.role}  ${state}  ${key.name}`;
+  return `${key.id}  ${key.displayPrefix}...  ${key.role}  ${keyState(key)}  ${key.name}`;
 }
 
 function asJson(key: ApiKey, secret?: string) {
@@ -32,13 +28,6 @@ function role(value: string | undefined): TenantRole {
   if (!ROLES.includes(value as TenantRole))
     throw new UsageError(`--role must be one of ${ROLES.join(', ')}`);
   return value as TenantRole;
-}
-
-function expiry(value: string | undefined): Date | null {
-  if (value === undefined) return null;
-  const date = new Date(value);
-  if (Number.isNaN(date.getTime())) throw new UsageError(`--expires is not a date: '${value}'`);
-  return date;
 }
 
 /** `llm-backend key ...`, thin over KeyService. */
@@ -89,7 +78,7 @@ export async function runKeyCommand(
             role: role(values.role),
             userId: values.user ?? null,
             allowedModels: models && models.length > 0 ? models : null,
-            expiresAt: expiry(values.expires),
+            expiresAt: expiryOption(values.expires),
           },
           actor,
         ),
@@ -102,9 +91,7 @@ export async function runKeyCommand(
       return;
     }
     case 'rotate': {
-      const grace = Number(values['grace-seconds'] ?? '3600');
-      if (!Number.isInteger(grace) || grace < 0)
-        throw new UsageError('--grace-seconds must be a whole number');
+      const grace = graceOption(values['grace-seconds']);
       return withSecret(await keys.rotate(tenant, needKey(), grace, new Date(), actor));
     }
     case 'revoke':
