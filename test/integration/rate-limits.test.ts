@@ -156,9 +156,11 @@ describe.each(STORE_KINDS)('rate limits on the %s store', (kind) => {
       await held;
       json(res, 200, chatCompletion('slow'));
     });
-    const slow = gateway.client.chat.completions.create(chat());
+    // Both with the same x-request-id: a client's own id must not let two requests share a slot.
+    const sameId = { headers: { 'x-request-id': 'req_client-chosen' } };
+    const slow = gateway.client.chat.completions.create(chat(), sameId);
     await eventuallyRequests(upstream.requests, 1);
-    const refused = await apiError(gateway.client.chat.completions.create(chat()));
+    const refused = await apiError(gateway.client.chat.completions.create(chat(), sameId));
     expect([refused.status, refused.headers?.get('retry-after')]).toEqual([429, '1']);
     release();
     await slow;

@@ -33,7 +33,7 @@ async function admit(
 ): Promise<Admission> {
   const principal = request.principal;
   if (principal?.kind !== 'tenant') return { headers: {}, settle: async () => {} };
-  return deps.limiter.admit(principal, model, request.id, () =>
+  return deps.limiter.admit(principal, model, () =>
     tokensToReserve(capability, body, deps.defaultCompletionTokens),
   );
 }

@@ -1,4 +1,5 @@
 import { GatewayError } from '../../errors/gateway-error.js';
+import { newId } from '../../utils/ids.js';
 import type { TenantPrincipal } from '../keys/key-service.js';
 import { formatDuration, rateLimitHeaders } from './headers.js';
 import type { LimitRule } from './limit-rules.js';
@@ -64,9 +65,11 @@ export class RateLimiter {
   async admit(
     principal: TenantPrincipal,
     model: string,
-    requestId: string,
     reserveTokens: () => Promise<number>,
   ): Promise<Admission> {
+    // Never the request id: a client may choose that one (x-request-id), and two requests
+    // sharing a lease would hold one concurrent slot between them.
+    const leaseId = newId('lse');
     const rules = applicable(await this.options.rules(principal.tenantId), principal, model);
     if (rules.length === 0) return ADMITTED_UNLIMITED;
     const needsTokens = rules.some((rule) => rule.tokensPerMinute !== null);
@@ -85,7 +88,7 @@ export class RateLimiter {
     try {
       acquired = await this.options.store.acquire(
         bound.map((item) => item.check),
-        requestId,
+        leaseId,
         this.options.leaseMs,
       );
     } catch (error) {
@@ -111,7 +114,7 @@ export class RateLimiter {
                 .map((check) => ({ key: check.key, delta: (usedTokens ?? 0) - check.amount })),
               leases: checks.filter((check) => check.kind === 'concurrent').map((c) => c.key),
             },
-            requestId,
+            leaseId,
           );
         } catch (error) {
           // The reservation stands and the lease runs out by itself: safe, if strict.
