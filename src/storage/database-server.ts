@@ -125,6 +125,16 @@ async function settle(staging: string, target: string): Promise<void> {
   }
 }
 
+/** PostgreSQL type ids whose text form pg hands back as is. */
+const INT8 = 20;
+
+/**
+ * Values read back the way `pg` reads them, so code and tests see one shape whichever
+ * database is underneath: bigint as a string (it may exceed a JavaScript number), where
+ * PGlite would make it a number.
+ */
+const SAME_AS_PG = { [INT8]: (value: string) => value };
+
 export interface PGliteServerOptions {
   /**
    * Where the blank, initialised data directory that new databases are copied from lives
@@ -200,7 +210,9 @@ export class PGliteServer implements DatabaseServer {
     const directory = this.directory(name);
     // PGlite creates the data directory itself, but not its parents.
     mkdirSync(directory, { recursive: true });
-    return new Kysely<DB>({ dialect: new PGliteDialect(new PGlite(directory)) });
+    return new Kysely<DB>({
+      dialect: new PGliteDialect(new PGlite(directory, { parsers: SAME_AS_PG })),
+    });
   }
 
   async exists(name: string): Promise<boolean> {

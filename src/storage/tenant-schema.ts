@@ -45,9 +45,32 @@ export interface RateLimitsTable {
   updated_at: Timestamp;
 }
 
+export interface UsageRecordsTable {
+  id: string;
+  at: Timestamp;
+  request_id: string;
+  user_id: string | null;
+  key_id: string;
+  model: string;
+  provider: string;
+  /** bigint: pg reads it back as a string. */
+  input_tokens: ColumnType<string, number, number>;
+  output_tokens: ColumnType<string, number, number>;
+  cached_tokens: ColumnType<string, number, number>;
+  estimated: boolean;
+  /** numeric: read back as a string, exact. */
+  cost: ColumnType<string, number, number>;
+  latency_ms: number;
+  time_to_first_token_ms: number | null;
+  status: number;
+  streamed: boolean;
+  client_disconnected: boolean;
+}
+
 export interface TenantSchema {
   users: UsersTable;
   api_keys: ApiKeysTable;
   rate_limits: RateLimitsTable;
+  usage_records: UsageRecordsTable;
   audit_log: AuditLogTable;
 }

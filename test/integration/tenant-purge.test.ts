@@ -138,8 +138,15 @@ describe.each(BACKENDS)('purging deleted tenants on %s', (kind) => {
       }
     }
     // Every table of the tenant schema, empty ones too.
-    expect(Object.keys(rows)).toEqual(['api_keys', 'audit_log', 'rate_limits', 'users']);
+    expect(Object.keys(rows)).toEqual([
+      'api_keys',
+      'audit_log',
+      'rate_limits',
+      'usage_records',
+      'users',
+    ]);
     expect(rows.rate_limits).toEqual([]);
+    expect(rows.usage_records).toEqual([]);
     expect(rows.users).toEqual([
       expect.objectContaining({ id: ann.id, email: 'ann@acme.test', role: 'owner' }),
       expect.objectContaining({ email: 'bob@acme.test', role: 'member' }),

@@ -4,6 +4,7 @@ import * as control0002 from './control/0002-platform-keys.js';
 import * as control0003 from './control/0003-tenant-servers.js';
 import * as tenant0001 from './tenant/0001-init.js';
 import * as tenant0002 from './tenant/0002-rate-limits.js';
+import * as tenant0003 from './tenant/0003-usage-records.js';
 
 /**
  * Versioned migrations, in the repository and in order. Kysely's migrator records them per
@@ -18,6 +19,7 @@ const controlMigrations: Record<string, Migration> = {
 const tenantMigrations: Record<string, Migration> = {
   '0001-init': tenant0001,
   '0002-rate-limits': tenant0002,
+  '0003-usage-records': tenant0003,
 };
 
 /** Every migration's name, in order, per schema. */
