@@ -8,7 +8,7 @@ import {
   listAudit,
 } from '../../services/audit/audit-log.js';
 import type { Services } from '../../services/services.js';
-import { ErrorResponse } from '../v1/schemas.js';
+import { errors } from './schemas.js';
 import { tenantOf } from './tenant-scope.js';
 
 const filter = (description: string) => Type.Optional(Type.String({ minLength: 1, description }));
@@ -91,7 +91,7 @@ export async function auditLogRoutes(app: FastifyInstance, services: Services): 
         summary: "The tenant's audit log, newest first, filtered and paged by cursor.",
         params: Type.Object({ tenant: Type.String() }),
         querystring: Query,
-        response: { 200: AuditLogList, '4xx': ErrorResponse, '5xx': ErrorResponse },
+        response: { 200: AuditLogList, ...errors },
       },
     },
     async (request) => {

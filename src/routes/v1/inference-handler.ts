@@ -52,7 +52,7 @@ export function inferenceHandler(deps: HandlerDeps, capability: Capability) {
     const ctx = { signal: signalForClient(reply), requestId: request.id };
     try {
       if (capability !== 'embeddings' && body.stream === true) {
-        const stream = await inference.stream(capability, body, ctx, allowed);
+        const stream = await inference.stream(capability, body, ctx, model);
         const record = {
           model: stream.model.name,
           provider: stream.model.providerId,
@@ -73,7 +73,7 @@ export function inferenceHandler(deps: HandlerDeps, capability: Capability) {
         // highWaterMark 1: pull one chunk from upstream only once the previous one was written.
         return reply.headers(SSE_HEADERS).send(Readable.from(stream.events, { highWaterMark: 1 }));
       }
-      const result = await inference.complete(capability, body, ctx, allowed);
+      const result = await inference.complete(capability, body, ctx, model);
       request.inference = {
         model: result.model.name,
         provider: result.model.providerId,

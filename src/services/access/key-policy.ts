@@ -21,7 +21,7 @@ export function maySeeKey(principal: KeyPrincipal, key: ApiKey): boolean {
   return can(principal, 'keys:read', key.tenantId);
 }
 
-/** Whether the caller may rotate or revoke `key`: any with `keys:write`, its own otherwise. */
+/** Whether the caller may rotate or revoke `key`: every key with `keys:write`, its own otherwise. */
 export function mayChangeKey(principal: KeyPrincipal, key: ApiKey): boolean {
   return can(principal, 'keys:write', key.tenantId) || ownsKey(principal, key);
 }

@@ -36,9 +36,9 @@ export class InferenceService {
     capability: Capability,
     body: JsonObject,
     ctx: CallContext,
-    allowed: Allowed = null,
+    model: ModelConfig,
   ): Promise<InferenceResult> {
-    const { model, provider } = this.route(body, capability, allowed);
+    const provider = this.provider(model);
     const upstreamBody = { ...body, model: model.upstreamModel };
     let response: JsonObject;
     try {
@@ -57,9 +57,9 @@ export class InferenceService {
     capability: StreamCapability,
     body: JsonObject,
     ctx: CallContext,
-    allowed: Allowed = null,
+    model: ModelConfig,
   ): Promise<InferenceStream> {
-    const { model, provider } = this.route(body, capability, allowed);
+    const provider = this.provider(model);
     const clientOptions = isObject(body.stream_options) ? body.stream_options : {};
     const clientWantsUsage = clientOptions.include_usage === true;
     // Usage is needed for accounting even when the client did not ask for it; the relay
@@ -87,21 +87,19 @@ export class InferenceService {
     return { ...relay, model };
   }
 
-  /** The model a request names, if the caller may use it for this capability; else a 4xx. */
+  /**
+   * The model a request names, if the caller may use it for this capability; else a 4xx.
+   * Resolved once per request, before limits are checked, and handed to complete or stream.
+   */
   resolve(capability: Capability, body: JsonObject, allowed: Allowed = null): ModelConfig {
     return this.options.catalog.resolve(String(body.model), capability, allowed);
   }
 
-  private route(
-    body: JsonObject,
-    capability: Capability,
-    allowed: Allowed,
-  ): { model: ModelConfig; provider: Provider } {
-    const model = this.resolve(capability, body, allowed);
+  private provider(model: ModelConfig): Provider {
     const provider = this.options.providers.get(model.providerId);
     // Config validation makes this unreachable; kept so a bad registry fails loudly.
     if (provider === undefined) throw new GatewayError('internal_error');
-    return { model, provider };
+    return provider;
   }
 }
 

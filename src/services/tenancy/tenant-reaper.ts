@@ -23,7 +23,7 @@ export interface TenantReaperOptions {
 
 const HOUR_MS = 3_600_000;
 
-/** The advisory lock's name: any constant will do as long as nothing else locks it. */
+/** The advisory lock's name: a constant of our own, which nothing else locks. */
 export const PURGE_LOCK_NAME = 'llm-backend:tenant-purge';
 const LOCK = sql`hashtext(${PURGE_LOCK_NAME})`;
 
