@@ -8,6 +8,7 @@ import { registerErrorHandling } from './plugins/errors.js';
 import { registerJsonBodyParser } from './plugins/json-body.js';
 import { registerMetrics } from './plugins/metrics.js';
 import { registerRequestContext, requestIdFor } from './plugins/request-context.js';
+import { registerUsageEvents } from './plugins/usage-events.js';
 import { ProviderRegistry } from './providers/registry.js';
 import { adminRoutes } from './routes/admin/index.js';
 import { healthRoutes } from './routes/ops/health.js';
@@ -109,6 +110,8 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   registerErrorHandling(app);
   registerJsonBodyParser(app);
   const metrics = registerMetrics(app, requestContext);
+  options.services.usagePublisher.attachLog(app.log);
+  registerUsageEvents(requestContext, options.services.usagePublisher);
   const storeErrors = new Counter({
     name: 'rate_limit_store_errors_total',
     help: 'Rate limit checks the store (Redis) could not answer; served or refused per RATE_LIMIT_FAILURE_MODE.',

@@ -7,11 +7,12 @@ import { AUDIT_USAGE, runAuditCommand } from './cli/audit-commands.js';
 import { KEY_USAGE, runKeyCommand } from './cli/key-commands.js';
 import { runMigrate, runTenantCommand, TENANT_USAGE, UsageError } from './cli/tenant-commands.js';
 import { runUserCommand, USER_USAGE } from './cli/user-commands.js';
+import { runWorker, WORKER_USAGE } from './cli/worker-command.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import { GatewayError } from './errors/gateway-error.js';
 import { closeGracefully, startServer } from './server.js';
 import type { Actor } from './services/audit/audit-log.js';
-import { buildServices, type Services } from './services/services.js';
+import { buildServices, closeServices, type Services } from './services/services.js';
 import { openStorage, type Storage } from './storage/open.js';
 import { DirectoryInUseError } from './storage/process-lock.js';
 
@@ -25,6 +26,7 @@ Commands:
   key       Create, list, rotate and revoke a tenant's API keys ('key --help')
   admin-key Create, list, rotate and revoke platform admin keys ('admin-key --help')
   audit     List a tenant's or the platform's audit log and verify its hash chain
+  worker    Write queued usage events to the tenants' databases ('worker --help')
   help      Show this help
 
 Configuration comes from the environment and CONFIG_FILE; see the README.`;
@@ -77,9 +79,7 @@ async function withServices(
   try {
     await run(services, storage);
   } finally {
-    await services.keyUsage.close();
-    await services.bus.close();
-    await services.limitStore.close();
+    await closeServices(services);
     await storage.close();
   }
 }
@@ -144,6 +144,17 @@ async function main(argv: string[]): Promise<void> {
           stdout,
         );
         if (!intact) process.exitCode = 1;
+      });
+    case 'worker':
+      if (rest.includes('--help') || rest.includes('-h')) return void console.log(WORKER_USAGE);
+      return withServices(async (services) => {
+        const { env } = loadConfig(process.env);
+        await runWorker(rest, {
+          queue: services.usageQueue,
+          records: services.usageRecords,
+          count: env.usageWorkers,
+          hasRedis: env.redisUrl !== null,
+        });
       });
     case 'help':
     case '--help':

@@ -2,8 +2,14 @@ import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { buildApp } from './app.js';
 import type { AppConfig } from './config/load.js';
 import { loadEncoder } from './services/inference/estimate.js';
-import { bootstrapDefaultTenant, buildServices, type Services } from './services/services.js';
+import {
+  bootstrapDefaultTenant,
+  buildServices,
+  closeServices,
+  type Services,
+} from './services/services.js';
 import { TenantReaper } from './services/tenancy/tenant-reaper.js';
+import { startUsageWorkers } from './services/usage/usage-workers.js';
 import { openStorage } from './storage/open.js';
 
 export interface StartOptions {
@@ -51,13 +57,26 @@ export async function startServer(config: AppConfig, options: StartOptions = {})
       shared: storage.server.kind === 'postgres',
       log: app.log,
     });
+    const workers =
+      config.env.usageWorkers > 0
+        ? startUsageWorkers({
+            queue: services.usageQueue,
+            records: services.usageRecords,
+            count: config.env.usageWorkers,
+            log: app.log,
+          })
+        : null;
     app.addHook('onClose', async () => {
       await reaper.stop();
-      await services.keyUsage.close();
-      await services.bus.close();
-      await services.limitStore.close();
+      // In-flight requests are done: their usage goes to the queue, and an in-process
+      // queue is written out before the databases close.
+      await services.usagePublisher.close();
+      await workers?.stop({ drain: config.env.redisUrl === null });
+      await closeServices(services);
       await storage.close();
     });
+    const warning = await services.usageQueue.durabilityWarning().catch(() => null);
+    if (warning !== null) app.log.warn(warning);
     // An upgrade may bring tenant migrations: every tenant database is brought up to date
     // before the first request can need the new schema. Instances starting together take
     // turns on each database's migration lock.

@@ -51,6 +51,12 @@ export interface EnvConfig {
   shutdownGraceMs: number;
   /** How long a deleted tenant's database is kept before `tenant purge` drops it. */
   tenantDeletionGraceHours: number;
+  /** Usage writers this process runs; 0 leaves them to `llm-backend worker` processes. */
+  usageWorkers: number;
+  /** How long a usage event may stay taken and unwritten before another worker takes it. */
+  usageClaimIdleMs: number;
+  /** The Redis Stream usage events travel on; deployments sharing one Redis pick their own. */
+  usageStream: string;
 }
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -188,5 +194,16 @@ export function readEnv(env: Env, errors: string[]): EnvConfig {
     },
     shutdownGraceMs: integer(env, 'SHUTDOWN_GRACE_MS', 30_000, 0, 3_600_000, errors),
     tenantDeletionGraceHours: integer(env, 'TENANT_DELETION_GRACE_HOURS', 72, 0, 8760, errors),
+    usageWorkers: usageWorkers(env, errors),
+    usageClaimIdleMs: integer(env, 'USAGE_CLAIM_IDLE_MS', 30_000, 100, 3_600_000, errors),
+    usageStream: env.USAGE_STREAM || 'llmb:usage',
   };
+}
+
+function usageWorkers(env: Env, errors: string[]): number {
+  const count = integer(env, 'USAGE_WORKERS', 1, 0, 64, errors);
+  const redis = readSecret(env, 'REDIS_URL', []);
+  if (count === 0 && redis === undefined)
+    errors.push('USAGE_WORKERS=0 needs REDIS_URL: without Redis, usage waits in this process');
+  return count;
 }

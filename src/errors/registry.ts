@@ -44,6 +44,11 @@ export const errorRegistry = {
     type: 'invalid_request_error',
     message: 'The limit does not exist.',
   },
+  quota_not_found: {
+    status: 404,
+    type: 'invalid_request_error',
+    message: 'The quota does not exist.',
+  },
   auth_rate_limited: {
     status: 429,
     type: 'requests',

@@ -9,6 +9,8 @@ export interface InferenceRecord {
   provider: string;
   stream: boolean;
   usage: Usage | null;
+  /** What the usage cost at the model's prices; null while the usage is unknown. */
+  cost: number | null;
   timeToFirstChunkMs: number | null;
 }
 

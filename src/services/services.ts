@@ -12,9 +12,14 @@ import { resolveMasterKey } from './keys/master-key.js';
 import { PlatformKeyService } from './keys/platform-key-service.js';
 import { LimitRuleService } from './limits/limit-rules.js';
 import { openRateLimitStore } from './limits/open-store.js';
+import { QuotaService } from './limits/quotas.js';
 import type { RateLimitStore } from './limits/store.js';
 import { TenantService } from './tenancy/tenant-service.js';
 import { UserService } from './tenancy/user-service.js';
+import { openUsageQueue } from './usage/open-queue.js';
+import type { UsageQueue } from './usage/queue.js';
+import { UsagePublisher } from './usage/usage-publisher.js';
+import { UsageRecords } from './usage/usage-records.js';
 
 export interface Services {
   tenants: TenantService;
@@ -26,8 +31,15 @@ export interface Services {
   /** Where key, tenant and limit changes are announced to every instance's caches. */
   bus: InvalidationBus;
   limitRules: LimitRuleService;
+  /** Token quotas and spend budgets (the stored rules). */
+  quotas: QuotaService;
   /** The rate limit counters: Redis when configured, in-process otherwise. */
   limitStore: RateLimitStore;
+  /** Usage events on their way to the tenants' databases: a Redis Stream, or in-process. */
+  usageQueue: UsageQueue;
+  usageRecords: UsageRecords;
+  /** Hands each request's usage event to the queue, in batches. */
+  usagePublisher: UsagePublisher;
 }
 
 /** The services over one storage, built once at start and shared by the HTTP app and the CLI. */
@@ -44,6 +56,11 @@ export function buildServices(env: EnvConfig, storage: Storage): Services {
   });
   const hasher = new ApiKeyHasher(deriveKey(resolveMasterKey(env), 'api-key-hash'));
   const platformKeys = new PlatformKeyService({ control: storage.control, hasher, bus });
+  const usageQueue = openUsageQueue(env.redisUrl, {
+    claimIdleMs: env.usageClaimIdleMs,
+    stream: env.usageStream,
+  });
+  const usageRecords = new UsageRecords(tenants);
   return {
     tenants,
     keys: new KeyService({ tenants, control: storage.control, hasher, bus, platformKeys }),
@@ -52,7 +69,11 @@ export function buildServices(env: EnvConfig, storage: Storage): Services {
     keyUsage: new KeyUsageRecorder(tenants, platformKeys),
     bus,
     limitRules: new LimitRuleService({ tenants, bus }),
+    quotas: new QuotaService({ tenants, bus }),
     limitStore: openRateLimitStore(env.redisUrl, { timeoutMs: env.redisTimeoutMs }),
+    usageQueue,
+    usageRecords,
+    usagePublisher: new UsagePublisher({ queue: usageQueue, records: usageRecords }),
   };
 }
 
@@ -65,4 +86,13 @@ export async function bootstrapDefaultTenant(services: Services): Promise<string
   await services.tenants.create({ slug: 'default', name: 'Default' });
   const { secret } = await services.keys.create('default', { name: 'bootstrap', role: 'owner' });
   return secret;
+}
+
+/** Closes what the services hold, queued usage first (it may still need the databases). */
+export async function closeServices(services: Services): Promise<void> {
+  await services.usagePublisher.close();
+  await services.usageQueue.close();
+  await services.keyUsage.close();
+  await services.bus.close();
+  await services.limitStore.close();
 }

@@ -47,12 +47,16 @@ export class PostgresServer implements DatabaseServer {
   }
 
   /**
-   * A pool whose idle connections may die (server restart, a dropped database) without
-   * taking the process down: pg emits those as 'error' events, and drops the connection.
+   * A pool whose connections may die (server restart, a dropped database) without taking
+   * the process down. pg emits a dead connection as an 'error' event: the pool listens
+   * while a connection is idle, but a connection checked out for a query has no listener
+   * of its own, and an unheard 'error' event ends the process. Every connection gets one;
+   * the query it was running fails on its own.
    */
   private pool(connectionString: string, max: number): pg.Pool {
     const pool = new pg.Pool({ connectionString, max });
     pool.on('error', this.onIdleError);
+    pool.on('connect', (client) => client.on('error', () => {}));
     return pool;
   }
 

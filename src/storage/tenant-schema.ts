@@ -45,6 +45,23 @@ export interface RateLimitsTable {
   updated_at: Timestamp;
 }
 
+export type QuotaMetric = 'tokens' | 'cost';
+export type QuotaPeriod = 'day' | 'month' | 'total';
+
+export interface QuotasTable {
+  id: string;
+  scope: LimitScope;
+  subject_id: string | null;
+  metric: QuotaMetric;
+  period: QuotaPeriod;
+  /** numeric: read back as a string, exact. */
+  amount: ColumnType<string, number, number>;
+  /** Soft thresholds, percent of the amount: 1 to 100, ascending. */
+  thresholds: ColumnType<number[], number[] | undefined, number[]>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
 export interface UsageRecordsTable {
   id: string;
   at: Timestamp;
@@ -71,6 +88,7 @@ export interface TenantSchema {
   users: UsersTable;
   api_keys: ApiKeysTable;
   rate_limits: RateLimitsTable;
+  quotas: QuotasTable;
   usage_records: UsageRecordsTable;
   audit_log: AuditLogTable;
 }

@@ -16,6 +16,10 @@ export class CuttableProxy {
     private readonly targetPort: number,
   ) {}
 
+  get address(): { host: string; port: number } {
+    return { host: '127.0.0.1', port: this.port };
+  }
+
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
   }

@@ -12,10 +12,15 @@ import { KeyUsageRecorder } from '../../src/services/keys/key-usage.js';
 import { PlatformKeyService } from '../../src/services/keys/platform-key-service.js';
 import { LimitRuleService } from '../../src/services/limits/limit-rules.js';
 import { MemoryRateLimitStore } from '../../src/services/limits/memory-store.js';
+import { QuotaService } from '../../src/services/limits/quotas.js';
 import type { RateLimitStore } from '../../src/services/limits/store.js';
 import type { Services } from '../../src/services/services.js';
 import { TenantService } from '../../src/services/tenancy/tenant-service.js';
 import { UserService } from '../../src/services/tenancy/user-service.js';
+import { MemoryUsageQueue } from '../../src/services/usage/memory-queue.js';
+import type { UsageQueue } from '../../src/services/usage/queue.js';
+import { UsagePublisher } from '../../src/services/usage/usage-publisher.js';
+import { UsageRecords } from '../../src/services/usage/usage-records.js';
 import { DatabaseServers } from '../../src/storage/database-servers.js';
 import { TenantConnections } from '../../src/storage/tenant-connections.js';
 import { type BackendKind, createBackend, type TestBackend } from './databases.js';
@@ -39,6 +44,8 @@ export interface TestServicesOptions {
   limitStore?: RateLimitStore;
   /** The config file's `database_servers`, next to the backend's own server (PostgreSQL). */
   servers?: readonly DatabaseServerConfig[];
+  /** Default: the in-process queue. */
+  usageQueue?: UsageQueue;
 }
 
 /** The real services on a fresh control plane of the given kind, as the server builds them. */
@@ -66,6 +73,9 @@ export async function servicesOn(
   const platformKeys = new PlatformKeyService({ control: backend.control, hasher, bus });
   const keyUsage = new KeyUsageRecorder(tenants, platformKeys);
   const limitStore = options.limitStore ?? new MemoryRateLimitStore();
+  const usageQueue = options.usageQueue ?? new MemoryUsageQueue({ claimIdleMs: 30_000 });
+  const usageRecords = new UsageRecords(tenants);
+  const usagePublisher = new UsagePublisher({ queue: usageQueue, records: usageRecords });
   return {
     backend,
     connections,
@@ -77,8 +87,14 @@ export async function servicesOn(
     keyUsage,
     bus,
     limitRules: new LimitRuleService({ tenants, bus }),
+    quotas: new QuotaService({ tenants, bus }),
     limitStore,
+    usageQueue,
+    usageRecords,
+    usagePublisher,
     close: async () => {
+      await usagePublisher.close();
+      await usageQueue.close();
       await keyUsage.close();
       await limitStore.close();
       await bus.close();

@@ -28,6 +28,7 @@ let victimUser: string;
 let victimKey: string;
 let victimSecret: string;
 let victimLimit: string;
+let victimQuota: string;
 let routes: Route[];
 
 async function snapshot(tenant: Tenant): Promise<string> {
@@ -37,6 +38,7 @@ async function snapshot(tenant: Tenant): Promise<string> {
     users: await db.selectFrom('users').selectAll().orderBy('id').execute(),
     keys: await db.selectFrom('api_keys').selectAll().orderBy('id').execute(),
     limits: await db.selectFrom('rate_limits').selectAll().orderBy('id').execute(),
+    quotas: await db.selectFrom('quotas').selectAll().orderBy('id').execute(),
     audit: await db.selectFrom('audit_log').selectAll().orderBy('seq').execute(),
     registry: await control.selectFrom('tenants').selectAll().where('id', '=', tenant.id).execute(),
     index: await control
@@ -63,6 +65,16 @@ beforeAll(async () => {
       requestsPerMinute: 10,
     })
   ).rule.id;
+  victimQuota = (
+    await gateway.services.quotas.set('victim', {
+      scope: 'key',
+      subjectId: victimKey,
+      metric: 'tokens',
+      period: 'day',
+      amount: 1000,
+      thresholds: [80],
+    })
+  ).quota.id;
   const doc = (await (await fetch(`${gateway.url}/openapi.json`)).json()) as {
     paths: Record<string, Record<string, Operation>>;
   };
@@ -77,6 +89,7 @@ function fill(path: string, tenant: string): string {
     key: victimKey,
     user: victimUser,
     limit: victimLimit,
+    quota: victimQuota,
   };
   return path.replace(/\{(\w+)\}/g, (_match, name: string) => {
     const id = ids[name];
@@ -118,13 +131,13 @@ describe("tenant A's owner key against tenant B", () => {
 
   it("finds none of B's keys or users through A's own tenant", async () => {
     const before = await snapshot(victim);
-    const byId = routes.filter((route) => /\{(key|user|limit)\}/.test(route.path));
-    expect(byId.length).toBeGreaterThanOrEqual(4);
+    const byId = routes.filter((route) => /\{(key|user|limit|quota)\}/.test(route.path));
+    expect(byId.length).toBeGreaterThanOrEqual(5);
     for (const route of byId) {
       const response = await send(route, fill(route.path, 'test'));
       const body = (await response.json()) as { error?: { code: string } };
       expect(response.status, `${route.method} ${route.path}`).toBe(404);
-      expect(body.error?.code).toMatch(/^(key|user|limit)_not_found$/);
+      expect(body.error?.code).toMatch(/^(key|user|limit|quota)_not_found$/);
     }
     expect(await snapshot(victim)).toBe(before);
   });

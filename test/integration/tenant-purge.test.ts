@@ -141,10 +141,12 @@ describe.each(BACKENDS)('purging deleted tenants on %s', (kind) => {
     expect(Object.keys(rows)).toEqual([
       'api_keys',
       'audit_log',
+      'quotas',
       'rate_limits',
       'usage_records',
       'users',
     ]);
+    expect(rows.quotas).toEqual([]);
     expect(rows.rate_limits).toEqual([]);
     expect(rows.usage_records).toEqual([]);
     expect(rows.users).toEqual([

@@ -17,6 +17,7 @@ async function downgrade(services: TestServices, slug: string): Promise<string> 
   const created: Record<string, string> = {
     '0002-rate-limits': 'rate_limits',
     '0003-usage-records': 'usage_records',
+    '0004-quotas': 'quotas',
   };
   const table = created[newest];
   if (table === undefined) throw new Error(`teach this test to undo ${newest}`);

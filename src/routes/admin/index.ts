@@ -5,6 +5,7 @@ import type { Services } from '../../services/services.js';
 import { apiKeyRoutes } from './api-keys.js';
 import { auditLogRoutes } from './audit-logs.js';
 import { limitRoutes } from './limits.js';
+import { quotaRoutes } from './quotas.js';
 import { scopeToTenant } from './tenant-scope.js';
 import { tenantRoutes } from './tenants.js';
 import { userRoutes } from './users.js';
@@ -23,5 +24,6 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
   await app.register(apiKeyRoutes, { prefix: '/tenants/:tenant/api-keys', ...services });
   await app.register(userRoutes, { prefix: '/tenants/:tenant/users', ...services });
   await app.register(limitRoutes, { prefix: '/tenants/:tenant/limits', ...services });
+  await app.register(quotaRoutes, { prefix: '/tenants/:tenant/quotas', ...services });
   await app.register(auditLogRoutes, { prefix: '/tenants/:tenant/audit-logs', ...services });
 }

@@ -4,6 +4,7 @@ import type { JsonObject } from '../../providers/types.js';
 import type { Capability } from '../../services/inference/model-catalog.js';
 import type { Admission } from '../../services/limits/limiter.js';
 import { tokensToReserve } from '../../services/limits/reservation.js';
+import { costOf } from '../../services/usage/cost.js';
 import type { V1Deps } from './index.js';
 
 const SSE_HEADERS = {
@@ -58,12 +59,14 @@ export function inferenceHandler(deps: HandlerDeps, capability: Capability) {
           provider: stream.model.providerId,
           stream: true,
           usage: null,
+          cost: null,
           timeToFirstChunkMs: null,
         };
         request.inference = record;
         request.settled = stream.outcome.then(async (outcome) => {
           Object.assign(record, {
             usage: outcome.usage,
+            cost: outcome.usage && costOf(outcome.usage, model.pricing),
             timeToFirstChunkMs: outcome.timeToFirstChunkMs,
           });
           if (outcome.error) request.errorCode = outcome.error.wireCode ?? outcome.error.code;
@@ -79,6 +82,7 @@ export function inferenceHandler(deps: HandlerDeps, capability: Capability) {
         provider: result.model.providerId,
         stream: false,
         usage: result.usage,
+        cost: costOf(result.usage, model.pricing),
         timeToFirstChunkMs: null,
       };
       // After the response, off its path: the correction is the request's second round trip.

@@ -5,6 +5,7 @@ import { newId } from '../../utils/ids.js';
 import { type Actor, appendAudit, SYSTEM_ACTOR } from '../audit/audit-log.js';
 import type { InvalidationBus } from '../keys/invalidation.js';
 import type { TenantService } from '../tenancy/tenant-service.js';
+import { checkSubject, subjectOf } from './subjects.js';
 
 export interface LimitRule {
   id: string;
@@ -86,11 +87,7 @@ export class LimitRuleService {
     actor: Actor = SYSTEM_ACTOR,
   ): Promise<{ rule: LimitRule; created: boolean }> {
     const { tenant, db } = await this.database(tenantRef);
-    const subjectId = input.scope === 'tenant' ? null : (input.subjectId ?? null);
-    if (input.scope !== 'tenant' && subjectId === null)
-      throw invalid(`A '${input.scope}' limit needs subject_id.`, 'subject_id');
-    if (input.scope === 'tenant' && input.subjectId)
-      throw invalid('A tenant limit has no subject_id.', 'subject_id');
+    const subjectId = subjectOf(input.scope, input.subjectId, 'limit');
     const limits = {
       requests_per_minute: input.requestsPerMinute ?? null,
       tokens_per_minute: input.tokensPerMinute ?? null,
@@ -101,7 +98,7 @@ export class LimitRuleService {
         'Set at least one limit; delete the rule to lift them all.',
         'requests_per_minute',
       );
-    if (subjectId !== null) await this.checkSubject(db, input.scope, subjectId);
+    if (subjectId !== null) await checkSubject(db, input.scope, subjectId);
     const before = await this.find(db, input.scope, subjectId, input.model ?? null);
     const now = new Date();
     const { rows } = await sql<Selectable<RateLimitsTable>>`
@@ -150,19 +147,6 @@ export class LimitRuleService {
       .where(sql<boolean>`coalesce(model, '') = ${model ?? ''}`)
       .executeTakeFirst();
     return row === undefined ? null : toRule(row);
-  }
-
-  private async checkSubject(db: Kysely<TenantSchema>, scope: LimitScope, subjectId: string) {
-    const table = scope === 'user' ? 'users' : 'api_keys';
-    const found = await db
-      .selectFrom(table)
-      .select('id')
-      .where('id', '=', subjectId)
-      .executeTakeFirst();
-    if (found === undefined)
-      throw new GatewayError(scope === 'user' ? 'user_not_found' : 'key_not_found', {
-        param: 'subject_id',
-      });
   }
 
   private async audit(

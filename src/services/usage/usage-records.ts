@@ -82,6 +82,17 @@ export class UsageRecords {
     return Number(result.numInsertedOrUpdatedRows ?? 0);
   }
 
+  /** Whether the tenant's database answers at all: a failed write may be the data or the server. */
+  async reachable(tenantId: string): Promise<boolean> {
+    try {
+      const db = this.tenants.database(await this.tenants.get(tenantId));
+      await sql`select 1`.execute(db);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   private async ensurePartition(db: Kysely<TenantSchema>, known: string, month: string) {
     if (this.partitions.has(known)) return;
     const [from, to] = monthBounds(month);

@@ -1,0 +1,95 @@
+import type { Redis } from 'ioredis';
+import { newId } from '../../utils/ids.js';
+
+/** Something a tenant or an operator may want to be told of (delivered by webhooks). */
+export interface PlatformEvent {
+  /** `evt_...`, made once, so a delivery retried is recognised as the same event. */
+  id: string;
+  type: string;
+  at: Date;
+  /** Null for platform-wide events. */
+  tenantId: string | null;
+  data: Record<string, unknown>;
+}
+
+export type NewEvent = Omit<PlatformEvent, 'id' | 'at'>;
+
+/**
+ * Where events are appended for delivery: a Redis Stream every instance writes to, or an
+ * in-process list. Appending never fails a request: a lost event is logged by the caller.
+ */
+export interface EventLog {
+  append(event: NewEvent): Promise<PlatformEvent>;
+  /** The newest events, newest first. */
+  recent(limit: number): Promise<PlatformEvent[]>;
+  close(): Promise<void>;
+}
+
+const made = (event: NewEvent): PlatformEvent => ({ ...event, id: newId('evt'), at: new Date() });
+
+function encode(event: PlatformEvent): string {
+  return JSON.stringify({ ...event, at: event.at.toISOString() });
+}
+
+function decode(text: string): PlatformEvent | null {
+  try {
+    const raw = JSON.parse(text) as PlatformEvent & { at: string };
+    return { ...raw, at: new Date(raw.at) };
+  } catch {
+    return null;
+  }
+}
+
+export class MemoryEventLog implements EventLog {
+  private readonly events: PlatformEvent[] = [];
+
+  constructor(private readonly max = 10_000) {}
+
+  async append(event: NewEvent): Promise<PlatformEvent> {
+    const full = made(event);
+    this.events.push(full);
+    if (this.events.length > this.max) this.events.splice(0, this.events.length - this.max);
+    return full;
+  }
+
+  async recent(limit: number): Promise<PlatformEvent[]> {
+    return this.events.slice(-limit).reverse();
+  }
+
+  async close(): Promise<void> {}
+}
+
+export interface RedisEventLogOptions {
+  client: Redis;
+  /** The stream's key. */
+  stream: string;
+  /** Events kept (approximately); the oldest go first. */
+  max?: number;
+  ownsConnection?: boolean;
+}
+
+export class RedisEventLog implements EventLog {
+  constructor(private readonly options: RedisEventLogOptions) {}
+
+  async append(event: NewEvent): Promise<PlatformEvent> {
+    const full = made(event);
+    const { client, stream, max = 100_000 } = this.options;
+    await client.xadd(stream, 'MAXLEN', '~', max, '*', 'event', encode(full));
+    return full;
+  }
+
+  async recent(limit: number): Promise<PlatformEvent[]> {
+    const { client, stream } = this.options;
+    const entries = (await client.xrevrange(stream, '+', '-', 'COUNT', limit)) as [
+      string,
+      string[],
+    ][];
+    return entries
+      .map(([, fields]) => decode(fields[1] ?? ''))
+      .filter((event): event is PlatformEvent => event !== null);
+  }
+
+  async close(): Promise<void> {
+    if (this.options.ownsConnection) this.options.client.disconnect();
+  }
+}

@@ -1,0 +1,200 @@
+import type { Redis } from 'ioredis';
+import type { DeadLetter, Delivery, UsageQueue } from './queue.js';
+import type { UsageEvent } from './usage-records.js';
+import { decodeUsageEvent, encodeUsageEvent } from './usage-wire.js';
+
+export const USAGE_STREAM = 'llmb:usage';
+export const USAGE_GROUP = 'usage-writers';
+
+export interface RedisUsageQueueOptions {
+  /** Commands: publish, claim, acknowledge. */
+  client: Redis;
+  /** Its own connection: a blocking XREADGROUP holds it while it waits. */
+  blocking: Redis;
+  /** How long a taken entry may stay unacknowledged before another consumer claims it. */
+  claimIdleMs: number;
+  /** Dead letters kept (approximately); the oldest go first. */
+  maxDeadLetters?: number;
+  /** The stream's key (default `llmb:usage`); dead letters go to `<stream>:dead`. */
+  stream?: string;
+  /** Whether close() disconnects both connections (they were made for this queue). */
+  ownsConnections?: boolean;
+}
+
+type StreamEntry = [id: string, fields: string[]];
+
+function fieldOf(fields: string[], name: string): string | undefined {
+  for (let i = 0; i < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
+  return undefined;
+}
+
+function delivery([id, fields]: StreamEntry, attempts: number): Delivery {
+  const raw = fieldOf(fields, 'event') ?? '';
+  return { id, raw, event: decodeUsageEvent(raw), attempts };
+}
+
+const isNoGroup = (error: unknown) => error instanceof Error && error.message.startsWith('NOGROUP');
+
+/**
+ * Usage events on a Redis Stream read by one consumer group, so each entry goes to one
+ * worker among many. Acknowledged entries are deleted, so the stream holds only the backlog.
+ * The stream is one key: every instance and worker meets on it, on a cluster too.
+ */
+export class RedisUsageQueue implements UsageQueue {
+  private group: Promise<void> | null = null;
+  private readonly stream: string;
+  private readonly dead: string;
+
+  constructor(private readonly options: RedisUsageQueueOptions) {
+    this.stream = options.stream ?? USAGE_STREAM;
+    this.dead = `${this.stream}:dead`;
+  }
+
+  async publish(events: UsageEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    const pipeline = this.options.client.pipeline();
+    for (const event of events) pipeline.xadd(this.stream, '*', 'event', encodeUsageEvent(event));
+    const results = (await pipeline.exec()) ?? [];
+    const failed = results.find(([error]) => error !== null);
+    if (failed) throw failed[0];
+  }
+
+  async read(consumer: string, count: number, blockMs: number): Promise<Delivery[]> {
+    await this.ensureGroup();
+    try {
+      const claimed = await this.claimIdle(consumer, count);
+      if (claimed.length > 0) return claimed;
+      const reply = (await this.options.blocking.xreadgroup(
+        'GROUP',
+        USAGE_GROUP,
+        consumer,
+        'COUNT',
+        count,
+        'BLOCK',
+        Math.max(1, blockMs),
+        'STREAMS',
+        this.stream,
+        '>',
+      )) as [string, StreamEntry[]][] | null;
+      return (reply?.[0]?.[1] ?? []).map((entry) => delivery(entry, 1));
+    } catch (error) {
+      // Redis lost its data (or was flushed): make the group again on the next read.
+      if (isNoGroup(error)) this.group = null;
+      throw error;
+    }
+  }
+
+  async ack(ids: string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.options.client
+      .multi()
+      .xack(this.stream, USAGE_GROUP, ...ids)
+      .xdel(this.stream, ...ids)
+      .exec();
+  }
+
+  async deadLetter(entry: Delivery, reason: string): Promise<void> {
+    const max = this.options.maxDeadLetters ?? 10_000;
+    await this.options.client
+      .multi()
+      .xadd(
+        this.dead,
+        'MAXLEN',
+        '~',
+        max,
+        '*',
+        'event',
+        entry.raw,
+        'reason',
+        reason,
+        'attempts',
+        entry.attempts,
+        'source',
+        entry.id,
+      )
+      .xack(this.stream, USAGE_GROUP, entry.id)
+      .xdel(this.stream, entry.id)
+      .exec();
+  }
+
+  async deadLetters(limit: number): Promise<DeadLetter[]> {
+    const entries = (await this.options.client.xrevrange(
+      this.dead,
+      '+',
+      '-',
+      'COUNT',
+      limit,
+    )) as StreamEntry[];
+    return entries.map(([id, fields]) => ({
+      id: fieldOf(fields, 'source') ?? id,
+      raw: fieldOf(fields, 'event') ?? '',
+      reason: fieldOf(fields, 'reason') ?? '',
+      attempts: Number(fieldOf(fields, 'attempts') ?? 0),
+      at: new Date(Number(id.split('-')[0])),
+    }));
+  }
+
+  async backlog(): Promise<number> {
+    return this.options.client.xlen(this.stream);
+  }
+
+  /**
+   * Queued events outlive a Redis restart only with the append-only file on; without it a
+   * restart loses what came since the last snapshot.
+   */
+  async durabilityWarning(): Promise<string | null> {
+    const info = await this.options.client.info('persistence');
+    if (/^aof_enabled:1\s*$/m.test(info)) return null;
+    return 'Redis runs without appendonly (AOF): usage events still queued are lost if Redis restarts. Set appendonly yes (appendfsync everysec); see docs/usage.md.';
+  }
+
+  async close(): Promise<void> {
+    if (!this.options.ownsConnections) return;
+    this.options.client.disconnect();
+    this.options.blocking.disconnect();
+  }
+
+  /**
+   * Entries another consumer took and left idle (it died, or its write failed), with how
+   * often each was handed out: the count decides when one is set aside.
+   */
+  private async claimIdle(consumer: string, count: number): Promise<Delivery[]> {
+    const { client, claimIdleMs } = this.options;
+    const pending = (await client.xpending(
+      this.stream,
+      USAGE_GROUP,
+      'IDLE',
+      claimIdleMs,
+      '-',
+      '+',
+      count,
+    )) as [string, string, number, number][];
+    if (pending.length === 0) return [];
+    const deliveries = new Map(pending.map(([id, , , times]) => [id, Number(times)]));
+    const claimed = (await client.xclaim(
+      this.stream,
+      USAGE_GROUP,
+      consumer,
+      claimIdleMs,
+      ...deliveries.keys(),
+    )) as (StreamEntry | null)[];
+    // An entry deleted meanwhile (acknowledged by its first taker after all) comes back empty.
+    return claimed
+      .filter((entry): entry is StreamEntry => entry !== null && Array.isArray(entry[1]))
+      .map((entry) => delivery(entry, (deliveries.get(entry[0]) ?? 0) + 1));
+  }
+
+  private ensureGroup(): Promise<void> {
+    this.group ??= this.options.client
+      .xgroup('CREATE', this.stream, USAGE_GROUP, '0', 'MKSTREAM')
+      .then(
+        () => {},
+        (error: unknown) => {
+          if (error instanceof Error && error.message.startsWith('BUSYGROUP')) return;
+          this.group = null;
+          throw error;
+        },
+      );
+    return this.group;
+  }
+}

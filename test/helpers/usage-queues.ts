@@ -1,0 +1,68 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { openUsageQueue } from '../../src/services/usage/open-queue.js';
+import type { UsageQueue } from '../../src/services/usage/queue.js';
+import type { UsageEvent } from '../../src/services/usage/usage-records.js';
+import { newId } from '../../src/utils/ids.js';
+import { TEST_REDIS_URL } from './limit-stores.js';
+
+export type QueueKind = 'memory' | 'redis';
+/** Both queues: the same cases run on the embedded default and on the Redis Stream. */
+export const QUEUE_KINDS: QueueKind[] = ['memory', 'redis'];
+
+/** A queue of that kind, opened as the server opens it, on a stream of its own. */
+export function openQueue(
+  kind: QueueKind,
+  options: { claimIdleMs?: number; stream?: string; url?: string } = {},
+): UsageQueue & { stream: string } {
+  const stream = options.stream ?? `llmb:test:usage:${randomBytes(4).toString('hex')}`;
+  const queue = openUsageQueue(kind === 'memory' ? null : (options.url ?? TEST_REDIS_URL), {
+    claimIdleMs: options.claimIdleMs ?? 200,
+    stream,
+  });
+  const close = queue.close.bind(queue);
+  return Object.assign(queue, {
+    stream,
+    close: async () => {
+      await close();
+      if (kind === 'redis') await dropStream(stream);
+    },
+  });
+}
+
+/** Removes a test stream and its dead letters. */
+export async function dropStream(stream: string): Promise<void> {
+  const redis = new Redis(TEST_REDIS_URL);
+  try {
+    await redis.del(stream, `${stream}:dead`);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+export function usageEvent(tenantId: string, extra: Partial<UsageEvent> = {}): UsageEvent {
+  return {
+    id: newId('evt'),
+    at: new Date(),
+    requestId: newId('req'),
+    tenantId,
+    userId: null,
+    keyId: 'key_test',
+    model: 'gpt-test',
+    provider: 'upstream',
+    usage: {
+      promptTokens: 9,
+      completionTokens: 4,
+      cachedTokens: 2,
+      totalTokens: 13,
+      estimated: false,
+    },
+    cost: 0.000012,
+    latencyMs: 12.5,
+    timeToFirstTokenMs: null,
+    status: 200,
+    streamed: false,
+    clientDisconnected: false,
+    ...extra,
+  };
+}

@@ -1,0 +1,71 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { UsageQueue } from '../../src/services/usage/queue.js';
+import { sleep } from '../helpers/fake-upstream.js';
+import { openQueue, QUEUE_KINDS, usageEvent } from '../helpers/usage-queues.js';
+
+describe.each(QUEUE_KINDS)('usage queue on %s', (kind) => {
+  let queue: UsageQueue;
+  afterEach(() => queue?.close());
+
+  it('hands each entry to one reader, in order, until it is acknowledged', async () => {
+    queue = openQueue(kind, { claimIdleMs: 60_000 });
+    const events = [usageEvent('tnt_a'), usageEvent('tnt_a'), usageEvent('tnt_b')];
+    await queue.publish(events);
+    expect(await queue.backlog()).toBe(3);
+
+    const first = await queue.read('worker-1', 2, 10);
+    expect(first.map((d) => d.event)).toEqual(events.slice(0, 2));
+    expect(first.map((d) => d.attempts)).toEqual([1, 1]);
+    // Another reader gets what is left, never what the first one holds.
+    const second = await queue.read('worker-2', 10, 10);
+    expect(second.map((d) => d.event?.id)).toEqual([events[2]?.id]);
+    expect(await queue.read('worker-3', 10, 10)).toEqual([]);
+
+    await queue.ack([...first, ...second].map((d) => d.id));
+    expect(await queue.backlog()).toBe(0);
+  });
+
+  it('wakes a waiting reader when an event arrives', async () => {
+    queue = openQueue(kind);
+    const waiting = queue.read('worker-1', 10, 5_000);
+    await sleep(50);
+    const event = usageEvent('tnt_a');
+    await queue.publish([event]);
+    expect((await waiting).map((d) => d.event)).toEqual([event]);
+  });
+
+  it('gives an entry left unacknowledged to the next reader once idle, counting attempts', async () => {
+    queue = openQueue(kind, { claimIdleMs: 150 });
+    const event = usageEvent('tnt_a');
+    await queue.publish([event]);
+    const [taken] = await queue.read('dies', 10, 10);
+    expect(taken?.attempts).toBe(1);
+    // Not idle long enough yet: nobody else gets it.
+    expect(await queue.read('survivor', 10, 10)).toEqual([]);
+    await sleep(250);
+    const [claimed] = await queue.read('survivor', 10, 10);
+    expect(claimed?.event).toEqual(event);
+    expect(claimed?.attempts).toBe(2);
+    await queue.ack([claimed?.id as string]);
+    await sleep(250);
+    expect(await queue.read('another', 10, 10)).toEqual([]);
+    expect(await queue.backlog()).toBe(0);
+  });
+
+  it('moves an entry to the dead letters, newest first, with the reason', async () => {
+    queue = openQueue(kind);
+    const events = [usageEvent('tnt_a'), usageEvent('tnt_b')];
+    await queue.publish(events);
+    const deliveries = await queue.read('worker-1', 10, 10);
+    for (const delivery of deliveries)
+      await queue.deadLetter(delivery, `bad ${delivery.event?.tenantId}`);
+    expect(await queue.backlog()).toBe(0);
+    const dead = await queue.deadLetters(10);
+    expect(dead.map((letter) => [letter.reason, letter.attempts])).toEqual([
+      ['bad tnt_b', 1],
+      ['bad tnt_a', 1],
+    ]);
+    expect(dead.map((letter) => JSON.parse(letter.raw).id)).toEqual([events[1]?.id, events[0]?.id]);
+    expect(await queue.read('worker-2', 10, 10)).toEqual([]);
+  });
+});
