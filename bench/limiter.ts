@@ -1,6 +1,7 @@
 /**
  * What a rate limit check costs: one admission (requests, tokens and concurrent limits of a
- * tenant, a user and a key, so nine counters) against Redis, next to a bare Redis PING over
+ * tenant, a user and a key, and a token quota and a spend budget at each level: fifteen
+ * counters) against Redis, next to a bare Redis PING over
  * the same connection (the cost of one round trip, measured in the same run), and against
  * the in-process store. Also counts the Redis commands each admission sends.
  *
@@ -24,6 +25,22 @@ function checks(tag: string): LimitCheck[] {
       kind: 'concurrent' as const,
       limit: 1e6,
       amount: 1,
+    },
+    {
+      key: `bench:{${tag}}:${scope}:quota:tokens`,
+      kind: 'quota' as const,
+      limit: 1e15,
+      amount: 1200,
+      seed: 0,
+      thresholds: [50, 80, 100],
+    },
+    {
+      key: `bench:{${tag}}:${scope}:quota:cost`,
+      kind: 'quota' as const,
+      limit: 1e15,
+      amount: 3_600_000,
+      seed: 0,
+      thresholds: [50, 80, 100],
     },
   ]);
 }
@@ -75,12 +92,12 @@ const release = (store: RateLimitStore) => async (i: number, acquired: unknown) 
 
 const ping = await measure('Redis PING (one round trip)', () => client.ping());
 const redis = await measure(
-  'admission on Redis (9 counters)',
+  'admission on Redis (15 counters)',
   acquire(redisStore),
   release(redisStore),
 );
 const memory = await measure(
-  'admission in memory (9 counters)',
+  'admission in memory (15 counters)',
   acquire(memoryStore),
   release(memoryStore),
 );

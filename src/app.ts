@@ -18,7 +18,7 @@ import { ModelCatalog } from './services/inference/model-catalog.js';
 import { CachingAuthenticator } from './services/keys/authenticator.js';
 import { FailureThrottle } from './services/keys/failure-throttle.js';
 import { RateLimiter } from './services/limits/limiter.js';
-import { LimitRuleCache } from './services/limits/rule-cache.js';
+import { LimitsCache } from './services/limits/limits-cache.js';
 import type { Services } from './services/services.js';
 
 /**
@@ -117,10 +117,21 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     help: 'Rate limit checks the store (Redis) could not answer; served or refused per RATE_LIMIT_FAILURE_MODE.',
     registers: [metrics],
   });
-  const rules = new LimitRuleCache(options.services.limitRules, options.services.bus);
+  const limits = new LimitsCache(
+    { rules: options.services.limitRules, quotas: options.services.quotas },
+    options.services.bus,
+  );
+  const { events, usageRecords } = options.services;
   const limiter = new RateLimiter({
     store: options.services.limitStore,
-    rules: (tenantId) => rules.get(tenantId),
+    limits: (tenantId) => limits.get(tenantId),
+    usedIn: (tenantId, quota, window) => usageRecords.usedIn(tenantId, quota, window),
+    onEvent: (event) => {
+      app.log.info({ event: event.type, tenantId: event.tenantId, ...event.data }, 'quota event');
+      events.append(event).catch((error: unknown) => {
+        app.log.error({ err: error, event }, 'quota event not recorded');
+      });
+    },
     failureMode: config.env.rateLimitFailureMode,
     leaseMs: CONCURRENCY_LEASE_MS,
     onStoreError: (error) => {

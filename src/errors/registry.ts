@@ -39,6 +39,12 @@ export const errorRegistry = {
     type: 'requests',
     message: 'Rate limit reached.',
   },
+  insufficient_quota: {
+    status: 429,
+    // As OpenAI sends it when an account is out of credit: the type and code agree.
+    type: 'insufficient_quota',
+    message: 'You exceeded your current quota.',
+  },
   limit_not_found: {
     status: 404,
     type: 'invalid_request_error',

@@ -22,6 +22,8 @@ declare module 'fastify' {
     settled: Promise<void> | null;
     /** The caller, once its API key is resolved. */
     principal: KeyPrincipal | null;
+    /** When the request arrived: the moment its usage is accounted at (quota periods too). */
+    startedAt: Date;
   }
 }
 
@@ -63,7 +65,10 @@ export function registerRequestContext(app: FastifyInstance): RequestContext {
   app.decorateRequest('errorCode', null);
   app.decorateRequest('settled', null);
   app.decorateRequest('principal', null);
+  // Set by the first hook of every request; null only until then.
+  app.decorateRequest('startedAt', null as unknown as Date);
   app.addHook('onRequest', async (request, reply) => {
+    request.startedAt = new Date();
     reply.header('x-request-id', request.id);
     reply.raw.once('close', () => void finish(request, reply, listeners));
   });

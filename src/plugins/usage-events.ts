@@ -19,7 +19,7 @@ function usageEventOf({ request, status, clientAborted, durationMs }: FinishedRe
   return {
     // The gateway's own id: the client's x-request-id may repeat, this never does.
     id: newId('evt'),
-    at: new Date(Date.now() - durationMs),
+    at: request.startedAt,
     requestId: request.id,
     tenantId: principal.tenantId,
     userId: principal.userId,

@@ -1,5 +1,6 @@
 import type { EnvConfig } from '../config/env.js';
 import type { Storage } from '../storage/open.js';
+import { type EventLog, openEventLog } from './events/event-log.js';
 import {
   type InvalidationBus,
   LocalInvalidationBus,
@@ -40,6 +41,8 @@ export interface Services {
   usageRecords: UsageRecords;
   /** Hands each request's usage event to the queue, in batches. */
   usagePublisher: UsagePublisher;
+  /** Events for tenants and operators (quota thresholds...), for webhooks to deliver. */
+  events: EventLog;
 }
 
 /** The services over one storage, built once at start and shared by the HTTP app and the CLI. */
@@ -62,6 +65,7 @@ export function buildServices(env: EnvConfig, storage: Storage): Services {
   });
   const usageRecords = new UsageRecords(tenants);
   return {
+    events: openEventLog(env.redisUrl),
     tenants,
     keys: new KeyService({ tenants, control: storage.control, hasher, bus, platformKeys }),
     platformKeys,
@@ -92,6 +96,7 @@ export async function bootstrapDefaultTenant(services: Services): Promise<string
 export async function closeServices(services: Services): Promise<void> {
   await services.usagePublisher.close();
   await services.usageQueue.close();
+  await services.events.close();
   await services.keyUsage.close();
   await services.bus.close();
   await services.limitStore.close();

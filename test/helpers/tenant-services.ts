@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DatabaseServerConfig } from '../../src/config/database-servers.js';
+import { type EventLog, MemoryEventLog } from '../../src/services/events/event-log.js';
 import {
   type InvalidationBus,
   LocalInvalidationBus,
@@ -46,6 +47,8 @@ export interface TestServicesOptions {
   servers?: readonly DatabaseServerConfig[];
   /** Default: the in-process queue. */
   usageQueue?: UsageQueue;
+  /** Default: an in-process list. */
+  events?: EventLog;
 }
 
 /** The real services on a fresh control plane of the given kind, as the server builds them. */
@@ -75,6 +78,7 @@ export async function servicesOn(
   const limitStore = options.limitStore ?? new MemoryRateLimitStore();
   const usageQueue = options.usageQueue ?? new MemoryUsageQueue({ claimIdleMs: 30_000 });
   const usageRecords = new UsageRecords(tenants);
+  const events = options.events ?? new MemoryEventLog();
   const usagePublisher = new UsagePublisher({ queue: usageQueue, records: usageRecords });
   return {
     backend,
@@ -92,9 +96,11 @@ export async function servicesOn(
     usageQueue,
     usageRecords,
     usagePublisher,
+    events,
     close: async () => {
       await usagePublisher.close();
       await usageQueue.close();
+      await events.close();
       await keyUsage.close();
       await limitStore.close();
       await bus.close();

@@ -86,13 +86,21 @@ const slot = (key: string, limit: number): LimitCheck => ({
   amount: 1,
 });
 
+const quota = (
+  key: string,
+  limit: number,
+  amount: number,
+  extra: Partial<Pick<LimitCheck, 'seed' | 'expiresAt' | 'thresholds'>> = {},
+): LimitCheck => ({ key, kind: 'quota', limit, amount, ...extra });
+
 function taken(result: Acquired): Extract<Acquired, { ok: true }> {
   if (!result.ok) throw new Error(`expected the request to be taken: ${JSON.stringify(result)}`);
   return result;
 }
 
-function refused(result: Acquired): Extract<Acquired, { ok: false }> {
-  if (result.ok) throw new Error(`expected a refusal: ${JSON.stringify(result)}`);
+function refused(result: Acquired): Extract<Acquired, { refused: LimitCheck }> {
+  if (result.ok || 'unseeded' in result)
+    throw new Error(`expected a refusal: ${JSON.stringify(result)}`);
   return result;
 }
 
@@ -340,6 +348,99 @@ describe.each(kinds)('$name rate-limit store', (kind) => {
   it('rejects amounts a counter cannot hold', async () => {
     await expect(acquire([tokens(key('t'), 100, 1.5)])).rejects.toThrow(RangeError);
     await expect(acquire([tokens(key('t'), 100, -1)])).rejects.toThrow(RangeError);
+    await expect(acquire([quota(key('q'), 100, 1, { seed: -5 })])).rejects.toThrow(RangeError);
+  });
+
+  describe('quotas', () => {
+    const settleQuota = (check: LimitCheck, delta: number) =>
+      store.settle(
+        B0,
+        {
+          adjustments: [],
+          leases: [],
+          quotas: [
+            { key: check.key, delta, limit: check.limit, thresholds: check.thresholds ?? [] },
+          ],
+        },
+        'unused',
+      );
+
+    it('reports a missing counter without a seed, and takes nothing at all', async () => {
+      const perMinute = requests(key('r'), 5);
+      const result = await acquire([perMinute, quota(key('q'), 100, 10)]);
+      expect(result).toMatchObject({ ok: false, refused: null });
+      expect('unseeded' in result && result.unseeded.map((check) => check.key)).toEqual([key('q')]);
+      // Nothing of the request was counted, the per-minute limit included.
+      expect(summary(taken(await acquire([requests(perMinute.key, 5, 0)])))).toEqual([
+        { remaining: 5, resetMs: 0 },
+      ]);
+    });
+
+    it('starts a missing counter at its seed and holds the total to the limit', async () => {
+      const check = quota(key('q'), 100, 30, { seed: 40 });
+      expect(summary(taken(await acquire([check])))).toEqual([{ remaining: 30, resetMs: 0 }]);
+      // The counter exists now: a seed, even a different one, no longer applies.
+      taken(await acquire([{ ...check, seed: 0 }]));
+      const result = refused(await acquire([check]));
+      expect(result.refused).toEqual(check);
+      expect(result.firstRefusal).toBe(true);
+      expect(summary(result)).toEqual([{ remaining: 0, resetMs: 0 }]);
+      // Told once per counter: the second refusal is not the first.
+      expect(refused(await acquire([check])).firstRefusal).toBe(false);
+      expect(refused(await acquire([tokens(key('t'), 100, 200)])).firstRefusal).toBe(false);
+    });
+
+    it('writes a seed even when the request is refused, and takes nothing else', async () => {
+      const check = quota(key('q'), 100, 30, { seed: 90 });
+      refused(await acquire([check]));
+      const result = refused(await acquire([{ ...check, seed: undefined }]));
+      expect(summary(result)).toEqual([{ remaining: 10, resetMs: 0 }]);
+    });
+
+    it('reports each threshold once, when usage passes it, and none the seed had passed', async () => {
+      const check = quota(key('q'), 200, 50, { seed: 60, thresholds: [25, 50, 80, 100] });
+      taken(await acquire([check]));
+      // 60 + 50 reserved, 40 used: 100 of 200.
+      expect(await settleQuota(check, -10)).toEqual([{ key: check.key, threshold: 50, used: 100 }]);
+      taken(await acquire([check]));
+      expect(await settleQuota(check, 0)).toEqual([]);
+      taken(await acquire([{ ...check, amount: 10 }]));
+      // Past the limit by what was used beyond the reservation: 80 and 100 at once.
+      expect(await settleQuota(check, 45)).toEqual([
+        { key: check.key, threshold: 80, used: 205 },
+        { key: check.key, threshold: 100, used: 205 },
+      ]);
+      expect(await settleQuota(check, -100)).toEqual([]);
+      expect(await settleQuota(check, 100)).toEqual([]);
+    });
+
+    it('never counts below zero, and leaves a counter that has gone to be rebuilt', async () => {
+      const check = quota(key('q'), 100, 10, { seed: 5 });
+      taken(await acquire([check]));
+      await settleQuota(check, -50);
+      expect(summary(taken(await acquire([{ ...check, amount: 0 }])))).toEqual([
+        { remaining: 100, resetMs: 0 },
+      ]);
+      const gone = quota(key('gone'), 100, 10, { thresholds: [1] });
+      expect(await settleQuota(gone, 70)).toEqual([]);
+      expect('unseeded' in (await acquire([gone]))).toBe(true);
+    });
+
+    it('forgets a counter past its expiry: the next request asks for a seed again', async () => {
+      const check = quota(key('q'), 100, 10, { seed: 0, expiresAt: Date.now() - 1000 });
+      taken(await acquire([check]));
+      expect('unseeded' in (await acquire([{ ...check, seed: undefined }]))).toBe(true);
+    });
+
+    it('never lets concurrent acquisitions take more than the limit between them', async () => {
+      const check = quota(key('q'), 1000, 30, { seed: 100 });
+      const results = await Promise.all(
+        Array.from({ length: 60 }, (_, i) =>
+          (i % 2 ? store : other).acquire([check], `l${i}`, LEASE_MS),
+        ),
+      );
+      expect(results.filter((result) => result.ok)).toHaveLength(30);
+    });
   });
 });
 

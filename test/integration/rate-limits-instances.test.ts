@@ -49,6 +49,8 @@ afterEach(async () => {
   upstream.reset();
   for (const rule of await instances[0].services.limitRules.list('test'))
     await instances[0].services.limitRules.delete('test', rule.id);
+  for (const quota of await instances[0].services.quotas.list('test'))
+    await instances[0].services.quotas.delete('test', quota.id);
 });
 
 const body = {
@@ -99,10 +101,27 @@ describe('two instances sharing one Redis', () => {
   it('reserve no more than tokens_per_minute between them, and nearly all of it', async () => {
     const limit = 20_000;
     await setLimit({ tokensPerMinute: limit });
-    const each = await tokensToReserve('chat', body, 1024);
+    const reserved = await tokensToReserve('chat', body, 1024);
+    const each = reserved.promptTokens + reserved.completionTokens;
     const { admitted } = await hammer(200);
     expect(admitted * each).toBeLessThanOrEqual(limit);
     expect(admitted * each).toBeGreaterThanOrEqual(0.99 * limit - each);
+    expect(upstream.requests).toHaveLength(admitted);
+  }, 60_000);
+
+  it('reserve no more than a token quota between them, and nearly all of it', async () => {
+    const amount = 20_000;
+    await instances[0].services.quotas.set('test', {
+      scope: 'tenant',
+      metric: 'tokens',
+      period: 'total',
+      amount,
+    });
+    const reserved = await tokensToReserve('chat', body, 1024);
+    const each = reserved.promptTokens + reserved.completionTokens;
+    const { admitted } = await hammer(200);
+    expect(admitted * each).toBeLessThanOrEqual(amount);
+    expect(admitted * each).toBeGreaterThan(amount - each);
     expect(upstream.requests).toHaveLength(admitted);
   }, 60_000);
 

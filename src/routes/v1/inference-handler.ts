@@ -1,8 +1,10 @@
 import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { ModelConfig } from '../../config/load.js';
 import type { JsonObject } from '../../providers/types.js';
 import type { Capability } from '../../services/inference/model-catalog.js';
-import type { Admission } from '../../services/limits/limiter.js';
+import type { Usage } from '../../services/inference/usage.js';
+import type { Admission, Used } from '../../services/limits/limiter.js';
 import { tokensToReserve } from '../../services/limits/reservation.js';
 import { costOf } from '../../services/usage/cost.js';
 import type { V1Deps } from './index.js';
@@ -24,19 +26,28 @@ function signalForClient(reply: FastifyReply): AbortSignal {
   return controller.signal;
 }
 
-/** Holds the request to its rate limits (none for a caller without a tenant key). */
+/** Holds the request to its rate limits and quotas (none for a caller without a tenant key). */
 async function admit(
   deps: HandlerDeps,
   request: FastifyRequest,
-  model: string,
+  model: ModelConfig,
   capability: Capability,
   body: JsonObject,
 ): Promise<Admission> {
   const principal = request.principal;
   if (principal?.kind !== 'tenant') return { headers: {}, settle: async () => {} };
-  return deps.limiter.admit(principal, model, () =>
-    tokensToReserve(capability, body, deps.defaultCompletionTokens),
-  );
+  return deps.limiter.admit({
+    principal,
+    model,
+    at: request.startedAt,
+    reserve: () => tokensToReserve(capability, body, deps.defaultCompletionTokens),
+  });
+}
+
+/** What a call used, as limits and quotas count it. */
+function usedOf(usage: Usage | null, cost: number | null): Used | null {
+  if (usage === null) return null;
+  return { tokens: usage.promptTokens + usage.completionTokens, cost: cost ?? 0 };
 }
 
 type HandlerDeps = Pick<V1Deps, 'inference' | 'limiter' | 'defaultCompletionTokens'>;
@@ -48,7 +59,7 @@ export function inferenceHandler(deps: HandlerDeps, capability: Capability) {
     const allowed = request.principal?.allowedModels ?? null;
     // An unknown model is a 404 before it can count against any limit.
     const model = inference.resolve(capability, body, allowed);
-    const admission = await admit(deps, request, model.name, capability, body);
+    const admission = await admit(deps, request, model, capability, body);
     reply.headers(admission.headers);
     const ctx = { signal: signalForClient(reply), requestId: request.id };
     try {
@@ -71,7 +82,7 @@ export function inferenceHandler(deps: HandlerDeps, capability: Capability) {
           });
           if (outcome.error) request.errorCode = outcome.error.wireCode ?? outcome.error.code;
           // What was delivered counts, a cut stream too; nothing at all releases the tokens.
-          await admission.settle(outcome.usage?.totalTokens ?? null);
+          await admission.settle(usedOf(record.usage, record.cost));
         });
         // highWaterMark 1: pull one chunk from upstream only once the previous one was written.
         return reply.headers(SSE_HEADERS).send(Readable.from(stream.events, { highWaterMark: 1 }));
@@ -86,7 +97,7 @@ export function inferenceHandler(deps: HandlerDeps, capability: Capability) {
         timeToFirstChunkMs: null,
       };
       // After the response, off its path: the correction is the request's second round trip.
-      request.settled = admission.settle(result.usage.totalTokens);
+      request.settled = admission.settle(usedOf(result.usage, request.inference.cost));
       // Sent as a string: the upstream's object reaches the client exactly, unknown fields too.
       return reply.type('application/json').send(JSON.stringify(result.body));
     } catch (error) {

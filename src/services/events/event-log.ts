@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import { newId } from '../../utils/ids.js';
 
 /** Something a tenant or an operator may want to be told of (delivered by webhooks). */
@@ -92,4 +92,16 @@ export class RedisEventLog implements EventLog {
   async close(): Promise<void> {
     if (this.options.ownsConnection) this.options.client.disconnect();
   }
+}
+
+/** The stream every instance appends events to. */
+export const EVENT_STREAM = 'llmb:events';
+
+/** The Redis Stream when there is Redis, an in-process list otherwise. */
+export function openEventLog(redisUrl: string | null): EventLog {
+  if (redisUrl === null) return new MemoryEventLog();
+  const client = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+  // Failures surface on each append, where the caller logs them.
+  client.on('error', () => {});
+  return new RedisEventLog({ client, stream: EVENT_STREAM, ownsConnection: true });
 }

@@ -1,16 +1,33 @@
+import type { ModelPricing } from '../../config/load.js';
 import { GatewayError } from '../../errors/gateway-error.js';
 import { newId } from '../../utils/ids.js';
+import type { NewEvent } from '../events/event-log.js';
 import type { TenantPrincipal } from '../keys/key-service.js';
+import { costOf } from '../usage/cost.js';
 import { formatDuration, rateLimitHeaders } from './headers.js';
 import type { LimitRule } from './limit-rules.js';
-import type { Acquired, LimitCheck, LimitKind, RateLimitStore } from './store.js';
+import { type PeriodWindow, periodAt, toNanos } from './quota-period.js';
+import type { Quota } from './quotas.js';
+import type { Acquired, Crossing, LimitCheck, LimitKind, RateLimitStore } from './store.js';
 
 export type FailureMode = 'open' | 'closed';
 
+/** A tenant's rules and quotas, as the hot path reads them (cached). */
+export interface TenantLimits {
+  rules: LimitRule[];
+  quotas: Quota[];
+}
+
 export interface RateLimiterOptions {
   store: RateLimitStore;
-  /** The tenant's rules, cached. */
-  rules: (tenantId: string) => Promise<LimitRule[]>;
+  limits: (tenantId: string) => Promise<TenantLimits>;
+  /**
+   * What a quota's subject used in a period, from the usage records (tokens, or spend in
+   * nanos): where a missing counter starts again.
+   */
+  usedIn: (tenantId: string, quota: Quota, window: PeriodWindow) => Promise<number>;
+  /** Told of quota thresholds passed and first refusals; delivering them is the caller's. */
+  onEvent: (event: NewEvent) => void;
   /** What happens when the store cannot answer: serve anyway, or refuse with a 503. */
   failureMode: FailureMode;
   /** How long a concurrent slot is held at most, should its request never settle. */
@@ -19,15 +36,34 @@ export interface RateLimiterOptions {
   onStoreError: (error: unknown) => void;
 }
 
+/** What a request is about to use, reserved before the call. */
+export interface Reservation {
+  promptTokens: number;
+  completionTokens: number;
+}
+
+/** What a request used; null when the call failed and used nothing. */
+export interface Used {
+  /** Prompt and completion tokens. */
+  tokens: number;
+  /** In the price table's currency. */
+  cost: number;
+}
+
 /** What a request was admitted with; settle it once, when it is over. */
 export interface Admission {
   /** OpenAI's `x-ratelimit-*` headers for the response. */
   headers: Record<string, string>;
-  /**
-   * Replaces the token reservation with the tokens really used (null: the call failed and
-   * used none) and frees the concurrent slot.
-   */
-  settle(usedTokens: number | null): Promise<void>;
+  /** Replaces the reservations with what was really used and frees the concurrent slot. */
+  settle(used: Used | null): Promise<void>;
+}
+
+export interface AdmitRequest {
+  principal: TenantPrincipal;
+  model: { name: string; pricing: ModelPricing };
+  /** When the request started: the period its usage belongs to. */
+  at: Date;
+  reserve: () => Promise<Reservation>;
 }
 
 const ADMITTED_UNLIMITED: Admission = { headers: {}, settle: async () => {} };
@@ -38,59 +74,70 @@ const FIELDS: [keyof LimitRule, LimitKind][] = [
   ['maxConcurrentRequests', 'concurrent'],
 ];
 
-/** The rules that bind this key on this model: the tenant's, its user's and its own. */
-function applicable(rules: LimitRule[], principal: TenantPrincipal, model: string): LimitRule[] {
-  return rules.filter(
-    (rule) =>
-      (rule.model === null || rule.model === model) &&
-      (rule.scope === 'tenant' ||
-        (rule.scope === 'user' && rule.subjectId === principal.userId) ||
-        (rule.scope === 'key' && rule.subjectId === principal.keyId)),
+/** Quota counters outlive their period by a day, so a late settlement still finds them. */
+const QUOTA_MARGIN_MS = 86_400_000;
+
+type Subject = Pick<LimitRule, 'scope' | 'subjectId'>;
+
+function binds(subject: Subject, principal: TenantPrincipal): boolean {
+  return (
+    subject.scope === 'tenant' ||
+    (subject.scope === 'user' && subject.subjectId === principal.userId) ||
+    (subject.scope === 'key' && subject.subjectId === principal.keyId)
   );
 }
 
 interface Bound {
   check: LimitCheck;
-  rule: LimitRule;
+  rule?: LimitRule;
+  quota?: { quota: Quota; window: PeriodWindow };
 }
 
 /**
- * Holds each request to every rate limit that applies to it, in one atomic store call:
- * requests and tokens per minute (tokens reserved up front, corrected afterwards) and
- * concurrent requests, at tenant, user and key level, per model or for all.
+ * Holds each request to every limit that applies to it, in one atomic store call: requests
+ * and tokens per minute and concurrent requests (per model or for all), and token quotas
+ * and spend budgets per day, month or in total; at tenant, user and key level. Tokens and
+ * spend are reserved up front and corrected to what was used afterwards.
  */
 export class RateLimiter {
   constructor(private readonly options: RateLimiterOptions) {}
 
-  async admit(
-    principal: TenantPrincipal,
-    model: string,
-    reserveTokens: () => Promise<number>,
-  ): Promise<Admission> {
+  async admit(request: AdmitRequest): Promise<Admission> {
+    const { principal, model } = request;
     // Never the request id: a client may choose that one (x-request-id), and two requests
     // sharing a lease would hold one concurrent slot between them.
     const leaseId = newId('lse');
-    const rules = applicable(await this.options.rules(principal.tenantId), principal, model);
-    if (rules.length === 0) return ADMITTED_UNLIMITED;
-    const needsTokens = rules.some((rule) => rule.tokensPerMinute !== null);
-    const reserved = needsTokens ? await reserveTokens() : 0;
-    const bound: Bound[] = rules.flatMap((rule) =>
-      FIELDS.flatMap(([field, kind]) => {
-        const limit = rule[field] as number | null;
-        if (limit === null) return [];
-        const amount = kind === 'tokens' ? reserved : 1;
-        // One hash tag per tenant: every key of one call lands in one Redis Cluster slot.
-        const key = `llmb:rl:{${principal.tenantId}}:${rule.id}:${kind}`;
-        return [{ check: { key, kind, limit, amount }, rule }];
-      }),
+    const limits = await this.options.limits(principal.tenantId);
+    const rules = limits.rules.filter(
+      (rule) => (rule.model === null || rule.model === model.name) && binds(rule, principal),
     );
+    const quotas = limits.quotas.filter((quota) => binds(quota, principal));
+    if (rules.length === 0 && quotas.length === 0) return ADMITTED_UNLIMITED;
+    const needsTokens = quotas.length > 0 || rules.some((rule) => rule.tokensPerMinute !== null);
+    const reserved = needsTokens
+      ? await request.reserve()
+      : { promptTokens: 0, completionTokens: 0 };
+    const reservedTokens = reserved.promptTokens + reserved.completionTokens;
+    const reservedNanos = toNanos(
+      costOf(
+        { ...reserved, cachedTokens: 0, totalTokens: reservedTokens, estimated: true },
+        model.pricing,
+      ),
+    );
+    const bound: Bound[] = [
+      ...rules.flatMap((rule) => this.ruleChecks(principal, rule, reservedTokens)),
+      ...quotas.map((quota) =>
+        this.quotaCheck(
+          principal,
+          quota,
+          request.at,
+          quota.metric === 'cost' ? reservedNanos : reservedTokens,
+        ),
+      ),
+    ];
     let acquired: Acquired;
     try {
-      acquired = await this.options.store.acquire(
-        bound.map((item) => item.check),
-        leaseId,
-        this.options.leaseMs,
-      );
+      acquired = await this.acquire(principal.tenantId, bound, leaseId);
     } catch (error) {
       this.options.onStoreError(error);
       if (this.options.failureMode === 'open') return ADMITTED_UNLIMITED;
@@ -98,24 +145,52 @@ export class RateLimiter {
         message: 'Rate limits cannot be checked right now; please retry shortly.',
       });
     }
+    if ('unseeded' in acquired) throw new Error('quota counters stayed unseeded');
     const headers = rateLimitHeaders(acquired.states);
-    if (!acquired.ok) throw refusal(acquired, bound, model, headers);
+    if (!acquired.ok) {
+      const item = bound.find((entry) => entry.check.key === acquired.refused.key);
+      if (item?.quota) {
+        if (acquired.firstRefusal) this.emit(principal, item.quota, 'quota.exhausted', {});
+        throw quotaRefusal(item.quota.quota, headers);
+      }
+      throw refusal(acquired, item?.rule, model.name, headers);
+    }
     const { bucket } = acquired;
     return {
       headers,
-      settle: async (usedTokens) => {
-        const checks = bound.map((item) => item.check);
+      settle: async (used) => {
+        const usedNanos = used === null ? 0 : toNanos(used.cost);
         try {
-          await this.options.store.settle(
+          const crossings = await this.options.store.settle(
             bucket,
             {
-              adjustments: checks
-                .filter((check) => check.kind === 'tokens')
-                .map((check) => ({ key: check.key, delta: (usedTokens ?? 0) - check.amount })),
-              leases: checks.filter((check) => check.kind === 'concurrent').map((c) => c.key),
+              adjustments: bound
+                .filter((item) => item.check.kind === 'tokens')
+                .map(({ check }) => ({
+                  key: check.key,
+                  delta: (used?.tokens ?? 0) - check.amount,
+                })),
+              leases: bound
+                .filter((item) => item.check.kind === 'concurrent')
+                .map((item) => item.check.key),
+              quotas: bound.flatMap(({ check, quota }) =>
+                quota === undefined
+                  ? []
+                  : [
+                      {
+                        key: check.key,
+                        delta:
+                          (quota.quota.metric === 'cost' ? usedNanos : (used?.tokens ?? 0)) -
+                          check.amount,
+                        limit: check.limit,
+                        thresholds: quota.quota.thresholds,
+                      },
+                    ],
+              ),
             },
             leaseId,
           );
+          this.announce(principal, bound, crossings);
         } catch (error) {
           // The reservation stands and the lease runs out by itself: safe, if strict.
           this.options.onStoreError(error);
@@ -123,11 +198,85 @@ export class RateLimiter {
       },
     };
   }
+
+  /** One store call; a second, with seeds from the usage records, for missing quota counters. */
+  private async acquire(tenantId: string, bound: Bound[], leaseId: string): Promise<Acquired> {
+    const checks = bound.map((item) => item.check);
+    const first = await this.options.store.acquire(checks, leaseId, this.options.leaseMs);
+    if (!('unseeded' in first)) return first;
+    const missing = new Set(first.unseeded.map((check) => check.key));
+    const seeded = await Promise.all(
+      bound.map(async ({ check, quota }) =>
+        quota !== undefined && missing.has(check.key)
+          ? { ...check, seed: await this.options.usedIn(tenantId, quota.quota, quota.window) }
+          : check,
+      ),
+    );
+    return this.options.store.acquire(seeded, leaseId, this.options.leaseMs);
+  }
+
+  private ruleChecks(principal: TenantPrincipal, rule: LimitRule, reservedTokens: number): Bound[] {
+    return FIELDS.flatMap(([field, kind]) => {
+      const limit = rule[field] as number | null;
+      if (limit === null) return [];
+      const amount = kind === 'tokens' ? reservedTokens : 1;
+      // One hash tag per tenant: every key of one call lands in one Redis Cluster slot.
+      const key = `llmb:rl:{${principal.tenantId}}:${rule.id}:${kind}`;
+      return [{ check: { key, kind, limit, amount }, rule }];
+    });
+  }
+
+  private quotaCheck(principal: TenantPrincipal, quota: Quota, at: Date, amount: number): Bound {
+    const window = periodAt(quota.period, at);
+    const check: LimitCheck = {
+      key: `llmb:q:{${principal.tenantId}}:${quota.id}:${window.label}`,
+      kind: 'quota',
+      limit: quota.metric === 'cost' ? toNanos(quota.amount) : quota.amount,
+      amount,
+      thresholds: quota.thresholds,
+      ...(window.end && { expiresAt: window.end.getTime() + QUOTA_MARGIN_MS }),
+    };
+    return { check, quota: { quota, window } };
+  }
+
+  private announce(principal: TenantPrincipal, bound: Bound[], crossings: Crossing[]): void {
+    for (const crossing of crossings) {
+      const quota = bound.find((item) => item.check.key === crossing.key)?.quota;
+      if (quota === undefined) continue;
+      const used = quota.quota.metric === 'cost' ? crossing.used / 1e9 : crossing.used;
+      this.emit(principal, quota, 'quota.threshold_reached', {
+        threshold: crossing.threshold,
+        used,
+      });
+    }
+  }
+
+  private emit(
+    principal: TenantPrincipal,
+    { quota, window }: { quota: Quota; window: PeriodWindow },
+    type: string,
+    extra: Record<string, unknown>,
+  ): void {
+    this.options.onEvent({
+      type,
+      tenantId: principal.tenantId,
+      data: {
+        quota_id: quota.id,
+        scope: quota.scope,
+        subject_id: quota.subjectId,
+        metric: quota.metric,
+        period: quota.period,
+        period_start: window.start?.toISOString() ?? null,
+        amount: quota.amount,
+        ...extra,
+      },
+    });
+  }
 }
 
 const CONCURRENT_RETRY_MS = 1000;
 
-const PER: Record<LimitKind, string> = {
+const PER: Record<Exclude<LimitKind, 'quota'>, string> = {
   requests: 'requests per min (RPM)',
   tokens: 'tokens per min (TPM)',
   concurrent: 'concurrent requests',
@@ -135,8 +284,8 @@ const PER: Record<LimitKind, string> = {
 
 /** A 429 worded as OpenAI's, with the wait in `retry-after` and `retry-after-ms`. */
 function refusal(
-  acquired: Extract<Acquired, { ok: false }>,
-  bound: Bound[],
+  acquired: Extract<Acquired, { ok: false; refused: LimitCheck }>,
+  rule: LimitRule | undefined,
   model: string,
   headers: Record<string, string>,
 ): GatewayError {
@@ -147,19 +296,33 @@ function refusal(
     refused.kind === 'concurrent'
       ? Math.min(acquired.retryAfterMs, CONCURRENT_RETRY_MS)
       : acquired.retryAfterMs;
-  const rule = bound.find((item) => item.check.key === refused.key)?.rule;
   const on = rule?.scope === 'tenant' ? 'this tenant' : `this ${rule?.scope ?? 'key'}`;
   const state = acquired.states.find((item) => item.key === refused.key);
   const used = state === undefined ? refused.limit : refused.limit - state.remaining;
   return new GatewayError('rate_limit_exceeded', {
     type: refused.kind === 'tokens' ? 'tokens' : 'requests',
     message:
-      `Rate limit reached for ${model} on ${on} on ${PER[refused.kind]}: Limit ${refused.limit}, ` +
+      `Rate limit reached for ${model} on ${on} on ${PER[refused.kind as keyof typeof PER]}: Limit ${refused.limit}, ` +
       `Used ${used}, Requested ${refused.amount}. Please try again in ${formatDuration(retryAfterMs)}.`,
     headers: {
       ...headers,
       'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000))),
       'retry-after-ms': String(Math.max(1, Math.round(retryAfterMs))),
     },
+  });
+}
+
+const PERIOD_WORDS = { day: "today's", month: "this month's", total: 'the total' } as const;
+
+/**
+ * OpenAI's 429 `insufficient_quota`. Retrying cannot help before the period turns (or an
+ * admin raises the quota), so the SDKs are told not to (`x-should-retry: false`).
+ */
+function quotaRefusal(quota: Quota, headers: Record<string, string>): GatewayError {
+  const what = quota.metric === 'cost' ? 'spend budget' : 'token quota';
+  const on = quota.scope === 'tenant' ? 'this tenant' : `this ${quota.scope}`;
+  return new GatewayError('insufficient_quota', {
+    message: `You exceeded ${PERIOD_WORDS[quota.period]} ${what} of ${quota.amount}${quota.metric === 'cost' ? ' USD' : ' tokens'} on ${on}. Ask an admin of your organization to raise it, or wait for the next period.`,
+    headers: { ...headers, 'x-should-retry': 'false' },
   });
 }

@@ -1,7 +1,11 @@
 import {
   type Acquired,
+  assertCheck,
+  assertSettlement,
+  assertWhole,
   BUCKET_MS,
   BUCKETS_PER_CHECK,
+  type Crossing,
   type LimitCheck,
   type LimitState,
   type RateLimitStore,
@@ -28,7 +32,9 @@ type Leases = Map<string, number>;
 /** What a check found, before we know whether the whole acquisition goes ahead. */
 type Finding =
   | { kind: 'window'; fits: boolean; retryAfterMs: number; used: number; newest: number | null }
-  | { kind: 'leases'; fits: boolean; retryAfterMs: number; live: number; others: number };
+  | { kind: 'leases'; fits: boolean; retryAfterMs: number; live: number; others: number }
+  | { kind: 'quota'; fits: boolean; retryAfterMs: number; used: number; seeding: boolean }
+  | { kind: 'missing' };
 
 const bucketOf = (ms: number): number => Math.floor(ms / BUCKET_MS);
 /** The oldest bucket a check made during `current` still sums. */
@@ -38,21 +44,12 @@ const leavesAt = (bucket: number): number => (bucket + BUCKETS_PER_CHECK) * BUCK
 const resetMs = (newest: number | null, now: number): number =>
   newest === null ? 0 : leavesAt(newest) - now;
 
-/**
- * Rejects what Redis could not count (HINCRBY takes whole numbers), so the embedded store
- * fails the same way the Redis one would instead of drifting apart from it.
- */
-function assertWhole(what: string, value: number, min: number): void {
-  if (!Number.isSafeInteger(value) || value < min)
-    throw new RangeError(`${what} must be a whole number >= ${min}, got ${value}`);
-}
-
-function assertChecks(checks: LimitCheck[], leaseMs: number): void {
-  for (const check of checks) {
-    assertWhole(`limit of ${check.key}`, check.limit, 0);
-    assertWhole(`amount of ${check.key}`, check.amount, 0);
-  }
-  assertWhole('leaseMs', leaseMs, 1);
+/** A quota's counter: what its period used so far, and the markers already reported. */
+interface QuotaCounter {
+  used: number;
+  /** `t50`... for thresholds reported, `refused` once a request was refused. */
+  markers: Set<string>;
+  expiresAt: number | null;
 }
 
 /**
@@ -101,9 +98,22 @@ function judgeLeases(leases: Leases, check: LimitCheck, leaseId: string, now: nu
   return { kind: 'leases', fits, retryAfterMs, live: leases.size, others };
 }
 
+/** A missing counter starts at its seed; without one, it is reported rather than guessed. */
+function judgeQuota(counter: QuotaCounter | undefined, check: LimitCheck): Finding {
+  if (counter === undefined && check.seed === undefined) return { kind: 'missing' };
+  const used = counter?.used ?? (check.seed as number);
+  const fits = used + check.amount <= check.limit;
+  return { kind: 'quota', fits, retryAfterMs: fits ? 0 : WINDOW_MS, used, seeding: !counter };
+}
+
 /** The state a caller sees: after this request when it is taken, as things stand otherwise. */
 function stateOf(check: LimitCheck, finding: Finding, taken: boolean, now: number): LimitState {
   const { key, kind, limit } = check;
+  if (finding.kind === 'missing') return { key, kind, limit, remaining: 0, resetMs: 0 };
+  if (finding.kind === 'quota') {
+    const remaining = limit - finding.used - (taken ? check.amount : 0);
+    return { key, kind, limit, remaining: Math.max(0, remaining), resetMs: 0 };
+  }
   if (finding.kind === 'leases') {
     const remaining = taken ? limit - finding.others - 1 : limit - finding.live;
     return { key, kind, limit, remaining: Math.max(0, remaining), resetMs: 0 };
@@ -125,6 +135,7 @@ export class MemoryRateLimitStore implements RateLimitStore {
   private readonly clock: () => number;
   private readonly counters = new Map<string, Counter>();
   private readonly leaseSets = new Map<string, Leases>();
+  private readonly quotas = new Map<string, QuotaCounter>();
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(options: MemoryRateLimitStoreOptions = {}) {
@@ -135,7 +146,8 @@ export class MemoryRateLimitStore implements RateLimitStore {
   }
 
   async acquire(checks: LimitCheck[], leaseId: string, leaseMs: number): Promise<Acquired> {
-    assertChecks(checks, leaseMs);
+    for (const check of checks) assertCheck(check);
+    assertWhole('leaseMs', leaseMs, 1);
     return this.acquireNow(checks, leaseId, leaseMs);
   }
 
@@ -143,22 +155,22 @@ export class MemoryRateLimitStore implements RateLimitStore {
    * Token adjustments are not idempotent: the caller settles a request once. Lease removal
    * is by id, so repeating it never frees another request's slot.
    */
-  async settle(bucket: number, settlement: Settlement, leaseId: string): Promise<void> {
-    assertWhole('bucket', bucket, 0);
-    for (const { key, delta } of settlement.adjustments)
-      assertWhole(`delta of ${key}`, delta, Number.MIN_SAFE_INTEGER);
+  async settle(bucket: number, settlement: Settlement, leaseId: string): Promise<Crossing[]> {
+    assertSettlement(bucket, settlement);
     this.settleNow(bucket, settlement, leaseId);
+    return this.settleQuotas(settlement);
   }
 
   async close(): Promise<void> {
     clearInterval(this.sweeper);
     this.counters.clear();
     this.leaseSets.clear();
+    this.quotas.clear();
   }
 
   /** Counters and lease sets held; idle ones are dropped, so this follows live traffic. */
   keyCount(): number {
-    return this.counters.size + this.leaseSets.size;
+    return this.counters.size + this.leaseSets.size + this.quotas.size;
   }
 
   private now(): number {
@@ -167,26 +179,82 @@ export class MemoryRateLimitStore implements RateLimitStore {
 
   private acquireNow(checks: LimitCheck[], leaseId: string, leaseMs: number): Acquired {
     const now = this.now();
-    const findings = checks.map((check) =>
-      check.kind === 'concurrent'
-        ? judgeLeases(this.leases(check.key, now), check, leaseId, now)
-        : judgeWindow(this.counter(check.key, now), check, now),
-    );
-    const refusedAt = findings.findIndex((finding) => !finding.fits);
+    const findings = checks.map((check) => this.judge(check, leaseId, now));
+    const unseeded = checks.filter((_check, i) => findings[i]?.kind === 'missing');
+    if (unseeded.length > 0) return { ok: false, refused: null, unseeded, states: [] };
+    checks.forEach((check, i) => {
+      const finding = findings[i] as Finding;
+      if (finding.kind === 'quota' && finding.seeding) this.seedQuota(check, finding.used);
+    });
+    const refusedAt = findings.findIndex((finding) => 'fits' in finding && !finding.fits);
     const taken = refusedAt === -1;
     const states = checks.map((check, i) => stateOf(check, findings[i] as Finding, taken, now));
     const refused = checks[refusedAt];
     if (refused !== undefined) {
-      const retryAfterMs = (findings[refusedAt] as Finding).retryAfterMs;
-      return { ok: false, refused, retryAfterMs, states };
+      const finding = findings[refusedAt] as Extract<Finding, { fits: boolean }>;
+      const firstRefusal = refused.kind === 'quota' && this.mark(refused.key, 'refused');
+      return { ok: false, refused, retryAfterMs: finding.retryAfterMs, states, firstRefusal };
     }
     for (const check of checks) this.take(check, leaseId, now + leaseMs, now);
     return { ok: true, bucket: bucketOf(now), states };
   }
 
+  private judge(check: LimitCheck, leaseId: string, now: number): Finding {
+    if (check.kind === 'concurrent')
+      return judgeLeases(this.leases(check.key, now), check, leaseId, now);
+    if (check.kind === 'quota') return judgeQuota(this.quota(check.key, now), check);
+    return judgeWindow(this.counter(check.key, now), check, now);
+  }
+
+  /** Thresholds the seed has passed already count as reported, as in the Redis store. */
+  private seedQuota(check: LimitCheck, used: number): void {
+    const markers = new Set<string>();
+    for (const threshold of check.thresholds ?? [])
+      if (used * 100 >= threshold * check.limit) markers.add(`t${threshold}`);
+    this.quotas.set(check.key, { used, markers, expiresAt: check.expiresAt ?? null });
+  }
+
+  /** Sets a marker on a quota counter; true when it was not set before. */
+  private mark(key: string, marker: string): boolean {
+    const counter = this.quotas.get(key);
+    if (counter === undefined || counter.markers.has(marker)) return false;
+    counter.markers.add(marker);
+    return true;
+  }
+
+  private settleQuotas(settlement: Settlement): Crossing[] {
+    const now = this.now();
+    const crossings: Crossing[] = [];
+    for (const { key, delta, limit, thresholds } of settlement.quotas ?? []) {
+      // A counter gone meanwhile is rebuilt from the usage records, which hold this usage.
+      const counter = this.quota(key, now);
+      if (counter === undefined) continue;
+      counter.used = Math.max(0, counter.used + delta);
+      for (const threshold of thresholds)
+        if (counter.used * 100 >= threshold * limit && this.mark(key, `t${threshold}`))
+          crossings.push({ key, threshold, used: counter.used });
+    }
+    return crossings;
+  }
+
+  /** The quota counter, unless it has expired. */
+  private quota(key: string, now: number): QuotaCounter | undefined {
+    const counter = this.quotas.get(key);
+    if (counter?.expiresAt != null && counter.expiresAt <= now) {
+      this.quotas.delete(key);
+      return undefined;
+    }
+    return counter;
+  }
+
   private take(check: LimitCheck, leaseId: string, expiry: number, now: number): void {
     if (check.kind === 'concurrent') {
       this.stored(this.leaseSets, check.key).set(leaseId, expiry);
+      return;
+    }
+    if (check.kind === 'quota') {
+      const counter = this.quotas.get(check.key);
+      if (counter) counter.used += check.amount;
       return;
     }
     if (check.amount === 0) return;
@@ -253,5 +321,6 @@ export class MemoryRateLimitStore implements RateLimitStore {
     const now = this.now();
     for (const key of [...this.counters.keys()]) this.counter(key, now);
     for (const key of [...this.leaseSets.keys()]) this.leases(key, now);
+    for (const key of [...this.quotas.keys()]) this.quota(key, now);
   }
 }

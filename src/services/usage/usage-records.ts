@@ -1,6 +1,8 @@
 import { type Kysely, sql } from 'kysely';
 import type { TenantSchema } from '../../storage/tenant-schema.js';
 import type { Usage } from '../inference/usage.js';
+import { NANOS_PER_UNIT, type PeriodWindow } from '../limits/quota-period.js';
+import type { Quota } from '../limits/quotas.js';
 import type { TenantService } from '../tenancy/tenant-service.js';
 
 /** What one request that got a response used, as it is accounted. */
@@ -24,6 +26,8 @@ export interface UsageEvent {
   streamed: boolean;
   clientDisconnected: boolean;
 }
+
+type QuotaSubject = Pick<Quota, 'scope' | 'subjectId' | 'metric'>;
 
 const monthOf = (at: Date) =>
   `${at.getUTCFullYear()}_${String(at.getUTCMonth() + 1).padStart(2, '0')}`;
@@ -80,6 +84,25 @@ export class UsageRecords {
       .onConflict((conflict) => conflict.columns(['at', 'id']).doNothing())
       .executeTakeFirst();
     return Number(result.numInsertedOrUpdatedRows ?? 0);
+  }
+
+  /**
+   * What one quota's subject used in a period, as the quota counts it: prompt and completion
+   * tokens, or spend in nanos (each row's cost rounded as the counter rounds it).
+   */
+  async usedIn(tenantId: string, quota: QuotaSubject, window: PeriodWindow): Promise<number> {
+    const db = this.tenants.database(await this.tenants.get(tenantId));
+    const measure =
+      quota.metric === 'cost'
+        ? sql<string>`coalesce(sum(round(cost * ${NANOS_PER_UNIT})), 0)`
+        : sql<string>`coalesce(sum(input_tokens + output_tokens), 0)`;
+    let query = db.selectFrom('usage_records').select(measure.as('used'));
+    if (window.start) query = query.where('at', '>=', window.start);
+    if (window.end) query = query.where('at', '<', window.end);
+    if (quota.scope === 'user') query = query.where('user_id', '=', quota.subjectId);
+    if (quota.scope === 'key') query = query.where('key_id', '=', quota.subjectId);
+    const row = await query.executeTakeFirstOrThrow();
+    return Number(row.used);
   }
 
   /** Whether the tenant's database answers at all: a failed write may be the data or the server. */

@@ -1,0 +1,302 @@
+import { Redis } from 'ioredis';
+import OpenAI from 'openai';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  type EventLog,
+  MemoryEventLog,
+  openEventLog,
+} from '../../src/services/events/event-log.js';
+import { tokensToReserve } from '../../src/services/limits/reservation.js';
+import { type RunningWorkers, startUsageWorkers } from '../../src/services/usage/usage-workers.js';
+import { apiError } from '../helpers/api-error.js';
+import { FakeUpstream, json } from '../helpers/fake-upstream.js';
+import { eventually, startGateway, type TestGateway, upstreamConfig } from '../helpers/gateway.js';
+import { openStore, STORE_KINDS, TEST_REDIS_URL } from '../helpers/limit-stores.js';
+import { openQueue } from '../helpers/usage-queues.js';
+
+const quiet = { warn: () => {}, error: () => {} };
+const MAX_TOKENS = 5;
+const body = {
+  model: 'gpt-test',
+  messages: [{ role: 'user' as const, content: 'Hi there' }],
+  max_tokens: MAX_TOKENS,
+};
+/** $0.001 per token, in and out: a request's cost is its tokens in thousandths. */
+const config = (upstreamUrl: string) => {
+  const base = upstreamConfig(upstreamUrl);
+  return {
+    ...base,
+    models: base.models.map((model) =>
+      model.name === 'gpt-test' ? { ...model, pricing: { input: 1000, output: 1000 } } : model,
+    ),
+  };
+};
+
+describe.each(STORE_KINDS)('quotas and budgets on the %s store', (kind) => {
+  const upstream = new FakeUpstream();
+  let gateway: TestGateway;
+  let workers: RunningWorkers;
+  let events: EventLog;
+  /** A tenant of its own per test: a quota counts all of its period's usage, earlier tests' too. */
+  let tenant: { slug: string; id: string; keyId: string; client: OpenAI };
+  let tenants = 0;
+  /** What the gateway reserves for `body`: the upstream reports exactly that, unless told. */
+  let reserved: { promptTokens: number; completionTokens: number };
+  let each: number;
+
+  /** The upstream reports `extra` more completion tokens than were reserved. */
+  const answer = (extra = 0) =>
+    upstream.always((_req, res) =>
+      json(res, 200, {
+        id: 'chatcmpl-q',
+        object: 'chat.completion',
+        created: 1,
+        model: 'upstream-model',
+        choices: [
+          {
+            index: 0,
+            message: { role: 'assistant', content: 'ok' },
+            finish_reason: 'stop',
+            logprobs: null,
+          },
+        ],
+        usage: {
+          prompt_tokens: reserved.promptTokens,
+          completion_tokens: MAX_TOKENS + extra,
+          total_tokens: reserved.promptTokens + MAX_TOKENS + extra,
+        },
+      }),
+    );
+
+  beforeAll(async () => {
+    await upstream.start();
+    const queue = openQueue(kind);
+    events = kind === 'redis' ? openEventLog(TEST_REDIS_URL) : new MemoryEventLog();
+    gateway = await startGateway(
+      config(upstream.url),
+      {},
+      {
+        services: { limitStore: openStore(kind), usageQueue: queue, events },
+      },
+    );
+    workers = startUsageWorkers({
+      queue,
+      records: gateway.services.usageRecords,
+      count: 1,
+      log: quiet,
+    });
+    reserved = await tokensToReserve('chat', body, 1024);
+    each = reserved.promptTokens + reserved.completionTokens;
+  }, 60_000);
+  afterAll(async () => {
+    await gateway?.close();
+    await workers?.stop();
+    await upstream.stop();
+  }, 60_000);
+  beforeEach(async () => {
+    tenants += 1;
+    const slug = `quota-${kind}-${tenants}`;
+    const { id } = await gateway.services.tenants.create({ slug, name: slug });
+    const key = await gateway.services.keys.create(slug, { name: 'caller', role: 'owner' });
+    tenant = {
+      slug,
+      id,
+      keyId: key.key.id,
+      client: gateway.client.withOptions({ apiKey: key.secret }),
+    };
+  });
+  afterEach(() => upstream.reset());
+
+  async function setQuota(input: Record<string, unknown>) {
+    const response = await gateway.fetch(`/admin/v1/tenants/${tenant.slug}/quotas`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${gateway.adminKey}` },
+      body: JSON.stringify(input),
+    });
+    expect(response.status, await response.clone().text()).toBe(201);
+    return (await response.json()) as { id: string };
+  }
+
+  const quotaEvents = async (quotaId: string) =>
+    (await events.recent(1000))
+      .filter((event) => event.tenantId === tenant.id && event.data.quota_id === quotaId)
+      .map((event) => (event.type === 'quota.exhausted' ? 'exhausted' : event.data.threshold));
+
+  const usageRows = async () =>
+    gateway.services.tenants
+      .database(await gateway.services.tenants.get(tenant.slug))
+      .selectFrom('usage_records')
+      .select(['input_tokens', 'output_tokens', 'cost'])
+      .execute();
+
+  it('refuses with 429 insufficient_quota before the upstream once a token quota is spent', async () => {
+    answer();
+    const quota = await setQuota({
+      scope: 'tenant',
+      metric: 'tokens',
+      period: 'day',
+      amount: 4 * each,
+      thresholds: [50, 100],
+    });
+    for (let i = 0; i < 4; i++) await tenant.client.chat.completions.create(body);
+    const retrying = tenant.client.withOptions({ maxRetries: 2 });
+    const refused = await apiError(retrying.chat.completions.create(body));
+    expect(refused).toBeInstanceOf(OpenAI.RateLimitError);
+    expect([refused.status, refused.code, refused.type]).toEqual([
+      429,
+      'insufficient_quota',
+      'insufficient_quota',
+    ]);
+    expect(refused.message).toMatch(/today's token quota of \d+ tokens on this tenant/);
+    expect(refused.headers?.get('x-should-retry')).toBe('false');
+    await apiError(tenant.client.chat.completions.create(body));
+    // The SDK did not retry, and nothing refused reached the upstream.
+    expect(upstream.requests).toHaveLength(4);
+    const refusals = gateway.logs.filter(
+      (log) => log.msg === 'request completed' && log.error === 'insufficient_quota',
+    );
+    expect(refusals).toHaveLength(2);
+    await eventually(async () =>
+      expect(await quotaEvents(quota.id)).toEqual(['exhausted', 100, 50]),
+    );
+  });
+
+  it('holds concurrent requests against a nearly spent budget to it, each threshold told once', async () => {
+    answer();
+    const cost = each / 1000;
+    // Room for 10 requests and a half.
+    const quota = await setQuota({
+      scope: 'tenant',
+      metric: 'cost',
+      period: 'month',
+      amount: cost * 10.5,
+      thresholds: [50, 80, 100],
+    });
+    for (let i = 0; i < 7; i++) await tenant.client.chat.completions.create(body);
+    const results = await Promise.allSettled(
+      Array.from({ length: 40 }, () => tenant.client.chat.completions.create(body)),
+    );
+    const admitted = results.filter((result) => result.status === 'fulfilled').length;
+    const refusals = results.flatMap((result) =>
+      result.status === 'rejected' ? [result.reason] : [],
+    );
+    expect(admitted).toBe(3);
+    expect(
+      refusals.every(
+        (error) => error instanceof OpenAI.RateLimitError && error.code === 'insufficient_quota',
+      ),
+    ).toBe(true);
+    expect(upstream.requests).toHaveLength(10);
+    // The records, the truth: 10 requests, within the budget.
+    const rows = await eventually(async () => {
+      const rows = await usageRows();
+      expect(rows.length).toBeGreaterThanOrEqual(10);
+      return rows;
+    });
+    const spent = rows.reduce((sum, row) => sum + Number(row.cost), 0);
+    expect(spent).toBeLessThanOrEqual(cost * 10.5);
+    expect(spent).toBeCloseTo(cost * 10, 9);
+    await eventually(async () =>
+      expect((await quotaEvents(quota.id)).sort()).toEqual([50, 80, 'exhausted']),
+    );
+  });
+
+  it('overruns only by what admitted requests used beyond their reservation', async () => {
+    const excess = 7;
+    answer(excess);
+    const limit = 6 * each;
+    await setQuota({
+      scope: 'key',
+      subject_id: tenant.keyId,
+      metric: 'tokens',
+      period: 'total',
+      amount: limit,
+    });
+    const results = await Promise.allSettled(
+      Array.from({ length: 20 }, () => tenant.client.chat.completions.create(body)),
+    );
+    const admitted = results.filter((result) => result.status === 'fulfilled').length;
+    expect(admitted).toBeGreaterThan(0);
+    const rows = await eventually(async () => {
+      const rows = await usageRows();
+      expect(rows).toHaveLength(admitted);
+      return rows;
+    });
+    const used = rows.reduce(
+      (sum, row) => sum + Number(row.input_tokens) + Number(row.output_tokens),
+      0,
+    );
+    expect(used).toBeGreaterThan(limit);
+    expect(used).toBeLessThanOrEqual(limit + admitted * excess);
+    // Once more than the limit is used, nothing more is admitted.
+    await apiError(tenant.client.chat.completions.create({ ...body, max_tokens: 1 }));
+  });
+
+  it('rebuilds lost counters from the usage records before trusting them again', async () => {
+    answer();
+    const before = (await usageRows()).length;
+    // Room for 5 requests; 4 are made, and the counters are lost.
+    await setQuota({
+      scope: 'key',
+      subject_id: tenant.keyId,
+      metric: 'tokens',
+      period: 'day',
+      amount: 5 * each,
+    });
+    await setQuota({
+      scope: 'tenant',
+      metric: 'cost',
+      period: 'total',
+      amount: (5.5 * each) / 1000,
+    });
+    for (let i = 0; i < 4; i++) await tenant.client.chat.completions.create(body);
+    await eventually(async () => expect(await usageRows()).toHaveLength(before + 4));
+    const survivor = await restartCounters(kind, tenant.id, gateway, upstream.url);
+    try {
+      // Rebuilt at 4 of 5: one more fits, the sixth does not.
+      const client = survivor.client.withOptions({ apiKey: tenant.client.apiKey });
+      await client.chat.completions.create(body);
+      const refused = await apiError(client.chat.completions.create(body));
+      expect(refused.code).toBe('insufficient_quota');
+      expect(upstream.requests).toHaveLength(5);
+    } finally {
+      if (survivor !== gateway) await survivor.close();
+    }
+  });
+});
+
+/** Deletes the tenant's quota counters from Redis, as a Redis that lost its data would. */
+async function dropCounters(kind: string, tenantId: string): Promise<void> {
+  if (kind !== 'redis') return;
+  const redis = new Redis(TEST_REDIS_URL);
+  try {
+    const keys = await redis.keys(`llmb:q:{${tenantId}}:*`);
+    if (keys.length > 0) await redis.del(...keys);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/**
+ * The counters gone: Redis's deleted, or for the in-process store a restarted instance (a
+ * second gateway with a fresh store on the same databases).
+ */
+async function restartCounters(
+  kind: string,
+  tenantId: string,
+  gateway: TestGateway,
+  upstreamUrl: string,
+): Promise<TestGateway> {
+  if (kind === 'redis') {
+    await dropCounters(kind, tenantId);
+    return gateway;
+  }
+  return startGateway(
+    config(upstreamUrl),
+    {},
+    {
+      share: gateway,
+      services: { limitStore: openStore('memory') },
+    },
+  );
+}
