@@ -3,6 +3,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController
 import { Counter } from 'prom-client';
 import type { AppConfig } from './config/load.js';
 import { GatewayError } from './errors/gateway-error.js';
+import { registerAlerts } from './plugins/alerts.js';
 import { registerDocs } from './plugins/docs.js';
 import { registerErrorHandling } from './plugins/errors.js';
 import { registerJsonBodyParser } from './plugins/json-body.js';
@@ -112,6 +113,11 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   const metrics = registerMetrics(app, requestContext);
   options.services.usagePublisher.attachLog(app.log);
   registerUsageEvents(requestContext, options.services.usagePublisher);
+  registerAlerts(app, requestContext, {
+    config: config.alerts,
+    gate: options.services.alertGate,
+    events: options.services.events,
+  });
   const storeErrors = new Counter({
     name: 'rate_limit_store_errors_total',
     help: 'Rate limit checks the store (Redis) could not answer; served or refused per RATE_LIMIT_FAILURE_MODE.',

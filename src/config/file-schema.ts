@@ -97,12 +97,13 @@ export const ConfigFileSchema = Type.Object(
     ),
     models: Type.Array(Type.Unknown()),
     database_servers: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    alerts: Type.Optional(Type.Unknown()),
   },
   // Unknown top-level keys are reported by load.ts without stopping the other checks.
   { additionalProperties: true },
 );
 
-export const TOP_LEVEL_KEYS = ['providers', 'models', 'database_servers'];
+export const TOP_LEVEL_KEYS = ['providers', 'models', 'database_servers', 'alerts'];
 
 export const PROVIDER_ID = /^[a-z0-9][a-z0-9_-]*$/;
 

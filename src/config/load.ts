@@ -1,6 +1,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { ProviderConfig } from '../providers/types.js';
+import { type AlertsConfig, readAlerts } from './alerts.js';
 import { checked } from './checked.js';
 import { type DatabaseServerConfig, resolveDatabaseServers } from './database-servers.js';
 import { type Env, type EnvConfig, readEnv, readSecret } from './env.js';
@@ -48,6 +49,8 @@ export interface AppConfig {
   models: readonly ModelConfig[];
   /** The servers of `database_servers`, as configured; none with the embedded databases. */
   databaseServers: readonly DatabaseServerConfig[];
+  /** When alert episodes open (the file's `alerts`, defaults otherwise). */
+  alerts: AlertsConfig;
 }
 
 export class ConfigError extends Error {
@@ -213,8 +216,10 @@ export function loadConfig(env: Env): AppConfig {
     parsed === null
       ? []
       : resolveDatabaseServers(parsed.file.database_servers, env, envConfig, errors);
+  const alerts = readAlerts(parsed?.file.alerts, errors);
   if (errors.length > 0) throw new ConfigError(errors);
   return Object.freeze({
+    alerts: Object.freeze(alerts),
     env: Object.freeze(envConfig),
     providers: Object.freeze(providers),
     models: Object.freeze(models),

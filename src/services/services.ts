@@ -1,5 +1,6 @@
 import type { EnvConfig } from '../config/env.js';
 import type { Storage } from '../storage/open.js';
+import { type EpisodeGate, openEpisodeGate } from './alerts/episode-gate.js';
 import { type EventLog, openEventLog } from './events/event-log.js';
 import {
   type InvalidationBus,
@@ -43,6 +44,8 @@ export interface Services {
   usagePublisher: UsagePublisher;
   /** Events for tenants and operators (quota thresholds...), for webhooks to deliver. */
   events: EventLog;
+  /** Opens each alert episode once across instances. */
+  alertGate: EpisodeGate;
 }
 
 /** The services over one storage, built once at start and shared by the HTTP app and the CLI. */
@@ -66,6 +69,7 @@ export function buildServices(env: EnvConfig, storage: Storage): Services {
   const usageRecords = new UsageRecords(tenants);
   return {
     events: openEventLog(env.redisUrl),
+    alertGate: openEpisodeGate(env.redisUrl),
     tenants,
     keys: new KeyService({ tenants, control: storage.control, hasher, bus, platformKeys }),
     platformKeys,
@@ -97,6 +101,7 @@ export async function closeServices(services: Services): Promise<void> {
   await services.usagePublisher.close();
   await services.usageQueue.close();
   await services.events.close();
+  await services.alertGate.close();
   await services.keyUsage.close();
   await services.bus.close();
   await services.limitStore.close();

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DatabaseServerConfig } from '../../src/config/database-servers.js';
+import { MemoryEpisodeGate } from '../../src/services/alerts/episode-gate.js';
 import { type EventLog, MemoryEventLog } from '../../src/services/events/event-log.js';
 import {
   type InvalidationBus,
@@ -79,6 +80,7 @@ export async function servicesOn(
   const usageQueue = options.usageQueue ?? new MemoryUsageQueue({ claimIdleMs: 30_000 });
   const usageRecords = new UsageRecords(tenants);
   const events = options.events ?? new MemoryEventLog();
+  const alertGate = new MemoryEpisodeGate();
   const usagePublisher = new UsagePublisher({ queue: usageQueue, records: usageRecords });
   return {
     backend,
@@ -97,10 +99,12 @@ export async function servicesOn(
     usageRecords,
     usagePublisher,
     events,
+    alertGate,
     close: async () => {
       await usagePublisher.close();
       await usageQueue.close();
       await events.close();
+      await alertGate.close();
       await keyUsage.close();
       await limitStore.close();
       await bus.close();

@@ -1,0 +1,76 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { FastifyInstance } from 'fastify';
+import type { AlertsConfig } from '../config/alerts.js';
+import { AlertMonitor } from '../services/alerts/alert-monitor.js';
+import type { EpisodeGate } from '../services/alerts/episode-gate.js';
+import type { EventLog } from '../services/events/event-log.js';
+import type { FinishedRequest, RequestContext } from './request-context.js';
+
+export interface AlertsOptions {
+  config: AlertsConfig;
+  gate: EpisodeGate;
+  events: EventLog;
+}
+
+/** The model a request asked for, even one that failed before a model answered. */
+function modelOf({ request }: FinishedRequest): string | null {
+  if (request.inference) return request.inference.model;
+  const body = request.body as { model?: unknown } | undefined;
+  return typeof body?.model === 'string' ? body.model : null;
+}
+
+/**
+ * Feeds every finished tenant inference request to the alert monitor and judges it a few
+ * times per window; alert events go to the event log (for webhooks) and to the log.
+ */
+export function registerAlerts(
+  app: FastifyInstance,
+  context: RequestContext,
+  options: AlertsOptions,
+): AlertMonitor {
+  const monitor = new AlertMonitor({
+    config: options.config,
+    gate: options.gate,
+    onEvent: (event) => {
+      app.log.warn({ event: event.type, tenantId: event.tenantId, ...event.data }, 'alert');
+      options.events.append(event).catch((error: unknown) => {
+        app.log.error({ err: error, event }, 'alert event not recorded');
+      });
+    },
+    onError: (error) => app.log.warn({ err: error }, 'alert gate failed'),
+  });
+  context.onFinished((finished) => {
+    const { request, status } = finished;
+    const model = modelOf(finished);
+    if (request.principal?.kind !== 'tenant' || model === null || !request.url.startsWith('/v1/'))
+      return;
+    const inference = request.inference;
+    const usage = inference?.usage;
+    monitor.observe({
+      at: request.startedAt.getTime(),
+      tenantId: request.principal.tenantId,
+      model,
+      failed: status >= 500,
+      latencyMs: inference ? (inference.timeToFirstChunkMs ?? finished.durationMs) : null,
+      tokens: usage ? usage.promptTokens + usage.completionTokens : 0,
+    });
+  });
+  const delay = monitorEventLoopDelay({ resolution: 20 });
+  delay.enable();
+  let judging: Promise<void> = Promise.resolve();
+  const timer = setInterval(
+    () => {
+      monitor.observeLoopDelay(delay.percentile(99) / 1e6);
+      delay.reset();
+      judging = monitor.evaluate();
+    },
+    Math.max(1000, options.config.windowMs / 6),
+  );
+  timer.unref();
+  app.addHook('onClose', async () => {
+    clearInterval(timer);
+    delay.disable();
+    await judging;
+  });
+  return monitor;
+}
