@@ -8,12 +8,14 @@ import { registerDocs } from './plugins/docs.js';
 import { registerErrorHandling } from './plugins/errors.js';
 import { registerJsonBodyParser } from './plugins/json-body.js';
 import { registerMetrics } from './plugins/metrics.js';
+import { registerPipelineMetrics } from './plugins/pipeline-metrics.js';
 import { registerRequestContext, requestIdFor } from './plugins/request-context.js';
 import { registerUsageEvents } from './plugins/usage-events.js';
 import { ProviderRegistry } from './providers/registry.js';
 import { adminRoutes } from './routes/admin/index.js';
 import { healthRoutes } from './routes/ops/health.js';
 import { v1Routes } from './routes/v1/index.js';
+import type { NewEvent } from './services/events/event-log.js';
 import { InferenceService } from './services/inference/inference-service.js';
 import { ModelCatalog } from './services/inference/model-catalog.js';
 import { CachingAuthenticator } from './services/keys/authenticator.js';
@@ -113,10 +115,23 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   const metrics = registerMetrics(app, requestContext);
   options.services.usagePublisher.attachLog(app.log);
   registerUsageEvents(requestContext, options.services.usagePublisher);
+  const { events, usageRecords } = options.services;
+  const pipeline = registerPipelineMetrics(metrics, {
+    publisher: options.services.usagePublisher,
+    queue: options.services.usageQueue,
+  });
+  // Quota and alert events: logged, counted, and appended for webhooks to deliver.
+  const announce = (event: NewEvent) => {
+    pipeline.event(event);
+    app.log.warn({ event: event.type, tenantId: event.tenantId, ...event.data }, 'event');
+    events.append(event).catch((error: unknown) => {
+      app.log.error({ err: error, event }, 'event not recorded');
+    });
+  };
   registerAlerts(app, requestContext, {
     config: config.alerts,
     gate: options.services.alertGate,
-    events: options.services.events,
+    onEvent: announce,
   });
   const storeErrors = new Counter({
     name: 'rate_limit_store_errors_total',
@@ -127,17 +142,11 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     { rules: options.services.limitRules, quotas: options.services.quotas },
     options.services.bus,
   );
-  const { events, usageRecords } = options.services;
   const limiter = new RateLimiter({
     store: options.services.limitStore,
     limits: (tenantId) => limits.get(tenantId),
     usedIn: (tenantId, quota, window) => usageRecords.usedIn(tenantId, quota, window),
-    onEvent: (event) => {
-      app.log.info({ event: event.type, tenantId: event.tenantId, ...event.data }, 'quota event');
-      events.append(event).catch((error: unknown) => {
-        app.log.error({ err: error, event }, 'quota event not recorded');
-      });
-    },
+    onEvent: announce,
     failureMode: config.env.rateLimitFailureMode,
     leaseMs: CONCURRENCY_LEASE_MS,
     onStoreError: (error) => {

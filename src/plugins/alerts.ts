@@ -3,13 +3,14 @@ import type { FastifyInstance } from 'fastify';
 import type { AlertsConfig } from '../config/alerts.js';
 import { AlertMonitor } from '../services/alerts/alert-monitor.js';
 import type { EpisodeGate } from '../services/alerts/episode-gate.js';
-import type { EventLog } from '../services/events/event-log.js';
+import type { NewEvent } from '../services/events/event-log.js';
 import type { FinishedRequest, RequestContext } from './request-context.js';
 
 export interface AlertsOptions {
   config: AlertsConfig;
   gate: EpisodeGate;
-  events: EventLog;
+  /** Told of every alert event: the app logs, counts and records it. */
+  onEvent: (event: NewEvent) => void;
 }
 
 /** The model a request asked for, even one that failed before a model answered. */
@@ -19,10 +20,7 @@ function modelOf({ request }: FinishedRequest): string | null {
   return typeof body?.model === 'string' ? body.model : null;
 }
 
-/**
- * Feeds every finished tenant inference request to the alert monitor and judges it a few
- * times per window; alert events go to the event log (for webhooks) and to the log.
- */
+/** Feeds every finished tenant inference request to the alert monitor, judged a few times per window. */
 export function registerAlerts(
   app: FastifyInstance,
   context: RequestContext,
@@ -31,12 +29,7 @@ export function registerAlerts(
   const monitor = new AlertMonitor({
     config: options.config,
     gate: options.gate,
-    onEvent: (event) => {
-      app.log.warn({ event: event.type, tenantId: event.tenantId, ...event.data }, 'alert');
-      options.events.append(event).catch((error: unknown) => {
-        app.log.error({ err: error, event }, 'alert event not recorded');
-      });
-    },
+    onEvent: options.onEvent,
     onError: (error) => app.log.warn({ err: error }, 'alert gate failed'),
   });
   context.onFinished((finished) => {
@@ -58,9 +51,12 @@ export function registerAlerts(
   const delay = monitorEventLoopDelay({ resolution: 20 });
   delay.enable();
   let judging: Promise<void> = Promise.resolve();
+  // The first interval holds the start (loading, compiling, connecting): not an episode.
+  let started = false;
   const timer = setInterval(
     () => {
-      monitor.observeLoopDelay(delay.percentile(99) / 1e6);
+      if (started) monitor.observeLoopDelay(delay.percentile(99) / 1e6);
+      started = true;
       delay.reset();
       judging = monitor.evaluate();
     },

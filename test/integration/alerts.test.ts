@@ -17,7 +17,12 @@ describe('alerts through the gateway', () => {
     await upstream.start();
     const config = {
       ...upstreamConfig(upstream.url),
-      alerts: { window_seconds: 10, error_rate: { threshold: 0.5, min_requests: 5 } },
+      // The loop-delay alert has its own unit test; a busy test machine must not raise it here.
+      alerts: {
+        window_seconds: 10,
+        error_rate: { threshold: 0.5, min_requests: 5 },
+        event_loop: { p99_ms: 600_000 },
+      },
     };
     gateway = await startGateway(config);
   }, 60_000);
@@ -67,8 +72,12 @@ describe('alerts through the gateway', () => {
     await new Promise((resolve) => setTimeout(resolve, 3500));
     expect((await alerts()).map((event) => event.type)).toEqual(['alert.error_rate']);
     expect(
-      gateway.logs.some((log) => log.msg === 'alert' && log.event === 'alert.error_rate'),
+      gateway.logs.some((log) => log.msg === 'event' && log.event === 'alert.error_rate'),
     ).toBe(true);
+    const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
+    expect(metrics).toContain('gateway_events_total{type="alert.error_rate"} 1');
+    expect(metrics).toMatch(/^usage_events_buffered 0$/m);
+    expect(metrics).toMatch(/^usage_queue_backlog \d+$/m);
   }, 30_000);
 });
 

@@ -1,6 +1,8 @@
+import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { UsageQueue } from '../../src/services/usage/queue.js';
 import { sleep } from '../helpers/fake-upstream.js';
+import { TEST_REDIS_URL } from '../helpers/limit-stores.js';
 import { openQueue, QUEUE_KINDS, usageEvent } from '../helpers/usage-queues.js';
 
 describe.each(QUEUE_KINDS)('usage queue on %s', (kind) => {
@@ -67,5 +69,23 @@ describe.each(QUEUE_KINDS)('usage queue on %s', (kind) => {
     ]);
     expect(dead.map((letter) => JSON.parse(letter.raw).id)).toEqual([events[1]?.id, events[0]?.id]);
     expect(await queue.read('worker-2', 10, 10)).toEqual([]);
+  });
+
+  it('says whether queued events outlive a restart of the queue', async () => {
+    queue = openQueue(kind);
+    const warning = await queue.durabilityWarning();
+    if (kind === 'memory') {
+      // Drained at a graceful stop instead; nothing to say at start.
+      expect(warning).toBeNull();
+      return;
+    }
+    const redis = new Redis(TEST_REDIS_URL);
+    try {
+      const aof = /^aof_enabled:1\s*$/m.test(await redis.info('persistence'));
+      if (aof) expect(warning).toBeNull();
+      else expect(warning).toMatch(/appendonly/);
+    } finally {
+      redis.disconnect();
+    }
   });
 });
