@@ -6,8 +6,12 @@ type ValidationItem = NonNullable<FastifyError['validation']>[number];
 /** `/messages/0/role` -> `messages[0].role`, the form OpenAI uses in `param`. */
 function toParam(item: ValidationItem): string | null {
   const segments = item.instancePath.split('/').filter(Boolean);
-  const missing = (item.params as { missingProperty?: unknown }).missingProperty;
-  if (typeof missing === 'string') segments.push(missing);
+  const { missingProperty, additionalProperty } = item.params as {
+    missingProperty?: unknown;
+    additionalProperty?: unknown;
+  };
+  if (typeof missingProperty === 'string') segments.push(missingProperty);
+  if (typeof additionalProperty === 'string') segments.push(additionalProperty);
   if (segments.length === 0) return null;
   return segments.reduce(
     (path, segment) =>
@@ -26,7 +30,14 @@ function validationError(error: FastifyError): GatewayError {
   );
   let message: string;
   if (first.keyword === 'required') message = `Missing required parameter: '${param}'.`;
-  else if (param === null) message = 'The request body must be a JSON object.';
+  // OpenAI's wording for a field it does not know.
+  else if (first.keyword === 'additionalProperties')
+    message = `Unrecognized request argument supplied: ${param}`;
+  else if (param === null)
+    message =
+      error.validationContext === 'body' || error.validationContext === undefined
+        ? 'The request body must be a JSON object.'
+        : `Invalid ${error.validationContext}.`;
   else if (alternatives) message = `Invalid type or value for '${param}'.`;
   else message = `Invalid value for '${param}': ${first.message ?? 'invalid'}.`;
   return new GatewayError('invalid_request', { message, param });

@@ -242,6 +242,24 @@ describe('bad input gets a 4xx in OpenAI shape and changes nothing', () => {
     expect(upstream.requests.length).toBe(before);
   });
 
+  it('names an unknown field of an admin body, and an unknown query parameter', async () => {
+    const limit = await gateway.fetch('/admin/v1/tenants/test/limits', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ scope: 'tenant', requests_per_minute: 5, typo_field: 1 }),
+    });
+    expect(limit.status).toBe(400);
+    expect(((await limit.json()) as { error: unknown }).error).toMatchObject({
+      code: 'invalid_request',
+      param: 'typo_field',
+      message: 'Unrecognized request argument supplied: typo_field',
+    });
+    const audit = await gateway.fetch('/admin/v1/tenants/test/audit-logs?limt=5');
+    expect(audit.status).toBe(400);
+    expect(((await audit.json()) as { error: unknown }).error).toMatchObject({ param: 'limt' });
+    expect(await gateway.services.limitRules.list('test')).toEqual([]);
+  });
+
   it('keeps serving good requests after all the bad ones', async () => {
     const result = await gateway.client.chat.completions.create({
       model: 'gpt-test',
