@@ -13,6 +13,7 @@ import { GatewayError } from './errors/gateway-error.js';
 import { closeGracefully, startServer } from './server.js';
 import type { Actor } from './services/audit/audit-log.js';
 import { buildServices, closeServices, type Services } from './services/services.js';
+import { openEventFeed, startWebhookWorkers } from './services/webhooks/webhook-workers.js';
 import { openStorage, type Storage } from './storage/open.js';
 import { DirectoryInUseError } from './storage/process-lock.js';
 
@@ -154,6 +155,17 @@ async function main(argv: string[]): Promise<void> {
           records: services.usageRecords,
           count: env.usageWorkers,
           hasRedis: env.redisUrl !== null,
+          startWebhooks:
+            env.webhookWorkers > 0
+              ? (log) =>
+                  startWebhookWorkers({
+                    webhooks: services.webhooks,
+                    tenants: services.tenants,
+                    feed: openEventFeed(services.events, env.redisUrl),
+                    count: env.webhookWorkers,
+                    log,
+                  })
+              : null,
         });
       });
     case 'help':

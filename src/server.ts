@@ -10,6 +10,11 @@ import {
 } from './services/services.js';
 import { TenantReaper } from './services/tenancy/tenant-reaper.js';
 import { startUsageWorkers } from './services/usage/usage-workers.js';
+import {
+  openEventFeed,
+  type RunningWebhookWorkers,
+  startWebhookWorkers,
+} from './services/webhooks/webhook-workers.js';
 import { openStorage } from './storage/open.js';
 
 export interface StartOptions {
@@ -66,12 +71,14 @@ export async function startServer(config: AppConfig, options: StartOptions = {})
             log: app.log,
           })
         : null;
+    let webhookWorkers: RunningWebhookWorkers | null = null;
     app.addHook('onClose', async () => {
       await reaper.stop();
       // In-flight requests are done: their usage goes to the queue, and an in-process
       // queue is written out before the databases close.
       await services.usagePublisher.close();
       await workers?.stop({ drain: config.env.redisUrl === null });
+      await webhookWorkers?.stop();
       await closeServices(services);
       await storage.close();
     });
@@ -84,6 +91,15 @@ export async function startServer(config: AppConfig, options: StartOptions = {})
       if (applied.length > 0) app.log.info({ tenantId: tenant.id, applied }, 'tenant migrated');
       if (done === total || done % 100 === 0) app.log.info({ done, total }, 'tenant migrations');
     });
+    // After the migrations: the dispatchers rebuild their due index from the webhook tables.
+    if (config.env.webhookWorkers > 0)
+      webhookWorkers = await startWebhookWorkers({
+        webhooks: services.webhooks,
+        tenants: services.tenants,
+        feed: openEventFeed(services.events, config.env.redisUrl),
+        count: config.env.webhookWorkers,
+        log: app.log,
+      });
     const shown = await firstStart(config, services);
     // Upstreams that report no usage need the tokenizer; load it now rather than on a request.
     if (config.providers.some((provider) => provider.type !== 'mock')) await loadEncoder();

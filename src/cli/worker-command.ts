@@ -1,11 +1,14 @@
 import type { UsageQueue } from '../services/usage/queue.js';
 import type { UsageRecords } from '../services/usage/usage-records.js';
 import { startUsageWorkers } from '../services/usage/usage-workers.js';
+import type { DispatcherLog } from '../services/webhooks/dispatcher.js';
+import type { RunningWebhookWorkers } from '../services/webhooks/webhook-workers.js';
 import { parseCommandArgs, UsageError } from './tenant-commands.js';
 
 export const WORKER_USAGE = `Usage:
   llm-backend worker                        Write queued usage events to the tenants' databases
-                                            (USAGE_WORKERS consumers, at least 1) until stopped
+                                            (USAGE_WORKERS consumers, at least 1) and deliver
+                                            webhooks (WEBHOOK_WORKERS dispatchers) until stopped
   llm-backend worker dead-letters [--limit N] [--json]
                                             Show the usage events set aside as unwritable
 
@@ -18,6 +21,8 @@ export interface WorkerDeps {
   records: UsageRecords;
   count: number;
   hasRedis: boolean;
+  /** Starts the webhook dispatchers; null when WEBHOOK_WORKERS is 0. */
+  startWebhooks: ((log: DispatcherLog) => Promise<RunningWebhookWorkers>) | null;
 }
 
 /** JSON lines on stdout, as the gateway's own log. */
@@ -59,12 +64,15 @@ export async function runWorker(args: string[], deps: WorkerDeps): Promise<void>
   const count = Math.max(1, deps.count);
   const workers = startUsageWorkers({ queue: deps.queue, records: deps.records, count, log });
   log.info({ workers: count }, 'usage workers started');
+  const webhooks = deps.startWebhooks === null ? null : await deps.startWebhooks(log);
+  if (webhooks !== null) log.info({}, 'webhook dispatchers started');
   const signal = await new Promise<string>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
   });
   log.info({ signal }, 'usage workers stopping');
   await workers.stop();
+  await webhooks?.stop();
   log.info({}, 'usage workers stopped');
 }
 

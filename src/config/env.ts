@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isWellFormedApiKey } from '../services/keys/key-format.js';
+import { isAllowListEntry } from '../services/webhooks/url-guard.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 const LOG_LEVELS: readonly LogLevel[] = [
@@ -57,6 +58,14 @@ export interface EnvConfig {
   usageClaimIdleMs: number;
   /** The Redis Stream usage events travel on; deployments sharing one Redis pick their own. */
   usageStream: string;
+  /** Webhook dispatchers this process runs; 0 leaves them to `llm-backend worker` processes. */
+  webhookWorkers: number;
+  /** One webhook attempt, connection to answer. */
+  webhookTimeoutMs: number;
+  /** The first webhook retry's longest wait; later ones grow from it. */
+  webhookRetryBaseMs: number;
+  /** Hostnames, addresses and CIDRs webhooks may reach although they are not public. */
+  webhookAllowedHosts: string[];
 }
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -197,7 +206,24 @@ export function readEnv(env: Env, errors: string[]): EnvConfig {
     usageWorkers: usageWorkers(env, errors),
     usageClaimIdleMs: integer(env, 'USAGE_CLAIM_IDLE_MS', 30_000, 100, 3_600_000, errors),
     usageStream: env.USAGE_STREAM || 'llmb:usage',
+    webhookWorkers: integer(env, 'WEBHOOK_WORKERS', 1, 0, 64, errors),
+    webhookTimeoutMs: integer(env, 'WEBHOOK_TIMEOUT_MS', 5000, 100, 60_000, errors),
+    webhookRetryBaseMs: integer(env, 'WEBHOOK_RETRY_BASE_MS', 5000, 1, 3_600_000, errors),
+    webhookAllowedHosts: allowedHosts(env.WEBHOOK_ALLOWED_HOSTS, errors),
   };
+}
+
+function allowedHosts(value: string | undefined, errors: string[]): string[] {
+  const entries = (value ?? '')
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
+  const bad = entries.filter((entry) => !isAllowListEntry(entry));
+  if (bad.length > 0)
+    errors.push(
+      `WEBHOOK_ALLOWED_HOSTS must list hostnames, IP addresses or CIDR ranges separated by commas; not ${bad.map((entry) => `'${entry}'`).join(', ')}`,
+    );
+  return entries;
 }
 
 function usageWorkers(env: Env, errors: string[]): number {

@@ -55,6 +55,21 @@ export const errorRegistry = {
     type: 'invalid_request_error',
     message: 'The quota does not exist.',
   },
+  webhook_not_found: {
+    status: 404,
+    type: 'invalid_request_error',
+    message: 'The webhook does not exist.',
+  },
+  delivery_not_found: {
+    status: 404,
+    type: 'invalid_request_error',
+    message: 'The webhook delivery does not exist.',
+  },
+  webhook_url_refused: {
+    status: 400,
+    type: 'invalid_request_error',
+    message: 'The webhook URL is not allowed.',
+  },
   auth_rate_limited: {
     status: 429,
     type: 'requests',

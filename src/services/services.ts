@@ -22,6 +22,7 @@ import { openUsageQueue } from './usage/open-queue.js';
 import type { UsageQueue } from './usage/queue.js';
 import { UsagePublisher } from './usage/usage-publisher.js';
 import { UsageRecords } from './usage/usage-records.js';
+import { buildWebhooks, type Webhooks } from './webhooks/webhooks.js';
 
 export interface Services {
   tenants: TenantService;
@@ -46,6 +47,8 @@ export interface Services {
   events: EventLog;
   /** Opens each alert episode once across instances. */
   alertGate: EpisodeGate;
+  /** Tenants' webhook endpoints and deliveries, and the index of deliveries due. */
+  webhooks: Webhooks;
 }
 
 /** The services over one storage, built once at start and shared by the HTTP app and the CLI. */
@@ -60,18 +63,20 @@ export function buildServices(env: EnvConfig, storage: Storage): Services {
     exportDirectory: env.exportDir,
     bus,
   });
-  const hasher = new ApiKeyHasher(deriveKey(resolveMasterKey(env), 'api-key-hash'));
+  const masterKey = resolveMasterKey(env);
+  const hasher = new ApiKeyHasher(deriveKey(masterKey, 'api-key-hash'));
   const platformKeys = new PlatformKeyService({ control: storage.control, hasher, bus });
   const usageQueue = openUsageQueue(env.redisUrl, {
     claimIdleMs: env.usageClaimIdleMs,
     stream: env.usageStream,
   });
   const usageRecords = new UsageRecords(tenants);
+  const events = openEventLog(env.redisUrl);
   return {
-    events: openEventLog(env.redisUrl),
+    events,
     alertGate: openEpisodeGate(env.redisUrl),
     tenants,
-    keys: new KeyService({ tenants, control: storage.control, hasher, bus, platformKeys }),
+    keys: new KeyService({ tenants, control: storage.control, hasher, bus, platformKeys, events }),
     platformKeys,
     users: new UserService({ tenants, bus }),
     keyUsage: new KeyUsageRecorder(tenants, platformKeys),
@@ -82,6 +87,14 @@ export function buildServices(env: EnvConfig, storage: Storage): Services {
     usageQueue,
     usageRecords,
     usagePublisher: new UsagePublisher({ queue: usageQueue, records: usageRecords }),
+    webhooks: buildWebhooks({
+      tenants,
+      masterKey,
+      redisUrl: env.redisUrl,
+      allowedHosts: env.webhookAllowedHosts,
+      timeoutMs: env.webhookTimeoutMs,
+      retryBaseMs: env.webhookRetryBaseMs,
+    }),
   };
 }
 
@@ -102,6 +115,7 @@ export async function closeServices(services: Services): Promise<void> {
   await services.usageQueue.close();
   await services.events.close();
   await services.alertGate.close();
+  await services.webhooks.close();
   await services.keyUsage.close();
   await services.bus.close();
   await services.limitStore.close();

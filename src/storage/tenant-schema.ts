@@ -84,6 +84,52 @@ export interface UsageRecordsTable {
   client_disconnected: boolean;
 }
 
+export type WebhookStatus = 'active' | 'disabled';
+export type DeliveryStatus = 'pending' | 'succeeded' | 'failed';
+
+export interface WebhookEndpointsTable {
+  id: string;
+  url: string;
+  description: ColumnType<string, string | undefined, string>;
+  /** Exact event types, or `prefix.*` patterns; never empty. */
+  event_types: string[];
+  /** AES-256-GCM envelope of the `whsec_...` secret (see secret-box.ts). */
+  secret_sealed: string;
+  /** The secret a rotation replaced, still signed with until it expires. */
+  previous_secret_sealed: string | null;
+  previous_secret_expires_at: Date | null;
+  status: ColumnType<WebhookStatus, WebhookStatus | undefined, WebhookStatus>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface WebhookDeliveriesTable {
+  id: string;
+  endpoint_id: string;
+  event_id: string;
+  event_type: string;
+  /** The body sent: `{ type, timestamp, data }`. */
+  payload: ColumnType<Record<string, unknown>, string, string>;
+  status: ColumnType<DeliveryStatus, DeliveryStatus | undefined, DeliveryStatus>;
+  /** Attempts of the current round (a manual redelivery starts a new one). */
+  attempt_count: ColumnType<number, number | undefined, number>;
+  /** Set while pending, null once succeeded or failed. */
+  next_attempt_at: Date | null;
+  last_attempt_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface WebhookAttemptsTable {
+  id: string;
+  delivery_id: string;
+  at: Date;
+  /** The receiver's HTTP status; null when none came (refused, timed out, unreachable). */
+  status_code: number | null;
+  error: string | null;
+  duration_ms: number;
+}
+
 export interface TenantSchema {
   users: UsersTable;
   api_keys: ApiKeysTable;
@@ -91,4 +137,7 @@ export interface TenantSchema {
   quotas: QuotasTable;
   usage_records: UsageRecordsTable;
   audit_log: AuditLogTable;
+  webhook_endpoints: WebhookEndpointsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  webhook_attempts: WebhookAttemptsTable;
 }

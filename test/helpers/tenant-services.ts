@@ -23,6 +23,7 @@ import { MemoryUsageQueue } from '../../src/services/usage/memory-queue.js';
 import type { UsageQueue } from '../../src/services/usage/queue.js';
 import { UsagePublisher } from '../../src/services/usage/usage-publisher.js';
 import { UsageRecords } from '../../src/services/usage/usage-records.js';
+import { type BuildWebhooksOptions, buildWebhooks } from '../../src/services/webhooks/webhooks.js';
 import { DatabaseServers } from '../../src/storage/database-servers.js';
 import { TenantConnections } from '../../src/storage/tenant-connections.js';
 import { type BackendKind, createBackend, type TestBackend } from './databases.js';
@@ -50,6 +51,8 @@ export interface TestServicesOptions {
   usageQueue?: UsageQueue;
   /** Default: an in-process list. */
   events?: EventLog;
+  /** Default: an in-process due index, no allow-list, 2 s timeouts and 50 ms retries. */
+  webhooks?: Partial<Omit<BuildWebhooksOptions, 'tenants' | 'masterKey'>>;
 }
 
 /** The real services on a fresh control plane of the given kind, as the server builds them. */
@@ -73,7 +76,8 @@ export async function servicesOn(
     exportDirectory,
     bus,
   });
-  const hasher = new ApiKeyHasher(deriveKey('test-master-key-0123456789abcdef', 'api-key-hash'));
+  const masterKey = 'test-master-key-0123456789abcdef';
+  const hasher = new ApiKeyHasher(deriveKey(masterKey, 'api-key-hash'));
   const platformKeys = new PlatformKeyService({ control: backend.control, hasher, bus });
   const keyUsage = new KeyUsageRecorder(tenants, platformKeys);
   const limitStore = options.limitStore ?? new MemoryRateLimitStore();
@@ -81,13 +85,22 @@ export async function servicesOn(
   const usageRecords = new UsageRecords(tenants);
   const events = options.events ?? new MemoryEventLog();
   const alertGate = new MemoryEpisodeGate();
+  const webhooks = buildWebhooks({
+    tenants,
+    masterKey,
+    redisUrl: null,
+    allowedHosts: [],
+    timeoutMs: 2000,
+    retryBaseMs: 50,
+    ...options.webhooks,
+  });
   const usagePublisher = new UsagePublisher({ queue: usageQueue, records: usageRecords });
   return {
     backend,
     connections,
     exportDirectory,
     tenants,
-    keys: new KeyService({ tenants, control: backend.control, hasher, bus, platformKeys }),
+    keys: new KeyService({ tenants, control: backend.control, hasher, bus, platformKeys, events }),
     platformKeys,
     users: new UserService({ tenants, bus }),
     keyUsage,
@@ -100,11 +113,13 @@ export async function servicesOn(
     usagePublisher,
     events,
     alertGate,
+    webhooks,
     close: async () => {
       await usagePublisher.close();
       await usageQueue.close();
       await events.close();
       await alertGate.close();
+      await webhooks.close();
       await keyUsage.close();
       await limitStore.close();
       await bus.close();

@@ -1,4 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { periodAt } from '../../src/services/limits/quota-period.js';
+import type { UsageEvent } from '../../src/services/usage/usage-records.js';
+import { newId } from '../../src/utils/ids.js';
 import { BACKENDS } from '../helpers/databases.js';
 import { useUpstreamGateway } from '../helpers/gateway.js';
 import { servicesOn, type TestServices } from '../helpers/tenant-services.js';
@@ -200,6 +203,103 @@ describe('/admin/v1/tenants/{tenant}/quotas', () => {
       ).rejects.toMatchObject({ code: 'invalid_request', param });
     }
     expect(await service.list('test')).toEqual([]);
+  });
+
+  it("lists each quota's use in its current period, from the usage records", async () => {
+    const { users, keys, tenants, usageRecords, quotas: service } = gateway.services;
+    const user = await users.create('test', { email: 'used@test.test', name: 'U', role: 'member' });
+    const own = (await keys.create('test', { name: 'u', role: 'member', userId: user.id })).key;
+    const loose = (await keys.create('test', { name: 'l', role: 'member' })).key;
+    const tenantId = (await tenants.get('test')).id;
+    const today = periodAt('day', new Date()).start as Date;
+    const month = periodAt('month', new Date()).start as Date;
+    const usage = (
+      at: Date,
+      keyId: string,
+      userId: string | null,
+      tokens: number[],
+      cost: number,
+    ) => {
+      const [promptTokens = 0, completionTokens = 0] = tokens;
+      const event: UsageEvent = {
+        id: newId('evt'),
+        at,
+        requestId: newId('req'),
+        tenantId,
+        userId,
+        keyId,
+        model: 'gpt-test',
+        provider: 'upstream',
+        usage: {
+          promptTokens,
+          completionTokens,
+          cachedTokens: 0,
+          totalTokens: promptTokens + completionTokens,
+          estimated: false,
+        },
+        cost,
+        latencyMs: 5,
+        timeToFirstTokenMs: null,
+        status: 200,
+        streamed: false,
+        clientDisconnected: false,
+      };
+      return event;
+    };
+    await usageRecords.write(tenantId, [
+      usage(today, own.id, user.id, [100, 50], 0.1),
+      usage(new Date(today.getTime() + 1), loose.id, null, [10, 5], 0.2),
+      // Yesterday: in this month's period unless today is the 1st.
+      usage(new Date(today.getTime() - 1), own.id, user.id, [1000, 0], 1.5),
+      usage(new Date('2000-01-15T00:00:00Z'), own.id, user.id, [7, 3], 0.25),
+    ]);
+    const earlierThisMonth = today.getTime() > month.getTime() ? 1.5 : 0;
+    const set = async (input: Parameters<typeof service.set>[1]) =>
+      (await service.set('test', input)).quota.id;
+    const expected = new Map([
+      [await set({ scope: 'tenant', metric: 'tokens', period: 'day', amount: 1e6 }), [165, today]],
+      [
+        await set({ scope: 'tenant', metric: 'cost', period: 'month', amount: 100 }),
+        [0.3 + earlierThisMonth, month],
+      ],
+      [
+        await set({
+          scope: 'user',
+          subjectId: user.id,
+          metric: 'tokens',
+          period: 'total',
+          amount: 1e6,
+        }),
+        [1160, null],
+      ],
+      [
+        await set({
+          scope: 'user',
+          subjectId: user.id,
+          metric: 'cost',
+          period: 'total',
+          amount: 100,
+        }),
+        [1.85, null],
+      ],
+      [
+        await set({ scope: 'key', subjectId: loose.id, metric: 'cost', period: 'day', amount: 1 }),
+        [0.2, today],
+      ],
+    ]);
+
+    const listed = (await (await quotas()).json()) as {
+      data: (QuotaJson & { used: number; period_start: string | null })[];
+    };
+    expect(listed.data).toHaveLength(expected.size);
+    for (const quota of listed.data) {
+      const [used, start] = expected.get(quota.id) ?? [];
+      expect([quota.used, quota.period_start], `${quota.metric} ${quota.period}`).toEqual([
+        used,
+        start instanceof Date ? start.toISOString() : null,
+      ]);
+    }
+    for (const id of expected.keys()) await service.delete('test', id);
   });
 
   it('lets viewers read and only managers write', async () => {

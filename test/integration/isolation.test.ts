@@ -29,6 +29,8 @@ let victimKey: string;
 let victimSecret: string;
 let victimLimit: string;
 let victimQuota: string;
+let victimWebhook: string;
+let victimDelivery: string;
 let routes: Route[];
 
 async function snapshot(tenant: Tenant): Promise<string> {
@@ -39,6 +41,9 @@ async function snapshot(tenant: Tenant): Promise<string> {
     keys: await db.selectFrom('api_keys').selectAll().orderBy('id').execute(),
     limits: await db.selectFrom('rate_limits').selectAll().orderBy('id').execute(),
     quotas: await db.selectFrom('quotas').selectAll().orderBy('id').execute(),
+    webhooks: await db.selectFrom('webhook_endpoints').selectAll().orderBy('id').execute(),
+    deliveries: await db.selectFrom('webhook_deliveries').selectAll().orderBy('id').execute(),
+    attempts: await db.selectFrom('webhook_attempts').selectAll().orderBy('id').execute(),
     audit: await db.selectFrom('audit_log').selectAll().orderBy('seq').execute(),
     registry: await control.selectFrom('tenants').selectAll().where('id', '=', tenant.id).execute(),
     index: await control
@@ -75,6 +80,15 @@ beforeAll(async () => {
       thresholds: [80],
     })
   ).quota.id;
+  // A public address written out, so nothing needs DNS; no dispatcher runs here to call it.
+  const { webhooks } = gateway.services;
+  victimWebhook = (
+    await webhooks.endpoints.create('victim', {
+      url: 'https://1.1.1.1/webhook',
+      eventTypes: ['quota.*'],
+    })
+  ).webhook.id;
+  victimDelivery = (await webhooks.deliveries.sendTest('victim', victimWebhook)).id;
   const doc = (await (await fetch(`${gateway.url}/openapi.json`)).json()) as {
     paths: Record<string, Record<string, Operation>>;
   };
@@ -90,6 +104,8 @@ function fill(path: string, tenant: string): string {
     user: victimUser,
     limit: victimLimit,
     quota: victimQuota,
+    webhook: victimWebhook,
+    delivery: victimDelivery,
   };
   return path.replace(/\{(\w+)\}/g, (_match, name: string) => {
     const id = ids[name];
@@ -131,13 +147,15 @@ describe("tenant A's owner key against tenant B", () => {
 
   it("finds none of B's keys or users through A's own tenant", async () => {
     const before = await snapshot(victim);
-    const byId = routes.filter((route) => /\{(key|user|limit|quota)\}/.test(route.path));
+    const byId = routes.filter((route) =>
+      /\{(key|user|limit|quota|webhook|delivery)\}/.test(route.path),
+    );
     expect(byId.length).toBeGreaterThanOrEqual(5);
     for (const route of byId) {
       const response = await send(route, fill(route.path, 'test'));
       const body = (await response.json()) as { error?: { code: string } };
       expect(response.status, `${route.method} ${route.path}`).toBe(404);
-      expect(body.error?.code).toMatch(/^(key|user|limit|quota)_not_found$/);
+      expect(body.error?.code).toMatch(/^(key|user|limit|quota|webhook|delivery)_not_found$/);
     }
     expect(await snapshot(victim)).toBe(before);
   });

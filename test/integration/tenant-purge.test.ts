@@ -145,6 +145,9 @@ describe.each(BACKENDS)('purging deleted tenants on %s', (kind) => {
       'rate_limits',
       'usage_records',
       'users',
+      'webhook_attempts',
+      'webhook_deliveries',
+      'webhook_endpoints',
     ]);
     expect(rows.quotas).toEqual([]);
     expect(rows.rate_limits).toEqual([]);

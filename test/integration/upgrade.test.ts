@@ -14,14 +14,15 @@ async function downgrade(services: TestServices, slug: string): Promise<string> 
   const db = services.tenants.database(await services.tenants.get(slug));
   const newest = MIGRATION_NAMES.tenant.at(-1) as string;
   // What each migration created, to undo the newest one.
-  const created: Record<string, string> = {
-    '0002-rate-limits': 'rate_limits',
-    '0003-usage-records': 'usage_records',
-    '0004-quotas': 'quotas',
+  const created: Record<string, string[]> = {
+    '0002-rate-limits': ['rate_limits'],
+    '0003-usage-records': ['usage_records'],
+    '0004-quotas': ['quotas'],
+    '0005-webhooks': ['webhook_attempts', 'webhook_deliveries', 'webhook_endpoints'],
   };
-  const table = created[newest];
-  if (table === undefined) throw new Error(`teach this test to undo ${newest}`);
-  await sql`drop table ${sql.table(table)}`.execute(db);
+  const tables = created[newest];
+  if (tables === undefined) throw new Error(`teach this test to undo ${newest}`);
+  for (const table of tables) await sql`drop table ${sql.table(table)}`.execute(db);
   await sql`delete from schema_migrations where name = ${newest}`.execute(db);
   return newest;
 }

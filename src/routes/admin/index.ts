@@ -8,7 +8,9 @@ import { limitRoutes } from './limits.js';
 import { quotaRoutes } from './quotas.js';
 import { scopeToTenant } from './tenant-scope.js';
 import { tenantRoutes } from './tenants.js';
+import { usageRoutes } from './usage.js';
 import { userRoutes } from './users.js';
+import { webhookRoutes } from './webhooks.js';
 
 export interface AdminDeps {
   authenticator: Authenticator;
@@ -25,5 +27,7 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
   await app.register(userRoutes, { prefix: '/tenants/:tenant/users', ...services });
   await app.register(limitRoutes, { prefix: '/tenants/:tenant/limits', ...services });
   await app.register(quotaRoutes, { prefix: '/tenants/:tenant/quotas', ...services });
+  await app.register(usageRoutes, { prefix: '/tenants/:tenant/usage', ...services });
   await app.register(auditLogRoutes, { prefix: '/tenants/:tenant/audit-logs', ...services });
+  await app.register(webhookRoutes, { prefix: '/tenants/:tenant/webhooks', ...services });
 }

@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { MAX_QUOTA_AMOUNT, quotaJson } from '../../services/limits/quotas.js';
+import { NANOS_PER_UNIT, periodAt } from '../../services/limits/quota-period.js';
+import { MAX_QUOTA_AMOUNT, type Quota, quotaJson } from '../../services/limits/quotas.js';
 import type { Services } from '../../services/services.js';
 import type { LimitScope, QuotaMetric, QuotaPeriod } from '../../storage/tenant-schema.js';
 import { errors, ListOf, TenantParams, Timestamp } from './schemas.js';
@@ -84,6 +85,28 @@ const QuotaObject = Type.Object(
   },
 );
 
+const QuotaWithUse = Type.Object(
+  {
+    ...QuotaObject.properties,
+    used: Type.Number({
+      description:
+        "What the target used in the current period, from the usage records: tokens, or spend in the price table's currency.",
+    }),
+    period_start: Type.Union([Timestamp, Type.Null()], {
+      description: 'When the current period began (UTC); null for `total`.',
+    }),
+  },
+  {
+    examples: [
+      {
+        ...(QuotaObject.examples as Record<string, unknown>[])[0],
+        used: 123.456789,
+        period_start: '2026-11-01T00:00:00.000Z',
+      },
+    ],
+  },
+);
+
 const QuotaParams = Type.Object({ ...TenantParams.properties, quota: Type.String() });
 const tags = ['Quotas and budgets'];
 const json = (quota: Parameters<typeof quotaJson>[0]) => ({
@@ -101,13 +124,27 @@ export async function quotaRoutes(app: FastifyInstance, services: Services): Pro
         tags,
         summary: 'List the quotas and budgets of the tenant, its users and its keys.',
         params: TenantParams,
-        response: { 200: ListOf(QuotaObject), ...errors },
+        response: { 200: ListOf(QuotaWithUse), ...errors },
       },
     },
-    async (request) => ({
-      object: 'list',
-      data: (await services.quotas.list(tenantOf(request).id)).map(json),
-    }),
+    async (request) => {
+      const tenantId = tenantOf(request).id;
+      const now = new Date();
+      // The records, not Redis's counters: those may be missing or hold open reservations.
+      const withUse = async (quota: Quota) => {
+        const window = periodAt(quota.period, now);
+        const used = await services.usageRecords.usedIn(tenantId, quota, window);
+        return {
+          ...json(quota),
+          used: quota.metric === 'cost' ? used / NANOS_PER_UNIT : used,
+          period_start: window.start?.toISOString() ?? null,
+        };
+      };
+      return {
+        object: 'list',
+        data: await Promise.all((await services.quotas.list(tenantId)).map(withUse)),
+      };
+    },
   );
 
   app.post(

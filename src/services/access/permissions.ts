@@ -20,6 +20,8 @@ export const ACTIONS = [
   'billing:read',
   'limits:read',
   'limits:write',
+  'webhooks:read',
+  'webhooks:write',
 ] as const;
 
 export type Action = (typeof ACTIONS)[number];
@@ -72,6 +74,9 @@ export const PERMISSION_MATRIX = {
   'billing:read': allow('owner', 'admin', 'billing'),
   'limits:read': allow('owner', 'admin', 'viewer'),
   'limits:write': MANAGERS,
+  // Webhook URLs may carry a receiver's token, and a webhook sends the tenant's events out.
+  'webhooks:read': MANAGERS,
+  'webhooks:write': MANAGERS,
 } as const satisfies Record<Action, readonly TenantRole[]>;
 
 /** What only a tenant's key can do: calls that are billed to a tenant. */

@@ -42,6 +42,7 @@ function decode(text: string): PlatformEvent | null {
 
 export class MemoryEventLog implements EventLog {
   private readonly events: PlatformEvent[] = [];
+  private readonly listeners = new Set<(event: PlatformEvent) => void>();
 
   constructor(private readonly max = 10_000) {}
 
@@ -49,7 +50,17 @@ export class MemoryEventLog implements EventLog {
     const full = made(event);
     this.events.push(full);
     if (this.events.length > this.max) this.events.splice(0, this.events.length - this.max);
+    for (const listener of this.listeners) listener(full);
     return full;
+  }
+
+  /**
+   * Told of every event appended from now on: what an in-process consumer (the webhook
+   * dispatcher's MemoryEventFeed) reads instead of a consumer group. Returns the unsubscribe.
+   */
+  subscribe(listener: (event: PlatformEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   async recent(limit: number): Promise<PlatformEvent[]> {

@@ -5,6 +5,7 @@ import type { ApiKeysTable, TenantRole } from '../../storage/tenant-schema.js';
 import { newId } from '../../utils/ids.js';
 import { isWithinRole } from '../access/permissions.js';
 import { type Actor, appendAudit, SYSTEM_ACTOR } from '../audit/audit-log.js';
+import type { EventLog } from '../events/event-log.js';
 import type { Tenant, TenantService } from '../tenancy/tenant-service.js';
 import type { InvalidationBus } from './invalidation.js';
 import { parseApiKey } from './key-format.js';
@@ -60,6 +61,8 @@ export interface KeyServiceOptions {
   bus?: InvalidationBus;
   /** Resolves the keys the index marks as platform admin keys. */
   platformKeys: PlatformKeyService;
+  /** Told of each key created, rotated or revoked (`api_key.*`), for the tenant's webhooks. */
+  events?: EventLog;
 }
 
 function toApiKey(tenantId: string, row: Selectable<ApiKeysTable>): ApiKey {
@@ -121,6 +124,12 @@ export class KeyService {
     );
   }
 
+  /** Never the secret: the key's id, name and role. A lost event does not undo the change. */
+  private async announce(type: string, key: ApiKey): Promise<void> {
+    const data = { key_id: key.id, name: key.name, role: key.role, user_id: key.userId };
+    await this.options.events?.append({ type, tenantId: key.tenantId, data }).catch(() => {});
+  }
+
   async create(
     tenantRef: string,
     input: CreateKeyInput,
@@ -155,6 +164,7 @@ export class KeyService {
       .executeTakeFirstOrThrow();
     const key = toApiKey(tenant.id, row);
     await this.audit(tenant.id, actor, 'api_key.create', null, key);
+    await this.announce('api_key.created', key);
     return { key, secret };
   }
 
@@ -240,6 +250,7 @@ export class KeyService {
       .executeTakeFirstOrThrow();
     const key = toApiKey(tenant.id, row);
     await this.audit(tenant.id, actor, 'api_key.rotate', current, key);
+    await this.announce('api_key.rotated', key);
     // Cached resolutions of the old secret must learn its new end of validity.
     await this.options.bus?.publish({ keyId });
     return { key, secret };
@@ -264,6 +275,7 @@ export class KeyService {
     await this.options.control.deleteFrom('api_key_index').where('key_id', '=', keyId).execute();
     const key = toApiKey(tenant.id, row);
     await this.audit(tenant.id, actor, 'api_key.revoke', before, key);
+    await this.announce('api_key.revoked', key);
     await this.options.bus?.publish({ keyId });
     return key;
   }

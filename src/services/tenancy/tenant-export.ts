@@ -16,6 +16,8 @@ const SKIPPED_TABLES = ['schema_migrations', 'schema_migrations_lock'];
  */
 const OMITTED_COLUMNS: Readonly<Record<string, readonly string[]>> = {
   api_keys: ['key_hash', 'previous_key_hash'],
+  // Sealed under this deployment's master key: nothing anyone else could open.
+  webhook_endpoints: ['secret_sealed', 'previous_secret_sealed'],
 };
 
 const BATCH_ROWS = 500;

@@ -6,6 +6,7 @@ import * as tenant0001 from './tenant/0001-init.js';
 import * as tenant0002 from './tenant/0002-rate-limits.js';
 import * as tenant0003 from './tenant/0003-usage-records.js';
 import * as tenant0004 from './tenant/0004-quotas.js';
+import * as tenant0005 from './tenant/0005-webhooks.js';
 
 /**
  * Versioned migrations, in the repository and in order. Kysely's migrator records them per
@@ -22,6 +23,7 @@ const tenantMigrations: Record<string, Migration> = {
   '0002-rate-limits': tenant0002,
   '0003-usage-records': tenant0003,
   '0004-quotas': tenant0004,
+  '0005-webhooks': tenant0005,
 };
 
 /** Every migration's name, in order, per schema. */

@@ -1,0 +1,155 @@
+import type { Redis } from 'ioredis';
+import type { PlatformEvent } from './event-log.js';
+
+/** One event handed to a consumer; handed out again until acknowledged. */
+export interface FedEvent {
+  /** The feed's id for the entry (a stream entry id), not the event's. */
+  entryId: string;
+  /** Null when the entry is not an event at all (set it aside by acknowledging it). */
+  event: PlatformEvent | null;
+  /** How many times it has been handed out, this time included. */
+  attempts: number;
+}
+
+/**
+ * The event log read by one consumer group: each event goes to one consumer among many, and
+ * one a consumer took and never acknowledged (it died, its database was down) goes to the
+ * next reader once idle for the claim time. Unlike the usage queue, acknowledged events stay
+ * in the log: other groups and `recent()` read it too, and its length is capped instead.
+ */
+export interface EventFeed {
+  /** Joins the group before anything is read, so no event appended from now on is missed. */
+  start?(): Promise<void>;
+  /** Up to `count` entries: idle ones of any consumer first, then new ones, waiting up to `blockMs`. */
+  read(consumer: string, count: number, blockMs: number): Promise<FedEvent[]>;
+  ack(entryIds: string[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** An event as the log encodes it, or null for anything else. */
+export function decodePlatformEvent(text: string): PlatformEvent | null {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (!isRecord(raw) || typeof raw.id !== 'string' || typeof raw.type !== 'string') return null;
+  if (!(typeof raw.tenantId === 'string' || raw.tenantId === null) || !isRecord(raw.data))
+    return null;
+  const at = new Date(typeof raw.at === 'string' ? raw.at : Number.NaN);
+  if (Number.isNaN(at.getTime())) return null;
+  return { id: raw.id, type: raw.type, at, tenantId: raw.tenantId, data: raw.data };
+}
+
+type StreamEntry = [id: string, fields: string[]];
+
+function fed([entryId, fields]: StreamEntry, attempts: number): FedEvent {
+  const index = fields.indexOf('event');
+  const raw = index >= 0 && index % 2 === 0 ? (fields[index + 1] ?? '') : '';
+  return { entryId, event: decodePlatformEvent(raw), attempts };
+}
+
+export interface RedisEventFeedOptions {
+  /** Commands: claim, acknowledge. */
+  client: Redis;
+  /** Its own connection: a blocking XREADGROUP holds it while it waits. */
+  blocking: Redis;
+  /** The event log's stream. */
+  stream: string;
+  /** The consumer group: one per kind of consumer (webhooks, alerts...). */
+  group: string;
+  claimIdleMs: number;
+  ownsConnections?: boolean;
+}
+
+/** The event log's Redis Stream, read through a consumer group. */
+export class RedisEventFeed implements EventFeed {
+  private ready: Promise<void> | null = null;
+
+  constructor(private readonly options: RedisEventFeedOptions) {}
+
+  /**
+   * Makes the group, reading from the stream's end: a first start delivers what happens from
+   * now on, not the log's whole history. Later starts resume where the group stopped.
+   */
+  start(): Promise<void> {
+    const { client, stream, group } = this.options;
+    this.ready ??= client.xgroup('CREATE', stream, group, '$', 'MKSTREAM').then(
+      () => {},
+      (error: unknown) => {
+        if (error instanceof Error && error.message.startsWith('BUSYGROUP')) return;
+        this.ready = null;
+        throw error;
+      },
+    );
+    return this.ready;
+  }
+
+  async read(consumer: string, count: number, blockMs: number): Promise<FedEvent[]> {
+    await this.start();
+    const { blocking, stream, group } = this.options;
+    try {
+      const claimed = await this.claimIdle(consumer, count);
+      if (claimed.length > 0) return claimed;
+      const reply = (await blocking.xreadgroup(
+        'GROUP',
+        group,
+        consumer,
+        'COUNT',
+        count,
+        'BLOCK',
+        Math.max(1, blockMs),
+        'STREAMS',
+        stream,
+        '>',
+      )) as [string, StreamEntry[]][] | null;
+      return (reply?.[0]?.[1] ?? []).map((entry) => fed(entry, 1));
+    } catch (error) {
+      // Redis lost its data (or was flushed): make the group again on the next read.
+      if (error instanceof Error && error.message.startsWith('NOGROUP')) this.ready = null;
+      throw error;
+    }
+  }
+
+  async ack(entryIds: string[]): Promise<void> {
+    if (entryIds.length === 0) return;
+    await this.options.client.xack(this.options.stream, this.options.group, ...entryIds);
+  }
+
+  async close(): Promise<void> {
+    if (!this.options.ownsConnections) return;
+    this.options.client.disconnect();
+    this.options.blocking.disconnect();
+  }
+
+  private async claimIdle(consumer: string, count: number): Promise<FedEvent[]> {
+    const { client, stream, group, claimIdleMs } = this.options;
+    const pending = (await client.xpending(
+      stream,
+      group,
+      'IDLE',
+      claimIdleMs,
+      '-',
+      '+',
+      count,
+    )) as [string, string, number, number][];
+    if (pending.length === 0) return [];
+    const times = new Map(pending.map(([id, , , delivered]) => [id, Number(delivered)]));
+    const claimed = (await client.xclaim(
+      stream,
+      group,
+      consumer,
+      claimIdleMs,
+      ...times.keys(),
+    )) as (StreamEntry | null)[];
+    // An entry trimmed from the capped stream meanwhile is not returned (Redis 7 drops it
+    // from the pending list), nor one another consumer claimed first.
+    return claimed
+      .filter((entry): entry is StreamEntry => entry !== null && Array.isArray(entry[1]))
+      .map((entry) => fed(entry, (times.get(entry[0]) ?? 0) + 1));
+  }
+}
