@@ -1,35 +1,19 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type UsageEvent, UsageRecords } from '../../src/services/usage/usage-records.js';
-import { newId } from '../../src/utils/ids.js';
 import { BACKENDS } from '../helpers/databases.js';
 import { servicesOn, type TestServices } from '../helpers/tenant-services.js';
+import { usageEvent } from '../helpers/usage-queues.js';
 
 function event(tenantId: string, at: string, extra: Partial<UsageEvent> = {}): UsageEvent {
-  return {
-    id: newId('evt'),
+  return usageEvent(tenantId, {
     at: new Date(at),
     requestId: 'req_same-for-all',
-    tenantId,
-    userId: null,
     keyId: 'key_x',
-    model: 'gpt-test',
-    provider: 'upstream',
-    usage: {
-      promptTokens: 9,
-      completionTokens: 4,
-      cachedTokens: 2,
-      totalTokens: 13,
-      estimated: false,
-    },
     cost: 0.0000123456,
     latencyMs: 12.4,
-    timeToFirstTokenMs: null,
-    status: 200,
-    streamed: false,
-    clientDisconnected: false,
     ...extra,
-  };
+  });
 }
 
 describe.each(BACKENDS)('usage records on %s', (kind) => {

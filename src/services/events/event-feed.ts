@@ -1,4 +1,12 @@
 import type { Redis } from 'ioredis';
+import {
+  claimIdle,
+  createGroup,
+  fieldOf,
+  isNoGroup,
+  readNew,
+  type StreamEntry,
+} from '../../storage/redis-streams.js';
 import type { PlatformEvent } from './event-log.js';
 
 /** One event handed to a consumer; handed out again until acknowledged. */
@@ -45,12 +53,8 @@ export function decodePlatformEvent(text: string): PlatformEvent | null {
   return { id: raw.id, type: raw.type, at, tenantId: raw.tenantId, data: raw.data };
 }
 
-type StreamEntry = [id: string, fields: string[]];
-
 function fed([entryId, fields]: StreamEntry, attempts: number): FedEvent {
-  const index = fields.indexOf('event');
-  const raw = index >= 0 && index % 2 === 0 ? (fields[index + 1] ?? '') : '';
-  return { entryId, event: decodePlatformEvent(raw), attempts };
+  return { entryId, event: decodePlatformEvent(fieldOf(fields, 'event') ?? ''), attempts };
 }
 
 export interface RedisEventFeedOptions {
@@ -78,39 +82,24 @@ export class RedisEventFeed implements EventFeed {
    */
   start(): Promise<void> {
     const { client, stream, group } = this.options;
-    this.ready ??= client.xgroup('CREATE', stream, group, '$', 'MKSTREAM').then(
-      () => {},
-      (error: unknown) => {
-        if (error instanceof Error && error.message.startsWith('BUSYGROUP')) return;
-        this.ready = null;
-        throw error;
-      },
-    );
+    this.ready ??= createGroup(client, stream, group, '$').catch((error: unknown) => {
+      this.ready = null;
+      throw error;
+    });
     return this.ready;
   }
 
   async read(consumer: string, count: number, blockMs: number): Promise<FedEvent[]> {
     await this.start();
-    const { blocking, stream, group } = this.options;
+    const { client, blocking, stream, group, claimIdleMs } = this.options;
+    const read = { stream, group, consumer, count };
     try {
-      const claimed = await this.claimIdle(consumer, count);
-      if (claimed.length > 0) return claimed;
-      const reply = (await blocking.xreadgroup(
-        'GROUP',
-        group,
-        consumer,
-        'COUNT',
-        count,
-        'BLOCK',
-        Math.max(1, blockMs),
-        'STREAMS',
-        stream,
-        '>',
-      )) as [string, StreamEntry[]][] | null;
-      return (reply?.[0]?.[1] ?? []).map((entry) => fed(entry, 1));
+      const claimed = await claimIdle(client, read, claimIdleMs);
+      if (claimed.length > 0) return claimed.map(({ entry, attempts }) => fed(entry, attempts));
+      return (await readNew(blocking, read, blockMs)).map((entry) => fed(entry, 1));
     } catch (error) {
       // Redis lost its data (or was flushed): make the group again on the next read.
-      if (error instanceof Error && error.message.startsWith('NOGROUP')) this.ready = null;
+      if (isNoGroup(error)) this.ready = null;
       throw error;
     }
   }
@@ -124,32 +113,5 @@ export class RedisEventFeed implements EventFeed {
     if (!this.options.ownsConnections) return;
     this.options.client.disconnect();
     this.options.blocking.disconnect();
-  }
-
-  private async claimIdle(consumer: string, count: number): Promise<FedEvent[]> {
-    const { client, stream, group, claimIdleMs } = this.options;
-    const pending = (await client.xpending(
-      stream,
-      group,
-      'IDLE',
-      claimIdleMs,
-      '-',
-      '+',
-      count,
-    )) as [string, string, number, number][];
-    if (pending.length === 0) return [];
-    const times = new Map(pending.map(([id, , , delivered]) => [id, Number(delivered)]));
-    const claimed = (await client.xclaim(
-      stream,
-      group,
-      consumer,
-      claimIdleMs,
-      ...times.keys(),
-    )) as (StreamEntry | null)[];
-    // An entry trimmed from the capped stream meanwhile is not returned (Redis 7 drops it
-    // from the pending list), nor one another consumer claimed first.
-    return claimed
-      .filter((entry): entry is StreamEntry => entry !== null && Array.isArray(entry[1]))
-      .map((entry) => fed(entry, (times.get(entry[0]) ?? 0) + 1));
   }
 }

@@ -1,15 +1,7 @@
+import { MemoryConsumerGroup } from '../../storage/memory-group.js';
 import type { DeadLetter, Delivery, UsageQueue } from './queue.js';
 import type { UsageEvent } from './usage-records.js';
 import { decodeUsageEvent, encodeUsageEvent } from './usage-wire.js';
-
-interface Entry {
-  id: string;
-  raw: string;
-  attempts: number;
-  /** The consumer holding it; null while nobody has taken it. */
-  owner: string | null;
-  deliveredAt: number;
-}
 
 export interface MemoryUsageQueueOptions {
   /** How long a taken entry may stay unacknowledged before another reader gets it. */
@@ -22,59 +14,39 @@ export interface MemoryUsageQueueOptions {
 /**
  * The embedded default: the same hand-out, claim and dead-letter rules as the Redis Stream,
  * for one process. Entries live in memory, so only a graceful stop keeps them (the gateway
- * flushes its workers before it exits).
+ * flushes its workers before it exits). Entries are kept encoded, as Redis keeps them, so
+ * both queues hand out the same thing.
  */
 export class MemoryUsageQueue implements UsageQueue {
-  /** Insertion order is publication order, which reads follow. */
-  private readonly entries = new Map<string, Entry>();
+  private readonly group: MemoryConsumerGroup<string>;
   private readonly dead: DeadLetter[] = [];
-  private readonly waiters = new Set<() => void>();
-  private readonly clock: () => number;
-  private sequence = 0;
 
   constructor(private readonly options: MemoryUsageQueueOptions) {
-    this.clock = options.clock ?? Date.now;
+    this.group = new MemoryConsumerGroup(options);
   }
 
   async publish(events: UsageEvent[]): Promise<void> {
-    const now = this.clock();
-    for (const event of events) {
-      this.sequence += 1;
-      const id = `${now}-${this.sequence}`;
-      this.entries.set(id, {
-        id,
-        raw: encodeUsageEvent(event),
-        attempts: 0,
-        owner: null,
-        deliveredAt: 0,
-      });
-    }
-    for (const wake of this.waiters) wake();
+    this.group.add(events.map(encodeUsageEvent));
   }
 
   async read(consumer: string, count: number, blockMs: number): Promise<Delivery[]> {
-    const taken = this.take(consumer, count);
-    if (taken.length > 0 || blockMs <= 0) return taken;
-    await new Promise<void>((resolve) => {
-      const wake = () => {
-        clearTimeout(timer);
-        this.waiters.delete(wake);
-        resolve();
-      };
-      const timer = setTimeout(wake, blockMs);
-      this.waiters.add(wake);
-    });
-    return this.take(consumer, count);
+    const taken = await this.group.read(consumer, count, blockMs);
+    return taken.map(({ id, value, attempts }) => ({
+      id,
+      raw: value,
+      event: decodeUsageEvent(value),
+      attempts,
+    }));
   }
 
   async ack(ids: string[]): Promise<void> {
-    for (const id of ids) this.entries.delete(id);
+    for (const id of ids) this.group.remove(id);
   }
 
   async deadLetter(delivery: Delivery, reason: string): Promise<void> {
-    if (!this.entries.delete(delivery.id)) return;
+    if (!this.group.remove(delivery.id)) return;
     const { id, raw, attempts } = delivery;
-    this.dead.push({ id, raw, reason, attempts, at: new Date(this.clock()) });
+    this.dead.push({ id, raw, reason, attempts, at: new Date((this.options.clock ?? Date.now)()) });
     const max = this.options.maxDeadLetters ?? 10_000;
     if (this.dead.length > max) this.dead.splice(0, this.dead.length - max);
   }
@@ -84,7 +56,7 @@ export class MemoryUsageQueue implements UsageQueue {
   }
 
   async backlog(): Promise<number> {
-    return this.entries.size;
+    return this.group.size;
   }
 
   /** Nothing outlives the process here, which the gateway meets by draining at stop. */
@@ -93,27 +65,6 @@ export class MemoryUsageQueue implements UsageQueue {
   }
 
   async close(): Promise<void> {
-    for (const wake of this.waiters) wake();
-  }
-
-  /** Idle entries of any consumer first, as XPENDING + XCLAIM would find them; then new ones. */
-  private take(consumer: string, count: number): Delivery[] {
-    const now = this.clock();
-    const idle = [...this.entries.values()].filter(
-      (entry) => entry.owner !== null && now - entry.deliveredAt >= this.options.claimIdleMs,
-    );
-    const chosen =
-      idle.length > 0 ? idle : [...this.entries.values()].filter((e) => e.owner === null);
-    return chosen.slice(0, count).map((entry) => {
-      entry.owner = consumer;
-      entry.deliveredAt = now;
-      entry.attempts += 1;
-      return {
-        id: entry.id,
-        raw: entry.raw,
-        event: decodeUsageEvent(entry.raw),
-        attempts: entry.attempts,
-      };
-    });
+    this.group.wakeAll();
   }
 }

@@ -1,4 +1,12 @@
 import type { Redis } from 'ioredis';
+import {
+  claimIdle,
+  createGroup,
+  fieldOf,
+  isNoGroup,
+  readNew,
+  type StreamEntry,
+} from '../../storage/redis-streams.js';
 import type { DeadLetter, Delivery, UsageQueue } from './queue.js';
 import type { UsageEvent } from './usage-records.js';
 import { decodeUsageEvent, encodeUsageEvent } from './usage-wire.js';
@@ -21,19 +29,10 @@ export interface RedisUsageQueueOptions {
   ownsConnections?: boolean;
 }
 
-type StreamEntry = [id: string, fields: string[]];
-
-function fieldOf(fields: string[], name: string): string | undefined {
-  for (let i = 0; i < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
-  return undefined;
-}
-
 function delivery([id, fields]: StreamEntry, attempts: number): Delivery {
   const raw = fieldOf(fields, 'event') ?? '';
   return { id, raw, event: decodeUsageEvent(raw), attempts };
 }
-
-const isNoGroup = (error: unknown) => error instanceof Error && error.message.startsWith('NOGROUP');
 
 /**
  * Usage events on a Redis Stream read by one consumer group, so each entry goes to one
@@ -61,22 +60,14 @@ export class RedisUsageQueue implements UsageQueue {
 
   async read(consumer: string, count: number, blockMs: number): Promise<Delivery[]> {
     await this.ensureGroup();
+    const { client, blocking, claimIdleMs } = this.options;
+    const read = { stream: this.stream, group: USAGE_GROUP, consumer, count };
     try {
-      const claimed = await this.claimIdle(consumer, count);
-      if (claimed.length > 0) return claimed;
-      const reply = (await this.options.blocking.xreadgroup(
-        'GROUP',
-        USAGE_GROUP,
-        consumer,
-        'COUNT',
-        count,
-        'BLOCK',
-        Math.max(1, blockMs),
-        'STREAMS',
-        this.stream,
-        '>',
-      )) as [string, StreamEntry[]][] | null;
-      return (reply?.[0]?.[1] ?? []).map((entry) => delivery(entry, 1));
+      // Entries a dead worker (or a failed write) left behind go first.
+      const claimed = await claimIdle(client, read, claimIdleMs);
+      if (claimed.length > 0)
+        return claimed.map(({ entry, attempts }) => delivery(entry, attempts));
+      return (await readNew(blocking, read, blockMs)).map((entry) => delivery(entry, 1));
     } catch (error) {
       // Redis lost its data (or was flushed): make the group again on the next read.
       if (isNoGroup(error)) this.group = null;
@@ -154,47 +145,13 @@ export class RedisUsageQueue implements UsageQueue {
     this.options.blocking.disconnect();
   }
 
-  /**
-   * Entries another consumer took and left idle (it died, or its write failed), with how
-   * often each was handed out: the count decides when one is set aside.
-   */
-  private async claimIdle(consumer: string, count: number): Promise<Delivery[]> {
-    const { client, claimIdleMs } = this.options;
-    const pending = (await client.xpending(
-      this.stream,
-      USAGE_GROUP,
-      'IDLE',
-      claimIdleMs,
-      '-',
-      '+',
-      count,
-    )) as [string, string, number, number][];
-    if (pending.length === 0) return [];
-    const deliveries = new Map(pending.map(([id, , , times]) => [id, Number(times)]));
-    const claimed = (await client.xclaim(
-      this.stream,
-      USAGE_GROUP,
-      consumer,
-      claimIdleMs,
-      ...deliveries.keys(),
-    )) as (StreamEntry | null)[];
-    // An entry deleted meanwhile (acknowledged by its first taker after all) comes back empty.
-    return claimed
-      .filter((entry): entry is StreamEntry => entry !== null && Array.isArray(entry[1]))
-      .map((entry) => delivery(entry, (deliveries.get(entry[0]) ?? 0) + 1));
-  }
-
   private ensureGroup(): Promise<void> {
-    this.group ??= this.options.client
-      .xgroup('CREATE', this.stream, USAGE_GROUP, '0', 'MKSTREAM')
-      .then(
-        () => {},
-        (error: unknown) => {
-          if (error instanceof Error && error.message.startsWith('BUSYGROUP')) return;
-          this.group = null;
-          throw error;
-        },
-      );
+    this.group ??= createGroup(this.options.client, this.stream, USAGE_GROUP, '0').catch(
+      (error: unknown) => {
+        this.group = null;
+        throw error;
+      },
+    );
     return this.group;
   }
 }

@@ -1,0 +1,89 @@
+import type { Redis } from 'ioredis';
+
+/** A stream entry as ioredis returns it: its id and its fields, name and value in turn. */
+export type StreamEntry = [id: string, fields: string[]];
+
+export interface GroupRead {
+  stream: string;
+  group: string;
+  consumer: string;
+  count: number;
+}
+
+export function fieldOf(fields: string[], name: string): string | undefined {
+  for (let i = 0; i < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
+  return undefined;
+}
+
+/** Makes the consumer group (and the stream) unless it exists; `start` is `0` or `$`. */
+export async function createGroup(
+  client: Redis,
+  stream: string,
+  group: string,
+  start: '0' | '$',
+): Promise<void> {
+  try {
+    await client.xgroup('CREATE', stream, group, start, 'MKSTREAM');
+  } catch (error) {
+    if (error instanceof Error && error.message.startsWith('BUSYGROUP')) return;
+    throw error;
+  }
+}
+
+/** Redis lost its data (or was flushed) and the group with it: make it again. */
+export const isNoGroup = (error: unknown): boolean =>
+  error instanceof Error && error.message.startsWith('NOGROUP');
+
+/**
+ * Entries any consumer took and left idle for `idleMs` (it died, or its work failed),
+ * claimed for `read.consumer`, each with how often it has been handed out, this time
+ * included. An entry deleted or trimmed meanwhile is not returned (Redis 7 drops it from
+ * the pending list).
+ */
+export async function claimIdle(
+  client: Redis,
+  read: GroupRead,
+  idleMs: number,
+): Promise<{ entry: StreamEntry; attempts: number }[]> {
+  const { stream, group, consumer, count } = read;
+  const pending = (await client.xpending(stream, group, 'IDLE', idleMs, '-', '+', count)) as [
+    string,
+    string,
+    number,
+    number,
+  ][];
+  if (pending.length === 0) return [];
+  const times = new Map(pending.map(([id, , , delivered]) => [id, Number(delivered)]));
+  const claimed = (await client.xclaim(
+    stream,
+    group,
+    consumer,
+    idleMs,
+    ...times.keys(),
+  )) as (StreamEntry | null)[];
+  return claimed
+    .filter((entry): entry is StreamEntry => entry !== null && Array.isArray(entry[1]))
+    .map((entry) => ({ entry, attempts: (times.get(entry[0]) ?? 0) + 1 }));
+}
+
+/** Entries nobody has been handed yet, waiting up to `blockMs` for some to arrive. */
+export async function readNew(
+  blocking: Redis,
+  read: GroupRead,
+  blockMs: number,
+): Promise<StreamEntry[]> {
+  const { stream, group, consumer, count } = read;
+  const reply = (await blocking.xreadgroup(
+    'GROUP',
+    group,
+    consumer,
+    'COUNT',
+    count,
+    'BLOCK',
+    Math.max(1, blockMs),
+    'STREAMS',
+    stream,
+    '>',
+  )) as [string, StreamEntry[]][] | null;
+  return reply?.[0]?.[1] ?? [];
+}
