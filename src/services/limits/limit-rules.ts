@@ -2,7 +2,7 @@ import { type Kysely, type Selectable, sql } from 'kysely';
 import { GatewayError } from '../../errors/gateway-error.js';
 import type { LimitScope, RateLimitsTable, TenantSchema } from '../../storage/tenant-schema.js';
 import { newId } from '../../utils/ids.js';
-import { type Actor, appendAudit, SYSTEM_ACTOR } from '../audit/audit-log.js';
+import { type Actor, auditChange, SYSTEM_ACTOR } from '../audit/audit-log.js';
 import type { InvalidationBus } from '../keys/invalidation.js';
 import type { TenantService } from '../tenancy/tenant-service.js';
 import { checkSubject, subjectOf } from './subjects.js';
@@ -114,7 +114,13 @@ export class LimitRuleService {
         updated_at = excluded.updated_at
       returning *`.execute(db);
     const rule = toRule(rows[0] as Selectable<RateLimitsTable>);
-    await this.audit(db, actor, 'rate_limit.set', before, rule);
+    await auditChange(db as Kysely<unknown>, actor, {
+      action: 'rate_limit.set',
+      targetType: 'rate_limit',
+      before: before,
+      after: rule,
+      json: limitRuleJson,
+    });
     await this.options.bus?.publish({ tenantId: tenant.id });
     return { rule, created: before === null };
   }
@@ -128,7 +134,13 @@ export class LimitRuleService {
       .executeTakeFirst();
     if (row === undefined) throw new GatewayError('limit_not_found', { param: 'limit' });
     const rule = toRule(row);
-    await this.audit(db, actor, 'rate_limit.delete', rule, null);
+    await auditChange(db as Kysely<unknown>, actor, {
+      action: 'rate_limit.delete',
+      targetType: 'rate_limit',
+      before: rule,
+      after: null,
+      json: limitRuleJson,
+    });
     await this.options.bus?.publish({ tenantId: tenant.id });
     return rule;
   }
@@ -147,22 +159,5 @@ export class LimitRuleService {
       .where(sql<boolean>`coalesce(model, '') = ${model ?? ''}`)
       .executeTakeFirst();
     return row === undefined ? null : toRule(row);
-  }
-
-  private async audit(
-    db: Kysely<TenantSchema>,
-    actor: Actor,
-    action: string,
-    before: LimitRule | null,
-    after: LimitRule | null,
-  ) {
-    const target = (after ?? before) as LimitRule;
-    await appendAudit(db as Kysely<unknown>, 'audit_log', actor, {
-      action,
-      targetType: 'rate_limit',
-      targetId: target.id,
-      before: before && limitRuleJson(before),
-      after: after && limitRuleJson(after),
-    });
   }
 }

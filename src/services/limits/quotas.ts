@@ -8,7 +8,7 @@ import type {
   TenantSchema,
 } from '../../storage/tenant-schema.js';
 import { newId } from '../../utils/ids.js';
-import { type Actor, appendAudit, SYSTEM_ACTOR } from '../audit/audit-log.js';
+import { type Actor, auditChange, SYSTEM_ACTOR } from '../audit/audit-log.js';
 import type { InvalidationBus } from '../keys/invalidation.js';
 import type { TenantService } from '../tenancy/tenant-service.js';
 import { checkSubject, subjectOf } from './subjects.js';
@@ -144,7 +144,13 @@ export class QuotaService {
         updated_at = excluded.updated_at
       returning *`.execute(db);
     const quota = toQuota(rows[0] as Selectable<QuotasTable>);
-    await this.audit(db, actor, 'quota.set', before, quota);
+    await auditChange(db as Kysely<unknown>, actor, {
+      action: 'quota.set',
+      targetType: 'quota',
+      before: before,
+      after: quota,
+      json: quotaJson,
+    });
     await this.options.bus?.publish({ tenantId: tenant.id });
     return { quota, created: before === null };
   }
@@ -158,7 +164,13 @@ export class QuotaService {
       .executeTakeFirst();
     if (row === undefined) throw new GatewayError('quota_not_found', { param: 'quota' });
     const quota = toQuota(row);
-    await this.audit(db, actor, 'quota.delete', quota, null);
+    await auditChange(db as Kysely<unknown>, actor, {
+      action: 'quota.delete',
+      targetType: 'quota',
+      before: quota,
+      after: null,
+      json: quotaJson,
+    });
     await this.options.bus?.publish({ tenantId: tenant.id });
     return quota;
   }
@@ -179,22 +191,5 @@ export class QuotaService {
       .where('period', '=', period)
       .executeTakeFirst();
     return row === undefined ? null : toQuota(row);
-  }
-
-  private async audit(
-    db: Kysely<TenantSchema>,
-    actor: Actor,
-    action: string,
-    before: Quota | null,
-    after: Quota | null,
-  ) {
-    const target = (after ?? before) as Quota;
-    await appendAudit(db as Kysely<unknown>, 'audit_log', actor, {
-      action,
-      targetType: 'quota',
-      targetId: target.id,
-      before: before && quotaJson(before),
-      after: after && quotaJson(after),
-    });
   }
 }

@@ -6,7 +6,7 @@ import type {
   WebhookStatus,
 } from '../../storage/tenant-schema.js';
 import { newId } from '../../utils/ids.js';
-import { type Actor, appendAudit, SYSTEM_ACTOR } from '../audit/audit-log.js';
+import { type Actor, auditChange, SYSTEM_ACTOR } from '../audit/audit-log.js';
 import type { TenantService } from '../tenancy/tenant-service.js';
 import type { SecretBox } from './secret-box.js';
 import { newWebhookSecret } from './signing.js';
@@ -97,7 +97,13 @@ export class WebhookService {
       .returningAll()
       .executeTakeFirstOrThrow();
     const webhook = toWebhook(row);
-    await audit(db, actor, 'webhook.created', null, webhook);
+    await auditChange(db as Kysely<unknown>, actor, {
+      action: 'webhook.created',
+      targetType: 'webhook',
+      before: null,
+      after: webhook,
+      json: webhookJson,
+    });
     return { webhook, secret };
   }
 
@@ -133,7 +139,13 @@ export class WebhookService {
       .returningAll()
       .executeTakeFirstOrThrow();
     const webhook = toWebhook(row);
-    await audit(db, actor, 'webhook.updated', before, webhook);
+    await auditChange(db as Kysely<unknown>, actor, {
+      action: 'webhook.updated',
+      targetType: 'webhook',
+      before: before,
+      after: webhook,
+      json: webhookJson,
+    });
     return webhook;
   }
 
@@ -147,7 +159,13 @@ export class WebhookService {
       .executeTakeFirst();
     if (row === undefined) throw new GatewayError('webhook_not_found', { param: 'webhook' });
     const webhook = toWebhook(row);
-    await audit(db, actor, 'webhook.deleted', webhook, null);
+    await auditChange(db as Kysely<unknown>, actor, {
+      action: 'webhook.deleted',
+      targetType: 'webhook',
+      before: webhook,
+      after: null,
+      json: webhookJson,
+    });
     return webhook;
   }
 
@@ -178,7 +196,13 @@ export class WebhookService {
       .returningAll()
       .executeTakeFirstOrThrow();
     const webhook = toWebhook(row);
-    await audit(db, actor, 'webhook.secret_rotated', toWebhook(current), webhook);
+    await auditChange(db as Kysely<unknown>, actor, {
+      action: 'webhook.secret_rotated',
+      targetType: 'webhook',
+      before: toWebhook(current),
+      after: webhook,
+      json: webhookJson,
+    });
     return { webhook, secret };
   }
 
@@ -203,21 +227,4 @@ export async function findRow(
     .executeTakeFirst();
   if (row === undefined) throw new GatewayError('webhook_not_found', { param: 'webhook' });
   return row;
-}
-
-async function audit(
-  db: Kysely<TenantSchema>,
-  actor: Actor,
-  action: string,
-  before: Webhook | null,
-  after: Webhook | null,
-) {
-  const target = (after ?? before) as Webhook;
-  await appendAudit(db as Kysely<unknown>, 'audit_log', actor, {
-    action,
-    targetType: 'webhook',
-    targetId: target.id,
-    before: before && webhookJson(before),
-    after: after && webhookJson(after),
-  });
 }
