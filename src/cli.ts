@@ -13,7 +13,11 @@ import { GatewayError } from './errors/gateway-error.js';
 import { closeGracefully, startServer } from './server.js';
 import type { Actor } from './services/audit/audit-log.js';
 import { buildServices, closeServices, type Services } from './services/services.js';
-import { openEventFeed, startWebhookWorkers } from './services/webhooks/webhook-workers.js';
+import {
+  openEventFeed,
+  operatorOf,
+  startWebhookWorkers,
+} from './services/webhooks/webhook-workers.js';
 import { openStorage, type Storage } from './storage/open.js';
 import { DirectoryInUseError } from './storage/process-lock.js';
 
@@ -164,6 +168,7 @@ async function main(argv: string[]): Promise<void> {
                     feed: openEventFeed(services.events, env.redisUrl),
                     count: env.webhookWorkers,
                     log,
+                    operator: operatorOf(env, services),
                   })
               : null,
         });

@@ -12,6 +12,7 @@ import { TenantReaper } from './services/tenancy/tenant-reaper.js';
 import { startUsageWorkers } from './services/usage/usage-workers.js';
 import {
   openEventFeed,
+  operatorOf,
   type RunningWebhookWorkers,
   startWebhookWorkers,
 } from './services/webhooks/webhook-workers.js';
@@ -99,6 +100,7 @@ export async function startServer(config: AppConfig, options: StartOptions = {})
         feed: openEventFeed(services.events, config.env.redisUrl),
         count: config.env.webhookWorkers,
         log: app.log,
+        operator: operatorOf(config.env, services),
       });
     const shown = await firstStart(config, services);
     // Upstreams that report no usage need the tokenizer; load it now rather than on a request.

@@ -66,6 +66,8 @@ export interface EnvConfig {
   webhookRetryBaseMs: number;
   /** Hostnames, addresses and CIDRs webhooks may reach although they are not public. */
   webhookAllowedHosts: string[];
+  /** The platform's own webhook, for operators: every alert and every tenant-less event. */
+  operatorWebhook: { url: string; secret: string } | null;
 }
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -210,7 +212,33 @@ export function readEnv(env: Env, errors: string[]): EnvConfig {
     webhookTimeoutMs: integer(env, 'WEBHOOK_TIMEOUT_MS', 5000, 100, 60_000, errors),
     webhookRetryBaseMs: integer(env, 'WEBHOOK_RETRY_BASE_MS', 5000, 1, 3_600_000, errors),
     webhookAllowedHosts: allowedHosts(env.WEBHOOK_ALLOWED_HOSTS, errors),
+    operatorWebhook: operatorWebhook(env, errors),
   };
+}
+
+function operatorWebhook(env: Env, errors: string[]): { url: string; secret: string } | null {
+  const target = url(
+    env.OPERATOR_WEBHOOK_URL || undefined,
+    'OPERATOR_WEBHOOK_URL',
+    ['http:', 'https:'],
+    errors,
+  );
+  const secret = readSecret(env, 'OPERATOR_WEBHOOK_SECRET', errors);
+  if (target === null && secret === undefined) return null;
+  if (target === null || secret === undefined) {
+    errors.push(
+      'OPERATOR_WEBHOOK_URL and OPERATOR_WEBHOOK_SECRET go together: set both or neither',
+    );
+    return null;
+  }
+  // Never echoed: it is a secret, however mistyped.
+  if (!/^whsec_[A-Za-z0-9+/]{32,}={0,2}$/.test(secret)) {
+    errors.push(
+      'OPERATOR_WEBHOOK_SECRET must be a whsec_ secret (whsec_ and at least 24 bytes of base64)',
+    );
+    return null;
+  }
+  return { url: target, secret };
 }
 
 function allowedHosts(value: string | undefined, errors: string[]): string[] {

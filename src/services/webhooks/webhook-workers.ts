@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import type { EnvConfig } from '../../config/env.js';
 import type { EventFeed } from '../events/event-feed.js';
 import { RedisEventFeed } from '../events/event-feed.js';
 import { EVENT_STREAM, type EventLog, MemoryEventLog } from '../events/event-log.js';
@@ -7,6 +8,7 @@ import type { TenantService } from '../tenancy/tenant-service.js';
 import { consumerName } from '../usage/usage-workers.js';
 import { DeliveryAttempts } from './delivery-attempts.js';
 import { type DispatcherLog, WebhookDispatcher } from './dispatcher.js';
+import { OPERATOR_GROUP, OperatorRelay, type OperatorWebhook } from './operator-relay.js';
 import { WebhookSender } from './sender.js';
 import type { Webhooks } from './webhooks.js';
 
@@ -23,6 +25,8 @@ export interface WebhookWorkersOptions {
   log: DispatcherLog;
   /** The longest wait between two looks at the due index. */
   pollMs?: number;
+  /** The platform's own webhook and the event log read by its group; none: not relayed. */
+  operator?: { webhook: OperatorWebhook; feed: EventFeed } | null;
 }
 
 export interface RunningWebhookWorkers {
@@ -37,6 +41,7 @@ export function openEventFeed(
   events: EventLog,
   redisUrl: string | null,
   claimIdleMs = 30_000,
+  group = WEBHOOK_GROUP,
 ): EventFeed {
   if (events instanceof MemoryEventLog) return new MemoryEventFeed(events, { claimIdleMs });
   if (redisUrl === null) throw new Error('a Redis event log needs REDIS_URL for its feed');
@@ -49,7 +54,7 @@ export function openEventFeed(
     client: connect(),
     blocking: connect(),
     stream: EVENT_STREAM,
-    group: WEBHOOK_GROUP,
+    group,
     claimIdleMs,
     ownsConnections: true,
   });
@@ -111,6 +116,18 @@ export async function startWebhookWorkers(
       }),
   );
   for (const dispatcher of dispatchers) dispatcher.start();
+  const operator = options.operator;
+  await operator?.feed.start?.();
+  const relay = operator
+    ? new OperatorRelay({
+        webhook: operator.webhook,
+        feed: operator.feed,
+        sender,
+        consumer: consumerName(0),
+        log,
+      })
+    : null;
+  relay?.start();
   const resync = () =>
     rebuildDueIndex(webhooks, tenants, log).catch((error: unknown) =>
       log.warn({ err: error }, 'webhook due index not rebuilt'),
@@ -122,11 +139,27 @@ export async function startWebhookWorkers(
     stop: async () => {
       clearInterval(timer);
       await rebuilding;
-      const stopped = Promise.all(dispatchers.map((dispatcher) => dispatcher.stop()));
+      const stopped = Promise.all([
+        ...dispatchers.map((dispatcher) => dispatcher.stop()),
+        relay?.stop(),
+      ]);
       // Closing the feed ends a read waiting on it, so stopping need not wait that out.
       await feed.close();
+      await operator?.feed.close();
       await stopped;
       await sender.close();
     },
   };
+}
+
+/** The operator webhook as configured, with its own group on the event log; null when unset. */
+export function operatorOf(
+  env: Pick<EnvConfig, 'operatorWebhook' | 'redisUrl' | 'webhookRetryBaseMs'>,
+  services: { events: EventLog },
+): { webhook: OperatorWebhook; feed: EventFeed } | null {
+  if (env.operatorWebhook === null) return null;
+  // The wait between two attempts of one event: the claim time of the operator group.
+  const claimIdleMs = Math.max(1000, env.webhookRetryBaseMs);
+  const feed = openEventFeed(services.events, env.redisUrl, claimIdleMs, OPERATOR_GROUP);
+  return { webhook: env.operatorWebhook, feed };
 }
