@@ -7,6 +7,7 @@ import * as tenant0002 from './tenant/0002-rate-limits.js';
 import * as tenant0003 from './tenant/0003-usage-records.js';
 import * as tenant0004 from './tenant/0004-quotas.js';
 import * as tenant0005 from './tenant/0005-webhooks.js';
+import * as tenant0006 from './tenant/0006-usage-indexes.js';
 
 /**
  * Versioned migrations, in the repository and in order. Kysely's migrator records them per
@@ -24,6 +25,7 @@ const tenantMigrations: Record<string, Migration> = {
   '0003-usage-records': tenant0003,
   '0004-quotas': tenant0004,
   '0005-webhooks': tenant0005,
+  '0006-usage-indexes': tenant0006,
 };
 
 /** Every migration's name, in order, per schema. */
