@@ -9,7 +9,11 @@ import { registerErrorHandling } from './plugins/errors.js';
 import { registerJsonBodyParser } from './plugins/json-body.js';
 import { registerMetrics } from './plugins/metrics.js';
 import { registerPipelineMetrics } from './plugins/pipeline-metrics.js';
-import { registerRequestContext, requestIdFor } from './plugins/request-context.js';
+import {
+  completionRecord,
+  registerRequestContext,
+  requestIdFor,
+} from './plugins/request-context.js';
 import { registerUsageEvents } from './plugins/usage-events.js';
 import { ProviderRegistry } from './providers/registry.js';
 import { adminRoutes } from './routes/admin/index.js';
@@ -128,6 +132,18 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
       app.log.error({ err: error, event }, 'event not recorded');
     });
   };
+  const logStream = options.services.logStream;
+  if (logStream !== null)
+    requestContext.onFinished((finished) => {
+      const { principal } = finished.request;
+      logStream
+        .append({
+          type: 'request.completed',
+          tenantId: principal?.kind === 'tenant' ? principal.tenantId : null,
+          data: { requestId: finished.request.id, ...completionRecord(finished) },
+        })
+        .catch((error: unknown) => app.log.debug({ err: error }, 'request log not shipped'));
+    });
   registerAlerts(app, requestContext, {
     config: config.alerts,
     gate: options.services.alertGate,

@@ -12,6 +12,7 @@ import { ConfigError, loadConfig } from './config/load.js';
 import { GatewayError } from './errors/gateway-error.js';
 import { closeGracefully, startServer } from './server.js';
 import type { Actor } from './services/audit/audit-log.js';
+import { shipperOf } from './services/logs/log-shipping.js';
 import { buildServices, closeServices, type Services } from './services/services.js';
 import {
   openEventFeed,
@@ -152,7 +153,7 @@ async function main(argv: string[]): Promise<void> {
       });
     case 'worker':
       if (rest.includes('--help') || rest.includes('-h')) return void console.log(WORKER_USAGE);
-      return withServices(async (services) => {
+      return withServices(async (services, storage) => {
         const { env } = loadConfig(process.env);
         await runWorker(rest, {
           queue: services.usageQueue,
@@ -171,6 +172,7 @@ async function main(argv: string[]): Promise<void> {
                     operator: operatorOf(env, services),
                   })
               : null,
+          startLogShipping: shipperOf(env, services, storage),
         });
       });
     case 'help':

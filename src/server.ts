@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { buildApp } from './app.js';
 import type { AppConfig } from './config/load.js';
 import { loadEncoder } from './services/inference/estimate.js';
+import { shipperOf } from './services/logs/log-shipping.js';
 import {
   bootstrapDefaultTenant,
   buildServices,
@@ -73,6 +74,11 @@ export async function startServer(config: AppConfig, options: StartOptions = {})
           })
         : null;
     let webhookWorkers: RunningWebhookWorkers | null = null;
+    // Only where this process also runs the usage writers: `llm-backend worker` otherwise.
+    const shipping =
+      config.env.usageWorkers > 0
+        ? (shipperOf(config.env, services, storage)?.(app.log) ?? null)
+        : null;
     app.addHook('onClose', async () => {
       await reaper.stop();
       // In-flight requests are done: their usage goes to the queue, and an in-process
@@ -80,6 +86,7 @@ export async function startServer(config: AppConfig, options: StartOptions = {})
       await services.usagePublisher.close();
       await workers?.stop({ drain: config.env.redisUrl === null });
       await webhookWorkers?.stop();
+      await shipping?.stop();
       await closeServices(services);
       await storage.close();
     });

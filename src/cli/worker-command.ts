@@ -23,6 +23,8 @@ export interface WorkerDeps {
   hasRedis: boolean;
   /** Starts the webhook dispatchers; null when WEBHOOK_WORKERS is 0. */
   startWebhooks: ((log: DispatcherLog) => Promise<RunningWebhookWorkers>) | null;
+  /** Audit entries into the log stream and the stream to its sink; null: logs not shipped. */
+  startLogShipping: ((log: DispatcherLog) => { stop(): Promise<void> }) | null;
 }
 
 /** JSON lines on stdout, as the gateway's own log. */
@@ -66,6 +68,7 @@ export async function runWorker(args: string[], deps: WorkerDeps): Promise<void>
   log.info({ workers: count }, 'usage workers started');
   const webhooks = deps.startWebhooks === null ? null : await deps.startWebhooks(log);
   if (webhooks !== null) log.info({}, 'webhook dispatchers started');
+  const shipping = deps.startLogShipping?.(log) ?? null;
   const signal = await new Promise<string>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
@@ -73,6 +76,7 @@ export async function runWorker(args: string[], deps: WorkerDeps): Promise<void>
   log.info({ signal }, 'usage workers stopping');
   await workers.stop();
   await webhooks?.stop();
+  await shipping?.stop();
   log.info({}, 'usage workers stopped');
 }
 

@@ -58,6 +58,10 @@ export interface EnvConfig {
   usageClaimIdleMs: number;
   /** The Redis Stream usage events travel on; deployments sharing one Redis pick their own. */
   usageStream: string;
+  /** The Redis Stream request logs and audit entries are shipped through; null: not shipped. */
+  logStream: string | null;
+  /** Where `llm-backend worker` posts the log stream (newline-delimited JSON); null: nowhere. */
+  logSinkUrl: string | null;
   /** Webhook dispatchers this process runs; 0 leaves them to `llm-backend worker` processes. */
   webhookWorkers: number;
   /** One webhook attempt, connection to answer. */
@@ -208,12 +212,30 @@ export function readEnv(env: Env, errors: string[]): EnvConfig {
     usageWorkers: usageWorkers(env, errors),
     usageClaimIdleMs: integer(env, 'USAGE_CLAIM_IDLE_MS', 30_000, 100, 3_600_000, errors),
     usageStream: env.USAGE_STREAM || 'llmb:usage',
+    ...logShipping(env, errors),
     webhookWorkers: integer(env, 'WEBHOOK_WORKERS', 1, 0, 64, errors),
     webhookTimeoutMs: integer(env, 'WEBHOOK_TIMEOUT_MS', 5000, 100, 60_000, errors),
     webhookRetryBaseMs: integer(env, 'WEBHOOK_RETRY_BASE_MS', 5000, 1, 3_600_000, errors),
     webhookAllowedHosts: allowedHosts(env.WEBHOOK_ALLOWED_HOSTS, errors),
     operatorWebhook: operatorWebhook(env, errors),
   };
+}
+
+function logShipping(env: Env, errors: string[]) {
+  const logStream = env.LOG_STREAM || null;
+  const logSinkUrl = url(
+    env.LOG_SINK_URL || undefined,
+    'LOG_SINK_URL',
+    ['http:', 'https:'],
+    errors,
+  );
+  if ((logStream !== null || logSinkUrl !== null) && readSecret(env, 'REDIS_URL', []) === undefined)
+    errors.push(
+      'LOG_STREAM and LOG_SINK_URL need REDIS_URL: logs are shipped through a Redis Stream',
+    );
+  if (logSinkUrl !== null && logStream === null)
+    errors.push('LOG_SINK_URL needs LOG_STREAM: the sink is fed from that stream');
+  return { logStream, logSinkUrl };
 }
 
 function operatorWebhook(env: Env, errors: string[]): { url: string; secret: string } | null {

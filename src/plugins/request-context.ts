@@ -93,37 +93,39 @@ async function finish(request: FastifyRequest, reply: FastifyReply, listeners: F
   }
 }
 
-function logCompletion({ request, status, clientAborted, durationMs }: FinishedRequest): void {
+/** What one finished request was, as its log line and the log stream tell it. */
+export function completionRecord({ request, status, clientAborted, durationMs }: FinishedRequest) {
   const inference = request.inference;
   const usage = inference?.usage;
-  request.log.info(
-    {
-      method: request.method,
-      route: request.routeOptions.url ?? null,
-      status,
-      latencyMs: Math.round(durationMs * 100) / 100,
-      clientAborted,
-      ...(request.principal && {
-        tenantId: request.principal.kind === 'tenant' ? request.principal.tenantId : null,
-        keyId: request.principal.keyId,
-      }),
-      ...(inference && {
-        model: inference.model,
-        provider: inference.provider,
-        stream: inference.stream,
-        timeToFirstChunkMs: inference.timeToFirstChunkMs,
-      }),
-      ...(usage && {
-        tokens: {
-          prompt: usage.promptTokens,
-          completion: usage.completionTokens,
-          cached: usage.cachedTokens,
-          total: usage.totalTokens,
-          estimated: usage.estimated,
-        },
-      }),
-      ...(request.errorCode && { error: request.errorCode }),
-    },
-    'request completed',
-  );
+  return {
+    method: request.method,
+    route: request.routeOptions.url ?? null,
+    status,
+    latencyMs: Math.round(durationMs * 100) / 100,
+    clientAborted,
+    ...(request.principal && {
+      tenantId: request.principal.kind === 'tenant' ? request.principal.tenantId : null,
+      keyId: request.principal.keyId,
+    }),
+    ...(inference && {
+      model: inference.model,
+      provider: inference.provider,
+      stream: inference.stream,
+      timeToFirstChunkMs: inference.timeToFirstChunkMs,
+    }),
+    ...(usage && {
+      tokens: {
+        prompt: usage.promptTokens,
+        completion: usage.completionTokens,
+        cached: usage.cachedTokens,
+        total: usage.totalTokens,
+        estimated: usage.estimated,
+      },
+    }),
+    ...(request.errorCode && { error: request.errorCode }),
+  };
+}
+
+function logCompletion(finished: FinishedRequest): void {
+  finished.request.log.info(completionRecord(finished), 'request completed');
 }

@@ -16,6 +16,7 @@ import { LimitRuleService } from './limits/limit-rules.js';
 import { openRateLimitStore } from './limits/open-store.js';
 import { QuotaService } from './limits/quotas.js';
 import type { RateLimitStore } from './limits/store.js';
+import { openLogStream } from './logs/log-shipping.js';
 import { TenantService } from './tenancy/tenant-service.js';
 import { UserService } from './tenancy/user-service.js';
 import { openUsageQueue } from './usage/open-queue.js';
@@ -47,6 +48,8 @@ export interface Services {
   events: EventLog;
   /** Opens each alert episode once across instances. */
   alertGate: EpisodeGate;
+  /** The stream request logs and audit entries are shipped through (LOG_STREAM); null: off. */
+  logStream: EventLog | null;
   /** Tenants' webhook endpoints and deliveries, and the index of deliveries due. */
   webhooks: Webhooks;
 }
@@ -75,6 +78,7 @@ export function buildServices(env: EnvConfig, storage: Storage): Services {
   return {
     events,
     alertGate: openEpisodeGate(env.redisUrl),
+    logStream: openLogStream(env.redisUrl, env.logStream),
     tenants,
     keys: new KeyService({ tenants, control: storage.control, hasher, bus, platformKeys, events }),
     platformKeys,
@@ -115,6 +119,7 @@ export async function closeServices(services: Services): Promise<void> {
   await services.usageQueue.close();
   await services.events.close();
   await services.alertGate.close();
+  await services.logStream?.close();
   await services.webhooks.close();
   await services.keyUsage.close();
   await services.bus.close();

@@ -51,6 +51,8 @@ export interface TestServicesOptions {
   usageQueue?: UsageQueue;
   /** Default: an in-process list. */
   events?: EventLog;
+  /** Default: logs are not shipped. */
+  logStream?: EventLog | null;
   /** Default: an in-process due index, no allow-list, 2 s timeouts and 50 ms retries. */
   webhooks?: Partial<Omit<BuildWebhooksOptions, 'tenants' | 'masterKey'>>;
 }
@@ -114,11 +116,13 @@ export async function servicesOn(
     events,
     alertGate,
     webhooks,
+    logStream: options.logStream ?? null,
     close: async () => {
       await usagePublisher.close();
       await usageQueue.close();
       await events.close();
       await alertGate.close();
+      await options.logStream?.close();
       await webhooks.close();
       await keyUsage.close();
       await limitStore.close();
