@@ -87,3 +87,21 @@ export async function readNew(
   )) as [string, StreamEntry[]][] | null;
   return reply?.[0]?.[1] ?? [];
 }
+
+/**
+ * One read for a consumer: entries others left idle first (claimed), new ones otherwise;
+ * each with how often it has been handed out.
+ */
+export async function readGroup(
+  connections: { client: Redis; blocking: Redis },
+  read: GroupRead,
+  claimIdleMs: number,
+  blockMs: number,
+): Promise<{ entry: StreamEntry; attempts: number }[]> {
+  const claimed = await claimIdle(connections.client, read, claimIdleMs);
+  if (claimed.length > 0) return claimed;
+  return (await readNew(connections.blocking, read, blockMs)).map((entry) => ({
+    entry,
+    attempts: 1,
+  }));
+}

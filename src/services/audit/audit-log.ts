@@ -139,6 +139,22 @@ const RECORD_COLUMNS = sql.join(
 );
 
 /**
+ * Entries after the one at `seq`, in chain order, each with its `seq` (as text: a bigint),
+ * for readers that follow the log as it grows.
+ */
+export async function auditAfter(
+  db: Kysely<unknown>,
+  table: AuditTable,
+  seq: string,
+  limit: number,
+): Promise<(AuditRecord & { seq: string })[]> {
+  const { rows } = await sql<AuditRecord & { seq: string }>`
+    select seq::text as seq, ${RECORD_COLUMNS} from ${sql.table(table)}
+    where seq > ${seq} order by seq limit ${limit}`.execute(db);
+  return rows;
+}
+
+/**
  * The cursor is the entry's id, but pages are cut by `seq`: ids are time-sortable only to
  * the millisecond, while `seq` follows the order in which entries were chained.
  */

@@ -1,10 +1,9 @@
 import type { Redis } from 'ioredis';
 import {
-  claimIdle,
   createGroup,
   fieldOf,
   isNoGroup,
-  readNew,
+  readGroup,
   type StreamEntry,
 } from '../../storage/redis-streams.js';
 import type { PlatformEvent } from './event-log.js';
@@ -91,12 +90,11 @@ export class RedisEventFeed implements EventFeed {
 
   async read(consumer: string, count: number, blockMs: number): Promise<FedEvent[]> {
     await this.start();
-    const { client, blocking, stream, group, claimIdleMs } = this.options;
+    const { stream, group, claimIdleMs } = this.options;
     const read = { stream, group, consumer, count };
     try {
-      const claimed = await claimIdle(client, read, claimIdleMs);
-      if (claimed.length > 0) return claimed.map(({ entry, attempts }) => fed(entry, attempts));
-      return (await readNew(blocking, read, blockMs)).map((entry) => fed(entry, 1));
+      const taken = await readGroup(this.options, read, claimIdleMs, blockMs);
+      return taken.map(({ entry, attempts }) => fed(entry, attempts));
     } catch (error) {
       // Redis lost its data (or was flushed): make the group again on the next read.
       if (isNoGroup(error)) this.ready = null;

@@ -1,22 +1,8 @@
 import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
+import { type AuditTable, auditAfter } from '../audit/audit-log.js';
 import type { EventLog } from '../events/event-log.js';
 import type { TenantService } from '../tenancy/tenant-service.js';
-
-interface AuditRow {
-  seq: string;
-  id: string;
-  at: Date | string;
-  actor_type: string;
-  actor_id: string | null;
-  action: string;
-  target_type: string | null;
-  target_id: string | null;
-  before: unknown;
-  after: unknown;
-  ip: string | null;
-  request_id: string | null;
-}
 
 export interface AuditTailOptions {
   tenants: TenantService;
@@ -62,33 +48,13 @@ export class AuditTail {
   private async copy(
     cursorField: string,
     db: Kysely<unknown>,
-    table: 'audit_log' | 'platform_audit_log',
+    table: AuditTable,
     tenantId: string | null,
   ): Promise<number> {
     const { redis, stream, logs, batch = 500 } = this.options;
     const cursors = `${stream}:audit-cursors`;
     const after = (await redis.hget(cursors, cursorField)) ?? '0';
-    const typed = db as unknown as Kysely<Record<typeof table, AuditRow>>;
-    const rows = await typed
-      .selectFrom(table)
-      .select([
-        'seq',
-        'id',
-        'at',
-        'actor_type',
-        'actor_id',
-        'action',
-        'target_type',
-        'target_id',
-        'before',
-        'after',
-        'ip',
-        'request_id',
-      ])
-      .where('seq', '>', after)
-      .orderBy('seq')
-      .limit(batch)
-      .execute();
+    const rows = await auditAfter(db, table, after, batch);
     for (const row of rows) {
       const { seq: _seq, at, ...entry } = row;
       await logs.append({

@@ -1,4 +1,5 @@
 import { request } from 'undici';
+import { Loop } from '../../utils/loop.js';
 import type { EventFeed, FedEvent } from '../events/event-feed.js';
 
 export interface LogSinkLog {
@@ -25,35 +26,29 @@ export const LOG_SINK_GROUP = 'log-sink';
  * the claim time, by this worker or another.
  */
 export class LogSink {
-  private running: Promise<void> | null = null;
-  private stopping = false;
+  private readonly loop: Loop;
 
-  constructor(private readonly options: LogSinkOptions) {}
+  constructor(private readonly options: LogSinkOptions) {
+    this.loop = new Loop(
+      () => this.once(),
+      (error) => options.log.warn({ err: error }, 'log stream unreachable; retrying'),
+    );
+  }
 
   start(): void {
-    this.stopping = false;
-    this.running ??= this.loop();
+    this.loop.start();
   }
 
   async stop(): Promise<void> {
-    this.stopping = true;
-    await this.running;
-    this.running = null;
+    await this.loop.stop();
     await this.options.feed.close();
   }
 
-  private async loop(): Promise<void> {
-    const { feed, consumer, log, batch = 500 } = this.options;
-    while (!this.stopping) {
-      try {
-        const fed = await feed.read(consumer, batch, 1000);
-        if (fed.length > 0 && !(await this.ship(fed))) await pause(1000);
-      } catch (error) {
-        if (this.stopping) break;
-        log.warn({ err: error }, 'log stream unreachable; retrying');
-        await pause(1000);
-      }
-    }
+  private async once(): Promise<void> {
+    const { feed, consumer, batch = 500 } = this.options;
+    const fed = await feed.read(consumer, batch, 1000);
+    // A sink that refused waits a moment; its batch comes back after the claim time.
+    if (fed.length > 0 && !(await this.ship(fed))) await pause(1000);
   }
 
   private async ship(fed: FedEvent[]): Promise<boolean> {

@@ -1,10 +1,9 @@
 import type { Redis } from 'ioredis';
 import {
-  claimIdle,
   createGroup,
   fieldOf,
   isNoGroup,
-  readNew,
+  readGroup,
   type StreamEntry,
 } from '../../storage/redis-streams.js';
 import type { DeadLetter, Delivery, UsageQueue } from './queue.js';
@@ -60,14 +59,11 @@ export class RedisUsageQueue implements UsageQueue {
 
   async read(consumer: string, count: number, blockMs: number): Promise<Delivery[]> {
     await this.ensureGroup();
-    const { client, blocking, claimIdleMs } = this.options;
     const read = { stream: this.stream, group: USAGE_GROUP, consumer, count };
     try {
       // Entries a dead worker (or a failed write) left behind go first.
-      const claimed = await claimIdle(client, read, claimIdleMs);
-      if (claimed.length > 0)
-        return claimed.map(({ entry, attempts }) => delivery(entry, attempts));
-      return (await readNew(blocking, read, blockMs)).map((entry) => delivery(entry, 1));
+      const taken = await readGroup(this.options, read, this.options.claimIdleMs, blockMs);
+      return taken.map(({ entry, attempts }) => delivery(entry, attempts));
     } catch (error) {
       // Redis lost its data (or was flushed): make the group again on the next read.
       if (isNoGroup(error)) this.group = null;

@@ -1,3 +1,4 @@
+import { Loop } from '../../utils/loop.js';
 import type { EventFeed, FedEvent } from '../events/event-feed.js';
 import type { PlatformEvent } from '../events/event-log.js';
 import type { DispatcherLog } from './dispatcher.js';
@@ -36,33 +37,24 @@ export const forOperators = (event: PlatformEvent): boolean =>
  * after the claim time.
  */
 export class OperatorRelay {
-  private running: Promise<void> | null = null;
-  private stopping = false;
+  private readonly loop: Loop;
 
-  constructor(private readonly options: OperatorRelayOptions) {}
+  constructor(private readonly options: OperatorRelayOptions) {
+    this.loop = new Loop(
+      async () => {
+        for (const item of await options.feed.read(options.consumer, 50, 1000))
+          await this.relay(item);
+      },
+      (error) => options.log.warn({ err: error }, 'event log unreachable; retrying'),
+    );
+  }
 
   start(): void {
-    this.stopping = false;
-    this.running ??= this.loop();
+    this.loop.start();
   }
 
-  async stop(): Promise<void> {
-    this.stopping = true;
-    await this.running;
-    this.running = null;
-  }
-
-  private async loop(): Promise<void> {
-    const { feed, consumer, log } = this.options;
-    while (!this.stopping) {
-      try {
-        for (const item of await feed.read(consumer, 50, 1000)) await this.relay(item);
-      } catch (error) {
-        if (this.stopping) break;
-        log.warn({ err: error }, 'event log unreachable; retrying');
-        await new Promise((resolve) => setTimeout(resolve, 1000));
-      }
-    }
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 
   private async relay({ entryId, event, attempts }: FedEvent): Promise<void> {
