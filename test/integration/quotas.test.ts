@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import {
   type EventLog,
   MemoryEventLog,
-  openEventLog,
+  RedisEventLog,
 } from '../../src/services/events/event-log.js';
 import { tokensToReserve } from '../../src/services/limits/reservation.js';
 import { type RunningWorkers, startUsageWorkers } from '../../src/services/usage/usage-workers.js';
@@ -40,6 +40,8 @@ describe.each(STORE_KINDS)('quotas and budgets on the %s store', (kind) => {
   /** A tenant of its own per test: a quota counts all of its period's usage, earlier tests' too. */
   let tenant: { slug: string; id: string; keyId: string; client: OpenAI };
   let tenants = 0;
+  const made: string[] = [];
+  const stream = `llmb:test:events:${kind}:${Date.now().toString(36)}`;
   /** What the gateway reserves for `body`: the upstream reports exactly that, unless told. */
   let reserved: { promptTokens: number; completionTokens: number };
   let each: number;
@@ -71,7 +73,10 @@ describe.each(STORE_KINDS)('quotas and budgets on the %s store', (kind) => {
   beforeAll(async () => {
     await upstream.start();
     const queue = openQueue(kind);
-    events = kind === 'redis' ? openEventLog(TEST_REDIS_URL) : new MemoryEventLog();
+    events =
+      kind === 'redis'
+        ? new RedisEventLog({ client: new Redis(TEST_REDIS_URL), stream, ownsConnection: true })
+        : new MemoryEventLog();
     gateway = await startGateway(
       config(upstream.url),
       {},
@@ -92,11 +97,19 @@ describe.each(STORE_KINDS)('quotas and budgets on the %s store', (kind) => {
     await gateway?.close();
     await workers?.stop();
     await upstream.stop();
+    // Counters of `total` quotas never expire by themselves.
+    for (const id of made) await dropCounters(kind, id);
+    if (kind === 'redis') {
+      const redis = new Redis(TEST_REDIS_URL);
+      await redis.del(stream);
+      redis.disconnect();
+    }
   }, 60_000);
   beforeEach(async () => {
     tenants += 1;
     const slug = `quota-${kind}-${tenants}`;
     const { id } = await gateway.services.tenants.create({ slug, name: slug });
+    made.push(id);
     const key = await gateway.services.keys.create(slug, { name: 'caller', role: 'owner' });
     tenant = {
       slug,

@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import OpenAI from 'openai';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RedisInvalidationBus } from '../../src/services/keys/invalidation.js';
@@ -51,6 +52,12 @@ afterEach(async () => {
     await instances[0].services.limitRules.delete('test', rule.id);
   for (const quota of await instances[0].services.quotas.list('test'))
     await instances[0].services.quotas.delete('test', quota.id);
+  // Counters of `total` quotas never expire by themselves.
+  const tenantId = (await instances[0].services.tenants.get('test')).id;
+  const redis = new Redis(TEST_REDIS_URL);
+  const keys = await redis.keys(`llmb:q:{${tenantId}}:*`);
+  if (keys.length > 0) await redis.del(...keys);
+  redis.disconnect();
 });
 
 const body = {
