@@ -1,4 +1,5 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { connectRedis } from '../../storage/redis-client.js';
 
 /**
  * Makes an alert episode open once across every instance: the first to see the condition
@@ -53,8 +54,5 @@ export class RedisEpisodeGate implements EpisodeGate {
 
 export function openEpisodeGate(redisUrl: string | null): EpisodeGate {
   if (redisUrl === null) return new MemoryEpisodeGate();
-  const client = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
-  // Failures surface on each call, where the monitor logs them.
-  client.on('error', () => {});
-  return new RedisEpisodeGate(client);
+  return new RedisEpisodeGate(connectRedis(redisUrl));
 }

@@ -1,4 +1,5 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { connectRedis } from '../../storage/redis-client.js';
 import { newId } from '../../utils/ids.js';
 
 /** Something a tenant or an operator may want to be told of (delivered by webhooks). */
@@ -111,8 +112,6 @@ export const EVENT_STREAM = 'llmb:events';
 /** The Redis Stream when there is Redis, an in-process list otherwise. */
 export function openEventLog(redisUrl: string | null): EventLog {
   if (redisUrl === null) return new MemoryEventLog();
-  const client = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
-  // Failures surface on each append, where the caller logs them.
-  client.on('error', () => {});
+  const client = connectRedis(redisUrl);
   return new RedisEventLog({ client, stream: EVENT_STREAM, ownsConnection: true });
 }

@@ -1,6 +1,6 @@
-import { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import type { EnvConfig } from '../../config/env.js';
+import { connectRedis } from '../../storage/redis-client.js';
 import { RedisEventFeed } from '../events/event-feed.js';
 import { type EventLog, RedisEventLog } from '../events/event-log.js';
 import type { TenantService } from '../tenancy/tenant-service.js';
@@ -13,18 +13,11 @@ const AUDIT_TAIL_MS = 5000;
 /** Entries kept in the log stream (approximately) for readers that fall behind. */
 const LOG_STREAM_MAX = 1_000_000;
 
-function connect(redisUrl: string): Redis {
-  const client = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
-  // Failures surface on each call, where the callers log them.
-  client.on('error', () => {});
-  return client;
-}
-
 /** The log stream request records are appended to; null when logs are not shipped. */
 export function openLogStream(redisUrl: string | null, stream: string | null): EventLog | null {
   if (redisUrl === null || stream === null) return null;
   return new RedisEventLog({
-    client: connect(redisUrl),
+    client: connectRedis(redisUrl),
     stream,
     max: LOG_STREAM_MAX,
     ownsConnection: true,
@@ -46,7 +39,7 @@ export interface LogShippingOptions {
  * seconds (one instance at a time) and, with a sink, the stream posted to it.
  */
 export function startLogShipping(options: LogShippingOptions): { stop(): Promise<void> } {
-  const redis = connect(options.redisUrl);
+  const redis = connectRedis(options.redisUrl);
   const tail = new AuditTail({
     tenants: options.tenants,
     control: options.control,
@@ -66,8 +59,8 @@ export function startLogShipping(options: LogShippingOptions): { stop(): Promise
       ? null
       : new LogSink({
           feed: new RedisEventFeed({
-            client: connect(options.redisUrl),
-            blocking: connect(options.redisUrl),
+            client: connectRedis(options.redisUrl),
+            blocking: connectRedis(options.redisUrl),
             stream: options.stream,
             group: LOG_SINK_GROUP,
             claimIdleMs: 30_000,

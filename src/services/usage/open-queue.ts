@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { connectRedis } from '../../storage/redis-client.js';
 import { MemoryUsageQueue } from './memory-queue.js';
 import type { UsageQueue } from './queue.js';
 import { RedisUsageQueue } from './redis-queue.js';
@@ -19,15 +19,9 @@ export function openUsageQueue(
   options: OpenUsageQueueOptions,
 ): UsageQueue {
   if (redisUrl === null) return new MemoryUsageQueue({ claimIdleMs: options.claimIdleMs });
-  const connect = () => {
-    const client = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
-    // Failures surface on each call, where the publisher and the worker handle them.
-    client.on('error', () => {});
-    return client;
-  };
   return new RedisUsageQueue({
-    client: connect(),
-    blocking: connect(),
+    client: connectRedis(redisUrl),
+    blocking: connectRedis(redisUrl),
     claimIdleMs: options.claimIdleMs,
     stream: options.stream,
     ownsConnections: true,

@@ -1,5 +1,5 @@
-import { Redis } from 'ioredis';
 import type { EnvConfig } from '../../config/env.js';
+import { connectRedis } from '../../storage/redis-client.js';
 import type { EventFeed } from '../events/event-feed.js';
 import { RedisEventFeed } from '../events/event-feed.js';
 import { EVENT_STREAM, type EventLog, MemoryEventLog } from '../events/event-log.js';
@@ -45,14 +45,9 @@ export function openEventFeed(
 ): EventFeed {
   if (events instanceof MemoryEventLog) return new MemoryEventFeed(events, { claimIdleMs });
   if (redisUrl === null) throw new Error('a Redis event log needs REDIS_URL for its feed');
-  const connect = () => {
-    const client = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
-    client.on('error', () => {});
-    return client;
-  };
   return new RedisEventFeed({
-    client: connect(),
-    blocking: connect(),
+    client: connectRedis(redisUrl),
+    blocking: connectRedis(redisUrl),
     stream: EVENT_STREAM,
     group,
     claimIdleMs,

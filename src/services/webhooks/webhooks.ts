@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { connectRedis } from '../../storage/redis-client.js';
 import { deriveKey } from '../keys/key-hash.js';
 import type { TenantService } from '../tenancy/tenant-service.js';
 import { DeliveryService } from './delivery-service.js';
@@ -41,10 +41,7 @@ export interface Webhooks {
 
 function openDueIndex(redisUrl: string | null, key: string): DueIndex {
   if (redisUrl === null) return new MemoryDueIndex();
-  const client = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
-  // Failures surface on each call, where the dispatcher backs off.
-  client.on('error', () => {});
-  return new RedisDueIndex({ client, key, ownsConnection: true });
+  return new RedisDueIndex({ client: connectRedis(redisUrl), key, ownsConnection: true });
 }
 
 export function buildWebhooks(options: BuildWebhooksOptions): Webhooks {
