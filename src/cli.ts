@@ -5,6 +5,7 @@ import type { Kysely } from 'kysely';
 import { ADMIN_KEY_USAGE, runAdminKeyCommand } from './cli/admin-key-commands.js';
 import { AUDIT_USAGE, runAuditCommand } from './cli/audit-commands.js';
 import { KEY_USAGE, runKeyCommand } from './cli/key-commands.js';
+import { runSecretsCommand, SECRETS_USAGE } from './cli/secrets-command.js';
 import { runMigrate, runTenantCommand, TENANT_USAGE, UsageError } from './cli/tenant-commands.js';
 import { runUserCommand, USER_USAGE } from './cli/user-commands.js';
 import { runWorker, WORKER_USAGE } from './cli/worker-command.js';
@@ -12,8 +13,9 @@ import { ConfigError, loadConfig } from './config/load.js';
 import { GatewayError } from './errors/gateway-error.js';
 import { closeGracefully, startServer } from './server.js';
 import type { Actor } from './services/audit/audit-log.js';
+import { WEBHOOK_SECRETS_PURPOSE } from './services/credentials/webhook-rewrap.js';
 import { shipperOf } from './services/logs/log-shipping.js';
-import { buildServices, closeServices, type Services } from './services/services.js';
+import { buildServices, closeServices, keyRingFor, type Services } from './services/services.js';
 import {
   openEventFeed,
   operatorOf,
@@ -32,6 +34,7 @@ Commands:
   key       Create, list, rotate and revoke a tenant's API keys ('key --help')
   admin-key Create, list, rotate and revoke platform admin keys ('admin-key --help')
   audit     List a tenant's or the platform's audit log and verify its hash chain
+  secrets   Re-seal stored secrets under a new MASTER_KEY ('secrets --help')
   worker    Write queued usage events to the tenants' databases ('worker --help')
   help      Show this help
 
@@ -81,7 +84,7 @@ async function withServices(
 ): Promise<void> {
   const config = loadConfig(process.env);
   const storage = await openStorage(config.env, { databaseServers: config.databaseServers });
-  const services = buildServices(config.env, storage);
+  const services = buildServices(config.env, storage, config.providers);
   try {
     await run(services, storage);
   } finally {
@@ -150,6 +153,26 @@ async function main(argv: string[]): Promise<void> {
           stdout,
         );
         if (!intact) process.exitCode = 1;
+      });
+    case 'secrets':
+      if (rest.length === 0 || rest.includes('--help')) {
+        console.log(SECRETS_USAGE);
+        return;
+      }
+      return withServices(async (services, storage) => {
+        const { env } = loadConfig(process.env);
+        const complete = await runSecretsCommand(
+          rest,
+          {
+            tenants: services.tenants,
+            providerKeys: services.providerKeys,
+            webhookRing: keyRingFor(env, WEBHOOK_SECRETS_PURPOSE),
+            control: storage.control as Kysely<unknown>,
+          },
+          stdout,
+          cliActor(),
+        );
+        if (!complete) process.exitCode = 1;
       });
     case 'worker':
       if (rest.includes('--help') || rest.includes('-h')) return void console.log(WORKER_USAGE);

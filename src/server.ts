@@ -51,7 +51,7 @@ async function firstStart(config: AppConfig, services: Services): Promise<FirstS
 export async function startServer(config: AppConfig, options: StartOptions = {}): Promise<Started> {
   const storage = await openStorage(config.env, { databaseServers: config.databaseServers });
   try {
-    const services = buildServices(config.env, storage);
+    const services = buildServices(config.env, storage, config.providers);
     const app = await buildApp({
       config,
       logger: options.logger,

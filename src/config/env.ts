@@ -31,6 +31,11 @@ export interface EnvConfig {
   exportDir: string;
   configFile: string;
   masterKey: string | null;
+  /**
+   * The master key before a rotation: what was sealed under it still opens until
+   * `llm-backend secrets rewrap` has re-sealed it under MASTER_KEY. Null: no rotation going on.
+   */
+  masterKeyPrevious: string | null;
   /** The longest any one Redis call may take before it counts as failed. */
   redisTimeoutMs: number;
   /** Serve (open) or refuse with 503 (closed) when rate limits cannot be checked. */
@@ -166,6 +171,13 @@ export function readEnv(env: Env, errors: string[]): EnvConfig {
   if (masterKey !== null && masterKey.length < 32) {
     errors.push('MASTER_KEY must be at least 32 characters');
   }
+  const masterKeyPrevious = readSecret(env, 'MASTER_KEY_PREVIOUS', errors) ?? null;
+  if (masterKeyPrevious !== null && masterKeyPrevious.length < 32) {
+    errors.push('MASTER_KEY_PREVIOUS must be at least 32 characters');
+  }
+  if (masterKeyPrevious !== null && masterKeyPrevious === masterKey) {
+    errors.push('MASTER_KEY_PREVIOUS is the same as MASTER_KEY; set it to the key being replaced');
+  }
   const bootstrapAdminKey = readSecret(env, 'BOOTSTRAP_ADMIN_KEY', errors) ?? null;
   if (bootstrapAdminKey !== null && !isWellFormedApiKey(bootstrapAdminKey)) {
     // Never echoed: it is a secret, however mistyped.
@@ -187,6 +199,7 @@ export function readEnv(env: Env, errors: string[]): EnvConfig {
     exportDir: env.EXPORT_DIR || join(dataDir, 'exports'),
     configFile: env.CONFIG_FILE || DEFAULT_CONFIG_FILE,
     masterKey,
+    masterKeyPrevious,
     bootstrapAdminKey,
     authFailuresPerMinute: integer(env, 'AUTH_FAILURES_PER_MINUTE', 30, 0, 1_000_000, errors),
     trustProxy: trustProxy(env.TRUST_PROXY, errors),

@@ -1,6 +1,9 @@
 import type { EnvConfig } from '../config/env.js';
+import type { ProviderConfig } from '../providers/types.js';
 import type { Storage } from '../storage/open.js';
 import { type EpisodeGate, openEpisodeGate } from './alerts/episode-gate.js';
+import { KeyRing } from './credentials/key-ring.js';
+import { PROVIDER_KEYS_PURPOSE, ProviderKeyService } from './credentials/provider-keys.js';
 import { type EventLog, openEventLog } from './events/event-log.js';
 import {
   type InvalidationBus,
@@ -52,10 +55,29 @@ export interface Services {
   logStream: EventLog | null;
   /** Tenants' webhook endpoints and deliveries, and the index of deliveries due. */
   webhooks: Webhooks;
+  /** Tenants' own provider keys; `keyFor(tenantId, providerId)` on the request path. */
+  providerKeys: ProviderKeyService;
 }
 
-/** The services over one storage, built once at start and shared by the HTTP app and the CLI. */
-export function buildServices(env: EnvConfig, storage: Storage): Services {
+/** Whether the config lets tenants store their own key for this provider (`tenant_keys`). */
+function takesTenantKeys(provider: ProviderConfig): boolean {
+  return 'tenantKeys' in provider && provider.tenantKeys === true;
+}
+
+/** The key-encryption keys of one purpose, from MASTER_KEY (and MASTER_KEY_PREVIOUS). */
+export function keyRingFor(env: EnvConfig, purpose: string): KeyRing {
+  return KeyRing.derive(resolveMasterKey(env), env.masterKeyPrevious, purpose);
+}
+
+/**
+ * The services over one storage, built once at start and shared by the HTTP app and the CLI.
+ * `providers` (the config file's) say which providers take tenants' own keys.
+ */
+export function buildServices(
+  env: EnvConfig,
+  storage: Storage,
+  providers: readonly ProviderConfig[] = [],
+): Services {
   // Without Redis there is one instance (or a CLI next to it): announcements stay in-process.
   const bus: InvalidationBus =
     env.redisUrl === null ? new LocalInvalidationBus() : new RedisInvalidationBus(env.redisUrl);
@@ -68,6 +90,10 @@ export function buildServices(env: EnvConfig, storage: Storage): Services {
   });
   const masterKey = resolveMasterKey(env);
   const hasher = new ApiKeyHasher(deriveKey(masterKey, 'api-key-hash'));
+  const previousHasher =
+    env.masterKeyPrevious === null
+      ? undefined
+      : new ApiKeyHasher(deriveKey(env.masterKeyPrevious, 'api-key-hash'));
   const platformKeys = new PlatformKeyService({ control: storage.control, hasher, bus });
   const usageQueue = openUsageQueue(env.redisUrl, {
     claimIdleMs: env.usageClaimIdleMs,
@@ -80,7 +106,15 @@ export function buildServices(env: EnvConfig, storage: Storage): Services {
     alertGate: openEpisodeGate(env.redisUrl),
     logStream: openLogStream(env.redisUrl, env.logStream),
     tenants,
-    keys: new KeyService({ tenants, control: storage.control, hasher, bus, platformKeys, events }),
+    keys: new KeyService({
+      tenants,
+      control: storage.control,
+      hasher,
+      previousHasher,
+      bus,
+      platformKeys,
+      events,
+    }),
     platformKeys,
     users: new UserService({ tenants, bus }),
     keyUsage: new KeyUsageRecorder(tenants, platformKeys),
@@ -98,6 +132,13 @@ export function buildServices(env: EnvConfig, storage: Storage): Services {
       allowedHosts: env.webhookAllowedHosts,
       timeoutMs: env.webhookTimeoutMs,
       retryBaseMs: env.webhookRetryBaseMs,
+    }),
+    providerKeys: new ProviderKeyService({
+      tenants,
+      ring: KeyRing.derive(masterKey, env.masterKeyPrevious, PROVIDER_KEYS_PURPOSE),
+      bus,
+      tenantKeyProviders: new Set(providers.filter(takesTenantKeys).map((p) => p.id)),
+      providers: new Set(providers.map((p) => p.id)),
     }),
   };
 }
@@ -122,6 +163,7 @@ export async function closeServices(services: Services): Promise<void> {
   await services.logStream?.close();
   await services.webhooks.close();
   await services.keyUsage.close();
+  services.providerKeys.clearCache();
   await services.bus.close();
   await services.limitStore.close();
 }

@@ -12,6 +12,8 @@ export interface TenantsTable {
   database_name: string;
   /** The server's name in `database_servers`; null: the control plane's own server. */
   server: string | null;
+  /** The models the tenant may use; null: every configured model. */
+  allowed_models: ColumnType<string[] | null, string[] | null | undefined, string[] | null>;
   created_at: Timestamp;
   updated_at: Timestamp;
   delete_after: Date | null;

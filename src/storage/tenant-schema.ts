@@ -11,6 +11,8 @@ export interface UsersTable {
   name: string;
   role: TenantRole;
   status: ColumnType<'active' | 'disabled', 'active' | 'disabled' | undefined>;
+  /** The models the user's keys may use, within the tenant's; null: no limit of its own. */
+  allowed_models: ColumnType<string[] | null, string[] | null | undefined, string[] | null>;
   created_at: Timestamp;
   updated_at: Timestamp;
 }
@@ -130,6 +132,22 @@ export interface WebhookAttemptsTable {
   duration_ms: number;
 }
 
+/** A tenant's own key for one provider, sealed (see services/credentials/provider-keys.ts). */
+export interface ProviderKeysTable {
+  provider: string;
+  /** AES-256-GCM envelope of the key under its own data key. */
+  secret_sealed: string;
+  /** The data key, sealed under the key-encryption key derived from MASTER_KEY. */
+  data_key_sealed: string;
+  /** The key's last characters, to tell keys apart; empty for short keys. */
+  hint: string;
+  created_at: Timestamp;
+  /** The actor, as `type:id` (`key:key_...`, `cli:alice`). */
+  created_by: string | null;
+  updated_at: Timestamp;
+  updated_by: string | null;
+}
+
 export interface TenantSchema {
   users: UsersTable;
   api_keys: ApiKeysTable;
@@ -140,4 +158,5 @@ export interface TenantSchema {
   webhook_endpoints: WebhookEndpointsTable;
   webhook_deliveries: WebhookDeliveriesTable;
   webhook_attempts: WebhookAttemptsTable;
+  provider_keys: ProviderKeysTable;
 }

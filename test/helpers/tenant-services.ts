@@ -3,6 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DatabaseServerConfig } from '../../src/config/database-servers.js';
 import { MemoryEpisodeGate } from '../../src/services/alerts/episode-gate.js';
+import { KeyRing } from '../../src/services/credentials/key-ring.js';
+import {
+  PROVIDER_KEYS_PURPOSE,
+  ProviderKeyService,
+} from '../../src/services/credentials/provider-keys.js';
 import { type EventLog, MemoryEventLog } from '../../src/services/events/event-log.js';
 import {
   type InvalidationBus,
@@ -55,7 +60,12 @@ export interface TestServicesOptions {
   logStream?: EventLog | null;
   /** Default: an in-process due index, no allow-list, 2 s timeouts and 50 ms retries. */
   webhooks?: Partial<Omit<BuildWebhooksOptions, 'tenants' | 'masterKey'>>;
+  /** Providers that take tenants' own keys, and every other configured one. Default: none. */
+  providerKeys?: { tenantKeyProviders: ReadonlySet<string>; providers?: ReadonlySet<string> };
 }
+
+/** The master key the test services seal and hash with. */
+export const TEST_MASTER_KEY = 'test-master-key-0123456789abcdef';
 
 /** The real services on a fresh control plane of the given kind, as the server builds them. */
 export async function servicesOn(
@@ -78,7 +88,7 @@ export async function servicesOn(
     exportDirectory,
     bus,
   });
-  const masterKey = 'test-master-key-0123456789abcdef';
+  const masterKey = TEST_MASTER_KEY;
   const hasher = new ApiKeyHasher(deriveKey(masterKey, 'api-key-hash'));
   const platformKeys = new PlatformKeyService({ control: backend.control, hasher, bus });
   const keyUsage = new KeyUsageRecorder(tenants, platformKeys);
@@ -97,6 +107,13 @@ export async function servicesOn(
     ...options.webhooks,
   });
   const usagePublisher = new UsagePublisher({ queue: usageQueue, records: usageRecords });
+  const providerKeys = new ProviderKeyService({
+    tenants,
+    ring: KeyRing.derive(masterKey, null, PROVIDER_KEYS_PURPOSE),
+    bus,
+    tenantKeyProviders: options.providerKeys?.tenantKeyProviders ?? new Set(),
+    providers: options.providerKeys?.providers,
+  });
   return {
     backend,
     connections,
@@ -117,6 +134,7 @@ export async function servicesOn(
     alertGate,
     webhooks,
     logStream: options.logStream ?? null,
+    providerKeys,
     close: async () => {
       await usagePublisher.close();
       await usageQueue.close();
@@ -125,6 +143,7 @@ export async function servicesOn(
       await options.logStream?.close();
       await webhooks.close();
       await keyUsage.close();
+      providerKeys.clearCache();
       await limitStore.close();
       await bus.close();
       await connections.close();

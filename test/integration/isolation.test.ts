@@ -44,6 +44,7 @@ async function snapshot(tenant: Tenant): Promise<string> {
     webhooks: await db.selectFrom('webhook_endpoints').selectAll().orderBy('id').execute(),
     deliveries: await db.selectFrom('webhook_deliveries').selectAll().orderBy('id').execute(),
     attempts: await db.selectFrom('webhook_attempts').selectAll().orderBy('id').execute(),
+    providerKeys: await db.selectFrom('provider_keys').selectAll().orderBy('provider').execute(),
     audit: await db.selectFrom('audit_log').selectAll().orderBy('seq').execute(),
     registry: await control.selectFrom('tenants').selectAll().where('id', '=', tenant.id).execute(),
     index: await control
@@ -106,6 +107,7 @@ function fill(path: string, tenant: string): string {
     quota: victimQuota,
     webhook: victimWebhook,
     delivery: victimDelivery,
+    provider: 'upstream',
   };
   return path.replace(/\{(\w+)\}/g, (_match, name: string) => {
     const id = ids[name];

@@ -85,6 +85,16 @@ describe.each(BACKENDS)('purging deleted tenants on %s', (kind) => {
       .selectFrom('api_keys')
       .select(['key_hash', 'previous_key_hash'])
       .execute();
+    // A tenant's own provider key: its sealed forms stay behind too.
+    await db
+      .insertInto('provider_keys')
+      .values({
+        provider: 'openai',
+        secret_sealed: 'd1.sealed-secret-stays',
+        data_key_sealed: 'v1.sealed-data-key-stays',
+        hint: 'x7Qa',
+      })
+      .execute();
     const auditIds = (await db.selectFrom('audit_log').select('id').orderBy('seq').execute()).map(
       (row) => row.id,
     );
@@ -108,6 +118,7 @@ describe.each(BACKENDS)('purging deleted tenants on %s', (kind) => {
 
     const text = gunzipSync(readFileSync(file)).toString('utf8');
     expect(text).not.toContain('key_hash');
+    expect(text).not.toContain('sealed');
     for (const { key_hash, previous_key_hash } of hashes) {
       expect(text).not.toContain(key_hash);
       expect(previous_key_hash).not.toBeNull();
@@ -141,6 +152,7 @@ describe.each(BACKENDS)('purging deleted tenants on %s', (kind) => {
     expect(Object.keys(rows)).toEqual([
       'api_keys',
       'audit_log',
+      'provider_keys',
       'quotas',
       'rate_limits',
       'usage_records',
@@ -148,6 +160,9 @@ describe.each(BACKENDS)('purging deleted tenants on %s', (kind) => {
       'webhook_attempts',
       'webhook_deliveries',
       'webhook_endpoints',
+    ]);
+    expect(rows.provider_keys).toEqual([
+      expect.objectContaining({ provider: 'openai', hint: 'x7Qa' }),
     ]);
     expect(rows.quotas).toEqual([]);
     expect(rows.rate_limits).toEqual([]);

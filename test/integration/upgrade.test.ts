@@ -14,17 +14,24 @@ async function downgrade(services: TestServices, slug: string): Promise<string> 
   const db = services.tenants.database(await services.tenants.get(slug));
   const newest = MIGRATION_NAMES.tenant.at(-1) as string;
   // What each migration created, to undo the newest one.
-  const created: Record<string, { tables?: string[]; indexes?: string[] }> = {
+  const created: Record<
+    string,
+    { tables?: string[]; indexes?: string[]; columns?: [table: string, column: string][] }
+  > = {
     '0002-rate-limits': { tables: ['rate_limits'] },
     '0003-usage-records': { tables: ['usage_records'] },
     '0004-quotas': { tables: ['quotas'] },
     '0005-webhooks': { tables: ['webhook_attempts', 'webhook_deliveries', 'webhook_endpoints'] },
     '0006-usage-indexes': { indexes: ['usage_records_key_at', 'usage_records_user_at'] },
+    '0007-user-allowed-models': { columns: [['users', 'allowed_models']] },
+    '0008-provider-keys': { tables: ['provider_keys'] },
   };
   const undo = created[newest];
   if (undo === undefined) throw new Error(`teach this test to undo ${newest}`);
   for (const table of undo.tables ?? []) await sql`drop table ${sql.table(table)}`.execute(db);
   for (const index of undo.indexes ?? []) await sql`drop index ${sql.ref(index)}`.execute(db);
+  for (const [table, column] of undo.columns ?? [])
+    await sql`alter table ${sql.table(table)} drop column ${sql.ref(column)}`.execute(db);
   await sql`delete from schema_migrations where name = ${newest}`.execute(db);
   return newest;
 }

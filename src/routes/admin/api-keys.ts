@@ -4,7 +4,15 @@ import { GatewayError } from '../../errors/gateway-error.js';
 import { grantKey, mayChangeKey, maySeeKey } from '../../services/access/key-policy.js';
 import { type ApiKey, apiKeyJson, type KeyPrincipal } from '../../services/keys/key-service.js';
 import type { Services } from '../../services/services.js';
-import { errors, ListOf, NullableTimestamp, Role, TenantParams, Timestamp } from './schemas.js';
+import {
+  AllowedModels,
+  errors,
+  ListOf,
+  NullableTimestamp,
+  Role,
+  TenantParams,
+  Timestamp,
+} from './schemas.js';
 import { actorOf, tenantOf } from './tenant-scope.js';
 
 const CreateKey = Type.Object(
@@ -15,9 +23,11 @@ const CreateKey = Type.Object(
       description: "Default `member`; a member's key for itself defaults to its own role.",
     }),
     user_id: Type.Optional(Type.Union([Type.String(), Type.Null()])),
-    allowed_models: Type.Optional(
-      Type.Union([Type.Array(Type.String(), { minItems: 1 }), Type.Null()]),
-    ),
+    allowed_models: Type.Optional({
+      ...AllowedModels,
+      description:
+        "The models the key may use, within its tenant's and its user's (400 otherwise). Default null: theirs; a member's key for itself defaults to the member's own models.",
+    }),
     expires_at: Type.Optional(NullableTimestamp),
   },
   {
@@ -34,7 +44,11 @@ const ApiKeyObject = Type.Object(
     display_prefix: Type.String({ description: '`llmb_` and 8 characters, to recognise a key.' }),
     role: Role,
     user_id: Type.Union([Type.String(), Type.Null()]),
-    allowed_models: Type.Union([Type.Array(Type.String()), Type.Null()]),
+    allowed_models: {
+      ...AllowedModels,
+      description:
+        "The key's own list. What it may use is the intersection with its tenant's and its user's lists.",
+    },
     expires_at: NullableTimestamp,
     revoked_at: NullableTimestamp,
     previous_valid_until: {

@@ -5,6 +5,7 @@ import type { Services } from '../../services/services.js';
 import { apiKeyRoutes } from './api-keys.js';
 import { auditLogRoutes } from './audit-logs.js';
 import { limitRoutes } from './limits.js';
+import { providerKeyRoutes } from './provider-keys.js';
 import { quotaRoutes } from './quotas.js';
 import { scopeToTenant } from './tenant-scope.js';
 import { tenantRoutes } from './tenants.js';
@@ -30,4 +31,5 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
   await app.register(usageRoutes, { prefix: '/tenants/:tenant/usage', ...services });
   await app.register(auditLogRoutes, { prefix: '/tenants/:tenant/audit-logs', ...services });
   await app.register(webhookRoutes, { prefix: '/tenants/:tenant/webhooks', ...services });
+  await app.register(providerKeyRoutes, { prefix: '/tenants/:tenant/provider-keys', ...services });
 }

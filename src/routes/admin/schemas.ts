@@ -1,4 +1,5 @@
 import { type TSchema, Type } from '@sinclair/typebox';
+import { MAX_ALLOWED_MODELS, MAX_MODEL_NAME } from '../../services/access/model-access.js';
 import type { TenantRole } from '../../storage/tenant-schema.js';
 import { ErrorResponse } from '../v1/schemas.js';
 
@@ -14,6 +15,24 @@ export const TenantParams = Type.Object({
 });
 
 export const errors = { '4xx': ErrorResponse, '5xx': ErrorResponse };
+
+/**
+ * A list of model names on a tenant, a user or a key; null for every model. A request may use
+ * a model only if the tenant, the key's user and the key all allow it.
+ */
+export const AllowedModels = Type.Union(
+  [
+    Type.Array(Type.String({ minLength: 1, maxLength: MAX_MODEL_NAME, pattern: '\\S' }), {
+      minItems: 1,
+      maxItems: MAX_ALLOWED_MODELS,
+    }),
+    Type.Null(),
+  ],
+  {
+    description:
+      'Model names (as in `/v1/models`) this level allows; null: no limit at this level. The models a key may use are those its tenant, its user and the key itself all allow.',
+  },
+);
 
 export const Timestamp = Type.String({ format: 'date-time' });
 export const NullableTimestamp = Type.Union([Timestamp, Type.Null()]);

@@ -3,7 +3,14 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { authorize } from '../../services/access/permissions.js';
 import type { Services } from '../../services/services.js';
 import type { Tenant } from '../../services/tenancy/tenant-service.js';
-import { errors, ListOf, NullableTimestamp, TenantParams, Timestamp } from './schemas.js';
+import {
+  AllowedModels,
+  errors,
+  ListOf,
+  NullableTimestamp,
+  TenantParams,
+  Timestamp,
+} from './schemas.js';
 import { actorOf, tenantOf } from './tenant-scope.js';
 
 const TenantObject = Type.Object(
@@ -20,6 +27,11 @@ const TenantObject = Type.Object(
       description:
         "The database server the tenant's database lives on, by its name in the config file's `database_servers`; null: the control plane's own server.",
     }),
+    allowed_models: {
+      ...AllowedModels,
+      description:
+        'The models the tenant may use, set by platform admins; null: every configured model. Its users and keys may narrow it, never widen it.',
+    },
     created_at: Timestamp,
     updated_at: Timestamp,
     delete_after: {
@@ -36,6 +48,7 @@ const TenantObject = Type.Object(
         name: 'Acme Corp',
         status: 'active',
         server: null,
+        allowed_models: null,
         created_at: '2026-11-26T12:00:00.000Z',
         updated_at: '2026-11-26T12:00:00.000Z',
         delete_after: null,
@@ -58,6 +71,10 @@ const CreateTenant = Type.Object(
           "Where to create the tenant's database: a server's name in the config file's `database_servers`. Default: the control plane's own server (`default`).",
       }),
     ),
+    allowed_models: Type.Optional({
+      ...AllowedModels,
+      description: 'The models the tenant may use. Default null: every configured model.',
+    }),
   },
   // One example only: the OpenAPI document shows a lone one as the body's `example`.
   { additionalProperties: false, examples: [{ slug: 'acme', name: 'Acme Corp' }] },
@@ -73,6 +90,11 @@ const UpdateTenant = Type.Object(
         description: 'Platform admins only: a disabled tenant gets 403 on every call.',
       }),
     ),
+    allowed_models: Type.Optional({
+      ...AllowedModels,
+      description:
+        "Platform admins only: the models the tenant may use; null lifts the limit. Every instance applies it from the tenant's next request on.",
+    }),
   },
   { additionalProperties: false, minProperties: 1, examples: [{ name: 'Acme Corporation' }] },
 );
@@ -87,6 +109,7 @@ function tenantJson(tenant: Tenant) {
     name: tenant.name,
     status: tenant.status,
     server: tenant.server,
+    allowed_models: tenant.allowedModels,
     created_at: tenant.createdAt.toISOString(),
     updated_at: tenant.updatedAt.toISOString(),
     delete_after: tenant.deleteAfter?.toISOString() ?? null,
@@ -112,8 +135,8 @@ export async function tenantRoutes(app: FastifyInstance, services: Services): Pr
       },
     },
     async (request, reply) => {
-      const body = request.body as typeof CreateTenant.static;
-      const tenant = await tenants.create(body, actorOf(request));
+      const { allowed_models: allowedModels, ...body } = request.body as typeof CreateTenant.static;
+      const tenant = await tenants.create({ ...body, allowedModels }, actorOf(request));
       return reply.code(201).send(tenantJson(tenant));
     },
   );
@@ -154,7 +177,8 @@ export async function tenantRoutes(app: FastifyInstance, services: Services): Pr
       config: { action: 'tenants:update' },
       schema: {
         tags,
-        summary: 'Rename a tenant; disable or enable it (platform admins).',
+        summary:
+          'Rename a tenant; disable or enable it, or set the models it may use (platform admins).',
         params: TenantParams,
         body: UpdateTenant,
         response: { 200: TenantObject, ...errors },
@@ -166,6 +190,13 @@ export async function tenantRoutes(app: FastifyInstance, services: Services): Pr
       // Checked before any change, so a refused request changes nothing.
       if (body.status !== undefined && request.principal !== null) {
         authorize(request.principal, 'tenants:disable', tenant.id);
+      }
+      if (body.allowed_models !== undefined && request.principal !== null) {
+        authorize(request.principal, 'tenants:models', tenant.id);
+      }
+      // First: the one change whose content the service still checks, so bad input changes nothing.
+      if (body.allowed_models !== undefined) {
+        tenant = await tenants.setAllowedModels(tenant.id, body.allowed_models, actorOf(request));
       }
       if (body.name !== undefined && body.name !== tenant.name) {
         tenant = await tenants.rename(tenant.id, body.name, actorOf(request));

@@ -5,7 +5,7 @@ import { canAssignRole, canChangeRole } from '../../services/access/permissions.
 import type { Services } from '../../services/services.js';
 import type { User } from '../../services/tenancy/user-service.js';
 import type { TenantRole } from '../../storage/tenant-schema.js';
-import { errors, ListOf, Role, TenantParams, Timestamp } from './schemas.js';
+import { AllowedModels, errors, ListOf, Role, TenantParams, Timestamp } from './schemas.js';
 import { actorOf, tenantOf } from './tenant-scope.js';
 
 const Status = Type.Unsafe<'active' | 'disabled'>({ type: 'string', enum: ['active', 'disabled'] });
@@ -14,6 +14,11 @@ const CreateUser = Type.Object(
     email: Type.String({ minLength: 3, maxLength: 254 }),
     name: Type.String({ minLength: 1, maxLength: 200 }),
     role: Role,
+    allowed_models: Type.Optional({
+      ...AllowedModels,
+      description:
+        "The models the user's keys may use, within the tenant's. Default null: the tenant's.",
+    }),
   },
   {
     additionalProperties: false,
@@ -25,6 +30,11 @@ const UpdateUser = Type.Object(
     name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
     role: Type.Optional(Role),
     status: Type.Optional(Status),
+    allowed_models: Type.Optional({
+      ...AllowedModels,
+      description:
+        "The models the user's keys may use, within the tenant's; null lifts the user's own limit. Applies to the user's keys from their next request on, on every instance.",
+    }),
   },
   { additionalProperties: false, minProperties: 1, examples: [{ role: 'admin' }] },
 );
@@ -36,6 +46,7 @@ const UserObject = Type.Object(
     name: Type.String(),
     role: Role,
     status: Status,
+    allowed_models: AllowedModels,
     created_at: Timestamp,
     updated_at: Timestamp,
   },
@@ -48,6 +59,7 @@ const UserObject = Type.Object(
         name: 'Dev',
         role: 'member',
         status: 'active',
+        allowed_models: null,
         created_at: '2026-11-26T12:00:00.000Z',
         updated_at: '2026-11-26T12:00:00.000Z',
       },
@@ -65,6 +77,7 @@ function userJson(user: User) {
     name: user.name,
     role: user.role,
     status: user.status,
+    allowed_models: user.allowedModels,
     created_at: user.createdAt.toISOString(),
     updated_at: user.updatedAt.toISOString(),
   };
@@ -103,9 +116,13 @@ export async function userRoutes(app: FastifyInstance, services: Services): Prom
       },
     },
     async (request, reply) => {
-      const body = request.body as typeof CreateUser.static;
+      const { allowed_models: allowedModels, ...body } = request.body as typeof CreateUser.static;
       mayGrant(request, body.role);
-      const user = await services.users.create(tenantOf(request).id, body, actorOf(request));
+      const user = await services.users.create(
+        tenantOf(request).id,
+        { ...body, allowedModels },
+        actorOf(request),
+      );
       return reply.code(201).send(userJson(user));
     },
   );
@@ -147,7 +164,7 @@ export async function userRoutes(app: FastifyInstance, services: Services): Prom
       config: { action: 'users:write' },
       schema: {
         tags,
-        summary: 'Rename, change the role, disable or enable a user.',
+        summary: 'Rename, change the role or the models, disable or enable a user.',
         params: UserParams,
         body: UpdateUser,
         response: { 200: UserObject, ...errors },
@@ -160,11 +177,11 @@ export async function userRoutes(app: FastifyInstance, services: Services): Prom
       // Changing anything about an owner is for owners only, like making one.
       mayGrant(request, body.role ?? current.role, current.role);
       let user = current;
-      if (body.name !== undefined || body.role !== undefined) {
+      if (body.name !== undefined || body.role !== undefined || body.allowed_models !== undefined) {
         user = await services.users.update(
           tenant,
           user.id,
-          { name: body.name, role: body.role },
+          { name: body.name, role: body.role, allowedModels: body.allowed_models },
           actorOf(request),
         );
       }

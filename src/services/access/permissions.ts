@@ -10,6 +10,7 @@ export const ACTIONS = [
   'tenants:update',
   'tenants:disable',
   'tenants:delete',
+  'tenants:models',
   'users:read',
   'users:write',
   'keys:read',
@@ -22,6 +23,8 @@ export const ACTIONS = [
   'limits:write',
   'webhooks:read',
   'webhooks:write',
+  'provider_keys:read',
+  'provider_keys:write',
 ] as const;
 
 export type Action = (typeof ACTIONS)[number];
@@ -64,6 +67,8 @@ export const PERMISSION_MATRIX = {
   'tenants:update': MANAGERS,
   'tenants:disable': NOBODY,
   'tenants:delete': NOBODY,
+  // Which models a tenant may use is the platform's call: its own admins must not lift it.
+  'tenants:models': NOBODY,
   'users:read': allow('owner', 'admin', 'viewer'),
   'users:write': MANAGERS,
   'keys:read': allow('owner', 'admin', 'member', 'viewer'),
@@ -77,6 +82,10 @@ export const PERMISSION_MATRIX = {
   // Webhook URLs may carry a receiver's token, and a webhook sends the tenant's events out.
   'webhooks:read': MANAGERS,
   'webhooks:write': MANAGERS,
+  // Viewers see which providers have a tenant key (never the key); only managers set one,
+  // since it decides whose account the tenant's requests are billed to.
+  'provider_keys:read': allow('owner', 'admin', 'viewer'),
+  'provider_keys:write': MANAGERS,
 } as const satisfies Record<Action, readonly TenantRole[]>;
 
 /** What only a tenant's key can do: calls that are billed to a tenant. */

@@ -3,6 +3,7 @@ import { GatewayError } from '../../errors/gateway-error.js';
 import type { ControlSchema } from '../../storage/control-schema.js';
 import type { ApiKeysTable, TenantRole } from '../../storage/tenant-schema.js';
 import { newId } from '../../utils/ids.js';
+import { checkWithin, intersectModels, validAllowedModels } from '../access/model-access.js';
 import { isWithinRole } from '../access/permissions.js';
 import { type Actor, appendAudit, SYSTEM_ACTOR } from '../audit/audit-log.js';
 import type { EventLog } from '../events/event-log.js';
@@ -40,6 +41,10 @@ export interface TenantPrincipal {
   keyId: string;
   role: TenantRole;
   userId: string | null;
+  /**
+   * The models this caller may use: what the tenant, the key's user and the key all allow
+   * (null: every model). Not the key's own list, which the ApiKey shows.
+   */
   allowedModels: string[] | null;
   /** When this resolution stops holding by itself (expiry, end of a rotation's grace). */
   validUntil: Date | null;
@@ -57,6 +62,11 @@ export interface KeyServiceOptions {
   tenants: TenantService;
   control: Kysely<ControlSchema>;
   hasher: ApiKeyHasher;
+  /**
+   * The hasher of MASTER_KEY_PREVIOUS during a master key rotation: keys stored before it
+   * still resolve, until they are rotated (which stores them under `hasher`).
+   */
+  previousHasher?: ApiKeyHasher;
   /** Told of revocations and rotations, so caches drop the key everywhere at once. */
   bus?: InvalidationBus;
   /** Resolves the keys the index marks as platform admin keys. */
@@ -136,7 +146,9 @@ export class KeyService {
     actor: Actor = SYSTEM_ACTOR,
   ): Promise<{ key: ApiKey; secret: string }> {
     const tenant = await this.options.tenants.get(tenantRef);
-    if (input.userId) await this.checkOwner(tenant, input.userId, input.role);
+    const allowedModels = validAllowedModels(input.allowedModels ?? null);
+    checkWithin(allowedModels, tenant.allowedModels, 'the tenant');
+    if (input.userId) await this.checkOwner(tenant, input.userId, input.role, allowedModels);
     const { secret, hash, displayPrefix } = newSecret(this.options.hasher);
     const id = newId('key');
     await this.options.control
@@ -155,7 +167,7 @@ export class KeyService {
         previous_valid_until: null,
         user_id: input.userId ?? null,
         role: input.role,
-        allowed_models: input.allowedModels ?? null,
+        allowed_models: allowedModels,
         expires_at: input.expiresAt ?? null,
         revoked_at: null,
         last_used_at: null,
@@ -169,11 +181,16 @@ export class KeyService {
   }
 
   /** A key's user must exist in the tenant, and the key may not do more than the user. */
-  private async checkOwner(tenant: Tenant, userId: string, role: TenantRole): Promise<void> {
+  private async checkOwner(
+    tenant: Tenant,
+    userId: string,
+    role: TenantRole,
+    allowedModels: string[] | null,
+  ): Promise<void> {
     const user = await this.options.tenants
       .database(tenant)
       .selectFrom('users')
-      .select('role')
+      .select(['role', 'allowed_models'])
       .where('id', '=', userId)
       .executeTakeFirst();
     if (user === undefined) throw new GatewayError('user_not_found', { param: 'user_id' });
@@ -183,6 +200,7 @@ export class KeyService {
         param: 'role',
       });
     }
+    checkWithin(allowedModels, user.allowed_models, 'the user');
   }
 
   async list(tenantRef: string): Promise<ApiKey[]> {
@@ -285,17 +303,27 @@ export class KeyService {
     return this.options.hasher.hash(secret);
   }
 
+  /** The key's index entry, and the hash it was found under; invalid_api_key for none. */
+  private async indexEntry(secret: string) {
+    const hashers = [this.options.hasher, this.options.previousHasher];
+    for (const hasher of hashers) {
+      if (hasher === undefined) continue;
+      const hash = hasher.hash(secret);
+      const entry = await this.options.control
+        .selectFrom('api_key_index')
+        .selectAll()
+        .where('key_hash', '=', hash)
+        .executeTakeFirst();
+      if (entry !== undefined) return { entry, hash };
+    }
+    throw invalidKey();
+  }
+
   /** The caller behind a Bearer secret; every failure looks the same from outside. */
   async resolve(secret: string, now = new Date()): Promise<KeyPrincipal> {
     // Malformed keys (wrong prefix, length or checksum) never reach the database.
     if (!parseApiKey(secret).ok) throw invalidKey();
-    const hash = this.options.hasher.hash(secret);
-    const entry = await this.options.control
-      .selectFrom('api_key_index')
-      .selectAll()
-      .where('key_hash', '=', hash)
-      .executeTakeFirst();
-    if (entry === undefined) throw invalidKey();
+    const { entry, hash } = await this.indexEntry(secret);
     if (entry.tenant_id === null) return this.options.platformKeys.resolve(entry.key_id, hash, now);
     const tenant = await this.options.tenants.get(entry.tenant_id).catch(() => {
       throw invalidKey();
@@ -311,14 +339,16 @@ export class KeyService {
     if (row === undefined) throw invalidKey();
     // Checked first, so a revoked key of a disabled user reads as unknown, not as disabled.
     const until = validUntil(row, hash, now);
+    let userModels: string[] | null = null;
     if (row.user_id !== null) {
       const owner = await this.options.tenants
         .database(tenant)
         .selectFrom('users')
-        .select('status')
+        .select(['status', 'allowed_models'])
         .where('id', '=', row.user_id)
         .executeTakeFirst();
       if (owner?.status === 'disabled') throw new GatewayError('user_disabled');
+      userModels = owner?.allowed_models ?? null;
     }
     return {
       kind: 'tenant',
@@ -326,7 +356,8 @@ export class KeyService {
       keyId: row.id,
       role: row.role,
       userId: row.user_id,
-      allowedModels: row.allowed_models,
+      // Resolved once and cached: changes to any level announce the tenant on the bus.
+      allowedModels: intersectModels(tenant.allowedModels, userModels, row.allowed_models),
       validUntil: until,
     };
   }

@@ -18,6 +18,8 @@ const OMITTED_COLUMNS: Readonly<Record<string, readonly string[]>> = {
   api_keys: ['key_hash', 'previous_key_hash'],
   // Sealed under this deployment's master key: nothing anyone else could open.
   webhook_endpoints: ['secret_sealed', 'previous_secret_sealed'],
+  // The tenant's own provider keys: an export outlives the tenant, its keys must not.
+  provider_keys: ['secret_sealed', 'data_key_sealed'],
 };
 
 const BATCH_ROWS = 500;

@@ -6,6 +6,7 @@ import type { ControlSchema, TenantStatus, TenantsTable } from '../../storage/co
 import { migrateToLatest } from '../../storage/migrations/index.js';
 import type { TenantConnections } from '../../storage/tenant-connections.js';
 import { newId } from '../../utils/ids.js';
+import { validAllowedModels } from '../access/model-access.js';
 import { type Actor, appendAudit, SYSTEM_ACTOR } from '../audit/audit-log.js';
 import type { InvalidationBus } from '../keys/invalidation.js';
 import { exportTenantDatabase } from './tenant-export.js';
@@ -18,6 +19,8 @@ export interface Tenant {
   databaseName: string;
   /** The server its database lives on, by name in `database_servers`; null: the default. */
   server: string | null;
+  /** The models the tenant may use (platform admins set it); null: every configured model. */
+  allowedModels: string[] | null;
   createdAt: Date;
   updatedAt: Date;
   deleteAfter: Date | null;
@@ -62,6 +65,7 @@ function snapshot(tenant: Tenant): Record<string, unknown> {
     name: tenant.name,
     status: tenant.status,
     server: tenant.server,
+    allowed_models: tenant.allowedModels,
     delete_after: tenant.deleteAfter?.toISOString() ?? null,
   };
 }
@@ -74,6 +78,7 @@ function toTenant(row: Selectable<TenantsTable>): Tenant {
     status: row.status,
     databaseName: row.database_name,
     server: row.server,
+    allowedModels: row.allowed_models,
     createdAt: new Date(row.created_at),
     updatedAt: new Date(row.updated_at),
     deleteAfter: row.delete_after === null ? null : new Date(row.delete_after),
@@ -122,7 +127,7 @@ export class TenantService {
    * `database_servers`; default: the control plane's server).
    */
   async create(
-    input: { slug: string; name: string; server?: string | null },
+    input: { slug: string; name: string; server?: string | null; allowedModels?: string[] | null },
     actor: Actor = SYSTEM_ACTOR,
   ): Promise<Tenant> {
     if (!TENANT_SLUG.test(input.slug)) {
@@ -132,6 +137,7 @@ export class TenantService {
       });
     }
     const server = this.serverOf(input.server);
+    const allowedModels = validAllowedModels(input.allowedModels ?? null);
     const { control, connections } = this.options;
     const existing = await control
       .selectFrom('tenants')
@@ -160,6 +166,7 @@ export class TenantService {
           // The control database's name as stem keeps names unique on every server.
           database_name: `${connections.servers.control.controlDatabase}_${id}`,
           server,
+          allowed_models: allowedModels,
           delete_after: null,
         })
         .returningAll()
@@ -213,6 +220,32 @@ export class TenantService {
       .executeTakeFirstOrThrow();
     const after = toTenant(row);
     await this.audit(actor, 'tenant.update', tenant, after);
+    return after;
+  }
+
+  /**
+   * Sets the models the tenant may use (null: every model). Every cached key of the tenant is
+   * dropped on every instance, so the change holds from the next request on.
+   */
+  async setAllowedModels(
+    ref: string,
+    models: string[] | null,
+    actor: Actor = SYSTEM_ACTOR,
+  ): Promise<Tenant> {
+    const allowedModels = validAllowedModels(models);
+    const tenant = await this.get(ref);
+    if (tenant.status === 'deleting' || tenant.status === 'provisioning') {
+      throw new GatewayError('tenant_not_found', { param: 'tenant' });
+    }
+    const row = await this.options.control
+      .updateTable('tenants')
+      .set({ allowed_models: allowedModels, updated_at: new Date() })
+      .where('id', '=', tenant.id)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    const after = toTenant(row);
+    await this.audit(actor, 'tenant.update', tenant, after);
+    await this.options.bus?.publish({ tenantId: tenant.id });
     return after;
   }
 

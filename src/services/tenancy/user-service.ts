@@ -2,10 +2,11 @@ import type { Kysely, Selectable } from 'kysely';
 import { GatewayError } from '../../errors/gateway-error.js';
 import type { TenantRole, TenantSchema, UsersTable } from '../../storage/tenant-schema.js';
 import { newId } from '../../utils/ids.js';
+import { checkWithin, validAllowedModels } from '../access/model-access.js';
 import { TENANT_ROLES } from '../access/permissions.js';
 import { type Actor, appendAudit, SYSTEM_ACTOR } from '../audit/audit-log.js';
 import type { InvalidationBus } from '../keys/invalidation.js';
-import type { TenantService } from './tenant-service.js';
+import type { Tenant, TenantService } from './tenant-service.js';
 
 export type UserStatus = 'active' | 'disabled';
 
@@ -15,6 +16,8 @@ export interface User {
   name: string;
   role: TenantRole;
   status: UserStatus;
+  /** The models the user's keys may use, within the tenant's; null: no limit of its own. */
+  allowedModels: string[] | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -27,7 +30,14 @@ export interface UserServiceOptions {
 
 /** What the audit log keeps of a user. */
 function snapshot(user: User): Record<string, unknown> {
-  return { id: user.id, email: user.email, name: user.name, role: user.role, status: user.status };
+  return {
+    id: user.id,
+    email: user.email,
+    name: user.name,
+    role: user.role,
+    status: user.status,
+    allowed_models: user.allowedModels,
+  };
 }
 
 // Deliberately loose: one '@', a dot in the domain, no spaces. Deliverability is the mail
@@ -37,6 +47,13 @@ const EMAIL_MAX = 254;
 const NAME_MAX = 200;
 const STATUSES: readonly string[] = ['active', 'disabled'] satisfies UserStatus[];
 
+interface UserChanges {
+  name?: string;
+  role?: TenantRole;
+  status?: UserStatus;
+  allowed_models?: string[] | null;
+}
+
 function toUser(row: Selectable<UsersTable>): User {
   return {
     id: row.id,
@@ -44,6 +61,7 @@ function toUser(row: Selectable<UsersTable>): User {
     name: row.name,
     role: row.role,
     status: row.status,
+    allowedModels: row.allowed_models,
     createdAt: new Date(row.created_at),
     updatedAt: new Date(row.updated_at),
   };
@@ -87,18 +105,28 @@ export class UserService {
 
   async create(
     tenantRef: string,
-    input: { email: string; name: string; role: TenantRole },
+    input: { email: string; name: string; role: TenantRole; allowedModels?: string[] | null },
     actor: Actor = SYSTEM_ACTOR,
   ): Promise<User> {
     const email = validEmail(input.email);
     const name = validName(input.name);
     const role = validRole(input.role);
-    const db = await this.database(tenantRef);
+    const allowedModels = validAllowedModels(input.allowedModels ?? null);
+    const { tenant, db } = await this.open(tenantRef);
+    checkWithin(allowedModels, tenant.allowedModels, 'the tenant');
     const now = new Date();
     // `do nothing` rather than a lookup first: two concurrent creates cannot both pass.
     const row = await db
       .insertInto('users')
-      .values({ id: newId('usr'), email, name, role, created_at: now, updated_at: now })
+      .values({
+        id: newId('usr'),
+        email,
+        name,
+        role,
+        allowed_models: allowedModels,
+        created_at: now,
+        updated_at: now,
+      })
       .onConflict((conflict) => conflict.column('email').doNothing())
       .returningAll()
       .executeTakeFirst();
@@ -144,14 +172,27 @@ export class UserService {
   async update(
     tenantRef: string,
     userId: string,
-    patch: { name?: string; role?: TenantRole },
+    patch: { name?: string; role?: TenantRole; allowedModels?: string[] | null },
     actor: Actor = SYSTEM_ACTOR,
   ): Promise<User> {
-    const changes: { name?: string; role?: TenantRole } = {};
+    const changes: UserChanges = {};
     if (patch.name !== undefined) changes.name = validName(patch.name);
     if (patch.role !== undefined) changes.role = validRole(patch.role);
+    if (patch.allowedModels !== undefined) {
+      changes.allowed_models = validAllowedModels(patch.allowedModels);
+      const { tenant } = await this.open(tenantRef);
+      checkWithin(changes.allowed_models, tenant.allowedModels, 'the tenant');
+    }
     if (Object.keys(changes).length === 0) return this.get(tenantRef, userId);
-    return this.write(tenantRef, userId, changes, actor, 'user.update');
+    const user = await this.write(tenantRef, userId, changes, actor, 'user.update');
+    // Cached keys carry their user's models: drop them on every instance.
+    if (changes.allowed_models !== undefined) await this.announce(tenantRef);
+    return user;
+  }
+
+  private async announce(tenantRef: string): Promise<void> {
+    const tenant = await this.options.tenants.get(tenantRef);
+    await this.options.bus?.publish({ tenantId: tenant.id });
   }
 
   async setStatus(
@@ -171,15 +212,14 @@ export class UserService {
       `user.${status === 'disabled' ? 'disable' : 'enable'}`,
     );
     // The user's keys stop (or start again) working at once: cached keys are dropped.
-    const tenant = await this.options.tenants.get(tenantRef);
-    await this.options.bus?.publish({ tenantId: tenant.id });
+    await this.announce(tenantRef);
     return user;
   }
 
   private async write(
     tenantRef: string,
     userId: string,
-    changes: { name?: string; role?: TenantRole; status?: UserStatus },
+    changes: UserChanges,
     actor: Actor,
     action: string,
   ): Promise<User> {
@@ -202,10 +242,14 @@ export class UserService {
    * fixed); one being provisioned or deleted is treated as absent.
    */
   private async database(tenantRef: string): Promise<Kysely<TenantSchema>> {
+    return (await this.open(tenantRef)).db;
+  }
+
+  private async open(tenantRef: string): Promise<{ tenant: Tenant; db: Kysely<TenantSchema> }> {
     const tenant = await this.options.tenants.get(tenantRef);
     if (tenant.status === 'deleting' || tenant.status === 'provisioning') {
       throw new GatewayError('tenant_not_found', { param: 'tenant' });
     }
-    return this.options.tenants.database(tenant);
+    return { tenant, db: this.options.tenants.database(tenant) };
   }
 }

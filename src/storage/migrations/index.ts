@@ -2,12 +2,15 @@ import { type Kysely, type Migration, type MigrationResultSet, Migrator } from '
 import * as control0001 from './control/0001-init.js';
 import * as control0002 from './control/0002-platform-keys.js';
 import * as control0003 from './control/0003-tenant-servers.js';
+import * as control0004 from './control/0004-tenant-allowed-models.js';
 import * as tenant0001 from './tenant/0001-init.js';
 import * as tenant0002 from './tenant/0002-rate-limits.js';
 import * as tenant0003 from './tenant/0003-usage-records.js';
 import * as tenant0004 from './tenant/0004-quotas.js';
 import * as tenant0005 from './tenant/0005-webhooks.js';
 import * as tenant0006 from './tenant/0006-usage-indexes.js';
+import * as tenant0007 from './tenant/0007-user-allowed-models.js';
+import * as tenant0008 from './tenant/0008-provider-keys.js';
 
 /**
  * Versioned migrations, in the repository and in order. Kysely's migrator records them per
@@ -18,6 +21,7 @@ const controlMigrations: Record<string, Migration> = {
   '0001-init': control0001,
   '0002-platform-keys': control0002,
   '0003-tenant-servers': control0003,
+  '0004-tenant-allowed-models': control0004,
 };
 const tenantMigrations: Record<string, Migration> = {
   '0001-init': tenant0001,
@@ -26,6 +30,8 @@ const tenantMigrations: Record<string, Migration> = {
   '0004-quotas': tenant0004,
   '0005-webhooks': tenant0005,
   '0006-usage-indexes': tenant0006,
+  '0007-user-allowed-models': tenant0007,
+  '0008-provider-keys': tenant0008,
 };
 
 /** Every migration's name, in order, per schema. */
