@@ -4,49 +4,37 @@ import type { ProviderConfig } from '../providers/types.js';
 import { type AlertsConfig, readAlerts } from './alerts.js';
 import { checked } from './checked.js';
 import { type DatabaseServerConfig, resolveDatabaseServers } from './database-servers.js';
-import { type Env, type EnvConfig, readEnv, readSecret } from './env.js';
+import { type Env, type EnvConfig, readEnv } from './env.js';
+import { type ConfigFile, ConfigFileSchema, TOP_LEVEL_KEYS } from './file-schema.js';
 import {
-  type ConfigFile,
-  ConfigFileSchema,
-  type ModelEntry,
-  ModelSchema,
-  PROVIDER_ID,
-  type ProviderEntry,
-  providerSchemas,
-  TOP_LEVEL_KEYS,
-} from './file-schema.js';
+  type ModelConfig,
+  type RouterConfig,
+  type RoutingConfig,
+  readModels,
+  readRouters,
+  readRouting,
+  routingConfigOf,
+} from './models.js';
+import { checkedProvider, resolveProvider } from './providers.js';
 
-export interface ModelCapabilities {
-  chat: boolean;
-  completions: boolean;
-  embeddings: boolean;
-  tools: boolean;
-  vision: boolean;
-  contextWindow: number | null;
-}
-
-/** US dollars per million tokens. */
-export interface ModelPricing {
-  input: number;
-  output: number;
-  cachedInput: number;
-}
-
-export interface ModelConfig {
-  /** The public name clients send. */
-  name: string;
-  providerId: string;
-  upstreamModel: string;
-  ownedBy: string;
-  created: number;
-  capabilities: ModelCapabilities;
-  pricing: ModelPricing;
-}
+export type {
+  DeploymentConfig,
+  ModelCapabilities,
+  ModelConfig,
+  ModelPricing,
+  RouterConfig,
+  RoutingConfig,
+  RoutingStrategy,
+} from './models.js';
 
 export interface AppConfig {
   env: EnvConfig;
   providers: readonly ProviderConfig[];
   models: readonly ModelConfig[];
+  /** Names such as `auto` that pick a model per request. */
+  routers: readonly RouterConfig[];
+  /** Retries, backoff, circuit breakers and health checks, for every model. */
+  routing: RoutingConfig;
   /** The servers of `database_servers`, as configured; none with the embedded databases. */
   databaseServers: readonly DatabaseServerConfig[];
   /** When alert episodes open (the file's `alerts`, defaults otherwise). */
@@ -59,8 +47,6 @@ export class ConfigError extends Error {
     this.name = 'ConfigError';
   }
 }
-
-const OPENAI_BASE_URL = 'https://api.openai.com/v1';
 
 function readConfigFile(
   path: string,
@@ -95,94 +81,6 @@ function readConfigFile(
   return file === null ? null : { file, created };
 }
 
-function checkedProvider(
-  id: string,
-  raw: { type: string },
-  errors: string[],
-): ProviderEntry | null {
-  const path = `/providers/${id}`;
-  if (!PROVIDER_ID.test(id)) {
-    errors.push(`CONFIG_FILE ${path}: provider ids must match ${PROVIDER_ID.source}`);
-    return null;
-  }
-  if (!Object.hasOwn(providerSchemas, raw.type)) {
-    errors.push(
-      `CONFIG_FILE ${path}/type: unknown provider type '${raw.type}' (expected one of ${Object.keys(providerSchemas).join(', ')})`,
-    );
-    return null;
-  }
-  return checked(providerSchemas[raw.type as keyof typeof providerSchemas], raw, path, errors);
-}
-
-function resolveProvider(
-  id: string,
-  entry: ProviderEntry,
-  env: Env,
-  envConfig: EnvConfig,
-  errors: string[],
-): ProviderConfig {
-  if (entry.type === 'mock') {
-    return {
-      id,
-      type: 'mock',
-      latencyMs: entry.latency_ms,
-      tokensPerSecond: entry.tokens_per_second,
-      embeddingDimensions: entry.embedding_dimensions,
-    };
-  }
-  const baseUrl = entry.base_url ?? (entry.type === 'openai' ? OPENAI_BASE_URL : undefined);
-  if (baseUrl === undefined) {
-    errors.push(`CONFIG_FILE /providers/${id}: base_url is required for type '${entry.type}'`);
-  } else if (!URL.canParse(baseUrl) || !/^https?:$/.test(new URL(baseUrl).protocol)) {
-    errors.push(`CONFIG_FILE /providers/${id}/base_url: must be an http(s) URL`);
-  }
-  let apiKey: string | null = null;
-  if (entry.api_key_env !== undefined) {
-    const name = entry.api_key_env;
-    const reported = errors.length;
-    apiKey = readSecret(env, name, errors) ?? null;
-    // A variable set twice or an unreadable file was reported by readSecret already.
-    if (apiKey === null && errors.length === reported) {
-      errors.push(
-        `CONFIG_FILE /providers/${id}/api_key_env: ${name} (or ${name}_FILE) is not set or empty`,
-      );
-    }
-  }
-  return {
-    id,
-    type: 'openai-compatible',
-    baseUrl: (baseUrl ?? '').replace(/\/+$/, ''),
-    apiKey,
-    headers: entry.headers ?? {},
-    maxConnections: entry.max_connections ?? 256,
-    timeouts: {
-      connectMs: entry.timeouts?.connect_ms ?? envConfig.upstreamTimeouts.connectMs,
-      firstByteMs: entry.timeouts?.first_byte_ms ?? envConfig.upstreamTimeouts.firstByteMs,
-      idleMs: entry.timeouts?.idle_ms ?? envConfig.upstreamTimeouts.idleMs,
-    },
-  };
-}
-
-function resolveModel(entry: ModelEntry, created: number): ModelConfig {
-  const { capabilities: c, pricing: p } = entry;
-  return {
-    name: entry.name,
-    providerId: entry.provider,
-    upstreamModel: entry.model ?? entry.name,
-    ownedBy: entry.owned_by ?? entry.provider,
-    created: entry.created ?? created,
-    capabilities: {
-      chat: c.chat,
-      completions: c.completions,
-      embeddings: c.embeddings,
-      tools: c.tools,
-      vision: c.vision,
-      contextWindow: c.context_window,
-    },
-    pricing: { input: p.input, output: p.output, cachedInput: p.cached_input },
-  };
-}
-
 /**
  * Validates the environment and the config file together, once at start. Throws a
  * ConfigError listing every problem; the result is frozen.
@@ -192,25 +90,17 @@ export function loadConfig(env: Env): AppConfig {
   const envConfig = readEnv(env, errors);
   const parsed = readConfigFile(envConfig.configFile, errors);
   const providers: ProviderConfig[] = [];
-  const models: ModelConfig[] = [];
+  let models: ModelConfig[] = [];
+  let routers: RouterConfig[] = [];
+  const routing = readRouting(parsed?.file.routing, errors);
   if (parsed !== null) {
     for (const [id, raw] of Object.entries(parsed.file.providers)) {
       const entry = checkedProvider(id, raw, errors);
       if (entry !== null) providers.push(resolveProvider(id, entry, env, envConfig, errors));
     }
-    const names = new Set<string>();
-    parsed.file.models.forEach((raw, index) => {
-      const entry = checked(ModelSchema, raw, `/models/${index}`, errors);
-      if (entry === null) return;
-      if (!Object.hasOwn(parsed.file.providers, entry.provider)) {
-        errors.push(`CONFIG_FILE /models/${index}/provider: unknown provider '${entry.provider}'`);
-      }
-      if (names.has(entry.name)) {
-        errors.push(`CONFIG_FILE /models/${index}/name: duplicate model name '${entry.name}'`);
-      }
-      names.add(entry.name);
-      models.push(resolveModel(entry, parsed.created));
-    });
+    const ids = new Set(Object.keys(parsed.file.providers));
+    models = readModels(parsed.file.models, ids, routing, parsed.created, errors);
+    routers = readRouters(parsed.file.routers, models, parsed.created, errors);
   }
   const databaseServers =
     parsed === null
@@ -223,6 +113,8 @@ export function loadConfig(env: Env): AppConfig {
     env: Object.freeze(envConfig),
     providers: Object.freeze(providers),
     models: Object.freeze(models),
+    routers: Object.freeze(routers),
+    routing: Object.freeze(routingConfigOf(routing)),
     databaseServers: Object.freeze(databaseServers),
   });
 }

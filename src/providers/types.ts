@@ -2,15 +2,59 @@ import type { UpstreamTimeouts } from '../config/env.js';
 
 export type JsonObject = Record<string, unknown>;
 
-export interface OpenAICompatibleProviderConfig {
+/** What every provider reached over HTTP shares. */
+export interface HttpProviderSettings {
   id: string;
-  type: 'openai-compatible';
-  /** Base URL including the version prefix, without a trailing slash (e.g. .../v1). */
+  /** Base URL without a trailing slash; what it includes depends on the provider type. */
   baseUrl: string;
+  /** The platform's key for this provider, from the environment; null for none. */
   apiKey: string | null;
+  /** Tenants may store their own key for this provider, used instead of `apiKey`. */
+  tenantKeys: boolean;
   headers: Readonly<Record<string, string>>;
   maxConnections: number;
   timeouts: UpstreamTimeouts;
+}
+
+/** `baseUrl` includes the version prefix (e.g. .../v1). */
+export interface OpenAICompatibleProviderConfig extends HttpProviderSettings {
+  type: 'openai-compatible';
+}
+
+/**
+ * Azure OpenAI: `baseUrl` is the resource endpoint (https://NAME.openai.azure.com); the
+ * upstream model name is the Azure deployment name, which goes into the URL path.
+ */
+export interface AzureOpenAIProviderConfig extends HttpProviderSettings {
+  type: 'azure-openai';
+  apiVersion: string;
+}
+
+/** Anthropic's Messages API; `baseUrl` is the host (https://api.anthropic.com). */
+export interface AnthropicProviderConfig extends HttpProviderSettings {
+  type: 'anthropic';
+  /** The `anthropic-version` header. */
+  version: string;
+  /** Anthropic requires max_tokens; sent when the client set none. */
+  defaultMaxTokens: number;
+}
+
+/**
+ * Any LangChain.js chat model (and optionally embeddings) class, loaded from an installed
+ * package by name. `options` go to the class constructor as they are.
+ */
+export interface LangChainProviderConfig {
+  id: string;
+  type: 'langchain';
+  /** The npm package that exports the classes, e.g. `@langchain/anthropic`. */
+  module: string;
+  chatClass: string | null;
+  embeddingsClass: string | null;
+  options: Readonly<Record<string, unknown>>;
+  apiKey: string | null;
+  /** The constructor option the key goes into (`apiKey` for most integrations). */
+  apiKeyOption: string;
+  tenantKeys: boolean;
 }
 
 export interface MockProviderConfig {
@@ -21,12 +65,22 @@ export interface MockProviderConfig {
   embeddingDimensions: number;
 }
 
-export type ProviderConfig = OpenAICompatibleProviderConfig | MockProviderConfig;
+export type ProviderConfig =
+  | OpenAICompatibleProviderConfig
+  | AzureOpenAIProviderConfig
+  | AnthropicProviderConfig
+  | LangChainProviderConfig
+  | MockProviderConfig;
 
 export interface CallContext {
   /** Aborted when the client goes away or the gateway gives up; providers must stop at once. */
   signal: AbortSignal;
   requestId: string;
+  /**
+   * The caller's own key for this provider (a tenant's stored key), used instead of the
+   * configured one. Providers never learn whose it is.
+   */
+  apiKey?: string;
 }
 
 /**

@@ -67,7 +67,7 @@ describe('loadConfig: bundled default', () => {
     const config = loadConfig({});
     expect(config.providers.map((p) => [p.id, p.type])).toEqual([['mock', 'mock']]);
     expect(config.models.map((m) => m.name)).toEqual(['mock-chat', 'mock-embedding']);
-    expect(config.models.every((m) => m.providerId === 'mock')).toBe(true);
+    expect(config.models.every((m) => m.deployments[0]?.providerId === 'mock')).toBe(true);
     expect(config.env.port).toBe(8000);
     expect(config.env.host).toBe('127.0.0.1');
     expect(config.env.logLevel).toBe('info');
@@ -521,7 +521,7 @@ describe('loadConfig: resolution', () => {
         { name: 'alias', provider: 'mock', model: 'real-upstream-name' },
       ],
     });
-    expect(config.models.map((m) => [m.name, m.upstreamModel])).toEqual([
+    expect(config.models.map((m) => [m.name, m.deployments[0]?.upstreamModel])).toEqual([
       ['plain', 'plain'],
       ['alias', 'real-upstream-name'],
     ]);
@@ -549,6 +549,7 @@ describe('loadConfig: resolution', () => {
       embeddings: false,
       tools: false,
       vision: false,
+      jsonMode: false,
       contextWindow: null,
     });
     expect(bare?.pricing).toEqual({ input: 0, output: 0, cachedInput: 0 });
@@ -560,6 +561,7 @@ describe('loadConfig: resolution', () => {
       embeddings: true,
       tools: false,
       vision: false,
+      jsonMode: false,
       contextWindow: 4096,
     });
     expect(full?.pricing).toEqual({ input: 1.5, output: 2, cachedInput: 0 });
