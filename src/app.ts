@@ -14,14 +14,12 @@ import {
   registerRequestContext,
   requestIdFor,
 } from './plugins/request-context.js';
+import { buildRouting } from './plugins/routing.js';
 import { registerUsageEvents } from './plugins/usage-events.js';
-import { ProviderRegistry } from './providers/registry.js';
 import { adminRoutes } from './routes/admin/index.js';
 import { healthRoutes } from './routes/ops/health.js';
 import { v1Routes } from './routes/v1/index.js';
 import type { NewEvent } from './services/events/event-log.js';
-import { InferenceService } from './services/inference/inference-service.js';
-import { ModelCatalog } from './services/inference/model-catalog.js';
 import { CachingAuthenticator } from './services/keys/authenticator.js';
 import { FailureThrottle } from './services/keys/failure-throttle.js';
 import { RateLimiter } from './services/limits/limiter.js';
@@ -97,14 +95,10 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     usage: options.services.keyUsage,
     throttle: new FailureThrottle(config.env.authFailuresPerMinute),
   });
-  const providers = new ProviderRegistry(config.providers);
-  const catalog = new ModelCatalog(config.models);
-  const inference = new InferenceService({ catalog, providers });
   let accepting = true;
   app.addHook('preClose', async () => {
     accepting = false;
   });
-  app.addHook('onClose', async () => providers.close());
 
   const requestContext = registerRequestContext(app);
   // Requests that still arrive on open keep-alive connections while draining get a 503 in
@@ -117,6 +111,12 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   registerErrorHandling(app);
   registerJsonBodyParser(app);
   const metrics = registerMetrics(app, requestContext);
+  const { providerKeys } = options.services;
+  const routing = await buildRouting(config, metrics, app.log, (tenantId, providerId) =>
+    providerKeys.keyFor(tenantId, providerId),
+  );
+  routing.start();
+  app.addHook('onClose', async () => routing.close());
   options.services.usagePublisher.attachLog(app.log);
   registerUsageEvents(requestContext, options.services.usagePublisher);
   const { events, usageRecords } = options.services;
@@ -177,8 +177,9 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
 
   await app.register(v1Routes, {
     prefix: '/v1',
-    inference,
-    catalog,
+    inference: routing.inference,
+    catalog: routing.catalog,
+    resolver: routing.resolver,
     authenticator,
     limiter,
     defaultCompletionTokens: config.env.rateLimitDefaultCompletionTokens,
@@ -188,6 +189,10 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     authenticator,
     services: options.services,
   });
-  await app.register(healthRoutes, { prefix: '/health', isReady: () => accepting });
+  await app.register(healthRoutes, {
+    prefix: '/health',
+    isReady: () => accepting,
+    deployments: () => routing.router.snapshot(),
+  });
   return app;
 }

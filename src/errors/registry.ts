@@ -65,6 +65,22 @@ export const errorRegistry = {
     type: 'invalid_request_error',
     message: 'The webhook delivery does not exist.',
   },
+  provider_not_found: {
+    status: 404,
+    type: 'invalid_request_error',
+    message: 'The provider does not exist.',
+  },
+  provider_key_not_found: {
+    status: 404,
+    type: 'invalid_request_error',
+    message: 'The tenant has no key of its own for this provider.',
+  },
+  provider_key_unreadable: {
+    status: 500,
+    type: 'server_error',
+    message:
+      "The tenant's stored key for this provider could not be decrypted; the operator must check MASTER_KEY and MASTER_KEY_PREVIOUS.",
+  },
   webhook_url_refused: {
     status: 400,
     type: 'invalid_request_error',
@@ -139,6 +155,16 @@ export const errorRegistry = {
     status: 503,
     type: 'server_error',
     message: 'The server is shutting down or not ready; retry shortly.',
+  },
+  model_unavailable: {
+    status: 503,
+    type: 'server_error',
+    message: 'No deployment of the model can take requests right now; retry later.',
+  },
+  no_suitable_model: {
+    status: 400,
+    type: 'invalid_request_error',
+    message: 'No model available to you meets the needs of the request.',
   },
   upstream_timeout: {
     status: 504,

@@ -5,8 +5,13 @@ import { newId } from '../utils/ids.js';
 
 /** What a request did upstream, filled in by the inference routes, read by logs and metrics. */
 export interface InferenceRecord {
+  /** The model that served the request (a fallback's name when one took over). */
   model: string;
   provider: string;
+  /** The model's deployment that served it. */
+  deployment: string;
+  /** Upstream calls made, the successful one included. */
+  attempts: number;
   stream: boolean;
   usage: Usage | null;
   /** What the usage cost at the model's prices; null while the usage is unknown. */
@@ -110,6 +115,8 @@ export function completionRecord({ request, status, clientAborted, durationMs }:
     ...(inference && {
       model: inference.model,
       provider: inference.provider,
+      deployment: inference.deployment,
+      attempts: inference.attempts,
       stream: inference.stream,
       timeToFirstChunkMs: inference.timeToFirstChunkMs,
     }),

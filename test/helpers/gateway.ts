@@ -133,7 +133,17 @@ export async function startGateway(
     ...env,
   });
   // The config's servers sit next to the fresh control plane, as `serve` would open them.
-  const access = await provisionTestTenant(appConfig.databaseServers, options);
+  // Tenants may store keys for the providers the config allows, as `serve` would set up.
+  const providerKeys = {
+    tenantKeyProviders: new Set(
+      appConfig.providers.filter((p) => 'tenantKeys' in p && p.tenantKeys).map((p) => p.id),
+    ),
+    providers: new Set(appConfig.providers.map((p) => p.id)),
+  };
+  const access = await provisionTestTenant(appConfig.databaseServers, {
+    ...options,
+    services: { providerKeys, ...options.services },
+  });
   const app = await buildApp({
     config: appConfig,
     services: access.services,

@@ -114,8 +114,10 @@ describe('GET /v1/models', () => {
   it('lists the configured public models', async () => {
     const list = await gateway.client.models.list();
     const ids = list.data.map((model) => model.id);
-    expect(ids).toEqual(['gpt-test', 'embed-test', 'org/model-with-slash']);
+    // `auto` is the built-in router over the chat models; it is listed after them.
+    expect(ids).toEqual(['gpt-test', 'embed-test', 'org/model-with-slash', 'auto']);
     expect(list.data[0]).toMatchObject({ object: 'model', owned_by: 'upstream' });
+    expect(list.data[3]).toMatchObject({ object: 'model', owned_by: 'llm-backend' });
     const raw = await (await gateway.fetch(`/v1/models`)).json();
     expectOpenAISchema('ListModelsResponse', raw);
   });

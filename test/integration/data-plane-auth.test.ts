@@ -78,7 +78,8 @@ describe('the data plane needs a tenant API key', () => {
       name: 'viewer',
       role: 'viewer',
     });
-    expect((await clientWith(secret).models.list()).data.length).toBe(3);
+    // The three models and the built-in `auto` router.
+    expect((await clientWith(secret).models.list()).data.length).toBe(4);
     const error = await apiError(
       clientWith(secret).chat.completions.create({ model: 'gpt-test', messages }),
     );
@@ -93,7 +94,11 @@ describe('the data plane needs a tenant API key', () => {
       allowedModels: ['gpt-test'],
     });
     const client = clientWith(secret);
-    expect((await client.models.list()).data.map((model) => model.id)).toEqual(['gpt-test']);
+    // `auto` stays listed: gpt-test is one of its candidates.
+    expect((await client.models.list()).data.map((model) => model.id)).toEqual([
+      'gpt-test',
+      'auto',
+    ]);
     const error = await apiError(client.embeddings.create({ model: 'embed-test', input: 'x' }));
     expect(error).toBeInstanceOf(OpenAI.NotFoundError);
     expect(error.code).toBe('model_not_found');

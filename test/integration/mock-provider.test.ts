@@ -119,6 +119,7 @@ describe('mock provider (default config)', () => {
 
   it('lists its models', async () => {
     const list = await gateway.client.models.list();
-    expect(list.data.map((model) => model.id)).toEqual(['mock-chat', 'mock-embedding']);
+    // And the built-in `auto` router, whose one candidate is mock-chat.
+    expect(list.data.map((model) => model.id)).toEqual(['mock-chat', 'mock-embedding', 'auto']);
   });
 });

@@ -11,7 +11,18 @@ describe('operations endpoints', () => {
     expect(live.status).toBe(200);
     expect(await live.json()).toEqual({ status: 'ok' });
     const ready = await fetch(`${gateway.url}/health/ready`);
-    expect(await ready.json()).toEqual({ status: 'ready' });
+    const body = (await ready.json()) as { status: string; deployments: unknown[] };
+    expect(body.status).toBe('ready');
+    // Every deployment of every model, with its circuit; none has been called yet.
+    expect(body.deployments).toContainEqual({
+      model: 'gpt-test',
+      deployment: 'upstream',
+      provider: 'upstream',
+      circuit: 'closed',
+      in_flight: 0,
+      latency_ms: null,
+      cooling_down_until: null,
+    });
   });
 
   it('metrics count requests by route and status, and tokens by model', async () => {

@@ -93,7 +93,8 @@ describe('config/examples', () => {
     const config = loadConfig(env);
     expect(config.models.length).toBeGreaterThan(0);
     for (const model of config.models) {
-      expect(config.providers.map((provider) => provider.id)).toContain(model.providerId);
+      for (const deployment of model.deployments)
+        expect(config.providers.map((provider) => provider.id)).toContain(deployment.providerId);
     }
   });
 });

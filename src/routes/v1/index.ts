@@ -4,6 +4,7 @@ import type { InferenceService } from '../../services/inference/inference-servic
 import type { ModelCatalog } from '../../services/inference/model-catalog.js';
 import type { Authenticator } from '../../services/keys/authenticator.js';
 import type { RateLimiter } from '../../services/limits/limiter.js';
+import type { ModelResolver } from '../../services/routing/auto-router.js';
 import { inferenceHandler } from './inference-handler.js';
 import {
   ChatCompletionRequest,
@@ -18,6 +19,8 @@ import {
 export interface V1Deps {
   inference: InferenceService;
   catalog: ModelCatalog;
+  /** Turns the requested name (a model, or a router such as `auto`) into a model. */
+  resolver: ModelResolver;
   authenticator: Authenticator;
   limiter: RateLimiter;
   /** Completion tokens reserved against token limits when a request sets no max_tokens. */

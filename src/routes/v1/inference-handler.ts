@@ -2,12 +2,14 @@ import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ModelConfig } from '../../config/load.js';
 import type { JsonObject } from '../../providers/types.js';
-import type { Capability } from '../../services/inference/model-catalog.js';
+import type { Served } from '../../services/inference/inference-service.js';
+import { type Capability, permits } from '../../services/inference/model-catalog.js';
 import type { Usage } from '../../services/inference/usage.js';
 import type { Admission, Used } from '../../services/limits/limiter.js';
 import { tokensToReserve } from '../../services/limits/reservation.js';
 import { costOf } from '../../services/usage/cost.js';
 import type { V1Deps } from './index.js';
+import { routingHints } from './routing-headers.js';
 
 const SSE_HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',
@@ -50,24 +52,47 @@ function usedOf(usage: Usage | null, cost: number | null): Used | null {
   return { tokens: usage.promptTokens + usage.completionTokens, cost: cost ?? 0 };
 }
 
-type HandlerDeps = Pick<V1Deps, 'inference' | 'limiter' | 'defaultCompletionTokens'>;
+type HandlerDeps = Pick<V1Deps, 'inference' | 'resolver' | 'limiter' | 'defaultCompletionTokens'>;
+
+/** Which deployment served the request and how many upstream calls it took. */
+function servedHeaders(served: Served): Record<string, string> {
+  return {
+    'x-llm-backend-model': served.model.name,
+    'x-llm-backend-deployment': served.deployment.id,
+    'x-llm-backend-attempts': String(served.attempts),
+  };
+}
 
 export function inferenceHandler(deps: HandlerDeps, capability: Capability) {
   const { inference } = deps;
   return async (request: FastifyRequest, reply: FastifyReply) => {
     const body = request.body as JsonObject;
-    const allowed = request.principal?.allowedModels ?? null;
+    const { principal } = request;
+    const allowed = principal?.allowedModels ?? null;
+    const hints = routingHints(request.headers);
     // An unknown model is a 404 before it can count against any limit.
-    const model = inference.resolve(capability, body, allowed);
+    const model = await deps.resolver.resolve(capability, body, {
+      allowed,
+      maxLatencyMs: hints.maxLatencyMs,
+    });
     const admission = await admit(deps, request, model, capability, body);
     reply.headers(admission.headers);
-    const ctx = { signal: signalForClient(reply), requestId: request.id };
+    const call = {
+      signal: signalForClient(reply),
+      requestId: request.id,
+      tenantId: principal?.kind === 'tenant' ? principal.tenantId : null,
+      mayUse: (candidate: ModelConfig) => permits(allowed, candidate.name),
+      strategy: hints.strategy,
+    };
     try {
       if (capability !== 'embeddings' && body.stream === true) {
-        const stream = await inference.stream(capability, body, ctx, model);
+        const stream = await inference.stream(capability, body, call, model);
+        reply.headers(servedHeaders(stream));
         const record = {
           model: stream.model.name,
-          provider: stream.model.providerId,
+          provider: stream.deployment.providerId,
+          deployment: stream.deployment.id,
+          attempts: stream.attempts,
           stream: true,
           usage: null,
           cost: null,
@@ -77,7 +102,7 @@ export function inferenceHandler(deps: HandlerDeps, capability: Capability) {
         request.settled = stream.outcome.then(async (outcome) => {
           Object.assign(record, {
             usage: outcome.usage,
-            cost: outcome.usage && costOf(outcome.usage, model.pricing),
+            cost: outcome.usage && costOf(outcome.usage, stream.deployment.pricing),
             timeToFirstChunkMs: outcome.timeToFirstChunkMs,
           });
           if (outcome.error) request.errorCode = outcome.error.wireCode ?? outcome.error.code;
@@ -87,13 +112,16 @@ export function inferenceHandler(deps: HandlerDeps, capability: Capability) {
         // highWaterMark 1: pull one chunk from upstream only once the previous one was written.
         return reply.headers(SSE_HEADERS).send(Readable.from(stream.events, { highWaterMark: 1 }));
       }
-      const result = await inference.complete(capability, body, ctx, model);
+      const result = await inference.complete(capability, body, call, model);
+      reply.headers(servedHeaders(result));
       request.inference = {
         model: result.model.name,
-        provider: result.model.providerId,
+        provider: result.deployment.providerId,
+        deployment: result.deployment.id,
+        attempts: result.attempts,
         stream: false,
         usage: result.usage,
-        cost: costOf(result.usage, model.pricing),
+        cost: costOf(result.usage, result.deployment.pricing),
         timeToFirstChunkMs: null,
       };
       // After the response, off its path: the correction is the request's second round trip.

@@ -114,9 +114,23 @@ export const ModelList = Type.Object({
 export const inferenceResponses = {
   200: {
     description:
-      'The OpenAI response object, or with `stream: true` a text/event-stream of chunks ending in `data: [DONE]`.',
+      'The OpenAI response object, or with `stream: true` a text/event-stream of chunks ending in `data: [DONE]`. A request may set `x-llm-backend-strategy` (priority, weighted, least-latency, least-busy, lowest-cost) to route this one request by another strategy, and `x-llm-backend-max-latency-ms` to bound the latency of the model a router such as `auto` picks.',
     type: 'object',
     additionalProperties: true,
+    headers: {
+      'x-llm-backend-model': {
+        type: 'string',
+        description: 'The model that served the request (a fallback, or what `auto` chose).',
+      },
+      'x-llm-backend-deployment': {
+        type: 'string',
+        description: "The model's deployment that served the request.",
+      },
+      'x-llm-backend-attempts': {
+        type: 'integer',
+        description: 'Upstream calls made, the successful one included.',
+      },
+    },
   },
   '4xx': ErrorResponse,
   '5xx': ErrorResponse,

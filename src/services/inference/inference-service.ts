@@ -1,33 +1,59 @@
-import type { ModelConfig } from '../../config/load.js';
-import { GatewayError } from '../../errors/gateway-error.js';
+import type { DeploymentConfig, ModelConfig, RoutingStrategy } from '../../config/load.js';
 import type { ProviderRegistry } from '../../providers/registry.js';
-import type { CallContext, JsonObject, Provider } from '../../providers/types.js';
+import type { CallContext, ChunkStream, JsonObject, Provider } from '../../providers/types.js';
+import type { AttemptTarget, ModelRouter } from '../routing/model-router.js';
 import { estimatedUsage, estimatePrompt, estimateTokens, messageText } from './estimate.js';
-import type { Allowed, Capability, ModelCatalog } from './model-catalog.js';
+import type { Capability } from './model-catalog.js';
 import { createRelay, type Relay } from './stream-relay.js';
 import { toGatewayError } from './upstream-errors.js';
 import { readUsage, type Usage } from './usage.js';
 
-export interface InferenceResult {
+/** Where a request was served: the model (a fallback, maybe) and its deployment. */
+export interface Served {
+  model: ModelConfig;
+  deployment: DeploymentConfig;
+  /** Upstream calls made, the successful one included. */
+  attempts: number;
+}
+
+export interface InferenceResult extends Served {
   body: JsonObject;
   usage: Usage;
-  model: ModelConfig;
 }
 
-export interface InferenceStream extends Relay {
-  model: ModelConfig;
-}
+export interface InferenceStream extends Relay, Served {}
+
+/** A tenant's own key for a provider; null to use the platform's. */
+export type TenantKeyLookup = (tenantId: string, providerId: string) => Promise<string | null>;
 
 export interface InferenceServiceOptions {
-  catalog: ModelCatalog;
   providers: ProviderRegistry;
+  router: ModelRouter;
+  /** Providers whose requests may carry a tenant's own key. */
+  tenantKeyProviders?: ReadonlySet<string>;
+  keyFor?: TenantKeyLookup;
+}
+
+/** One request's call: who asks, which models may stand in, how to route. */
+export interface InferenceCall {
+  signal: AbortSignal;
+  requestId: string;
+  /** The calling tenant, for its own provider keys; null for platform callers. */
+  tenantId: string | null;
+  /** Whether a fallback model may serve this request (the caller's model access). */
+  mayUse: (model: ModelConfig) => boolean;
+  strategy?: RoutingStrategy;
 }
 
 type StreamCapability = Exclude<Capability, 'embeddings'>;
 
+const positive = (value: unknown): number =>
+  typeof value === 'number' && Number.isInteger(value) && value > 0 ? value : 0;
+
 /**
- * Serves one inference request: resolves the public model, maps its name to the upstream's,
- * calls the provider and reads usage. Knows nothing of HTTP.
+ * Serves one inference request: the router picks deployments (retries, failover, fallback
+ * models), and each attempt maps the model name to the deployment's and calls its provider.
+ * Knows nothing of HTTP.
  */
 export class InferenceService {
   constructor(private readonly options: InferenceServiceOptions) {}
@@ -35,72 +61,140 @@ export class InferenceService {
   async complete(
     capability: Capability,
     body: JsonObject,
-    ctx: CallContext,
+    call: InferenceCall,
     model: ModelConfig,
   ): Promise<InferenceResult> {
-    const provider = this.provider(model);
-    const upstreamBody = { ...body, model: model.upstreamModel };
-    let response: JsonObject;
-    try {
-      if (capability === 'chat') response = await provider.chatCompletion(upstreamBody, ctx);
-      else if (capability === 'completions')
-        response = await provider.completion(upstreamBody, ctx);
-      else response = await provider.embeddings(upstreamBody, ctx);
-    } catch (error) {
-      throw toGatewayError(error);
-    }
-    const usage = readUsage(response.usage) ?? (await estimateResponse(capability, body, response));
-    return { body: response, usage, model };
-  }
-
-  async stream(
-    capability: StreamCapability,
-    body: JsonObject,
-    ctx: CallContext,
-    model: ModelConfig,
-  ): Promise<InferenceStream> {
-    const provider = this.provider(model);
-    const clientOptions = isObject(body.stream_options) ? body.stream_options : {};
-    const clientWantsUsage = clientOptions.include_usage === true;
-    // Usage is needed for accounting even when the client did not ask for it; the relay
-    // hides the extra usage from such a client.
-    const upstreamBody = {
-      ...body,
-      model: model.upstreamModel,
-      stream_options: { ...clientOptions, include_usage: true },
-    };
-    let upstream: Awaited<ReturnType<Provider['chatCompletionStream']>>;
-    try {
-      upstream =
-        capability === 'chat'
-          ? await provider.chatCompletionStream(upstreamBody, ctx)
-          : await provider.completionStream(upstreamBody, ctx);
-    } catch (error) {
-      throw toGatewayError(error);
-    }
-    const relay = createRelay({
-      upstream,
-      clientWantsUsage,
-      signal: ctx.signal,
-      estimatePrompt: () => estimatePrompt(capability, body),
+    const routed = await this.route(capability, body, call, model, async (target) => {
+      const { provider, ctx } = await this.prepare(target.deployment, call);
+      const upstreamBody = { ...body, model: target.deployment.upstreamModel };
+      if (capability === 'chat') return { value: await provider.chatCompletion(upstreamBody, ctx) };
+      if (capability === 'completions')
+        return { value: await provider.completion(upstreamBody, ctx) };
+      return { value: await provider.embeddings(upstreamBody, ctx) };
     });
-    return { ...relay, model };
+    const response = routed.value;
+    const usage = readUsage(response.usage) ?? (await estimateResponse(capability, body, response));
+    return { ...routed, body: response, usage };
   }
 
   /**
-   * The model a request names, if the caller may use it for this capability; else a 4xx.
-   * Resolved once per request, before limits are checked, and handed to complete or stream.
+   * Opens a stream on the first deployment that sends a first chunk: until then a failure
+   * moves on to the next one; after it, the client has bytes and the stream is final.
    */
-  resolve(capability: Capability, body: JsonObject, allowed: Allowed = null): ModelConfig {
-    return this.options.catalog.resolve(String(body.model), capability, allowed);
+  async stream(
+    capability: StreamCapability,
+    body: JsonObject,
+    call: InferenceCall,
+    model: ModelConfig,
+  ): Promise<InferenceStream> {
+    const started = performance.now();
+    const clientOptions = isObject(body.stream_options) ? body.stream_options : {};
+    let ended: () => void = () => {};
+    const finished = new Promise<void>((resolve) => {
+      ended = resolve;
+    });
+    const routed = await this.route(capability, body, call, model, async (target) => {
+      const { provider, ctx } = await this.prepare(target.deployment, call);
+      // Usage is needed for accounting even when the client did not ask for it; the relay
+      // hides the extra usage from such a client.
+      const upstreamBody = {
+        ...body,
+        model: target.deployment.upstreamModel,
+        stream_options: { ...clientOptions, include_usage: true },
+      };
+      const upstream =
+        capability === 'chat'
+          ? await provider.chatCompletionStream(upstreamBody, ctx)
+          : await provider.completionStream(upstreamBody, ctx);
+      return { value: await afterFirstChunk(upstream), finished };
+    });
+    const relay = createRelay({
+      upstream: routed.value,
+      clientWantsUsage: clientOptions.include_usage === true,
+      signal: call.signal,
+      startedAt: started,
+      estimatePrompt: () => estimatePrompt(capability, body),
+    });
+    void relay.outcome.finally(ended);
+    return {
+      ...relay,
+      model: routed.model,
+      deployment: routed.deployment,
+      attempts: routed.attempts,
+    };
   }
 
-  private provider(model: ModelConfig): Provider {
-    const provider = this.options.providers.get(model.providerId);
-    // Config validation makes this unreachable; kept so a bad registry fails loudly.
-    if (provider === undefined) throw new GatewayError('internal_error');
-    return provider;
+  private async route<T>(
+    capability: Capability,
+    body: JsonObject,
+    call: InferenceCall,
+    model: ModelConfig,
+    attempt: (target: AttemptTarget) => Promise<{ value: T; finished?: Promise<void> }>,
+  ) {
+    try {
+      return await this.options.router.run(
+        {
+          model,
+          strategy: call.strategy,
+          tokens: await routingTokens(capability, body, model),
+          signal: call.signal,
+          mayUse: (candidate) => candidate.capabilities[capability] && call.mayUse(candidate),
+        },
+        attempt,
+      );
+    } catch (error) {
+      throw toGatewayError(error);
+    }
   }
+
+  private async prepare(
+    deployment: DeploymentConfig,
+    call: InferenceCall,
+  ): Promise<{ provider: Provider; ctx: CallContext }> {
+    const provider = this.options.providers.get(deployment.providerId);
+    // Config validation makes this unreachable; kept so a bad registry fails loudly.
+    if (provider === undefined) throw new Error(`no provider '${deployment.providerId}'`);
+    const ctx: CallContext = { signal: call.signal, requestId: call.requestId };
+    const { keyFor, tenantKeyProviders } = this.options;
+    if (call.tenantId !== null && keyFor && tenantKeyProviders?.has(deployment.providerId)) {
+      const key = await keyFor(call.tenantId, deployment.providerId);
+      if (key !== null) ctx.apiKey = key;
+    }
+    return { provider, ctx };
+  }
+}
+
+/**
+ * Tokens held against deployments' own per-minute token limits; counted only when a
+ * deployment of the model has one, since counting costs a tokenizer pass.
+ */
+async function routingTokens(
+  capability: Capability,
+  body: JsonObject,
+  model: ModelConfig,
+): Promise<number> {
+  if (model.deployments.every((d) => d.tokensPerMinute === null)) return 0;
+  const completion = positive(body.max_completion_tokens) || positive(body.max_tokens);
+  return (await estimatePrompt(capability, body)) + completion;
+}
+
+/** Waits for the first chunk, so a stream that fails before it can still be retried. */
+async function afterFirstChunk(stream: ChunkStream): Promise<ChunkStream> {
+  const iterator = stream[Symbol.asyncIterator]();
+  const first = await iterator.next();
+  return (async function* relayed() {
+    try {
+      if (first.done) return;
+      yield first.value;
+      for (;;) {
+        const next = await iterator.next();
+        if (next.done) return;
+        yield next.value;
+      }
+    } finally {
+      await iterator.return?.();
+    }
+  })();
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

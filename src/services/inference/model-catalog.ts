@@ -1,12 +1,12 @@
-import type { ModelConfig } from '../../config/load.js';
+import type { ModelConfig, RouterConfig } from '../../config/load.js';
 import { GatewayError } from '../../errors/gateway-error.js';
 
 export type Capability = 'chat' | 'completions' | 'embeddings';
 
-/** Model names a key is limited to; null for no limit. */
+/** Model names a caller is limited to; null for no limit. */
 export type Allowed = readonly string[] | null;
 
-function permits(allowed: Allowed, name: string): boolean {
+export function permits(allowed: Allowed, name: string): boolean {
   return allowed === null || allowed.includes(name);
 }
 
@@ -17,25 +17,52 @@ export interface ModelObject {
   owned_by: string;
 }
 
-/** The public models of the config file, by the name clients send. */
+/**
+ * The public names of the config file: models, and routers (such as `auto`) that stand for
+ * the cheapest suitable model among their candidates.
+ */
 export class ModelCatalog {
   private readonly byName: ReadonlyMap<string, ModelConfig>;
+  private readonly routers: ReadonlyMap<string, RouterConfig>;
 
-  constructor(models: readonly ModelConfig[]) {
+  constructor(
+    private readonly models: readonly ModelConfig[],
+    routers: readonly RouterConfig[] = [],
+  ) {
     this.byName = new Map(models.map((model) => [model.name, model]));
+    this.routers = new Map(routers.map((router) => [router.name, router]));
   }
 
-  /** The models a caller may use: all of them, or those its key allows. */
+  /** The names a caller may use: its models, and the routers with a candidate among them. */
   list(allowed: Allowed = null): ModelObject[] {
-    return [...this.byName.values()]
-      .filter((model) => permits(allowed, model.name))
-      .map(toModelObject);
+    const models = this.models.filter((model) => permits(allowed, model.name)).map(toModelObject);
+    const routers = [...this.routers.values()]
+      .filter((router) => this.candidates(router, allowed).length > 0)
+      .map(routerObject);
+    return [...models, ...routers];
   }
 
   get(name: string, allowed: Allowed = null): ModelObject {
     const model = this.byName.get(name);
-    if (model === undefined || !permits(allowed, name)) throw modelNotFound(name);
-    return toModelObject(model);
+    if (model !== undefined && permits(allowed, name)) return toModelObject(model);
+    const router = this.routers.get(name);
+    if (router !== undefined && this.candidates(router, allowed).length > 0)
+      return routerObject(router);
+    throw modelNotFound(name);
+  }
+
+  router(name: string): RouterConfig | undefined {
+    return this.routers.get(name);
+  }
+
+  /** A router's chat models the caller may use, in config order. */
+  candidates(router: RouterConfig, allowed: Allowed): ModelConfig[] {
+    return this.models.filter(
+      (model) =>
+        model.capabilities.chat &&
+        (router.models === null || router.models.includes(model.name)) &&
+        permits(allowed, model.name),
+    );
   }
 
   /** The model to serve a request; the error says why when there is none. */
@@ -43,17 +70,19 @@ export class ModelCatalog {
     const model = this.byName.get(name);
     // A model the key may not use is reported like a missing one, as OpenAI does.
     if (model === undefined || !permits(allowed, name)) throw modelNotFound(name);
-    if (!model.capabilities[capability]) {
-      throw new GatewayError('unsupported_model_capability', {
-        message: `The model '${name}' does not support ${capability}.`,
-        param: 'model',
-      });
-    }
+    if (!model.capabilities[capability]) throw unsupported(name, capability);
     return model;
   }
 }
 
-function modelNotFound(name: string): GatewayError {
+export function unsupported(name: string, capability: Capability): GatewayError {
+  return new GatewayError('unsupported_model_capability', {
+    message: `The model '${name}' does not support ${capability}.`,
+    param: 'model',
+  });
+}
+
+export function modelNotFound(name: string): GatewayError {
   return new GatewayError('model_not_found', {
     message: `The model '${name}' does not exist or you do not have access to it.`,
     param: 'model',
@@ -62,4 +91,8 @@ function modelNotFound(name: string): GatewayError {
 
 function toModelObject(model: ModelConfig): ModelObject {
   return { id: model.name, object: 'model', created: model.created, owned_by: model.ownedBy };
+}
+
+function routerObject(router: RouterConfig): ModelObject {
+  return { id: router.name, object: 'model', created: router.created, owned_by: 'llm-backend' };
 }

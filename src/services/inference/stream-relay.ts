@@ -20,6 +20,8 @@ export interface RelayOptions {
   clientWantsUsage: boolean;
   estimatePrompt: () => Promise<number>;
   signal: AbortSignal;
+  /** When the request went upstream (performance.now()); defaults to the relay's start. */
+  startedAt?: number;
 }
 
 export interface Relay {
@@ -49,7 +51,7 @@ function producedText(chunk: JsonObject): string {
  * a failure after the first byte into a final `data: {"error":...}` event.
  */
 export function createRelay(options: RelayOptions): Relay {
-  const started = performance.now();
+  const started = options.startedAt ?? performance.now();
   let timeToFirstChunkMs: number | null = null;
   let usage: Usage | null = null;
   let produced = '';

@@ -1,0 +1,74 @@
+import OpenAI from 'openai';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { chatCompletion, FakeUpstream, json } from '../helpers/fake-upstream.js';
+import { startGateway, TEST_UPSTREAM_KEY, type TestGateway } from '../helpers/gateway.js';
+
+const upstream = new FakeUpstream();
+const gateway = {} as TestGateway;
+
+beforeAll(async () => {
+  await upstream.start();
+  upstream.always((_req, res) => json(res, 200, chatCompletion('ok')));
+  Object.assign(
+    gateway,
+    await startGateway({
+      providers: {
+        byok: {
+          type: 'openai-compatible',
+          base_url: upstream.url,
+          api_key_env: 'TEST_UPSTREAM_KEY',
+          tenant_keys: true,
+        },
+      },
+      models: [{ name: 'gpt-byok', provider: 'byok', model: 'upstream-model' }],
+    }),
+  );
+});
+afterAll(async () => {
+  await gateway.close?.();
+  await upstream.stop();
+});
+afterEach(() => upstream.reset());
+
+async function keyUpstreamSaw(client: OpenAI = gateway.client): Promise<string | undefined> {
+  await client.chat.completions.create({
+    model: 'gpt-byok',
+    messages: [{ role: 'user', content: 'Hi' }],
+  });
+  return upstream.requests.at(-1)?.headers.authorization;
+}
+
+function setKey(tenant: string, apiKey: string) {
+  return gateway.fetch(`/admin/v1/tenants/${tenant}/provider-keys/byok`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${gateway.adminKey}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ api_key: apiKey }),
+  });
+}
+
+describe("a tenant's own provider key on the request path", () => {
+  it('replaces the platform key for that tenant only, at once, and is dropped on delete', async () => {
+    expect(await keyUpstreamSaw()).toBe(`Bearer ${TEST_UPSTREAM_KEY}`);
+    expect((await setKey('test', 'sk-tenant-own-key-1234')).status).toBe(201);
+    expect(await keyUpstreamSaw()).toBe('Bearer sk-tenant-own-key-1234');
+
+    // Another tenant keeps calling with the platform's key.
+    await gateway.services.tenants.create({ slug: 'other', name: 'Other' });
+    const { secret } = await gateway.services.keys.create('other', { name: 'o', role: 'owner' });
+    const other = new OpenAI({ apiKey: secret, baseURL: `${gateway.url}/v1`, maxRetries: 0 });
+    expect(await keyUpstreamSaw(other)).toBe(`Bearer ${TEST_UPSTREAM_KEY}`);
+
+    const removed = await gateway.fetch('/admin/v1/tenants/test/provider-keys/byok', {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${gateway.adminKey}` },
+    });
+    expect(removed.status).toBeLessThan(300);
+    expect(await keyUpstreamSaw()).toBe(`Bearer ${TEST_UPSTREAM_KEY}`);
+  });
+
+  it('never writes the tenant key into the request log', async () => {
+    expect((await setKey('test', 'sk-tenant-secret-never-logged')).status).toBeLessThan(300);
+    await keyUpstreamSaw();
+    expect(JSON.stringify(gateway.logs)).not.toContain('sk-tenant-secret-never-logged');
+  });
+});
