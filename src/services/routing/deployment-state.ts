@@ -70,11 +70,6 @@ export class DeploymentState {
     this.inFlight -= 1;
   }
 
-  /** Corrects the tokens taken at the start with what the call really used. */
-  settleTokens(now: number, delta: number): void {
-    if (delta !== 0) this.tokens.add(now, delta);
-  }
-
   observeLatency(ms: number): void {
     this.latencyMs =
       this.latencyMs === null ? ms : this.latencyMs + LATENCY_ALPHA * (ms - this.latencyMs);
