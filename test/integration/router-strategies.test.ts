@@ -192,6 +192,9 @@ describe('retries and fallback models', () => {
       '120',
     );
     expect(upstream.requests).toHaveLength(1);
+    expect(
+      (error as InstanceType<typeof OpenAI.RateLimitError>).headers.get('x-llm-backend-attempts'),
+    ).toBe('1');
   });
 
   it('falls back to another model when every deployment of the first failed', async () => {
@@ -212,6 +215,10 @@ describe('retries and fallback models', () => {
     const client = new OpenAI({ apiKey: secret, baseURL: `${gateway.url}/v1`, maxRetries: 0 });
     const error = await served('primary', client).catch((caught: unknown) => caught);
     expect(error).toMatchObject({ status: 502, code: 'upstream_error' });
+    // One attempt: the fallback was never tried.
+    expect(
+      (error as InstanceType<typeof OpenAI.APIError>).headers?.get('x-llm-backend-attempts'),
+    ).toBe('1');
   });
 
   it('a request too long for the model goes to its larger-context fallback', async () => {

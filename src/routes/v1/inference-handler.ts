@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ModelConfig } from '../../config/load.js';
 import type { JsonObject } from '../../providers/types.js';
-import type { Served } from '../../services/inference/inference-service.js';
+import { ATTEMPTS_HEADER, type Served } from '../../services/inference/inference-service.js';
 import { type Capability, permits } from '../../services/inference/model-catalog.js';
 import type { Usage } from '../../services/inference/usage.js';
 import type { Admission, Used } from '../../services/limits/limiter.js';
@@ -59,7 +59,7 @@ function servedHeaders(served: Served): Record<string, string> {
   return {
     'x-llm-backend-model': served.model.name,
     'x-llm-backend-deployment': served.deployment.id,
-    'x-llm-backend-attempts': String(served.attempts),
+    [ATTEMPTS_HEADER]: String(served.attempts),
   };
 }
 

@@ -1,7 +1,7 @@
 import type { DeploymentConfig, ModelConfig, RoutingStrategy } from '../../config/load.js';
 import type { ProviderRegistry } from '../../providers/registry.js';
 import type { CallContext, ChunkStream, JsonObject, Provider } from '../../providers/types.js';
-import type { AttemptTarget, ModelRouter } from '../routing/model-router.js';
+import { type AttemptTarget, type ModelRouter, RouteFailure } from '../routing/model-router.js';
 import { estimatedUsage, estimatePrompt, estimateTokens, messageText } from './estimate.js';
 import type { Capability } from './model-catalog.js';
 import { createRelay, type Relay } from './stream-relay.js';
@@ -46,6 +46,8 @@ export interface InferenceCall {
 }
 
 type StreamCapability = Exclude<Capability, 'embeddings'>;
+
+export const ATTEMPTS_HEADER = 'x-llm-backend-attempts';
 
 const positive = (value: unknown): number =>
   typeof value === 'number' && Number.isInteger(value) && value > 0 ? value : 0;
@@ -143,7 +145,11 @@ export class InferenceService {
         attempt,
       );
     } catch (error) {
-      throw toGatewayError(error);
+      if (!(error instanceof RouteFailure)) throw toGatewayError(error);
+      const failure = toGatewayError(error.cause);
+      // Failed requests say how hard the gateway tried, as served ones do.
+      if (error.attempts > 0) failure.headers[ATTEMPTS_HEADER] = String(error.attempts);
+      throw failure;
     }
   }
 

@@ -111,7 +111,8 @@ export class ModelRouter {
       if (last.failure.kind === 'context')
         queue = this.fallbacks(model.routing.contextWindowFallbacks, request);
     }
-    throw last === null || last.ok ? unavailable(request.model) : last.error;
+    const error = last === null || last.ok ? unavailable(request.model) : last.error;
+    throw new RouteFailure(error, progress.attempts);
   }
 
   /** What each deployment's circuit, load and latency are now, for health and metrics. */
@@ -238,6 +239,17 @@ export class ModelRouter {
       if (finished === undefined) state.end();
       else void finished.finally(() => state.end());
     }
+  }
+}
+
+/** Why a request found no answer (the last attempt's error), and how many attempts it made. */
+export class RouteFailure extends Error {
+  constructor(
+    override readonly cause: unknown,
+    readonly attempts: number,
+  ) {
+    super('no deployment answered', { cause });
+    this.name = 'RouteFailure';
   }
 }
 
