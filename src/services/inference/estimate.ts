@@ -1,17 +1,28 @@
-import type { Tiktoken } from 'js-tiktoken/lite';
 import type { Usage } from './usage.js';
 
-let encoder: Promise<Tiktoken> | undefined;
+/** Counts the tokens of a text, special-token strings counted as the text they are. */
+export interface TokenCounter {
+  count(text: string): number;
+}
+
+let encoder: Promise<TokenCounter> | undefined;
+
+/**
+ * Words whose merges are remembered; the library's default (100,000) lets a stream of
+ * random text grow the cache by tens of megabytes, a few thousand serve real traffic.
+ */
+const MERGE_CACHE_SIZE = 5_000;
 
 /**
  * The o200k_base encoding (GPT-4o and later) as the estimate for any model. Its ranks take
- * most of a second to load, so they load on first use (or when warmed at start), never per call.
+ * a moment to load, so they load on first use (or when warmed at start), never per call.
  */
-export function loadEncoder(): Promise<Tiktoken> {
-  encoder ??= Promise.all([
-    import('js-tiktoken/lite'),
-    import('js-tiktoken/ranks/o200k_base'),
-  ]).then(([{ Tiktoken }, ranks]) => new Tiktoken(ranks.default));
+export function loadEncoder(): Promise<TokenCounter> {
+  encoder ??= import('gpt-tokenizer/encoding/o200k_base').then((o200k) => {
+    o200k.setMergeCacheSize(MERGE_CACHE_SIZE);
+    const options = { allowedSpecial: 'all' as const };
+    return { count: (text: string) => o200k.countTokens(text, options) };
+  });
   return encoder;
 }
 
@@ -37,15 +48,15 @@ function* segments(text: string): Generator<string> {
   if (last < text.length) yield text.slice(last);
 }
 
-function textTokens(enc: Tiktoken, text: string): number {
+function textTokens(enc: TokenCounter, text: string): number {
   const sample = text.length > SAMPLE_CHARS ? text.slice(0, SAMPLE_CHARS) : text;
   let total = 0;
-  for (const segment of segments(sample)) total += enc.encode(segment, 'all').length;
+  for (const segment of segments(sample)) total += enc.count(segment);
   return sample === text ? total : Math.ceil((total * text.length) / sample.length);
 }
 
 /** Tokens of every string inside a value (content parts, tool call arguments, names...). */
-function tokensIn(enc: Tiktoken, value: unknown): number {
+function tokensIn(enc: TokenCounter, value: unknown): number {
   if (typeof value === 'string') return textTokens(enc, value);
   let total = 0;
   if (Array.isArray(value)) {
