@@ -1,12 +1,13 @@
 import { AnthropicProvider } from './anthropic/provider.js';
 import { AzureOpenAIProvider } from './azure-openai/provider.js';
-import { type LangChainClasses, loadLangChainClasses } from './langchain/load-class.js';
-import { LangChainProvider } from './langchain/provider.js';
 import { MockProvider } from './mock/provider.js';
 import { OpenAICompatibleProvider } from './openai-compatible/provider.js';
-import type { Provider, ProviderConfig } from './types.js';
+import type { LangChainProviderConfig, Provider, ProviderConfig } from './types.js';
 
-export function buildProvider(config: ProviderConfig, classes?: LangChainClasses): Provider {
+/** Builds a LangChain provider; only exists once the configured packages were loaded. */
+type LangChainBuilder = (config: LangChainProviderConfig) => Provider;
+
+function buildProvider(config: ProviderConfig, langChain: LangChainBuilder | null): Provider {
   switch (config.type) {
     case 'mock':
       return new MockProvider(config);
@@ -17,7 +18,8 @@ export function buildProvider(config: ProviderConfig, classes?: LangChainClasses
     case 'anthropic':
       return new AnthropicProvider(config);
     case 'langchain':
-      return new LangChainProvider(config, classes);
+      if (langChain === null) throw new Error(`provider ${config.id}: LangChain is not loaded`);
+      return langChain(config);
   }
 }
 
@@ -25,24 +27,29 @@ export function buildProvider(config: ProviderConfig, classes?: LangChainClasses
 export class ProviderRegistry {
   private readonly providers = new Map<string, Provider>();
 
-  constructor(
-    configs: readonly ProviderConfig[],
-    preloaded: ReadonlyMap<string, LangChainClasses> = new Map(),
-  ) {
-    for (const config of configs)
-      this.providers.set(config.id, buildProvider(config, preloaded.get(config.id)));
+  private constructor(configs: readonly ProviderConfig[], langChain: LangChainBuilder | null) {
+    for (const config of configs) this.providers.set(config.id, buildProvider(config, langChain));
   }
 
   /**
-   * Builds every provider after loading the LangChain packages they name: a missing package
-   * or class stops the start with its name, instead of failing the first request.
+   * Builds every provider. LangChain is imported only when a provider uses it (it weighs
+   * tens of megabytes), and its packages load before anything is served: a missing package
+   * or class stops the start with its name instead of failing the first request.
    */
   static async open(configs: readonly ProviderConfig[]): Promise<ProviderRegistry> {
-    const preloaded = new Map<string, LangChainClasses>();
-    for (const config of configs) {
-      if (config.type === 'langchain') preloaded.set(config.id, await loadLangChainClasses(config));
-    }
-    return new ProviderRegistry(configs, preloaded);
+    const langChainConfigs = configs.filter((config) => config.type === 'langchain');
+    if (langChainConfigs.length === 0) return new ProviderRegistry(configs, null);
+    const [{ LangChainProvider }, { loadLangChainClasses }] = await Promise.all([
+      import('./langchain/provider.js'),
+      import('./langchain/load-class.js'),
+    ]);
+    const classes = new Map<string, Awaited<ReturnType<typeof loadLangChainClasses>>>();
+    for (const config of langChainConfigs)
+      classes.set(config.id, await loadLangChainClasses(config));
+    return new ProviderRegistry(
+      configs,
+      (config) => new LangChainProvider(config, classes.get(config.id)),
+    );
   }
 
   get(id: string): Provider | undefined {
