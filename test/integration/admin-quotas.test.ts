@@ -136,6 +136,13 @@ describe('/admin/v1/tenants/{tenant}/quotas', () => {
       [{ ...base, scope: 'key', subject_id: null }, 400, 'invalid_request', 'subject_id'],
       [{ ...base, scope: 'tenant', subject_id: user.id }, 400, 'invalid_request', 'subject_id'],
       [{ ...base, scope: 'tenant', amount: 1.5 }, 400, 'invalid_request', 'amount'],
+      // Counted in billionths of a dollar, a larger budget would be past exact numbers.
+      [
+        { ...base, scope: 'tenant', metric: 'cost', amount: 9_000_001 },
+        400,
+        'invalid_request',
+        'amount',
+      ],
     ] as const) {
       const response = await post(body);
       expect([response.status, await response.json()], JSON.stringify(body)).toEqual([
@@ -353,7 +360,8 @@ describe.each(BACKENDS)('quotas stored on %s', (kind) => {
       scope: 'tenant',
       metric: 'cost',
       period: 'month',
-      amount: 999_999_999,
+      // The largest budget: its counter in billionths of a dollar is still exact.
+      amount: 9_000_000,
     });
     expect([again.created, again.quota.id, again.quota.thresholds]).toEqual([false, quota.id, []]);
     const [listed] = await services.quotas.list('acme');

@@ -17,6 +17,11 @@ export const QUOTA_METRICS = ['tokens', 'cost'] as const satisfies readonly Quot
 export const QUOTA_PERIODS = ['day', 'month', 'total'] as const satisfies readonly QuotaPeriod[];
 /** The largest amount a quota may have, tokens or spend. */
 export const MAX_QUOTA_AMOUNT = 1_000_000_000;
+/**
+ * The largest spend a budget may have: its counter holds billionths of a dollar, which stay
+ * exact integers (below 2^53) only up to about nine million dollars.
+ */
+export const MAX_COST_AMOUNT = 9_000_000;
 /** The smallest spend a budget may have: the 10 decimals the database keeps. */
 const MIN_COST_AMOUNT = 1e-10;
 
@@ -90,6 +95,8 @@ function checked(input: SetQuotaInput): { amount: number; thresholds: number[] }
     throw invalid(`amount must be at most ${MAX_QUOTA_AMOUNT}.`, 'amount');
   if (input.metric === 'tokens' && !Number.isInteger(amount))
     throw invalid(`A tokens quota counts whole tokens: amount must be a whole number.`, 'amount');
+  if (input.metric === 'cost' && amount > MAX_COST_AMOUNT)
+    throw invalid(`A cost amount must be at most ${MAX_COST_AMOUNT}.`, 'amount');
   if (input.metric === 'cost' && amount < MIN_COST_AMOUNT)
     throw invalid('A cost amount must be at least 0.0000000001.', 'amount');
   const thresholds = input.thresholds ?? [];
