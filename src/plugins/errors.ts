@@ -80,7 +80,11 @@ export function sendError(reply: FastifyReply, error: GatewayError): FastifyRepl
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const clientError = toClientError(error);
-    if (clientError.status >= 500) request.log.error({ err: error }, 'request failed');
+    // A client that went away aborts its upstream call; that is its choice, not a fault,
+    // and it must not flood the error log (the request line says 499 already).
+    const clientGone = reply.raw.destroyed || request.raw.destroyed;
+    if (clientError.status >= 500 && !clientGone)
+      request.log.error({ err: error }, 'request failed');
     request.errorCode = clientError.wireCode ?? clientError.code;
     return sendError(reply, clientError);
   });

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { apiError } from '../helpers/api-error.js';
 import { FakeUpstream, json, sse, stall, textChunks } from '../helpers/fake-upstream.js';
 import {
+  completionLog,
   eventually,
   startGateway,
   upstreamConfig,
@@ -353,5 +354,12 @@ describe('client disconnect', () => {
     await expect(call).rejects.toThrow();
     await upstream.requests[0]?.aborted;
     expect(upstream.requests[0]?.wasAborted()).toBe(true);
+    // The client's choice, not a fault: logged as a 499, never as a failed request.
+    const requestId = upstream.requests[0]?.headers['x-request-id'];
+    const line = await completionLog(gateway, String(requestId));
+    expect(line.status).toBe(499);
+    expect(
+      gateway.logs.filter((log) => log.requestId === requestId && log.msg === 'request failed'),
+    ).toEqual([]);
   });
 });
