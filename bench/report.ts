@@ -187,9 +187,14 @@ export function rawTable(results: Partial<Record<SystemName, Figures>>): string 
 /** One line on the accounting check, naming the statuses whose records fall short. */
 export function describeAccounting(a: Accounting): string {
   const head = `Accounting: ${a.records} usage records for ${a.answered} requests llm-backend answered (the upstream received ${a.upstreamReceived})`;
-  if (a.ok) return `${head}: equal.`;
+  const cut = a.answeredByStatus['499'] ?? 0;
+  const cutNote =
+    cut > 0
+      ? ` (${a.byStatus['499'] ?? 0} of the ${cut} requests whose client left first had an upstream answer to record)`
+      : '';
+  if (a.ok) return `${head}: one record per response${cutNote}.`;
   const short = Object.entries(a.answeredByStatus)
     .filter(([status, n]) => (a.byStatus[status] ?? 0) !== n)
     .map(([status, n]) => `status ${status}: ${n} answered, ${a.byStatus[status] ?? 0} recorded`);
-  return `${head}: NOT EQUAL (${short.join('; ')}; ${a.deadLetters} dead letters).`;
+  return `${head}: NOT ONE PER RESPONSE (${short.join('; ')}; ${a.deadLetters} dead letters).`;
 }
