@@ -15,7 +15,10 @@ interface ContentBlock {
   input?: unknown;
 }
 
-const FINISH_REASONS: Readonly<Record<string, string>> = {
+/** OpenAI's finish reasons for Anthropic's stop reasons (the LangChain bridge reads them too). */
+export const ANTHROPIC_FINISH_REASONS: Readonly<
+  Record<string, 'stop' | 'length' | 'tool_calls' | 'content_filter'>
+> = {
   end_turn: 'stop',
   stop_sequence: 'stop',
   pause_turn: 'stop',
@@ -26,7 +29,7 @@ const FINISH_REASONS: Readonly<Record<string, string>> = {
 };
 
 export function finishReason(stopReason: unknown): string {
-  return (typeof stopReason === 'string' && FINISH_REASONS[stopReason]) || 'stop';
+  return (typeof stopReason === 'string' && ANTHROPIC_FINISH_REASONS[stopReason]) || 'stop';
 }
 
 const tokens = (value: number | null | undefined) => (typeof value === 'number' ? value : 0);

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { UsageMetadata } from '@langchain/core/messages';
+import { ANTHROPIC_FINISH_REASONS } from '../anthropic/response.js';
 import type { JsonObject } from '../types.js';
 
 type Fields = Record<string, unknown>;
@@ -39,14 +40,8 @@ export function contentText(content: unknown): string {
 }
 
 const REASONS: Record<string, FinishReason> = {
-  // Anthropic and Bedrock Converse
-  end_turn: 'stop',
-  stop_sequence: 'stop',
-  pause_turn: 'stop',
-  max_tokens: 'length',
-  model_context_window_exceeded: 'length',
-  tool_use: 'tool_calls',
-  refusal: 'content_filter',
+  // Anthropic, and Bedrock Converse which uses its names
+  ...ANTHROPIC_FINISH_REASONS,
   guardrail_intervened: 'content_filter',
   content_filtered: 'content_filter',
   // Gemini
