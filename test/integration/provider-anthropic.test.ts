@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AnthropicProvider } from '../../src/providers/anthropic/provider.js';
-import { UpstreamError } from '../../src/providers/errors.js';
 import type {
   AnthropicProviderConfig,
   CallContext,
@@ -14,6 +13,12 @@ import {
   anthropicStream,
 } from '../helpers/anthropic-wire.js';
 import { FakeUpstream, json, stall } from '../helpers/fake-upstream.js';
+import {
+  callContext,
+  chatRequest,
+  collectChunks,
+  upstreamFailure,
+} from '../helpers/provider-calls.js';
 
 const upstream = new FakeUpstream();
 let provider: AnthropicProvider;
@@ -43,41 +48,15 @@ afterAll(async () => {
   await upstream.stop();
 });
 
-const ctx = (extra: Partial<CallContext> = {}): CallContext => ({
-  signal: new AbortController().signal,
-  requestId: 'req_test',
-  ...extra,
-});
+const ctx = (extra: Partial<CallContext> = {}) => callContext('req_test', extra);
 
-const chat = (extra: JsonObject = {}): JsonObject => ({
-  model: 'claude-sonnet',
-  messages: [
-    { role: 'system', content: 'Be brief.' },
-    { role: 'user', content: 'Hi' },
-  ],
-  ...extra,
-});
-
-async function collect(stream: AsyncIterable<string>): Promise<JsonObject[]> {
-  const chunks: JsonObject[] = [];
-  for await (const chunk of stream) chunks.push(JSON.parse(chunk) as JsonObject);
-  return chunks;
-}
+const chat = (extra: JsonObject = {}) => chatRequest('claude-sonnet', extra);
 
 const contentOf = (chunks: JsonObject[]) =>
   chunks
     .flatMap((chunk) => chunk.choices as { delta: { content?: string } }[])
     .map((choice) => choice.delta.content ?? '')
     .join('');
-
-async function failureOf(promise: Promise<unknown>): Promise<UpstreamError> {
-  const error = await promise.then(
-    () => null,
-    (caught: unknown) => caught,
-  );
-  expect(error).toBeInstanceOf(UpstreamError);
-  return error as UpstreamError;
-}
 
 describe('Anthropic provider: what is sent upstream', () => {
   it('POSTs a Messages request to /v1/messages with the key, version and configured headers', async () => {
@@ -105,7 +84,9 @@ describe('Anthropic provider: what is sent upstream', () => {
     upstream.reset();
     upstream.next(anthropicMessage({ text: 'x' }), anthropicStream({ text: 'x' }));
     await provider.chatCompletion(chat(), ctx({ apiKey: 'sk-ant-tenant' }));
-    await collect(await provider.chatCompletionStream(chat(), ctx({ apiKey: 'sk-ant-tenant' })));
+    await collectChunks(
+      await provider.chatCompletionStream(chat(), ctx({ apiKey: 'sk-ant-tenant' })),
+    );
     expect(upstream.requests.map((r) => r.headers['x-api-key'])).toEqual([
       'sk-ant-tenant',
       'sk-ant-tenant',
@@ -116,7 +97,7 @@ describe('Anthropic provider: what is sent upstream', () => {
     upstream.reset();
     upstream.next(anthropicMessage({ text: 'x' }), anthropicStream({ text: 'x' }));
     await provider.chatCompletion(chat({ stream: true }), ctx());
-    await collect(
+    await collectChunks(
       await provider.chatCompletionStream(
         chat({ stream: true, stream_options: { include_usage: true } }),
         ctx(),
@@ -131,7 +112,7 @@ describe('Anthropic provider: what is sent upstream', () => {
 
   it('refuses what it cannot translate with an OpenAI-shaped 400 and sends nothing', async () => {
     upstream.reset();
-    const refused = await failureOf(provider.chatCompletion(chat({ n: 3 }), ctx()));
+    const refused = await upstreamFailure(provider.chatCompletion(chat({ n: 3 }), ctx()));
     expect(refused.failure).toEqual({
       kind: 'http',
       status: 400,
@@ -145,7 +126,7 @@ describe('Anthropic provider: what is sent upstream', () => {
       },
       retryAfter: null,
     });
-    const streamRefused = await failureOf(
+    const streamRefused = await upstreamFailure(
       provider.chatCompletionStream(chat({ response_format: { type: 'json_object' } }), ctx()),
     );
     expect(streamRefused.failure).toMatchObject({ status: 400 });
@@ -154,7 +135,7 @@ describe('Anthropic provider: what is sent upstream', () => {
       provider.completionStream(),
       provider.embeddings(),
     ] as Promise<unknown>[]) {
-      expect((await failureOf(call)).failure).toMatchObject({ kind: 'http', status: 400 });
+      expect((await upstreamFailure(call)).failure).toMatchObject({ kind: 'http', status: 400 });
     }
     expect(upstream.requests).toHaveLength(0);
   });
@@ -253,7 +234,7 @@ describe('Anthropic provider: streams', () => {
   it('streams text as chat.completion.chunks, with no usage when not asked', async () => {
     upstream.reset();
     upstream.next(anthropicStream({ id: 'msg_s', text: 'The quick brown fox', gapMs: 2 }));
-    const chunks = await collect(
+    const chunks = await collectChunks(
       await provider.chatCompletionStream(chat({ stream: true }), ctx()),
     );
     expect(contentOf(chunks)).toBe('The quick brown fox');
@@ -270,7 +251,7 @@ describe('Anthropic provider: streams', () => {
     upstream.next(
       anthropicStream({ text: 'Hi', inputTokens: 11, cacheReadTokens: 7, outputTokens: 2 }),
     );
-    const chunks = await collect(
+    const chunks = await collectChunks(
       await provider.chatCompletionStream(
         chat({ stream: true, stream_options: { include_usage: true } }),
         ctx(),
@@ -298,7 +279,7 @@ describe('Anthropic provider: streams', () => {
         ],
       }),
     );
-    const chunks = await collect(
+    const chunks = await collectChunks(
       await provider.chatCompletionStream(chat({ stream: true }), ctx()),
     );
     const calls = chunks.flatMap((chunk) =>
@@ -326,7 +307,7 @@ describe('Anthropic provider: streams', () => {
     upstream.reset();
     upstream.next(anthropicStream({ text: 'never finished', cutAfterEvents: 5 }));
     const stream = await provider.chatCompletionStream(chat({ stream: true }), ctx());
-    const error = await failureOf(collect(stream));
+    const error = await upstreamFailure(collectChunks(stream));
     expect(error.failure.kind).toBe('protocol');
   });
 
@@ -335,7 +316,7 @@ describe('Anthropic provider: streams', () => {
     upstream.next(anthropicStream({ text: 'looks complete', endAfterEvents: 8 }));
     const stream = await provider.chatCompletionStream(chat({ stream: true }), ctx());
     const seen: string[] = [];
-    const error = await failureOf(
+    const error = await upstreamFailure(
       (async () => {
         for await (const chunk of stream) seen.push(chunk);
       })(),
@@ -353,7 +334,7 @@ describe('Anthropic provider: streams', () => {
       }),
     );
     const stream = await provider.chatCompletionStream(chat({ stream: true }), ctx());
-    const error = await failureOf(collect(stream));
+    const error = await upstreamFailure(collectChunks(stream));
     expect(error.failure).toMatchObject({ kind: 'http', status: 529 });
   });
 
@@ -388,7 +369,7 @@ describe('Anthropic provider: errors', () => {
         'retry-after': '17',
       }),
     );
-    const error = await failureOf(provider.chatCompletion(chat(), ctx()));
+    const error = await upstreamFailure(provider.chatCompletion(chat(), ctx()));
     expect(error.failure).toEqual({
       kind: 'http',
       status: 429,
@@ -407,7 +388,9 @@ describe('Anthropic provider: errors', () => {
   it('keeps 529 overloaded as 529, before a stream starts too', async () => {
     upstream.reset();
     upstream.next(anthropicError(529, 'overloaded_error', 'Overloaded'));
-    const error = await failureOf(provider.chatCompletionStream(chat({ stream: true }), ctx()));
+    const error = await upstreamFailure(
+      provider.chatCompletionStream(chat({ stream: true }), ctx()),
+    );
     expect(error.failure).toMatchObject({
       kind: 'http',
       status: 529,
@@ -424,7 +407,7 @@ describe('Anthropic provider: errors', () => {
         'prompt is too long: 210000 tokens > 200000 maximum',
       ),
     );
-    const error = await failureOf(provider.chatCompletion(chat(), ctx()));
+    const error = await upstreamFailure(provider.chatCompletion(chat(), ctx()));
     expect(error.failure).toMatchObject({
       kind: 'http',
       status: 400,
@@ -439,7 +422,7 @@ describe('Anthropic provider: errors', () => {
     upstream.reset();
     upstream.next(stall);
     try {
-      const error = await failureOf(slow.chatCompletion(chat(), ctx()));
+      const error = await upstreamFailure(slow.chatCompletion(chat(), ctx()));
       expect(error.failure).toEqual({ kind: 'timeout', phase: 'first_byte' });
     } finally {
       await slow.close();

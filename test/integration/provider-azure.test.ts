@@ -14,6 +14,7 @@ import {
   sse,
   textChunks,
 } from '../helpers/fake-upstream.js';
+import { callContext } from '../helpers/provider-calls.js';
 
 const upstream = new FakeUpstream();
 let provider: AzureOpenAIProvider;
@@ -40,11 +41,7 @@ afterAll(async () => {
   await upstream.stop();
 });
 
-const ctx = (extra: Partial<CallContext> = {}): CallContext => ({
-  signal: new AbortController().signal,
-  requestId: 'req_azure',
-  ...extra,
-});
+const ctx = (extra: Partial<CallContext> = {}) => callContext('req_azure', extra);
 
 const chat = { model: 'gpt-4o prod', messages: [{ role: 'user', content: 'Hi' }] };
 

@@ -4,6 +4,7 @@ import { LangChainProvider } from '../../src/providers/langchain/provider.js';
 import type { CallContext, JsonObject } from '../../src/providers/types.js';
 import { FakeUpstream, json, type Script, sse } from '../helpers/fake-upstream.js';
 import { expectOpenAISchema } from '../helpers/openai-schema.js';
+import { callContext, chatRequest } from '../helpers/provider-calls.js';
 
 /**
  * The bridge with the real ChatGoogleGenerativeAI against a fake speaking Gemini's
@@ -68,20 +69,9 @@ afterAll(async () => {
 });
 beforeEach(() => upstream.reset());
 
-const ctx = (extra: Partial<CallContext> = {}): CallContext => ({
-  signal: new AbortController().signal,
-  requestId: 'req_gm',
-  ...extra,
-});
+const ctx = (extra: Partial<CallContext> = {}) => callContext('req_gm', extra);
 
-const chat = (extra: JsonObject = {}): JsonObject => ({
-  model: 'gemini-2.0-flash',
-  messages: [
-    { role: 'system', content: 'Be brief.' },
-    { role: 'user', content: 'Hi' },
-  ],
-  ...extra,
-});
+const chat = (extra: JsonObject = {}) => chatRequest('gemini-2.0-flash', extra);
 
 const weatherTool = {
   type: 'function',

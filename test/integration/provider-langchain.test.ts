@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { UpstreamError } from '../../src/providers/errors.js';
 import { LangChainProvider } from '../../src/providers/langchain/provider.js';
 import type {
   CallContext,
@@ -17,6 +16,12 @@ import {
 } from '../helpers/anthropic-wire.js';
 import { FakeUpstream, stall } from '../helpers/fake-upstream.js';
 import { expectOpenAISchema } from '../helpers/openai-schema.js';
+import {
+  callContext,
+  chatRequest,
+  collectChunks,
+  upstreamFailure,
+} from '../helpers/provider-calls.js';
 
 /** The bridge with the real ChatAnthropic, talking Anthropic's wire format to a fake. */
 const upstream = new FakeUpstream();
@@ -47,20 +52,9 @@ afterAll(async () => {
 });
 beforeEach(() => upstream.reset());
 
-const ctx = (extra: Partial<CallContext> = {}): CallContext => ({
-  signal: new AbortController().signal,
-  requestId: 'req_lc',
-  ...extra,
-});
+const ctx = (extra: Partial<CallContext> = {}) => callContext('req_lc', extra);
 
-const chat = (extra: JsonObject = {}): JsonObject => ({
-  model: 'claude-sonnet-4-5',
-  messages: [
-    { role: 'system', content: 'Be brief.' },
-    { role: 'user', content: 'Hi' },
-  ],
-  ...extra,
-});
+const chat = (extra: JsonObject = {}) => chatRequest('claude-sonnet-4-5', extra);
 
 const weatherTool = {
   type: 'function',
@@ -71,23 +65,8 @@ const weatherTool = {
   },
 };
 
-async function collect(stream: AsyncIterable<string>): Promise<JsonObject[]> {
-  const chunks: JsonObject[] = [];
-  for await (const data of stream) chunks.push(JSON.parse(data) as JsonObject);
-  return chunks;
-}
-
 type Choice = { delta: JsonObject; finish_reason: string | null };
 const choiceOf = (chunk: JsonObject) => (chunk.choices as Choice[])[0];
-
-async function failureOf(promise: Promise<unknown>): Promise<UpstreamError> {
-  const error = await promise.then(
-    () => null,
-    (caught: unknown) => caught,
-  );
-  expect(error).toBeInstanceOf(UpstreamError);
-  return error as UpstreamError;
-}
 
 describe('LangChain bridge to ChatAnthropic', () => {
   it('answers a chat completion, and sends what the request asked for', async () => {
@@ -143,7 +122,7 @@ describe('LangChain bridge to ChatAnthropic', () => {
       chat({ stream: true, stream_options: { include_usage: true } }),
       ctx(),
     );
-    const chunks = await collect(stream);
+    const chunks = await collectChunks(stream);
     for (const chunk of chunks) expectOpenAISchema('CreateChatCompletionStreamResponse', chunk);
     expect(new Set(chunks.map((chunk) => chunk.id))).toEqual(new Set(['chatcmpl-req_lc']));
     expect(new Set(chunks.map((chunk) => chunk.created)).size).toBe(1);
@@ -263,7 +242,7 @@ describe('LangChain bridge to ChatAnthropic', () => {
         ],
       }),
     );
-    const chunks = await collect(
+    const chunks = await collectChunks(
       await provider.chatCompletionStream(
         chat({ stream: true, tools: [weatherTool], stream_options: { include_usage: true } }),
         ctx(),
@@ -311,7 +290,7 @@ describe('LangChain bridge to ChatAnthropic', () => {
         'retry-after': '7',
       }),
     );
-    const error = await failureOf(provider.chatCompletion(chat(), ctx()));
+    const error = await upstreamFailure(provider.chatCompletion(chat(), ctx()));
     expect(error.failure).toEqual({
       kind: 'http',
       status: 429,
@@ -331,9 +310,9 @@ describe('LangChain bridge to ChatAnthropic', () => {
   it('reports a 500 once: LangChain does not retry behind the router', async () => {
     upstream.always(anthropicError(500, 'api_error', 'Internal server error'));
     try {
-      const error = await failureOf(provider.chatCompletion(chat(), ctx()));
+      const error = await upstreamFailure(provider.chatCompletion(chat(), ctx()));
       expect(error.failure).toMatchObject({ kind: 'http', status: 500 });
-      const streamed = await failureOf(
+      const streamed = await upstreamFailure(
         provider.chatCompletionStream(chat({ stream: true }), ctx()),
       );
       expect(streamed.failure).toMatchObject({ kind: 'http', status: 500 });
@@ -351,7 +330,7 @@ describe('LangChain bridge to ChatAnthropic', () => {
         'prompt is too long: 250000 tokens > 200000 maximum',
       ),
     );
-    const error = await failureOf(provider.chatCompletion(chat(), ctx()));
+    const error = await upstreamFailure(provider.chatCompletion(chat(), ctx()));
     expect(error.failure).toMatchObject({
       kind: 'http',
       status: 400,
@@ -365,13 +344,13 @@ describe('LangChain bridge to ChatAnthropic', () => {
   });
 
   it('refuses what it cannot translate with a 400, before any upstream call', async () => {
-    const error = await failureOf(provider.chatCompletion(chat({ n: 3 }), ctx()));
+    const error = await upstreamFailure(provider.chatCompletion(chat({ n: 3 }), ctx()));
     expect(error.failure).toMatchObject({
       kind: 'http',
       status: 400,
       body: { error: { param: 'n' } },
     });
-    const legacy = await failureOf(provider.completion({ model: 'x', prompt: 'hi' }, ctx()));
+    const legacy = await upstreamFailure(provider.completion({ model: 'x', prompt: 'hi' }, ctx()));
     expect(legacy.failure).toMatchObject({ kind: 'http', status: 400 });
     expect(upstream.requests).toHaveLength(0);
   });
@@ -405,7 +384,7 @@ describe('LangChain bridge to ChatAnthropic', () => {
   it('turns a cut stream into an error, not a finished answer', async () => {
     upstream.next(anthropicStream({ text: 'Hello there, friend', cutAfterEvents: 4 }));
     const stream = await provider.chatCompletionStream(chat({ stream: true }), ctx());
-    const error = await failureOf(collect(stream));
+    const error = await upstreamFailure(collectChunks(stream));
     expect(['unreachable', 'protocol']).toContain(error.failure.kind);
   });
 
@@ -414,7 +393,7 @@ describe('LangChain bridge to ChatAnthropic', () => {
     const events = anthropicStreamEvents({ text: 'Hello there, friend' }).slice(0, 5);
     upstream.next((_req, res) => writeAnthropicEvents(res, events));
     const stream = await provider.chatCompletionStream(chat({ stream: true }), ctx());
-    const error = await failureOf(collect(stream));
+    const error = await upstreamFailure(collectChunks(stream));
     expect(error.failure).toMatchObject({ kind: 'protocol' });
   });
 
@@ -426,7 +405,7 @@ describe('LangChain bridge to ChatAnthropic', () => {
       }),
     );
     const stream = await provider.chatCompletionStream(chat({ stream: true }), ctx());
-    const error = await failureOf(collect(stream));
+    const error = await upstreamFailure(collectChunks(stream));
     expect(error.failure.kind).toBe('protocol');
   });
 
@@ -436,7 +415,7 @@ describe('LangChain bridge to ChatAnthropic', () => {
     const url = anthropicBaseUrl(closed);
     await closed.stop();
     const offline = new LangChainProvider(config({ options: { anthropicApiUrl: url } }));
-    const error = await failureOf(offline.chatCompletion(chat(), ctx()));
+    const error = await upstreamFailure(offline.chatCompletion(chat(), ctx()));
     expect(error.failure).toEqual({ kind: 'unreachable' });
   });
 });
