@@ -2,7 +2,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { type AppConfig, ConfigError } from '../config/load.js';
 import { LangChainLoadError } from '../providers/langchain/load-class.js';
-import { ProviderRegistry } from '../providers/registry.js';
+import { ProviderRegistry, tenantKeyProviders } from '../providers/registry.js';
 import { InferenceService, type TenantKeyLookup } from '../services/inference/inference-service.js';
 import { ModelCatalog } from '../services/inference/model-catalog.js';
 import { ModelResolver } from '../services/routing/auto-router.js';
@@ -44,9 +44,7 @@ export async function buildRouting(
       attempts.inc({ model: target.model.name, deployment: target.deployment.id, outcome }),
   });
   registerDeploymentGauges(metrics, router);
-  const tenantKeyProviders = new Set(
-    config.providers.filter((p) => 'tenantKeys' in p && p.tenantKeys).map((p) => p.id),
-  );
+  const tenantKeys = tenantKeyProviders(config.providers);
   const catalog = new ModelCatalog(config.models, config.routers);
   const health = new HealthChecker({
     states: router.deploymentStates(),
@@ -60,7 +58,7 @@ export async function buildRouting(
     onError: (error) => log.warn({ err: error }, 'deployment health check failed'),
   });
   return {
-    inference: new InferenceService({ providers, router, tenantKeyProviders, keyFor }),
+    inference: new InferenceService({ providers, router, tenantKeyProviders: tenantKeys, keyFor }),
     catalog,
     resolver: new ModelResolver(catalog, (model) => router.latencyOf(model)),
     router,

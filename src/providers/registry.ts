@@ -4,6 +4,11 @@ import { MockProvider } from './mock/provider.js';
 import { OpenAICompatibleProvider } from './openai-compatible/provider.js';
 import type { LangChainProviderConfig, Provider, ProviderConfig } from './types.js';
 
+/** The ids of the providers tenants may bring their own key for (`tenant_keys: true`). */
+export function tenantKeyProviders(configs: readonly ProviderConfig[]): ReadonlySet<string> {
+  return new Set(configs.filter((c) => 'tenantKeys' in c && c.tenantKeys).map((c) => c.id));
+}
+
 /** Builds a LangChain provider; only exists once the configured packages were loaded. */
 type LangChainBuilder = (config: LangChainProviderConfig) => Provider;
 

@@ -1,4 +1,5 @@
 import type { EnvConfig } from '../config/env.js';
+import { tenantKeyProviders } from '../providers/registry.js';
 import type { ProviderConfig } from '../providers/types.js';
 import type { Storage } from '../storage/open.js';
 import { type EpisodeGate, openEpisodeGate } from './alerts/episode-gate.js';
@@ -60,10 +61,6 @@ export interface Services {
 }
 
 /** Whether the config lets tenants store their own key for this provider (`tenant_keys`). */
-function takesTenantKeys(provider: ProviderConfig): boolean {
-  return 'tenantKeys' in provider && provider.tenantKeys === true;
-}
-
 /** The key-encryption keys of one purpose, from MASTER_KEY (and MASTER_KEY_PREVIOUS). */
 export function keyRingFor(env: EnvConfig, purpose: string): KeyRing {
   return KeyRing.derive(resolveMasterKey(env), env.masterKeyPrevious, purpose);
@@ -137,7 +134,7 @@ export function buildServices(
       tenants,
       ring: KeyRing.derive(masterKey, env.masterKeyPrevious, PROVIDER_KEYS_PURPOSE),
       bus,
-      tenantKeyProviders: new Set(providers.filter(takesTenantKeys).map((p) => p.id)),
+      tenantKeyProviders: tenantKeyProviders(providers),
       providers: new Set(providers.map((p) => p.id)),
     }),
   };

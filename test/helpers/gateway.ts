@@ -10,6 +10,7 @@ import { buildApp, REDACTED_PATHS } from '../../src/app.js';
 import type { DatabaseServerConfig } from '../../src/config/database-servers.js';
 import type { Env } from '../../src/config/env.js';
 import { loadConfig } from '../../src/config/load.js';
+import { tenantKeyProviders } from '../../src/providers/registry.js';
 import { closeGracefully } from '../../src/server.js';
 import type { Services } from '../../src/services/services.js';
 import { FakeUpstream } from './fake-upstream.js';
@@ -135,9 +136,7 @@ export async function startGateway(
   // The config's servers sit next to the fresh control plane, as `serve` would open them.
   // Tenants may store keys for the providers the config allows, as `serve` would set up.
   const providerKeys = {
-    tenantKeyProviders: new Set(
-      appConfig.providers.filter((p) => 'tenantKeys' in p && p.tenantKeys).map((p) => p.id),
-    ),
+    tenantKeyProviders: tenantKeyProviders(appConfig.providers),
     providers: new Set(appConfig.providers.map((p) => p.id)),
   };
   const access = await provisionTestTenant(appConfig.databaseServers, {
