@@ -9,19 +9,14 @@ import { runSecretsCommand, SECRETS_USAGE } from './cli/secrets-command.js';
 import { runMigrate, runTenantCommand, TENANT_USAGE, UsageError } from './cli/tenant-commands.js';
 import { runUserCommand, USER_USAGE } from './cli/user-commands.js';
 import { runWorker, WORKER_USAGE } from './cli/worker-command.js';
+import { compose, type Root } from './composition/root.js';
+import { keyRingFor, type Services } from './composition/services.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import { GatewayError } from './errors/gateway-error.js';
 import { closeGracefully, startServer } from './server.js';
 import type { Actor } from './services/audit/audit-log.js';
 import { WEBHOOK_SECRETS_PURPOSE } from './services/credentials/webhook-rewrap.js';
-import { shipperOf } from './services/logs/log-shipping.js';
-import { buildServices, closeServices, keyRingFor, type Services } from './services/services.js';
-import {
-  openEventFeed,
-  operatorOf,
-  startWebhookWorkers,
-} from './services/webhooks/webhook-workers.js';
-import { openStorage, type Storage } from './storage/open.js';
+import type { Storage } from './storage/open.js';
 import { DirectoryInUseError } from './storage/process-lock.js';
 
 const USAGE = `Usage: llm-backend <command> [--help] [--version]
@@ -78,18 +73,15 @@ async function serve(): Promise<void> {
   process.on('SIGINT', stop);
 }
 
-/** Commands that work on the databases open storage, run, and close it again. */
+/** Commands that work on the databases compose the process, run, and close it again. */
 async function withServices(
-  run: (services: Services, storage: Storage) => Promise<void>,
+  run: (services: Services, storage: Storage, root: Root) => Promise<void>,
 ): Promise<void> {
-  const config = loadConfig(process.env);
-  const storage = await openStorage(config.env, { databaseServers: config.databaseServers });
-  const services = buildServices(config.env, storage, config.providers);
+  const root = await compose(loadConfig(process.env), { role: 'cli' });
   try {
-    await run(services, storage);
+    await run(root.services, root.storage, root);
   } finally {
-    await closeServices(services);
-    await storage.close();
+    await root.close();
   }
 }
 
@@ -159,8 +151,7 @@ async function main(argv: string[]): Promise<void> {
         console.log(SECRETS_USAGE);
         return;
       }
-      return withServices(async (services, storage) => {
-        const { env } = loadConfig(process.env);
+      return withServices(async (services, storage, { config: { env } }) => {
         const complete = await runSecretsCommand(
           rest,
           {
@@ -176,28 +167,7 @@ async function main(argv: string[]): Promise<void> {
       });
     case 'worker':
       if (rest.includes('--help') || rest.includes('-h')) return void console.log(WORKER_USAGE);
-      return withServices(async (services, storage) => {
-        const { env } = loadConfig(process.env);
-        await runWorker(rest, {
-          queue: services.usageQueue,
-          records: services.usageRecords,
-          count: env.usageWorkers,
-          hasRedis: env.redisUrl !== null,
-          startWebhooks:
-            env.webhookWorkers > 0
-              ? (log) =>
-                  startWebhookWorkers({
-                    webhooks: services.webhooks,
-                    tenants: services.tenants,
-                    feed: openEventFeed(services.events, env.redisUrl),
-                    count: env.webhookWorkers,
-                    log,
-                    operator: operatorOf(env, services),
-                  })
-              : null,
-          startLogShipping: shipperOf(env, services, storage),
-        });
-      });
+      return runWorker(rest, loadConfig(process.env));
     case 'help':
     case '--help':
     case '-h':

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import type { Services } from '../composition/services.js';
 import {
   ACTOR_TYPES,
   type Actor,
@@ -8,7 +9,6 @@ import {
   listAudit,
   verifyAudit,
 } from '../services/audit/audit-log.js';
-import type { Services } from '../services/services.js';
 import { type Output, parseCommandArgs, UsageError } from './tenant-commands.js';
 
 export const AUDIT_USAGE = `Usage:

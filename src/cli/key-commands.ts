@@ -1,5 +1,6 @@
+import { type ApiKey, apiKeyJson } from '../domain/api-key.js';
 import { type Actor, SYSTEM_ACTOR } from '../services/audit/audit-log.js';
-import { type ApiKey, apiKeyJson, type KeyService } from '../services/keys/key-service.js';
+import type { KeyService } from '../services/keys/key-service.js';
 import type { TenantRole } from '../storage/tenant-schema.js';
 import { expiryOption, graceOption, keyState } from './key-options.js';
 import { type Output, parseCommandArgs, UsageError } from './tenant-commands.js';

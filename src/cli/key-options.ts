@@ -1,4 +1,4 @@
-import type { KeyLifecycle } from '../services/keys/key-secrets.js';
+import type { KeyLifecycle } from '../domain/api-key.js';
 import { UsageError } from './tenant-commands.js';
 
 /** The options tenant and platform key commands share, read the same way. */

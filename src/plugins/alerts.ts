@@ -1,17 +1,8 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { FastifyInstance } from 'fastify';
 import type { AlertsConfig } from '../config/alerts.js';
-import { AlertMonitor } from '../services/alerts/alert-monitor.js';
-import type { EpisodeGate } from '../services/alerts/episode-gate.js';
-import type { NewEvent } from '../services/events/event-log.js';
+import type { AlertMonitor } from '../services/alerts/alert-monitor.js';
 import type { FinishedRequest, RequestContext } from './request-context.js';
-
-export interface AlertsOptions {
-  config: AlertsConfig;
-  gate: EpisodeGate;
-  /** Told of every alert event: the app logs, counts and records it. */
-  onEvent: (event: NewEvent) => void;
-}
 
 /** The model a request asked for, even one that failed before a model answered. */
 function modelOf({ request }: FinishedRequest): string | null {
@@ -24,14 +15,9 @@ function modelOf({ request }: FinishedRequest): string | null {
 export function registerAlerts(
   app: FastifyInstance,
   context: RequestContext,
-  options: AlertsOptions,
-): AlertMonitor {
-  const monitor = new AlertMonitor({
-    config: options.config,
-    gate: options.gate,
-    onEvent: options.onEvent,
-    onError: (error) => app.log.warn({ err: error }, 'alert gate failed'),
-  });
+  monitor: AlertMonitor,
+  config: AlertsConfig,
+): void {
   context.onFinished((finished) => {
     const { request, status } = finished;
     const model = modelOf(finished);
@@ -60,7 +46,7 @@ export function registerAlerts(
       delay.reset();
       judging = monitor.evaluate();
     },
-    Math.max(1000, options.config.windowMs / 6),
+    Math.max(1000, config.windowMs / 6),
   );
   timer.unref();
   app.addHook('onClose', async () => {
@@ -68,5 +54,4 @@ export function registerAlerts(
     delay.disable();
     await judging;
   });
-  return monitor;
 }

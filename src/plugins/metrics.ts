@@ -1,10 +1,13 @@
 import type { FastifyInstance } from 'fastify';
-import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Histogram, type Registry } from 'prom-client';
 import type { RequestContext } from './request-context.js';
 
-/** One registry per app, so several apps in one process (tests) never collide. */
-export function registerMetrics(app: FastifyInstance, context: RequestContext): Registry {
-  const registry = new Registry();
+/** HTTP metrics into the root's registry (one per root, so apps in one process never collide). */
+export function registerMetrics(
+  app: FastifyInstance,
+  context: RequestContext,
+  registry: Registry,
+): void {
   collectDefaultMetrics({ register: registry });
   const requests = new Counter({
     name: 'http_requests_total',
@@ -52,5 +55,4 @@ export function registerMetrics(app: FastifyInstance, context: RequestContext): 
     reply.type(registry.contentType);
     return registry.metrics();
   });
-  return registry;
 }

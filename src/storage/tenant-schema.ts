@@ -1,7 +1,9 @@
 import type { ColumnType } from 'kysely';
+import type { LimitScope, TenantRole } from '../domain/roles.js';
+import type { UserStatus } from '../domain/user.js';
 import type { AuditLogTable } from './control-schema.js';
 
-export type TenantRole = 'owner' | 'admin' | 'member' | 'viewer' | 'billing';
+export type { LimitScope, TenantRole };
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 
@@ -10,7 +12,7 @@ export interface UsersTable {
   email: string;
   name: string;
   role: TenantRole;
-  status: ColumnType<'active' | 'disabled', 'active' | 'disabled' | undefined>;
+  status: ColumnType<UserStatus, UserStatus | undefined>;
   /** The models the user's keys may use, within the tenant's; null: no limit of its own. */
   allowed_models: ColumnType<string[] | null, string[] | null | undefined, string[] | null>;
   created_at: Timestamp;
@@ -32,8 +34,6 @@ export interface ApiKeysTable {
   last_used_at: Date | null;
   created_at: Timestamp;
 }
-
-export type LimitScope = 'tenant' | 'user' | 'key';
 
 export interface RateLimitsTable {
   id: string;

@@ -6,15 +6,13 @@ import type { FastifyInstance } from 'fastify';
 import OpenAI from 'openai';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import { stringify } from 'yaml';
-import { buildApp, REDACTED_PATHS } from '../../src/app.js';
-import type { DatabaseServerConfig } from '../../src/config/database-servers.js';
+import { buildApp } from '../../src/app.js';
+import type { Services } from '../../src/composition/services.js';
 import type { Env } from '../../src/config/env.js';
-import { loadConfig } from '../../src/config/load.js';
-import { tenantKeyProviders } from '../../src/providers/registry.js';
+import { type AppConfig, loadConfig } from '../../src/config/load.js';
 import { closeGracefully } from '../../src/server.js';
-import type { Services } from '../../src/services/services.js';
 import { FakeUpstream } from './fake-upstream.js';
-import { servicesOn, type TestServices, type TestServicesOptions } from './tenant-services.js';
+import { composeForTest, type TestServices, type TestServicesOptions } from './tenant-services.js';
 
 export interface TestGateway {
   app: FastifyInstance;
@@ -73,37 +71,33 @@ export function upstreamConfig(upstreamUrl: string, providerExtra: Record<string
 export const TEST_UPSTREAM_KEY = 'sk-upstream-secret-never-logged';
 
 /**
- * A fresh PostgreSQL control plane with one tenant, `test`, and an owner key for it: the
- * data plane is always called with a real key.
+ * A `serve` process over a fresh PostgreSQL control plane with one tenant, `test`, and an
+ * owner key for it: the data plane is always called with a real key.
  */
 async function provisionTestTenant(
-  servers: readonly DatabaseServerConfig[],
+  config: AppConfig,
+  logDestination: Writable,
   options: GatewayOptions,
 ) {
+  const compose = (backend?: TestServices['backend']) =>
+    composeForTest('postgres', {
+      ...options.services,
+      backend,
+      servers: config.databaseServers,
+      role: 'serve',
+      config,
+      logDestination,
+    });
   if (options.share !== undefined) {
     // Another instance over the same databases: its own services and caches, the same keys.
-    const services = await servicesOn('postgres', {
-      ...options.services,
-      servers,
-      backend: (options.share.services as TestServices).backend,
-    });
-    return {
-      services: services as Services,
-      secret: options.share.apiKey,
-      adminKey: options.share.adminKey,
-      close: services.close,
-    };
+    const services = await compose((options.share.services as TestServices).backend);
+    return { services, secret: options.share.apiKey, adminKey: options.share.adminKey };
   }
-  const services = await servicesOn('postgres', { ...options.services, servers });
+  const services = await compose();
   await services.tenants.create({ slug: 'test', name: 'Test' });
   const { secret } = await services.keys.create('test', { name: 'test', role: 'owner' });
   const admin = await services.platformKeys.create({ name: 'test-admin' });
-  return {
-    services: services as Services,
-    secret,
-    adminKey: admin.secret,
-    close: services.close,
-  };
+  return { services, secret, adminKey: admin.secret };
 }
 
 export interface GatewayOptions {
@@ -134,20 +128,8 @@ export async function startGateway(
     ...env,
   });
   // The config's servers sit next to the fresh control plane, as `serve` would open them.
-  // Tenants may store keys for the providers the config allows, as `serve` would set up.
-  const providerKeys = {
-    tenantKeyProviders: tenantKeyProviders(appConfig.providers),
-    providers: new Set(appConfig.providers.map((p) => p.id)),
-  };
-  const access = await provisionTestTenant(appConfig.databaseServers, {
-    ...options,
-    services: { providerKeys, ...options.services },
-  });
-  const app = await buildApp({
-    config: appConfig,
-    services: access.services,
-    logger: { level: 'info', stream, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } },
-  });
+  const access = await provisionTestTenant(appConfig, stream, options);
+  const app = await buildApp(access.services.root);
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : 0;
@@ -167,11 +149,11 @@ export async function startGateway(
       if (!headers.has('authorization')) headers.set('authorization', `Bearer ${access.secret}`);
       return fetch(`${url}${path}`, { ...init, headers });
     },
-    // Safe after the app was closed already (the shutdown tests close it themselves): the
-    // test's databases are dropped either way.
+    // Safe after the app was closed already (the shutdown tests close it themselves):
+    // closing the app closes its root, which drops the test's databases.
     close: async () => {
       if (app.server.listening) await closeGracefully(app, 2000);
-      await access.close();
+      else await app.close();
     },
   };
 }

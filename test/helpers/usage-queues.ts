@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { openUsageQueue } from '../../src/services/usage/open-queue.js';
+import { MemoryUsageQueue } from '../../src/services/usage/memory-queue.js';
 import type { UsageQueue } from '../../src/services/usage/queue.js';
+import { RedisUsageQueue } from '../../src/services/usage/redis-queue.js';
 import type { UsageEvent } from '../../src/services/usage/usage-records.js';
+import { openRedis } from '../../src/storage/redis.js';
 import { newId } from '../../src/utils/ids.js';
 import { TEST_REDIS_URL } from './limit-stores.js';
 
@@ -16,8 +18,13 @@ export function openQueue(
   options: { claimIdleMs?: number; stream?: string; url?: string } = {},
 ): UsageQueue & { stream: string } {
   const stream = options.stream ?? `llmb:test:usage:${randomBytes(4).toString('hex')}`;
-  const queue = openUsageQueue(kind === 'memory' ? null : (options.url ?? TEST_REDIS_URL), {
-    claimIdleMs: options.claimIdleMs ?? 200,
+  const claimIdleMs = options.claimIdleMs ?? 200;
+  if (kind === 'memory') return Object.assign(new MemoryUsageQueue({ claimIdleMs }), { stream });
+  const redis = openRedis(options.url ?? TEST_REDIS_URL);
+  const queue = new RedisUsageQueue({
+    client: redis.command,
+    blocking: redis.blocking('usage'),
+    claimIdleMs,
     stream,
   });
   const close = queue.close.bind(queue);
@@ -25,7 +32,8 @@ export function openQueue(
     stream,
     close: async () => {
       await close();
-      if (kind === 'redis') await dropStream(stream);
+      await redis.close();
+      await dropStream(stream);
     },
   });
 }

@@ -1,17 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runKeyCommand } from '../../src/cli/key-commands.js';
 import { UsageError } from '../../src/cli/tenant-commands.js';
-import { ApiKeyHasher, deriveKey } from '../../src/services/keys/key-hash.js';
-import { KeyService } from '../../src/services/keys/key-service.js';
-import { PlatformKeyService } from '../../src/services/keys/platform-key-service.js';
-import { TenantService } from '../../src/services/tenancy/tenant-service.js';
-import { DatabaseServers } from '../../src/storage/database-servers.js';
-import { TenantConnections } from '../../src/storage/tenant-connections.js';
-import { createBackend, type TestBackend } from '../helpers/databases.js';
+import type { KeyService } from '../../src/services/keys/key-service.js';
+import { servicesOn, type TestServices } from '../helpers/tenant-services.js';
 
 describe('llm-backend key ...', () => {
-  let backend: TestBackend;
-  let connections: TenantConnections;
+  let services: TestServices;
   let keys: KeyService;
   const lines: string[] = [];
   const run = async (...args: string[]) => {
@@ -21,26 +15,11 @@ describe('llm-backend key ...', () => {
   };
 
   beforeAll(async () => {
-    backend = await createBackend('postgres');
-    connections = new TenantConnections(DatabaseServers.of(backend.server), {
-      maxOpen: 4,
-      maxConnectionsPerTenant: 2,
-    });
-    const tenants = new TenantService({
-      control: backend.control,
-      connections,
-      deletionGraceMs: 0,
-      exportDirectory: 'unused', // this suite never purges a tenant
-    });
-    await tenants.create({ slug: 'acme', name: 'Acme' });
-    const hasher = new ApiKeyHasher(deriveKey('k'.repeat(32), 'api-key-hash'));
-    const platformKeys = new PlatformKeyService({ control: backend.control, hasher });
-    keys = new KeyService({ tenants, control: backend.control, hasher, platformKeys });
+    services = await servicesOn('postgres');
+    await services.tenants.create({ slug: 'acme', name: 'Acme' });
+    keys = services.keys;
   }, 60_000);
-  afterAll(async () => {
-    await connections?.close();
-    await backend?.destroy();
-  }, 60_000);
+  afterAll(() => services?.close(), 60_000);
 
   it('creates a key and prints its secret once; list never shows it', async () => {
     const created = JSON.parse(

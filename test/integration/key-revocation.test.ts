@@ -3,11 +3,10 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config/load.js';
-import { RedisInvalidationBus } from '../../src/services/keys/invalidation.js';
 import { createBackend, type TestBackend } from '../helpers/databases.js';
 import { eventually, writeConfigFile } from '../helpers/gateway.js';
-import { TEST_REDIS } from '../helpers/services.js';
-import { servicesOn, type TestServices } from '../helpers/tenant-services.js';
+import { redisBus } from '../helpers/services.js';
+import { composeForTest, type TestServices } from '../helpers/tenant-services.js';
 
 interface Instance {
   app: FastifyInstance;
@@ -22,16 +21,19 @@ let b: Instance;
 
 /** A gateway instance of its own (own pools, own key cache, own Redis connections). */
 async function instance(): Promise<Instance> {
-  const bus = new RedisInvalidationBus(`redis://${TEST_REDIS.host}:${TEST_REDIS.port}`);
-  await bus.ready();
-  const services = await servicesOn('postgres', { backend, bus });
   const config = loadConfig({
     CONFIG_FILE: writeConfigFile({
       providers: { mock: { type: 'mock' } },
       models: [{ name: 'mock-chat', provider: 'mock' }],
     }),
   });
-  const app = await buildApp({ config, services, logger: false });
+  const services = await composeForTest('postgres', {
+    backend,
+    bus: await redisBus(),
+    config,
+    role: 'serve',
+  });
+  const app = await buildApp(services.root);
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
   const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
@@ -39,10 +41,8 @@ async function instance(): Promise<Instance> {
     app,
     url,
     services,
-    close: async () => {
-      await app.close();
-      await services.close();
-    },
+    // Closing the app closes its root.
+    close: () => app.close(),
   };
 }
 

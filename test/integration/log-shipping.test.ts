@@ -98,12 +98,11 @@ describe('shipping request logs and audit entries through a stream to a sink', (
   it('posts the stream to the sink as JSON lines, again after the sink failed', async () => {
     receiver.answer('/logs', 500);
     const feed = new RedisEventFeed({
-      client: new Redis(TEST_REDIS_URL),
+      client: redis,
       blocking: new Redis(TEST_REDIS_URL),
       stream,
       group: LOG_SINK_GROUP,
       claimIdleMs: 200,
-      ownsConnections: true,
     });
     // The group starts at the stream's end: what comes from now on is shipped.
     await feed.start?.();

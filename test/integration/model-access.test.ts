@@ -2,10 +2,9 @@ import type { Kysely } from 'kysely';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listAudit } from '../../src/services/audit/audit-log.js';
-import { RedisInvalidationBus } from '../../src/services/keys/invalidation.js';
 import { apiError } from '../helpers/api-error.js';
 import { eventually, startGateway, type TestGateway } from '../helpers/gateway.js';
-import { TEST_REDIS } from '../helpers/services.js';
+import { redisBus } from '../helpers/services.js';
 import type { TestServices } from '../helpers/tenant-services.js';
 
 /**
@@ -17,16 +16,9 @@ const CONFIG = {
   providers: { mock: { type: 'mock' } },
   models: MODELS.map((name) => ({ name, provider: 'mock' })),
 };
-const REDIS_URL = `redis://${TEST_REDIS.host}:${TEST_REDIS.port}`;
 
 let a: TestGateway;
 let b: TestGateway;
-
-async function redisBus(): Promise<RedisInvalidationBus> {
-  const bus = new RedisInvalidationBus(REDIS_URL);
-  await bus.ready();
-  return bus;
-}
 
 beforeAll(async () => {
   a = await startGateway(CONFIG, {}, { services: { bus: await redisBus() } });

@@ -29,6 +29,8 @@ describe.each<Kind>(['memory', 'redis'])('the operator webhook on the %s event l
   const stream = `llmb:test:events:${randomBytes(4).toString('hex')}`;
   const secret = newWebhookSecret();
   const connect = () => new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
+  // The feeds' commands share one connection, as in a process; each blocks on its own.
+  const commands = connect();
   let services: TestServices;
   let events: EventLog;
   let workers: RunningWebhookWorkers;
@@ -37,12 +39,11 @@ describe.each<Kind>(['memory', 'redis'])('the operator webhook on the %s event l
     events instanceof MemoryEventLog
       ? new MemoryEventFeed(events, { claimIdleMs: 200 })
       : new RedisEventFeed({
-          client: connect(),
+          client: commands,
           blocking: connect(),
           stream,
           group,
           claimIdleMs: 200,
-          ownsConnections: true,
         });
 
   beforeAll(async () => {
@@ -68,11 +69,8 @@ describe.each<Kind>(['memory', 'redis'])('the operator webhook on the %s event l
   afterAll(async () => {
     await workers?.stop();
     await services?.close();
-    if (kind === 'redis') {
-      const redis = connect();
-      await redis.del(stream);
-      redis.disconnect();
-    }
+    if (kind === 'redis') await commands.del(stream);
+    commands.disconnect();
     await receiver.stop();
   }, 60_000);
 

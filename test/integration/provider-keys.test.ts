@@ -8,19 +8,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runSecretsCommand } from '../../src/cli/secrets-command.js';
 import { GatewayError } from '../../src/errors/gateway-error.js';
 import { listAudit } from '../../src/services/audit/audit-log.js';
+import { ChangeRecorder } from '../../src/services/audit/changes.js';
 import { KeyRing } from '../../src/services/credentials/key-ring.js';
 import {
   PROVIDER_KEYS_PURPOSE,
   ProviderKeyService,
 } from '../../src/services/credentials/provider-keys.js';
 import { WEBHOOK_SECRETS_PURPOSE } from '../../src/services/credentials/webhook-rewrap.js';
-import { RedisInvalidationBus } from '../../src/services/keys/invalidation.js';
 import { ApiKeyHasher, deriveKey } from '../../src/services/keys/key-hash.js';
 import { KeyService } from '../../src/services/keys/key-service.js';
 import { PlatformKeyService } from '../../src/services/keys/platform-key-service.js';
 import { newId } from '../../src/utils/ids.js';
 import { eventually, startGateway, type TestGateway, writeConfigFile } from '../helpers/gateway.js';
-import { TEST_REDIS } from '../helpers/services.js';
+import { redisBus } from '../helpers/services.js';
 import { TEST_MASTER_KEY, type TestServices } from '../helpers/tenant-services.js';
 
 const CONFIG = {
@@ -29,8 +29,9 @@ const CONFIG = {
       type: 'openai-compatible',
       base_url: 'http://127.0.0.1:9/v1',
       api_key_env: 'TEST_UPSTREAM_KEY',
+      tenant_keys: true,
     },
-    byo: { type: 'openai-compatible', base_url: 'http://127.0.0.1:9/v1' },
+    byo: { type: 'openai-compatible', base_url: 'http://127.0.0.1:9/v1', tenant_keys: true },
     mock: { type: 'mock' },
   },
   models: [{ name: 'mock-chat', provider: 'mock' }],
@@ -39,16 +40,13 @@ const PROVIDER_KEYS = {
   tenantKeyProviders: new Set(['upstream', 'byo']),
   providers: new Set(['upstream', 'byo', 'mock']),
 };
-const REDIS_URL = `redis://${TEST_REDIS.host}:${TEST_REDIS.port}`;
 const NEW_MASTER_KEY = 'the-next-master-key-0123456789abcdef';
 
 let a: TestGateway;
 let b: TestGateway;
 
 async function instanceOptions() {
-  const bus = new RedisInvalidationBus(REDIS_URL);
-  await bus.ready();
-  return { bus, providerKeys: PROVIDER_KEYS };
+  return { bus: await redisBus() };
 }
 
 beforeAll(async () => {
@@ -426,6 +424,7 @@ describe('rotating MASTER_KEY', () => {
         hasher,
         previousHasher,
         platformKeys,
+        changes: new ChangeRecorder(),
       });
     };
     const rotating = keysWith(TEST_MASTER_KEY);

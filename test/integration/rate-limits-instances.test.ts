@@ -1,11 +1,11 @@
 import { Redis } from 'ioredis';
 import OpenAI from 'openai';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { RedisInvalidationBus } from '../../src/services/keys/invalidation.js';
 import { tokensToReserve } from '../../src/services/limits/reservation.js';
 import { chatCompletion, FakeUpstream, json } from '../helpers/fake-upstream.js';
 import { startGateway, type TestGateway, upstreamConfig } from '../helpers/gateway.js';
 import { openStore, TEST_REDIS_URL } from '../helpers/limit-stores.js';
+import { redisBus } from '../helpers/services.js';
 
 /**
  * Two gateway instances over one database and one Redis, hammered at once: what they admit
@@ -31,12 +31,9 @@ beforeAll(async () => {
     json(res, 200, chatCompletion('ok'));
   });
   const config = upstreamConfig(upstream.url);
-  const services = () => ({
-    limitStore: openStore('redis'),
-    bus: new RedisInvalidationBus(TEST_REDIS_URL),
-  });
-  const first = await startGateway(config, {}, { services: services() });
-  const second = await startGateway(config, {}, { services: services(), share: first });
+  const services = async () => ({ limitStore: openStore('redis'), bus: await redisBus() });
+  const first = await startGateway(config, {}, { services: await services() });
+  const second = await startGateway(config, {}, { services: await services(), share: first });
   instances = [first, second];
 }, 60_000);
 

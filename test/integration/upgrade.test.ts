@@ -71,7 +71,7 @@ describe('upgrading tenant databases', () => {
       PORT: '0',
       LOG_LEVEL: 'silent',
     });
-    const { app } = await startServer(config, { logger: false });
+    const { app } = await startServer(config);
     try {
       expect(await applied(services, 'old')).toEqual(MIGRATION_NAMES.tenant);
       expect(await applied(services, 'current')).toEqual(MIGRATION_NAMES.tenant);

@@ -209,7 +209,8 @@ describe('usage accounting survives a killed worker and a database restart', () 
       CONFIG_FILE: writeConfigFile(config),
       FAR_DATABASE_URL: farUrl.toString(),
       TEST_UPSTREAM_KEY: 'unused',
-      LOG_LEVEL: 'warn',
+      // The worker says it is reading at info level.
+      LOG_LEVEL: 'info',
     };
   }, 60_000);
   afterAll(async () => {

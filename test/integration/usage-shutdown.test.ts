@@ -3,10 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, describe, expect, it } from 'vitest';
+import { compose } from '../../src/composition/root.js';
 import { loadConfig } from '../../src/config/load.js';
 import { closeGracefully, startServer } from '../../src/server.js';
-import { buildServices, closeServices } from '../../src/services/services.js';
-import { openStorage } from '../../src/storage/open.js';
 
 describe('usage at a graceful stop, embedded', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'llm-backend-usage-stop-'));
@@ -14,7 +13,7 @@ describe('usage at a graceful stop, embedded', () => {
 
   it('writes every request that got a response before the databases close', async () => {
     const config = loadConfig({ DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'silent' });
-    const { app, firstStart } = await startServer(config, { logger: false });
+    const { app, firstStart } = await startServer(config);
     const address = app.server.address();
     const port = typeof address === 'object' && address !== null ? address.port : 0;
     const client = new OpenAI({
@@ -33,8 +32,8 @@ describe('usage at a graceful stop, embedded', () => {
     // Asked to stop the moment the last response is out: its event is still on its way.
     await closeGracefully(app, 5000);
 
-    const storage = await openStorage(config.env, { databaseServers: [] });
-    const services = buildServices(config.env, storage);
+    const root = await compose(config, { role: 'cli' });
+    const services = root.services;
     try {
       const rows = await services.tenants
         .database(await services.tenants.get('default'))
@@ -43,8 +42,7 @@ describe('usage at a graceful stop, embedded', () => {
         .execute();
       expect(rows).toHaveLength(sent);
     } finally {
-      await closeServices(services);
-      await storage.close();
+      await root.close();
     }
   }, 120_000);
 });

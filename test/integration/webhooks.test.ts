@@ -8,6 +8,8 @@ import {
   RedisEventLog,
 } from '../../src/services/events/event-log.js';
 import { MemoryEventFeed } from '../../src/services/events/memory-event-feed.js';
+import { MemoryDueIndex } from '../../src/services/webhooks/due-index.js';
+import { RedisDueIndex } from '../../src/services/webhooks/redis-due-index.js';
 import {
   type RunningWebhookWorkers,
   startWebhookWorkers,
@@ -43,18 +45,19 @@ describe.each<Kind>(['memory', 'redis'])('webhooks on the %s event log', (kind) 
   let workers: RunningWebhookWorkers | null = null;
 
   const connect = () => new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
+  // The feeds' commands share one connection, as in a process; each blocks on its own.
+  const commands = connect();
   /** Dispatchers as a process would start them: a fresh feed on the event log each time. */
   async function startWorkers() {
     const feed =
       events instanceof MemoryEventLog
         ? new MemoryEventFeed(events, { claimIdleMs: 500 })
         : new RedisEventFeed({
-            client: connect(),
+            client: commands,
             blocking: connect(),
             stream,
             group: WEBHOOK_GROUP,
             claimIdleMs: 500,
-            ownsConnections: true,
           });
     workers = await startWebhookWorkers({
       webhooks: gateway.services.webhooks,
@@ -80,13 +83,11 @@ describe.each<Kind>(['memory', 'redis'])('webhooks on the %s event log', (kind) 
       {
         services: {
           events,
-          webhooks: {
-            allowedHosts: ['127.0.0.1'],
-            redisUrl: kind === 'redis' ? TEST_REDIS_URL : null,
-            dueKey,
-            retryBaseMs: 20,
-            timeoutMs: 2000,
-          },
+          dueIndex:
+            kind === 'redis'
+              ? new RedisDueIndex({ client: commands, key: dueKey })
+              : new MemoryDueIndex(),
+          webhooks: { allowedHosts: ['127.0.0.1'], retryBaseMs: 20, timeoutMs: 2000 },
         },
       },
     );
@@ -98,11 +99,8 @@ describe.each<Kind>(['memory', 'redis'])('webhooks on the %s event log', (kind) 
     await gateway?.close();
     await receiver.stop();
     await upstream.stop();
-    if (kind === 'redis') {
-      const redis = connect();
-      await redis.del(stream, dueKey);
-      redis.disconnect();
-    }
+    if (kind === 'redis') await commands.del(stream, dueKey);
+    commands.disconnect();
   }, 60_000);
 
   const admin = (path: string, init: RequestInit = {}) =>

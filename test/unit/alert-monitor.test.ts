@@ -17,7 +17,7 @@ function setup(gate = new MemoryEpisodeGate(() => now.value), now = { value: 1_8
   const monitor = new AlertMonitor({
     config: CONFIG,
     gate,
-    onEvent: (event) => events.push(event),
+    onEvent: (type, tenantId, data) => events.push({ type, tenantId, data }),
     onError: (error) => {
       throw error;
     },

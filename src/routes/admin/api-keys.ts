@@ -1,9 +1,10 @@
-import { Type } from '@sinclair/typebox';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
+import type { Services } from '../../composition/services.js';
+import { type ApiKey, apiKeyJson } from '../../domain/api-key.js';
 import { GatewayError } from '../../errors/gateway-error.js';
 import { grantKey, mayChangeKey, maySeeKey } from '../../services/access/key-policy.js';
-import { type ApiKey, apiKeyJson, type KeyPrincipal } from '../../services/keys/key-service.js';
-import type { Services } from '../../services/services.js';
+import type { KeyPrincipal, KeyService } from '../../services/keys/key-service.js';
 import {
   AllowedModels,
   errors,
@@ -81,8 +82,6 @@ const ApiKeyObject = Type.Object(
     ],
   },
 );
-type CreateKeyBody = typeof CreateKey.static;
-
 const Rotate = Type.Object(
   { grace_seconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 30 * 86_400 })) },
   { additionalProperties: false, examples: [{ grace_seconds: 600 }] },
@@ -91,11 +90,10 @@ const Rotate = Type.Object(
 const KeyParams = Type.Object({ ...TenantParams.properties, key: Type.String() });
 const tags = ['API keys'];
 
+/** The key as the API shows it; the secret only in the answers to create and rotate. */
 function keyJson(key: ApiKey, secret?: string) {
-  return { object: 'api_key', ...apiKeyJson(key), ...(secret !== undefined && { secret }) };
+  return { ...apiKeyJson(key), ...(secret !== undefined && { secret }) };
 }
-
-const keyId = (request: FastifyRequest) => (request.params as { key: string }).key;
 
 function principalOf(request: FastifyRequest): KeyPrincipal {
   if (request.principal === null) throw new Error('admin route without a resolved key');
@@ -105,10 +103,11 @@ function principalOf(request: FastifyRequest): KeyPrincipal {
 /** The key in the URL, if the caller may act on it; otherwise as if it did not exist. */
 async function keyFor(
   request: FastifyRequest,
-  services: Services,
+  keyId: string,
+  keys: KeyService,
   allowed: (principal: KeyPrincipal, key: ApiKey) => boolean,
 ): Promise<ApiKey> {
-  const key = await services.keys.get(tenantOf(request).id, keyId(request));
+  const key = await keys.get(tenantOf(request).id, keyId);
   if (!allowed(principalOf(request), key))
     throw new GatewayError('key_not_found', { param: 'key' });
   return key;
@@ -118,7 +117,7 @@ async function keyFor(
  * /admin/v1/tenants/{tenant}/api-keys: a tenant's owners and admins manage its keys; members
  * their own (see key-policy.ts).
  */
-export async function apiKeyRoutes(app: FastifyInstance, services: Services): Promise<void> {
+export const apiKeyRoutes: FastifyPluginAsyncTypebox<Services> = async (app, { keys }) => {
   app.post(
     '',
     {
@@ -132,7 +131,7 @@ export async function apiKeyRoutes(app: FastifyInstance, services: Services): Pr
       },
     },
     async (request, reply) => {
-      const body = request.body as CreateKeyBody;
+      const { body } = request;
       const tenant = tenantOf(request).id;
       const input = grantKey(principalOf(request), tenant, {
         name: body.name,
@@ -141,7 +140,7 @@ export async function apiKeyRoutes(app: FastifyInstance, services: Services): Pr
         allowedModels: body.allowed_models,
         expiresAt: body.expires_at ? new Date(body.expires_at) : null,
       });
-      const { key, secret } = await services.keys.create(tenant, input, actorOf(request));
+      const { key, secret } = await keys.create(tenant, input, actorOf(request));
       return reply.code(201).send(keyJson(key, secret));
     },
   );
@@ -159,10 +158,10 @@ export async function apiKeyRoutes(app: FastifyInstance, services: Services): Pr
     },
     async (request) => {
       const principal = principalOf(request);
-      const keys = (await services.keys.list(tenantOf(request).id)).filter((key) =>
+      const visible = (await keys.list(tenantOf(request).id)).filter((key) =>
         maySeeKey(principal, key),
       );
-      return { object: 'list', data: keys.map((key) => keyJson(key)) };
+      return { object: 'list' as const, data: visible.map((key) => keyJson(key)) };
     },
   );
 
@@ -177,7 +176,7 @@ export async function apiKeyRoutes(app: FastifyInstance, services: Services): Pr
         response: { 200: ApiKeyObject, ...errors },
       },
     },
-    async (request) => keyJson(await keyFor(request, services, maySeeKey)),
+    async (request) => keyJson(await keyFor(request, request.params.key, keys, maySeeKey)),
   );
 
   app.post(
@@ -197,16 +196,16 @@ export async function apiKeyRoutes(app: FastifyInstance, services: Services): Pr
       },
     },
     async (request) => {
-      const grace = (request.body as { grace_seconds?: number } | undefined)?.grace_seconds ?? 3600;
-      const current = await keyFor(request, services, mayChangeKey);
-      const { key, secret } = await services.keys.rotate(
+      const grace = request.body?.grace_seconds ?? 3600;
+      const current = await keyFor(request, request.params.key, keys, mayChangeKey);
+      const rotated = await keys.rotate(
         tenantOf(request).id,
         current.id,
         grace,
         new Date(),
         actorOf(request),
       );
-      return keyJson(key, secret);
+      return keyJson(rotated.key, rotated.secret);
     },
   );
 
@@ -222,10 +221,10 @@ export async function apiKeyRoutes(app: FastifyInstance, services: Services): Pr
       },
     },
     async (request) => {
-      const current = await keyFor(request, services, mayChangeKey);
+      const current = await keyFor(request, request.params.key, keys, mayChangeKey);
       return keyJson(
-        await services.keys.revoke(tenantOf(request).id, current.id, new Date(), actorOf(request)),
+        await keys.revoke(tenantOf(request).id, current.id, new Date(), actorOf(request)),
       );
     },
   );
-}
+};

@@ -1,13 +1,13 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
+import type { Services } from '../../composition/services.js';
 import {
   ACTOR_TYPES,
   type Actor,
   type AuditQuery,
   listAudit,
 } from '../../services/audit/audit-log.js';
-import type { Services } from '../../services/services.js';
 import { errors } from './schemas.js';
 import { tenantOf } from './tenant-scope.js';
 

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
+import type { Services } from '../../composition/services.js';
 import { requireKey } from '../../plugins/auth.js';
 import type { Authenticator } from '../../services/keys/authenticator.js';
-import type { Services } from '../../services/services.js';
 import { apiKeyRoutes } from './api-keys.js';
 import { auditLogRoutes } from './audit-logs.js';
 import { limitRoutes } from './limits.js';

@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
+import type { Services } from '../../composition/services.js';
 import { limitRuleJson } from '../../services/limits/limit-rules.js';
-import type { Services } from '../../services/services.js';
 import type { LimitScope } from '../../storage/tenant-schema.js';
 import { errors, ListOf, TenantParams, Timestamp } from './schemas.js';
 import { actorOf, tenantOf } from './tenant-scope.js';

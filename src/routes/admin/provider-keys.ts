@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Services } from '../../composition/services.js';
 import { API_KEY_MAX, providerKeyJson } from '../../services/credentials/provider-keys.js';
-import type { Services } from '../../services/services.js';
 import { errors, ListOf, TenantParams, Timestamp } from './schemas.js';
 import { actorOf, tenantOf } from './tenant-scope.js';
 

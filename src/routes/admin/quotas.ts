@@ -1,8 +1,8 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
+import type { Services } from '../../composition/services.js';
 import { NANOS_PER_UNIT, periodAt } from '../../services/limits/quota-period.js';
 import { MAX_QUOTA_AMOUNT, type Quota, quotaJson } from '../../services/limits/quotas.js';
-import type { Services } from '../../services/services.js';
 import type { LimitScope, QuotaMetric, QuotaPeriod } from '../../storage/tenant-schema.js';
 import { errors, ListOf, TenantParams, Timestamp } from './schemas.js';
 import { actorOf, tenantOf } from './tenant-scope.js';

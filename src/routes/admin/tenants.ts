@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Services } from '../../composition/services.js';
 import { authorize } from '../../services/access/permissions.js';
-import type { Services } from '../../services/services.js';
 import type { Tenant } from '../../services/tenancy/tenant-service.js';
 import {
   AllowedModels,

@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Services } from '../../composition/services.js';
 import { can } from '../../services/access/permissions.js';
-import type { Services } from '../../services/services.js';
 import {
   MAX_REPORT_DAYS,
   parseGroupBy,

@@ -1,10 +1,10 @@
-import { Type } from '@sinclair/typebox';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
+import type { Services } from '../../composition/services.js';
+import type { TenantRole } from '../../domain/roles.js';
+import { userJson } from '../../domain/user.js';
 import { GatewayError } from '../../errors/gateway-error.js';
 import { canAssignRole, canChangeRole } from '../../services/access/permissions.js';
-import type { Services } from '../../services/services.js';
-import type { User } from '../../services/tenancy/user-service.js';
-import type { TenantRole } from '../../storage/tenant-schema.js';
 import { AllowedModels, errors, ListOf, Role, TenantParams, Timestamp } from './schemas.js';
 import { actorOf, tenantOf } from './tenant-scope.js';
 
@@ -69,20 +69,6 @@ const UserObject = Type.Object(
 const UserParams = Type.Object({ ...TenantParams.properties, user: Type.String() });
 const tags = ['Users'];
 
-function userJson(user: User) {
-  return {
-    object: 'user',
-    id: user.id,
-    email: user.email,
-    name: user.name,
-    role: user.role,
-    status: user.status,
-    allowed_models: user.allowedModels,
-    created_at: user.createdAt.toISOString(),
-    updated_at: user.updatedAt.toISOString(),
-  };
-}
-
 /** Only owners make owners; nobody hands out a role above their own. */
 function mayGrant(request: FastifyRequest, role: TenantRole, from?: TenantRole): void {
   const principal = request.principal;
@@ -100,9 +86,7 @@ function mayGrant(request: FastifyRequest, role: TenantRole, from?: TenantRole):
 }
 
 /** /admin/v1/tenants/{tenant}/users: the people of a tenant, in its own database. */
-export async function userRoutes(app: FastifyInstance, services: Services): Promise<void> {
-  const userId = (request: FastifyRequest) => (request.params as { user: string }).user;
-
+export const userRoutes: FastifyPluginAsyncTypebox<Services> = async (app, { users }) => {
   app.post(
     '',
     {
@@ -116,9 +100,9 @@ export async function userRoutes(app: FastifyInstance, services: Services): Prom
       },
     },
     async (request, reply) => {
-      const { allowed_models: allowedModels, ...body } = request.body as typeof CreateUser.static;
+      const { allowed_models: allowedModels, ...body } = request.body;
       mayGrant(request, body.role);
-      const user = await services.users.create(
+      const user = await users.create(
         tenantOf(request).id,
         { ...body, allowedModels },
         actorOf(request),
@@ -139,8 +123,8 @@ export async function userRoutes(app: FastifyInstance, services: Services): Prom
       },
     },
     async (request) => ({
-      object: 'list',
-      data: (await services.users.list(tenantOf(request).id)).map(userJson),
+      object: 'list' as const,
+      data: (await users.list(tenantOf(request).id)).map(userJson),
     }),
   );
 
@@ -155,7 +139,7 @@ export async function userRoutes(app: FastifyInstance, services: Services): Prom
         response: { 200: UserObject, ...errors },
       },
     },
-    async (request) => userJson(await services.users.get(tenantOf(request).id, userId(request))),
+    async (request) => userJson(await users.get(tenantOf(request).id, request.params.user)),
   );
 
   app.patch(
@@ -172,23 +156,16 @@ export async function userRoutes(app: FastifyInstance, services: Services): Prom
     },
     async (request) => {
       const tenant = tenantOf(request).id;
-      const body = request.body as typeof UpdateUser.static;
-      const current = await services.users.get(tenant, userId(request));
+      const { name, role, status, allowed_models: allowedModels } = request.body;
+      const current = await users.get(tenant, request.params.user);
       // Changing anything about an owner is for owners only, like making one.
-      mayGrant(request, body.role ?? current.role, current.role);
+      mayGrant(request, role ?? current.role, current.role);
       let user = current;
-      if (body.name !== undefined || body.role !== undefined || body.allowed_models !== undefined) {
-        user = await services.users.update(
-          tenant,
-          user.id,
-          { name: body.name, role: body.role, allowedModels: body.allowed_models },
-          actorOf(request),
-        );
-      }
-      if (body.status !== undefined && body.status !== user.status) {
-        user = await services.users.setStatus(tenant, user.id, body.status, actorOf(request));
-      }
+      if (name !== undefined || role !== undefined || allowedModels !== undefined)
+        user = await users.update(tenant, user.id, { name, role, allowedModels }, actorOf(request));
+      if (status !== undefined && status !== user.status)
+        user = await users.setStatus(tenant, user.id, status, actorOf(request));
       return userJson(user);
     },
   );
-}
+};

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Services } from '../../services/services.js';
+import type { Services } from '../../composition/services.js';
 import {
   deliveryJson,
   type Webhook,

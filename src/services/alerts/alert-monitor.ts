@@ -1,5 +1,5 @@
 import type { AlertsConfig } from '../../config/alerts.js';
-import type { NewEvent } from '../events/event-log.js';
+import type { AlertEventType, AlertType } from '../events/catalogue.js';
 import type { EpisodeGate } from './episode-gate.js';
 import { median, percentile, RollingSum } from './windows.js';
 
@@ -18,7 +18,8 @@ export interface RequestSample {
 export interface AlertMonitorOptions {
   config: AlertsConfig;
   gate: EpisodeGate;
-  onEvent: (event: NewEvent) => void;
+  /** Told of each episode opened or over (the publisher's `publish`). */
+  onEvent: (type: AlertEventType, tenantId: string | null, data: Record<string, unknown>) => void;
   onError: (error: unknown) => void;
   clock?: () => number;
 }
@@ -31,7 +32,7 @@ interface Episode {
 
 interface Finding {
   key: string;
-  type: string;
+  type: AlertType;
   tenantId: string | null;
   active: boolean;
   data: Record<string, unknown>;
@@ -241,8 +242,8 @@ export class AlertMonitor {
     else this.episodes.delete(finding.key);
   }
 
-  private tell(finding: Finding, type: string): void {
-    this.options.onEvent({ type, tenantId: finding.tenantId, data: finding.data });
+  private tell(finding: Finding, type: AlertEventType): void {
+    this.options.onEvent(type, finding.tenantId, finding.data);
   }
 
   private window() {

@@ -1,5 +1,4 @@
 import type { Redis } from 'ioredis';
-import { connectRedis } from '../../storage/redis-client.js';
 
 /**
  * Makes an alert episode open once across every instance: the first to see the condition
@@ -47,12 +46,6 @@ export class RedisEpisodeGate implements EpisodeGate {
     await this.client.set(key, '1', 'PX', ttlMs);
   }
 
-  async close(): Promise<void> {
-    this.client.disconnect();
-  }
-}
-
-export function openEpisodeGate(redisUrl: string | null): EpisodeGate {
-  if (redisUrl === null) return new MemoryEpisodeGate();
-  return new RedisEpisodeGate(connectRedis(redisUrl));
+  /** The connection is the process's, closed with the others. */
+  async close(): Promise<void> {}
 }

@@ -51,14 +51,14 @@ function chained(entry: Entry): Record<string, unknown> {
  * reordering entries is detected by `verifyAudit`. A transaction-scoped advisory lock makes
  * concurrent writers take turns, so the chain never forks.
  */
-export async function appendAudit(
-  db: Kysely<unknown>,
+export async function appendAudit<DB>(
+  db: Kysely<DB>,
   table: AuditTable,
   actor: Actor,
   event: AuditEvent,
   now = new Date(),
 ): Promise<void> {
-  const write = async (trx: Kysely<unknown>) => {
+  const write = async (trx: Kysely<DB>) => {
     await sql`select pg_advisory_xact_lock(hashtext(${table}))`.execute(trx);
     const last = await sql<{
       hash: string;

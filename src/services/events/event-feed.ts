@@ -59,14 +59,16 @@ function fed([entryId, fields]: StreamEntry, attempts: number): FedEvent {
 export interface RedisEventFeedOptions {
   /** Commands: claim, acknowledge. */
   client: Redis;
-  /** Its own connection: a blocking XREADGROUP holds it while it waits. */
+  /**
+   * Its own connection: a blocking XREADGROUP holds it while it waits. The feed owns it and
+   * cuts it on close, which ends a read waiting on it.
+   */
   blocking: Redis;
   /** The event log's stream. */
   stream: string;
   /** The consumer group: one per kind of consumer (webhooks, alerts...). */
   group: string;
   claimIdleMs: number;
-  ownsConnections?: boolean;
 }
 
 /** The event log's Redis Stream, read through a consumer group. */
@@ -108,8 +110,6 @@ export class RedisEventFeed implements EventFeed {
   }
 
   async close(): Promise<void> {
-    if (!this.options.ownsConnections) return;
-    this.options.client.disconnect();
     this.options.blocking.disconnect();
   }
 }

@@ -1,5 +1,4 @@
 import type { Redis } from 'ioredis';
-import { connectRedis } from '../../storage/redis-client.js';
 import { newId } from '../../utils/ids.js';
 
 /** Something a tenant or an operator may want to be told of (delivered by webhooks). */
@@ -83,6 +82,11 @@ export interface RedisEventLogOptions {
 export class RedisEventLog implements EventLog {
   constructor(private readonly options: RedisEventLogOptions) {}
 
+  /** The stream's key, for the feeds that read it. */
+  get stream(): string {
+    return this.options.stream;
+  }
+
   async append(event: NewEvent): Promise<PlatformEvent> {
     const full = made(event);
     const { client, stream, max = 100_000 } = this.options;
@@ -108,10 +112,3 @@ export class RedisEventLog implements EventLog {
 
 /** The stream every instance appends events to. */
 export const EVENT_STREAM = 'llmb:events';
-
-/** The Redis Stream when there is Redis, an in-process list otherwise. */
-export function openEventLog(redisUrl: string | null): EventLog {
-  if (redisUrl === null) return new MemoryEventLog();
-  const client = connectRedis(redisUrl);
-  return new RedisEventLog({ client, stream: EVENT_STREAM, ownsConnection: true });
-}

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import type { RedisConnections } from '../../storage/redis.js';
 
 /** Cached key resolutions to drop: one key, or every key of a tenant. */
 export type Invalidation = { keyId: string } | { tenantId: string };
@@ -53,12 +54,11 @@ export class RedisInvalidationBus implements InvalidationBus {
   private readonly subscriber: Redis;
   private readonly local = new LocalInvalidationBus();
 
-  constructor(url: string, onError: (error: Error) => void = () => {}) {
-    this.publisher = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 2 });
-    this.subscriber = new Redis(url);
-    this.publisher.on('error', onError);
-    this.subscriber.on('error', onError);
-    void this.subscriber.subscribe(CHANNEL).catch(onError);
+  constructor(redis: Pick<RedisConnections, 'command' | 'subscriber'>) {
+    this.publisher = redis.command;
+    this.subscriber = redis.subscriber();
+    // A failed subscription is retried by ready(), and by the client on each reconnection.
+    void this.subscriber.subscribe(CHANNEL).catch(() => {});
     this.subscriber.on('message', (_channel: string, text: string) => {
       const message = parse(text);
       if (message !== null) void this.local.publish(message);
@@ -79,9 +79,9 @@ export class RedisInvalidationBus implements InvalidationBus {
     this.local.subscribe(listener);
   }
 
+  /** The connections are the process's, closed with the others. */
   async close(): Promise<void> {
     await this.local.close();
-    this.subscriber.disconnect();
-    this.publisher.disconnect();
+    this.subscriber.removeAllListeners('message');
   }
 }

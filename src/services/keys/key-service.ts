@@ -1,36 +1,24 @@
-import type { Kysely, Selectable } from 'kysely';
+import type { Kysely } from 'kysely';
+import { API_KEY, type ApiKey } from '../../domain/api-key.js';
+import type { TenantRole } from '../../domain/roles.js';
 import { GatewayError } from '../../errors/gateway-error.js';
 import type { ControlSchema } from '../../storage/control-schema.js';
-import type { ApiKeysTable, TenantRole } from '../../storage/tenant-schema.js';
+import { ApiKeyRepository, KeyIndexRepository } from '../../storage/repositories/api-keys.js';
+import { UserRepository } from '../../storage/repositories/users.js';
+import type { TenantSchema } from '../../storage/tenant-schema.js';
 import { newId } from '../../utils/ids.js';
 import { checkWithin, intersectModels, validAllowedModels } from '../access/model-access.js';
 import { isWithinRole } from '../access/permissions.js';
-import { type Actor, appendAudit, SYSTEM_ACTOR } from '../audit/audit-log.js';
-import type { EventLog } from '../events/event-log.js';
+import { type Actor, SYSTEM_ACTOR } from '../audit/audit-log.js';
+import type { Changed, ChangeRecorder } from '../audit/changes.js';
+import type { EventPublisher } from '../events/publisher.js';
 import type { Tenant, TenantService } from '../tenancy/tenant-service.js';
-import type { InvalidationBus } from './invalidation.js';
 import { parseApiKey } from './key-format.js';
 import type { ApiKeyHasher } from './key-hash.js';
-import {
-  invalidKey,
-  type KeyLifecycle,
-  lifecycleJson,
-  lifecycleOf,
-  newSecret,
-  validUntil,
-} from './key-secrets.js';
+import { invalidKey, newSecret, validUntil } from './key-secrets.js';
 import type { PlatformKeyService, PlatformPrincipal } from './platform-key-service.js';
 
-export interface ApiKey extends KeyLifecycle {
-  id: string;
-  tenantId: string;
-  name: string;
-  /** `llmb_` and the first characters: enough to recognise a key, never enough to use it. */
-  displayPrefix: string;
-  userId: string | null;
-  role: TenantRole;
-  allowedModels: string[] | null;
-}
+export type { ApiKey };
 
 /** Who is calling, as resolved from a Bearer key: a tenant's key or a platform admin key. */
 export type KeyPrincipal = TenantPrincipal | PlatformPrincipal;
@@ -67,41 +55,12 @@ export interface KeyServiceOptions {
    * still resolve, until they are rotated (which stores them under `hasher`).
    */
   previousHasher?: ApiKeyHasher;
-  /** Told of revocations and rotations, so caches drop the key everywhere at once. */
-  bus?: InvalidationBus;
+  /** Writes, audits and announces each change (revocations reach every cache at once). */
+  changes: ChangeRecorder;
   /** Resolves the keys the index marks as platform admin keys. */
   platformKeys: PlatformKeyService;
-  /** Told of each key created, rotated or revoked (`api_key.*`), for the tenant's webhooks. */
-  events?: EventLog;
-}
-
-function toApiKey(tenantId: string, row: Selectable<ApiKeysTable>): ApiKey {
-  return {
-    id: row.id,
-    tenantId,
-    name: row.name,
-    displayPrefix: row.display_prefix,
-    userId: row.user_id,
-    role: row.role,
-    allowedModels: row.allowed_models,
-    ...lifecycleOf(row),
-  };
-}
-
-/**
- * A key as the API, the CLI and the audit log show it: never its secret or hash, which the
- * ApiKey object does not carry in the first place.
- */
-export function apiKeyJson(key: ApiKey) {
-  return {
-    id: key.id,
-    name: key.name,
-    display_prefix: key.displayPrefix,
-    role: key.role,
-    user_id: key.userId,
-    allowed_models: key.allowedModels,
-    ...lifecycleJson(key),
-  };
+  /** Raises `api_key.*` for each key created, rotated or revoked. */
+  publisher?: Pick<EventPublisher, 'publish'>;
 }
 
 /**
@@ -110,34 +69,23 @@ export function apiKeyJson(key: ApiKey) {
  * that maps a hash to its tenant.
  */
 export class KeyService {
-  constructor(private readonly options: KeyServiceOptions) {}
+  private readonly index: KeyIndexRepository;
 
-  private async audit(
-    tenantRef: string,
-    actor: Actor,
-    action: string,
-    before: ApiKey | null,
-    after: ApiKey,
-  ) {
-    const tenant = await this.options.tenants.get(tenantRef);
-    await appendAudit(
-      this.options.tenants.database(tenant) as Kysely<unknown>,
-      'audit_log',
-      actor,
-      {
-        action,
-        targetType: 'api_key',
-        targetId: after.id,
-        before: before && apiKeyJson(before),
-        after: apiKeyJson(after),
-      },
-    );
+  constructor(private readonly options: KeyServiceOptions) {
+    this.index = new KeyIndexRepository(options.control);
   }
 
-  /** Never the secret: the key's id, name and role. A lost event does not undo the change. */
-  private async announce(type: string, key: ApiKey): Promise<void> {
-    const data = { key_id: key.id, name: key.name, role: key.role, user_id: key.userId };
-    await this.options.events?.append({ type, tenantId: key.tenantId, data }).catch(() => {});
+  /** Never the secret: the key's id, name and role. */
+  private announce(type: 'api_key.created' | 'api_key.rotated' | 'api_key.revoked') {
+    return ({ after }: Changed<ApiKey>) => {
+      if (after === null) return;
+      const data = { key_id: after.id, name: after.name, role: after.role, user_id: after.userId };
+      this.options.publisher?.publish(type, after.tenantId, data);
+    };
+  }
+
+  private keys(db: Kysely<TenantSchema>, tenant: Tenant) {
+    return new ApiKeyRepository(db, tenant.id);
   }
 
   async create(
@@ -145,85 +93,44 @@ export class KeyService {
     input: CreateKeyInput,
     actor: Actor = SYSTEM_ACTOR,
   ): Promise<{ key: ApiKey; secret: string }> {
-    const tenant = await this.options.tenants.get(tenantRef);
+    const { tenant, db } = await this.options.tenants.open(tenantRef);
     const allowedModels = validAllowedModels(input.allowedModels ?? null);
     checkWithin(allowedModels, tenant.allowedModels, 'the tenant');
-    if (input.userId) await this.checkOwner(tenant, input.userId, input.role, allowedModels);
+    const userId = input.userId ?? null;
+    if (userId !== null) await checkOwner(db, userId, input.role, allowedModels);
     const { secret, hash, displayPrefix } = newSecret(this.options.hasher);
     const id = newId('key');
-    await this.options.control
-      .insertInto('api_key_index')
-      .values({ key_hash: hash, key_id: id, tenant_id: tenant.id })
-      .execute();
-    const row = await this.options.tenants
-      .database(tenant)
-      .insertInto('api_keys')
-      .values({
-        id,
-        name: input.name,
-        display_prefix: displayPrefix,
-        key_hash: hash,
-        previous_key_hash: null,
-        previous_valid_until: null,
-        user_id: input.userId ?? null,
-        role: input.role,
-        allowed_models: allowedModels,
-        expires_at: input.expiresAt ?? null,
-        revoked_at: null,
-        last_used_at: null,
-      })
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    const key = toApiKey(tenant.id, row);
-    await this.audit(tenant.id, actor, 'api_key.create', null, key);
-    await this.announce('api_key.created', key);
-    return { key, secret };
-  }
-
-  /** A key's user must exist in the tenant, and the key may not do more than the user. */
-  private async checkOwner(
-    tenant: Tenant,
-    userId: string,
-    role: TenantRole,
-    allowedModels: string[] | null,
-  ): Promise<void> {
-    const user = await this.options.tenants
-      .database(tenant)
-      .selectFrom('users')
-      .select(['role', 'allowed_models'])
-      .where('id', '=', userId)
-      .executeTakeFirst();
-    if (user === undefined) throw new GatewayError('user_not_found', { param: 'user_id' });
-    if (!isWithinRole(role, user.role)) {
-      throw new GatewayError('invalid_request', {
-        message: `A key of this user may not have the role '${role}': it would allow more than the user's role '${user.role}'.`,
-        param: 'role',
-      });
-    }
-    checkWithin(allowedModels, user.allowed_models, 'the user');
+    // The index entry first: a key in the tenant's database without one can never be used.
+    await this.index.add(hash, id, tenant.id);
+    const { after } = await this.options.changes.tenant(db, actor, {
+      action: 'api_key.create',
+      kind: API_KEY,
+      write: async (trx) => {
+        const key = await this.keys(trx, tenant).insert({
+          id,
+          name: input.name,
+          displayPrefix,
+          hash,
+          userId,
+          role: input.role,
+          allowedModels,
+          expiresAt: input.expiresAt ?? null,
+        });
+        return { before: null, after: key };
+      },
+      announce: this.announce('api_key.created'),
+    });
+    return { key: after, secret };
   }
 
   async list(tenantRef: string): Promise<ApiKey[]> {
-    const tenant = await this.options.tenants.get(tenantRef);
-    const rows = await this.options.tenants
-      .database(tenant)
-      .selectFrom('api_keys')
-      .selectAll()
-      .orderBy('id')
-      .execute();
-    return rows.map((row) => toApiKey(tenant.id, row));
+    const { tenant, db } = await this.options.tenants.open(tenantRef);
+    return this.keys(db, tenant).list();
   }
 
   async get(tenantRef: string, keyId: string): Promise<ApiKey> {
-    const tenant = await this.options.tenants.get(tenantRef);
-    const row = await this.options.tenants
-      .database(tenant)
-      .selectFrom('api_keys')
-      .selectAll()
-      .where('id', '=', keyId)
-      .executeTakeFirst();
-    if (row === undefined) throw new GatewayError('key_not_found', { param: 'key' });
-    return toApiKey(tenant.id, row);
+    const { tenant, db } = await this.options.tenants.open(tenantRef);
+    return found(await this.keys(db, tenant).find(keyId));
   }
 
   /** A new secret; the old one keeps working for `graceSeconds`, then never again. */
@@ -234,44 +141,40 @@ export class KeyService {
     now = new Date(),
     actor: Actor = SYSTEM_ACTOR,
   ): Promise<{ key: ApiKey; secret: string }> {
-    const current = await this.get(tenantRef, keyId);
-    if (current.revokedAt !== null) throw new GatewayError('key_not_found', { param: 'key' });
-    const tenant = await this.options.tenants.get(tenantRef);
-    const db = this.options.tenants.database(tenant);
-    const { key_hash: oldHash, previous_key_hash: olderHash } = await db
-      .selectFrom('api_keys')
-      .select(['key_hash', 'previous_key_hash'])
-      .where('id', '=', keyId)
-      .executeTakeFirstOrThrow();
+    const { tenant, db } = await this.options.tenants.open(tenantRef);
     const { secret, hash, displayPrefix } = newSecret(this.options.hasher);
-    await this.options.control
-      .insertInto('api_key_index')
-      .values({ key_hash: hash, key_id: keyId, tenant_id: tenant.id })
-      .execute();
-    // The secret before the previous rotation stops now; only the one replaced here lingers.
-    if (olderHash !== null) {
-      await this.options.control
-        .deleteFrom('api_key_index')
-        .where('key_hash', '=', olderHash)
-        .execute();
-    }
-    const row = await db
-      .updateTable('api_keys')
-      .set({
-        key_hash: hash,
-        display_prefix: displayPrefix,
-        previous_key_hash: oldHash,
-        previous_valid_until: new Date(now.getTime() + graceSeconds * 1000),
+    await this.index.add(hash, keyId, tenant.id);
+    let older: string | null = null;
+    const { before, after } = await this.options.changes
+      .tenant(db, actor, {
+        action: 'api_key.rotate',
+        kind: API_KEY,
+        write: async (trx) => {
+          const keys = this.keys(trx, tenant);
+          const current = await keys.findWithSecrets(keyId, true);
+          if (current === null || current.key.revokedAt !== null) throw notFound();
+          older = current.secrets.previous_key_hash;
+          const rotated = await keys.rotate(keyId, {
+            hash,
+            displayPrefix,
+            previousHash: current.secrets.key_hash,
+            previousValidUntil: new Date(now.getTime() + graceSeconds * 1000),
+          });
+          return { before: current.key, after: rotated };
+        },
+        // Cached resolutions of the old secret must learn its new end of validity.
+        invalidate: () => ({ keyId }),
+        announce: this.announce('api_key.rotated'),
       })
-      .where('id', '=', keyId)
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    const key = toApiKey(tenant.id, row);
-    await this.audit(tenant.id, actor, 'api_key.rotate', current, key);
-    await this.announce('api_key.rotated', key);
-    // Cached resolutions of the old secret must learn its new end of validity.
-    await this.options.bus?.publish({ keyId });
-    return { key, secret };
+      .catch(async (error: unknown) => {
+        // Nothing changed: the new secret must not open the key.
+        await this.index.removeHash(hash).catch(() => {});
+        throw error;
+      });
+    // The secret before the previous rotation stops now; only the one replaced here lingers.
+    if (older !== null) await this.index.removeHash(older);
+    if (before === null) throw notFound();
+    return { key: after, secret };
   }
 
   async revoke(
@@ -280,22 +183,21 @@ export class KeyService {
     now = new Date(),
     actor: Actor = SYSTEM_ACTOR,
   ): Promise<ApiKey> {
-    const before = await this.get(tenantRef, keyId);
-    const tenant = await this.options.tenants.get(tenantRef);
-    const row = await this.options.tenants
-      .database(tenant)
-      .updateTable('api_keys')
-      .set({ revoked_at: now, previous_key_hash: null, previous_valid_until: null })
-      .where('id', '=', keyId)
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    // Without an index entry the key fails at the first lookup, on every instance.
-    await this.options.control.deleteFrom('api_key_index').where('key_id', '=', keyId).execute();
-    const key = toApiKey(tenant.id, row);
-    await this.audit(tenant.id, actor, 'api_key.revoke', before, key);
-    await this.announce('api_key.revoked', key);
-    await this.options.bus?.publish({ keyId });
-    return key;
+    const { tenant, db } = await this.options.tenants.open(tenantRef);
+    const { after } = await this.options.changes.tenant(db, actor, {
+      action: 'api_key.revoke',
+      kind: API_KEY,
+      write: async (trx) => {
+        const keys = this.keys(trx, tenant);
+        const before = found(await keys.find(keyId));
+        return { before, after: await keys.revoke(keyId, now) };
+      },
+      invalidate: () => ({ keyId }),
+      announce: this.announce('api_key.revoked'),
+    });
+    // The stored key is what refuses it; without an index entry it is not even looked up.
+    await this.index.removeKey(keyId);
+    return after;
   }
 
   /** The stored form of a secret: what caches key on instead of the secret itself. */
@@ -305,16 +207,11 @@ export class KeyService {
 
   /** The key's index entry, and the hash it was found under; invalid_api_key for none. */
   private async indexEntry(secret: string) {
-    const hashers = [this.options.hasher, this.options.previousHasher];
-    for (const hasher of hashers) {
+    for (const hasher of [this.options.hasher, this.options.previousHasher]) {
       if (hasher === undefined) continue;
       const hash = hasher.hash(secret);
-      const entry = await this.options.control
-        .selectFrom('api_key_index')
-        .selectAll()
-        .where('key_hash', '=', hash)
-        .executeTakeFirst();
-      if (entry !== undefined) return { entry, hash };
+      const entry = await this.index.find(hash);
+      if (entry !== null) return { ...entry, hash };
     }
     throw invalidKey();
   }
@@ -323,42 +220,59 @@ export class KeyService {
   async resolve(secret: string, now = new Date()): Promise<KeyPrincipal> {
     // Malformed keys (wrong prefix, length or checksum) never reach the database.
     if (!parseApiKey(secret).ok) throw invalidKey();
-    const { entry, hash } = await this.indexEntry(secret);
-    if (entry.tenant_id === null) return this.options.platformKeys.resolve(entry.key_id, hash, now);
-    const tenant = await this.options.tenants.get(entry.tenant_id).catch(() => {
+    const { keyId, tenantId, hash } = await this.indexEntry(secret);
+    if (tenantId === null) return this.options.platformKeys.resolve(keyId, hash, now);
+    const tenant = await this.options.tenants.get(tenantId).catch(() => {
       throw invalidKey();
     });
     if (tenant.status === 'disabled') throw new GatewayError('tenant_disabled');
     if (tenant.status !== 'active') throw invalidKey();
-    const row = await this.options.tenants
-      .database(tenant)
-      .selectFrom('api_keys')
-      .selectAll()
-      .where('id', '=', entry.key_id)
-      .executeTakeFirst();
-    if (row === undefined) throw invalidKey();
+    const db = this.options.tenants.database(tenant);
+    const stored = await this.keys(db, tenant).findWithSecrets(keyId);
+    if (stored === null) throw invalidKey();
+    const { key } = stored;
     // Checked first, so a revoked key of a disabled user reads as unknown, not as disabled.
-    const until = validUntil(row, hash, now);
+    const until = validUntil(stored.secrets, hash, now);
     let userModels: string[] | null = null;
-    if (row.user_id !== null) {
-      const owner = await this.options.tenants
-        .database(tenant)
-        .selectFrom('users')
-        .select(['status', 'allowed_models'])
-        .where('id', '=', row.user_id)
-        .executeTakeFirst();
+    if (key.userId !== null) {
+      const owner = await new UserRepository(db).find(key.userId);
       if (owner?.status === 'disabled') throw new GatewayError('user_disabled');
-      userModels = owner?.allowed_models ?? null;
+      userModels = owner?.allowedModels ?? null;
     }
     return {
       kind: 'tenant',
       tenantId: tenant.id,
-      keyId: row.id,
-      role: row.role,
-      userId: row.user_id,
+      keyId: key.id,
+      role: key.role,
+      userId: key.userId,
       // Resolved once and cached: changes to any level announce the tenant on the bus.
-      allowedModels: intersectModels(tenant.allowedModels, userModels, row.allowed_models),
+      allowedModels: intersectModels(tenant.allowedModels, userModels, key.allowedModels),
       validUntil: until,
     };
   }
+}
+
+const notFound = () => new GatewayError('key_not_found', { param: 'key' });
+
+function found(key: ApiKey | null): ApiKey {
+  if (key === null) throw notFound();
+  return key;
+}
+
+/** A key's user must exist in the tenant, and the key may not do more than the user. */
+async function checkOwner(
+  db: Kysely<TenantSchema>,
+  userId: string,
+  role: TenantRole,
+  allowedModels: string[] | null,
+): Promise<void> {
+  const user = await new UserRepository(db).find(userId);
+  if (user === null) throw new GatewayError('user_not_found', { param: 'user_id' });
+  if (!isWithinRole(role, user.role)) {
+    throw new GatewayError('invalid_request', {
+      message: `A key of this user may not have the role '${role}': it would allow more than the user's role '${user.role}'.`,
+      param: 'role',
+    });
+  }
+  checkWithin(allowedModels, user.allowedModels, 'the user');
 }

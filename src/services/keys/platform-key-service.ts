@@ -1,24 +1,15 @@
 import { type Kysely, type Selectable, sql } from 'kysely';
+import { type PlatformKey, platformKeyJson } from '../../domain/api-key.js';
 import { GatewayError } from '../../errors/gateway-error.js';
 import type { ControlSchema, PlatformApiKeysTable } from '../../storage/control-schema.js';
+import { lifecycleOf } from '../../storage/repositories/api-keys.js';
 import { newId } from '../../utils/ids.js';
 import { type Actor, appendAudit, SYSTEM_ACTOR } from '../audit/audit-log.js';
 import type { InvalidationBus } from './invalidation.js';
 import type { ApiKeyHasher } from './key-hash.js';
-import {
-  invalidKey,
-  type KeyLifecycle,
-  lifecycleJson,
-  lifecycleOf,
-  newSecret,
-  validUntil,
-} from './key-secrets.js';
+import { invalidKey, newSecret, validUntil } from './key-secrets.js';
 
-export interface PlatformKey extends KeyLifecycle {
-  id: string;
-  name: string;
-  displayPrefix: string;
-}
+export type { PlatformKey };
 
 /** A platform admin key, resolved: allowed every admin action on every tenant. */
 export interface PlatformPrincipal {
@@ -37,15 +28,6 @@ export interface PlatformKeyServiceOptions {
 
 function toPlatformKey(row: Selectable<PlatformApiKeysTable>): PlatformKey {
   return { id: row.id, name: row.name, displayPrefix: row.display_prefix, ...lifecycleOf(row) };
-}
-
-export function platformKeyJson(key: PlatformKey) {
-  return {
-    id: key.id,
-    name: key.name,
-    display_prefix: key.displayPrefix,
-    ...lifecycleJson(key),
-  };
 }
 
 const notFound = () => new GatewayError('key_not_found', { param: 'key' });

@@ -1,7 +1,7 @@
 import type { ModelPricing } from '../../config/load.js';
 import { GatewayError } from '../../errors/gateway-error.js';
 import { newId } from '../../utils/ids.js';
-import type { NewEvent } from '../events/event-log.js';
+import type { EventPublisher } from '../events/publisher.js';
 import type { TenantPrincipal } from '../keys/key-service.js';
 import { costOf } from '../usage/cost.js';
 import { formatDuration, rateLimitHeaders } from './headers.js';
@@ -26,8 +26,8 @@ export interface RateLimiterOptions {
    * nanos): where a missing counter starts again.
    */
   usedIn: (tenantId: string, quota: Quota, window: PeriodWindow) => Promise<number>;
-  /** Told of quota thresholds passed and first refusals; delivering them is the caller's. */
-  onEvent: (event: NewEvent) => void;
+  /** Raises quota thresholds passed and first refusals. */
+  publisher: Pick<EventPublisher, 'publish'>;
   /** What happens when the store cannot answer: serve anyway, or refuse with a 503. */
   failureMode: FailureMode;
   /** How long a concurrent slot is held at most, should its request never settle. */
@@ -150,7 +150,7 @@ export class RateLimiter {
     if (!acquired.ok) {
       const item = bound.find((entry) => entry.check.key === acquired.refused.key);
       if (item?.quota) {
-        if (acquired.firstRefusal) this.emit(principal, item.quota, 'quota.exhausted', {});
+        if (acquired.firstRefusal) this.emit(principal, item.quota);
         throw quotaRefusal(item.quota.quota, headers);
       }
       throw refusal(acquired, item?.rule, model.name, headers);
@@ -244,33 +244,27 @@ export class RateLimiter {
       const quota = bound.find((item) => item.check.key === crossing.key)?.quota;
       if (quota === undefined) continue;
       const used = quota.quota.metric === 'cost' ? crossing.used / 1e9 : crossing.used;
-      this.emit(principal, quota, 'quota.threshold_reached', {
-        threshold: crossing.threshold,
-        used,
-      });
+      this.emit(principal, quota, { threshold: crossing.threshold, used });
     }
   }
 
   private emit(
     principal: TenantPrincipal,
     { quota, window }: { quota: Quota; window: PeriodWindow },
-    type: string,
-    extra: Record<string, unknown>,
+    crossing?: { threshold: number; used: number },
   ): void {
-    this.options.onEvent({
-      type,
-      tenantId: principal.tenantId,
-      data: {
-        quota_id: quota.id,
-        scope: quota.scope,
-        subject_id: quota.subjectId,
-        metric: quota.metric,
-        period: quota.period,
-        period_start: window.start?.toISOString() ?? null,
-        amount: quota.amount,
-        ...extra,
-      },
-    });
+    const data = {
+      quota_id: quota.id,
+      scope: quota.scope,
+      subject_id: quota.subjectId,
+      metric: quota.metric,
+      period: quota.period,
+      period_start: window.start?.toISOString() ?? null,
+      amount: quota.amount,
+    };
+    const { publisher } = this.options;
+    if (crossing === undefined) publisher.publish('quota.exhausted', principal.tenantId, data);
+    else publisher.publish('quota.threshold_reached', principal.tenantId, { ...data, ...crossing });
   }
 }
 

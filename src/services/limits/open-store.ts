@@ -1,9 +1,8 @@
-import { Redis } from 'ioredis';
-import { MemoryRateLimitStore } from './memory-store.js';
+import type { Redis } from 'ioredis';
 import { RedisRateLimitStore } from './redis-store.js';
 import type { RateLimitStore } from './store.js';
 
-export interface OpenStoreOptions {
+export interface RedisStoreOptions {
   /** The longest a request waits on Redis before the failure policy applies. */
   timeoutMs: number;
   /** Replaces real time (Redis's own TIME otherwise); for tests. */
@@ -11,44 +10,39 @@ export interface OpenStoreOptions {
 }
 
 /**
- * Redis when there is one (shared by every instance), the in-process store otherwise. The
- * Redis client fails fast: a command waits at most `timeoutMs`, and none is queued while the
- * connection is down (a queued check replayed after an outage would take capacity for a
- * request long gone), so no request waits on a dead Redis for longer than that.
+ * The Redis store over the process's shared connection, failing fast: a call waits at most
+ * `timeoutMs`, and none is sent while the connection is down (queued for later, a check
+ * replayed after an outage would take capacity for a request long gone), so no request
+ * waits on a dead Redis for longer than that.
  */
-export function openRateLimitStore(
-  redisUrl: string | null,
-  options: OpenStoreOptions,
-): RateLimitStore {
-  if (redisUrl === null) return new MemoryRateLimitStore({ clock: options.clock });
-  const client = new Redis(redisUrl, {
-    commandTimeout: options.timeoutMs,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-  });
-  // Failures surface on each call, where the limiter applies the failure policy.
-  client.on('error', () => {});
+export function redisRateLimitStore(client: Redis, options: RedisStoreOptions): RateLimitStore {
   const store = new RedisRateLimitStore(client, { clock: options.clock });
   const connected = readiness(client, options.timeoutMs);
+  const bounded = <T>(work: () => Promise<T>) =>
+    connected().then(() => withTimeout(work(), options.timeoutMs));
   return {
-    acquire: async (checks, leaseId, leaseMs) => {
-      await connected();
-      return store.acquire(checks, leaseId, leaseMs);
-    },
-    settle: async (bucket, settlement, leaseId) => {
-      await connected();
-      return store.settle(bucket, settlement, leaseId);
-    },
-    close: async () => {
-      await store.close();
-      client.disconnect();
-    },
+    acquire: (checks, leaseId, leaseMs) => bounded(() => store.acquire(checks, leaseId, leaseMs)),
+    settle: (bucket, settlement, leaseId) =>
+      bounded(() => store.settle(bucket, settlement, leaseId)),
+    close: () => store.close(),
   };
+}
+
+async function withTimeout<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error('Redis did not answer in time')), timeoutMs);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**
  * Waits for the connection while it is being made (at start, after an outage), at most
- * `timeoutMs`: without an offline queue a command sent meanwhile would fail at once.
+ * `timeoutMs`, instead of handing the command to the client's offline queue.
  */
 function readiness(client: Redis, timeoutMs: number): () => Promise<void> {
   let ready: Promise<void> | null = null;
@@ -60,14 +54,8 @@ function readiness(client: Redis, timeoutMs: number): () => Promise<void> {
         resolve();
       });
     });
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new Error('Redis is not connected')), timeoutMs);
+    await withTimeout(ready, timeoutMs).catch(() => {
+      throw new Error('Redis is not connected');
     });
-    try {
-      await Promise.race([ready, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
   };
 }

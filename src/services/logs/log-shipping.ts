@@ -1,32 +1,23 @@
+import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
-import type { EnvConfig } from '../../config/env.js';
-import { connectRedis } from '../../storage/redis-client.js';
-import { RedisEventFeed } from '../events/event-feed.js';
-import { type EventLog, RedisEventLog } from '../events/event-log.js';
+import type { EventFeed } from '../events/event-feed.js';
+import type { EventLog } from '../events/event-log.js';
 import type { TenantService } from '../tenancy/tenant-service.js';
 import { consumerName } from '../usage/usage-workers.js';
 import { AuditTail } from './audit-tail.js';
-import { LOG_SINK_GROUP, LogSink, type LogSinkLog } from './log-sink.js';
+import { LogSink, type LogSinkLog } from './log-sink.js';
 
 /** How often new audit entries are copied into the log stream. */
 const AUDIT_TAIL_MS = 5000;
 /** Entries kept in the log stream (approximately) for readers that fall behind. */
-const LOG_STREAM_MAX = 1_000_000;
-
-/** The log stream request records are appended to; null when logs are not shipped. */
-export function openLogStream(redisUrl: string | null, stream: string | null): EventLog | null {
-  if (redisUrl === null || stream === null) return null;
-  return new RedisEventLog({
-    client: connectRedis(redisUrl),
-    stream,
-    max: LOG_STREAM_MAX,
-    ownsConnection: true,
-  });
-}
+export const LOG_STREAM_MAX = 1_000_000;
 
 export interface LogShippingOptions {
-  redisUrl: string;
+  /** The process's command connection: the audit tail's cursors and lock. */
+  redis: Redis;
   stream: string;
+  /** The log stream read by the sink's consumer group; null: no sink (LOG_SINK_URL unset). */
+  sinkFeed: EventFeed | null;
   sinkUrl: string | null;
   logs: EventLog;
   tenants: TenantService;
@@ -39,7 +30,7 @@ export interface LogShippingOptions {
  * seconds (one instance at a time) and, with a sink, the stream posted to it.
  */
 export function startLogShipping(options: LogShippingOptions): { stop(): Promise<void> } {
-  const redis = connectRedis(options.redisUrl);
+  const { redis } = options;
   const tail = new AuditTail({
     tenants: options.tenants,
     control: options.control,
@@ -55,17 +46,10 @@ export function startLogShipping(options: LogShippingOptions): { stop(): Promise
   }, AUDIT_TAIL_MS);
   timer.unref();
   const sink =
-    options.sinkUrl === null
+    options.sinkUrl === null || options.sinkFeed === null
       ? null
       : new LogSink({
-          feed: new RedisEventFeed({
-            client: connectRedis(options.redisUrl),
-            blocking: connectRedis(options.redisUrl),
-            stream: options.stream,
-            group: LOG_SINK_GROUP,
-            claimIdleMs: 30_000,
-            ownsConnections: true,
-          }),
+          feed: options.sinkFeed,
           url: options.sinkUrl,
           consumer: consumerName(0),
           log: options.log,
@@ -76,28 +60,6 @@ export function startLogShipping(options: LogShippingOptions): { stop(): Promise
       clearInterval(timer);
       await tailing;
       await sink?.stop();
-      redis.disconnect();
     },
   };
-}
-
-/** Starts log shipping as configured, for a process with services and storage; null: off. */
-export function shipperOf(
-  env: Pick<EnvConfig, 'redisUrl' | 'logStream' | 'logSinkUrl'>,
-  services: { logStream: EventLog | null; tenants: TenantService },
-  storage: { control: unknown },
-): ((log: LogSinkLog) => { stop(): Promise<void> }) | null {
-  const { redisUrl, logStream: stream } = env;
-  const logs = services.logStream;
-  if (redisUrl === null || stream === null || logs === null) return null;
-  return (log) =>
-    startLogShipping({
-      redisUrl,
-      stream,
-      sinkUrl: env.logSinkUrl,
-      logs,
-      tenants: services.tenants,
-      control: storage.control as Kysely<unknown>,
-      log,
-    });
 }

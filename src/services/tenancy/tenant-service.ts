@@ -5,6 +5,7 @@ import { GatewayError } from '../../errors/gateway-error.js';
 import type { ControlSchema, TenantStatus, TenantsTable } from '../../storage/control-schema.js';
 import { migrateToLatest } from '../../storage/migrations/index.js';
 import type { TenantConnections } from '../../storage/tenant-connections.js';
+import type { TenantSchema } from '../../storage/tenant-schema.js';
 import { newId } from '../../utils/ids.js';
 import { validAllowedModels } from '../access/model-access.js';
 import { type Actor, appendAudit, SYSTEM_ACTOR } from '../audit/audit-log.js';
@@ -404,6 +405,18 @@ export class TenantService {
       const applied = await migrateToLatest(connections.get(tenant) as Kysely<unknown>, 'tenant');
       onProgress(index + 1, tenants.length, tenant, applied);
     }
+  }
+
+  /**
+   * A tenant to administer and its database. A disabled tenant is still administered (that
+   * is how it gets fixed); one being provisioned or deleted is treated as absent.
+   */
+  async open(ref: string): Promise<{ tenant: Tenant; db: Kysely<TenantSchema> }> {
+    const tenant = await this.get(ref);
+    if (tenant.status === 'deleting' || tenant.status === 'provisioning') {
+      throw new GatewayError('tenant_not_found', { param: 'tenant' });
+    }
+    return { tenant, db: this.database(tenant) };
   }
 
   /** The tenant's database on its own server: for writes, and reads of one's own writes. */

@@ -1,43 +1,19 @@
-import type { Kysely, Selectable } from 'kysely';
+import type { TenantRole } from '../../domain/roles.js';
+import { USER, USER_STATUSES, type User, type UserStatus } from '../../domain/user.js';
 import { GatewayError } from '../../errors/gateway-error.js';
-import type { TenantRole, TenantSchema, UsersTable } from '../../storage/tenant-schema.js';
+import { type UserChanges, UserRepository } from '../../storage/repositories/users.js';
 import { newId } from '../../utils/ids.js';
 import { checkWithin, validAllowedModels } from '../access/model-access.js';
 import { TENANT_ROLES } from '../access/permissions.js';
-import { type Actor, appendAudit, SYSTEM_ACTOR } from '../audit/audit-log.js';
-import type { InvalidationBus } from '../keys/invalidation.js';
-import type { Tenant, TenantService } from './tenant-service.js';
+import { type Actor, SYSTEM_ACTOR } from '../audit/audit-log.js';
+import type { ChangeRecorder } from '../audit/changes.js';
+import type { TenantService } from './tenant-service.js';
 
-export type UserStatus = 'active' | 'disabled';
-
-export interface User {
-  id: string;
-  email: string;
-  name: string;
-  role: TenantRole;
-  status: UserStatus;
-  /** The models the user's keys may use, within the tenant's; null: no limit of its own. */
-  allowedModels: string[] | null;
-  createdAt: Date;
-  updatedAt: Date;
-}
+export type { User, UserStatus };
 
 export interface UserServiceOptions {
   tenants: TenantService;
-  /** Told when a user is disabled or enabled, so the keys they own follow at once. */
-  bus?: InvalidationBus;
-}
-
-/** What the audit log keeps of a user. */
-function snapshot(user: User): Record<string, unknown> {
-  return {
-    id: user.id,
-    email: user.email,
-    name: user.name,
-    role: user.role,
-    status: user.status,
-    allowed_models: user.allowedModels,
-  };
+  changes: ChangeRecorder;
 }
 
 // Deliberately loose: one '@', a dot in the domain, no spaces. Deliverability is the mail
@@ -45,28 +21,6 @@ function snapshot(user: User): Record<string, unknown> {
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const EMAIL_MAX = 254;
 const NAME_MAX = 200;
-const STATUSES: readonly string[] = ['active', 'disabled'] satisfies UserStatus[];
-
-interface UserChanges {
-  name?: string;
-  role?: TenantRole;
-  status?: UserStatus;
-  allowed_models?: string[] | null;
-}
-
-function toUser(row: Selectable<UsersTable>): User {
-  return {
-    id: row.id,
-    email: row.email,
-    name: row.name,
-    role: row.role,
-    status: row.status,
-    allowedModels: row.allowed_models,
-    createdAt: new Date(row.created_at),
-    updatedAt: new Date(row.updated_at),
-  };
-}
-
 function invalid(param: string, message: string): GatewayError {
   return new GatewayError('invalid_request', { param, message });
 }
@@ -108,65 +62,35 @@ export class UserService {
     input: { email: string; name: string; role: TenantRole; allowedModels?: string[] | null },
     actor: Actor = SYSTEM_ACTOR,
   ): Promise<User> {
-    const email = validEmail(input.email);
-    const name = validName(input.name);
-    const role = validRole(input.role);
-    const allowedModels = validAllowedModels(input.allowedModels ?? null);
-    const { tenant, db } = await this.open(tenantRef);
-    checkWithin(allowedModels, tenant.allowedModels, 'the tenant');
-    const now = new Date();
-    // `do nothing` rather than a lookup first: two concurrent creates cannot both pass.
-    const row = await db
-      .insertInto('users')
-      .values({
-        id: newId('usr'),
-        email,
-        name,
-        role,
-        allowed_models: allowedModels,
-        created_at: now,
-        updated_at: now,
-      })
-      .onConflict((conflict) => conflict.column('email').doNothing())
-      .returningAll()
-      .executeTakeFirst();
-    if (row === undefined) throw new GatewayError('user_exists', { param: 'email' });
-    const user = toUser(row);
-    await this.audit(db, actor, 'user.create', null, user);
-    return user;
-  }
-
-  private async audit(
-    db: Kysely<TenantSchema>,
-    actor: Actor,
-    action: string,
-    before: User | null,
-    after: User,
-  ) {
-    await appendAudit(db as Kysely<unknown>, 'audit_log', actor, {
-      action,
-      targetType: 'user',
-      targetId: after.id,
-      before: before && snapshot(before),
-      after: snapshot(after),
+    const user = {
+      id: newId('usr'),
+      email: validEmail(input.email),
+      name: validName(input.name),
+      role: validRole(input.role),
+      allowedModels: validAllowedModels(input.allowedModels ?? null),
+    };
+    const { tenant, db } = await this.options.tenants.open(tenantRef);
+    checkWithin(user.allowedModels, tenant.allowedModels, 'the tenant');
+    const { after } = await this.options.changes.tenant(db, actor, {
+      action: 'user.create',
+      kind: USER,
+      write: async (trx) => {
+        const created = await new UserRepository(trx).insert(user);
+        if (created === null) throw new GatewayError('user_exists', { param: 'email' });
+        return { before: null, after: created };
+      },
     });
+    return after;
   }
 
   async list(tenantRef: string): Promise<User[]> {
-    const db = await this.database(tenantRef);
-    const rows = await db.selectFrom('users').selectAll().orderBy('id').execute();
-    return rows.map(toUser);
+    const { db } = await this.options.tenants.open(tenantRef);
+    return new UserRepository(db).list();
   }
 
   async get(tenantRef: string, userId: string): Promise<User> {
-    const db = await this.database(tenantRef);
-    const row = await db
-      .selectFrom('users')
-      .selectAll()
-      .where('id', '=', userId)
-      .executeTakeFirst();
-    if (row === undefined) throw new GatewayError('user_not_found', { param: 'user' });
-    return toUser(row);
+    const { db } = await this.options.tenants.open(tenantRef);
+    return found(await new UserRepository(db).find(userId));
   }
 
   async update(
@@ -179,20 +103,14 @@ export class UserService {
     if (patch.name !== undefined) changes.name = validName(patch.name);
     if (patch.role !== undefined) changes.role = validRole(patch.role);
     if (patch.allowedModels !== undefined) {
-      changes.allowed_models = validAllowedModels(patch.allowedModels);
-      const { tenant } = await this.open(tenantRef);
-      checkWithin(changes.allowed_models, tenant.allowedModels, 'the tenant');
+      changes.allowedModels = validAllowedModels(patch.allowedModels);
+      const { tenant } = await this.options.tenants.open(tenantRef);
+      checkWithin(changes.allowedModels, tenant.allowedModels, 'the tenant');
     }
     if (Object.keys(changes).length === 0) return this.get(tenantRef, userId);
-    const user = await this.write(tenantRef, userId, changes, actor, 'user.update');
     // Cached keys carry their user's models: drop them on every instance.
-    if (changes.allowed_models !== undefined) await this.announce(tenantRef);
-    return user;
-  }
-
-  private async announce(tenantRef: string): Promise<void> {
-    const tenant = await this.options.tenants.get(tenantRef);
-    await this.options.bus?.publish({ tenantId: tenant.id });
+    const models = changes.allowedModels !== undefined;
+    return this.write(tenantRef, userId, changes, actor, 'user.update', models);
   }
 
   async setStatus(
@@ -201,19 +119,12 @@ export class UserService {
     status: UserStatus,
     actor: Actor = SYSTEM_ACTOR,
   ): Promise<User> {
-    if (!STATUSES.includes(status)) {
+    if (!USER_STATUSES.includes(status)) {
       throw invalid('status', `Invalid status '${String(status)}': use active or disabled.`);
     }
-    const user = await this.write(
-      tenantRef,
-      userId,
-      { status },
-      actor,
-      `user.${status === 'disabled' ? 'disable' : 'enable'}`,
-    );
+    const action = `user.${status === 'disabled' ? 'disable' : 'enable'}`;
     // The user's keys stop (or start again) working at once: cached keys are dropped.
-    await this.announce(tenantRef);
-    return user;
+    return this.write(tenantRef, userId, { status }, actor, action, true);
   }
 
   private async write(
@@ -222,34 +133,24 @@ export class UserService {
     changes: UserChanges,
     actor: Actor,
     action: string,
+    dropKeys: boolean,
   ): Promise<User> {
-    const db = await this.database(tenantRef);
-    const before = await this.get(tenantRef, userId);
-    const row = await db
-      .updateTable('users')
-      .set({ ...changes, updated_at: new Date() })
-      .where('id', '=', userId)
-      .returningAll()
-      .executeTakeFirst();
-    if (row === undefined) throw new GatewayError('user_not_found', { param: 'user' });
-    const user = toUser(row);
-    await this.audit(db, actor, action, before, user);
-    return user;
+    const { tenant, db } = await this.options.tenants.open(tenantRef);
+    const { after } = await this.options.changes.tenant(db, actor, {
+      action,
+      kind: USER,
+      write: async (trx) => {
+        const users = new UserRepository(trx);
+        const before = found(await users.find(userId));
+        return { before, after: found(await users.update(userId, changes)) };
+      },
+      invalidate: () => (dropKeys ? { tenantId: tenant.id } : null),
+    });
+    return after;
   }
+}
 
-  /**
-   * The tenant's database. A disabled tenant is still administered (that is how it gets
-   * fixed); one being provisioned or deleted is treated as absent.
-   */
-  private async database(tenantRef: string): Promise<Kysely<TenantSchema>> {
-    return (await this.open(tenantRef)).db;
-  }
-
-  private async open(tenantRef: string): Promise<{ tenant: Tenant; db: Kysely<TenantSchema> }> {
-    const tenant = await this.options.tenants.get(tenantRef);
-    if (tenant.status === 'deleting' || tenant.status === 'provisioning') {
-      throw new GatewayError('tenant_not_found', { param: 'tenant' });
-    }
-    return { tenant, db: this.options.tenants.database(tenant) };
-  }
+function found(user: User | null): User {
+  if (user === null) throw new GatewayError('user_not_found', { param: 'user' });
+  return user;
 }

@@ -16,7 +16,10 @@ export const USAGE_GROUP = 'usage-writers';
 export interface RedisUsageQueueOptions {
   /** Commands: publish, claim, acknowledge. */
   client: Redis;
-  /** Its own connection: a blocking XREADGROUP holds it while it waits. */
+  /**
+   * Its own connection: a blocking XREADGROUP holds it while it waits. The queue owns it and
+   * cuts it on close, which ends a read waiting on it.
+   */
   blocking: Redis;
   /** How long a taken entry may stay unacknowledged before another consumer claims it. */
   claimIdleMs: number;
@@ -24,8 +27,6 @@ export interface RedisUsageQueueOptions {
   maxDeadLetters?: number;
   /** The stream's key (default `llmb:usage`); dead letters go to `<stream>:dead`. */
   stream?: string;
-  /** Whether close() disconnects both connections (they were made for this queue). */
-  ownsConnections?: boolean;
 }
 
 function delivery([id, fields]: StreamEntry, attempts: number): Delivery {
@@ -136,8 +137,6 @@ export class RedisUsageQueue implements UsageQueue {
   }
 
   async close(): Promise<void> {
-    if (!this.options.ownsConnections) return;
-    this.options.client.disconnect();
     this.options.blocking.disconnect();
   }
 

@@ -1,14 +1,9 @@
-import type { EnvConfig } from '../../config/env.js';
-import { connectRedis } from '../../storage/redis-client.js';
 import type { EventFeed } from '../events/event-feed.js';
-import { RedisEventFeed } from '../events/event-feed.js';
-import { EVENT_STREAM, type EventLog, MemoryEventLog } from '../events/event-log.js';
-import { MemoryEventFeed } from '../events/memory-event-feed.js';
 import type { TenantService } from '../tenancy/tenant-service.js';
 import { consumerName } from '../usage/usage-workers.js';
 import { DeliveryAttempts } from './delivery-attempts.js';
 import { type DispatcherLog, WebhookDispatcher } from './dispatcher.js';
-import { OPERATOR_GROUP, OperatorRelay, type OperatorWebhook } from './operator-relay.js';
+import { OperatorRelay, type OperatorWebhook } from './operator-relay.js';
 import { WebhookSender } from './sender.js';
 import type { Webhooks } from './webhooks.js';
 
@@ -31,28 +26,6 @@ export interface WebhookWorkersOptions {
 
 export interface RunningWebhookWorkers {
   stop(): Promise<void>;
-}
-
-/**
- * The event log read by the `webhooks` group: the Redis Stream when there is Redis, the
- * in-process log's own feed otherwise.
- */
-export function openEventFeed(
-  events: EventLog,
-  redisUrl: string | null,
-  claimIdleMs = 30_000,
-  group = WEBHOOK_GROUP,
-): EventFeed {
-  if (events instanceof MemoryEventLog) return new MemoryEventFeed(events, { claimIdleMs });
-  if (redisUrl === null) throw new Error('a Redis event log needs REDIS_URL for its feed');
-  return new RedisEventFeed({
-    client: connectRedis(redisUrl),
-    blocking: connectRedis(redisUrl),
-    stream: EVENT_STREAM,
-    group,
-    claimIdleMs,
-    ownsConnections: true,
-  });
 }
 
 /** Puts every pending delivery of every tenant back into the due index. */
@@ -145,16 +118,4 @@ export async function startWebhookWorkers(
       await sender.close();
     },
   };
-}
-
-/** The operator webhook as configured, with its own group on the event log; null when unset. */
-export function operatorOf(
-  env: Pick<EnvConfig, 'operatorWebhook' | 'redisUrl' | 'webhookRetryBaseMs'>,
-  services: { events: EventLog },
-): { webhook: OperatorWebhook; feed: EventFeed } | null {
-  if (env.operatorWebhook === null) return null;
-  // The wait between two attempts of one event: the claim time of the operator group.
-  const claimIdleMs = Math.max(1000, env.webhookRetryBaseMs);
-  const feed = openEventFeed(services.events, env.redisUrl, claimIdleMs, OPERATOR_GROUP);
-  return { webhook: env.operatorWebhook, feed };
 }

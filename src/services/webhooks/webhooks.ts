@@ -1,9 +1,7 @@
-import { connectRedis } from '../../storage/redis-client.js';
 import { deriveKey } from '../keys/key-hash.js';
 import type { TenantService } from '../tenancy/tenant-service.js';
 import { DeliveryService } from './delivery-service.js';
-import { type DueIndex, MemoryDueIndex } from './due-index.js';
-import { RedisDueIndex } from './redis-due-index.js';
+import type { DueIndex } from './due-index.js';
 import { SecretBox } from './secret-box.js';
 import { UrlGuard } from './url-guard.js';
 import { WebhookService } from './webhook-service.js';
@@ -23,10 +21,8 @@ export interface WebhookSettings {
 export interface BuildWebhooksOptions extends WebhookSettings {
   tenants: TenantService;
   masterKey: string;
-  /** Null: the in-process due index (one instance). */
-  redisUrl: string | null;
-  /** The due index's key in Redis (tests pick their own). */
-  dueKey?: string;
+  /** Deliveries due, by time: in Redis, or in process for one instance. */
+  due: DueIndex;
 }
 
 /** Everything webhooks need, built once next to the other services. */
@@ -36,17 +32,10 @@ export interface Webhooks {
   due: DueIndex;
   guard: UrlGuard;
   settings: WebhookSettings;
-  close(): Promise<void>;
-}
-
-function openDueIndex(redisUrl: string | null, key: string): DueIndex {
-  if (redisUrl === null) return new MemoryDueIndex();
-  return new RedisDueIndex({ client: connectRedis(redisUrl), key, ownsConnection: true });
 }
 
 export function buildWebhooks(options: BuildWebhooksOptions): Webhooks {
-  const { tenants, allowedHosts, timeoutMs, retryBaseMs } = options;
-  const due = openDueIndex(options.redisUrl, options.dueKey ?? WEBHOOK_DUE_KEY);
+  const { tenants, allowedHosts, timeoutMs, retryBaseMs, due } = options;
   const guard = new UrlGuard({ allowedHosts, resolveTimeoutMs: timeoutMs });
   const box = new SecretBox(deriveKey(options.masterKey, 'webhook-secrets'));
   return {
@@ -55,6 +44,5 @@ export function buildWebhooks(options: BuildWebhooksOptions): Webhooks {
     due,
     guard,
     settings: { allowedHosts, timeoutMs, retryBaseMs },
-    close: () => due.close(),
   };
 }

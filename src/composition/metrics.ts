@@ -1,21 +1,16 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { NewEvent } from '../services/events/event-log.js';
+import type { EventType } from '../services/events/catalogue.js';
 import type { UsageQueue } from '../services/usage/queue.js';
 import type { UsagePublisher } from '../services/usage/usage-publisher.js';
 
-export interface PipelineMetrics {
-  /** Counts an event told (quota thresholds, alerts) by its type. */
-  event(event: NewEvent): void;
-}
-
 /**
- * The usage pipeline and the events it feeds, for Prometheus: what waits in this instance,
- * what waits in the queue, and the events raised.
+ * The usage pipeline and the events it feeds, for Prometheus: what waits in this process,
+ * what waits in the queue, and the events raised. Returns the events counter's increment.
  */
 export function registerPipelineMetrics(
   registry: Registry,
   usage: { publisher: UsagePublisher; queue: UsageQueue },
-): PipelineMetrics {
+): (type: EventType) => void {
   new Gauge({
     name: 'usage_events_buffered',
     help: 'Usage events this instance holds because the queue (Redis) could not take them yet.',
@@ -34,9 +29,9 @@ export function registerPipelineMetrics(
   });
   const events = new Counter({
     name: 'gateway_events_total',
-    help: 'Events raised by this instance (quota thresholds and refusals, alerts), by type.',
+    help: 'Events raised by this process (quota thresholds and refusals, key changes, alerts), by type.',
     labelNames: ['type'],
     registers: [registry],
   });
-  return { event: (event) => events.inc({ type: event.type }) };
+  return (type) => events.inc({ type });
 }

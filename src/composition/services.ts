@@ -1,34 +1,33 @@
-import type { EnvConfig } from '../config/env.js';
+import type { AppConfig } from '../config/load.js';
 import { tenantKeyProviders } from '../providers/registry.js';
-import type { ProviderConfig } from '../providers/types.js';
-import type { Storage } from '../storage/open.js';
-import { type EpisodeGate, openEpisodeGate } from './alerts/episode-gate.js';
-import { KeyRing } from './credentials/key-ring.js';
-import { PROVIDER_KEYS_PURPOSE, ProviderKeyService } from './credentials/provider-keys.js';
-import { type EventLog, openEventLog } from './events/event-log.js';
+import type { EpisodeGate } from '../services/alerts/episode-gate.js';
+import { ChangeRecorder } from '../services/audit/changes.js';
+import { KeyRing } from '../services/credentials/key-ring.js';
 import {
-  type InvalidationBus,
-  LocalInvalidationBus,
-  RedisInvalidationBus,
-} from './keys/invalidation.js';
-import { ApiKeyHasher, deriveKey } from './keys/key-hash.js';
-import { KeyService } from './keys/key-service.js';
-import { KeyUsageRecorder } from './keys/key-usage.js';
-import { resolveMasterKey } from './keys/master-key.js';
-import { PlatformKeyService } from './keys/platform-key-service.js';
-import { LimitRuleService } from './limits/limit-rules.js';
-import { openRateLimitStore } from './limits/open-store.js';
-import { QuotaService } from './limits/quotas.js';
-import type { RateLimitStore } from './limits/store.js';
-import { openLogStream } from './logs/log-shipping.js';
-import { TenantService } from './tenancy/tenant-service.js';
-import { UserService } from './tenancy/user-service.js';
-import { openUsageQueue } from './usage/open-queue.js';
-import type { UsageQueue } from './usage/queue.js';
-import { UsagePublisher } from './usage/usage-publisher.js';
-import { UsageRecords } from './usage/usage-records.js';
-import { buildWebhooks, type Webhooks } from './webhooks/webhooks.js';
+  PROVIDER_KEYS_PURPOSE,
+  ProviderKeyService,
+} from '../services/credentials/provider-keys.js';
+import type { EventLog } from '../services/events/event-log.js';
+import type { EventPublisher } from '../services/events/publisher.js';
+import type { InvalidationBus } from '../services/keys/invalidation.js';
+import { ApiKeyHasher, deriveKey } from '../services/keys/key-hash.js';
+import { KeyService } from '../services/keys/key-service.js';
+import { KeyUsageRecorder } from '../services/keys/key-usage.js';
+import { resolveMasterKey } from '../services/keys/master-key.js';
+import { PlatformKeyService } from '../services/keys/platform-key-service.js';
+import { LimitRuleService } from '../services/limits/limit-rules.js';
+import { QuotaService } from '../services/limits/quotas.js';
+import type { RateLimitStore } from '../services/limits/store.js';
+import { TenantService } from '../services/tenancy/tenant-service.js';
+import { UserService } from '../services/tenancy/user-service.js';
+import type { UsageQueue } from '../services/usage/queue.js';
+import { UsagePublisher, type UsagePublisherLog } from '../services/usage/usage-publisher.js';
+import { UsageRecords } from '../services/usage/usage-records.js';
+import { buildWebhooks, type Webhooks } from '../services/webhooks/webhooks.js';
+import type { Storage } from '../storage/open.js';
+import type { Backends } from './backends.js';
 
+/** The services every process role shares: the admin API, the CLI, the gateway and workers. */
 export interface Services {
   tenants: TenantService;
   keys: KeyService;
@@ -50,6 +49,8 @@ export interface Services {
   usagePublisher: UsagePublisher;
   /** Events for tenants and operators (quota thresholds...), for webhooks to deliver. */
   events: EventLog;
+  /** Every event raised goes through it: logged, counted, appended to `events`. */
+  publisher: EventPublisher;
   /** Opens each alert episode once across instances. */
   alertGate: EpisodeGate;
   /** The stream request logs and audit entries are shipped through (LOG_STREAM); null: off. */
@@ -60,24 +61,24 @@ export interface Services {
   providerKeys: ProviderKeyService;
 }
 
-/** Whether the config lets tenants store their own key for this provider (`tenant_keys`). */
-/** The key-encryption keys of one purpose, from MASTER_KEY (and MASTER_KEY_PREVIOUS). */
-export function keyRingFor(env: EnvConfig, purpose: string): KeyRing {
-  return KeyRing.derive(resolveMasterKey(env), env.masterKeyPrevious, purpose);
+export interface ServiceDeps {
+  config: AppConfig;
+  storage: Storage;
+  backends: Backends;
+  publisher: EventPublisher;
+  log: UsagePublisherLog;
 }
 
-/**
- * The services over one storage, built once at start and shared by the HTTP app and the CLI.
- * `providers` (the config file's) say which providers take tenants' own keys.
- */
-export function buildServices(
-  env: EnvConfig,
-  storage: Storage,
-  providers: readonly ProviderConfig[] = [],
-): Services {
-  // Without Redis there is one instance (or a CLI next to it): announcements stay in-process.
-  const bus: InvalidationBus =
-    env.redisUrl === null ? new LocalInvalidationBus() : new RedisInvalidationBus(env.redisUrl);
+/** Builds the services over one storage and one set of backends: cheap, no I/O. */
+export function buildServices({
+  config,
+  storage,
+  backends,
+  publisher,
+  log,
+}: ServiceDeps): Services {
+  const { env, providers } = config;
+  const { bus } = backends;
   const tenants = new TenantService({
     control: storage.control,
     connections: storage.tenants,
@@ -92,40 +93,37 @@ export function buildServices(
       ? undefined
       : new ApiKeyHasher(deriveKey(env.masterKeyPrevious, 'api-key-hash'));
   const platformKeys = new PlatformKeyService({ control: storage.control, hasher, bus });
-  const usageQueue = openUsageQueue(env.redisUrl, {
-    claimIdleMs: env.usageClaimIdleMs,
-    stream: env.usageStream,
-  });
   const usageRecords = new UsageRecords(tenants);
-  const events = openEventLog(env.redisUrl);
+  const changes = new ChangeRecorder(bus);
   return {
-    events,
-    alertGate: openEpisodeGate(env.redisUrl),
-    logStream: openLogStream(env.redisUrl, env.logStream),
+    events: backends.events,
+    publisher,
+    alertGate: backends.alertGate,
+    logStream: backends.logStream,
     tenants,
     keys: new KeyService({
       tenants,
       control: storage.control,
       hasher,
       previousHasher,
-      bus,
+      changes,
       platformKeys,
-      events,
+      publisher,
     }),
     platformKeys,
-    users: new UserService({ tenants, bus }),
+    users: new UserService({ tenants, changes }),
     keyUsage: new KeyUsageRecorder(tenants, platformKeys),
     bus,
     limitRules: new LimitRuleService({ tenants, bus }),
     quotas: new QuotaService({ tenants, bus }),
-    limitStore: openRateLimitStore(env.redisUrl, { timeoutMs: env.redisTimeoutMs }),
-    usageQueue,
+    limitStore: backends.limitStore,
+    usageQueue: backends.usageQueue,
     usageRecords,
-    usagePublisher: new UsagePublisher({ queue: usageQueue, records: usageRecords }),
+    usagePublisher: new UsagePublisher({ queue: backends.usageQueue, records: usageRecords, log }),
     webhooks: buildWebhooks({
       tenants,
       masterKey,
-      redisUrl: env.redisUrl,
+      due: backends.dueIndex,
       allowedHosts: env.webhookAllowedHosts,
       timeoutMs: env.webhookTimeoutMs,
       retryBaseMs: env.webhookRetryBaseMs,
@@ -151,16 +149,14 @@ export async function bootstrapDefaultTenant(services: Services): Promise<string
   return secret;
 }
 
-/** Closes what the services hold, queued usage first (it may still need the databases). */
+/** Closes what the services hold: queued usage first (it may still need the databases). */
 export async function closeServices(services: Services): Promise<void> {
   await services.usagePublisher.close();
-  await services.usageQueue.close();
-  await services.events.close();
-  await services.alertGate.close();
-  await services.logStream?.close();
-  await services.webhooks.close();
   await services.keyUsage.close();
   services.providerKeys.clearCache();
-  await services.bus.close();
-  await services.limitStore.close();
+}
+
+/** The key-encryption keys of one purpose, from MASTER_KEY (and MASTER_KEY_PREVIOUS). */
+export function keyRingFor(env: AppConfig['env'], purpose: string): KeyRing {
+  return KeyRing.derive(resolveMasterKey(env), env.masterKeyPrevious, purpose);
 }

@@ -1,0 +1,155 @@
+import type { EnvConfig } from '../config/env.js';
+import {
+  type EpisodeGate,
+  MemoryEpisodeGate,
+  RedisEpisodeGate,
+} from '../services/alerts/episode-gate.js';
+import { type EventFeed, RedisEventFeed } from '../services/events/event-feed.js';
+import {
+  EVENT_STREAM,
+  type EventLog,
+  MemoryEventLog,
+  RedisEventLog,
+} from '../services/events/event-log.js';
+import { MemoryEventFeed } from '../services/events/memory-event-feed.js';
+import {
+  type InvalidationBus,
+  LocalInvalidationBus,
+  RedisInvalidationBus,
+} from '../services/keys/invalidation.js';
+import { MemoryRateLimitStore } from '../services/limits/memory-store.js';
+import { redisRateLimitStore } from '../services/limits/open-store.js';
+import type { RateLimitStore } from '../services/limits/store.js';
+import { LOG_STREAM_MAX } from '../services/logs/log-shipping.js';
+import { MemoryUsageQueue } from '../services/usage/memory-queue.js';
+import type { UsageQueue } from '../services/usage/queue.js';
+import { RedisUsageQueue } from '../services/usage/redis-queue.js';
+import { type DueIndex, MemoryDueIndex } from '../services/webhooks/due-index.js';
+import { RedisDueIndex } from '../services/webhooks/redis-due-index.js';
+import { WEBHOOK_DUE_KEY } from '../services/webhooks/webhooks.js';
+import type { RedisConnections } from '../storage/redis.js';
+
+/**
+ * The capabilities that live in Redis when there is one (shared by every instance) and in
+ * this process otherwise (one instance). Chosen once, here; every one of them has both
+ * implementations behind one interface and one shared test suite.
+ */
+export interface Backends {
+  readonly kind: 'memory' | 'redis';
+  /** Key, tenant and limit changes, announced to every instance's caches. */
+  bus: InvalidationBus;
+  /** Rate limit and quota counters. */
+  limitStore: RateLimitStore;
+  /** Usage events on their way to the tenants' databases. */
+  usageQueue: UsageQueue;
+  /** Events for tenants' webhooks and the operator. */
+  events: EventLog;
+  /** Opens each alert episode once across instances. */
+  alertGate: EpisodeGate;
+  /** Webhook deliveries due, by time. */
+  dueIndex: DueIndex;
+  /** The stream request logs and audit entries are shipped through (LOG_STREAM); null: off. */
+  logStream: EventLog | null;
+  /**
+   * The event log (or, with `source` 'logs', the log stream) read by one consumer group,
+   * with a blocking reader of its own.
+   */
+  eventFeed(group: string, claimIdleMs: number, source?: 'events' | 'logs'): EventFeed;
+  close(): Promise<void>;
+}
+
+export type BackendOverrides = Partial<Omit<Backends, 'kind' | 'eventFeed' | 'close'>>;
+
+type Settings = Pick<
+  EnvConfig,
+  'redisTimeoutMs' | 'usageClaimIdleMs' | 'usageStream' | 'logStream'
+>;
+
+function memoryFeed(log: EventLog | null, claimIdleMs: number): EventFeed {
+  if (!(log instanceof MemoryEventLog))
+    throw new Error('an in-process feed reads an in-process event log only');
+  return new MemoryEventFeed(log, { claimIdleMs });
+}
+
+/** One instance, nothing shared: the embedded default. */
+export function memoryBackends(
+  settings: Pick<Settings, 'usageClaimIdleMs'>,
+  overrides: BackendOverrides = {},
+): Backends {
+  const backends = {
+    kind: 'memory' as const,
+    bus: overrides.bus ?? new LocalInvalidationBus(),
+    limitStore: overrides.limitStore ?? new MemoryRateLimitStore(),
+    usageQueue:
+      overrides.usageQueue ?? new MemoryUsageQueue({ claimIdleMs: settings.usageClaimIdleMs }),
+    events: overrides.events ?? new MemoryEventLog(),
+    alertGate: overrides.alertGate ?? new MemoryEpisodeGate(),
+    dueIndex: overrides.dueIndex ?? new MemoryDueIndex(),
+    logStream: overrides.logStream ?? null,
+  };
+  return {
+    ...backends,
+    eventFeed: (_group, claimIdleMs, source = 'events') =>
+      memoryFeed(source === 'events' ? backends.events : backends.logStream, claimIdleMs),
+    close: () => closeAll(backends),
+  };
+}
+
+/** Every instance and worker meets in Redis, over the process's few connections. */
+export function redisBackends(
+  redis: RedisConnections,
+  settings: Settings,
+  overrides: BackendOverrides = {},
+): Backends {
+  const client = redis.command;
+  const backends = {
+    kind: 'redis' as const,
+    bus: overrides.bus ?? new RedisInvalidationBus(redis),
+    limitStore:
+      overrides.limitStore ?? redisRateLimitStore(client, { timeoutMs: settings.redisTimeoutMs }),
+    usageQueue:
+      overrides.usageQueue ??
+      new RedisUsageQueue({
+        client,
+        blocking: redis.blocking('usage'),
+        claimIdleMs: settings.usageClaimIdleMs,
+        stream: settings.usageStream,
+      }),
+    events: overrides.events ?? new RedisEventLog({ client, stream: EVENT_STREAM }),
+    alertGate: overrides.alertGate ?? new RedisEpisodeGate(client),
+    dueIndex: overrides.dueIndex ?? new RedisDueIndex({ client, key: WEBHOOK_DUE_KEY }),
+    logStream:
+      overrides.logStream !== undefined
+        ? overrides.logStream
+        : settings.logStream === null
+          ? null
+          : new RedisEventLog({ client, stream: settings.logStream, max: LOG_STREAM_MAX }),
+  };
+  return {
+    ...backends,
+    eventFeed(group, claimIdleMs, source = 'events') {
+      const log = source === 'events' ? backends.events : backends.logStream;
+      // A test (or an embedder) may keep a log in process while the rest is shared.
+      if (!(log instanceof RedisEventLog)) return memoryFeed(log, claimIdleMs);
+      return new RedisEventFeed({
+        client,
+        blocking: redis.blocking(`${source}:${group}`),
+        stream: log.stream,
+        group,
+        claimIdleMs,
+      });
+    },
+    close: () => closeAll(backends),
+  };
+}
+
+/** Queued usage first: publishing it may still need the others. */
+async function closeAll(backends: Omit<Backends, 'kind' | 'eventFeed' | 'close'>): Promise<void> {
+  await backends.usageQueue.close();
+  await backends.events.close();
+  await backends.alertGate.close();
+  await backends.logStream?.close();
+  await backends.dueIndex.close();
+  await backends.bus.close();
+  await backends.limitStore.close();
+}

@@ -1,0 +1,117 @@
+import type { Kysely } from 'kysely';
+import { startLogShipping } from '../services/logs/log-shipping.js';
+import { LOG_SINK_GROUP } from '../services/logs/log-sink.js';
+import { TenantReaper } from '../services/tenancy/tenant-reaper.js';
+import { type RunningWorkers, startUsageWorkers } from '../services/usage/usage-workers.js';
+import { OPERATOR_GROUP } from '../services/webhooks/operator-relay.js';
+import {
+  type RunningWebhookWorkers,
+  startWebhookWorkers,
+  WEBHOOK_GROUP,
+} from '../services/webhooks/webhook-workers.js';
+import type { Root } from './root.js';
+
+export interface Background {
+  stop(): Promise<void>;
+}
+
+/** What a role runs besides answering requests: how many of each, or whether at all. */
+interface Plan {
+  usageWorkers: number;
+  webhookWorkers: number;
+  logShipping: boolean;
+  reaper: boolean;
+}
+
+function planOf({ role, config }: Root): Plan {
+  const { env } = config;
+  if (role === 'worker')
+    return {
+      // A worker process exists to write usage: at least one writer.
+      usageWorkers: Math.max(1, env.usageWorkers),
+      webhookWorkers: env.webhookWorkers,
+      logShipping: true,
+      reaper: false,
+    };
+  if (role === 'serve')
+    return {
+      usageWorkers: env.usageWorkers,
+      webhookWorkers: env.webhookWorkers,
+      // Only where the gateway also writes usage: `llm-backend worker` ships otherwise.
+      logShipping: env.usageWorkers > 0,
+      reaper: true,
+    };
+  return { usageWorkers: 0, webhookWorkers: 0, logShipping: false, reaper: false };
+}
+
+/**
+ * Starts the role's background work. Run after the tenant migrations: the dispatchers
+ * rebuild their due index from the webhook tables.
+ */
+export async function startBackground(root: Root): Promise<Background> {
+  const { config, services, storage, backends, log } = root;
+  const { env } = config;
+  const plan = planOf(root);
+  if (plan.usageWorkers > 0) {
+    const warning = await services.usageQueue.durabilityWarning().catch(() => null);
+    if (warning !== null) log.warn(warning);
+  }
+  const reaper = plan.reaper
+    ? new TenantReaper({
+        tenants: services.tenants,
+        control: storage.control,
+        shared: storage.server.kind === 'postgres',
+        log,
+      })
+    : null;
+  const usage: RunningWorkers | null =
+    plan.usageWorkers > 0
+      ? startUsageWorkers({
+          queue: services.usageQueue,
+          records: services.usageRecords,
+          count: plan.usageWorkers,
+          log,
+        })
+      : null;
+  let webhooks: RunningWebhookWorkers | null = null;
+  if (plan.webhookWorkers > 0)
+    webhooks = await startWebhookWorkers({
+      webhooks: services.webhooks,
+      tenants: services.tenants,
+      feed: backends.eventFeed(WEBHOOK_GROUP, 30_000),
+      count: plan.webhookWorkers,
+      log,
+      operator:
+        env.operatorWebhook === null
+          ? null
+          : {
+              webhook: env.operatorWebhook,
+              // The wait between two attempts of one event: the claim time of its group.
+              feed: backends.eventFeed(OPERATOR_GROUP, Math.max(1000, env.webhookRetryBaseMs)),
+            },
+    });
+  const shipping =
+    plan.logShipping && root.redis !== null && env.logStream !== null && services.logStream
+      ? startLogShipping({
+          redis: root.redis.command,
+          stream: env.logStream,
+          sinkUrl: env.logSinkUrl,
+          sinkFeed:
+            env.logSinkUrl === null ? null : backends.eventFeed(LOG_SINK_GROUP, 30_000, 'logs'),
+          logs: services.logStream,
+          tenants: services.tenants,
+          control: storage.control as Kysely<unknown>,
+          log,
+        })
+      : null;
+  reaper?.start();
+  return {
+    async stop() {
+      await reaper?.stop();
+      // The in-process queue's entries would not outlive the process: written out first.
+      await usage?.stop({ drain: backends.kind === 'memory' });
+      await webhooks?.stop();
+      await shipping?.stop();
+    },
+  };
+}

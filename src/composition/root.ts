@@ -1,0 +1,119 @@
+import type { DestinationStream, Logger } from 'pino';
+import { Registry } from 'prom-client';
+import type { AppConfig } from '../config/load.js';
+import { EventPublisher } from '../services/events/publisher.js';
+import { openStorage, type Storage } from '../storage/open.js';
+import { openRedis, type RedisConnections } from '../storage/redis.js';
+import { type BackendOverrides, type Backends, memoryBackends, redisBackends } from './backends.js';
+import { type Background, startBackground } from './background.js';
+import { buildGateway, type Gateway } from './gateway.js';
+import { buildLogger } from './logger.js';
+import { registerPipelineMetrics } from './metrics.js';
+import { buildServices, closeServices, type Services } from './services.js';
+
+/**
+ * What a process is for. `serve` builds the request path on top of the services and runs
+ * the gateway's background work; `worker` runs the usage writers, webhook dispatchers and log
+ * shipping; `cli` builds the services for one command and runs nothing in the background.
+ */
+export type Role = 'serve' | 'worker' | 'cli';
+
+export interface ComposeOptions {
+  role: Role;
+  /** Where log lines go (stdout by default); tests read them from here. */
+  logDestination?: DestinationStream;
+  /** An opened storage to use instead of opening DATABASE_URL; closed by the root. */
+  storage?: Storage;
+  /** Capabilities to use instead of the ones the configuration chooses. */
+  backends?: BackendOverrides;
+}
+
+export interface Root {
+  readonly config: AppConfig;
+  readonly role: Role;
+  readonly log: Logger;
+  /** Every metric of the process is registered here; one registry per root. */
+  readonly metrics: Registry;
+  readonly storage: Storage;
+  /** Null without REDIS_URL. */
+  readonly redis: RedisConnections | null;
+  readonly backends: Backends;
+  readonly services: Services;
+  /** The request path's objects; null unless the role is `serve`. */
+  readonly gateway: Gateway | null;
+  /** Starts what this role runs in the background; stopped by close(). */
+  startBackground(): Promise<Background>;
+  /** Stops the background, writes out what is queued, then closes every connection. */
+  close(): Promise<void>;
+}
+
+/**
+ * The one place that builds the process: configuration in, every object out. `serve`,
+ * `worker`, every CLI command and the tests call it; nothing else opens Redis or the
+ * databases, or chooses between the in-process and the Redis implementations.
+ */
+export async function compose(config: AppConfig, options: ComposeOptions): Promise<Root> {
+  const { env } = config;
+  const log = buildLogger(env, options.logDestination);
+  const storage =
+    options.storage ??
+    (await openStorage(env, {
+      databaseServers: config.databaseServers,
+      onIdleError: (error) => log.warn({ err: error }, 'idle database connection failed'),
+    }));
+  const redis = env.redisUrl === null ? null : openRedis(env.redisUrl);
+  const backends =
+    redis === null
+      ? memoryBackends(env, options.backends)
+      : redisBackends(redis, env, options.backends);
+  const metrics = new Registry();
+  const publisher = new EventPublisher({ log: backends.events, logger: log });
+  const services = buildServices({ config, storage, backends, publisher, log });
+  publisher.countWith(
+    registerPipelineMetrics(metrics, {
+      publisher: services.usagePublisher,
+      queue: backends.usageQueue,
+    }),
+  );
+  let gateway: Gateway | null = null;
+  try {
+    if (options.role === 'serve') gateway = await buildGateway({ config, services, metrics, log });
+  } catch (error) {
+    await closeConnections();
+    throw error;
+  }
+  let background: Background | null = null;
+
+  async function closeConnections(): Promise<void> {
+    await publisher.drain();
+    await backends.close();
+    await redis?.close();
+    await storage.close();
+  }
+
+  const root: Root = {
+    config,
+    role: options.role,
+    log,
+    metrics,
+    storage,
+    redis,
+    backends,
+    services,
+    gateway,
+    async startBackground() {
+      background ??= await startBackground(root);
+      return background;
+    },
+    async close() {
+      // Requests are over: their usage goes to the queue first, and the in-process queue is
+      // written out by the stopping workers before the databases close.
+      await services.usagePublisher.close();
+      await background?.stop();
+      await gateway?.routing.close();
+      await closeServices(services);
+      await closeConnections();
+    },
+  };
+  return root;
+}
