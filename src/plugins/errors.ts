@@ -73,6 +73,12 @@ export function sendError(reply: FastifyReply, error: GatewayError): FastifyRepl
     .send(JSON.stringify(error.toBody()));
 }
 
+/** The client closed its connection: nothing sent now can reach it. */
+function clientGone(reply: FastifyReply): boolean {
+  const socket = reply.raw.socket;
+  return reply.raw.destroyed || socket === null || socket.destroyed;
+}
+
 /**
  * The one place errors become responses. Unknown errors are logged with their stack and
  * reach the client only as a generic 500.
@@ -81,9 +87,9 @@ export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const clientError = toClientError(error);
     // A client that went away aborts its upstream call; that is its choice, not a fault,
-    // and it must not flood the error log (the request line says 499 already).
-    const clientGone = reply.raw.destroyed || request.raw.destroyed;
-    if (clientError.status >= 500 && !clientGone)
+    // and it must not flood the error log (the request line says 499 already). Only the
+    // connection tells: the request stream is destroyed once its body has been read.
+    if (clientError.status >= 500 && !clientGone(reply))
       request.log.error({ err: error }, 'request failed');
     request.errorCode = clientError.wireCode ?? clientError.code;
     return sendError(reply, clientError);
