@@ -183,11 +183,8 @@ export async function apiKeyRoutes(app: FastifyInstance, services: Services): Pr
   app.post(
     '/:key/rotate',
     {
-      config: { action: 'keys:write_own' },
       // A bare POST (no body at all) means the defaults, as `curl -X POST` sends it.
-      preValidation: async (request) => {
-        request.body ??= {};
-      },
+      config: { action: 'keys:write_own', optionalBody: true },
       schema: {
         tags,
         summary: 'A new secret; the old one works for grace_seconds more (default 3600).',
@@ -197,7 +194,7 @@ export async function apiKeyRoutes(app: FastifyInstance, services: Services): Pr
       },
     },
     async (request) => {
-      const grace = (request.body as { grace_seconds?: number } | undefined)?.grace_seconds ?? 3600;
+      const grace = (request.body as typeof Rotate.static).grace_seconds ?? 3600;
       const current = await keyFor(request, services, mayChangeKey);
       const { key, secret } = await services.keys.rotate(
         tenantOf(request).id,
