@@ -6,6 +6,7 @@ import { GatewayError } from './errors/gateway-error.js';
 import { registerAlerts } from './plugins/alerts.js';
 import { registerDocs } from './plugins/docs.js';
 import { registerErrorHandling } from './plugins/errors.js';
+import { registerHttpEdge } from './plugins/http-edge.js';
 import { registerJsonBodyParser } from './plugins/json-body.js';
 import { registerMetrics } from './plugins/metrics.js';
 import { registerPipelineMetrics } from './plugins/pipeline-metrics.js';
@@ -101,6 +102,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   });
 
   const requestContext = registerRequestContext(app);
+  registerHttpEdge(app, config.env, authenticator);
   // Requests that still arrive on open keep-alive connections while draining get a 503 in
   // OpenAI's shape (Fastify's own 503 body is not), and the connection is closed after it.
   app.addHook('onRequest', async (request, reply) => {

@@ -77,6 +77,10 @@ export interface EnvConfig {
   webhookAllowedHosts: string[];
   /** The platform's own webhook, for operators: every alert and every tenant-less event. */
   operatorWebhook: { url: string; secret: string } | null;
+  /** The longest a client may take to send a whole request, headers and body; 0: no limit. */
+  requestBodyTimeoutMs: number;
+  /** The longest a client may take to send a request's headers; 0: no limit. */
+  requestHeadersTimeoutMs: number;
 }
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -231,7 +235,17 @@ export function readEnv(env: Env, errors: string[]): EnvConfig {
     webhookRetryBaseMs: integer(env, 'WEBHOOK_RETRY_BASE_MS', 5000, 1, 3_600_000, errors),
     webhookAllowedHosts: allowedHosts(env.WEBHOOK_ALLOWED_HOSTS, errors),
     operatorWebhook: operatorWebhook(env, errors),
+    ...requestTimeouts(env, errors),
   };
+}
+
+function requestTimeouts(env: Env, errors: string[]) {
+  const body = integer(env, 'REQUEST_BODY_TIMEOUT_MS', 30_000, 0, 3_600_000, errors);
+  const headers = integer(env, 'REQUEST_HEADERS_TIMEOUT_MS', 10_000, 0, 3_600_000, errors);
+  // A headers timeout past the whole request's would never be the one to fire.
+  if (body > 0 && headers > body)
+    errors.push('REQUEST_HEADERS_TIMEOUT_MS must not be longer than REQUEST_BODY_TIMEOUT_MS');
+  return { requestBodyTimeoutMs: body, requestHeadersTimeoutMs: headers };
 }
 
 function logShipping(env: Env, errors: string[]) {

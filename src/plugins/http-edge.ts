@@ -1,0 +1,20 @@
+import type { FastifyInstance } from 'fastify';
+import type { EnvConfig } from '../config/env.js';
+import type { Authenticator } from '../services/keys/authenticator.js';
+import { registerRequestTimeouts } from './request-timeouts.js';
+
+/**
+ * What every request meets at the HTTP edge, whatever its route: security headers, CORS,
+ * the time a client has to send its request, and the key the operations endpoints ask for.
+ * Registered before any route, as the ops endpoints' check is attached when they are declared.
+ */
+export function registerHttpEdge(
+  app: FastifyInstance,
+  env: EnvConfig,
+  authenticator: Authenticator,
+): void {
+  registerRequestTimeouts(app, {
+    bodyMs: env.requestBodyTimeoutMs,
+    headersMs: env.requestHeadersTimeoutMs,
+  });
+}
