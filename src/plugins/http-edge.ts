@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { EnvConfig } from '../config/env.js';
 import type { Authenticator } from '../services/keys/authenticator.js';
 import { registerRequestTimeouts } from './request-timeouts.js';
+import { registerSecurityHeaders } from './security-headers.js';
 
 /**
  * What every request meets at the HTTP edge, whatever its route: security headers, CORS,
@@ -13,6 +14,7 @@ export function registerHttpEdge(
   env: EnvConfig,
   authenticator: Authenticator,
 ): void {
+  registerSecurityHeaders(app);
   registerRequestTimeouts(app, {
     bodyMs: env.requestBodyTimeoutMs,
     headersMs: env.requestHeadersTimeoutMs,
