@@ -128,6 +128,23 @@ describe('loadConfig: environment problems', () => {
     ]);
   });
 
+  it('checks the request timeouts', () => {
+    const problems = problemsOf({ REQUEST_BODY_TIMEOUT_MS: '-1', REQUEST_HEADERS_TIMEOUT_MS: 'x' });
+    problemWith(problems, 'REQUEST_BODY_TIMEOUT_MS', '-1');
+    problemWith(problems, 'REQUEST_HEADERS_TIMEOUT_MS', 'x');
+    problemWith(
+      problemsOf({ REQUEST_BODY_TIMEOUT_MS: '5000', REQUEST_HEADERS_TIMEOUT_MS: '6000' }),
+      'REQUEST_HEADERS_TIMEOUT_MS',
+      'REQUEST_BODY_TIMEOUT_MS',
+    );
+    const env = (vars: Record<string, string>) => loadConfig(vars).env;
+    expect(env({})).toMatchObject({
+      requestBodyTimeoutMs: 30_000,
+      requestHeadersTimeoutMs: 10_000,
+    });
+    expect(env({ REQUEST_BODY_TIMEOUT_MS: '0' })).toMatchObject({ requestBodyTimeoutMs: 0 });
+  });
+
   it('puts every problem in the error message too', () => {
     let caught: unknown;
     try {
