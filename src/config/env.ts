@@ -81,6 +81,8 @@ export interface EnvConfig {
   requestBodyTimeoutMs: number;
   /** The longest a client may take to send a request's headers; 0: no limit. */
   requestHeadersTimeoutMs: number;
+  /** Browser origins allowed to call the API (exact origins, or `*`); empty: CORS off. */
+  corsOrigins: string[];
 }
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -236,6 +238,7 @@ export function readEnv(env: Env, errors: string[]): EnvConfig {
     webhookAllowedHosts: allowedHosts(env.WEBHOOK_ALLOWED_HOSTS, errors),
     operatorWebhook: operatorWebhook(env, errors),
     ...requestTimeouts(env, errors),
+    corsOrigins: corsOrigins(env.CORS_ORIGINS, errors),
   };
 }
 
@@ -246,6 +249,33 @@ function requestTimeouts(env: Env, errors: string[]) {
   if (body > 0 && headers > body)
     errors.push('REQUEST_HEADERS_TIMEOUT_MS must not be longer than REQUEST_BODY_TIMEOUT_MS');
   return { requestBodyTimeoutMs: body, requestHeadersTimeoutMs: headers };
+}
+
+function corsOrigins(value: string | undefined, errors: string[]): string[] {
+  const entries = (value ?? '')
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
+  if (entries.includes('*')) {
+    if (entries.length > 1)
+      errors.push("CORS_ORIGINS is either '*' or a list of origins, not both");
+    return ['*'];
+  }
+  // An origin is compared byte for byte with the browser's Origin header: no path, no slash.
+  const isOrigin = (entry: string) => {
+    try {
+      const parsed = new URL(entry);
+      return ['http:', 'https:'].includes(parsed.protocol) && parsed.origin === entry;
+    } catch {
+      return false;
+    }
+  };
+  const bad = entries.filter((entry) => !isOrigin(entry));
+  if (bad.length > 0)
+    errors.push(
+      `CORS_ORIGINS must list origins such as https://app.example.com (scheme, host and port only) or '*'; not ${bad.map((entry) => `'${entry}'`).join(', ')}`,
+    );
+  return entries;
 }
 
 function logShipping(env: Env, errors: string[]) {

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { EnvConfig } from '../config/env.js';
 import type { Authenticator } from '../services/keys/authenticator.js';
+import { registerCors } from './cors.js';
 import { registerRequestTimeouts } from './request-timeouts.js';
 import { registerSecurityHeaders } from './security-headers.js';
 
@@ -15,6 +16,7 @@ export function registerHttpEdge(
   authenticator: Authenticator,
 ): void {
   registerSecurityHeaders(app);
+  registerCors(app, env.corsOrigins);
   registerRequestTimeouts(app, {
     bodyMs: env.requestBodyTimeoutMs,
     headersMs: env.requestHeadersTimeoutMs,

@@ -145,6 +145,19 @@ describe('loadConfig: environment problems', () => {
     expect(env({ REQUEST_BODY_TIMEOUT_MS: '0' })).toMatchObject({ requestBodyTimeoutMs: 0 });
   });
 
+  it('checks CORS_ORIGINS', () => {
+    const problems = problemsOf({ CORS_ORIGINS: 'https://ok.test, app.test, https://a.test/path' });
+    problemWith(problems, 'CORS_ORIGINS', "'app.test'", "'https://a.test/path'");
+    problemWith(problemsOf({ CORS_ORIGINS: '*, https://ok.test' }), 'CORS_ORIGINS', '*');
+    const env = (vars: Record<string, string>) => loadConfig(vars).env;
+    expect(env({}).corsOrigins).toEqual([]);
+    expect(env({ CORS_ORIGINS: '*' }).corsOrigins).toEqual(['*']);
+    expect(env({ CORS_ORIGINS: 'https://a.test, http://localhost:5173' }).corsOrigins).toEqual([
+      'https://a.test',
+      'http://localhost:5173',
+    ]);
+  });
+
   it('puts every problem in the error message too', () => {
     let caught: unknown;
     try {
