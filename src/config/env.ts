@@ -83,7 +83,11 @@ export interface EnvConfig {
   requestHeadersTimeoutMs: number;
   /** Browser origins allowed to call the API (exact origins, or `*`); empty: CORS off. */
   corsOrigins: string[];
+  /** Who may read /metrics, /docs and /openapi.json: anyone, or platform admin keys only. */
+  opsAuth: OpsAuth;
 }
+
+export type OpsAuth = 'none' | 'platform_key';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -239,6 +243,7 @@ export function readEnv(env: Env, errors: string[]): EnvConfig {
     operatorWebhook: operatorWebhook(env, errors),
     ...requestTimeouts(env, errors),
     corsOrigins: corsOrigins(env.CORS_ORIGINS, errors),
+    opsAuth: opsAuth(env.OPS_AUTH, errors),
   };
 }
 
@@ -276,6 +281,13 @@ function corsOrigins(value: string | undefined, errors: string[]): string[] {
       `CORS_ORIGINS must list origins such as https://app.example.com (scheme, host and port only) or '*'; not ${bad.map((entry) => `'${entry}'`).join(', ')}`,
     );
   return entries;
+}
+
+function opsAuth(value: string | undefined, errors: string[]): OpsAuth {
+  if (value === undefined || value === '' || value === 'none') return 'none';
+  if (value === 'platform_key') return 'platform_key';
+  errors.push(`OPS_AUTH must be none or platform_key, got '${value}'`);
+  return 'none';
 }
 
 function logShipping(env: Env, errors: string[]) {

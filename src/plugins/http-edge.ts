@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { EnvConfig } from '../config/env.js';
 import type { Authenticator } from '../services/keys/authenticator.js';
 import { registerCors } from './cors.js';
+import { registerOpsAuth } from './ops-auth.js';
 import { registerRequestTimeouts } from './request-timeouts.js';
 import { registerSecurityHeaders } from './security-headers.js';
 
@@ -21,4 +22,5 @@ export function registerHttpEdge(
     bodyMs: env.requestBodyTimeoutMs,
     headersMs: env.requestHeadersTimeoutMs,
   });
+  registerOpsAuth(app, env.opsAuth, authenticator);
 }

@@ -158,6 +158,13 @@ describe('loadConfig: environment problems', () => {
     ]);
   });
 
+  it('checks OPS_AUTH', () => {
+    problemWith(problemsOf({ OPS_AUTH: 'admin' }), 'OPS_AUTH', "'admin'");
+    const env = (vars: Record<string, string>) => loadConfig(vars).env;
+    expect(env({}).opsAuth).toBe('none');
+    expect(env({ OPS_AUTH: 'platform_key' }).opsAuth).toBe('platform_key');
+  });
+
   it('puts every problem in the error message too', () => {
     let caught: unknown;
     try {
