@@ -85,6 +85,8 @@ export interface EnvConfig {
   corsOrigins: string[];
   /** Who may read /metrics, /docs and /openapi.json: anyone, or platform admin keys only. */
   opsAuth: OpsAuth;
+  /** A port of their own for /metrics, /docs and /openapi.json (health on both); null: none. */
+  opsPort: number | null;
 }
 
 export type OpsAuth = 'none' | 'platform_key';
@@ -244,6 +246,7 @@ export function readEnv(env: Env, errors: string[]): EnvConfig {
     ...requestTimeouts(env, errors),
     corsOrigins: corsOrigins(env.CORS_ORIGINS, errors),
     opsAuth: opsAuth(env.OPS_AUTH, errors),
+    opsPort: opsPort(env, errors),
   };
 }
 
@@ -288,6 +291,15 @@ function opsAuth(value: string | undefined, errors: string[]): OpsAuth {
   if (value === 'platform_key') return 'platform_key';
   errors.push(`OPS_AUTH must be none or platform_key, got '${value}'`);
   return 'none';
+}
+
+function opsPort(env: Env, errors: string[]): number | null {
+  if (env.OPS_PORT === undefined || env.OPS_PORT === '') return null;
+  const port = integer(env, 'OPS_PORT', 0, 0, 65535, errors);
+  // 0 picks a free port, for PORT as well: two zeros never collide.
+  if (port !== 0 && port === integer(env, 'PORT', 8000, 0, 65535, []))
+    errors.push(`OPS_PORT must differ from PORT (${port})`);
+  return port;
 }
 
 function logShipping(env: Env, errors: string[]) {

@@ -165,6 +165,15 @@ describe('loadConfig: environment problems', () => {
     expect(env({ OPS_AUTH: 'platform_key' }).opsAuth).toBe('platform_key');
   });
 
+  it('checks OPS_PORT', () => {
+    problemWith(problemsOf({ OPS_PORT: '70000' }), 'OPS_PORT', '70000');
+    problemWith(problemsOf({ PORT: '9000', OPS_PORT: '9000' }), 'OPS_PORT', 'PORT');
+    const env = (vars: Record<string, string>) => loadConfig(vars).env;
+    expect(env({}).opsPort).toBeNull();
+    expect(env({ OPS_PORT: '9090' }).opsPort).toBe(9090);
+    expect(env({ PORT: '0', OPS_PORT: '0' }).opsPort).toBe(0);
+  });
+
   it('puts every problem in the error message too', () => {
     let caught: unknown;
     try {
