@@ -76,8 +76,7 @@ export function sendError(reply: FastifyReply, error: GatewayError): FastifyRepl
 
 /** The client closed its connection: nothing sent now can reach it. */
 function clientGone(reply: FastifyReply): boolean {
-  const socket = reply.raw.socket;
-  return reply.raw.destroyed || socket === null || socket.destroyed;
+  return reply.raw.destroyed || reply.raw.socket?.destroyed === true;
 }
 
 /**
