@@ -56,13 +56,18 @@ export function registerRequestTimeouts(app: FastifyInstance, timeouts: RequestT
   // that is destroyed already alone.
   server.prependListener('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
     if (error.code !== 'ERR_HTTP_REQUEST_TIMEOUT' || socket.destroyed) return;
-    const current = receiving.get(socket);
-    // A response already under way (say a 401 sent before the body was read) cannot be
-    // followed by another on the same connection; closing it is all that is left.
-    if (socket.writable && current?.reply.raw.headersSent !== true)
-      socket.write(timeoutAnswer(current?.request.id ?? null));
-    if (current !== undefined) current.request.errorCode = 'request_timeout';
-    (current?.request.log ?? app.log).info(
+    // The connection's last request, if it is the one still arriving; otherwise the late one
+    // is a next request whose headers never completed, which the app has not seen.
+    const last = receiving.get(socket);
+    const late = last !== undefined && !last.request.raw.complete ? last : undefined;
+    // Nothing can follow a response already under way for the late request (a 401 sent
+    // before its body was read) or still going for the one before; closing is all that is left.
+    const response = last?.reply.raw;
+    const underWay =
+      response?.headersSent === true && (late !== undefined || !response.writableFinished);
+    if (socket.writable && !underWay) socket.write(timeoutAnswer(late?.request.id ?? null));
+    if (late !== undefined) late.request.errorCode = 'request_timeout';
+    (late?.request.log ?? app.log).info(
       { remoteAddress: socket.remoteAddress },
       'request not received in time; connection closed',
     );

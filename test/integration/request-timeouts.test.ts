@@ -75,6 +75,13 @@ describe('a request sent too slowly', () => {
     expect(jsonOf(answer)).toMatchObject({ error: { code: 'request_timeout' } });
   });
 
+  it('gets a 408 after an earlier request answered on the same connection', async () => {
+    const first = 'GET /health/live HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n';
+    const answer = await trickle(`${first}GET /health/live HTTP/1.1\r\n`, 'x-slow: '.repeat(100));
+    expect(answer).toMatch(/^HTTP\/1\.1 200 /);
+    expect(answer).toMatch(/\r\n\r\n\{"status":"ok"\}HTTP\/1\.1 408 /);
+  });
+
   it('already refused (no key) has its connection closed rather than held', async () => {
     const answer = await trickle(head('x-no-key: 1'), body);
     // The 401 went out before the body was read; nothing may follow it on that connection.
