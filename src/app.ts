@@ -5,6 +5,7 @@ import { GatewayError } from './errors/gateway-error.js';
 import { registerAlerts } from './plugins/alerts.js';
 import { registerDocs } from './plugins/docs.js';
 import { registerErrorHandling } from './plugins/errors.js';
+import { registerHttpEdge } from './plugins/http-edge.js';
 import { registerJsonBodyParser } from './plugins/json-body.js';
 import { registerLogShipping } from './plugins/log-shipping.js';
 import { registerMetrics } from './plugins/metrics.js';
@@ -62,6 +63,7 @@ export async function buildApp(root: Root): Promise<FastifyInstance> {
     accepting = false;
   });
   const requestContext = registerRequestContext(app);
+  registerHttpEdge(app, config.env, gateway.authenticator);
   // Requests that still arrive on open keep-alive connections while draining get a 503 in
   // OpenAI's shape (Fastify's own 503 body is not), and the connection is closed after it.
   app.addHook('onRequest', async (request, reply) => {

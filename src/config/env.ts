@@ -77,7 +77,19 @@ export interface EnvConfig {
   webhookAllowedHosts: string[];
   /** The platform's own webhook, for operators: every alert and every tenant-less event. */
   operatorWebhook: { url: string; secret: string } | null;
+  /** The longest a client may take to send a whole request, headers and body; 0: no limit. */
+  requestBodyTimeoutMs: number;
+  /** The longest a client may take to send a request's headers; 0: no limit. */
+  requestHeadersTimeoutMs: number;
+  /** Browser origins allowed to call the API (exact origins, or `*`); empty: CORS off. */
+  corsOrigins: string[];
+  /** Who may read /metrics, /docs and /openapi.json: anyone, or platform admin keys only. */
+  opsAuth: OpsAuth;
+  /** A port of their own for /metrics, /docs and /openapi.json (health on both); null: none. */
+  opsPort: number | null;
 }
+
+export type OpsAuth = 'none' | 'platform_key';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -231,7 +243,63 @@ export function readEnv(env: Env, errors: string[]): EnvConfig {
     webhookRetryBaseMs: integer(env, 'WEBHOOK_RETRY_BASE_MS', 5000, 1, 3_600_000, errors),
     webhookAllowedHosts: allowedHosts(env.WEBHOOK_ALLOWED_HOSTS, errors),
     operatorWebhook: operatorWebhook(env, errors),
+    ...requestTimeouts(env, errors),
+    corsOrigins: corsOrigins(env.CORS_ORIGINS, errors),
+    opsAuth: opsAuth(env.OPS_AUTH, errors),
+    opsPort: opsPort(env, errors),
   };
+}
+
+function requestTimeouts(env: Env, errors: string[]) {
+  const body = integer(env, 'REQUEST_BODY_TIMEOUT_MS', 30_000, 0, 3_600_000, errors);
+  const headers = integer(env, 'REQUEST_HEADERS_TIMEOUT_MS', 10_000, 0, 3_600_000, errors);
+  // A headers timeout past the whole request's would never be the one to fire.
+  if (body > 0 && headers > body)
+    errors.push('REQUEST_HEADERS_TIMEOUT_MS must not be longer than REQUEST_BODY_TIMEOUT_MS');
+  return { requestBodyTimeoutMs: body, requestHeadersTimeoutMs: headers };
+}
+
+function corsOrigins(value: string | undefined, errors: string[]): string[] {
+  const entries = (value ?? '')
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
+  if (entries.includes('*')) {
+    if (entries.length > 1)
+      errors.push("CORS_ORIGINS is either '*' or a list of origins, not both");
+    return ['*'];
+  }
+  // An origin is compared byte for byte with the browser's Origin header: no path, no slash.
+  const isOrigin = (entry: string) => {
+    try {
+      const parsed = new URL(entry);
+      return ['http:', 'https:'].includes(parsed.protocol) && parsed.origin === entry;
+    } catch {
+      return false;
+    }
+  };
+  const bad = entries.filter((entry) => !isOrigin(entry));
+  if (bad.length > 0)
+    errors.push(
+      `CORS_ORIGINS must list origins such as https://app.example.com (scheme, host and port only) or '*'; not ${bad.map((entry) => `'${entry}'`).join(', ')}`,
+    );
+  return entries;
+}
+
+function opsAuth(value: string | undefined, errors: string[]): OpsAuth {
+  if (value === undefined || value === '' || value === 'none') return 'none';
+  if (value === 'platform_key') return 'platform_key';
+  errors.push(`OPS_AUTH must be none or platform_key, got '${value}'`);
+  return 'none';
+}
+
+function opsPort(env: Env, errors: string[]): number | null {
+  if (env.OPS_PORT === undefined || env.OPS_PORT === '') return null;
+  const port = integer(env, 'OPS_PORT', 0, 0, 65535, errors);
+  // 0 picks a free port, for PORT as well: two zeros never collide.
+  if (port !== 0 && port === integer(env, 'PORT', 8000, 0, 65535, []))
+    errors.push(`OPS_PORT must differ from PORT (${port})`);
+  return port;
 }
 
 function logShipping(env: Env, errors: string[]) {

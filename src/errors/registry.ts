@@ -126,6 +126,11 @@ export const errorRegistry = {
     type: 'invalid_request_error',
     message: 'The request body is larger than the configured limit.',
   },
+  request_timeout: {
+    status: 408,
+    type: 'invalid_request_error',
+    message: 'The request was not received in time; the connection is closed.',
+  },
   unsupported_media_type: {
     status: 415,
     type: 'invalid_request_error',

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { GatewayError } from '../errors/gateway-error.js';
+import { drainBody } from './body-drain.js';
 
 type ValidationItem = NonNullable<FastifyError['validation']>[number];
 
@@ -73,19 +74,27 @@ export function sendError(reply: FastifyReply, error: GatewayError): FastifyRepl
     .send(JSON.stringify(error.toBody()));
 }
 
+/** The client closed its connection: nothing sent now can reach it. */
+function clientGone(reply: FastifyReply): boolean {
+  return reply.raw.destroyed || reply.raw.socket?.destroyed === true;
+}
+
 /**
  * The one place errors become responses. Unknown errors are logged with their stack and
  * reach the client only as a generic 500.
  */
 export function registerErrorHandling(app: FastifyInstance): void {
-  app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
+  app.setErrorHandler(async (error: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const clientError = toClientError(error);
     // A client that went away aborts its upstream call; that is its choice, not a fault,
-    // and it must not flood the error log (the request line says 499 already).
-    const clientGone = reply.raw.destroyed || request.raw.destroyed;
-    if (clientError.status >= 500 && !clientGone)
+    // and it must not flood the error log (the request line says 499 already). Only the
+    // connection tells: the request stream is destroyed once its body has been read.
+    if (clientError.status >= 500 && !clientGone(reply))
       request.log.error({ err: error }, 'request failed');
     request.errorCode = clientError.wireCode ?? clientError.code;
+    // Fastify refuses an oversized body before reading it; the rest is read first, so the
+    // client, still sending, can read the 413 rather than a reset connection.
+    if (clientError.code === 'request_too_large') await drainBody(request.raw);
     return sendError(reply, clientError);
   });
   app.setNotFoundHandler((request, reply) => {

@@ -128,6 +128,52 @@ describe('loadConfig: environment problems', () => {
     ]);
   });
 
+  it('checks the request timeouts', () => {
+    const problems = problemsOf({ REQUEST_BODY_TIMEOUT_MS: '-1', REQUEST_HEADERS_TIMEOUT_MS: 'x' });
+    problemWith(problems, 'REQUEST_BODY_TIMEOUT_MS', '-1');
+    problemWith(problems, 'REQUEST_HEADERS_TIMEOUT_MS', 'x');
+    problemWith(
+      problemsOf({ REQUEST_BODY_TIMEOUT_MS: '5000', REQUEST_HEADERS_TIMEOUT_MS: '6000' }),
+      'REQUEST_HEADERS_TIMEOUT_MS',
+      'REQUEST_BODY_TIMEOUT_MS',
+    );
+    const env = (vars: Record<string, string>) => loadConfig(vars).env;
+    expect(env({})).toMatchObject({
+      requestBodyTimeoutMs: 30_000,
+      requestHeadersTimeoutMs: 10_000,
+    });
+    expect(env({ REQUEST_BODY_TIMEOUT_MS: '0' })).toMatchObject({ requestBodyTimeoutMs: 0 });
+  });
+
+  it('checks CORS_ORIGINS', () => {
+    const problems = problemsOf({ CORS_ORIGINS: 'https://ok.test, app.test, https://a.test/path' });
+    problemWith(problems, 'CORS_ORIGINS', "'app.test'", "'https://a.test/path'");
+    problemWith(problemsOf({ CORS_ORIGINS: '*, https://ok.test' }), 'CORS_ORIGINS', '*');
+    const env = (vars: Record<string, string>) => loadConfig(vars).env;
+    expect(env({}).corsOrigins).toEqual([]);
+    expect(env({ CORS_ORIGINS: '*' }).corsOrigins).toEqual(['*']);
+    expect(env({ CORS_ORIGINS: 'https://a.test, http://localhost:5173' }).corsOrigins).toEqual([
+      'https://a.test',
+      'http://localhost:5173',
+    ]);
+  });
+
+  it('checks OPS_AUTH', () => {
+    problemWith(problemsOf({ OPS_AUTH: 'admin' }), 'OPS_AUTH', "'admin'");
+    const env = (vars: Record<string, string>) => loadConfig(vars).env;
+    expect(env({}).opsAuth).toBe('none');
+    expect(env({ OPS_AUTH: 'platform_key' }).opsAuth).toBe('platform_key');
+  });
+
+  it('checks OPS_PORT', () => {
+    problemWith(problemsOf({ OPS_PORT: '70000' }), 'OPS_PORT', '70000');
+    problemWith(problemsOf({ PORT: '9000', OPS_PORT: '9000' }), 'OPS_PORT', 'PORT');
+    const env = (vars: Record<string, string>) => loadConfig(vars).env;
+    expect(env({}).opsPort).toBeNull();
+    expect(env({ OPS_PORT: '9090' }).opsPort).toBe(9090);
+    expect(env({ PORT: '0', OPS_PORT: '0' }).opsPort).toBe(0);
+  });
+
   it('puts every problem in the error message too', () => {
     let caught: unknown;
     try {

@@ -182,11 +182,8 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox<Services> = async (app, { k
   app.post(
     '/:key/rotate',
     {
-      config: { action: 'keys:write_own' },
       // A bare POST (no body at all) means the defaults, as `curl -X POST` sends it.
-      preValidation: async (request) => {
-        request.body ??= {};
-      },
+      config: { action: 'keys:write_own', optionalBody: true },
       schema: {
         tags,
         summary: 'A new secret; the old one works for grace_seconds more (default 3600).',

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../composition/services.js';
 import { requireKey } from '../../plugins/auth.js';
+import { refuseNul } from '../../plugins/nul-guard.js';
 import type { Authenticator } from '../../services/keys/authenticator.js';
 import { apiKeyRoutes } from './api-keys.js';
 import { auditLogRoutes } from './audit-logs.js';
@@ -21,6 +22,8 @@ export interface AdminDeps {
 /** /admin/v1: each route checks its own permission against the tenant in its URL, if any. */
 export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
   requireKey(app, deps.authenticator);
+  // Before the tenant in the path is looked up.
+  refuseNul(app);
   scopeToTenant(app, deps.services.tenants);
   const services = { ...deps.services };
   await app.register(tenantRoutes, { prefix: '/tenants', ...services });

@@ -150,11 +150,8 @@ export async function webhookRoutes(app: FastifyInstance, services: Services): P
   app.post(
     '/:webhook/rotate-secret',
     {
-      config: write,
       // A bare POST (no body at all) means the defaults, as `curl -X POST` sends it.
-      preValidation: async (request) => {
-        request.body ??= {};
-      },
+      config: { ...write, optionalBody: true },
       schema: {
         tags,
         summary: 'A new signing secret, in this response only.',
