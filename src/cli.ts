@@ -21,6 +21,7 @@ import {
   operatorOf,
   startWebhookWorkers,
 } from './services/webhooks/webhook-workers.js';
+import { DatabaseUnavailableError } from './storage/database-server.js';
 import { openStorage, type Storage } from './storage/open.js';
 import { DirectoryInUseError } from './storage/process-lock.js';
 
@@ -228,7 +229,11 @@ main(process.argv.slice(2)).catch((error: unknown) => {
     console.error(`${(error as Error).message}\n\n${USAGE}`);
     process.exit(2);
   }
-  if (error instanceof GatewayError || error instanceof DirectoryInUseError) {
+  if (
+    error instanceof GatewayError ||
+    error instanceof DirectoryInUseError ||
+    error instanceof DatabaseUnavailableError
+  ) {
     console.error(`Error: ${error.message}`);
     process.exit(1);
   }

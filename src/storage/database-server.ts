@@ -48,6 +48,52 @@ export function tenantDatabaseName(controlDatabase: string, tenantId: string): s
 }
 
 /**
+ * The control plane's database cannot be opened: it does not exist, the server does not
+ * answer, or it refuses the role. One line that says what to do; never the URL's password.
+ */
+export class DatabaseUnavailableError extends Error {
+  constructor(message: string, options: { cause: unknown }) {
+    super(message, options);
+    this.name = 'DatabaseUnavailableError';
+  }
+}
+
+/** A word as a shell argument: as is when that is safe, else single-quoted. */
+const shellWord = (word: string) =>
+  /^[A-Za-z0-9_.@%+=:,/-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
+
+/** What failed when `url`'s database would not open, and how to fix it; null: not ours to say. */
+export function describeUnavailable(url: string, error: unknown): string | null {
+  const code = (error as { code?: unknown }).code;
+  const target = new URL(url);
+  const name = decodeURIComponent(target.pathname.slice(1)) || 'postgres';
+  // A socket directory instead of a host arrives as ?host=/path.
+  const host = target.hostname || target.searchParams.get('host') || 'localhost';
+  const port = target.port || '5432';
+  const user = decodeURIComponent(target.username) || target.searchParams.get('user') || '';
+  const where = `PostgreSQL at ${host}:${port}`;
+  switch (code) {
+    case '3D000': {
+      const role = user === '' ? '' : ` -U ${shellWord(user)}`;
+      return `database "${name}" does not exist on ${where} (DATABASE_URL); create it with 'createdb -h ${shellWord(host)} -p ${port}${role} ${shellWord(name)}' or the SQL 'CREATE DATABASE "${name.replaceAll('"', '""')}";'`;
+    }
+    case '28P01':
+    case '28000':
+      return `${where} refused role '${user}' for database "${name}" (DATABASE_URL): ${(error as Error).message}`;
+    case 'ECONNREFUSED':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'ETIMEDOUT':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+    case 'ENOENT':
+      return `cannot reach ${where} for database "${name}" (DATABASE_URL; ${code}): is the server running and the address right?`;
+    default:
+      return null;
+  }
+}
+
+/**
  * Where databases live: a PostgreSQL server, or PGlite directories for the embedded default.
  * The control plane is one database; each tenant gets its own, created and dropped here.
  */
@@ -103,8 +149,19 @@ export class PostgresServer implements DatabaseServer {
     return new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
   }
 
-  /** DATABASE_URL names a database that exists already: the operator creates it. */
-  async prepare(): Promise<void> {}
+  /**
+   * DATABASE_URL names a database that exists already: the operator creates it. Checked here,
+   * so a missing or unreachable one fails at start with what to do, not a driver stack.
+   */
+  async prepare(): Promise<void> {
+    try {
+      await this.admin.query('select 1');
+    } catch (error) {
+      const message = describeUnavailable(this.url, error);
+      if (message === null) throw error;
+      throw new DatabaseUnavailableError(message, { cause: error });
+    }
+  }
 
   async exists(name: string): Promise<boolean> {
     const result = await this.admin.query('select 1 from pg_database where datname = $1', [name]);

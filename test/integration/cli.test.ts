@@ -14,6 +14,7 @@ import { apiError } from '../helpers/api-error.js';
 import { createBackend } from '../helpers/databases.js';
 import { writeConfigFile } from '../helpers/gateway.js';
 import { TEST_REDIS_URL } from '../helpers/limit-stores.js';
+import { TEST_DATABASE_URL } from '../helpers/services.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 // Generous: each new embedded database runs PGlite's initdb (seconds each), and the suite
@@ -475,6 +476,40 @@ describe('cli', () => {
       expect(stderr).toMatch(/LOG_LEVEL.*loud/);
       expect(hasStackTrace(stderr)).toBe(false);
       expect(cli.logs.some((log) => String(log.msg).startsWith('Server listening'))).toBe(false);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'a missing or unreachable database is one line on stderr saying which and what to do',
+    async () => {
+      const missing = `llmb_missing_${randomBytes(4).toString('hex')}`;
+      const url = new URL(TEST_DATABASE_URL);
+      url.pathname = `/${missing}`;
+      const commands = [['serve'], ['migrate'], ['tenant', 'list'], ['worker']];
+      const runs = commands.map(async (args) => {
+        const cli = startCli(args, { DATABASE_URL: url.toString() });
+        return { args, exit: await cli.exited, stderr: cli.stderr(), stdout: cli.stdout() };
+      });
+      for (const { args, exit, stderr, stdout } of await Promise.all(runs)) {
+        expect(exit, args.join(' ')).toEqual({ code: 1, signal: null });
+        expect(stderr.trimEnd().split('\n'), args.join(' ')).toEqual([
+          expect.stringContaining(`database "${missing}" does not exist`),
+        ]);
+        expect(stderr).toContain(`${url.hostname}:${url.port || '5432'}`);
+        expect(stderr).toContain(`createdb -h ${url.hostname}`);
+        expect(stdout).toBe('');
+      }
+
+      // Nothing listens on port 1: the connection is refused at once.
+      const unreachable = startCli(['migrate'], {
+        DATABASE_URL: 'postgres://postgres:hunter2@127.0.0.1:1/llm_backend',
+      });
+      expect(await unreachable.exited).toEqual({ code: 1, signal: null });
+      const lines = unreachable.stderr().trimEnd().split('\n');
+      expect(lines).toEqual([expect.stringContaining('cannot reach PostgreSQL at 127.0.0.1:1')]);
+      expect(lines[0]).toContain('"llm_backend"');
+      expect(lines[0]).not.toContain('hunter2');
     },
     TEST_TIMEOUT_MS,
   );
