@@ -12,11 +12,12 @@ import {
   PostgresServer,
 } from '../../src/storage/database-server.js';
 import { migrateToLatest } from '../../src/storage/migrations/index.js';
-import { TEST_DATABASE_URL } from './services.js';
+import { TEST_CACHE_VARIABLE, TEST_DATABASE_URL } from './services.js';
 
 /**
- * One blank PGlite directory for every test backend of a run (PGlite's initdb takes seconds,
- * a copy much less), kept per PGlite version so an upgrade never reuses an old one.
+ * One blank PGlite directory for every test backend (PGlite's initdb takes seconds, a copy
+ * much less), kept between runs in the test cache and per PGlite version, so an upgrade
+ * never reuses an old one.
  */
 const PGLITE_VERSION = (
   JSON.parse(
@@ -26,7 +27,10 @@ const PGLITE_VERSION = (
     ),
   ) as { version: string }
 ).version;
-const SHARED_PGLITE_TEMPLATE = join(tmpdir(), `llm-backend-test-pglite-${PGLITE_VERSION}`);
+const SHARED_PGLITE_TEMPLATE = join(
+  process.env[TEST_CACHE_VARIABLE] ?? join(tmpdir(), 'llm-backend-test-cache'),
+  `pglite-${PGLITE_VERSION}`,
+);
 
 export type BackendKind = 'postgres' | 'pglite';
 export const BACKENDS: BackendKind[] = ['postgres', 'pglite'];

@@ -4,3 +4,9 @@ export const TEST_DATABASE_URL =
 
 const redisUrl = new URL(process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379');
 export const TEST_REDIS = { host: redisUrl.hostname, port: Number(redisUrl.port || 6379) };
+
+/**
+ * Names the directory kept between runs (the blank PGlite data directory); the global setup
+ * sets it, beside the per-run temporary directory that is removed at the end of each run.
+ */
+export const TEST_CACHE_VARIABLE = 'LLM_BACKEND_TEST_CACHE';
