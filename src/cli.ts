@@ -16,6 +16,7 @@ import { GatewayError } from './errors/gateway-error.js';
 import { closeGracefully, startServer } from './server.js';
 import type { Actor } from './services/audit/audit-log.js';
 import { WEBHOOK_SECRETS_PURPOSE } from './services/credentials/webhook-rewrap.js';
+import { DatabaseUnavailableError } from './storage/database-server.js';
 import type { Storage } from './storage/open.js';
 import { DirectoryInUseError } from './storage/process-lock.js';
 
@@ -198,7 +199,11 @@ main(process.argv.slice(2)).catch((error: unknown) => {
     console.error(`${(error as Error).message}\n\n${USAGE}`);
     process.exit(2);
   }
-  if (error instanceof GatewayError || error instanceof DirectoryInUseError) {
+  if (
+    error instanceof GatewayError ||
+    error instanceof DirectoryInUseError ||
+    error instanceof DatabaseUnavailableError
+  ) {
     console.error(`Error: ${error.message}`);
     process.exit(1);
   }

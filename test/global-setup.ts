@@ -1,6 +1,9 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
-import { TEST_DATABASE_URL, TEST_REDIS } from './helpers/services.js';
+import { TEST_CACHE_VARIABLE, TEST_DATABASE_URL, TEST_REDIS } from './helpers/services.js';
 
 /** Fails the run at once, saying what to start, when a service the suite needs is down. */
 async function checkPostgres(): Promise<string | null> {
@@ -40,8 +43,34 @@ function checkRedis(): Promise<string | null> {
   });
 }
 
-export async function setup(): Promise<void> {
+/**
+ * One temporary directory per run, made the temporary directory of every test worker and of
+ * every process they start (the workers start after this and inherit the environment), so
+ * whatever a test leaves behind goes with it at the end of the run. What is worth keeping
+ * between runs lives in one cache directory next to it.
+ */
+function useRunTempRoot(): () => void {
+  const system = tmpdir();
+  const runRoot = mkdtempSync(join(system, 'llm-backend-test-run-'));
+  const saved = { TMPDIR: process.env.TMPDIR, TMP: process.env.TMP, TEMP: process.env.TEMP };
+  // TMPDIR on POSIX, TMP and TEMP on Windows: what os.tmpdir() reads.
+  Object.assign(process.env, { TMPDIR: runRoot, TMP: runRoot, TEMP: runRoot });
+  process.env[TEST_CACHE_VARIABLE] ??= join(system, 'llm-backend-test-cache');
+  return () => {
+    for (const [name, value] of Object.entries(saved)) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+    rmSync(runRoot, { recursive: true, force: true, maxRetries: 3 });
+    // A process still writing there would make it reappear, or keep the removal from finishing.
+    if (existsSync(runRoot))
+      throw new Error(`The test run's temporary directory ${runRoot} could not be removed.`);
+  };
+}
+
+export async function setup(): Promise<() => void> {
   const problems = (await Promise.all([checkPostgres(), checkRedis()])).filter((p) => p !== null);
   if (problems.length > 0)
     throw new Error(`The test suite needs these services:\n- ${problems.join('\n- ')}`);
+  return useRunTempRoot();
 }

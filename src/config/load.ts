@@ -1,5 +1,4 @@
 import { readFileSync, statSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
 import type { ProviderConfig } from '../providers/types.js';
 import { type AlertsConfig, readAlerts } from './alerts.js';
 import { checked } from './checked.js';
@@ -16,6 +15,7 @@ import {
   routingConfigOf,
 } from './models.js';
 import { checkedProvider, resolveProvider } from './providers.js';
+import { parseYaml } from './yaml.js';
 
 export type {
   DeploymentConfig,

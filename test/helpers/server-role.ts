@@ -22,6 +22,8 @@ export async function createServerRole(): Promise<ServerRole> {
   await admin.connect();
   try {
     await admin.query(`create role "${name}" login createdb`);
+    // Membership lets the suite's own role drop what this one created, without SUPERUSER.
+    await admin.query(`grant "${name}" to current_user`);
   } finally {
     await admin.end();
   }

@@ -28,3 +28,9 @@ export async function redisBus(): Promise<InvalidationBus> {
     },
   };
 }
+
+/**
+ * Names the directory kept between runs (the blank PGlite data directory); the global setup
+ * sets it, beside the per-run temporary directory that is removed at the end of each run.
+ */
+export const TEST_CACHE_VARIABLE = 'LLM_BACKEND_TEST_CACHE';

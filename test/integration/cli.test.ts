@@ -1,4 +1,5 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { Agent, type IncomingMessage, request } from 'node:http';
@@ -6,11 +7,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
 import OpenAI from 'openai';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { apiError } from '../helpers/api-error.js';
 import { createBackend } from '../helpers/databases.js';
 import { writeConfigFile } from '../helpers/gateway.js';
+import { TEST_REDIS_URL } from '../helpers/limit-stores.js';
+import { TEST_DATABASE_URL } from '../helpers/services.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 // Generous: each new embedded database runs PGlite's initdb (seconds each), and the suite
@@ -38,6 +42,11 @@ const GATEWAY_VARIABLES = [
   'EXPORT_DIR',
   'BOOTSTRAP_ADMIN_KEY',
   'AUTH_FAILURES_PER_MINUTE',
+  'USAGE_STREAM',
+  'LOG_STREAM',
+  'LOG_SINK_URL',
+  // Not ours: the yaml package's debug switch, next to LOG_STREAM.
+  'LOG_TOKENS',
 ];
 
 function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
@@ -110,8 +119,30 @@ function withTimeout<T>(
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-function startCli(args: string[], env: Record<string, string> = {}): Cli {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
+/** How the CLI is run: from the sources through tsx, or as `npm start` runs it, from dist/. */
+const ENTRY = {
+  source: ['--import', 'tsx', 'src/cli.ts'],
+  built: ['dist/cli.js'],
+} as const;
+
+let built: Promise<void> | null = null;
+
+/** `npm run build` once per run of this file; incremental, so quick when dist/ is current. */
+function buildOnce(): Promise<void> {
+  built ??= new Promise<void>((resolve, reject) => {
+    execFile('npm', ['run', 'build'], { cwd: REPO_ROOT }, (error, stdout, stderr) =>
+      error === null ? resolve() : reject(new Error(`npm run build failed:\n${stdout}${stderr}`)),
+    );
+  });
+  return built;
+}
+
+function startCli(
+  args: string[],
+  env: Record<string, string> = {},
+  entry: keyof typeof ENTRY = 'source',
+): Cli {
+  const child = spawn(process.execPath, [...ENTRY[entry], ...args], {
     cwd: REPO_ROOT,
     env: childEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -222,13 +253,7 @@ async function listening(cli: Cli): Promise<string> {
 
 let seed: Promise<{ dataDir: string; key: string }> | null = null;
 
-/**
- * Serves on a copy of a data directory one first start made, with that start's key: the
- * tests about serving rather than about first starts skip creating the databases again.
- */
-async function serveSeeded(
-  env: Record<string, string> = {},
-): Promise<{ cli: Cli; url: string; key: string; dataDir: string }> {
+function seedOnce(): Promise<{ dataDir: string; key: string }> {
   seed ??= (async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'llm-backend-cli-seed-'));
     const first = await serve({ DATA_DIR: dataDir });
@@ -236,10 +261,21 @@ async function serveSeeded(
     await first.cli.exited;
     return { dataDir, key: first.key };
   })();
-  const { dataDir, key } = await seed;
+  return seed;
+}
+
+/**
+ * Serves on a copy of a data directory one first start made, with that start's key: the
+ * tests about serving rather than about first starts skip creating the databases again.
+ */
+async function serveSeeded(
+  env: Record<string, string> = {},
+  entry: keyof typeof ENTRY = 'source',
+): Promise<{ cli: Cli; url: string; key: string; dataDir: string }> {
+  const { dataDir, key } = await seedOnce();
   const copy = scratchDir('llm-backend-cli-copy-');
   cpSync(dataDir, copy, { recursive: true });
-  const cli = startCli(['serve'], { ...env, DATA_DIR: copy });
+  const cli = startCli(['serve'], { ...env, DATA_DIR: copy }, entry);
   return { cli, url: await listening(cli), key, dataDir: copy };
 }
 
@@ -445,6 +481,40 @@ describe('cli', () => {
   );
 
   it(
+    'a missing or unreachable database is one line on stderr saying which and what to do',
+    async () => {
+      const missing = `llmb_missing_${randomBytes(4).toString('hex')}`;
+      const url = new URL(TEST_DATABASE_URL);
+      url.pathname = `/${missing}`;
+      const commands = [['serve'], ['migrate'], ['tenant', 'list'], ['worker']];
+      const runs = commands.map(async (args) => {
+        const cli = startCli(args, { DATABASE_URL: url.toString() });
+        return { args, exit: await cli.exited, stderr: cli.stderr(), stdout: cli.stdout() };
+      });
+      for (const { args, exit, stderr, stdout } of await Promise.all(runs)) {
+        expect(exit, args.join(' ')).toEqual({ code: 1, signal: null });
+        expect(stderr.trimEnd().split('\n'), args.join(' ')).toEqual([
+          expect.stringContaining(`database "${missing}" does not exist`),
+        ]);
+        expect(stderr).toContain(`${url.hostname}:${url.port || '5432'}`);
+        expect(stderr).toContain(`createdb -h ${url.hostname}`);
+        expect(stdout).toBe('');
+      }
+
+      // Nothing listens on port 1: the connection is refused at once.
+      const unreachable = startCli(['migrate'], {
+        DATABASE_URL: 'postgres://postgres:hunter2@127.0.0.1:1/llm_backend',
+      });
+      expect(await unreachable.exited).toEqual({ code: 1, signal: null });
+      const lines = unreachable.stderr().trimEnd().split('\n');
+      expect(lines).toEqual([expect.stringContaining('cannot reach PostgreSQL at 127.0.0.1:1')]);
+      expect(lines[0]).toContain('"llm_backend"');
+      expect(lines[0]).not.toContain('hunter2');
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
     'serve with a broken config file exits 1 and names the file problem',
     async () => {
       const config = writeConfigFile({
@@ -455,6 +525,53 @@ describe('cli', () => {
       expect(await cli.exited).toEqual({ code: 1, signal: null });
       expect(cli.stderr()).toContain('/models/0/provider');
       expect(hasStackTrace(cli.stderr())).toBe(false);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'the built server writes JSON lines only to stdout, with every option on',
+    async () => {
+      await Promise.all([buildOnce(), seedOnce()]);
+      // LOG_STREAM and LOG_TOKENS are also the yaml package's switches for dumping its parse
+      // tree to stdout; the streams are this test's own, removed from Redis afterwards.
+      const prefix = `llmb-test-${randomBytes(4).toString('hex')}`;
+      const { cli, url, key } = await serveSeeded(
+        {
+          REDIS_URL: TEST_REDIS_URL,
+          LOG_STREAM: `${prefix}:logs`,
+          LOG_TOKENS: '1',
+          USAGE_STREAM: `${prefix}:usage`,
+          LOG_LEVEL: 'trace',
+        },
+        'built',
+      );
+      try {
+        await clientFor(url, key).chat.completions.create({
+          model: 'mock-chat',
+          messages: [{ role: 'user', content: 'hello' }],
+        });
+        cli.child.kill('SIGTERM');
+        expect(await cli.exited).toEqual({ code: 0, signal: null });
+        const lines = cli
+          .stdout()
+          .split('\n')
+          .filter((line) => line !== '');
+        expect(lines.length).toBeGreaterThan(0);
+        const notJson = lines.filter((line) => {
+          try {
+            return typeof JSON.parse(line) !== 'object';
+          } catch {
+            return true;
+          }
+        });
+        expect(notJson.slice(0, 5)).toEqual([]);
+      } finally {
+        const redis = new Redis(TEST_REDIS_URL);
+        const keys = await redis.keys(`${prefix}:*`);
+        if (keys.length > 0) await redis.del(...keys);
+        redis.disconnect();
+      }
     },
     TEST_TIMEOUT_MS,
   );

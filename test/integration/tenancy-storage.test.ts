@@ -1,9 +1,12 @@
+import { randomBytes } from 'node:crypto';
 import { type Kysely, sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { TenantService } from '../../src/services/tenancy/tenant-service.js';
+import { isDatabaseName, tenantDatabaseName } from '../../src/storage/database-server.js';
 import { DatabaseServers } from '../../src/storage/database-servers.js';
 import { MIGRATION_NAMES, migrateToLatest } from '../../src/storage/migrations/index.js';
 import { TenantConnections, type TenantDatabase } from '../../src/storage/tenant-connections.js';
+import { newId } from '../../src/utils/ids.js';
 import { BACKENDS, createBackend, type TestBackend } from '../helpers/databases.js';
 import { servicesOn, type TestServices } from '../helpers/tenant-services.js';
 
@@ -111,6 +114,118 @@ describe.each(BACKENDS)('tenant databases on %s', (kind) => {
     expect((await tenants.setStatus('globex', 'disabled')).status).toBe('disabled');
     expect((await tenants.setStatus('globex', 'active')).status).toBe('active');
   });
+});
+
+describe.each(BACKENDS)('a provisioning that fails mid-way on %s', (kind) => {
+  let services: TestServices;
+
+  beforeAll(async () => {
+    services = await servicesOn(kind);
+  }, 60_000);
+  afterAll(() => services?.close(), 60_000);
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it('is completed by the same create call, before or after its database exists', async () => {
+    const { tenants, backend } = services;
+    const server = backend.server;
+    const create = server.create.bind(server);
+    vi.spyOn(server, 'create').mockRejectedValueOnce(new Error('server went away'));
+    await expect(tenants.create({ slug: 'umbrella', name: 'Umbrella' })).rejects.toThrow(
+      'server went away',
+    );
+    expect((await tenants.get('umbrella')).status).toBe('provisioning');
+    const first = await tenants.create({ slug: 'umbrella', name: 'Umbrella Corp' });
+    expect(first).toMatchObject({ status: 'active', name: 'Umbrella Corp' });
+
+    // Created, then lost before the migrations ran: the retry finds it there.
+    vi.spyOn(server, 'create').mockImplementationOnce(async (name) => {
+      await create(name);
+      throw new Error('connection reset');
+    });
+    await expect(tenants.create({ slug: 'cyberdyne', name: 'Cyberdyne' })).rejects.toThrow(
+      'connection reset',
+    );
+    const second = await tenants.create({ slug: 'cyberdyne', name: 'Cyberdyne' });
+    expect(second.status).toBe('active');
+    expect(await server.exists(second.databaseName)).toBe(true);
+  }, 60_000);
+});
+
+/**
+ * The control database is named by the operator: whatever its name, tenant databases get
+ * valid ones, distinct from those of another control plane on the same server.
+ */
+describe('tenant database names on postgres', () => {
+  const suffix = () => randomBytes(4).toString('hex');
+
+  async function createTenantOn(databaseName: string) {
+    const backend = await createBackend('postgres', { databaseName });
+    const services = await servicesOn('postgres', { backend });
+    try {
+      const tenant = await services.tenants.create({ slug: 'acme', name: 'Acme' });
+      expect(tenant.status).toBe('active');
+      expect(tenant.databaseName).toMatch(/^[a-z][a-z0-9_]{0,62}$/);
+      expect(await backend.server.exists(tenant.databaseName)).toBe(true);
+      return tenant.databaseName;
+    } finally {
+      await services.close();
+      await backend.destroy();
+    }
+  }
+
+  it('are valid for a control database named with capitals', async () => {
+    const name = await createTenantOn(`LLM_Backend_${suffix()}`);
+    expect(name).toMatch(/^llm_backend_[0-9a-f]{8}_[0-9a-f]{8}_tnt_/);
+  }, 60_000);
+
+  it('are valid for a control database of 60 characters', async () => {
+    const control = `llmb_test_${suffix()}_${'x'.repeat(41)}`;
+    expect(control).toHaveLength(60);
+    expect(await createTenantOn(control)).toHaveLength(63);
+  }, 60_000);
+
+  it('keep apart control planes whose names differ only in case or past the cut', () => {
+    const id = newId('tnt');
+    const names = [
+      'llm_backend',
+      'LLM_Backend',
+      'Llm_Backend',
+      `${'a'.repeat(50)}1`,
+      `${'a'.repeat(50)}2`,
+    ];
+    const derived = names.map((control) => tenantDatabaseName(control, id));
+    expect(new Set(derived).size).toBe(names.length);
+    expect(tenantDatabaseName('llm_backend', id)).toBe(`llm_backend_${id}`);
+    for (const name of derived) expect(isDatabaseName(name)).toBe(true);
+    expect(isDatabaseName(tenantDatabaseName('9-Ünïcode db', id))).toBe(true);
+  });
+
+  it('resumes a tenant left provisioning under a name PostgreSQL refused', async () => {
+    const backend = await createBackend('postgres', { databaseName: `LLM_Backend_${suffix()}` });
+    const services = await servicesOn('postgres', { backend });
+    try {
+      const id = newId('tnt');
+      await backend.control
+        .insertInto('tenants')
+        .values({
+          id,
+          slug: 'stuck',
+          name: 'Stuck',
+          database_name: `${backend.server.controlDatabase}_${id}`,
+          server: null,
+          delete_after: null,
+        })
+        .execute();
+      const resumed = await services.tenants.create({ slug: 'stuck', name: 'Stuck' });
+      expect(resumed).toMatchObject({ id, status: 'active' });
+      expect(isDatabaseName(resumed.databaseName)).toBe(true);
+    } finally {
+      await services.close();
+      await backend.destroy();
+    }
+  }, 60_000);
 });
 
 describe('tenant databases on postgres, concurrently', () => {

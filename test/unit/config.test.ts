@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import type { Env } from '../../src/config/env.js';
 import { type AppConfig, ConfigError, loadConfig } from '../../src/config/load.js';
 import type { ProviderConfig } from '../../src/providers/types.js';
@@ -85,6 +85,37 @@ describe('loadConfig: bundled default', () => {
     expect(() => {
       (config as { env: unknown }).env = null;
     }).toThrow(TypeError);
+  });
+});
+
+describe('loadConfig: stdout', () => {
+  const switches = { LOG_STREAM: 'llmb:logs', LOG_TOKENS: '1' };
+  afterEach(() => {
+    vi.restoreAllMocks();
+    for (const name of Object.keys(switches)) delete process.env[name];
+  });
+
+  // The yaml package prints its parse tree when these are set in process.env; stdout must
+  // hold JSON log lines only.
+  it('prints nothing while parsing with the yaml debug switches set, and keeps them', () => {
+    Object.assign(process.env, switches);
+    const printed: unknown[] = [];
+    const capture = (...args: unknown[]) => {
+      printed.push(args);
+    };
+    vi.spyOn(console, 'log').mockImplementation(capture);
+    vi.spyOn(console, 'dir').mockImplementation(capture);
+    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      printed.push(chunk);
+      return true;
+    });
+    const config = loadConfig({ ...switches, REDIS_URL: 'redis://127.0.0.1:6379' });
+    vi.restoreAllMocks();
+    expect(printed).toEqual([]);
+    expect(config.env.logStream).toBe('llmb:logs');
+    expect(config.models.length).toBeGreaterThan(0);
+    expect(process.env.LOG_STREAM).toBe('llmb:logs');
+    expect(process.env.LOG_TOKENS).toBe('1');
   });
 });
 

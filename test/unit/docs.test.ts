@@ -146,3 +146,39 @@ describe('README.md', () => {
     }
   });
 });
+
+describe('packages named in the docs', () => {
+  const manifest = JSON.parse(read('../../package.json')) as Record<
+    'dependencies' | 'devDependencies' | 'overrides',
+    Record<string, unknown>
+  >;
+  const ours = new Set(
+    [manifest.dependencies, manifest.devDependencies, manifest.overrides].flatMap(Object.keys),
+  );
+  const pages = [
+    'README.md',
+    ...readdirSync(new URL('../../docs/', import.meta.url))
+      .filter((name) => name.endsWith('.md'))
+      .map((name) => `docs/${name}`),
+  ];
+  // Names that can only be packages: scoped ones and js-... or ...-js. A page that says to
+  // `npm install` one names an optional integration, not one the code uses.
+  const packageName =
+    /(?<![\w/@.-])(@[a-z0-9-]+\/[a-z0-9._-]+|[a-z0-9-]*\bjs-[a-z0-9-]+|[a-z0-9-]+-js)\b/g;
+
+  it.each(pages)('%s names only packages of package.json or ones it says to install', (page) => {
+    const text = read(`../../${page}`);
+    const installed = new Set(
+      [...text.matchAll(/npm install ((?:[@\w./-]+ ?)+)/g)].flatMap((match) =>
+        (match[1] ?? '').split(' '),
+      ),
+    );
+    for (const [, name] of text.matchAll(packageName)) {
+      if (name === undefined) continue;
+      expect(
+        ours.has(name) || installed.has(name),
+        `${page} names ${name}, which is not in package.json`,
+      ).toBe(true);
+    }
+  });
+});

@@ -3,6 +3,7 @@ import type { Kysely, Selectable } from 'kysely';
 import { DEFAULT_DATABASE_SERVER } from '../../config/database-servers.js';
 import { GatewayError } from '../../errors/gateway-error.js';
 import type { ControlSchema, TenantStatus, TenantsTable } from '../../storage/control-schema.js';
+import { isDatabaseName, tenantDatabaseName } from '../../storage/database-server.js';
 import { migrateToLatest } from '../../storage/migrations/index.js';
 import type { TenantConnections } from '../../storage/tenant-connections.js';
 import type { TenantSchema } from '../../storage/tenant-schema.js';
@@ -155,6 +156,7 @@ export class TenantService {
         param: 'server',
       });
     }
+    const controlDatabase = connections.servers.control.controlDatabase;
     let row = existing;
     if (row === undefined) {
       const id = newId('tnt');
@@ -164,12 +166,20 @@ export class TenantService {
           id,
           slug: input.slug,
           name: input.name,
-          // The control database's name as stem keeps names unique on every server.
-          database_name: `${connections.servers.control.controlDatabase}_${id}`,
+          database_name: tenantDatabaseName(controlDatabase, id),
           server,
           allowed_models: allowedModels,
           delete_after: null,
         })
+        .returningAll()
+        .executeTakeFirstOrThrow();
+    } else if (!isDatabaseName(row.database_name)) {
+      // Left by a version that named databases after any control database verbatim: no
+      // database can exist under a name PostgreSQL refused, so the row may take a valid one.
+      row = await control
+        .updateTable('tenants')
+        .set({ database_name: tenantDatabaseName(controlDatabase, row.id) })
+        .where('id', '=', row.id)
         .returningAll()
         .executeTakeFirstOrThrow();
     }
@@ -178,7 +188,13 @@ export class TenantService {
     await migrateToLatest(connections.get(target) as Kysely<unknown>, 'tenant');
     const active = await control
       .updateTable('tenants')
-      .set({ status: 'active', updated_at: new Date() })
+      // A retry's name and models are what its caller asked for now.
+      .set({
+        status: 'active',
+        name: input.name,
+        allowed_models: allowedModels,
+        updated_at: new Date(),
+      })
       .where('id', '=', row.id)
       .returningAll()
       .executeTakeFirstOrThrow();
