@@ -25,13 +25,14 @@ export async function runWorker(args: string[], config: AppConfig): Promise<void
     }
   }
   if (args.length > 0) throw new UsageError(`Unknown worker command '${args[0]}'.`);
-  if (config.env.redisUrl === null)
-    throw new UsageError(
-      'llm-backend worker needs REDIS_URL: without Redis, the gateway writes usage itself.',
-    );
+  // The databases first: a missing one is the first thing to fix, whatever else is wrong.
   const root = await compose(config, { role: 'worker' });
   const { log } = root;
   try {
+    if (config.env.redisUrl === null)
+      throw new UsageError(
+        'llm-backend worker needs REDIS_URL: without Redis, the gateway writes usage itself.',
+      );
     await root.startBackground();
     log.info({ workers: Math.max(1, config.env.usageWorkers) }, 'usage workers started');
     if (config.env.webhookWorkers > 0) log.info({}, 'webhook dispatchers started');
