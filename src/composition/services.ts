@@ -122,6 +122,7 @@ export function buildServices({
     usagePublisher: new UsagePublisher({ queue: backends.usageQueue, records: usageRecords, log }),
     webhooks: buildWebhooks({
       tenants,
+      changes,
       masterKey,
       due: backends.dueIndex,
       allowedHosts: env.webhookAllowedHosts,
