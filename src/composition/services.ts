@@ -133,6 +133,7 @@ export function buildServices({
       tenants,
       ring: KeyRing.derive(masterKey, env.masterKeyPrevious, PROVIDER_KEYS_PURPOSE),
       bus,
+      changes,
       tenantKeyProviders: tenantKeyProviders(providers),
       providers: new Set(providers.map((p) => p.id)),
     }),
