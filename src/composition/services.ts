@@ -122,6 +122,7 @@ export function buildServices({
     usagePublisher: new UsagePublisher({ queue: backends.usageQueue, records: usageRecords, log }),
     webhooks: buildWebhooks({
       tenants,
+      changes,
       masterKey,
       due: backends.dueIndex,
       allowedHosts: env.webhookAllowedHosts,
@@ -132,6 +133,7 @@ export function buildServices({
       tenants,
       ring: KeyRing.derive(masterKey, env.masterKeyPrevious, PROVIDER_KEYS_PURPOSE),
       bus,
+      changes,
       tenantKeyProviders: tenantKeyProviders(providers),
       providers: new Set(providers.map((p) => p.id)),
     }),

@@ -1,9 +1,10 @@
 import type { ColumnType } from 'kysely';
 import type { LimitScope, TenantRole } from '../domain/roles.js';
 import type { UserStatus } from '../domain/user.js';
+import type { DeliveryStatus, WebhookStatus } from '../domain/webhook.js';
 import type { AuditLogTable } from './control-schema.js';
 
-export type { LimitScope, TenantRole };
+export type { DeliveryStatus, LimitScope, TenantRole, WebhookStatus };
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 
@@ -85,9 +86,6 @@ export interface UsageRecordsTable {
   streamed: boolean;
   client_disconnected: boolean;
 }
-
-export type WebhookStatus = 'active' | 'disabled';
-export type DeliveryStatus = 'pending' | 'succeeded' | 'failed';
 
 export interface WebhookEndpointsTable {
   id: string;

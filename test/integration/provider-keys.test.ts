@@ -315,6 +315,7 @@ function serviceWith(current: string, previous: string | null = null) {
   return new ProviderKeyService({
     tenants: a.services.tenants,
     ring: KeyRing.derive(current, previous, PROVIDER_KEYS_PURPOSE),
+    changes: new ChangeRecorder(),
     tenantKeyProviders: PROVIDER_KEYS.tenantKeyProviders,
   });
 }

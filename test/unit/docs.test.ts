@@ -4,6 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { loadConfig } from '../../src/config/load.js';
 import { errorRegistry } from '../../src/errors/registry.js';
+import { EVENT_TYPES } from '../../src/services/events/catalogue.js';
+import { alertDataTable, eventsTable } from '../../src/services/events/catalogue-docs.js';
 
 const read = (relative: string) => readFileSync(new URL(relative, import.meta.url), 'utf8');
 
@@ -69,6 +71,44 @@ describe('docs/errors.md', () => {
       const definition = errorRegistry[code as keyof typeof errorRegistry];
       expect(row[1], `status of ${code}`).toBe(String(definition.status));
       expect(row[2], `type of ${code}`).toBe(`\`${definition.type}\``);
+    }
+  });
+});
+
+/**
+ * The table generated from the catalogue in a doc: what lies between the comment that names
+ * catalogue.ts and the end marker. One per doc.
+ */
+function generatedTable(markdown: string): string {
+  const start = markdown.indexOf('<!-- Generated from src/services/events/catalogue.ts');
+  const end = markdown.indexOf('<!-- end of generated table -->');
+  if (start === -1 || end < start) throw new Error('no generated table');
+  expect(markdown.indexOf('<!-- Generated from', start + 1), 'a second generated table').toBe(-1);
+  return markdown.slice(markdown.indexOf('-->', start) + 3, end).trim();
+}
+
+describe('the event catalogue in the docs', () => {
+  it("is docs/webhooks.md's events table, row for row", () => {
+    const doc = read('../../docs/webhooks.md');
+    expect(generatedTable(doc)).toBe(eventsTable());
+    // Every type has its row, and the table is the only one of the section.
+    const rows = tableRows(section(doc, 'Events'));
+    expect(firstCellCodes(rows, /^[a-z]/)).toEqual(Object.keys(EVENT_TYPES));
+  });
+
+  it("is docs/alerts.md's data table, and its alerts and audiences are the catalogue's", () => {
+    const doc = read('../../docs/alerts.md');
+    expect(generatedTable(doc)).toBe(alertDataTable());
+    const alerts = Object.entries(EVENT_TYPES).filter(
+      ([type]) => type.startsWith('alert.') && !type.endsWith('.resolved'),
+    );
+    const opening = tableRows(doc.slice(0, doc.indexOf('## Episodes')));
+    expect(firstCellCodes(opening, /^alert\./)).toEqual(alerts.map(([type]) => type));
+    const audience = { 'the tenant': 'tenant', 'operators (no tenant)': 'operator' } as const;
+    for (const [type, event] of alerts) {
+      const row = opening.find(([first]) => first === `\`${type}\``);
+      const said = audience[row?.[1] as keyof typeof audience];
+      expect(said, `who gets ${type} in docs/alerts.md`).toBe(event.audience);
     }
   });
 });

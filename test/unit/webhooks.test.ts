@@ -3,12 +3,12 @@ import type { LookupAddress } from 'node:dns';
 import { Webhook } from 'standardwebhooks';
 import { describe, expect, it } from 'vitest';
 import { readEnv } from '../../src/config/env.js';
+import { checkEventTypes, matchesEventType } from '../../src/services/webhooks/event-types.js';
 import { isPublicAddress, parseIp } from '../../src/services/webhooks/ip-ranges.js';
 import { MAX_ATTEMPTS, retryDelayMs } from '../../src/services/webhooks/retry-schedule.js';
 import { SecretBox } from '../../src/services/webhooks/secret-box.js';
 import { newWebhookSecret, signedHeaders } from '../../src/services/webhooks/signing.js';
 import { UrlGuard } from '../../src/services/webhooks/url-guard.js';
-import { matchesEventType } from '../../src/services/webhooks/webhook-model.js';
 
 describe('public addresses', () => {
   it.each([
@@ -121,6 +121,34 @@ describe('signatures', () => {
     expect(matchesEventType(['quota.*'], 'quotas.exhausted')).toBe(false);
     expect(matchesEventType(['api_key.created'], 'api_key.revoked')).toBe(false);
     expect(matchesEventType(['alert.*', 'api_key.revoked'], 'api_key.revoked')).toBe(true);
+  });
+
+  it('takes any well-formed type or prefix, known or not, once each', () => {
+    expect(
+      checkEventTypes(['quota.*', 'api_key.revoked', 'not_raised.yet', 'future.*', 'quota.*']),
+    ).toEqual(['quota.*', 'api_key.revoked', 'not_raised.yet', 'future.*']);
+  });
+
+  it.each([
+    ['API_KEY.Revoked', "Did you mean 'api_key.revoked'?"],
+    [' quota.* ', "Did you mean 'quota.*'?"],
+    ['alert-error_rate.resolved', null],
+    ['alert.error-rate', "Did you mean 'alert.error_rate'?"],
+    ['Made.Up', null],
+    ['quota.*.exhausted', null],
+  ])('refuses %j, naming the catalogue type it was meant as', (type, hint) => {
+    const error = (() => {
+      try {
+        checkEventTypes([type]);
+      } catch (thrown) {
+        return thrown;
+      }
+    })();
+    expect(error).toMatchObject({ code: 'invalid_request', param: 'event_types' });
+    const message = (error as Error).message;
+    expect(message).toContain(`'${type}' is not an event type`);
+    if (hint === null) expect(message).not.toContain('Did you mean');
+    else expect(message).toContain(hint);
   });
 });
 

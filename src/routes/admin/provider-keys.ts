@@ -1,7 +1,7 @@
-import { Type } from '@sinclair/typebox';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox';
 import type { Services } from '../../composition/services.js';
-import { API_KEY_MAX, providerKeyJson } from '../../services/credentials/provider-keys.js';
+import { providerKeyJson } from '../../domain/provider-key.js';
+import { API_KEY_MAX } from '../../services/credentials/provider-keys.js';
 import { errors, ListOf, TenantParams, Timestamp } from './schemas.js';
 import { actorOf, tenantOf } from './tenant-scope.js';
 
@@ -57,17 +57,15 @@ const ProviderParams = Type.Object({
   provider: Type.String({ description: "The provider's id in the config file." }),
 });
 const tags = ['Provider keys'];
-const json = (key: Parameters<typeof providerKeyJson>[0]) => ({
-  object: 'provider_key' as const,
-  ...providerKeyJson(key),
-});
-const providerOf = (request: FastifyRequest) => (request.params as { provider: string }).provider;
 
 /**
  * /admin/v1/tenants/{tenant}/provider-keys: the tenant's own keys for providers that allow
  * them (`tenant_keys: true`), used instead of the platform's. Written, never read back.
  */
-export async function providerKeyRoutes(app: FastifyInstance, services: Services): Promise<void> {
+export const providerKeyRoutes: FastifyPluginAsyncTypebox<Services> = async (
+  app,
+  { providerKeys },
+) => {
   app.get(
     '',
     {
@@ -80,8 +78,8 @@ export async function providerKeyRoutes(app: FastifyInstance, services: Services
       },
     },
     async (request) => ({
-      object: 'list',
-      data: (await services.providerKeys.list(tenantOf(request).id)).map(json),
+      object: 'list' as const,
+      data: (await providerKeys.list(tenantOf(request).id)).map(providerKeyJson),
     }),
   );
 
@@ -100,14 +98,13 @@ export async function providerKeyRoutes(app: FastifyInstance, services: Services
       },
     },
     async (request, reply) => {
-      const body = request.body as typeof SetProviderKey.static;
-      const { key, created } = await services.providerKeys.set(
+      const { key, created } = await providerKeys.set(
         tenantOf(request).id,
-        providerOf(request),
-        body.api_key,
+        request.params.provider,
+        request.body.api_key,
         actorOf(request),
       );
-      return reply.code(created ? 201 : 200).send(json(key));
+      return reply.code(created ? 201 : 200).send(providerKeyJson(key));
     },
   );
 
@@ -122,13 +119,10 @@ export async function providerKeyRoutes(app: FastifyInstance, services: Services
         response: { 200: ProviderKeyObject, ...errors },
       },
     },
-    async (request) =>
-      json(
-        await services.providerKeys.delete(
-          tenantOf(request).id,
-          providerOf(request),
-          actorOf(request),
-        ),
-      ),
+    async (request) => {
+      const tenant = tenantOf(request).id;
+      const key = await providerKeys.delete(tenant, request.params.provider, actorOf(request));
+      return providerKeyJson(key);
+    },
   );
-}
+};

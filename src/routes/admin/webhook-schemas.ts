@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
-import { MAX_EVENT_TYPES } from '../../services/webhooks/webhook-model.js';
-import type { DeliveryStatus, WebhookStatus } from '../../storage/tenant-schema.js';
+import type { DeliveryStatus, WebhookStatus } from '../../domain/webhook.js';
+import { MAX_EVENT_TYPES } from '../../services/webhooks/event-types.js';
 import { NullableTimestamp, TenantParams, Timestamp } from './schemas.js';
 
 /** The schemas of /admin/v1/tenants/{tenant}/webhooks, apart so the routes stay readable. */

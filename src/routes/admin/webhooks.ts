@@ -1,19 +1,11 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Services } from '../../composition/services.js';
-import {
-  deliveryJson,
-  type Webhook,
-  type WebhookDelivery,
-  webhookJson,
-} from '../../services/webhooks/webhook-model.js';
+import { type Webhook, webhookJson } from '../../domain/webhook.js';
 import { errors, ListOf, TenantParams } from './schemas.js';
 import { actorOf, tenantOf } from './tenant-scope.js';
+import { webhookDeliveryRoutes } from './webhook-deliveries.js';
 import {
   CreateWebhook,
-  DeliveryList,
-  DeliveryObject,
-  DeliveryParams,
-  DeliveryQuery,
   RotateSecret,
   UpdateWebhook,
   WebhookObject,
@@ -24,25 +16,17 @@ const tags = ['Webhooks'];
 const read = { action: 'webhooks:read' as const };
 const write = { action: 'webhooks:write' as const };
 
-const json = (webhook: Webhook, secret?: string) => ({
-  object: 'webhook' as const,
-  ...webhookJson(webhook),
-  ...(secret !== undefined && { secret }),
-});
-const deliveryObject = (delivery: WebhookDelivery) => ({
-  object: 'webhook_delivery' as const,
-  ...deliveryJson(delivery),
-});
-
-const params = (request: FastifyRequest) =>
-  request.params as { webhook: string; delivery?: string };
+/** The webhook as the API shows it; the secret only in the answers to create and rotate. */
+function webhookAnswer(webhook: Webhook, secret?: string) {
+  return { ...webhookJson(webhook), ...(secret !== undefined && { secret }) };
+}
 
 /**
- * /admin/v1/tenants/{tenant}/webhooks: the tenant's webhook endpoints, their secrets (shown
- * at creation and rotation only) and their deliveries.
+ * /admin/v1/tenants/{tenant}/webhooks: the tenant's webhook endpoints and their secrets
+ * (shown at creation and rotation only); their deliveries are in webhook-deliveries.ts.
  */
-export async function webhookRoutes(app: FastifyInstance, services: Services): Promise<void> {
-  const { endpoints, deliveries } = services.webhooks;
+export const webhookRoutes: FastifyPluginAsyncTypebox<Services> = async (app, services) => {
+  const { endpoints } = services.webhooks;
 
   app.post(
     '',
@@ -57,18 +41,11 @@ export async function webhookRoutes(app: FastifyInstance, services: Services): P
       },
     },
     async (request, reply) => {
-      const body = request.body as typeof CreateWebhook.static;
-      const { webhook, secret } = await endpoints.create(
-        tenantOf(request).id,
-        {
-          url: body.url,
-          description: body.description,
-          eventTypes: body.event_types,
-          status: body.status,
-        },
-        actorOf(request),
-      );
-      return reply.code(201).send(json(webhook, secret));
+      const { event_types: eventTypes, ...body } = request.body;
+      const tenant = tenantOf(request).id;
+      const input = { ...body, eventTypes };
+      const { webhook, secret } = await endpoints.create(tenant, input, actorOf(request));
+      return reply.code(201).send(webhookAnswer(webhook, secret));
     },
   );
 
@@ -84,8 +61,8 @@ export async function webhookRoutes(app: FastifyInstance, services: Services): P
       },
     },
     async (request) => ({
-      object: 'list',
-      data: (await endpoints.list(tenantOf(request).id)).map((webhook) => json(webhook)),
+      object: 'list' as const,
+      data: (await endpoints.list(tenantOf(request).id)).map((webhook) => webhookAnswer(webhook)),
     }),
   );
 
@@ -100,7 +77,8 @@ export async function webhookRoutes(app: FastifyInstance, services: Services): P
         response: { 200: WebhookObject, ...errors },
       },
     },
-    async (request) => json(await endpoints.get(tenantOf(request).id, params(request).webhook)),
+    async (request) =>
+      webhookAnswer(await endpoints.get(tenantOf(request).id, request.params.webhook)),
   );
 
   app.patch(
@@ -116,19 +94,12 @@ export async function webhookRoutes(app: FastifyInstance, services: Services): P
       },
     },
     async (request) => {
-      const body = request.body as typeof UpdateWebhook.static;
-      const webhook = await endpoints.update(
-        tenantOf(request).id,
-        params(request).webhook,
-        {
-          url: body.url,
-          description: body.description,
-          eventTypes: body.event_types,
-          status: body.status,
-        },
-        actorOf(request),
+      const { event_types: eventTypes, ...body } = request.body;
+      const input = { ...body, eventTypes };
+      const { webhook } = request.params;
+      return webhookAnswer(
+        await endpoints.update(tenantOf(request).id, webhook, input, actorOf(request)),
       );
-      return json(webhook);
     },
   );
 
@@ -143,8 +114,10 @@ export async function webhookRoutes(app: FastifyInstance, services: Services): P
         response: { 200: WebhookObject, ...errors },
       },
     },
-    async (request) =>
-      json(await endpoints.delete(tenantOf(request).id, params(request).webhook, actorOf(request))),
+    async (request) => {
+      const { webhook } = request.params;
+      return webhookAnswer(await endpoints.delete(tenantOf(request).id, webhook, actorOf(request)));
+    },
   );
 
   app.post(
@@ -163,83 +136,17 @@ export async function webhookRoutes(app: FastifyInstance, services: Services): P
       },
     },
     async (request) => {
-      const grace = (request.body as typeof RotateSecret.static).grace_seconds ?? 0;
+      const grace = request.body.grace_seconds ?? 0;
+      const tenant = tenantOf(request).id;
       const { webhook, secret } = await endpoints.rotateSecret(
-        tenantOf(request).id,
-        params(request).webhook,
+        tenant,
+        request.params.webhook,
         grace,
         actorOf(request),
       );
-      return json(webhook, secret);
+      return webhookAnswer(webhook, secret);
     },
   );
 
-  app.get(
-    '/:webhook/deliveries',
-    {
-      config: read,
-      schema: {
-        tags,
-        summary: 'List the deliveries of a webhook, newest first, with their attempts.',
-        params: WebhookParams,
-        querystring: DeliveryQuery,
-        response: { 200: DeliveryList, ...errors },
-      },
-    },
-    async (request) => {
-      const query = request.query as typeof DeliveryQuery.static;
-      const page = await deliveries.list(tenantOf(request).id, params(request).webhook, {
-        limit: Number(query.limit ?? '20'),
-        after: query.after,
-        status: query.status,
-      });
-      return {
-        object: 'list',
-        data: page.data.map(deliveryObject),
-        first_id: page.data[0]?.id ?? null,
-        last_id: page.data.at(-1)?.id ?? null,
-        has_more: page.hasMore,
-      };
-    },
-  );
-
-  app.post(
-    '/:webhook/deliveries/:delivery/redeliver',
-    {
-      config: write,
-      schema: {
-        tags,
-        summary: 'Send a delivery again now, with a fresh round of retries.',
-        params: DeliveryParams,
-        response: { 200: DeliveryObject, ...errors },
-      },
-    },
-    async (request) => {
-      const { webhook, delivery } = params(request);
-      const redelivered = await deliveries.redeliver(
-        tenantOf(request).id,
-        webhook,
-        delivery as string,
-        actorOf(request),
-      );
-      return deliveryObject(redelivered);
-    },
-  );
-
-  app.post(
-    '/:webhook/test',
-    {
-      config: write,
-      schema: {
-        tags,
-        summary: 'Send a `webhook.test` event to this webhook (whatever types it asked for).',
-        params: WebhookParams,
-        response: { 201: DeliveryObject, ...errors },
-      },
-    },
-    async (request, reply) => {
-      const delivery = await deliveries.sendTest(tenantOf(request).id, params(request).webhook);
-      return reply.code(201).send(deliveryObject(delivery));
-    },
-  );
-}
+  await app.register(webhookDeliveryRoutes, { ...services, prefix: '/:webhook' });
+};

@@ -1,41 +1,24 @@
-import type { Kysely, Selectable } from 'kysely';
+import { PROVIDER_KEY, type ProviderKey } from '../../domain/provider-key.js';
 import { GatewayError } from '../../errors/gateway-error.js';
-import type { ProviderKeysTable, TenantSchema } from '../../storage/tenant-schema.js';
-import { type Actor, appendAudit, SYSTEM_ACTOR } from '../audit/audit-log.js';
+import { ProviderKeyRepository } from '../../storage/repositories/provider-keys.js';
+import { type Actor, SYSTEM_ACTOR } from '../audit/audit-log.js';
+import type { ChangeRecorder } from '../audit/changes.js';
 import type { InvalidationBus } from '../keys/invalidation.js';
-import type { Tenant, TenantService } from '../tenancy/tenant-service.js';
+import type { TenantService } from '../tenancy/tenant-service.js';
 import { EnvelopeCipher } from './envelope.js';
 import type { KeyRing, RewrapResult } from './key-ring.js';
 import { type OpenedKeys, ProviderKeyCache } from './provider-key-cache.js';
 
-/** A tenant's key for one provider as the API shows it: never the key itself. */
-export interface ProviderKey {
-  provider: string;
-  /** The key's last 4 characters, to tell keys apart; empty for keys under 12 characters. */
-  hint: string;
-  createdAt: Date;
-  createdBy: string | null;
-  updatedAt: Date;
-  updatedBy: string | null;
-}
-
-export function providerKeyJson(key: ProviderKey) {
-  return {
-    provider: key.provider,
-    hint: key.hint,
-    created_at: key.createdAt.toISOString(),
-    created_by: key.createdBy,
-    updated_at: key.updatedAt.toISOString(),
-    updated_by: key.updatedBy,
-  };
-}
+export type { ProviderKey };
 
 export interface ProviderKeyServiceOptions {
   tenants: TenantService;
   /** The key-encryption keys (purpose `provider-keys`), current and during a rotation previous. */
   ring: KeyRing;
-  /** Told of every change, so every instance's cache drops the tenant at once. */
+  /** Where the cache hears of changes made on any instance. */
   bus?: InvalidationBus;
+  /** Writes, audits and announces each change, so every instance's cache drops the tenant. */
+  changes: ChangeRecorder;
   /** The providers whose config allows tenants' own keys (`tenant_keys: true`). */
   tenantKeyProviders: ReadonlySet<string>;
   /** Every configured provider; one in neither set is unknown (404). Default: none more. */
@@ -58,17 +41,6 @@ const contextOf = (tenantId: string, provider: string) =>
 
 /** By type and id, as the audit log names actors: `key:key_...`, `cli:alice`. */
 const actorName = (actor: Actor) => `${actor.type}:${actor.id ?? ''}`;
-
-function toProviderKey(row: Selectable<ProviderKeysTable>): ProviderKey {
-  return {
-    provider: row.provider,
-    hint: row.hint,
-    createdAt: new Date(row.created_at),
-    createdBy: row.created_by,
-    updatedAt: new Date(row.updated_at),
-    updatedBy: row.updated_by,
-  };
-}
 
 function validApiKey(value: unknown): string {
   if (typeof value !== 'string' || value.length > API_KEY_MAX || !API_KEY_PATTERN.test(value)) {
@@ -111,9 +83,8 @@ export class ProviderKeyService {
   }
 
   async list(tenantRef: string): Promise<ProviderKey[]> {
-    const { db } = await this.open(tenantRef);
-    const rows = await db.selectFrom('provider_keys').selectAll().orderBy('provider').execute();
-    return rows.map(toProviderKey);
+    const { db } = await this.options.tenants.open(tenantRef);
+    return new ProviderKeyRepository(db).list();
   }
 
   /** Stores the tenant's key for the provider, replacing any; `created` tells which. */
@@ -125,62 +96,47 @@ export class ProviderKeyService {
   ): Promise<{ key: ProviderKey; created: boolean }> {
     this.checkProvider(provider);
     const secret = validApiKey(apiKey);
-    const { tenant, db } = await this.open(tenantRef);
-    const sealed = this.cipher.seal(secret, contextOf(tenant.id, provider));
-    const hint = secret.length >= HINT_MIN_LENGTH ? secret.slice(-4) : '';
-    const by = actorName(actor);
-    const now = new Date();
-    const before = await db
-      .selectFrom('provider_keys')
-      .selectAll()
-      .where('provider', '=', provider)
-      .executeTakeFirst();
-    const row = await db
-      .insertInto('provider_keys')
-      .values({
-        provider,
-        secret_sealed: sealed.secretSealed,
-        data_key_sealed: sealed.dataKeySealed,
-        hint,
-        created_at: now,
-        created_by: by,
-        updated_at: now,
-        updated_by: by,
-      })
-      .onConflict((conflict) =>
-        conflict.column('provider').doUpdateSet({
-          secret_sealed: sealed.secretSealed,
-          data_key_sealed: sealed.dataKeySealed,
-          hint,
-          updated_at: now,
-          updated_by: by,
-        }),
-      )
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    const key = toProviderKey(row);
-    const previous = before === undefined ? null : toProviderKey(before);
-    await this.audit(db, actor, 'provider_key.set', previous, key);
-    // The bus knows no finer message than the tenant: its cached API keys and limits are
-    // reloaded once as well, which a rare change can afford.
-    await this.options.bus?.publish({ tenantId: tenant.id });
-    return { key, created: before === undefined };
+    const { tenant, db } = await this.options.tenants.open(tenantRef);
+    const key = {
+      provider,
+      sealed: this.cipher.seal(secret, contextOf(tenant.id, provider)),
+      hint: secret.length >= HINT_MIN_LENGTH ? secret.slice(-4) : '',
+      by: actorName(actor),
+    };
+    const { before, after } = await this.options.changes.tenant(db, actor, {
+      action: 'provider_key.set',
+      kind: PROVIDER_KEY,
+      write: async (trx) => {
+        const keys = new ProviderKeyRepository(trx);
+        const before = await keys.find(provider);
+        return { before, after: await keys.upsert(key) };
+      },
+      // The bus knows no finer message than the tenant: its cached API keys and limits are
+      // reloaded once as well, which a rare change can afford.
+      invalidate: () => ({ tenantId: tenant.id }),
+    });
+    return { key: after, created: before === null };
   }
 
   /** Removes the tenant's key: its requests use the platform's key again, on every instance. */
-  async delete(tenantRef: string, provider: string, actor: Actor = SYSTEM_ACTOR) {
-    const { tenant, db } = await this.open(tenantRef);
+  async delete(
+    tenantRef: string,
+    provider: string,
+    actor: Actor = SYSTEM_ACTOR,
+  ): Promise<ProviderKey> {
+    const { tenant, db } = await this.options.tenants.open(tenantRef);
     // No check against the config: a key stays removable after its provider left the file.
-    const row = await db
-      .deleteFrom('provider_keys')
-      .where('provider', '=', provider)
-      .returningAll()
-      .executeTakeFirst();
-    if (row === undefined) throw new GatewayError('provider_key_not_found', { param: 'provider' });
-    const key = toProviderKey(row);
-    await this.audit(db, actor, 'provider_key.delete', key, null);
-    await this.options.bus?.publish({ tenantId: tenant.id });
-    return key;
+    const { before } = await this.options.changes.tenant(db, actor, {
+      action: 'provider_key.delete',
+      kind: PROVIDER_KEY,
+      write: async (trx) => {
+        const key = await new ProviderKeyRepository(trx).delete(provider);
+        if (key === null) throw new GatewayError('provider_key_not_found', { param: 'provider' });
+        return { before: key, after: null };
+      },
+      invalidate: () => ({ tenantId: tenant.id }),
+    });
+    return before;
   }
 
   /**
@@ -189,26 +145,20 @@ export class ProviderKeyService {
    * it is (it was sealed under the current key anyway).
    */
   async rewrap(tenantRef: string): Promise<RewrapResult> {
-    const { tenant, db } = await this.open(tenantRef);
-    const rows = await db.selectFrom('provider_keys').selectAll().orderBy('provider').execute();
+    const { tenant, db } = await this.options.tenants.open(tenantRef);
+    const keys = new ProviderKeyRepository(db);
     const result: RewrapResult = { rewrapped: 0, current: 0, failed: [] };
-    for (const row of rows) {
-      const envelope = { secretSealed: row.secret_sealed, dataKeySealed: row.data_key_sealed };
+    for (const { provider, sealed } of await keys.sealed()) {
       try {
-        const rewrapped = this.cipher.rewrap(envelope, contextOf(tenant.id, row.provider));
+        const rewrapped = this.cipher.rewrap(sealed, contextOf(tenant.id, provider));
         if (rewrapped === null) {
           result.current += 1;
           continue;
         }
-        await db
-          .updateTable('provider_keys')
-          .set({ data_key_sealed: rewrapped.dataKeySealed })
-          .where('provider', '=', row.provider)
-          .where('data_key_sealed', '=', row.data_key_sealed)
-          .execute();
+        await keys.resealDataKey(provider, sealed.dataKeySealed, rewrapped.dataKeySealed);
         result.rewrapped += 1;
       } catch (error) {
-        result.failed.push({ id: row.provider, error: (error as Error).message });
+        result.failed.push({ id: provider, error: (error as Error).message });
       }
     }
     return result;
@@ -234,50 +184,18 @@ export class ProviderKeyService {
 
   /** Every stored key of the tenant, opened; one that does not open is kept as its error. */
   private async openAll(tenantId: string): Promise<OpenedKeys> {
-    const { tenant, db } = await this.open(tenantId);
-    const rows = await db
-      .selectFrom('provider_keys')
-      .select(['provider', 'secret_sealed', 'data_key_sealed'])
-      .execute();
+    const { tenant, db } = await this.options.tenants.open(tenantId);
     const opened = new Map<string, string | Error>();
-    for (const row of rows) {
-      const envelope = { secretSealed: row.secret_sealed, dataKeySealed: row.data_key_sealed };
+    for (const { provider, sealed } of await new ProviderKeyRepository(db).sealed()) {
       try {
-        opened.set(row.provider, this.cipher.open(envelope, contextOf(tenant.id, row.provider)));
+        opened.set(provider, this.cipher.open(sealed, contextOf(tenant.id, provider)));
       } catch (error) {
         opened.set(
-          row.provider,
+          provider,
           new GatewayError('provider_key_unreadable', { param: null, cause: error }),
         );
       }
     }
     return opened;
-  }
-
-  private async audit(
-    db: Kysely<TenantSchema>,
-    actor: Actor,
-    action: string,
-    before: ProviderKey | null,
-    after: ProviderKey | null,
-  ): Promise<void> {
-    const target = (after ?? before) as ProviderKey;
-    // The JSON the API shows: provider, hint and times, never the key or its envelope.
-    await appendAudit(db as Kysely<unknown>, 'audit_log', actor, {
-      action,
-      targetType: 'provider_key',
-      targetId: target.provider,
-      before: before && providerKeyJson(before),
-      after: after && providerKeyJson(after),
-    });
-  }
-
-  /** A tenant being provisioned or deleted is treated as absent. */
-  private async open(tenantRef: string): Promise<{ tenant: Tenant; db: Kysely<TenantSchema> }> {
-    const tenant = await this.options.tenants.get(tenantRef);
-    if (tenant.status === 'deleting' || tenant.status === 'provisioning') {
-      throw new GatewayError('tenant_not_found', { param: 'tenant' });
-    }
-    return { tenant, db: this.options.tenants.database(tenant) };
   }
 }

@@ -1,9 +1,18 @@
 import type { Kysely } from 'kysely';
+import { type SealedSecrets, WebhookRepository } from '../../storage/repositories/webhooks.js';
 import type { TenantSchema } from '../../storage/tenant-schema.js';
 import type { KeyRing, RewrapResult } from './key-ring.js';
 
 /** The purpose webhook secrets are sealed under (see webhooks/webhooks.ts). */
 export const WEBHOOK_SECRETS_PURPOSE = 'webhook-secrets';
+
+/** The secrets under the current key, or null when they already are. */
+function resealed(ring: KeyRing, id: string, secrets: SealedSecrets): SealedSecrets | null {
+  const current = ring.reseal(secrets.current, id);
+  const previous = secrets.previous === null ? null : ring.reseal(secrets.previous, id);
+  if (current === null && previous === null) return null;
+  return { current: current ?? secrets.current, previous: previous ?? secrets.previous };
+}
 
 /**
  * Re-seals a tenant's webhook signing secrets (current and, during a secret rotation,
@@ -15,37 +24,19 @@ export async function rewrapWebhookSecrets(
   db: Kysely<TenantSchema>,
   ring: KeyRing,
 ): Promise<RewrapResult> {
-  const rows = await db
-    .selectFrom('webhook_endpoints')
-    .select(['id', 'secret_sealed', 'previous_secret_sealed'])
-    .orderBy('id')
-    .execute();
+  const webhooks = new WebhookRepository(db);
   const result: RewrapResult = { rewrapped: 0, current: 0, failed: [] };
-  for (const row of rows) {
+  for (const { id, secrets } of await webhooks.allSecrets()) {
     try {
-      const secret = ring.reseal(row.secret_sealed, row.id);
-      const previous =
-        row.previous_secret_sealed === null
-          ? null
-          : ring.reseal(row.previous_secret_sealed, row.id);
-      if (secret === null && previous === null) {
+      const next = resealed(ring, id, secrets);
+      if (next === null) {
         result.current += 1;
         continue;
       }
-      let update = db
-        .updateTable('webhook_endpoints')
-        .set({
-          secret_sealed: secret ?? row.secret_sealed,
-          ...(previous !== null && { previous_secret_sealed: previous }),
-        })
-        .where('id', '=', row.id)
-        .where('secret_sealed', '=', row.secret_sealed);
-      if (row.previous_secret_sealed !== null)
-        update = update.where('previous_secret_sealed', '=', row.previous_secret_sealed);
-      await update.execute();
+      await webhooks.reseal(id, secrets, next);
       result.rewrapped += 1;
     } catch (error) {
-      result.failed.push({ id: row.id, error: (error as Error).message });
+      result.failed.push({ id, error: (error as Error).message });
     }
   }
   return result;

@@ -2,8 +2,10 @@ import { type Static, type TObject, type TProperties, Type } from '@sinclair/typ
 
 /**
  * Every event type the gateway raises, with when it is raised, who receives it and the
- * schema of its `data`. The webhook docs' event table is kept equal to this table by a test,
- * and the publisher refuses (in tests: throws on) data that does not match its type.
+ * schema of its `data`. The events table of docs/webhooks.md and the alert data table of
+ * docs/alerts.md are generated from it (catalogue-docs.ts) and kept equal to it by a test; a
+ * field's `description` shows there. The publisher refuses (in tests: throws on) data that
+ * does not match its type.
  */
 export interface EventDefinition {
   /** When the event is raised, as the docs say it. */
@@ -96,7 +98,11 @@ export const EVENT_TYPES = {
   'quota.threshold_reached': {
     when: "What a quota's target used passed one of its thresholds; once per threshold per period ([rate-limits.md](rate-limits.md#how-quotas-are-enforced)).",
     audience: 'tenant',
-    data: Type.Object({ ...quota, threshold: Type.Integer(), used: Type.Number() }),
+    data: Type.Object({
+      ...quota,
+      threshold: Type.Integer({ description: 'percent' }),
+      used: Type.Number(),
+    }),
   },
   'quota.exhausted': {
     when: 'The first request of a period refused by a quota.',

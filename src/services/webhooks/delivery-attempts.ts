@@ -1,10 +1,9 @@
-import { type Kysely, type Selectable, sql } from 'kysely';
+import type { Kysely } from 'kysely';
+import type { Webhook, WebhookDelivery } from '../../domain/webhook.js';
 import { GatewayError } from '../../errors/gateway-error.js';
-import type {
-  TenantSchema,
-  WebhookDeliveriesTable,
-  WebhookEndpointsTable,
-} from '../../storage/tenant-schema.js';
+import { WebhookDeliveryRepository } from '../../storage/repositories/webhook-deliveries.js';
+import { type SealedSecrets, WebhookRepository } from '../../storage/repositories/webhooks.js';
+import type { TenantSchema } from '../../storage/tenant-schema.js';
 import { newId } from '../../utils/ids.js';
 import type { TenantService } from '../tenancy/tenant-service.js';
 import type { DueEntry, DueIndex } from './due-index.js';
@@ -14,8 +13,10 @@ import { retryDelayMs } from './retry-schedule.js';
 export interface ClaimedDelivery {
   entry: DueEntry;
   db: Kysely<TenantSchema>;
-  delivery: Selectable<WebhookDeliveriesTable>;
-  endpoint: Selectable<WebhookEndpointsTable>;
+  delivery: WebhookDelivery;
+  webhook: Webhook;
+  /** The webhook's sealed signing secrets. */
+  secrets: SealedSecrets;
 }
 
 export interface AttemptOutcome {
@@ -43,36 +44,22 @@ export class DeliveryAttempts {
     const { tenants, due } = this.options;
     let db: Kysely<TenantSchema>;
     try {
-      const tenant = await tenants.get(entry.tenantId);
-      if (tenant.status === 'deleting') throw new GatewayError('tenant_not_found');
-      db = tenants.database(tenant);
+      // A tenant being deleted is gone: its deliveries are never sent.
+      ({ db } = await tenants.open(entry.tenantId));
     } catch (error) {
       if (!isGone(error)) throw error;
       await due.remove(entry);
       return null;
     }
-    const delivery = await db
-      .updateTable('webhook_deliveries')
-      .set({ next_attempt_at: new Date(now.getTime() + leaseMs), updated_at: now })
-      .where('id', '=', entry.deliveryId)
-      .where('status', '=', 'pending')
-      .where('next_attempt_at', '<=', now)
-      .returningAll()
-      .executeTakeFirst();
-    if (delivery === undefined) return this.settle(db, entry);
-    const endpoint = await db
-      .selectFrom('webhook_endpoints')
-      .selectAll()
-      .where('id', '=', delivery.endpoint_id)
-      .executeTakeFirst();
-    if (endpoint !== undefined && endpoint.status === 'active')
-      return { entry, db, delivery, endpoint };
+    const deliveries = new WebhookDeliveryRepository(db);
+    const until = new Date(now.getTime() + leaseMs);
+    const delivery = await deliveries.lease(entry.deliveryId, now, until);
+    if (delivery === null) return this.settle(deliveries, entry);
+    const stored = await new WebhookRepository(db).findWithSecrets(delivery.webhookId);
+    if (stored !== null && stored.webhook.status === 'active')
+      return { entry, db, delivery, ...stored };
     // A disabled endpoint gets nothing: its pending deliveries end, to be redelivered later.
-    await db
-      .updateTable('webhook_deliveries')
-      .set({ status: 'failed', next_attempt_at: null, updated_at: now })
-      .where('id', '=', entry.deliveryId)
-      .execute();
+    await deliveries.settle(entry.deliveryId, 'failed', null, now);
     await due.remove(entry);
     return null;
   }
@@ -83,36 +70,16 @@ export class DeliveryAttempts {
     const succeeded =
       outcome.statusCode !== null && outcome.statusCode >= 200 && outcome.statusCode < 300;
     const next = await db.transaction().execute(async (trx) => {
-      await trx
-        .insertInto('webhook_attempts')
-        .values({
-          id: newId('att'),
-          delivery_id: entry.deliveryId,
-          at: outcome.at,
-          status_code: outcome.statusCode,
-          error: outcome.error,
-          duration_ms: Math.round(outcome.durationMs),
-        })
-        .execute();
-      // Counted in SQL: a redelivery that reset the round meanwhile is not undone.
-      const row = await trx
-        .updateTable('webhook_deliveries')
-        .set({ attempt_count: sql`attempt_count + 1`, last_attempt_at: outcome.at })
-        .where('id', '=', entry.deliveryId)
-        .returning(['attempt_count'])
-        .executeTakeFirst();
-      if (row === undefined) return null;
-      const delay = succeeded ? null : retryDelayMs(row.attempt_count, this.options.retryBaseMs);
+      const deliveries = new WebhookDeliveryRepository(trx);
+      const attempts = await deliveries.addAttempt(entry.deliveryId, {
+        id: newId('att'),
+        ...outcome,
+      });
+      if (attempts === null) return null;
+      const delay = succeeded ? null : retryDelayMs(attempts, this.options.retryBaseMs);
       const nextAt = delay === null ? null : new Date(Date.now() + delay);
-      await trx
-        .updateTable('webhook_deliveries')
-        .set({
-          status: succeeded ? 'succeeded' : nextAt === null ? 'failed' : 'pending',
-          next_attempt_at: nextAt,
-          updated_at: new Date(),
-        })
-        .where('id', '=', entry.deliveryId)
-        .execute();
+      const status = succeeded ? 'succeeded' : nextAt === null ? 'failed' : 'pending';
+      await deliveries.settle(entry.deliveryId, status, nextAt);
       return nextAt;
     });
     if (next === null) await this.options.due.remove(entry);
@@ -120,14 +87,10 @@ export class DeliveryAttempts {
   }
 
   /** Not claimable: pending for later (schedule it then), or over (forget it). */
-  private async settle(db: Kysely<TenantSchema>, entry: DueEntry): Promise<null> {
-    const row = await db
-      .selectFrom('webhook_deliveries')
-      .select(['status', 'next_attempt_at'])
-      .where('id', '=', entry.deliveryId)
-      .executeTakeFirst();
-    if (row?.status === 'pending' && row.next_attempt_at !== null)
-      await this.options.due.schedule([{ ...entry, at: new Date(row.next_attempt_at) }]);
+  private async settle(deliveries: WebhookDeliveryRepository, entry: DueEntry): Promise<null> {
+    const state = await deliveries.due(entry.deliveryId);
+    if (state?.status === 'pending' && state.nextAttemptAt !== null)
+      await this.options.due.schedule([{ ...entry, at: state.nextAttemptAt }]);
     else await this.options.due.remove(entry);
     return null;
   }

@@ -142,18 +142,18 @@ export class WebhookDispatcher {
   }
 
   private async attempt(claimed: ClaimedDelivery) {
-    const { delivery, endpoint } = claimed;
+    const { delivery, webhook, secrets: sealed } = claimed;
     // The payload's keys in their documented order (jsonb keeps its own).
     const { type, timestamp, data } = delivery.payload;
     const body = JSON.stringify({ type, timestamp, data });
     let secrets: string[];
     try {
-      secrets = this.options.webhooks.signingSecrets(endpoint);
+      secrets = this.options.webhooks.signingSecrets(webhook, sealed);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       return { at: new Date(), statusCode: null, error: `cannot sign: ${message}`, durationMs: 0 };
     }
-    const headers = signedHeaders(delivery.event_id, new Date(), body, secrets);
-    return this.options.sender.send({ url: endpoint.url, headers: { ...headers }, body });
+    const headers = signedHeaders(delivery.eventId, new Date(), body, secrets);
+    return this.options.sender.send({ url: webhook.url, headers: { ...headers }, body });
   }
 }

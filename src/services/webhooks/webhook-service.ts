@@ -1,23 +1,20 @@
-import type { Kysely, Selectable, Updateable } from 'kysely';
+import { WEBHOOK, type Webhook, type WebhookStatus } from '../../domain/webhook.js';
 import { GatewayError } from '../../errors/gateway-error.js';
-import type {
-  TenantSchema,
-  WebhookEndpointsTable,
-  WebhookStatus,
-} from '../../storage/tenant-schema.js';
+import {
+  type SealedSecrets,
+  type WebhookChanges,
+  WebhookRepository,
+} from '../../storage/repositories/webhooks.js';
 import { newId } from '../../utils/ids.js';
-import { type Actor, auditChange, SYSTEM_ACTOR } from '../audit/audit-log.js';
+import { type Actor, SYSTEM_ACTOR } from '../audit/audit-log.js';
+import type { ChangeRecorder } from '../audit/changes.js';
 import type { TenantService } from '../tenancy/tenant-service.js';
+import { checkEventTypes } from './event-types.js';
 import type { SecretBox } from './secret-box.js';
 import { newWebhookSecret } from './signing.js';
 import type { UrlGuard } from './url-guard.js';
-import {
-  EVENT_TYPE_PATTERN,
-  MAX_EVENT_TYPES,
-  toWebhook,
-  type Webhook,
-  webhookJson,
-} from './webhook-model.js';
+
+export type { Webhook };
 
 /** More would make one event a flood of calls; a tenant needs a handful. */
 export const MAX_WEBHOOKS_PER_TENANT = 50;
@@ -37,21 +34,15 @@ export interface WebhookServiceOptions {
   box: SecretBox;
   /** Refuses URLs that would reach private addresses. */
   guard: UrlGuard;
+  /** Writes and audits each change. */
+  changes: ChangeRecorder;
 }
 
-const invalid = (message: string, param: string) =>
-  new GatewayError('invalid_request', { message, param });
+const notFound = () => new GatewayError('webhook_not_found', { param: 'webhook' });
 
-function checkEventTypes(types: readonly string[]): string[] {
-  if (types.length === 0 || types.length > MAX_EVENT_TYPES)
-    throw invalid(`Give 1 to ${MAX_EVENT_TYPES} event types.`, 'event_types');
-  for (const type of types)
-    if (type.length > 100 || !EVENT_TYPE_PATTERN.test(type))
-      throw invalid(
-        `'${type}' is not an event type: use one like 'quota.exhausted', or 'quota.*' for every type under 'quota.'.`,
-        'event_types',
-      );
-  return [...new Set(types)];
+export function foundWebhook<T>(value: T | null): T {
+  if (value === null) throw notFound();
+  return value;
 }
 
 /**
@@ -61,61 +52,48 @@ function checkEventTypes(types: readonly string[]): string[] {
 export class WebhookService {
   constructor(private readonly options: WebhookServiceOptions) {}
 
-  private async database(tenantRef: string) {
-    const tenant = await this.options.tenants.get(tenantRef);
-    return { tenant, db: this.options.tenants.database(tenant) };
-  }
-
   async create(
     tenantRef: string,
     input: CreateWebhookInput,
     actor: Actor = SYSTEM_ACTOR,
   ): Promise<{ webhook: Webhook; secret: string }> {
-    const { db } = await this.database(tenantRef);
+    const { db } = await this.options.tenants.open(tenantRef);
     const eventTypes = checkEventTypes(input.eventTypes);
-    const url = (await this.options.guard.check(input.url)).toString();
-    const { count } = await db
-      .selectFrom('webhook_endpoints')
-      .select((eb) => eb.fn.countAll<string>().as('count'))
-      .executeTakeFirstOrThrow();
-    if (Number(count) >= MAX_WEBHOOKS_PER_TENANT)
-      throw invalid(`A tenant has at most ${MAX_WEBHOOKS_PER_TENANT} webhooks.`, 'url');
+    const url = await this.checkedUrl(input.url);
     const id = newId('whk');
     const secret = newWebhookSecret();
-    const row = await db
-      .insertInto('webhook_endpoints')
-      .values({
-        id,
-        url,
-        description: input.description ?? '',
-        event_types: eventTypes,
-        secret_sealed: this.options.box.seal(secret, id),
-        previous_secret_sealed: null,
-        previous_secret_expires_at: null,
-        status: input.status ?? 'active',
-      })
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    const webhook = toWebhook(row);
-    await auditChange(db as Kysely<unknown>, actor, {
+    const { after } = await this.options.changes.tenant(db, actor, {
       action: 'webhook.created',
-      targetType: 'webhook',
-      before: null,
-      after: webhook,
-      json: webhookJson,
+      kind: WEBHOOK,
+      write: async (trx) => {
+        const webhooks = new WebhookRepository(trx);
+        if ((await webhooks.count()) >= MAX_WEBHOOKS_PER_TENANT)
+          throw new GatewayError('invalid_request', {
+            message: `A tenant has at most ${MAX_WEBHOOKS_PER_TENANT} webhooks.`,
+            param: 'url',
+          });
+        const webhook = await webhooks.insert({
+          id,
+          url,
+          description: input.description ?? '',
+          eventTypes,
+          status: input.status ?? 'active',
+          sealed: this.options.box.seal(secret, id),
+        });
+        return { before: null, after: webhook };
+      },
     });
-    return { webhook, secret };
+    return { webhook: after, secret };
   }
 
   async list(tenantRef: string): Promise<Webhook[]> {
-    const { db } = await this.database(tenantRef);
-    const rows = await db.selectFrom('webhook_endpoints').selectAll().orderBy('id').execute();
-    return rows.map(toWebhook);
+    const { db } = await this.options.tenants.open(tenantRef);
+    return new WebhookRepository(db).list();
   }
 
   async get(tenantRef: string, id: string): Promise<Webhook> {
-    const { db } = await this.database(tenantRef);
-    return toWebhook(await findRow(db, id));
+    const { db } = await this.options.tenants.open(tenantRef);
+    return foundWebhook(await new WebhookRepository(db).find(id));
   }
 
   async update(
@@ -124,49 +102,38 @@ export class WebhookService {
     input: UpdateWebhookInput,
     actor: Actor = SYSTEM_ACTOR,
   ): Promise<Webhook> {
-    const { db } = await this.database(tenantRef);
-    const before = toWebhook(await findRow(db, id));
-    const changes: Updateable<WebhookEndpointsTable> = { updated_at: new Date() };
-    if (input.url !== undefined)
-      changes.url = (await this.options.guard.check(input.url)).toString();
-    if (input.eventTypes !== undefined) changes.event_types = checkEventTypes(input.eventTypes);
+    const { db } = await this.options.tenants.open(tenantRef);
+    // Another tenant's id answers 404 before anything about the input is said.
+    foundWebhook(await new WebhookRepository(db).find(id));
+    const changes: WebhookChanges = {};
+    if (input.url !== undefined) changes.url = await this.checkedUrl(input.url);
+    if (input.eventTypes !== undefined) changes.eventTypes = checkEventTypes(input.eventTypes);
     if (input.description !== undefined) changes.description = input.description;
     if (input.status !== undefined) changes.status = input.status;
-    const row = await db
-      .updateTable('webhook_endpoints')
-      .set(changes)
-      .where('id', '=', id)
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    const webhook = toWebhook(row);
-    await auditChange(db as Kysely<unknown>, actor, {
+    const { after } = await this.options.changes.tenant(db, actor, {
       action: 'webhook.updated',
-      targetType: 'webhook',
-      before: before,
-      after: webhook,
-      json: webhookJson,
+      kind: WEBHOOK,
+      write: async (trx) => {
+        const webhooks = new WebhookRepository(trx);
+        const before = foundWebhook(await webhooks.find(id));
+        return { before, after: foundWebhook(await webhooks.update(id, changes)) };
+      },
     });
-    return webhook;
+    return after;
   }
 
   /** Deletes the webhook and, with it, its deliveries and their attempts. */
   async delete(tenantRef: string, id: string, actor: Actor = SYSTEM_ACTOR): Promise<Webhook> {
-    const { db } = await this.database(tenantRef);
-    const row = await db
-      .deleteFrom('webhook_endpoints')
-      .where('id', '=', id)
-      .returningAll()
-      .executeTakeFirst();
-    if (row === undefined) throw new GatewayError('webhook_not_found', { param: 'webhook' });
-    const webhook = toWebhook(row);
-    await auditChange(db as Kysely<unknown>, actor, {
+    const { db } = await this.options.tenants.open(tenantRef);
+    const { before } = await this.options.changes.tenant(db, actor, {
       action: 'webhook.deleted',
-      targetType: 'webhook',
-      before: webhook,
-      after: null,
-      json: webhookJson,
+      kind: WEBHOOK,
+      write: async (trx) => ({
+        before: foundWebhook(await new WebhookRepository(trx).delete(id)),
+        after: null,
+      }),
     });
-    return webhook;
+    return before;
   }
 
   /**
@@ -180,51 +147,40 @@ export class WebhookService {
     actor: Actor = SYSTEM_ACTOR,
     now = new Date(),
   ): Promise<{ webhook: Webhook; secret: string }> {
-    const { db } = await this.database(tenantRef);
-    const current = await findRow(db, id);
+    const { db } = await this.options.tenants.open(tenantRef);
     const secret = newWebhookSecret();
-    const row = await db
-      .updateTable('webhook_endpoints')
-      .set({
-        secret_sealed: this.options.box.seal(secret, id),
-        previous_secret_sealed: graceSeconds > 0 ? current.secret_sealed : null,
-        previous_secret_expires_at:
-          graceSeconds > 0 ? new Date(now.getTime() + graceSeconds * 1000) : null,
-        updated_at: now,
-      })
-      .where('id', '=', id)
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    const webhook = toWebhook(row);
-    await auditChange(db as Kysely<unknown>, actor, {
+    const { after } = await this.options.changes.tenant(db, actor, {
       action: 'webhook.secret_rotated',
-      targetType: 'webhook',
-      before: toWebhook(current),
-      after: webhook,
-      json: webhookJson,
+      kind: WEBHOOK,
+      write: async (trx) => {
+        const webhooks = new WebhookRepository(trx);
+        const current = foundWebhook(await webhooks.findWithSecrets(id, true));
+        const grace = graceSeconds > 0;
+        const rotated = await webhooks.replaceSecrets(
+          id,
+          {
+            current: this.options.box.seal(secret, id),
+            previous: grace ? current.secrets.current : null,
+            previousExpiresAt: grace ? new Date(now.getTime() + graceSeconds * 1000) : null,
+          },
+          now,
+        );
+        return { before: current.webhook, after: foundWebhook(rotated) };
+      },
     });
-    return { webhook, secret };
+    return { webhook: after, secret };
   }
 
   /** The secrets a delivery is signed with now: the current one, and one in its grace. */
-  signingSecrets(row: Selectable<WebhookEndpointsTable>, now = new Date()): string[] {
-    const secrets = [this.options.box.open(row.secret_sealed, row.id)];
-    const until = row.previous_secret_expires_at;
-    if (row.previous_secret_sealed !== null && until !== null && new Date(until) > now)
-      secrets.push(this.options.box.open(row.previous_secret_sealed, row.id));
+  signingSecrets(webhook: Webhook, sealed: SealedSecrets, now = new Date()): string[] {
+    const secrets = [this.options.box.open(sealed.current, webhook.id)];
+    const until = webhook.previousSecretExpiresAt;
+    if (sealed.previous !== null && until !== null && until > now)
+      secrets.push(this.options.box.open(sealed.previous, webhook.id));
     return secrets;
   }
-}
 
-export async function findRow(
-  db: Kysely<TenantSchema>,
-  id: string,
-): Promise<Selectable<WebhookEndpointsTable>> {
-  const row = await db
-    .selectFrom('webhook_endpoints')
-    .selectAll()
-    .where('id', '=', id)
-    .executeTakeFirst();
-  if (row === undefined) throw new GatewayError('webhook_not_found', { param: 'webhook' });
-  return row;
+  private async checkedUrl(url: string): Promise<string> {
+    return (await this.options.guard.check(url)).toString();
+  }
 }

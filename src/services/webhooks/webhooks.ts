@@ -1,3 +1,4 @@
+import type { ChangeRecorder } from '../audit/changes.js';
 import { deriveKey } from '../keys/key-hash.js';
 import type { TenantService } from '../tenancy/tenant-service.js';
 import { DeliveryService } from './delivery-service.js';
@@ -20,6 +21,8 @@ export interface WebhookSettings {
 
 export interface BuildWebhooksOptions extends WebhookSettings {
   tenants: TenantService;
+  /** Writes and audits every admin change to webhooks and deliveries. */
+  changes: ChangeRecorder;
   masterKey: string;
   /** Deliveries due, by time: in Redis, or in process for one instance. */
   due: DueIndex;
@@ -35,12 +38,12 @@ export interface Webhooks {
 }
 
 export function buildWebhooks(options: BuildWebhooksOptions): Webhooks {
-  const { tenants, allowedHosts, timeoutMs, retryBaseMs, due } = options;
+  const { tenants, changes, allowedHosts, timeoutMs, retryBaseMs, due } = options;
   const guard = new UrlGuard({ allowedHosts, resolveTimeoutMs: timeoutMs });
   const box = new SecretBox(deriveKey(options.masterKey, 'webhook-secrets'));
   return {
-    endpoints: new WebhookService({ tenants, box, guard }),
-    deliveries: new DeliveryService({ tenants, due }),
+    endpoints: new WebhookService({ tenants, box, guard, changes }),
+    deliveries: new DeliveryService({ tenants, due, changes }),
     due,
     guard,
     settings: { allowedHosts, timeoutMs, retryBaseMs },
