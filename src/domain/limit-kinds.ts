@@ -15,6 +15,12 @@ export interface LimitKindSpec {
   counter: LimitCounter;
   /** The counter-store check it becomes (see services/limits/store.ts). */
   check: 'requests' | 'tokens' | 'concurrent';
+  /**
+   * Names its counters in the store, one per rule: unique among the kinds. The first kinds
+   * kept the names their counters had before this table, so counters in Redis carried on
+   * across that upgrade; a new kind takes its own name.
+   */
+  counterKey: string;
   /** Which of OpenAI's `x-ratelimit-*-{requests,tokens}` headers it feeds; null: none. */
   headers: 'requests' | 'tokens' | null;
   /** The refusal's words for it, as OpenAI writes them: `... on requests per min (RPM): ...`. */
@@ -37,6 +43,7 @@ export const LIMIT_KINDS = {
   requests_per_minute: {
     counter: { type: 'window', of: 'requests', windowMs: MINUTE_MS },
     check: 'requests',
+    counterKey: 'requests',
     headers: 'requests',
     per: 'requests per min (RPM)',
     errorType: 'requests',
@@ -48,6 +55,7 @@ export const LIMIT_KINDS = {
   tokens_per_minute: {
     counter: { type: 'window', of: 'tokens', windowMs: MINUTE_MS },
     check: 'tokens',
+    counterKey: 'tokens',
     headers: 'tokens',
     per: 'tokens per min (TPM)',
     errorType: 'tokens',
@@ -59,6 +67,7 @@ export const LIMIT_KINDS = {
   max_concurrent_requests: {
     counter: { type: 'concurrent' },
     check: 'concurrent',
+    counterKey: 'concurrent',
     headers: null,
     per: 'concurrent requests',
     errorType: 'requests',

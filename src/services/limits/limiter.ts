@@ -226,10 +226,8 @@ export class RateLimiter {
       if (limit === null) return [];
       const spec = limitKind(kind);
       const amount = countsTokens(spec) ? reservedTokens : 1;
-      // One hash tag per tenant: every key of one call lands in one Redis Cluster slot. The
-      // store's kind names the counter, as it did before the catalogue, so counters in Redis
-      // carry on across a deploy; so no two kinds may share a store kind (a test checks).
-      const key = `llmb:rl:{${principal.tenantId}}:${rule.id}:${spec.check}`;
+      // One hash tag per tenant: every key of one call lands in one Redis Cluster slot.
+      const key = `llmb:rl:{${principal.tenantId}}:${rule.id}:${spec.counterKey}`;
       return [{ check: { key, kind: spec.check, limit, amount }, limit: { rule, kind } }];
     });
   }
