@@ -3,7 +3,9 @@
  * `rate_limits`, its field in the admin API and the audit log, and (camel-cased) its option
  * in `LimitRuleService.set`. The admin API's schemas, the repository, the limiter, the
  * response headers and the docs table in docs/rate-limits.md are all read from here, so a
- * new kind is this table, a migration adding its column and a row in the docs.
+ * new kind is a row in this table, a tenant migration adding its column (listed in
+ * storage/migrations/index.ts) and a row in the docs. The kind must be one the counter store
+ * can count: a window of its length (WINDOW_MS today) or concurrent requests.
  */
 
 /** How a limit counts: a sliding window over `windowMs`, or requests running at once. */
