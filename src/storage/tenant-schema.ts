@@ -1,10 +1,12 @@
 import type { ColumnType } from 'kysely';
+import type { LimitValues } from '../domain/limit-kinds.js';
+import type { QuotaMetric, QuotaPeriod } from '../domain/quota.js';
 import type { LimitScope, TenantRole } from '../domain/roles.js';
 import type { UserStatus } from '../domain/user.js';
 import type { DeliveryStatus, WebhookStatus } from '../domain/webhook.js';
 import type { AuditLogTable } from './control-schema.js';
 
-export type { DeliveryStatus, LimitScope, TenantRole, WebhookStatus };
+export type { DeliveryStatus, LimitScope, QuotaMetric, QuotaPeriod, TenantRole, WebhookStatus };
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 
@@ -36,20 +38,15 @@ export interface ApiKeysTable {
   created_at: Timestamp;
 }
 
-export interface RateLimitsTable {
+/** Plus one integer column per kind of limit (domain/limit-kinds.ts), null: not limited. */
+export interface RateLimitsTable extends LimitValues {
   id: string;
   scope: LimitScope;
   subject_id: string | null;
   model: string | null;
-  requests_per_minute: number | null;
-  tokens_per_minute: number | null;
-  max_concurrent_requests: number | null;
   created_at: Timestamp;
   updated_at: Timestamp;
 }
-
-export type QuotaMetric = 'tokens' | 'cost';
-export type QuotaPeriod = 'day' | 'month' | 'total';
 
 export interface QuotasTable {
   id: string;

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { LIMIT_KIND_NAMES, limitKind, perLimitKind } from '../../src/domain/limit-kinds.js';
 import { useUpstreamGateway } from '../helpers/gateway.js';
 
 const { gateway } = useUpstreamGateway();
@@ -133,6 +134,31 @@ describe('/admin/v1/tenants/{tenant}/limits', () => {
       ((await missing.json()) as { error: { code: string } }).error.code,
     ]).toEqual([404, 'limit_not_found']);
     expect(await gateway.services.limitRules.list('test')).toEqual([]);
+  });
+
+  it('stores every kind of the catalogue in its column, and audits the rule as shown', async () => {
+    // Distinct values, the last at its kind's maximum: each lands in a column of its own.
+    const values = perLimitKind((name, { min }) => min + LIMIT_KIND_NAMES.indexOf(name));
+    const last = LIMIT_KIND_NAMES[LIMIT_KIND_NAMES.length - 1] ?? LIMIT_KIND_NAMES[0];
+    values[last] = limitKind(last).max;
+    const created = await post({ scope: 'tenant', ...values });
+    expect(created.status).toBe(201);
+    const rule = (await created.json()) as Record<string, unknown>;
+    expect(rule).toMatchObject(values);
+    const listed = (await (await limits()).json()) as { data: unknown[] };
+    expect(listed.data).toEqual([rule]);
+    for (const name of LIMIT_KIND_NAMES) {
+      const above = await post({ scope: 'tenant', [name]: limitKind(name).max + 1 });
+      expect(above.status, name).toBe(400);
+    }
+    expect((await limits({ method: 'DELETE', path: `/${rule.id}` })).status).toBe(200);
+    const audit = (await (
+      await gateway.fetch(`/admin/v1/tenants/test/audit-logs?target_id=${rule.id}`)
+    ).json()) as { data: { action: string; before: unknown; after: unknown }[] };
+    expect(audit.data).toEqual([
+      expect.objectContaining({ action: 'rate_limit.delete', before: rule, after: null }),
+      expect.objectContaining({ action: 'rate_limit.set', before: null, after: rule }),
+    ]);
   });
 
   it('lets viewers read and only managers write', async () => {

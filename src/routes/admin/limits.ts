@@ -1,7 +1,13 @@
-import { Type } from '@sinclair/typebox';
-import type { FastifyInstance } from 'fastify';
+import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox';
 import type { Services } from '../../composition/services.js';
-import { limitRuleJson } from '../../services/limits/limit-rules.js';
+import {
+  LIMIT_KIND_NAMES,
+  type LimitKindSpec,
+  limitKind,
+  limitOptions,
+  perLimitKind,
+} from '../../domain/limit-kinds.js';
+import { limitRuleJson } from '../../domain/limit-rule.js';
 import type { LimitScope } from '../../storage/tenant-schema.js';
 import { errors, ListOf, TenantParams, Timestamp } from './schemas.js';
 import { actorOf, tenantOf } from './tenant-scope.js';
@@ -11,10 +17,16 @@ const Scope = Type.Unsafe<LimitScope>({
   enum: ['tenant', 'user', 'key'],
   description: 'Whom the limit binds: the whole tenant, one user (all its keys), or one key.',
 });
-const Limit = (description: string) =>
-  Type.Union([Type.Integer({ minimum: 1, maximum: 2_000_000_000 }), Type.Null()], {
-    description,
-  });
+
+/** One field per kind of limit (domain/limit-kinds.ts), in the catalogue's order. */
+const LimitValue = ({ min, max, description }: LimitKindSpec) =>
+  Type.Union([Type.Integer({ minimum: min, maximum: max }), Type.Null()], { description });
+const exampleLimits = Object.fromEntries(
+  LIMIT_KIND_NAMES.flatMap((name) => {
+    const { example } = limitKind(name);
+    return example === undefined ? [] : [[name, example]];
+  }),
+);
 
 const SetLimit = Type.Object(
   {
@@ -29,16 +41,9 @@ const SetLimit = Type.Object(
         description: 'One model; absent or null: all models together.',
       }),
     ),
-    requests_per_minute: Type.Optional(Limit('At most this many requests in any 60 seconds.')),
-    tokens_per_minute: Type.Optional(
-      Limit('At most this many tokens (prompt and completion) in any 60 seconds.'),
-    ),
-    max_concurrent_requests: Type.Optional(Limit('At most this many requests at once.')),
+    ...perLimitKind((_, spec) => Type.Optional(LimitValue(spec))),
   },
-  {
-    additionalProperties: false,
-    examples: [{ scope: 'tenant', requests_per_minute: 600, tokens_per_minute: 200000 }],
-  },
+  { additionalProperties: false, examples: [{ scope: 'tenant', ...exampleLimits }] },
 );
 
 const LimitObject = Type.Object(
@@ -48,9 +53,7 @@ const LimitObject = Type.Object(
     scope: Scope,
     subject_id: Type.Union([Type.String(), Type.Null()]),
     model: Type.Union([Type.String(), Type.Null()]),
-    requests_per_minute: Type.Union([Type.Integer(), Type.Null()]),
-    tokens_per_minute: Type.Union([Type.Integer(), Type.Null()]),
-    max_concurrent_requests: Type.Union([Type.Integer(), Type.Null()]),
+    ...perLimitKind(() => Type.Union([Type.Integer(), Type.Null()])),
     created_at: Timestamp,
     updated_at: Timestamp,
   },
@@ -62,9 +65,7 @@ const LimitObject = Type.Object(
         scope: 'tenant',
         subject_id: null,
         model: null,
-        requests_per_minute: 600,
-        tokens_per_minute: 200000,
-        max_concurrent_requests: null,
+        ...perLimitKind((name) => exampleLimits[name] ?? null),
         created_at: '2026-11-26T12:00:00.000Z',
         updated_at: '2026-11-26T12:00:00.000Z',
       },
@@ -74,13 +75,9 @@ const LimitObject = Type.Object(
 
 const LimitParams = Type.Object({ ...TenantParams.properties, limit: Type.String() });
 const tags = ['Rate limits'];
-const json = (rule: Parameters<typeof limitRuleJson>[0]) => ({
-  object: 'rate_limit' as const,
-  ...limitRuleJson(rule),
-});
 
 /** /admin/v1/tenants/{tenant}/limits: the tenant's, its users' and its keys' rate limits. */
-export async function limitRoutes(app: FastifyInstance, services: Services): Promise<void> {
+export const limitRoutes: FastifyPluginAsyncTypebox<Services> = async (app, { limitRules }) => {
   app.get(
     '',
     {
@@ -93,8 +90,8 @@ export async function limitRoutes(app: FastifyInstance, services: Services): Pro
       },
     },
     async (request) => ({
-      object: 'list',
-      data: (await services.limitRules.list(tenantOf(request).id)).map(json),
+      object: 'list' as const,
+      data: (await limitRules.list(tenantOf(request).id)).map(limitRuleJson),
     }),
   );
 
@@ -113,20 +110,13 @@ export async function limitRoutes(app: FastifyInstance, services: Services): Pro
       },
     },
     async (request, reply) => {
-      const body = request.body as typeof SetLimit.static;
-      const { rule, created } = await services.limitRules.set(
+      const { scope, subject_id: subjectId, model, ...limits } = request.body;
+      const { rule, created } = await limitRules.set(
         tenantOf(request).id,
-        {
-          scope: body.scope,
-          subjectId: body.subject_id ?? null,
-          model: body.model ?? null,
-          requestsPerMinute: body.requests_per_minute ?? null,
-          tokensPerMinute: body.tokens_per_minute ?? null,
-          maxConcurrentRequests: body.max_concurrent_requests ?? null,
-        },
+        { scope, subjectId, model, ...limitOptions(limits) },
         actorOf(request),
       );
-      return reply.code(created ? 201 : 200).send(json(rule));
+      return reply.code(created ? 201 : 200).send(limitRuleJson(rule));
     },
   );
 
@@ -142,12 +132,8 @@ export async function limitRoutes(app: FastifyInstance, services: Services): Pro
       },
     },
     async (request) =>
-      json(
-        await services.limitRules.delete(
-          tenantOf(request).id,
-          (request.params as { limit: string }).limit,
-          actorOf(request),
-        ),
+      limitRuleJson(
+        await limitRules.delete(tenantOf(request).id, request.params.limit, actorOf(request)),
       ),
   );
-}
+};

@@ -1,9 +1,20 @@
-import { Type } from '@sinclair/typebox';
-import type { FastifyInstance } from 'fastify';
+import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox';
 import type { Services } from '../../composition/services.js';
+import {
+  describeEach,
+  MAX_QUOTA_AMOUNT,
+  MAX_THRESHOLDS,
+  QUOTA_METRIC_NAMES,
+  QUOTA_METRICS,
+  QUOTA_PERIOD_NAMES,
+  QUOTA_PERIODS,
+  type Quota,
+  type QuotaMetric,
+  type QuotaPeriod,
+  quotaJson,
+} from '../../domain/quota.js';
 import { NANOS_PER_UNIT, periodAt } from '../../services/limits/quota-period.js';
-import { MAX_QUOTA_AMOUNT, type Quota, quotaJson } from '../../services/limits/quotas.js';
-import type { LimitScope, QuotaMetric, QuotaPeriod } from '../../storage/tenant-schema.js';
+import type { LimitScope } from '../../storage/tenant-schema.js';
 import { errors, ListOf, TenantParams, Timestamp } from './schemas.js';
 import { actorOf, tenantOf } from './tenant-scope.js';
 
@@ -14,14 +25,13 @@ const Scope = Type.Unsafe<LimitScope>({
 });
 const Metric = Type.Unsafe<QuotaMetric>({
   type: 'string',
-  enum: ['tokens', 'cost'],
-  description:
-    "What is counted: `tokens` (prompt and completion) or `cost` (spend in the price table's currency, US dollars).",
+  enum: QUOTA_METRIC_NAMES,
+  description: `What is counted. ${describeEach(QUOTA_METRICS)}`,
 });
 const Period = Type.Unsafe<QuotaPeriod>({
   type: 'string',
-  enum: ['day', 'month', 'total'],
-  description: '`day` and `month` are UTC calendar periods; `total` never resets.',
+  enum: QUOTA_PERIOD_NAMES,
+  description: `The period counted over. ${describeEach(QUOTA_PERIODS)}`,
 });
 const SetQuota = Type.Object(
   {
@@ -40,7 +50,7 @@ const SetQuota = Type.Object(
     }),
     thresholds: Type.Optional(
       Type.Array(Type.Integer({ minimum: 1, maximum: 100 }), {
-        maxItems: 10,
+        maxItems: MAX_THRESHOLDS,
         description:
           'Soft thresholds in percent of the amount (1 to 100); stored sorted, without repeats.',
       }),
@@ -109,13 +119,23 @@ const QuotaWithUse = Type.Object(
 
 const QuotaParams = Type.Object({ ...TenantParams.properties, quota: Type.String() });
 const tags = ['Quotas and budgets'];
-const json = (quota: Parameters<typeof quotaJson>[0]) => ({
-  object: 'quota' as const,
-  ...quotaJson(quota),
-});
 
 /** /admin/v1/tenants/{tenant}/quotas: token quotas and spend budgets of the tenant, its users and its keys. */
-export async function quotaRoutes(app: FastifyInstance, services: Services): Promise<void> {
+export const quotaRoutes: FastifyPluginAsyncTypebox<Services> = async (
+  app,
+  { quotas, usageRecords },
+) => {
+  // The records, not Redis's counters: those may be missing or hold open reservations.
+  const withUse = async (tenantId: string, quota: Quota, now: Date) => {
+    const window = periodAt(quota.period, now);
+    const used = await usageRecords.usedIn(tenantId, quota, window);
+    return {
+      ...quotaJson(quota),
+      used: quota.metric === 'cost' ? used / NANOS_PER_UNIT : used,
+      period_start: window.start?.toISOString() ?? null,
+    };
+  };
+
   app.get(
     '',
     {
@@ -130,19 +150,10 @@ export async function quotaRoutes(app: FastifyInstance, services: Services): Pro
     async (request) => {
       const tenantId = tenantOf(request).id;
       const now = new Date();
-      // The records, not Redis's counters: those may be missing or hold open reservations.
-      const withUse = async (quota: Quota) => {
-        const window = periodAt(quota.period, now);
-        const used = await services.usageRecords.usedIn(tenantId, quota, window);
-        return {
-          ...json(quota),
-          used: quota.metric === 'cost' ? used / NANOS_PER_UNIT : used,
-          period_start: window.start?.toISOString() ?? null,
-        };
-      };
+      const listed = await quotas.list(tenantId);
       return {
-        object: 'list',
-        data: await Promise.all((await services.quotas.list(tenantId)).map(withUse)),
+        object: 'list' as const,
+        data: await Promise.all(listed.map((quota) => withUse(tenantId, quota, now))),
       };
     },
   );
@@ -162,20 +173,13 @@ export async function quotaRoutes(app: FastifyInstance, services: Services): Pro
       },
     },
     async (request, reply) => {
-      const body = request.body as typeof SetQuota.static;
-      const { quota, created } = await services.quotas.set(
+      const { subject_id: subjectId, ...body } = request.body;
+      const { quota, created } = await quotas.set(
         tenantOf(request).id,
-        {
-          scope: body.scope,
-          subjectId: body.subject_id ?? null,
-          metric: body.metric,
-          period: body.period,
-          amount: body.amount,
-          thresholds: body.thresholds ?? [],
-        },
+        { ...body, subjectId },
         actorOf(request),
       );
-      return reply.code(created ? 201 : 200).send(json(quota));
+      return reply.code(created ? 201 : 200).send(quotaJson(quota));
     },
   );
 
@@ -191,12 +195,6 @@ export async function quotaRoutes(app: FastifyInstance, services: Services): Pro
       },
     },
     async (request) =>
-      json(
-        await services.quotas.delete(
-          tenantOf(request).id,
-          (request.params as { quota: string }).quota,
-          actorOf(request),
-        ),
-      ),
+      quotaJson(await quotas.delete(tenantOf(request).id, request.params.quota, actorOf(request))),
   );
-}
+};

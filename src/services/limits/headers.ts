@@ -1,4 +1,14 @@
-import type { LimitState } from './store.js';
+import { LIMIT_KIND_NAMES, type LimitKindSpec, limitKind } from '../../domain/limit-kinds.js';
+import type { LimitKind, LimitState } from './store.js';
+
+type HeaderFamily = NonNullable<LimitKindSpec['headers']>;
+
+/** Each `x-ratelimit-*-{family}` header set and the counters that feed it, from the catalogue. */
+const FAMILIES = new Map<HeaderFamily, Set<LimitKind>>();
+for (const name of LIMIT_KIND_NAMES) {
+  const { headers, check } = limitKind(name);
+  if (headers !== null) FAMILIES.set(headers, (FAMILIES.get(headers) ?? new Set()).add(check));
+}
 
 /** A duration as OpenAI writes it in its headers: `20ms`, `1.5s`, `6m0s`. */
 export function formatDuration(ms: number): string {
@@ -9,11 +19,11 @@ export function formatDuration(ms: number): string {
   return minutes > 0 ? `${minutes}m${seconds}s` : `${seconds}s`;
 }
 
-/** The state a client should see for a kind: the one with the least room left. */
-function tightest(states: LimitState[], kind: 'requests' | 'tokens'): LimitState | undefined {
+/** The state a client should see for a family: the one with the least room left. */
+function tightest(states: LimitState[], kinds: Set<LimitKind>): LimitState | undefined {
   let best: LimitState | undefined;
   for (const state of states) {
-    if (state.kind !== kind) continue;
+    if (!kinds.has(state.kind)) continue;
     if (best === undefined || state.remaining < best.remaining) best = state;
   }
   return best;
@@ -22,12 +32,12 @@ function tightest(states: LimitState[], kind: 'requests' | 'tokens'): LimitState
 /** OpenAI's `x-ratelimit-*` headers for the limits that applied; none when none did. */
 export function rateLimitHeaders(states: LimitState[]): Record<string, string> {
   const headers: Record<string, string> = {};
-  for (const kind of ['requests', 'tokens'] as const) {
-    const state = tightest(states, kind);
+  for (const [family, kinds] of FAMILIES) {
+    const state = tightest(states, kinds);
     if (state === undefined) continue;
-    headers[`x-ratelimit-limit-${kind}`] = String(state.limit);
-    headers[`x-ratelimit-remaining-${kind}`] = String(state.remaining);
-    headers[`x-ratelimit-reset-${kind}`] = formatDuration(state.resetMs);
+    headers[`x-ratelimit-limit-${family}`] = String(state.limit);
+    headers[`x-ratelimit-remaining-${family}`] = String(state.remaining);
+    headers[`x-ratelimit-reset-${family}`] = formatDuration(state.resetMs);
   }
   return headers;
 }

@@ -1,4 +1,11 @@
 import type { ModelPricing } from '../../config/load.js';
+import {
+  countsTokens,
+  LIMIT_KIND_NAMES,
+  type LimitKindName,
+  limitKind,
+} from '../../domain/limit-kinds.js';
+import { QUOTA_METRICS, QUOTA_PERIODS } from '../../domain/quota.js';
 import { GatewayError } from '../../errors/gateway-error.js';
 import { newId } from '../../utils/ids.js';
 import type { EventPublisher } from '../events/publisher.js';
@@ -8,7 +15,7 @@ import { formatDuration, rateLimitHeaders } from './headers.js';
 import type { LimitRule } from './limit-rules.js';
 import { type PeriodWindow, periodAt, toNanos } from './quota-period.js';
 import type { Quota } from './quotas.js';
-import type { Acquired, Crossing, LimitCheck, LimitKind, RateLimitStore } from './store.js';
+import type { Acquired, Crossing, LimitCheck, RateLimitStore } from './store.js';
 
 export type FailureMode = 'open' | 'closed';
 
@@ -68,12 +75,6 @@ export interface AdmitRequest {
 
 const ADMITTED_UNLIMITED: Admission = { headers: {}, settle: async () => {} };
 
-const FIELDS: [keyof LimitRule, LimitKind][] = [
-  ['requestsPerMinute', 'requests'],
-  ['tokensPerMinute', 'tokens'],
-  ['maxConcurrentRequests', 'concurrent'],
-];
-
 /** Quota counters outlive their period by a day, so a late settlement still finds them. */
 const QUOTA_MARGIN_MS = 86_400_000;
 
@@ -89,9 +90,13 @@ function binds(subject: Subject, principal: TenantPrincipal): boolean {
 
 interface Bound {
   check: LimitCheck;
-  rule?: LimitRule;
+  limit?: { rule: LimitRule; kind: LimitKindName };
   quota?: { quota: Quota; window: PeriodWindow };
 }
+
+/** Whether a rule holds a limit on tokens, for which a request's tokens must be reserved. */
+const limitsTokens = (rule: LimitRule) =>
+  LIMIT_KIND_NAMES.some((kind) => rule.limits[kind] !== null && countsTokens(limitKind(kind)));
 
 /**
  * Holds each request to every limit that applies to it, in one atomic store call: requests
@@ -113,7 +118,7 @@ export class RateLimiter {
     );
     const quotas = limits.quotas.filter((quota) => binds(quota, principal));
     if (rules.length === 0 && quotas.length === 0) return ADMITTED_UNLIMITED;
-    const needsTokens = quotas.length > 0 || rules.some((rule) => rule.tokensPerMinute !== null);
+    const needsTokens = quotas.length > 0 || rules.some(limitsTokens);
     const reserved = needsTokens
       ? await request.reserve()
       : { promptTokens: 0, completionTokens: 0 };
@@ -153,7 +158,7 @@ export class RateLimiter {
         if (acquired.firstRefusal) this.emit(principal, item.quota);
         throw quotaRefusal(item.quota.quota, headers);
       }
-      throw refusal(acquired, item?.rule, model.name, headers);
+      throw refusal(acquired, item?.limit, model.name, headers);
     }
     const { bucket } = acquired;
     return {
@@ -216,13 +221,14 @@ export class RateLimiter {
   }
 
   private ruleChecks(principal: TenantPrincipal, rule: LimitRule, reservedTokens: number): Bound[] {
-    return FIELDS.flatMap(([field, kind]) => {
-      const limit = rule[field] as number | null;
+    return LIMIT_KIND_NAMES.flatMap((kind) => {
+      const limit = rule.limits[kind];
       if (limit === null) return [];
-      const amount = kind === 'tokens' ? reservedTokens : 1;
+      const spec = limitKind(kind);
+      const amount = countsTokens(spec) ? reservedTokens : 1;
       // One hash tag per tenant: every key of one call lands in one Redis Cluster slot.
-      const key = `llmb:rl:{${principal.tenantId}}:${rule.id}:${kind}`;
-      return [{ check: { key, kind, limit, amount }, rule }];
+      const key = `llmb:rl:{${principal.tenantId}}:${rule.id}:${spec.counterKey}`;
+      return [{ check: { key, kind: spec.check, limit, amount }, limit: { rule, kind } }];
     });
   }
 
@@ -270,33 +276,31 @@ export class RateLimiter {
 
 const CONCURRENT_RETRY_MS = 1000;
 
-const PER: Record<Exclude<LimitKind, 'quota'>, string> = {
-  requests: 'requests per min (RPM)',
-  tokens: 'tokens per min (TPM)',
-  concurrent: 'concurrent requests',
-};
-
 /** A 429 worded as OpenAI's, with the wait in `retry-after` and `retry-after-ms`. */
 function refusal(
   acquired: Extract<Acquired, { ok: false; refused: LimitCheck }>,
-  rule: LimitRule | undefined,
+  limit: Bound['limit'],
   model: string,
   headers: Record<string, string>,
 ): GatewayError {
   const { refused } = acquired;
+  const kind =
+    limit?.kind ?? LIMIT_KIND_NAMES.find((name) => limitKind(name).check === refused.kind);
+  const spec = limitKind(kind ?? 'requests_per_minute');
   // A slot frees when a running request ends, which no counter can foresee; the lease's end
   // is only the worst case, so a client is told to try again soon.
   const retryAfterMs =
-    refused.kind === 'concurrent'
+    spec.counter.type === 'concurrent'
       ? Math.min(acquired.retryAfterMs, CONCURRENT_RETRY_MS)
       : acquired.retryAfterMs;
-  const on = rule?.scope === 'tenant' ? 'this tenant' : `this ${rule?.scope ?? 'key'}`;
+  const scope = limit?.rule.scope;
+  const on = scope === 'tenant' ? 'this tenant' : `this ${scope ?? 'key'}`;
   const state = acquired.states.find((item) => item.key === refused.key);
   const used = state === undefined ? refused.limit : refused.limit - state.remaining;
   return new GatewayError('rate_limit_exceeded', {
-    type: refused.kind === 'tokens' ? 'tokens' : 'requests',
+    type: spec.errorType,
     message:
-      `Rate limit reached for ${model} on ${on} on ${PER[refused.kind as keyof typeof PER]}: Limit ${refused.limit}, ` +
+      `Rate limit reached for ${model} on ${on} on ${spec.per}: Limit ${refused.limit}, ` +
       `Used ${used}, Requested ${refused.amount}. Please try again in ${formatDuration(retryAfterMs)}.`,
     headers: {
       ...headers,
@@ -306,17 +310,15 @@ function refusal(
   });
 }
 
-const PERIOD_WORDS = { day: "today's", month: "this month's", total: 'the total' } as const;
-
 /**
  * OpenAI's 429 `insufficient_quota`. Retrying cannot help before the period turns (or an
  * admin raises the quota), so the SDKs are told not to (`x-should-retry: false`).
  */
 function quotaRefusal(quota: Quota, headers: Record<string, string>): GatewayError {
-  const what = quota.metric === 'cost' ? 'spend budget' : 'token quota';
+  const { noun, unit } = QUOTA_METRICS[quota.metric];
   const on = quota.scope === 'tenant' ? 'this tenant' : `this ${quota.scope}`;
   return new GatewayError('insufficient_quota', {
-    message: `You exceeded ${PERIOD_WORDS[quota.period]} ${what} of ${quota.amount}${quota.metric === 'cost' ? ' USD' : ' tokens'} on ${on}. Ask an admin of your organization to raise it, or wait for the next period.`,
+    message: `You exceeded ${QUOTA_PERIODS[quota.period].refusal} ${noun} of ${quota.amount} ${unit} on ${on}. Ask an admin of your organization to raise it, or wait for the next period.`,
     headers: { ...headers, 'x-should-retry': 'false' },
   });
 }

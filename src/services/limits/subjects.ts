@@ -1,6 +1,9 @@
 import type { Kysely } from 'kysely';
+import type { LimitScope } from '../../domain/roles.js';
 import { GatewayError } from '../../errors/gateway-error.js';
-import type { LimitScope, TenantSchema } from '../../storage/tenant-schema.js';
+import { ApiKeyRepository } from '../../storage/repositories/api-keys.js';
+import { UserRepository } from '../../storage/repositories/users.js';
+import type { TenantSchema } from '../../storage/tenant-schema.js';
 
 /**
  * The subject of a rule (rate limit or quota) of `scope`: null for the tenant, else the
@@ -27,19 +30,22 @@ export function subjectOf(
   return subjectId;
 }
 
-/** Refuses a user or key the tenant does not have: `user_not_found` or `key_not_found`. */
+/**
+ * Refuses a user or key the tenant does not have: `user_not_found` or `key_not_found`. A
+ * null subject is the tenant itself.
+ */
 export async function checkSubject(
   db: Kysely<TenantSchema>,
+  tenantId: string,
   scope: LimitScope,
-  subjectId: string,
+  subjectId: string | null,
 ): Promise<void> {
-  const table = scope === 'user' ? 'users' : 'api_keys';
-  const found = await db
-    .selectFrom(table)
-    .select('id')
-    .where('id', '=', subjectId)
-    .executeTakeFirst();
-  if (found === undefined)
+  if (subjectId === null) return;
+  const found =
+    scope === 'user'
+      ? await new UserRepository(db).find(subjectId)
+      : await new ApiKeyRepository(db, tenantId).find(subjectId);
+  if (found === null)
     throw new GatewayError(scope === 'user' ? 'user_not_found' : 'key_not_found', {
       param: 'subject_id',
     });
