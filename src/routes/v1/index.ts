@@ -1,10 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { requireKey } from '../../plugins/auth.js';
-import type { InferenceService } from '../../services/inference/inference-service.js';
-import type { ModelCatalog } from '../../services/inference/model-catalog.js';
-import type { Authenticator } from '../../services/keys/authenticator.js';
-import type { RateLimiter } from '../../services/limits/limiter.js';
-import type { ModelResolver } from '../../services/routing/auto-router.js';
+import type { V1Deps } from './deps.js';
 import { inferenceHandler } from './inference-handler.js';
 import {
   ChatCompletionRequest,
@@ -15,17 +11,6 @@ import {
   ModelList,
   ModelObject,
 } from './schemas.js';
-
-export interface V1Deps {
-  inference: InferenceService;
-  catalog: ModelCatalog;
-  /** Turns the requested name (a model, or a router such as `auto`) into a model. */
-  resolver: ModelResolver;
-  authenticator: Authenticator;
-  limiter: RateLimiter;
-  /** Completion tokens reserved against token limits when a request sets no max_tokens. */
-  defaultCompletionTokens: number;
-}
 
 /** The OpenAI-compatible data plane: every route needs a tenant API key. */
 export async function v1Routes(app: FastifyInstance, deps: V1Deps): Promise<void> {

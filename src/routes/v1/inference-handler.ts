@@ -8,7 +8,7 @@ import type { Usage } from '../../services/inference/usage.js';
 import type { Admission, Used } from '../../services/limits/limiter.js';
 import { tokensToReserve } from '../../services/limits/reservation.js';
 import { costOf } from '../../services/usage/cost.js';
-import type { V1Deps } from './index.js';
+import type { V1Deps } from './deps.js';
 import { routingHints } from './routing-headers.js';
 
 const SSE_HEADERS = {
