@@ -1,4 +1,3 @@
-import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { AppConfig } from '../config/load.js';
 import { startLogShipping } from '../services/logs/log-shipping.js';
@@ -124,7 +123,7 @@ export async function startBackground(root: BackgroundHost): Promise<Background>
             env.logSinkUrl === null ? null : backends.eventFeed(LOG_SINK_GROUP, 30_000, 'logs'),
           logs: services.logStream,
           tenants: services.tenants,
-          control: storage.control as Kysely<unknown>,
+          control: storage.control,
           log,
         })
       : null;
