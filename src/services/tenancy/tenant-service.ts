@@ -9,11 +9,11 @@ import type { ControlSchema } from '../../storage/control-schema.js';
 import { migrateToLatest } from '../../storage/migrations/index.js';
 import { type TenantChanges, TenantRepository } from '../../storage/repositories/tenants.js';
 import type { TenantConnections } from '../../storage/tenant-connections.js';
+import { exportTenantDatabase } from '../../storage/tenant-export.js';
 import type { TenantSchema } from '../../storage/tenant-schema.js';
 import { newId } from '../../utils/ids.js';
 import { validAllowedModels } from '../access/model-access.js';
 import { ChangeRecorder } from '../audit/changes.js';
-import { exportTenantDatabase } from './tenant-export.js';
 
 export type { Tenant };
 export { TENANT_SLUG };
