@@ -1,21 +1,19 @@
-import { basename } from 'node:path';
 import type { Kysely } from 'kysely';
 import { DEFAULT_DATABASE_SERVER } from '../../config/database-servers.js';
 import { type Actor, SYSTEM_ACTOR } from '../../domain/audit-entry.js';
-import type { EntityKind } from '../../domain/entity.js';
-import { TENANT, TENANT_SLUG, type Tenant, tenantJson } from '../../domain/tenant.js';
+import { TENANT, TENANT_SLUG, type Tenant } from '../../domain/tenant.js';
 import { GatewayError } from '../../errors/gateway-error.js';
 import type { ControlSchema } from '../../storage/control-schema.js';
 import { migrateToLatest } from '../../storage/migrations/index.js';
 import { type TenantChanges, TenantRepository } from '../../storage/repositories/tenants.js';
 import type { TenantConnections } from '../../storage/tenant-connections.js';
-import { exportTenantDatabase } from '../../storage/tenant-export.js';
 import type { TenantSchema } from '../../storage/tenant-schema.js';
 import { newId } from '../../utils/ids.js';
 import { validAllowedModels } from '../access/model-access.js';
 import { ChangeRecorder } from '../audit/changes.js';
+import { type PurgeOptions, type PurgeResult, purgeDue } from './tenant-purge.js';
 
-export type { Tenant };
+export type { PurgeOptions, PurgeResult, Tenant };
 export { TENANT_SLUG };
 
 export interface TenantServiceOptions {
@@ -32,34 +30,6 @@ export interface TenantServiceOptions {
    */
   changes?: ChangeRecorder;
 }
-
-/** What a purge did: tenants exported and dropped, and those left `deleting` for the next one. */
-export interface PurgeResult {
-  purged: string[];
-  failed: { id: string; error: string }[];
-}
-
-export interface PurgeOptions {
-  /** Stops before the next tenant, and aborts a running export (that tenant is kept). */
-  signal?: AbortSignal;
-}
-
-/**
- * How long a purger owns a tenant it claimed. A purger that dies mid-way leaves its claim to
- * expire, after which the next purge takes the tenant over; longer than any export should take.
- */
-const PURGE_CLAIM_MS = 6 * 3_600_000;
-
-/** A tenant as its purge left it: with the name of its final export (null: it had none). */
-type Purged = Tenant & { exportFile?: string | null };
-
-const PURGED: EntityKind<Purged> = {
-  ...TENANT,
-  json: ({ exportFile, ...tenant }) => ({
-    ...tenantJson(tenant),
-    ...(exportFile !== undefined && { export_file: exportFile }),
-  }),
-};
 
 const notFound = () => new GatewayError('tenant_not_found', { param: 'tenant' });
 
@@ -233,71 +203,18 @@ export class TenantService {
   }
 
   /**
-   * Exports, then drops, the databases of tenants deleted longer ago than the grace period.
-   * A tenant whose export fails is kept, still `deleting`, for the next purge; the others go
-   * on. Several purgers may run at once (instances, the CLI): each tenant is claimed first, so
-   * it is exported and dropped by one of them only.
+   * Exports, then drops, the databases of tenants deleted longer ago than the grace period
+   * (see tenant-purge.ts). A tenant whose export fails is kept, still `deleting`, for the next
+   * purge; several purgers may run at once, each tenant is purged by one of them only.
    */
-  async purge(
+  purge(
     now = new Date(),
     actor: Actor = SYSTEM_ACTOR,
     options: PurgeOptions = {},
   ): Promise<PurgeResult> {
-    const result: PurgeResult = { purged: [], failed: [] };
-    for (const tenant of await this.registry.due(now)) {
-      if (options.signal?.aborted) break;
-      // Moved past `now` for as long as the purge may take: someone else's, if refused.
-      const claim = new Date(now.getTime() + PURGE_CLAIM_MS);
-      if (!(await this.registry.claim(tenant.id, now, claim))) continue;
-      try {
-        await this.purgeClaimed(tenant, claim, actor, options.signal);
-        result.purged.push(tenant.id);
-      } catch (error) {
-        // Given back its own deadline for the next purge; should even this fail, the claim
-        // expires and a later purge retries the tenant.
-        await this.registry.release(tenant.id, claim, tenant.deleteAfter).catch(() => {});
-        result.failed.push({
-          id: tenant.id,
-          error: error instanceof Error ? error.message : String(error),
-        });
-      }
-    }
-    return result;
-  }
-
-  private async purgeClaimed(
-    tenant: Tenant,
-    claim: Date,
-    actor: Actor,
-    signal: AbortSignal | undefined,
-  ): Promise<void> {
-    const { connections, exportDirectory } = this.options;
-    const server = connections.servers.primary(tenant.server);
-    // A tenant whose provisioning failed before its database existed has nothing to export.
-    let exportFile: string | null = null;
-    if (await server.exists(tenant.databaseName)) {
-      // The primary: a replica that lags would leave the newest rows out of the last copy.
-      const path = await exportTenantDatabase(
-        connections.get(tenant) as Kysely<unknown>,
-        tenant,
-        exportDirectory,
-        { signal },
-      );
-      exportFile = basename(path);
-    }
-    // Still ours? Only if the claim outlived the export; otherwise the new owner drops it.
-    if (!(await this.registry.holdsClaim(tenant.id, claim)))
-      throw new Error('claim expired during the export; not dropped');
-    await connections.release(tenant);
-    await server.drop(tenant.databaseName);
-    await this.changes.platform(this.options.control, actor, {
-      action: 'tenant.purge',
-      kind: PURGED,
-      write: async (trx) => {
-        await new TenantRepository(trx).remove(tenant.id);
-        return { before: tenant, after: { ...tenant, exportFile } };
-      },
-    });
+    const { control, connections, exportDirectory } = this.options;
+    const purger = { control, connections, exportDirectory, changes: this.changes };
+    return purgeDue(purger, now, actor, options);
   }
 
   /** Brings every tenant database to the latest schema, one at a time, reporting progress. */
