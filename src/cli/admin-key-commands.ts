@@ -1,6 +1,6 @@
 import { type PlatformKey, platformKeyJson } from '../domain/api-key.js';
+import { generateApiKey } from '../domain/key-format.js';
 import { type Actor, SYSTEM_ACTOR } from '../services/audit/audit-log.js';
-import { generateApiKey } from '../services/keys/key-format.js';
 import type { PlatformKeyService } from '../services/keys/platform-key-service.js';
 import { expiryOption, graceOption, keyState } from './key-options.js';
 import { type Output, parseCommandArgs, UsageError } from './tenant-commands.js';

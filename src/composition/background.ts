@@ -1,4 +1,5 @@
-import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import type { AppConfig } from '../config/load.js';
 import { startLogShipping } from '../services/logs/log-shipping.js';
 import { LOG_SINK_GROUP } from '../services/logs/log-sink.js';
 import { TenantReaper } from '../services/tenancy/tenant-reaper.js';
@@ -9,7 +10,29 @@ import {
   startWebhookWorkers,
   WEBHOOK_GROUP,
 } from '../services/webhooks/webhook-workers.js';
-import type { Root } from './root.js';
+import type { Storage } from '../storage/open.js';
+import type { RedisConnections } from '../storage/redis.js';
+import type { Backends } from './backends.js';
+import type { Services } from './services.js';
+
+/**
+ * What a process is for. `serve` builds the request path on top of the services and runs
+ * the gateway's background work; `worker` runs the usage writers, webhook dispatchers and log
+ * shipping; `cli` builds the services for one command and runs nothing in the background.
+ */
+export type Role = 'serve' | 'worker' | 'cli';
+
+/** What the background work uses of the composed process (the Root, which starts it). */
+export interface BackgroundHost {
+  readonly config: AppConfig;
+  readonly role: Role;
+  readonly log: Logger;
+  readonly storage: Storage;
+  /** Null without REDIS_URL. */
+  readonly redis: RedisConnections | null;
+  readonly backends: Backends;
+  readonly services: Services;
+}
 
 export interface Background {
   stop(): Promise<void>;
@@ -23,7 +46,7 @@ interface Plan {
   reaper: boolean;
 }
 
-function planOf({ role, config }: Root): Plan {
+function planOf({ role, config }: BackgroundHost): Plan {
   const { env } = config;
   if (role === 'worker')
     return {
@@ -48,7 +71,7 @@ function planOf({ role, config }: Root): Plan {
  * Starts the role's background work. Run after the tenant migrations: the dispatchers
  * rebuild their due index from the webhook tables.
  */
-export async function startBackground(root: Root): Promise<Background> {
+export async function startBackground(root: BackgroundHost): Promise<Background> {
   const { config, services, storage, backends, log } = root;
   const { env } = config;
   const plan = planOf(root);
@@ -100,7 +123,7 @@ export async function startBackground(root: Root): Promise<Background> {
             env.logSinkUrl === null ? null : backends.eventFeed(LOG_SINK_GROUP, 30_000, 'logs'),
           logs: services.logStream,
           tenants: services.tenants,
-          control: storage.control as Kysely<unknown>,
+          control: storage.control,
           log,
         })
       : null;

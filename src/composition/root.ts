@@ -1,22 +1,17 @@
-import type { DestinationStream, Logger } from 'pino';
+import type { DestinationStream } from 'pino';
 import { Registry } from 'prom-client';
 import type { AppConfig } from '../config/load.js';
 import { EventPublisher } from '../services/events/publisher.js';
 import { openStorage, type Storage } from '../storage/open.js';
-import { openRedis, type RedisConnections } from '../storage/redis.js';
-import { type BackendOverrides, type Backends, memoryBackends, redisBackends } from './backends.js';
-import { type Background, startBackground } from './background.js';
+import { openRedis } from '../storage/redis.js';
+import { type BackendOverrides, memoryBackends, redisBackends } from './backends.js';
+import { type Background, type BackgroundHost, type Role, startBackground } from './background.js';
 import { buildGateway, type Gateway } from './gateway.js';
 import { buildLogger } from './logger.js';
 import { registerPipelineMetrics } from './metrics.js';
-import { buildServices, closeServices, type Services } from './services.js';
+import { buildServices, closeServices } from './services.js';
 
-/**
- * What a process is for. `serve` builds the request path on top of the services and runs
- * the gateway's background work; `worker` runs the usage writers, webhook dispatchers and log
- * shipping; `cli` builds the services for one command and runs nothing in the background.
- */
-export type Role = 'serve' | 'worker' | 'cli';
+export type { Role };
 
 export interface ComposeOptions {
   role: Role;
@@ -28,17 +23,9 @@ export interface ComposeOptions {
   backends?: BackendOverrides;
 }
 
-export interface Root {
-  readonly config: AppConfig;
-  readonly role: Role;
-  readonly log: Logger;
+export interface Root extends BackgroundHost {
   /** Every metric of the process is registered here; one registry per root. */
   readonly metrics: Registry;
-  readonly storage: Storage;
-  /** Null without REDIS_URL. */
-  readonly redis: RedisConnections | null;
-  readonly backends: Backends;
-  readonly services: Services;
   /** The request path's objects; null unless the role is `serve`. */
   readonly gateway: Gateway | null;
   /** Starts what this role runs in the background; stopped by close(). */

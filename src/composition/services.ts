@@ -1,6 +1,7 @@
 import type { AppConfig } from '../config/load.js';
 import { tenantKeyProviders } from '../providers/registry.js';
 import type { EpisodeGate } from '../services/alerts/episode-gate.js';
+import { AuditLogService } from '../services/audit/audit-log-service.js';
 import { ChangeRecorder } from '../services/audit/changes.js';
 import { KeyRing } from '../services/credentials/key-ring.js';
 import {
@@ -23,6 +24,7 @@ import { UserService } from '../services/tenancy/user-service.js';
 import type { UsageQueue } from '../services/usage/queue.js';
 import { UsagePublisher, type UsagePublisherLog } from '../services/usage/usage-publisher.js';
 import { UsageRecords } from '../services/usage/usage-records.js';
+import { UsageReport } from '../services/usage/usage-report.js';
 import { buildWebhooks, type Webhooks } from '../services/webhooks/webhooks.js';
 import type { Storage } from '../storage/open.js';
 import type { Backends } from './backends.js';
@@ -30,6 +32,8 @@ import type { Backends } from './backends.js';
 /** The services every process role shares: the admin API, the CLI, the gateway and workers. */
 export interface Services {
   tenants: TenantService;
+  /** Reads each tenant's and the platform's audit log. */
+  audit: AuditLogService;
   keys: KeyService;
   platformKeys: PlatformKeyService;
   users: UserService;
@@ -45,6 +49,8 @@ export interface Services {
   /** Usage events on their way to the tenants' databases: a Redis Stream, or in-process. */
   usageQueue: UsageQueue;
   usageRecords: UsageRecords;
+  /** Sums of the usage records, for the admin API. */
+  usageReport: UsageReport;
   /** Hands each request's usage event to the queue, in batches. */
   usagePublisher: UsagePublisher;
   /** Events for tenants and operators (quota thresholds...), for webhooks to deliver. */
@@ -79,12 +85,13 @@ export function buildServices({
 }: ServiceDeps): Services {
   const { env, providers } = config;
   const { bus } = backends;
+  const changes = new ChangeRecorder(bus);
   const tenants = new TenantService({
     control: storage.control,
     connections: storage.tenants,
     deletionGraceMs: env.tenantDeletionGraceHours * 3_600_000,
     exportDirectory: env.exportDir,
-    bus,
+    changes,
   });
   const masterKey = resolveMasterKey(env);
   const hasher = new ApiKeyHasher(deriveKey(masterKey, 'api-key-hash'));
@@ -92,15 +99,15 @@ export function buildServices({
     env.masterKeyPrevious === null
       ? undefined
       : new ApiKeyHasher(deriveKey(env.masterKeyPrevious, 'api-key-hash'));
-  const platformKeys = new PlatformKeyService({ control: storage.control, hasher, bus });
+  const platformKeys = new PlatformKeyService({ control: storage.control, hasher, changes });
   const usageRecords = new UsageRecords(tenants);
-  const changes = new ChangeRecorder(bus);
   return {
     events: backends.events,
     publisher,
     alertGate: backends.alertGate,
     logStream: backends.logStream,
     tenants,
+    audit: new AuditLogService({ tenants, control: storage.control }),
     keys: new KeyService({
       tenants,
       control: storage.control,
@@ -119,6 +126,7 @@ export function buildServices({
     limitStore: backends.limitStore,
     usageQueue: backends.usageQueue,
     usageRecords,
+    usageReport: new UsageReport(tenants),
     usagePublisher: new UsagePublisher({ queue: backends.usageQueue, records: usageRecords, log }),
     webhooks: buildWebhooks({
       tenants,

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isWellFormedApiKey } from '../services/keys/key-format.js';
-import { isAllowListEntry } from '../services/webhooks/url-guard.js';
+import { isWellFormedApiKey } from '../domain/key-format.js';
+import { isAllowListEntry } from '../utils/hosts.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 const LOG_LEVELS: readonly LogLevel[] = [

@@ -1,6 +1,7 @@
 import type { ColumnType, Generated } from 'kysely';
+import type { TenantStatus } from '../domain/tenant.js';
 
-export type TenantStatus = 'provisioning' | 'active' | 'disabled' | 'deleting';
+export type { TenantStatus };
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateApiKey } from '../../src/services/keys/key-format.js';
+import { generateApiKey } from '../../src/domain/key-format.js';
 import type { KeyService } from '../../src/services/keys/key-service.js';
 import type { TenantService } from '../../src/services/tenancy/tenant-service.js';
 import { BACKENDS, type TestBackend } from '../helpers/databases.js';

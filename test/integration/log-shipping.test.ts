@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import type { Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readEnv } from '../../src/config/env.js';
 import { RedisEventFeed } from '../../src/services/events/event-feed.js';
@@ -48,7 +47,7 @@ describe('shipping request logs and audit entries through a stream to a sink', (
   const tail = () =>
     new AuditTail({
       tenants: gateway.services.tenants,
-      control: (gateway.services as TestServices).backend.control as Kysely<unknown>,
+      control: (gateway.services as TestServices).backend.control,
       logs,
       redis,
       stream,

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateApiKey } from '../../src/services/keys/key-format.js';
+import { generateApiKey } from '../../src/domain/key-format.js';
 import { BACKENDS } from '../helpers/databases.js';
 import { servicesOn, type TestServices } from '../helpers/tenant-services.js';
 

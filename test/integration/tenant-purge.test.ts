@@ -5,10 +5,10 @@ import { gunzipSync } from 'node:zlib';
 import { type Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { runTenantCommand } from '../../src/cli/tenant-commands.js';
-import { exportTenantDatabase } from '../../src/services/tenancy/tenant-export.js';
 import { PURGE_LOCK_NAME, TenantReaper } from '../../src/services/tenancy/tenant-reaper.js';
 import { type Tenant, TenantService } from '../../src/services/tenancy/tenant-service.js';
 import { MIGRATION_NAMES } from '../../src/storage/migrations/index.js';
+import { exportTenantDatabase } from '../../src/storage/tenant-export.js';
 import { BACKENDS, type TestBackend } from '../helpers/databases.js';
 import { servicesOn, type TestServices } from '../helpers/tenant-services.js';
 

@@ -5,7 +5,7 @@ import {
   generateApiKey,
   isWellFormedApiKey,
   parseApiKey,
-} from '../../src/services/keys/key-format.js';
+} from '../../src/domain/key-format.js';
 
 const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 const KEY_PATTERN = /^llmb_[0-9A-Za-z]{38}$/;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { generateApiKey } from '../../src/services/keys/key-format.js';
+import { generateApiKey } from '../../src/domain/key-format.js';
 import { ApiKeyHasher, deriveKey, safeEqualHex } from '../../src/services/keys/key-hash.js';
 
 const MASTER = 'test-master-key-with-plenty-of-entropy';

@@ -4,11 +4,11 @@ import { Webhook } from 'standardwebhooks';
 import { describe, expect, it } from 'vitest';
 import { readEnv } from '../../src/config/env.js';
 import { checkEventTypes, matchesEventType } from '../../src/services/webhooks/event-types.js';
-import { isPublicAddress, parseIp } from '../../src/services/webhooks/ip-ranges.js';
 import { MAX_ATTEMPTS, retryDelayMs } from '../../src/services/webhooks/retry-schedule.js';
 import { SecretBox } from '../../src/services/webhooks/secret-box.js';
 import { newWebhookSecret, signedHeaders } from '../../src/services/webhooks/signing.js';
 import { UrlGuard } from '../../src/services/webhooks/url-guard.js';
+import { isPublicAddress, parseIp } from '../../src/utils/ip-ranges.js';
 
 describe('public addresses', () => {
   it.each([

@@ -1,13 +1,7 @@
-import { Type } from '@sinclair/typebox';
-import type { FastifyInstance } from 'fastify';
-import type { Kysely } from 'kysely';
+import { type FastifyPluginAsyncTypebox, type Static, Type } from '@fastify/type-provider-typebox';
 import type { Services } from '../../composition/services.js';
-import {
-  ACTOR_TYPES,
-  type Actor,
-  type AuditQuery,
-  listAudit,
-} from '../../services/audit/audit-log.js';
+import { ACTOR_TYPES, type Actor, auditEntryJson } from '../../domain/audit-entry.js';
+import type { AuditQuery } from '../../services/audit/audit-log.js';
 import { errors } from './schemas.js';
 import { tenantOf } from './tenant-scope.js';
 
@@ -34,7 +28,6 @@ const Query = Type.Object(
   },
   { additionalProperties: false },
 );
-type AuditLogQuery = typeof Query.static;
 
 const JsonObject = Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()], {
   description: 'The target before or after the change, secrets left out.',
@@ -65,7 +58,7 @@ const AuditLogList = Type.Object({
   has_more: Type.Boolean(),
 });
 
-function toAuditQuery(query: AuditLogQuery): AuditQuery {
+function toAuditQuery(query: Static<typeof Query>): AuditQuery {
   const at = (value: string | undefined) => (value === undefined ? undefined : new Date(value));
   return {
     limit: Number(query.limit ?? '100'),
@@ -81,7 +74,7 @@ function toAuditQuery(query: AuditLogQuery): AuditQuery {
 }
 
 /** /admin/v1/tenants/{tenant}/audit-logs: the tenant's audit log, newest first, in pages. */
-export async function auditLogRoutes(app: FastifyInstance, services: Services): Promise<void> {
+export const auditLogRoutes: FastifyPluginAsyncTypebox<Services> = async (app, { audit }) => {
   app.get(
     '',
     {
@@ -95,18 +88,10 @@ export async function auditLogRoutes(app: FastifyInstance, services: Services): 
       },
     },
     async (request) => {
-      const page = await listAudit(
-        services.tenants.readDatabase(tenantOf(request)) as Kysely<unknown>,
-        'audit_log',
-        toAuditQuery(request.query as AuditLogQuery),
-      );
-      const data = page.data.map(({ at, ...entry }) => ({
-        object: 'audit_log',
-        ...entry,
-        at: at.toISOString(),
-      }));
+      const page = await audit.list(tenantOf(request).id, toAuditQuery(request.query));
+      const data = page.data.map(auditEntryJson);
       return {
-        object: 'list',
+        object: 'list' as const,
         data,
         first_id: data[0]?.id ?? null,
         last_id: data.at(-1)?.id ?? null,
@@ -114,4 +99,4 @@ export async function auditLogRoutes(app: FastifyInstance, services: Services): 
       };
     },
   );
-}
+};

@@ -1,7 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Actor } from '../../domain/audit-entry.js';
+import type { Tenant } from '../../domain/tenant.js';
 import { type Action, authorize } from '../../services/access/permissions.js';
-import type { Actor } from '../../services/audit/audit-log.js';
-import type { Tenant, TenantService } from '../../services/tenancy/tenant-service.js';
+import type { TenantService } from '../../services/tenancy/tenant-service.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -26,7 +27,7 @@ export function scopeToTenant(app: FastifyInstance, tenants: TenantService): voi
     const action = request.routeOptions.config.action;
     const principal = request.principal;
     if (action === undefined || principal === null) return;
-    const ref = (request.params as { tenant?: string }).tenant;
+    const ref = tenantParam(request.params);
     if (principal.kind === 'platform') {
       authorize(principal, action);
       request.tenant = ref === undefined ? null : await tenants.get(ref);
@@ -38,6 +39,12 @@ export function scopeToTenant(app: FastifyInstance, tenants: TenantService): voi
     authorize(principal, action, target);
     request.tenant = own;
   });
+}
+
+/** The `:tenant` of the URL; a hook sees the params before any route's schema types them. */
+function tenantParam(params: unknown): string | undefined {
+  if (typeof params !== 'object' || params === null || !('tenant' in params)) return undefined;
+  return typeof params.tenant === 'string' ? params.tenant : undefined;
 }
 
 /** The tenant scopeToTenant resolved for this request. */

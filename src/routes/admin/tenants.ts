@@ -1,8 +1,9 @@
-import { Type } from '@sinclair/typebox';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { type FastifyPluginAsyncTypebox, type Static, Type } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
 import type { Services } from '../../composition/services.js';
+import { TENANT_STATUSES, type Tenant, tenantJson } from '../../domain/tenant.js';
 import { authorize } from '../../services/access/permissions.js';
-import type { Tenant } from '../../services/tenancy/tenant-service.js';
+import type { TenantService } from '../../services/tenancy/tenant-service.js';
 import {
   AllowedModels,
   errors,
@@ -19,10 +20,7 @@ const TenantObject = Type.Object(
     id: Type.String(),
     slug: Type.String(),
     name: Type.String(),
-    status: Type.Unsafe<Tenant['status']>({
-      type: 'string',
-      enum: ['provisioning', 'active', 'disabled', 'deleting'],
-    }),
+    status: Type.Unsafe<Tenant['status']>({ type: 'string', enum: [...TENANT_STATUSES] }),
     server: Type.Union([Type.String(), Type.Null()], {
       description:
         "The database server the tenant's database lives on, by its name in the config file's `database_servers`; null: the control plane's own server.",
@@ -101,28 +99,36 @@ const UpdateTenant = Type.Object(
 
 const tags = ['Tenants'];
 
-function tenantJson(tenant: Tenant) {
-  return {
-    object: 'tenant' as const,
-    id: tenant.id,
-    slug: tenant.slug,
-    name: tenant.name,
-    status: tenant.status,
-    server: tenant.server,
-    allowed_models: tenant.allowedModels,
-    created_at: tenant.createdAt.toISOString(),
-    updated_at: tenant.updatedAt.toISOString(),
-    delete_after: tenant.deleteAfter?.toISOString() ?? null,
-  };
+/**
+ * Applies a PATCH: the platform-only fields are checked before any change, so a refused
+ * request changes nothing; then each field that differs, as its own audited change.
+ */
+async function patchTenant(
+  request: FastifyRequest,
+  tenants: TenantService,
+  body: Static<typeof UpdateTenant>,
+): Promise<Tenant> {
+  let tenant = tenantOf(request);
+  if (body.status !== undefined && request.principal !== null)
+    authorize(request.principal, 'tenants:disable', tenant.id);
+  if (body.allowed_models !== undefined && request.principal !== null)
+    authorize(request.principal, 'tenants:models', tenant.id);
+  const actor = actorOf(request);
+  // First: the one change whose content the service still checks, so bad input changes nothing.
+  if (body.allowed_models !== undefined)
+    tenant = await tenants.setAllowedModels(tenant.id, body.allowed_models, actor);
+  if (body.name !== undefined && body.name !== tenant.name)
+    tenant = await tenants.rename(tenant.id, body.name, actor);
+  if (body.status !== undefined && body.status !== tenant.status)
+    tenant = await tenants.setStatus(tenant.id, body.status, actor);
+  return tenant;
 }
 
 /**
  * /admin/v1/tenants: platform admins create, disable and delete tenants; a tenant's owners
  * and admins read and rename their own.
  */
-export async function tenantRoutes(app: FastifyInstance, services: Services): Promise<void> {
-  const { tenants } = services;
-
+export const tenantRoutes: FastifyPluginAsyncTypebox<Services> = async (app, { tenants }) => {
   app.post(
     '',
     {
@@ -135,7 +141,7 @@ export async function tenantRoutes(app: FastifyInstance, services: Services): Pr
       },
     },
     async (request, reply) => {
-      const { allowed_models: allowedModels, ...body } = request.body as typeof CreateTenant.static;
+      const { allowed_models: allowedModels, ...body } = request.body;
       const tenant = await tenants.create({ ...body, allowedModels }, actorOf(request));
       return reply.code(201).send(tenantJson(tenant));
     },
@@ -151,8 +157,8 @@ export async function tenantRoutes(app: FastifyInstance, services: Services): Pr
         response: { 200: ListOf(TenantObject), ...errors },
       },
     },
-    async (request: FastifyRequest) => ({
-      object: 'list',
+    async (request) => ({
+      object: 'list' as const,
       data: (request.tenant === null ? await tenants.list() : [request.tenant]).map(tenantJson),
     }),
   );
@@ -184,28 +190,7 @@ export async function tenantRoutes(app: FastifyInstance, services: Services): Pr
         response: { 200: TenantObject, ...errors },
       },
     },
-    async (request) => {
-      const body = request.body as typeof UpdateTenant.static;
-      let tenant = tenantOf(request);
-      // Checked before any change, so a refused request changes nothing.
-      if (body.status !== undefined && request.principal !== null) {
-        authorize(request.principal, 'tenants:disable', tenant.id);
-      }
-      if (body.allowed_models !== undefined && request.principal !== null) {
-        authorize(request.principal, 'tenants:models', tenant.id);
-      }
-      // First: the one change whose content the service still checks, so bad input changes nothing.
-      if (body.allowed_models !== undefined) {
-        tenant = await tenants.setAllowedModels(tenant.id, body.allowed_models, actorOf(request));
-      }
-      if (body.name !== undefined && body.name !== tenant.name) {
-        tenant = await tenants.rename(tenant.id, body.name, actorOf(request));
-      }
-      if (body.status !== undefined && body.status !== tenant.status) {
-        tenant = await tenants.setStatus(tenant.id, body.status, actorOf(request));
-      }
-      return tenantJson(tenant);
-    },
+    async (request) => tenantJson(await patchTenant(request, tenants, request.body)),
   );
 
   app.delete(
@@ -223,4 +208,4 @@ export async function tenantRoutes(app: FastifyInstance, services: Services): Pr
     async (request) =>
       tenantJson(await tenants.delete(tenantOf(request).id, new Date(), actorOf(request))),
   );
-}
+};

@@ -1,16 +1,13 @@
-import { Type } from '@sinclair/typebox';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { type FastifyPluginAsyncTypebox, type Static, Type } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
 import type { Services } from '../../composition/services.js';
+import { USAGE_GROUPS, usageReportJson } from '../../domain/usage-report.js';
 import { can } from '../../services/access/permissions.js';
 import {
   MAX_REPORT_DAYS,
   parseGroupBy,
   parseInstant,
-  USAGE_GROUPS,
-  UsageReport,
   type UsageReportQuery,
-  type UsageRow,
-  type UsageTotals,
 } from '../../services/usage/usage-report.js';
 import { errors, TenantParams } from './schemas.js';
 import { tenantOf } from './tenant-scope.js';
@@ -32,7 +29,6 @@ const Query = Type.Object(
   },
   { additionalProperties: false },
 );
-type ReportQuery = typeof Query.static;
 
 const count = (description: string) => Type.Integer({ minimum: 0, description });
 const measures = {
@@ -117,7 +113,7 @@ const Report = Type.Object(
   },
 );
 
-function toQuery(query: ReportQuery): UsageReportQuery {
+function toQuery(query: Static<typeof Query>): UsageReportQuery {
   return {
     from: query.from === undefined ? undefined : parseInstant(query.from, 'from'),
     to: query.to === undefined ? undefined : parseInstant(query.to, 'to'),
@@ -125,28 +121,6 @@ function toQuery(query: ReportQuery): UsageReportQuery {
     model: query.model,
     userId: query.user_id,
     keyId: query.key_id,
-  };
-}
-
-function measuresJson(totals: UsageTotals, showCost: boolean) {
-  return {
-    requests: totals.requests,
-    input_tokens: totals.inputTokens,
-    output_tokens: totals.outputTokens,
-    cached_tokens: totals.cachedTokens,
-    cost: showCost ? totals.cost : null,
-    errors: totals.errors,
-    streamed: totals.streamed,
-  };
-}
-
-function rowJson(row: UsageRow, showCost: boolean) {
-  return {
-    ...(row.day !== undefined && { day: row.day }),
-    ...(row.model !== undefined && { model: row.model }),
-    ...(row.userId !== undefined && { user_id: row.userId }),
-    ...(row.keyId !== undefined && { key_id: row.keyId }),
-    ...measuresJson(row, showCost),
   };
 }
 
@@ -164,8 +138,7 @@ function viewOf(request: FastifyRequest): Pick<UsageReportQuery, 'own'> & { show
 }
 
 /** /admin/v1/tenants/{tenant}/usage: the tenant's usage, from its usage records. */
-export async function usageRoutes(app: FastifyInstance, services: Services): Promise<void> {
-  const report = new UsageReport(services.tenants);
+export const usageRoutes: FastifyPluginAsyncTypebox<Services> = async (app, { usageReport }) => {
   app.get(
     '',
     {
@@ -181,18 +154,8 @@ export async function usageRoutes(app: FastifyInstance, services: Services): Pro
     },
     async (request) => {
       const { showCost, own } = viewOf(request);
-      const result = await report.query(tenantOf(request).id, {
-        ...toQuery(request.query as ReportQuery),
-        own,
-      });
-      return {
-        object: 'usage_report',
-        from: result.from.toISOString(),
-        to: result.to.toISOString(),
-        group_by: result.groupBy,
-        data: result.rows.map((row) => rowJson(row, showCost)),
-        totals: measuresJson(result.totals, showCost),
-      };
+      const query = { ...toQuery(request.query), own };
+      return usageReportJson(await usageReport.query(tenantOf(request).id, query), showCost);
     },
   );
-}
+};

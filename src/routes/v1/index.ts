@@ -1,10 +1,6 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { requireKey } from '../../plugins/auth.js';
-import type { InferenceService } from '../../services/inference/inference-service.js';
-import type { ModelCatalog } from '../../services/inference/model-catalog.js';
-import type { Authenticator } from '../../services/keys/authenticator.js';
-import type { RateLimiter } from '../../services/limits/limiter.js';
-import type { ModelResolver } from '../../services/routing/auto-router.js';
+import type { V1Deps } from './deps.js';
 import { inferenceHandler } from './inference-handler.js';
 import {
   ChatCompletionRequest,
@@ -16,20 +12,10 @@ import {
   ModelObject,
 } from './schemas.js';
 
-export interface V1Deps {
-  inference: InferenceService;
-  catalog: ModelCatalog;
-  /** Turns the requested name (a model, or a router such as `auto`) into a model. */
-  resolver: ModelResolver;
-  authenticator: Authenticator;
-  limiter: RateLimiter;
-  /** Completion tokens reserved against token limits when a request sets no max_tokens. */
-  defaultCompletionTokens: number;
-}
-
 /** The OpenAI-compatible data plane: every route needs a tenant API key. */
-export async function v1Routes(app: FastifyInstance, deps: V1Deps): Promise<void> {
+export const v1Routes: FastifyPluginAsyncTypebox<V1Deps> = async (app, deps) => {
   requireKey(app, deps.authenticator, (method) => (method === 'GET' ? 'models:read' : 'inference'));
+  const infer = inferenceHandler(deps);
 
   app.post(
     '/chat/completions',
@@ -42,7 +28,7 @@ export async function v1Routes(app: FastifyInstance, deps: V1Deps): Promise<void
         response: inferenceResponses,
       },
     },
-    inferenceHandler(deps, 'chat'),
+    (request, reply) => infer('chat', request.body, request, reply),
   );
 
   app.post(
@@ -56,7 +42,7 @@ export async function v1Routes(app: FastifyInstance, deps: V1Deps): Promise<void
         response: inferenceResponses,
       },
     },
-    inferenceHandler(deps, 'completions'),
+    (request, reply) => infer('completions', request.body, request, reply),
   );
 
   app.post(
@@ -70,7 +56,7 @@ export async function v1Routes(app: FastifyInstance, deps: V1Deps): Promise<void
         response: inferenceResponses,
       },
     },
-    inferenceHandler(deps, 'embeddings'),
+    (request, reply) => infer('embeddings', request.body, request, reply),
   );
 
   app.get(
@@ -84,13 +70,13 @@ export async function v1Routes(app: FastifyInstance, deps: V1Deps): Promise<void
       },
     },
     async (request) => ({
-      object: 'list',
+      object: 'list' as const,
       data: deps.catalog.list(request.principal?.allowedModels ?? null),
     }),
   );
 
   // A wildcard, because model names such as `meta-llama/Llama-3.1-8B` contain slashes.
-  app.get(
+  app.get<{ Params: { '*': string } }>(
     '/models/*',
     {
       schema: {
@@ -101,9 +87,6 @@ export async function v1Routes(app: FastifyInstance, deps: V1Deps): Promise<void
       },
     },
     async (request) =>
-      deps.catalog.get(
-        (request.params as { '*': string })['*'],
-        request.principal?.allowedModels ?? null,
-      ),
+      deps.catalog.get(request.params['*'], request.principal?.allowedModels ?? null),
   );
-}
+};

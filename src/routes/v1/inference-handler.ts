@@ -2,13 +2,17 @@ import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ModelConfig } from '../../config/load.js';
 import type { JsonObject } from '../../providers/types.js';
-import { ATTEMPTS_HEADER, type Served } from '../../services/inference/inference-service.js';
+import {
+  ATTEMPTS_HEADER,
+  type InferenceCall,
+  type Served,
+} from '../../services/inference/inference-service.js';
 import { type Capability, permits } from '../../services/inference/model-catalog.js';
 import type { Usage } from '../../services/inference/usage.js';
 import type { Admission, Used } from '../../services/limits/limiter.js';
 import { tokensToReserve } from '../../services/limits/reservation.js';
 import { costOf } from '../../services/usage/cost.js';
-import type { V1Deps } from './index.js';
+import type { V1Deps } from './deps.js';
 import { routingHints } from './routing-headers.js';
 
 const SSE_HEADERS = {
@@ -63,12 +67,82 @@ function servedHeaders(served: Served): Record<string, string> {
   };
 }
 
-export function inferenceHandler(deps: HandlerDeps, capability: Capability) {
-  const { inference } = deps;
-  return async (request: FastifyRequest, reply: FastifyReply) => {
-    const body = request.body as JsonObject;
-    const { principal } = request;
-    const allowed = principal?.allowedModels ?? null;
+interface Prepared {
+  capability: Capability;
+  body: JsonObject;
+  call: InferenceCall;
+  model: ModelConfig;
+  admission: Admission;
+}
+
+/**
+ * Starts the stream and its accounting, which waits for the stream's end; returns the events
+ * to send. Sending stays with the handler: a reply is thenable, and awaiting it would wait
+ * for the whole response.
+ */
+async function startStream(
+  deps: HandlerDeps,
+  input: Prepared & { capability: Exclude<Capability, 'embeddings'> },
+  request: FastifyRequest,
+) {
+  const { capability, body, call, model, admission } = input;
+  const stream = await deps.inference.stream(capability, body, call, model);
+  const record = {
+    model: stream.model.name,
+    provider: stream.deployment.providerId,
+    deployment: stream.deployment.id,
+    attempts: stream.attempts,
+    stream: true,
+    usage: null,
+    cost: null,
+    timeToFirstChunkMs: null,
+  };
+  request.inference = record;
+  request.settled = stream.outcome.then(async (outcome) => {
+    Object.assign(record, {
+      usage: outcome.usage,
+      cost: outcome.usage && costOf(outcome.usage, stream.deployment.pricing),
+      timeToFirstChunkMs: outcome.timeToFirstChunkMs,
+    });
+    if (outcome.error) request.errorCode = outcome.error.wireCode ?? outcome.error.code;
+    // What was delivered counts, a cut stream too; nothing at all releases the tokens.
+    await admission.settle(usedOf(record.usage, record.cost));
+  });
+  return { headers: servedHeaders(stream), events: stream.events };
+}
+
+/** The whole response, as text; the reservation is corrected off the response's path. */
+async function complete(deps: HandlerDeps, input: Prepared, request: FastifyRequest) {
+  const { capability, body, call, model, admission } = input;
+  const result = await deps.inference.complete(capability, body, call, model);
+  request.inference = {
+    model: result.model.name,
+    provider: result.deployment.providerId,
+    deployment: result.deployment.id,
+    attempts: result.attempts,
+    stream: false,
+    usage: result.usage,
+    cost: costOf(result.usage, result.deployment.pricing),
+    timeToFirstChunkMs: null,
+  };
+  // After the response, off its path: the correction is the request's second round trip.
+  request.settled = admission.settle(usedOf(result.usage, request.inference.cost));
+  // Sent as a string: the upstream's object reaches the client exactly, unknown fields too.
+  return { headers: servedHeaders(result), text: JSON.stringify(result.body) };
+}
+
+/**
+ * The inference routes' one handler: resolves the model, holds the request to its limits,
+ * then answers with a stream or a whole response.
+ */
+export function inferenceHandler(deps: HandlerDeps) {
+  return async (
+    capability: Capability,
+    body: JsonObject,
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ) => {
+    const allowed = request.principal?.allowedModels ?? null;
     const hints = routingHints(request.headers);
     // An unknown model is a 404 before it can count against any limit.
     const model = await deps.resolver.resolve(capability, body, {
@@ -77,57 +151,24 @@ export function inferenceHandler(deps: HandlerDeps, capability: Capability) {
     });
     const admission = await admit(deps, request, model, capability, body);
     reply.headers(admission.headers);
-    const call = {
+    const principal = request.principal;
+    const call: InferenceCall = {
       signal: signalForClient(reply),
       requestId: request.id,
       tenantId: principal?.kind === 'tenant' ? principal.tenantId : null,
       mayUse: (candidate: ModelConfig) => permits(allowed, candidate.name),
       strategy: hints.strategy,
     };
+    const input = { capability, body, call, model, admission };
     try {
       if (capability !== 'embeddings' && body.stream === true) {
-        const stream = await inference.stream(capability, body, call, model);
-        reply.headers(servedHeaders(stream));
-        const record = {
-          model: stream.model.name,
-          provider: stream.deployment.providerId,
-          deployment: stream.deployment.id,
-          attempts: stream.attempts,
-          stream: true,
-          usage: null,
-          cost: null,
-          timeToFirstChunkMs: null,
-        };
-        request.inference = record;
-        request.settled = stream.outcome.then(async (outcome) => {
-          Object.assign(record, {
-            usage: outcome.usage,
-            cost: outcome.usage && costOf(outcome.usage, stream.deployment.pricing),
-            timeToFirstChunkMs: outcome.timeToFirstChunkMs,
-          });
-          if (outcome.error) request.errorCode = outcome.error.wireCode ?? outcome.error.code;
-          // What was delivered counts, a cut stream too; nothing at all releases the tokens.
-          await admission.settle(usedOf(record.usage, record.cost));
-        });
+        const { headers, events } = await startStream(deps, { ...input, capability }, request);
         // highWaterMark 1: pull one chunk from upstream only once the previous one was written.
-        return reply.headers(SSE_HEADERS).send(Readable.from(stream.events, { highWaterMark: 1 }));
+        const sse = Readable.from(events, { highWaterMark: 1 });
+        return reply.headers(headers).headers(SSE_HEADERS).send(sse);
       }
-      const result = await inference.complete(capability, body, call, model);
-      reply.headers(servedHeaders(result));
-      request.inference = {
-        model: result.model.name,
-        provider: result.deployment.providerId,
-        deployment: result.deployment.id,
-        attempts: result.attempts,
-        stream: false,
-        usage: result.usage,
-        cost: costOf(result.usage, result.deployment.pricing),
-        timeToFirstChunkMs: null,
-      };
-      // After the response, off its path: the correction is the request's second round trip.
-      request.settled = admission.settle(usedOf(result.usage, request.inference.cost));
-      // Sent as a string: the upstream's object reaches the client exactly, unknown fields too.
-      return reply.type('application/json').send(JSON.stringify(result.body));
+      const { headers, text } = await complete(deps, input, request);
+      return reply.headers(headers).type('application/json').send(text);
     } catch (error) {
       request.settled = admission.settle(null);
       throw error;

@@ -1,11 +1,6 @@
-export interface Usage {
-  promptTokens: number;
-  completionTokens: number;
-  cachedTokens: number;
-  totalTokens: number;
-  /** True when the upstream reported none and the figures were counted with a tokenizer. */
-  estimated: boolean;
-}
+import type { Usage } from '../../domain/usage-record.js';
+
+export type { Usage };
 
 function count(value: unknown): number | null {
   return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : null;

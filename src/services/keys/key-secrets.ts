@@ -1,5 +1,5 @@
+import { generateApiKey, parseApiKey } from '../../domain/key-format.js';
 import { GatewayError } from '../../errors/gateway-error.js';
-import { generateApiKey, parseApiKey } from './key-format.js';
 import type { ApiKeyHasher } from './key-hash.js';
 
 /** A fresh secret and what is stored of it. */

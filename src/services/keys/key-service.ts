@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import { API_KEY, type ApiKey } from '../../domain/api-key.js';
+import { parseApiKey } from '../../domain/key-format.js';
 import type { TenantRole } from '../../domain/roles.js';
 import { GatewayError } from '../../errors/gateway-error.js';
 import type { ControlSchema } from '../../storage/control-schema.js';
@@ -13,7 +14,6 @@ import { type Actor, SYSTEM_ACTOR } from '../audit/audit-log.js';
 import type { Changed, ChangeRecorder } from '../audit/changes.js';
 import type { EventPublisher } from '../events/publisher.js';
 import type { Tenant, TenantService } from '../tenancy/tenant-service.js';
-import { parseApiKey } from './key-format.js';
 import type { ApiKeyHasher } from './key-hash.js';
 import { invalidKey, newSecret, validUntil } from './key-secrets.js';
 import type { PlatformKeyService, PlatformPrincipal } from './platform-key-service.js';

@@ -1,3 +1,4 @@
+import { ApiKeyRepository } from '../../storage/repositories/api-keys.js';
 import type { TenantService } from '../tenancy/tenant-service.js';
 import type { PlatformKeyService } from './platform-key-service.js';
 
@@ -34,13 +35,7 @@ export class KeyUsageRecorder {
           continue;
         }
         const tenant = await this.tenants.get(tenantId);
-        await this.tenants
-          .database(tenant)
-          .updateTable('api_keys')
-          .set({ last_used_at: at })
-          .where('id', '=', keyId)
-          .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', at)]))
-          .execute();
+        await new ApiKeyRepository(this.tenants.database(tenant), tenant.id).touch(keyId, at);
       } catch {
         if (!this.pending.has(keyId)) this.pending.set(keyId, { tenantId, at });
       }

@@ -1,11 +1,12 @@
-import { type Kysely, type Selectable, sql } from 'kysely';
-import { type PlatformKey, platformKeyJson } from '../../domain/api-key.js';
+import type { Kysely } from 'kysely';
+import { PLATFORM_KEY, type PlatformKey } from '../../domain/api-key.js';
+import { type Actor, SYSTEM_ACTOR } from '../../domain/audit-entry.js';
 import { GatewayError } from '../../errors/gateway-error.js';
-import type { ControlSchema, PlatformApiKeysTable } from '../../storage/control-schema.js';
-import { lifecycleOf } from '../../storage/repositories/api-keys.js';
+import type { ControlSchema } from '../../storage/control-schema.js';
+import { KeyIndexRepository } from '../../storage/repositories/api-keys.js';
+import { PlatformKeyRepository } from '../../storage/repositories/platform-keys.js';
 import { newId } from '../../utils/ids.js';
-import { type Actor, appendAudit, SYSTEM_ACTOR } from '../audit/audit-log.js';
-import type { InvalidationBus } from './invalidation.js';
+import { type Changed, ChangeRecorder } from '../audit/changes.js';
 import type { ApiKeyHasher } from './key-hash.js';
 import { invalidKey, newSecret, validUntil } from './key-secrets.js';
 
@@ -23,12 +24,15 @@ export interface PlatformPrincipal {
 export interface PlatformKeyServiceOptions {
   control: Kysely<ControlSchema>;
   hasher: ApiKeyHasher;
-  bus?: InvalidationBus;
+  /**
+   * Writes, audits and announces each change (rotations and revocations reach every cache
+   * at once). Default: one that announces nothing.
+   */
+  changes?: ChangeRecorder;
 }
 
-function toPlatformKey(row: Selectable<PlatformApiKeysTable>): PlatformKey {
-  return { id: row.id, name: row.name, displayPrefix: row.display_prefix, ...lifecycleOf(row) };
-}
+/** A key made now, and its secret: shown this once, never stored. */
+type Created = Changed<PlatformKey> & { secret: string | null };
 
 const notFound = () => new GatewayError('key_not_found', { param: 'key' });
 
@@ -37,102 +41,71 @@ const notFound = () => new GatewayError('key_not_found', { param: 'key' });
  * Stored like a tenant's keys (only a keyed hash) and audited in the platform audit log.
  */
 export class PlatformKeyService {
-  constructor(private readonly options: PlatformKeyServiceOptions) {}
+  private readonly changes: ChangeRecorder;
 
-  private async audit(
-    db: Kysely<ControlSchema>,
-    actor: Actor,
-    action: string,
-    before: PlatformKey | null,
-    after: PlatformKey,
-  ) {
-    await appendAudit(db as Kysely<unknown>, 'platform_audit_log', actor, {
-      action,
-      targetType: 'platform_api_key',
-      targetId: after.id,
-      before: before && platformKeyJson(before),
-      after: platformKeyJson(after),
-    });
+  constructor(private readonly options: PlatformKeyServiceOptions) {
+    this.changes = options.changes ?? new ChangeRecorder();
   }
 
+  /** The key and its index entry, in the caller's transaction. */
   private async insert(
-    db: Kysely<ControlSchema>,
+    trx: Kysely<ControlSchema>,
     input: { name: string; expiresAt?: Date | null },
     secret?: string,
-  ): Promise<{ key: PlatformKey; secret: string }> {
+  ): Promise<Created> {
     const fresh = newSecret(this.options.hasher, secret);
     const id = newId('key');
-    await db
-      .insertInto('api_key_index')
-      .values({ key_hash: fresh.hash, key_id: id, tenant_id: null })
-      .execute();
-    const row = await db
-      .insertInto('platform_api_keys')
-      .values({
-        id,
-        name: input.name,
-        display_prefix: fresh.displayPrefix,
-        key_hash: fresh.hash,
-        previous_key_hash: null,
-        previous_valid_until: null,
-        expires_at: input.expiresAt ?? null,
-        revoked_at: null,
-        last_used_at: null,
-      })
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    return { key: toPlatformKey(row), secret: fresh.secret };
+    await new KeyIndexRepository(trx).add(fresh.hash, id, null);
+    const key = await new PlatformKeyRepository(trx).insert({
+      id,
+      name: input.name,
+      displayPrefix: fresh.displayPrefix,
+      hash: fresh.hash,
+      expiresAt: input.expiresAt ?? null,
+    });
+    return { before: null, after: key, secret: fresh.secret };
+  }
+
+  private async createWith(actor: Actor, write: (trx: Kysely<ControlSchema>) => Promise<Created>) {
+    const { after, secret } = await this.changes.platform(this.options.control, actor, {
+      action: 'platform_api_key.create',
+      kind: PLATFORM_KEY,
+      write,
+    });
+    return after === null || secret === null ? null : { key: after, secret };
   }
 
   async create(
     input: { name: string; expiresAt?: Date | null },
     actor: Actor = SYSTEM_ACTOR,
   ): Promise<{ key: PlatformKey; secret: string }> {
-    return this.options.control.transaction().execute(async (trx) => {
-      const created = await this.insert(trx, input);
-      await this.audit(trx, actor, 'platform_api_key.create', null, created.key);
-      return created;
-    });
+    const created = await this.createWith(actor, (trx) => this.insert(trx, input));
+    if (created === null) throw new Error('a created key is always returned');
+    return created;
   }
 
   /**
    * The first start's admin key: `secret` when given (BOOTSTRAP_ADMIN_KEY), else a new one.
    * Only while no platform key was ever made, so a revoked bootstrap key stays revoked
-   * across restarts; instances starting together take turns on an advisory lock, so one
-   * of them makes it. Returns the key made now, or null.
+   * across restarts; instances starting together take turns, so one of them makes it.
+   * Returns the key made now, or null.
    */
   async bootstrap(secret?: string): Promise<{ key: PlatformKey; secret: string } | null> {
-    return this.options.control.transaction().execute(async (trx) => {
-      await sql`select pg_advisory_xact_lock(hashtext('platform_api_keys.bootstrap'))`.execute(trx);
-      const existing = await trx
-        .selectFrom('platform_api_keys')
-        .select('id')
-        .limit(1)
-        .executeTakeFirst();
-      if (existing !== undefined) return null;
-      const created = await this.insert(trx, { name: 'bootstrap' }, secret);
-      await this.audit(trx, SYSTEM_ACTOR, 'platform_api_key.create', null, created.key);
-      return created;
+    return this.createWith(SYSTEM_ACTOR, async (trx) => {
+      if (await new PlatformKeyRepository(trx).anyEver())
+        return { before: null, after: null, secret: null };
+      return this.insert(trx, { name: 'bootstrap' }, secret);
     });
   }
 
   async list(): Promise<PlatformKey[]> {
-    const rows = await this.options.control
-      .selectFrom('platform_api_keys')
-      .selectAll()
-      .orderBy('id')
-      .execute();
-    return rows.map(toPlatformKey);
+    return new PlatformKeyRepository(this.options.control).list();
   }
 
   async get(keyId: string): Promise<PlatformKey> {
-    const row = await this.options.control
-      .selectFrom('platform_api_keys')
-      .selectAll()
-      .where('id', '=', keyId)
-      .executeTakeFirst();
-    if (row === undefined) throw notFound();
-    return toPlatformKey(row);
+    const key = await new PlatformKeyRepository(this.options.control).find(keyId);
+    if (key === null) throw notFound();
+    return key;
   }
 
   /** A new secret; the old one keeps working for `graceSeconds`, then never again. */
@@ -142,91 +115,62 @@ export class PlatformKeyService {
     now = new Date(),
     actor: Actor = SYSTEM_ACTOR,
   ): Promise<{ key: PlatformKey; secret: string }> {
-    const rotated = await this.options.control.transaction().execute(async (trx) => {
-      const current = await trx
-        .selectFrom('platform_api_keys')
-        .selectAll()
-        .where('id', '=', keyId)
-        .forUpdate()
-        .executeTakeFirst();
-      if (current === undefined || current.revoked_at !== null) throw notFound();
-      const fresh = newSecret(this.options.hasher);
-      await trx
-        .insertInto('api_key_index')
-        .values({ key_hash: fresh.hash, key_id: keyId, tenant_id: null })
-        .execute();
-      // The secret before the previous rotation stops now; only the one replaced here lingers.
-      if (current.previous_key_hash !== null) {
-        await trx
-          .deleteFrom('api_key_index')
-          .where('key_hash', '=', current.previous_key_hash)
-          .execute();
-      }
-      const row = await trx
-        .updateTable('platform_api_keys')
-        .set({
-          key_hash: fresh.hash,
-          display_prefix: fresh.displayPrefix,
-          previous_key_hash: current.key_hash,
-          previous_valid_until: new Date(now.getTime() + graceSeconds * 1000),
-        })
-        .where('id', '=', keyId)
-        .returningAll()
-        .executeTakeFirstOrThrow();
-      const key = toPlatformKey(row);
-      await this.audit(trx, actor, 'platform_api_key.rotate', toPlatformKey(current), key);
-      return { key, secret: fresh.secret };
+    const fresh = newSecret(this.options.hasher);
+    const { after } = await this.changes.platform(this.options.control, actor, {
+      action: 'platform_api_key.rotate',
+      kind: PLATFORM_KEY,
+      write: async (trx) => {
+        const keys = new PlatformKeyRepository(trx);
+        const index = new KeyIndexRepository(trx);
+        const current = await keys.findWithSecrets(keyId, true);
+        if (current === null || current.key.revokedAt !== null) throw notFound();
+        await index.add(fresh.hash, keyId, null);
+        // The secret before the previous rotation stops now; only the one replaced here lingers.
+        const older = current.secrets.previous_key_hash;
+        if (older !== null) await index.removeHash(older);
+        const rotated = await keys.rotate(keyId, {
+          hash: fresh.hash,
+          displayPrefix: fresh.displayPrefix,
+          previousHash: current.secrets.key_hash,
+          previousValidUntil: new Date(now.getTime() + graceSeconds * 1000),
+        });
+        return { before: current.key, after: rotated };
+      },
+      invalidate: () => ({ keyId }),
     });
-    await this.options.bus?.publish({ keyId });
-    return rotated;
+    return { key: after, secret: fresh.secret };
   }
 
   async revoke(keyId: string, now = new Date(), actor: Actor = SYSTEM_ACTOR): Promise<PlatformKey> {
-    const key = await this.options.control.transaction().execute(async (trx) => {
-      const before = await trx
-        .selectFrom('platform_api_keys')
-        .selectAll()
-        .where('id', '=', keyId)
-        .forUpdate()
-        .executeTakeFirst();
-      if (before === undefined) throw notFound();
-      const row = await trx
-        .updateTable('platform_api_keys')
-        .set({ revoked_at: now, previous_key_hash: null, previous_valid_until: null })
-        .where('id', '=', keyId)
-        .returningAll()
-        .executeTakeFirstOrThrow();
-      await trx.deleteFrom('api_key_index').where('key_id', '=', keyId).execute();
-      const after = toPlatformKey(row);
-      await this.audit(trx, actor, 'platform_api_key.revoke', toPlatformKey(before), after);
-      return after;
+    const { after } = await this.changes.platform(this.options.control, actor, {
+      action: 'platform_api_key.revoke',
+      kind: PLATFORM_KEY,
+      write: async (trx) => {
+        const keys = new PlatformKeyRepository(trx);
+        const before = await keys.findWithSecrets(keyId, true);
+        if (before === null) throw notFound();
+        const revoked = await keys.revoke(keyId, now);
+        await new KeyIndexRepository(trx).removeKey(keyId);
+        return { before: before.key, after: revoked };
+      },
+      invalidate: () => ({ keyId }),
     });
-    await this.options.bus?.publish({ keyId });
-    return key;
+    return after;
   }
 
   /** The principal behind a key the index says is a platform key. */
   async resolve(keyId: string, hash: string, now: Date): Promise<PlatformPrincipal> {
-    const row = await this.options.control
-      .selectFrom('platform_api_keys')
-      .selectAll()
-      .where('id', '=', keyId)
-      .executeTakeFirst();
-    if (row === undefined) throw invalidKey();
+    const stored = await new PlatformKeyRepository(this.options.control).findWithSecrets(keyId);
+    if (stored === null) throw invalidKey();
     return {
       kind: 'platform',
-      keyId: row.id,
+      keyId: stored.key.id,
       allowedModels: null,
-      validUntil: validUntil(row, hash, now),
+      validUntil: validUntil(stored.secrets, hash, now),
     };
   }
 
   async touch(keyId: string, at: Date): Promise<void> {
-    await this.options.control
-      .updateTable('platform_api_keys')
-      .set({ last_used_at: at })
-      .where('id', '=', keyId)
-      .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', at)]))
-      .execute();
+    await new PlatformKeyRepository(this.options.control).touch(keyId, at);
   }
 }

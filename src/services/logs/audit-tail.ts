@@ -1,13 +1,15 @@
 import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
-import { type AuditTable, auditAfter } from '../audit/audit-log.js';
+import { auditEntryJson } from '../../domain/audit-entry.js';
+import type { ControlSchema } from '../../storage/control-schema.js';
+import { AuditLogRepository } from '../../storage/repositories/audit-log.js';
 import type { EventLog } from '../events/event-log.js';
 import type { TenantService } from '../tenancy/tenant-service.js';
 
 export interface AuditTailOptions {
   tenants: TenantService;
   /** The control plane, for the platform's own audit log. */
-  control: Kysely<unknown>;
+  control: Kysely<ControlSchema>;
   /** The log stream the entries are appended to. */
   logs: EventLog;
   redis: Redis;
@@ -29,15 +31,16 @@ export class AuditTail {
 
   /** One pass over every audit table; returns how many entries were copied. */
   async once(): Promise<number> {
-    const { redis, stream } = this.options;
+    const { redis, stream, tenants } = this.options;
     const lock = `${stream}:audit-tail-lock`;
     if ((await redis.set(lock, '1', 'PX', 60_000, 'NX')) !== 'OK') return 0;
     try {
-      let copied = await this.copy(PLATFORM, this.options.control, 'platform_audit_log', null);
-      for (const tenant of await this.options.tenants.list()) {
+      const platform = AuditLogRepository.platform(this.options.control);
+      let copied = await this.copy(PLATFORM, platform, null);
+      for (const tenant of await tenants.list()) {
         if (tenant.status === 'provisioning' || tenant.status === 'deleting') continue;
-        const db = this.options.tenants.database(tenant) as Kysely<unknown>;
-        copied += await this.copy(tenant.id, db, 'audit_log', tenant.id);
+        const log = AuditLogRepository.tenant(tenants.database(tenant));
+        copied += await this.copy(tenant.id, log, tenant.id);
       }
       return copied;
     } finally {
@@ -47,24 +50,20 @@ export class AuditTail {
 
   private async copy(
     cursorField: string,
-    db: Kysely<unknown>,
-    table: AuditTable,
+    log: AuditLogRepository,
     tenantId: string | null,
   ): Promise<number> {
     const { redis, stream, logs, batch = 500 } = this.options;
     const cursors = `${stream}:audit-cursors`;
     const after = (await redis.hget(cursors, cursorField)) ?? '0';
-    const rows = await auditAfter(db, table, after, batch);
-    for (const row of rows) {
-      const { seq: _seq, at, ...entry } = row;
-      await logs.append({
-        type: `audit.${row.action}`,
-        tenantId,
-        data: { ...entry, at: new Date(at).toISOString() },
-      });
+    const entries = await log.after(after, batch);
+    for (const { entry } of entries) {
+      // The stream's records say what they are in `type`; the entry's own fields are the data.
+      const { object: _object, ...data } = auditEntryJson(entry);
+      await logs.append({ type: `audit.${entry.action}`, tenantId, data });
     }
-    const last = rows.at(-1);
+    const last = entries.at(-1);
     if (last !== undefined) await redis.hset(cursors, cursorField, last.seq);
-    return rows.length;
+    return entries.length;
   }
 }

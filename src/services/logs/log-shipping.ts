@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
+import type { ControlSchema } from '../../storage/control-schema.js';
 import type { EventFeed } from '../events/event-feed.js';
 import type { EventLog } from '../events/event-log.js';
 import type { TenantService } from '../tenancy/tenant-service.js';
@@ -21,7 +22,7 @@ export interface LogShippingOptions {
   sinkUrl: string | null;
   logs: EventLog;
   tenants: TenantService;
-  control: Kysely<unknown>;
+  control: Kysely<ControlSchema>;
   log: LogSinkLog;
 }
 

@@ -1,4 +1,5 @@
-import { type Kysely, sql } from 'kysely';
+import type { Kysely } from 'kysely';
+import { whileHolding } from '../../storage/advisory-lock.js';
 import type { ControlSchema } from '../../storage/control-schema.js';
 import type { PurgeResult, TenantService } from './tenant-service.js';
 
@@ -25,7 +26,6 @@ const HOUR_MS = 3_600_000;
 
 /** The advisory lock's name: a constant of our own, which nothing else locks. */
 export const PURGE_LOCK_NAME = 'llm-backend:tenant-purge';
-const LOCK = sql`hashtext(${PURGE_LOCK_NAME})`;
 
 /**
  * Purges the tenants whose grace period is over (export, then drop) on a timer, so deleted
@@ -83,19 +83,9 @@ export class TenantReaper {
   private async purge(): Promise<PurgeResult | null> {
     const { tenants, control, shared } = this.options;
     const signal = this.stopping.signal;
-    if (!shared) return tenants.purge(new Date(), undefined, { signal });
-    // A session lock needs one connection from lock to unlock; the purge uses others. Should
-    // that connection die, the lock goes with it, and purge() still claims each tenant.
-    return control.connection().execute(async (connection) => {
-      const { rows } = await sql<{
-        locked: boolean;
-      }>`select pg_try_advisory_lock(${LOCK}) as locked`.execute(connection);
-      if (rows[0]?.locked !== true) return null;
-      try {
-        return await tenants.purge(new Date(), undefined, { signal });
-      } finally {
-        await sql`select pg_advisory_unlock(${LOCK})`.execute(connection);
-      }
-    });
+    const purge = () => tenants.purge(new Date(), undefined, { signal });
+    if (!shared) return purge();
+    // Should the lock's connection die, the lock goes with it: purge() still claims each tenant.
+    return whileHolding(control, PURGE_LOCK_NAME, purge);
   }
 }

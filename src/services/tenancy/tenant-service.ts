@@ -1,32 +1,21 @@
-import { basename } from 'node:path';
-import type { Kysely, Selectable } from 'kysely';
+import type { Kysely } from 'kysely';
 import { DEFAULT_DATABASE_SERVER } from '../../config/database-servers.js';
+import { type Actor, SYSTEM_ACTOR } from '../../domain/audit-entry.js';
+import { TENANT, TENANT_SLUG, type Tenant } from '../../domain/tenant.js';
 import { GatewayError } from '../../errors/gateway-error.js';
-import type { ControlSchema, TenantStatus, TenantsTable } from '../../storage/control-schema.js';
+import type { ControlSchema } from '../../storage/control-schema.js';
 import { isDatabaseName, tenantDatabaseName } from '../../storage/database-server.js';
 import { migrateToLatest } from '../../storage/migrations/index.js';
+import { type TenantChanges, TenantRepository } from '../../storage/repositories/tenants.js';
 import type { TenantConnections } from '../../storage/tenant-connections.js';
 import type { TenantSchema } from '../../storage/tenant-schema.js';
 import { newId } from '../../utils/ids.js';
 import { validAllowedModels } from '../access/model-access.js';
-import { type Actor, appendAudit, SYSTEM_ACTOR } from '../audit/audit-log.js';
-import type { InvalidationBus } from '../keys/invalidation.js';
-import { exportTenantDatabase } from './tenant-export.js';
+import { ChangeRecorder } from '../audit/changes.js';
+import { type PurgeOptions, type PurgeResult, purgeDue } from './tenant-purge.js';
 
-export interface Tenant {
-  id: string;
-  slug: string;
-  name: string;
-  status: TenantStatus;
-  databaseName: string;
-  /** The server its database lives on, by name in `database_servers`; null: the default. */
-  server: string | null;
-  /** The models the tenant may use (platform admins set it); null: every configured model. */
-  allowedModels: string[] | null;
-  createdAt: Date;
-  updatedAt: Date;
-  deleteAfter: Date | null;
-}
+export type { PurgeOptions, PurgeResult, Tenant };
+export { TENANT_SLUG };
 
 export interface TenantServiceOptions {
   control: Kysely<ControlSchema>;
@@ -36,56 +25,18 @@ export interface TenantServiceOptions {
   deletionGraceMs: number;
   /** Where a tenant's final export is written before its database is dropped. */
   exportDirectory: string;
-  /** Told when a tenant stops (or resumes) being served, so cached keys follow at once. */
-  bus?: InvalidationBus;
+  /**
+   * Writes, audits and announces each change: a tenant that stops (or resumes) being served
+   * drops its cached keys on every instance at once. Default: one that announces nothing.
+   */
+  changes?: ChangeRecorder;
 }
 
-export const TENANT_SLUG = /^[a-z0-9][a-z0-9-]{1,62}$/;
+const notFound = () => new GatewayError('tenant_not_found', { param: 'tenant' });
 
-/** What a purge did: tenants exported and dropped, and those left `deleting` for the next one. */
-export interface PurgeResult {
-  purged: string[];
-  failed: { id: string; error: string }[];
-}
-
-export interface PurgeOptions {
-  /** Stops before the next tenant, and aborts a running export (that tenant is kept). */
-  signal?: AbortSignal;
-}
-
-/**
- * How long a purger owns a tenant it claimed. A purger that dies mid-way leaves its claim to
- * expire, after which the next purge takes the tenant over; longer than any export should take.
- */
-const PURGE_CLAIM_MS = 6 * 3_600_000;
-
-/** What the audit log keeps of a tenant. */
-function snapshot(tenant: Tenant): Record<string, unknown> {
-  return {
-    id: tenant.id,
-    slug: tenant.slug,
-    name: tenant.name,
-    status: tenant.status,
-    server: tenant.server,
-    allowed_models: tenant.allowedModels,
-    delete_after: tenant.deleteAfter?.toISOString() ?? null,
-  };
-}
-
-function toTenant(row: Selectable<TenantsTable>): Tenant {
-  return {
-    id: row.id,
-    slug: row.slug,
-    name: row.name,
-    status: row.status,
-    databaseName: row.database_name,
-    server: row.server,
-    allowedModels: row.allowed_models,
-    createdAt: new Date(row.created_at),
-    updatedAt: new Date(row.updated_at),
-    deleteAfter: row.delete_after === null ? null : new Date(row.delete_after),
-  };
-}
+/** Provisioning or deleting: not there for anything but creating and purging. */
+const inTransit = (tenant: Tenant) =>
+  tenant.status === 'deleting' || tenant.status === 'provisioning';
 
 /**
  * The tenant registry and each tenant's own database. Provisioning is resumable: a tenant
@@ -93,22 +44,12 @@ function toTenant(row: Selectable<TenantsTable>): Tenant {
  * picks up where a failure left off.
  */
 export class TenantService {
-  constructor(private readonly options: TenantServiceOptions) {}
+  private readonly registry: TenantRepository;
+  private readonly changes: ChangeRecorder;
 
-  private async audit(
-    actor: Actor,
-    action: string,
-    before: Tenant | null,
-    after: Tenant,
-    details: Record<string, unknown> = {},
-  ) {
-    await appendAudit(this.options.control as Kysely<unknown>, 'platform_audit_log', actor, {
-      action,
-      targetType: 'tenant',
-      targetId: after.id,
-      before: before && snapshot(before),
-      after: { ...snapshot(after), ...details },
-    });
+  constructor(private readonly options: TenantServiceOptions) {
+    this.registry = new TenantRepository(options.control);
+    this.changes = options.changes ?? new ChangeRecorder();
   }
 
   /** A configured server's name as the registry keeps it: null for the default. */
@@ -140,104 +81,76 @@ export class TenantService {
     }
     const server = this.serverOf(input.server);
     const allowedModels = validAllowedModels(input.allowedModels ?? null);
-    const { control, connections } = this.options;
-    const existing = await control
-      .selectFrom('tenants')
-      .selectAll()
-      .where('slug', '=', input.slug)
-      .executeTakeFirst();
-    if (existing !== undefined && existing.status !== 'provisioning') {
+    const registered = await this.registered(input.slug, server, input.name, allowedModels);
+    const { connections } = this.options;
+    await connections.servers.primary(registered.server).create(registered.databaseName);
+    await migrateToLatest(connections.get(registered) as Kysely<unknown>, 'tenant');
+    const { after } = await this.changes.platform(this.options.control, actor, {
+      action: 'tenant.create',
+      kind: TENANT,
+      write: async (trx) => ({
+        before: null,
+        // A retry's name and models are what its caller asked for now.
+        after: await new TenantRepository(trx).activate(registered.id, {
+          name: input.name,
+          allowedModels,
+        }),
+      }),
+    });
+    return after;
+  }
+
+  /** The tenant's row, `provisioning`: the one a failed create left, or a new one. */
+  private async registered(
+    slug: string,
+    server: string | null,
+    name: string,
+    allowedModels: string[] | null,
+  ): Promise<Tenant> {
+    const existing = await this.registry.findBySlug(slug);
+    if (existing !== null && existing.status !== 'provisioning') {
       throw new GatewayError('tenant_exists', { param: 'slug' });
     }
     // Its database may exist already there: resuming elsewhere would strand it.
-    if (existing !== undefined && existing.server !== server) {
+    if (existing !== null && existing.server !== server) {
       throw new GatewayError('invalid_request', {
-        message: `Tenant '${input.slug}' is being provisioned on server '${existing.server ?? DEFAULT_DATABASE_SERVER}': create it there to resume.`,
+        message: `Tenant '${slug}' is being provisioned on server '${existing.server ?? DEFAULT_DATABASE_SERVER}': create it there to resume.`,
         param: 'server',
       });
     }
-    const controlDatabase = connections.servers.control.controlDatabase;
-    let row = existing;
-    if (row === undefined) {
-      const id = newId('tnt');
-      row = await control
-        .insertInto('tenants')
-        .values({
-          id,
-          slug: input.slug,
-          name: input.name,
-          database_name: tenantDatabaseName(controlDatabase, id),
-          server,
-          allowed_models: allowedModels,
-          delete_after: null,
-        })
-        .returningAll()
-        .executeTakeFirstOrThrow();
-    } else if (!isDatabaseName(row.database_name)) {
-      // Left by a version that named databases after any control database verbatim: no
-      // database can exist under a name PostgreSQL refused, so the row may take a valid one.
-      row = await control
-        .updateTable('tenants')
-        .set({ database_name: tenantDatabaseName(controlDatabase, row.id) })
-        .where('id', '=', row.id)
-        .returningAll()
-        .executeTakeFirstOrThrow();
-    }
-    const target = { server: row.server, databaseName: row.database_name };
-    await connections.servers.primary(target.server).create(target.databaseName);
-    await migrateToLatest(connections.get(target) as Kysely<unknown>, 'tenant');
-    const active = await control
-      .updateTable('tenants')
-      // A retry's name and models are what its caller asked for now.
-      .set({
-        status: 'active',
-        name: input.name,
-        allowed_models: allowedModels,
-        updated_at: new Date(),
-      })
-      .where('id', '=', row.id)
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    const tenant = toTenant(active);
-    await this.audit(actor, 'tenant.create', null, tenant);
-    return tenant;
+    const controlDatabase = this.options.connections.servers.control.controlDatabase;
+    // Left by a version that named databases after any control database verbatim: no
+    // database can exist under a name PostgreSQL refused, so the row may take a valid one.
+    if (existing !== null && !isDatabaseName(existing.databaseName))
+      return this.registry.renameDatabase(
+        existing.id,
+        tenantDatabaseName(controlDatabase, existing.id),
+      );
+    if (existing !== null) return existing;
+    const id = newId('tnt');
+    return this.registry.insert({
+      id,
+      slug,
+      name,
+      databaseName: tenantDatabaseName(controlDatabase, id),
+      server,
+      allowedModels,
+    });
   }
 
   async list(): Promise<Tenant[]> {
-    const rows = await this.options.control
-      .selectFrom('tenants')
-      .selectAll()
-      .orderBy('id')
-      .execute();
-    return rows.map(toTenant);
+    return this.registry.list();
   }
 
-  /** By id (`tnt_...`) or slug. */
+  /** By id (`tnt_...`) or slug, whatever its status. */
   async get(ref: string): Promise<Tenant> {
-    const column = ref.startsWith('tnt_') ? 'id' : 'slug';
-    const row = await this.options.control
-      .selectFrom('tenants')
-      .selectAll()
-      .where(column, '=', ref)
-      .executeTakeFirst();
-    if (row === undefined) throw new GatewayError('tenant_not_found', { param: 'tenant' });
-    return toTenant(row);
+    const tenant = await this.registry.find(ref);
+    if (tenant === null) throw notFound();
+    return tenant;
   }
 
   async rename(ref: string, name: string, actor: Actor = SYSTEM_ACTOR): Promise<Tenant> {
-    const tenant = await this.get(ref);
-    if (tenant.status === 'deleting' || tenant.status === 'provisioning') {
-      throw new GatewayError('tenant_not_found', { param: 'tenant' });
-    }
-    const row = await this.options.control
-      .updateTable('tenants')
-      .set({ name, updated_at: new Date() })
-      .where('id', '=', tenant.id)
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    const after = toTenant(row);
-    await this.audit(actor, 'tenant.update', tenant, after);
-    return after;
+    return this.update(ref, { name }, actor, 'tenant.update', false);
   }
 
   /**
@@ -250,20 +163,7 @@ export class TenantService {
     actor: Actor = SYSTEM_ACTOR,
   ): Promise<Tenant> {
     const allowedModels = validAllowedModels(models);
-    const tenant = await this.get(ref);
-    if (tenant.status === 'deleting' || tenant.status === 'provisioning') {
-      throw new GatewayError('tenant_not_found', { param: 'tenant' });
-    }
-    const row = await this.options.control
-      .updateTable('tenants')
-      .set({ allowed_models: allowedModels, updated_at: new Date() })
-      .where('id', '=', tenant.id)
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    const after = toTenant(row);
-    await this.audit(actor, 'tenant.update', tenant, after);
-    await this.options.bus?.publish({ tenantId: tenant.id });
-    return after;
+    return this.update(ref, { allowedModels }, actor, 'tenant.update', true);
   }
 
   async setStatus(
@@ -271,24 +171,28 @@ export class TenantService {
     status: 'active' | 'disabled',
     actor: Actor = SYSTEM_ACTOR,
   ): Promise<Tenant> {
+    const action = status === 'disabled' ? 'tenant.disable' : 'tenant.enable';
+    return this.update(ref, { status }, actor, action, true);
+  }
+
+  private async update(
+    ref: string,
+    changes: TenantChanges,
+    actor: Actor,
+    action: string,
+    dropKeys: boolean,
+  ): Promise<Tenant> {
     const tenant = await this.get(ref);
-    if (tenant.status === 'deleting' || tenant.status === 'provisioning') {
-      throw new GatewayError('tenant_not_found', { param: 'tenant' });
-    }
-    const row = await this.options.control
-      .updateTable('tenants')
-      .set({ status, updated_at: new Date() })
-      .where('id', '=', tenant.id)
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    const after = toTenant(row);
-    await this.audit(
-      actor,
-      status === 'disabled' ? 'tenant.disable' : 'tenant.enable',
-      tenant,
-      after,
-    );
-    await this.options.bus?.publish({ tenantId: tenant.id });
+    if (inTransit(tenant)) throw notFound();
+    const { after } = await this.changes.platform(this.options.control, actor, {
+      action,
+      kind: TENANT,
+      write: async (trx) => ({
+        before: tenant,
+        after: await new TenantRepository(trx).update(tenant.id, changes),
+      }),
+      invalidate: () => (dropKeys ? { tenantId: tenant.id } : null),
+    });
     return after;
   }
 
@@ -298,116 +202,31 @@ export class TenantService {
     // Deleting again keeps the first deadline: a retried request must not postpone the drop.
     if (tenant.status === 'deleting') return tenant;
     const deleteAfter = new Date(now.getTime() + this.options.deletionGraceMs);
-    const row = await this.options.control
-      .updateTable('tenants')
-      .set({ status: 'deleting', delete_after: deleteAfter, updated_at: now })
-      .where('id', '=', tenant.id)
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    const after = toTenant(row);
-    await this.audit(actor, 'tenant.delete', tenant, after);
-    await this.options.bus?.publish({ tenantId: tenant.id });
+    const { after } = await this.changes.platform(this.options.control, actor, {
+      action: 'tenant.delete',
+      kind: TENANT,
+      write: async (trx) => ({
+        before: tenant,
+        after: await new TenantRepository(trx).markDeleting(tenant.id, deleteAfter, now),
+      }),
+      invalidate: () => ({ tenantId: tenant.id }),
+    });
     return after;
   }
 
   /**
-   * Exports, then drops, the databases of tenants deleted longer ago than the grace period.
-   * A tenant whose export fails is kept, still `deleting`, for the next purge; the others go
-   * on. Several purgers may run at once (instances, the CLI): each tenant is claimed first, so
-   * it is exported and dropped by one of them only.
+   * Exports, then drops, the databases of tenants deleted longer ago than the grace period
+   * (see tenant-purge.ts). A tenant whose export fails is kept, still `deleting`, for the next
+   * purge; several purgers may run at once, each tenant is purged by one of them only.
    */
-  async purge(
+  purge(
     now = new Date(),
     actor: Actor = SYSTEM_ACTOR,
     options: PurgeOptions = {},
   ): Promise<PurgeResult> {
-    const due = await this.options.control
-      .selectFrom('tenants')
-      .selectAll()
-      .where('status', '=', 'deleting')
-      .where('delete_after', '<=', now)
-      .orderBy('id')
-      .execute();
-    const result: PurgeResult = { purged: [], failed: [] };
-    for (const row of due) {
-      if (options.signal?.aborted) break;
-      const claim = await this.claim(row, now);
-      if (claim === null) continue;
-      try {
-        await this.purgeClaimed(toTenant(row), claim, actor, options.signal);
-        result.purged.push(row.id);
-      } catch (error) {
-        // Should even this fail, the claim expires and a later purge retries the tenant.
-        await this.release(row, claim).catch(() => {});
-        result.failed.push({
-          id: row.id,
-          error: error instanceof Error ? error.message : String(error),
-        });
-      }
-    }
-    return result;
-  }
-
-  /**
-   * Moves `delete_after` past `now` for as long as the purge may take: a concurrent purger's
-   * UPDATE waits for this one, then no longer sees the row as due. Null: someone else has it.
-   */
-  private async claim(row: Selectable<TenantsTable>, now: Date): Promise<Date | null> {
-    const until = new Date(now.getTime() + PURGE_CLAIM_MS);
-    const claimed = await this.options.control
-      .updateTable('tenants')
-      .set({ delete_after: until })
-      .where('id', '=', row.id)
-      .where('status', '=', 'deleting')
-      .where('delete_after', '<=', now)
-      .returning('id')
-      .executeTakeFirst();
-    return claimed === undefined ? null : until;
-  }
-
-  /** Gives a failed tenant back its own `delete_after`, so the next purge retries it. */
-  private async release(row: Selectable<TenantsTable>, claim: Date): Promise<void> {
-    await this.options.control
-      .updateTable('tenants')
-      .set({ delete_after: row.delete_after })
-      .where('id', '=', row.id)
-      .where('delete_after', '=', claim)
-      .execute();
-  }
-
-  private async purgeClaimed(
-    tenant: Tenant,
-    claim: Date,
-    actor: Actor,
-    signal: AbortSignal | undefined,
-  ): Promise<void> {
     const { control, connections, exportDirectory } = this.options;
-    const server = connections.servers.primary(tenant.server);
-    // A tenant whose provisioning failed before its database existed has nothing to export.
-    let exportFile: string | null = null;
-    if (await server.exists(tenant.databaseName)) {
-      // The primary: a replica that lags would leave the newest rows out of the last copy.
-      const path = await exportTenantDatabase(
-        connections.get(tenant) as Kysely<unknown>,
-        tenant,
-        exportDirectory,
-        { signal },
-      );
-      exportFile = basename(path);
-    }
-    // Still ours? Only if the claim outlived the export; otherwise the new owner drops it.
-    const owned = await control
-      .updateTable('tenants')
-      .set({ delete_after: claim })
-      .where('id', '=', tenant.id)
-      .where('delete_after', '=', claim)
-      .returning('id')
-      .executeTakeFirst();
-    if (owned === undefined) throw new Error('claim expired during the export; not dropped');
-    await connections.release(tenant);
-    await server.drop(tenant.databaseName);
-    await control.deleteFrom('tenants').where('id', '=', tenant.id).execute();
-    await this.audit(actor, 'tenant.purge', tenant, tenant, { export_file: exportFile });
+    const purger = { control, connections, exportDirectory, changes: this.changes };
+    return purgeDue(purger, now, actor, options);
   }
 
   /** Brings every tenant database to the latest schema, one at a time, reporting progress. */
@@ -429,9 +248,7 @@ export class TenantService {
    */
   async open(ref: string): Promise<{ tenant: Tenant; db: Kysely<TenantSchema> }> {
     const tenant = await this.get(ref);
-    if (tenant.status === 'deleting' || tenant.status === 'provisioning') {
-      throw new GatewayError('tenant_not_found', { param: 'tenant' });
-    }
+    if (inTransit(tenant)) throw notFound();
     return { tenant, db: this.database(tenant) };
   }
 

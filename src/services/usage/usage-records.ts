@@ -1,43 +1,13 @@
-import { type Kysely, sql } from 'kysely';
-import type { TenantSchema } from '../../storage/tenant-schema.js';
-import type { Usage } from '../inference/usage.js';
+import type { UsageRecord } from '../../domain/usage-record.js';
+import { monthOf, UsageRecordRepository } from '../../storage/repositories/usage-records.js';
 import { NANOS_PER_UNIT, type PeriodWindow } from '../limits/quota-period.js';
 import type { Quota } from '../limits/quotas.js';
 import type { TenantService } from '../tenancy/tenant-service.js';
 
-/** What one request that got a response used, as it is accounted. */
-export interface UsageEvent {
-  /** Made by the gateway, once per request: what makes a redelivery count once. */
-  id: string;
-  at: Date;
-  /** The x-request-id the client saw; clients may choose it, so it is not a key. */
-  requestId: string;
-  tenantId: string;
-  userId: string | null;
-  keyId: string;
-  model: string;
-  provider: string;
-  usage: Usage;
-  /** In the price table's currency. */
-  cost: number;
-  latencyMs: number;
-  timeToFirstTokenMs: number | null;
-  status: number;
-  streamed: boolean;
-  clientDisconnected: boolean;
-}
+/** What one request that got a response used: a usage record on its way to the database. */
+export type UsageEvent = UsageRecord;
 
 type QuotaSubject = Pick<Quota, 'scope' | 'subjectId' | 'metric'>;
-
-const monthOf = (at: Date) =>
-  `${at.getUTCFullYear()}_${String(at.getUTCMonth() + 1).padStart(2, '0')}`;
-
-function monthBounds(month: string): [string, string] {
-  const [year, mm] = month.split('_').map(Number) as [number, number];
-  const from = new Date(Date.UTC(year, mm - 1, 1));
-  const to = new Date(Date.UTC(year, mm, 1));
-  return [from.toISOString(), to.toISOString()];
-}
 
 /**
  * Writes usage events into each tenant's `usage_records`, in batches, idempotently: an event
@@ -50,40 +20,22 @@ export class UsageRecords {
 
   constructor(private readonly tenants: TenantService) {}
 
+  private async records(tenantId: string) {
+    const tenant = await this.tenants.get(tenantId);
+    return { tenant, records: new UsageRecordRepository(this.tenants.database(tenant)) };
+  }
+
   /** Writes one tenant's events; returns how many were new. */
   async write(tenantId: string, events: UsageEvent[]): Promise<number> {
     if (events.length === 0) return 0;
-    const tenant = await this.tenants.get(tenantId);
-    const db = this.tenants.database(tenant);
-    for (const month of new Set(events.map((event) => monthOf(event.at))))
-      await this.ensurePartition(db, `${tenant.databaseName}/${month}`, month);
-    const result = await db
-      .insertInto('usage_records')
-      .values(
-        events.map((event) => ({
-          id: event.id,
-          at: event.at,
-          request_id: event.requestId,
-          user_id: event.userId,
-          key_id: event.keyId,
-          model: event.model,
-          provider: event.provider,
-          input_tokens: event.usage.promptTokens,
-          output_tokens: event.usage.completionTokens,
-          cached_tokens: event.usage.cachedTokens,
-          estimated: event.usage.estimated,
-          cost: event.cost,
-          latency_ms: Math.round(event.latencyMs),
-          time_to_first_token_ms:
-            event.timeToFirstTokenMs === null ? null : Math.round(event.timeToFirstTokenMs),
-          status: event.status,
-          streamed: event.streamed,
-          client_disconnected: event.clientDisconnected,
-        })),
-      )
-      .onConflict((conflict) => conflict.columns(['at', 'id']).doNothing())
-      .executeTakeFirst();
-    return Number(result.numInsertedOrUpdatedRows ?? 0);
+    const { tenant, records } = await this.records(tenantId);
+    for (const month of new Set(events.map((event) => monthOf(event.at)))) {
+      const known = `${tenant.databaseName}/${month}`;
+      if (this.partitions.has(known)) continue;
+      await records.ensureMonth(month);
+      this.partitions.add(known);
+    }
+    return records.insert(events);
   }
 
   /**
@@ -91,43 +43,24 @@ export class UsageRecords {
    * tokens, or spend in nanos (each row's cost rounded as the counter rounds it).
    */
   async usedIn(tenantId: string, quota: QuotaSubject, window: PeriodWindow): Promise<number> {
-    const db = this.tenants.database(await this.tenants.get(tenantId));
-    const measure =
-      quota.metric === 'cost'
-        ? sql<string>`coalesce(sum(round(cost * ${NANOS_PER_UNIT})), 0)`
-        : sql<string>`coalesce(sum(input_tokens + output_tokens), 0)`;
-    let query = db.selectFrom('usage_records').select(measure.as('used'));
-    if (window.start) query = query.where('at', '>=', window.start);
-    if (window.end) query = query.where('at', '<', window.end);
-    if (quota.scope === 'user') query = query.where('user_id', '=', quota.subjectId);
-    if (quota.scope === 'key') query = query.where('key_id', '=', quota.subjectId);
-    const row = await query.executeTakeFirstOrThrow();
-    return Number(row.used);
+    const { records } = await this.records(tenantId);
+    return records.used({
+      metric: quota.metric,
+      costUnit: NANOS_PER_UNIT,
+      ...(quota.scope === 'user' && { userId: quota.subjectId }),
+      ...(quota.scope === 'key' && { keyId: quota.subjectId }),
+      start: window.start,
+      end: window.end,
+    });
   }
 
   /** Whether the tenant's database answers at all: a failed write may be the data or the server. */
   async reachable(tenantId: string): Promise<boolean> {
     try {
-      const db = this.tenants.database(await this.tenants.get(tenantId));
-      await sql`select 1`.execute(db);
+      await (await this.records(tenantId)).records.ping();
       return true;
     } catch {
       return false;
     }
-  }
-
-  private async ensurePartition(db: Kysely<TenantSchema>, known: string, month: string) {
-    if (this.partitions.has(known)) return;
-    const [from, to] = monthBounds(month);
-    const name = `usage_records_${month}`;
-    // Writers in several processes may meet here: they take turns, and the second finds it.
-    await db.transaction().execute(async (trx) => {
-      await sql`select pg_advisory_xact_lock(hashtext('usage_records.partitions'))`.execute(trx);
-      const found = await sql`select 1 from pg_class where relname = ${name}`.execute(trx);
-      if (found.rows.length > 0) return;
-      await sql`create table ${sql.table(name)} partition of usage_records
-        for values from (${sql.lit(from)}) to (${sql.lit(to)})`.execute(trx);
-    });
-    this.partitions.add(known);
   }
 }

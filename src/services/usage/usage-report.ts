@@ -1,9 +1,16 @@
-import { type RawBuilder, sql } from 'kysely';
+import {
+  USAGE_GROUPS,
+  type UsageGroup,
+  type UsageReportResult,
+  type UsageRow,
+  type UsageTotals,
+} from '../../domain/usage-report.js';
 import { GatewayError } from '../../errors/gateway-error.js';
+import { UsageReportRepository } from '../../storage/repositories/usage-report.js';
 import type { TenantService } from '../tenancy/tenant-service.js';
 
-export const USAGE_GROUPS = ['day', 'model', 'user', 'key'] as const;
-export type UsageGroup = (typeof USAGE_GROUPS)[number];
+export type { UsageGroup, UsageReportResult, UsageRow, UsageTotals };
+export { USAGE_GROUPS };
 
 /** The range when none is asked for: the last 30 days, ending now. */
 export const DEFAULT_REPORT_DAYS = 30;
@@ -28,86 +35,8 @@ export interface UsageReportQuery {
   own?: { userId: string | null; keyId: string };
 }
 
-export interface UsageTotals {
-  requests: number;
-  inputTokens: number;
-  outputTokens: number;
-  cachedTokens: number;
-  /** In the price table's currency. */
-  cost: number;
-  /** Requests answered with a status of 400 or more (499: the client went away). */
-  errors: number;
-  streamed: number;
-}
-
-/** One group: only the fields of the groups asked for are set. */
-export interface UsageRow extends UsageTotals {
-  /** The UTC day, `YYYY-MM-DD`. */
-  day?: string;
-  model?: string;
-  /** Null for the keys that belong to no user. */
-  userId?: string | null;
-  keyId?: string;
-}
-
-export interface UsageReportResult {
-  from: Date;
-  to: Date;
-  groupBy: UsageGroup[];
-  rows: UsageRow[];
-  totals: UsageTotals;
-}
-
 const invalid = (message: string, param: string) =>
   new GatewayError('invalid_request', { message, param });
-
-// Literal SQL, never parameters: PostgreSQL matches the select list to GROUP BY by the text
-// of the expressions, and `$1` and `$5` are different texts.
-const GROUPS: Record<UsageGroup, { expression: RawBuilder<unknown>; column: string }> = {
-  day: { expression: sql.raw(`to_char(at at time zone 'UTC', 'YYYY-MM-DD')`), column: 'day' },
-  model: { expression: sql.raw('model'), column: 'model' },
-  user: { expression: sql.raw('user_id'), column: 'user_id' },
-  key: { expression: sql.raw('key_id'), column: 'key_id' },
-};
-
-/** Counts and sums come back from pg as strings (bigint, numeric). */
-interface RawRow {
-  day?: string;
-  model?: string;
-  user_id?: string | null;
-  key_id?: string;
-  is_total: number | string;
-  requests: string | number;
-  input_tokens: string | number;
-  output_tokens: string | number;
-  cached_tokens: string | number;
-  cost: string | number;
-  errors: string | number;
-  streamed: string | number;
-}
-
-function totalsOf(raw: RawRow): UsageTotals {
-  return {
-    requests: Number(raw.requests),
-    inputTokens: Number(raw.input_tokens),
-    outputTokens: Number(raw.output_tokens),
-    cachedTokens: Number(raw.cached_tokens),
-    cost: Number(raw.cost),
-    errors: Number(raw.errors),
-    streamed: Number(raw.streamed),
-  };
-}
-
-function rowOf(raw: RawRow, groupBy: readonly UsageGroup[]): UsageRow {
-  const row: UsageRow = totalsOf(raw);
-  for (const group of groupBy) {
-    if (group === 'day') row.day = raw.day;
-    if (group === 'model') row.model = raw.model;
-    if (group === 'user') row.userId = raw.user_id ?? null;
-    if (group === 'key') row.keyId = raw.key_id;
-  }
-  return row;
-}
 
 const DATE = /^(\d{4})-(\d{2})-(\d{2})(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2}))?$/;
 
@@ -189,46 +118,11 @@ export class UsageReport {
     const groupBy = checkGroupBy(query.groupBy ?? ['day']);
     const { from, to } = rangeOf(query, now);
     const db = this.tenants.readDatabase(await this.tenants.get(tenantRef));
-
-    const where = [sql`at >= ${from}`, sql`at < ${to}`];
-    if (query.model !== undefined) where.push(sql`model = ${query.model}`);
-    if (query.userId !== undefined) where.push(sql`user_id = ${query.userId}`);
-    if (query.keyId !== undefined) where.push(sql`key_id = ${query.keyId}`);
-    if (query.own !== undefined) {
-      const { userId, keyId } = query.own;
-      where.push(
-        userId === null ? sql`key_id = ${keyId}` : sql`(key_id = ${keyId} or user_id = ${userId})`,
-      );
-    }
-    const expressions = groupBy.map((group) => GROUPS[group].expression);
-    const columns = groupBy.map(
-      (group) => sql`${GROUPS[group].expression} as ${sql.ref(GROUPS[group].column)}`,
-    );
-    // One statement for the groups and the totals, so both see the same rows even on a
-    // replica that applies changes between two statements.
-    const { rows } = await sql<RawRow>`
-      select ${sql.join(columns)},
-        grouping(${sql.join(expressions)}) as is_total,
-        count(*) as requests,
-        coalesce(sum(input_tokens), 0) as input_tokens,
-        coalesce(sum(output_tokens), 0) as output_tokens,
-        coalesce(sum(cached_tokens), 0) as cached_tokens,
-        coalesce(sum(cost), 0) as cost,
-        count(*) filter (where status >= 400) as errors,
-        count(*) filter (where streamed) as streamed
-      from usage_records
-      where ${sql.join(where, sql` and `)}
-      group by grouping sets ((${sql.join(expressions)}), ())
-      order by ${sql.join(expressions)}`.execute(db);
-
-    const total = rows.find((row) => Number(row.is_total) !== 0);
-    if (total === undefined) throw new Error('the grouping set () always yields a row');
-    return {
-      from,
-      to,
+    const { model, userId, keyId, own } = query;
+    const summed = await new UsageReportRepository(db).summarise(
+      { from, to, model, userId, keyId, own },
       groupBy,
-      rows: rows.filter((row) => row !== total).map((row) => rowOf(row, groupBy)),
-      totals: totalsOf(total),
-    };
+    );
+    return { from, to, groupBy, ...summed };
   }
 }

@@ -1,22 +1,14 @@
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import type { LookupFunction } from 'node:net';
 import { GatewayError } from '../../errors/gateway-error.js';
-import { type IpRange, inRange, isPublicAddress, parseIp, parseRange } from './ip-ranges.js';
-
-const HOSTNAME = /^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_]([a-z0-9_-]{0,62}))*$/;
-
-/** A WEBHOOK_ALLOWED_HOSTS entry: a hostname, an IP address or a CIDR range. */
-export function isAllowListEntry(entry: string): boolean {
-  return parseRange(entry) !== null || HOSTNAME.test(normalHost(entry));
-}
-
-/** Lowercase, without IPv6 brackets or a trailing dot: how hosts are compared. */
-function normalHost(host: string): string {
-  return host
-    .toLowerCase()
-    .replace(/^\[(.*)\]$/, '$1')
-    .replace(/\.$/, '');
-}
+import { normalHost } from '../../utils/hosts.js';
+import {
+  type IpRange,
+  inRange,
+  isPublicAddress,
+  parseIp,
+  parseRange,
+} from '../../utils/ip-ranges.js';
 
 /** Why an address may not be called; thrown at connect time, recorded on the attempt. */
 export class RefusedAddressError extends Error {

@@ -1,0 +1,17 @@
+import type { InferenceService } from '../../services/inference/inference-service.js';
+import type { ModelCatalog } from '../../services/inference/model-catalog.js';
+import type { Authenticator } from '../../services/keys/authenticator.js';
+import type { RateLimiter } from '../../services/limits/limiter.js';
+import type { ModelResolver } from '../../services/routing/auto-router.js';
+
+/** What the data plane's routes are built from (a file of its own: the handlers need it too). */
+export interface V1Deps {
+  inference: InferenceService;
+  catalog: ModelCatalog;
+  /** Turns the requested name (a model, or a router such as `auto`) into a model. */
+  resolver: ModelResolver;
+  authenticator: Authenticator;
+  limiter: RateLimiter;
+  /** Completion tokens reserved against token limits when a request sets no max_tokens. */
+  defaultCompletionTokens: number;
+}
