@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { Agent, type IncomingMessage, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -364,30 +364,90 @@ describe('cli', () => {
   );
 
   it(
-    'an unknown command exits 2 with a message and the usage',
+    'an unknown command exits 2 with one line and a pointer to the help',
     async () => {
       const cli = startCli(['frobnicate']);
       expect(await cli.exited).toEqual({ code: 2, signal: null });
-      expect(cli.stderr()).toContain("Unknown command 'frobnicate'");
-      expect(cli.stderr()).toContain('Usage: llm-backend <command>');
+      expect(cli.stderr()).toBe(
+        "llm-backend: unknown command 'frobnicate'\nSee 'llm-backend --help'.\n",
+      );
       expect(cli.stdout()).toBe('');
     },
     TEST_TIMEOUT_MS,
   );
 
   it(
-    '--version prints the version; an unknown flag exits 2 with the usage, no stack trace',
+    '--version and -v print the version; an unknown flag exits 2, no stack trace',
     async () => {
-      const version = startCli(['--version']);
+      const [version, v, help, bogus] = [
+        startCli(['--version']),
+        startCli(['-v']),
+        startCli(['serve', '--help']),
+        startCli(['--bogus']),
+      ];
       expect(await version.exited).toEqual({ code: 0, signal: null });
       expect(version.stdout().trim()).toMatch(/^\d+\.\d+\.\d+/);
-      const help = startCli(['serve', '--help']);
+      expect(await v.exited).toEqual({ code: 0, signal: null });
+      expect(v.stdout()).toBe(version.stdout());
       expect(await help.exited).toEqual({ code: 0, signal: null });
-      expect(help.stdout()).toContain('Usage: llm-backend <command>');
-      const bogus = startCli(['--bogus']);
+      expect(help.stdout()).toMatch(/^Usage: llm-backend serve \[options\]$/m);
       expect(await bogus.exited).toEqual({ code: 2, signal: null });
-      expect(bogus.stderr()).toContain("Unknown option '--bogus'");
+      expect(bogus.stderr()).toContain("llm-backend: unknown option '--bogus'");
       expect(bogus.stderr()).not.toMatch(/\bat .+\.(ts|js):\d+/);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'migrate --help prints its usage and migrates nothing',
+    async () => {
+      const dataDir = scratchDir('llm-backend-cli-help-');
+      const [long, short] = [
+        startCli(['migrate', '--help'], { DATA_DIR: dataDir }),
+        startCli(['migrate', '-h'], { DATA_DIR: dataDir }),
+      ];
+      for (const cli of [long, short]) {
+        expect(await cli.exited).toEqual({ code: 0, signal: null });
+        expect(cli.stdout()).toMatch(/^Usage: llm-backend migrate \[options\]$/m);
+        expect(cli.stdout()).not.toContain('up to date');
+        expect(cli.stderr()).toBe('');
+      }
+      // Migrating would have created the embedded databases here.
+      expect(readdirSync(dataDir)).toEqual([]);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'each subcommand has its own help, and its errors name it and point to that help',
+    async () => {
+      const dataDir = scratchDir('llm-backend-cli-usage-');
+      const env = { DATA_DIR: dataDir };
+      const [help, unknownOption, missingArgument, missingOption] = [
+        startCli(['tenant', 'create', '-h'], env),
+        startCli(['tenant', 'create', 'acme', '--bogus'], env),
+        startCli(['user', 'get', 'acme'], env),
+        startCli(['key', 'create', 'acme'], env),
+      ];
+      expect(await help.exited).toEqual({ code: 0, signal: null });
+      expect(help.stdout()).toMatch(/^Usage: llm-backend tenant create \[options\] <slug>$/m);
+      expect(help.stdout()).toMatch(/^ {2}--name <name> /m);
+      expect(help.stdout()).not.toContain('Usage: llm-backend <command>');
+
+      const errors = [
+        [unknownOption, 'tenant create', "unknown option '--bogus'"],
+        [missingArgument, 'user get', "missing required argument 'user_id'"],
+        [missingOption, 'key create', "required option '--name <name>' not specified"],
+      ] as const;
+      for (const [cli, command, message] of errors) {
+        expect(await cli.exited).toEqual({ code: 2, signal: null });
+        expect(cli.stderr()).toBe(
+          `llm-backend ${command}: ${message}\nSee 'llm-backend ${command} --help'.\n`,
+        );
+        expect(cli.stdout()).toBe('');
+      }
+      // Refused before anything was opened.
+      expect(readdirSync(dataDir)).toEqual([]);
     },
     TEST_TIMEOUT_MS,
   );
