@@ -1,21 +1,11 @@
 import type { Command } from 'commander';
 import type { AppConfig } from '../config/load.js';
 import { closeGracefully, startServer } from '../server.js';
+import { handOverFirstStartKeys } from './first-start-keys.js';
 import { cliCommand, type Output } from './program.js';
 
 async function serve(config: AppConfig): Promise<void> {
   const { app, firstStart } = await startServer(config);
-  // Printed, never logged: log lines are collected and kept, these are shown once.
-  if (firstStart.platformAdminKey !== null) {
-    process.stdout.write(
-      `\nFirst start: created a platform admin key (manages tenants; shown once, store it now):\n\n  ${firstStart.platformAdminKey}\n`,
-    );
-  }
-  if (firstStart.defaultTenantKey !== null) {
-    process.stdout.write(
-      `\nCreated tenant 'default' and its owner API key (calls /v1; shown once, store it now):\n\n  ${firstStart.defaultTenantKey}\n\n`,
-    );
-  }
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) {
@@ -34,6 +24,11 @@ async function serve(config: AppConfig): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  await handOverFirstStartKeys(firstStart, {
+    dataDir: config.env.dataDir,
+    log: app.log,
+    terminal: process.stderr.isTTY ? process.stderr : null,
+  });
 }
 
 /**
