@@ -1,3 +1,4 @@
+import { type Command, InvalidArgumentError } from 'commander';
 import type { Kysely } from 'kysely';
 import type { Services } from '../composition/services.js';
 import {
@@ -9,62 +10,73 @@ import {
   listAudit,
   verifyAudit,
 } from '../services/audit/audit-log.js';
-import { type Output, parseCommandArgs, UsageError } from './tenant-commands.js';
+import type { TenantService } from '../services/tenancy/tenant-service.js';
+import { dateTime, jsonOption, wholeNumber } from './options.js';
+import { type CommandContext, commandGroup, given, type Output, runGroup } from './program.js';
 
-export const AUDIT_USAGE = `Usage:
-  llm-backend audit list <tenant | --platform> [--limit 100] [--json]
-      [--actor [TYPE:]ID] [--action ACTION | PREFIX.*] [--target [TYPE:]ID]
-      [--since TIME] [--until TIME] [--after AUDIT_ID]
-  llm-backend audit verify <tenant | --platform>
+/** What the audit commands read: a tenant's database, or the control plane's. */
+export interface AuditSubject {
+  tenants: TenantService;
+  control: Kysely<unknown>;
+}
 
-'list' shows the newest entries first; when more are left it ends with 'more: --after <id>',
-the option that shows the next page. Actor types are key, platform_key, cli and system; 'TYPE:' alone
-matches every id of that type. --since is inclusive, --until exclusive (ISO 8601 times).
-'verify' recomputes the hash chain and exits 1 at the first entry that does not match.`;
+export interface AuditContext extends Omit<CommandContext<AuditSubject>, 'actor'> {
+  /** Told whether the chain verified; the CLI exits 1 when it did not. */
+  outcome: (intact: boolean) => void;
+}
 
-interface ListOptions {
-  limit?: string;
-  actor?: string;
+interface LogChoice {
+  platform?: boolean;
+}
+
+interface ListOptions extends LogChoice {
+  limit: number;
+  json?: boolean;
+  actor?: TypeAndId;
   action?: string;
-  target?: string;
-  since?: string;
-  until?: string;
+  target?: TypeAndId;
+  since?: Date;
+  until?: Date;
   after?: string;
 }
 
+interface TypeAndId {
+  type?: string;
+  id?: string;
+}
+
+const ABOUT = `
+'list' shows the newest entries first; when more are left it ends with 'more: --after <id>',
+the option that shows the next page. Actor types are ${ACTOR_TYPES.join(', ')}; 'TYPE:' alone
+matches every id of that type. --since is inclusive, --until exclusive (ISO 8601 times).
+'verify' recomputes the hash chain and exits 1 at the first entry that does not match.`;
+
 /** `TYPE:ID`, `TYPE:` or `ID`; an empty part filters nothing. */
-function typeAndId(value: string): { type?: string; id?: string } {
+function typeAndId(value: string): TypeAndId {
   const colon = value.indexOf(':');
   const [type, id] = colon === -1 ? ['', value] : [value.slice(0, colon), value.slice(colon + 1)];
   return { type: type || undefined, id: id || undefined };
 }
 
-function time(option: string, value: string | undefined): Date | undefined {
-  if (value === undefined) return undefined;
-  const date = new Date(value);
-  if (Number.isNaN(date.getTime()))
-    throw new UsageError(`--${option} must be a date and time such as 2026-11-26T12:00:00Z`);
-  return date;
+function actorFilter(value: string): TypeAndId {
+  const actor = typeAndId(value);
+  if (actor.type !== undefined && !(ACTOR_TYPES as readonly string[]).includes(actor.type))
+    throw new InvalidArgumentError(`The actor type must be one of ${ACTOR_TYPES.join(', ')}.`);
+  return actor;
 }
 
-function auditQuery(values: ListOptions): AuditQuery {
-  const limit = Number(values.limit ?? '100');
-  if (!Number.isInteger(limit) || limit < 1)
-    throw new UsageError('--limit must be a positive whole number');
-  const actor = typeAndId(values.actor ?? '');
-  if (actor.type !== undefined && !(ACTOR_TYPES as readonly string[]).includes(actor.type))
-    throw new UsageError(`--actor type must be one of ${ACTOR_TYPES.join(', ')}`);
-  const target = typeAndId(values.target ?? '');
+function auditQuery(options: ListOptions): AuditQuery {
+  const { limit, actor = {}, target = {}, since, until, after } = options;
   return {
     limit,
     actorType: actor.type as Actor['type'] | undefined,
     actorId: actor.id,
-    action: values.action || undefined,
+    action: options.action || undefined,
     targetType: target.type,
     targetId: target.id,
-    since: time('since', values.since),
-    until: time('until', values.until),
-    after: values.after,
+    since,
+    until,
+    after,
   };
 }
 
@@ -72,63 +84,89 @@ function describeEntry(e: AuditRecord): string {
   return `${e.at.toISOString()}  ${e.id}  ${e.actor_type}:${e.actor_id ?? '-'}  ${e.action}  ${e.target_type}:${e.target_id}`;
 }
 
-/** `llm-backend audit ...`: read and verify a tenant's or the platform's audit log. */
-export async function runAuditCommand(
-  args: string[],
-  services: Services,
-  platformDb: Kysely<unknown>,
+/** The log a command reads: the named tenant's, or (none named: --platform) the platform's. */
+async function openLog(
+  { tenants, control }: AuditSubject,
+  tenant: string | undefined,
+): Promise<{ db: Kysely<unknown>; table: AuditTable }> {
+  if (tenant === undefined) return { db: control, table: 'platform_audit_log' };
+  return { db: tenants.database(await tenants.get(tenant)) as Kysely<unknown>, table: 'audit_log' };
+}
+
+/** Declares `<tenant | --platform>` and checks, before anything is opened, that one is given. */
+function whichLog(command: Command): Command {
+  return command
+    .argument('[tenant]', "The tenant's id or slug (or --platform)")
+    .option('--platform', "The platform's log instead of a tenant's")
+    .hook('preAction', (_parent, action) => {
+      const [tenant] = action.args;
+      const { platform } = action.opts<LogChoice>();
+      if ((tenant === undefined) === (platform === undefined))
+        action.error('needs a tenant or --platform (one of them)');
+    });
+}
+
+async function list(
+  subject: AuditSubject,
   out: Output,
-): Promise<boolean> {
-  const { positionals, values } = parseCommandArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      platform: { type: 'boolean' },
-      limit: { type: 'string' },
-      json: { type: 'boolean' },
-      actor: { type: 'string' },
-      action: { type: 'string' },
-      target: { type: 'string' },
-      since: { type: 'string' },
-      until: { type: 'string' },
-      after: { type: 'string' },
-    },
-  });
-  const [action, tenantRef] = positionals;
-  if (!values.platform && tenantRef === undefined)
-    throw new UsageError(`'audit ${action ?? ''}' needs a tenant or --platform`);
-  let db = platformDb;
-  let table: AuditTable = 'platform_audit_log';
-  if (!values.platform) {
-    db = services.tenants.database(
-      await services.tenants.get(tenantRef as string),
-    ) as Kysely<unknown>;
-    table = 'audit_log';
-  }
-  switch (action) {
-    case 'list': {
-      const page = await listAudit(db, table, auditQuery(values));
-      // --json keeps printing the bare array; scripts page on with the last entry's id.
-      if (values.json) out.line(JSON.stringify(page.data));
-      else {
-        for (const entry of page.data) out.line(describeEntry(entry));
-        const last = page.data.at(-1);
-        if (page.hasMore && last) out.line(`more: --after ${last.id}`);
-      }
-      return true;
-    }
-    case 'verify': {
+  tenant: string | undefined,
+  options: ListOptions,
+) {
+  const { db, table } = await openLog(subject, tenant);
+  const page = await listAudit(db, table, auditQuery(options));
+  // --json keeps printing the bare array; scripts page on with the last entry's id.
+  if (options.json) return out.line(JSON.stringify(page.data));
+  for (const entry of page.data) out.line(describeEntry(entry));
+  const last = page.data.at(-1);
+  if (page.hasMore && last) out.line(`more: --after ${last.id}`);
+}
+
+/** `llm-backend audit ...`: read and verify a tenant's or the platform's audit log. */
+export function auditCommand({ using, out, outcome }: AuditContext): Command {
+  const group = commandGroup('audit', out)
+    .description("List a tenant's or the platform's audit log and verify its hash chain")
+    .addHelpText('after', ABOUT);
+  whichLog(group.command('list').description('List audit entries, newest first'))
+    .option('--limit <n>', 'At most this many entries', wholeNumber(1), 100)
+    .addOption(jsonOption())
+    .option('--actor <[type:]id>', 'Only entries by this actor', actorFilter)
+    .option('--action <action>', 'Only this action, or a prefix such as api_key.*')
+    .option('--target <[type:]id>', 'Only entries about this target', typeAndId)
+    .option('--since <time>', 'Only entries at or after this time', dateTime)
+    .option('--until <time>', 'Only entries before this time', dateTime)
+    .option('--after <audit_id>', 'The next page: entries older than this one')
+    .action((tenant: string | undefined, options: ListOptions) =>
+      using((subject) => list(subject, out, tenant, options)),
+    );
+  whichLog(
+    group.command('verify').description('Recompute the hash chain; exit 1 where it breaks'),
+  ).action((tenant: string | undefined, { platform }: LogChoice) =>
+    using(async (subject) => {
+      const { db, table } = await openLog(subject, platform ? undefined : tenant);
       const result = await verifyAudit(db, table);
       out.line(
         result.ok
           ? `ok: ${result.count} entries, chain intact`
           : `BROKEN at entry ${result.index}: ${result.reason}`,
       );
-      return result.ok;
-    }
-    default:
-      throw new UsageError(
-        action === undefined ? 'missing audit command' : `unknown audit command '${action}'`,
-      );
-  }
+      outcome(result.ok);
+    }),
+  );
+  return group;
+}
+
+/** Runs `llm-backend audit ...args` in-process; resolves with whether the chain verified. */
+export async function runAuditCommand(
+  args: string[],
+  services: Pick<Services, 'tenants'>,
+  platformDb: Kysely<unknown>,
+  out: Output,
+): Promise<boolean> {
+  let intact = true;
+  const subject = { tenants: services.tenants, control: platformDb };
+  const outcome = (ok: boolean) => {
+    intact = ok;
+  };
+  await runGroup(auditCommand({ using: given(subject), out, outcome }), args);
+  return intact;
 }

@@ -1,20 +1,24 @@
+import type { Command } from 'commander';
 import { type ApiKey, apiKeyJson } from '../domain/api-key.js';
+import type { TenantRole } from '../domain/roles.js';
 import { type Actor, SYSTEM_ACTOR } from '../services/audit/audit-log.js';
 import type { KeyService } from '../services/keys/key-service.js';
-import type { TenantRole } from '../storage/tenant-schema.js';
-import { expiryOption, graceOption, keyState } from './key-options.js';
-import { type Output, parseCommandArgs, UsageError } from './tenant-commands.js';
+import { expiresOption, graceOption, keyState } from './key-options.js';
+import { commaList, jsonOption, roleOption } from './options.js';
+import { type CommandContext, commandGroup, given, type Output, runGroup } from './program.js';
 
-export const KEY_USAGE = `Usage:
-  llm-backend key create <tenant> --name NAME [--role member] [--user USER_ID]
-                         [--models a,b] [--expires 2027-01-01T00:00:00Z] [--json]
-  llm-backend key list <tenant> [--json]
-  llm-backend key rotate <tenant> <key_id> [--grace-seconds 3600] [--json]
-  llm-backend key revoke <tenant> <key_id>
+interface JsonOptions {
+  json?: boolean;
+}
 
-The secret is printed once, by create and rotate; store it then.`;
-
-const ROLES: readonly TenantRole[] = ['owner', 'admin', 'member', 'viewer', 'billing'];
+/** `--name` is required and `--role` defaults: commander guarantees both. */
+interface CreateOptions extends JsonOptions {
+  name: string;
+  role: TenantRole;
+  user?: string;
+  models?: string[];
+  expires?: Date;
+}
 
 function describe(key: ApiKey): string {
   return `${key.id}  ${key.displayPrefix}...  ${key.role}  ${keyState(key)}  ${key.name}`;
@@ -24,80 +28,87 @@ function asJson(key: ApiKey, secret?: string) {
   return { ...apiKeyJson(key), ...(secret !== undefined && { secret }) };
 }
 
-function role(value: string | undefined): TenantRole {
-  if (value === undefined) return 'member';
-  if (!ROLES.includes(value as TenantRole))
-    throw new UsageError(`--role must be one of ${ROLES.join(', ')}`);
-  return value as TenantRole;
+type WithSecret = (made: { key: ApiKey; secret: string }, options: JsonOptions) => void;
+
+const tenantArgument = (command: Command) =>
+  command.argument('<tenant>', "The tenant's id or slug");
+const keyArgs = (command: Command) => tenantArgument(command).argument('<key_id>', "The key's id");
+
+function declareCreate(
+  group: Command,
+  { using, actor }: CommandContext<KeyService>,
+  withSecret: WithSecret,
+): void {
+  tenantArgument(group.command('create').description('Create a key and print its secret once'))
+    .requiredOption('--name <name>', 'What the key is for')
+    .addOption(roleOption('member'))
+    .option('--user <user_id>', 'The user the key belongs to')
+    .option(
+      '--models <a,b>',
+      'The only models the key may use (default: no limit of its own)',
+      commaList,
+    )
+    .addOption(expiresOption())
+    .addOption(jsonOption())
+    .action((tenant: string, options: CreateOptions) =>
+      using(async (keys) => {
+        const { name, role, user = null, models = [], expires = null } = options;
+        const allowedModels = models.length > 0 ? models : null;
+        const input = { name, role, userId: user, allowedModels, expiresAt: expires };
+        withSecret(await keys.create(tenant, input, actor), options);
+      }),
+    );
 }
 
 /** `llm-backend key ...`, thin over KeyService. */
-export async function runKeyCommand(
+export function keyCommand({ using, out, actor }: CommandContext<KeyService>): Command {
+  const group = commandGroup('key', out)
+    .description("Create, list, rotate and revoke a tenant's API keys")
+    .addHelpText('after', '\nThe secret is printed once, by create and rotate; store it then.');
+  const withSecret: WithSecret = ({ key, secret }, { json }) =>
+    out.line(
+      json
+        ? JSON.stringify(asJson(key, secret))
+        : `${describe(key)}\nsecret (shown once): ${secret}`,
+    );
+  declareCreate(group, { using, out, actor }, withSecret);
+  tenantArgument(group.command('list').description("List a tenant's keys, never their secrets"))
+    .addOption(jsonOption())
+    .action((tenant: string, { json }: JsonOptions) =>
+      using(async (keys) => {
+        const all = await keys.list(tenant);
+        if (json) return out.line(JSON.stringify(all.map((key) => asJson(key))));
+        for (const key of all) out.line(describe(key));
+      }),
+    );
+  keyArgs(group.command('rotate').description('Give a key a new secret, printed once'))
+    .addOption(graceOption())
+    .addOption(jsonOption())
+    .action((tenant: string, keyId: string, options: JsonOptions & { graceSeconds: number }) =>
+      using(async (keys) =>
+        withSecret(
+          await keys.rotate(tenant, keyId, options.graceSeconds, new Date(), actor),
+          options,
+        ),
+      ),
+    );
+  keyArgs(group.command('revoke').description('End a key, old and new secrets alike, at once'))
+    .addOption(jsonOption())
+    .action((tenant: string, keyId: string, { json }: JsonOptions) =>
+      using(async (keys) => {
+        const key = await keys.revoke(tenant, keyId, new Date(), actor);
+        out.line(json ? JSON.stringify(asJson(key)) : describe(key));
+      }),
+    );
+  return group;
+}
+
+/** Runs `llm-backend key ...args` in-process. */
+export function runKeyCommand(
   args: string[],
   keys: KeyService,
   out: Output,
   actor: Actor = SYSTEM_ACTOR,
 ): Promise<void> {
-  const { positionals, values } = parseCommandArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      name: { type: 'string' },
-      role: { type: 'string' },
-      user: { type: 'string' },
-      models: { type: 'string' },
-      expires: { type: 'string' },
-      'grace-seconds': { type: 'string' },
-      json: { type: 'boolean' },
-    },
-  });
-  const [action, tenant, keyId] = positionals;
-  if (tenant === undefined)
-    throw new UsageError(action ? `'key ${action}' needs a tenant` : 'missing key command');
-  const needKey = () => {
-    if (keyId === undefined) throw new UsageError(`'key ${action}' needs a key id`);
-    return keyId;
-  };
-  const withSecret = ({ key, secret }: { key: ApiKey; secret: string }) =>
-    out.line(
-      values.json
-        ? JSON.stringify(asJson(key, secret))
-        : `${describe(key)}\nsecret (shown once): ${secret}`,
-    );
-  switch (action) {
-    case 'create': {
-      if (!values.name) throw new UsageError("'key create' needs --name");
-      const models = values.models
-        ?.split(',')
-        .map((model) => model.trim())
-        .filter(Boolean);
-      return withSecret(
-        await keys.create(
-          tenant,
-          {
-            name: values.name,
-            role: role(values.role),
-            userId: values.user ?? null,
-            allowedModels: models && models.length > 0 ? models : null,
-            expiresAt: expiryOption(values.expires),
-          },
-          actor,
-        ),
-      );
-    }
-    case 'list': {
-      const all = await keys.list(tenant);
-      if (values.json) return out.line(JSON.stringify(all.map((key) => asJson(key))));
-      for (const key of all) out.line(describe(key));
-      return;
-    }
-    case 'rotate': {
-      const grace = graceOption(values['grace-seconds']);
-      return withSecret(await keys.rotate(tenant, needKey(), grace, new Date(), actor));
-    }
-    case 'revoke':
-      return out.line(describe(await keys.revoke(tenant, needKey(), new Date(), actor)));
-    default:
-      throw new UsageError(`unknown key command '${action}'`);
-  }
+  return runGroup(keyCommand({ using: given(keys), out, actor }), args);
 }

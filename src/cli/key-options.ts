@@ -1,7 +1,8 @@
+import { Option } from 'commander';
 import type { KeyLifecycle } from '../domain/api-key.js';
-import { UsageError } from './tenant-commands.js';
+import { dateTime, wholeNumber } from './options.js';
 
-/** The options tenant and platform key commands share, read the same way. */
+/** The options tenant and platform key commands share, declared and read the same way. */
 
 export function keyState(key: KeyLifecycle, now = new Date()): 'revoked' | 'expired' | 'active' {
   if (key.revokedAt) return 'revoked';
@@ -10,17 +11,15 @@ export function keyState(key: KeyLifecycle, now = new Date()): 'revoked' | 'expi
 }
 
 /** `--expires`: absent for a key that never expires. */
-export function expiryOption(value: string | undefined): Date | null {
-  if (value === undefined) return null;
-  const date = new Date(value);
-  if (Number.isNaN(date.getTime())) throw new UsageError(`--expires is not a date: '${value}'`);
-  return date;
+export function expiresOption(): Option {
+  return new Option('--expires <time>', 'When the key stops working (ISO 8601)').argParser(
+    dateTime,
+  );
 }
 
-/** `--grace-seconds`, an hour unless given. */
-export function graceOption(value: string | undefined): number {
-  const grace = Number(value ?? '3600');
-  if (!Number.isInteger(grace) || grace < 0)
-    throw new UsageError('--grace-seconds must be a whole number');
-  return grace;
+/** `--grace-seconds`: how long the replaced secret keeps working, an hour unless given. */
+export function graceOption(): Option {
+  return new Option('--grace-seconds <seconds>', 'How long the old secret keeps working')
+    .argParser(wholeNumber(0))
+    .default(3600);
 }

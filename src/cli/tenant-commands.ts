@@ -1,38 +1,32 @@
-import { type ParseArgsConfig, parseArgs } from 'node:util';
+import type { Command } from 'commander';
+import { type Tenant, tenantJson } from '../domain/tenant.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { type Actor, SYSTEM_ACTOR } from '../services/audit/audit-log.js';
-import type { Tenant, TenantService } from '../services/tenancy/tenant-service.js';
+import type { TenantService } from '../services/tenancy/tenant-service.js';
+import { jsonOption } from './options.js';
+import {
+  type CommandContext,
+  cliCommand,
+  commandGroup,
+  given,
+  type Output,
+  runGroup,
+  type Using,
+} from './program.js';
 
-export interface Output {
-  line(text: string): void;
+interface JsonOptions {
+  json?: boolean;
 }
 
-export const TENANT_USAGE = `Usage:
-  llm-backend tenant create <slug> [--name NAME] [--server SERVER]
-                                          (SERVER: a name in the config file's database_servers;
-                                           default: the control plane's own server)
-  llm-backend tenant list [--json]
-  llm-backend tenant get <id|slug> [--json]
-  llm-backend tenant disable|enable <id|slug>
-  llm-backend tenant delete <id|slug>     (exported and dropped after the grace period)
-  llm-backend tenant purge                (exports, then drops, tenants deleted long enough ago;
-                                           the server also does this every hour)`;
-
-export class UsageError extends Error {}
-
-/** parseArgs, with its complaints about the command line reported as usage errors. */
-export function parseCommandArgs<T extends ParseArgsConfig>(
-  config: T,
-): ReturnType<typeof parseArgs<T>> {
-  try {
-    return parseArgs(config);
-  } catch (error) {
-    if (String((error as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS')) {
-      throw new UsageError((error as Error).message);
-    }
-    throw error;
-  }
+interface CreateOptions extends JsonOptions {
+  name?: string;
+  server?: string;
 }
+
+const STATUS_CHANGE = {
+  disable: 'Disable a tenant: its keys stop working at once',
+  enable: 'Enable a disabled tenant again',
+};
 
 function describe(tenant: Tenant): string {
   const server = tenant.server === null ? '' : `  server ${tenant.server}`;
@@ -40,78 +34,108 @@ function describe(tenant: Tenant): string {
   return `${tenant.id}  ${tenant.slug}  ${tenant.status}  ${tenant.name}${server}${deleting}`;
 }
 
-function asJson(tenant: Tenant) {
-  return {
-    id: tenant.id,
-    slug: tenant.slug,
-    name: tenant.name,
-    status: tenant.status,
-    server: tenant.server,
-    created_at: tenant.createdAt.toISOString(),
-    delete_after: tenant.deleteAfter?.toISOString() ?? null,
-  };
+async function purge(tenants: TenantService, out: Output, actor: Actor): Promise<void> {
+  const { purged, failed } = await tenants.purge(new Date(), actor);
+  if (purged.length === 0 && failed.length === 0) return out.line('nothing to purge');
+  if (purged.length > 0) out.line(`purged ${purged.join(', ')}`);
+  for (const { id, error } of failed) out.line(`not purged ${id}: ${error}`);
+  // A non-zero exit, so a scheduled run's failure is noticed.
+  if (failed.length > 0) {
+    throw new GatewayError('internal_error', {
+      message: `${failed.length} tenant(s) not purged; they stay deleting and the next purge retries them`,
+    });
+  }
+}
+
+type Print = (tenant: Tenant, options: JsonOptions) => void;
+
+const tenantArgument = (command: Command) =>
+  command.argument('<tenant>', "The tenant's id or slug");
+
+/** disable, enable, delete and purge. */
+function lifecycleCommands(
+  group: Command,
+  { using, out, actor }: CommandContext<TenantService>,
+  print: Print,
+): void {
+  for (const [action, status] of [
+    ['disable', 'disabled'],
+    ['enable', 'active'],
+  ] as const) {
+    tenantArgument(group.command(action).description(STATUS_CHANGE[action]))
+      .addOption(jsonOption())
+      .action((tenant: string, options: JsonOptions) =>
+        using(async (tenants) => print(await tenants.setStatus(tenant, status, actor), options)),
+      );
+  }
+  tenantArgument(
+    group
+      .command('delete')
+      .description('Delete a tenant: exported and dropped after the grace period'),
+  )
+    .addOption(jsonOption())
+    .action((tenant: string, options: JsonOptions) =>
+      using(async (tenants) => print(await tenants.delete(tenant, new Date(), actor), options)),
+    );
+  group
+    .command('purge')
+    .description(
+      'Export, then drop, the tenants deleted long enough ago (the server also does this every hour)',
+    )
+    .action(() => using((tenants) => purge(tenants, out, actor)));
 }
 
 /** `llm-backend tenant ...`: thin over TenantService, so the CLI and the admin API agree. */
-export async function runTenantCommand(
+export function tenantCommand({ using, out, actor }: CommandContext<TenantService>): Command {
+  const group = commandGroup('tenant', out).description(
+    'Create, list, get, disable, enable, delete and purge tenants',
+  );
+  const print: Print = (tenant, { json }) =>
+    out.line(json ? JSON.stringify(tenantJson(tenant)) : describe(tenant));
+  group
+    .command('create')
+    .description('Create a tenant and its own database')
+    .argument('<slug>', '2 to 63 of a-z, 0-9 and -')
+    .option('--name <name>', 'Its display name (default: the slug)')
+    .option(
+      '--server <server>',
+      "A name in the config file's database_servers (default: the control plane's own server)",
+    )
+    .addOption(jsonOption())
+    .action((slug: string, options: CreateOptions) =>
+      using(async (tenants) => {
+        const { name = slug, server } = options;
+        print(await tenants.create({ slug, name, server }, actor), options);
+      }),
+    );
+  group
+    .command('list')
+    .description('List every tenant')
+    .addOption(jsonOption())
+    .action(({ json }: JsonOptions) =>
+      using(async (tenants) => {
+        const all = await tenants.list();
+        if (json) return out.line(JSON.stringify(all.map(tenantJson)));
+        for (const tenant of all) out.line(describe(tenant));
+      }),
+    );
+  tenantArgument(group.command('get').description('Show a tenant'))
+    .addOption(jsonOption())
+    .action((tenant: string, options: JsonOptions) =>
+      using(async (tenants) => print(await tenants.get(tenant), options)),
+    );
+  lifecycleCommands(group, { using, out, actor }, print);
+  return group;
+}
+
+/** Runs `llm-backend tenant ...args` in-process. */
+export function runTenantCommand(
   args: string[],
   tenants: TenantService,
   out: Output,
   actor: Actor = SYSTEM_ACTOR,
 ): Promise<void> {
-  const { positionals, values } = parseCommandArgs({
-    args,
-    allowPositionals: true,
-    options: { name: { type: 'string' }, server: { type: 'string' }, json: { type: 'boolean' } },
-  });
-  const [action, ref] = positionals;
-  const needRef = () => {
-    if (ref === undefined) throw new UsageError(`'tenant ${action}' needs a tenant id or slug`);
-    return ref;
-  };
-  const print = (tenant: Tenant) =>
-    out.line(values.json ? JSON.stringify(asJson(tenant)) : describe(tenant));
-  switch (action) {
-    case 'create':
-      return print(
-        await tenants.create(
-          { slug: needRef(), name: values.name ?? needRef(), server: values.server },
-          actor,
-        ),
-      );
-    case 'list': {
-      const all = await tenants.list();
-      if (values.json) return out.line(JSON.stringify(all.map(asJson)));
-      for (const tenant of all) out.line(describe(tenant));
-      return;
-    }
-    case 'get':
-      return print(await tenants.get(needRef()));
-    case 'disable':
-    case 'enable':
-      return print(
-        await tenants.setStatus(needRef(), action === 'disable' ? 'disabled' : 'active', actor),
-      );
-    case 'delete':
-      return print(await tenants.delete(needRef(), new Date(), actor));
-    case 'purge': {
-      const { purged, failed } = await tenants.purge(new Date(), actor);
-      if (purged.length === 0 && failed.length === 0) return out.line('nothing to purge');
-      if (purged.length > 0) out.line(`purged ${purged.join(', ')}`);
-      for (const { id, error } of failed) out.line(`not purged ${id}: ${error}`);
-      // A non-zero exit, so a scheduled run's failure is noticed.
-      if (failed.length > 0) {
-        throw new GatewayError('internal_error', {
-          message: `${failed.length} tenant(s) not purged; they stay deleting and the next purge retries them`,
-        });
-      }
-      return;
-    }
-    default:
-      throw new UsageError(
-        action === undefined ? 'missing tenant command' : `unknown tenant command '${action}'`,
-      );
-  }
+  return runGroup(tenantCommand({ using: given(tenants), out, actor }), args);
 }
 
 export async function runMigrate(tenants: TenantService, out: Output): Promise<void> {
@@ -121,4 +145,11 @@ export async function runMigrate(tenants: TenantService, out: Output): Promise<v
       `tenant ${done}/${total} ${tenant.slug}: ${applied.length === 0 ? 'up to date' : `applied ${applied.join(', ')}`}`,
     ),
   );
+}
+
+/** `llm-backend migrate`: composing the process migrates the control plane, then the tenants. */
+export function migrateCommand(using: Using<TenantService>, out: Output): Command {
+  return cliCommand('migrate', out)
+    .description('Bring the control plane and every tenant database to the latest schema')
+    .action(() => using((tenants) => runMigrate(tenants, out)));
 }

@@ -1,94 +1,100 @@
+import type { Command } from 'commander';
+import type { TenantRole } from '../domain/roles.js';
+import { type User, userJson } from '../domain/user.js';
 import { type Actor, SYSTEM_ACTOR } from '../services/audit/audit-log.js';
-import type { User, UserService } from '../services/tenancy/user-service.js';
-import type { TenantRole } from '../storage/tenant-schema.js';
-import { type Output, parseCommandArgs, UsageError } from './tenant-commands.js';
+import type { UserService } from '../services/tenancy/user-service.js';
+import { jsonOption, roleOption } from './options.js';
+import { type CommandContext, commandGroup, given, type Output, runGroup } from './program.js';
 
-export const USER_USAGE = `Usage:
-  llm-backend user create <tenant> --email EMAIL --name NAME [--role member] [--json]
-  llm-backend user list <tenant> [--json]
-  llm-backend user get <tenant> <user_id> [--json]
-  llm-backend user update <tenant> <user_id> [--name NAME] [--role ROLE]
-  llm-backend user disable|enable <tenant> <user_id>
+interface JsonOptions {
+  json?: boolean;
+}
 
-Roles: owner, admin, member, viewer, billing. Disabling a user stops its keys at once.`;
+/** Both required, and the role defaults: commander guarantees all three. */
+interface CreateOptions extends JsonOptions {
+  email: string;
+  name: string;
+  role: TenantRole;
+}
+
+interface UpdateOptions extends JsonOptions {
+  name?: string;
+  role?: TenantRole;
+}
+
+const STATUS_CHANGE = {
+  disable: 'Disable a user: its keys stop working at once',
+  enable: 'Enable a disabled user again',
+};
 
 function describe(user: User): string {
   return `${user.id}  ${user.email}  ${user.role}  ${user.status}  ${user.name}`;
 }
 
-function asJson(user: User) {
-  return {
-    id: user.id,
-    email: user.email,
-    name: user.name,
-    role: user.role,
-    status: user.status,
-    created_at: user.createdAt.toISOString(),
-    updated_at: user.updatedAt.toISOString(),
-  };
-}
+const tenantArg = (command: Command) => command.argument('<tenant>', "The tenant's id or slug");
+const userArgs = (command: Command) => tenantArg(command).argument('<user_id>', "The user's id");
 
 /** `llm-backend user ...`, thin over UserService, which validates every field. */
-export async function runUserCommand(
+export function userCommand({ using, out, actor }: CommandContext<UserService>): Command {
+  const group = commandGroup('user', out)
+    .description("Create, list, get, update, disable and enable a tenant's users")
+    .addHelpText('after', '\nDisabling a user stops its keys at once.');
+  const show = (user: User, { json }: JsonOptions) =>
+    out.line(json ? JSON.stringify(userJson(user)) : describe(user));
+  tenantArg(group.command('create').description('Add a user to a tenant'))
+    .requiredOption('--email <email>', 'Its email address, unique in the tenant')
+    .requiredOption('--name <name>', 'Its name')
+    .addOption(roleOption('member'))
+    .addOption(jsonOption())
+    .action((tenant: string, { email, name, role, json }: CreateOptions) =>
+      using(async (users) =>
+        show(await users.create(tenant, { email, name, role }, actor), { json }),
+      ),
+    );
+  tenantArg(group.command('list').description("List a tenant's users"))
+    .addOption(jsonOption())
+    .action((tenant: string, { json }: JsonOptions) =>
+      using(async (users) => {
+        const all = await users.list(tenant);
+        if (json) return out.line(JSON.stringify(all.map(userJson)));
+        for (const user of all) out.line(describe(user));
+      }),
+    );
+  userArgs(group.command('get').description('Show a user'))
+    .addOption(jsonOption())
+    .action((tenant: string, userId: string, options: JsonOptions) =>
+      using(async (users) => show(await users.get(tenant, userId), options)),
+    );
+  userArgs(group.command('update').description("Change a user's name or role"))
+    .option('--name <name>', 'Its new name')
+    .addOption(roleOption())
+    .addOption(jsonOption())
+    .action(function (this: Command, tenant: string, userId: string, options: UpdateOptions) {
+      const { name, role } = options;
+      if (name === undefined && role === undefined) this.error('needs --name or --role');
+      return using(async (users) =>
+        show(await users.update(tenant, userId, { name, role }, actor), options),
+      );
+    });
+  for (const [action, status] of [
+    ['disable', 'disabled'],
+    ['enable', 'active'],
+  ] as const) {
+    userArgs(group.command(action).description(STATUS_CHANGE[action]))
+      .addOption(jsonOption())
+      .action((tenant: string, userId: string, options: JsonOptions) =>
+        using(async (users) => show(await users.setStatus(tenant, userId, status, actor), options)),
+      );
+  }
+  return group;
+}
+
+/** Runs `llm-backend user ...args` in-process. */
+export function runUserCommand(
   args: string[],
   users: UserService,
   out: Output,
   actor: Actor = SYSTEM_ACTOR,
 ): Promise<void> {
-  const { positionals, values } = parseCommandArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      email: { type: 'string' },
-      name: { type: 'string' },
-      role: { type: 'string' },
-      json: { type: 'boolean' },
-    },
-  });
-  const [action, tenant, userId] = positionals;
-  if (tenant === undefined)
-    throw new UsageError(action ? `'user ${action}' needs a tenant` : 'missing user command');
-  const needUser = () => {
-    if (userId === undefined) throw new UsageError(`'user ${action}' needs a user id`);
-    return userId;
-  };
-  const show = (user: User) =>
-    out.line(values.json ? JSON.stringify(asJson(user)) : describe(user));
-  const role = values.role as TenantRole | undefined;
-  switch (action) {
-    case 'create':
-      if (!values.email || !values.name)
-        throw new UsageError("'user create' needs --email and --name");
-      return show(
-        await users.create(
-          tenant,
-          { email: values.email, name: values.name, role: role ?? 'member' },
-          actor,
-        ),
-      );
-    case 'list': {
-      const all = await users.list(tenant);
-      if (values.json) return out.line(JSON.stringify(all.map(asJson)));
-      for (const user of all) out.line(describe(user));
-      return;
-    }
-    case 'get':
-      return show(await users.get(tenant, needUser()));
-    case 'update':
-      if (values.name === undefined && role === undefined)
-        throw new UsageError("'user update' needs --name or --role");
-      return show(await users.update(tenant, needUser(), { name: values.name, role }, actor));
-    case 'disable':
-    case 'enable':
-      return show(
-        await users.setStatus(
-          tenant,
-          needUser(),
-          action === 'disable' ? 'disabled' : 'active',
-          actor,
-        ),
-      );
-    default:
-      throw new UsageError(`unknown user command '${action}'`);
-  }
+  return runGroup(userCommand({ using: given(users), out, actor }), args);
 }

@@ -1,38 +1,25 @@
+import type { Command } from 'commander';
 import { compose } from '../composition/root.js';
 import type { AppConfig } from '../config/load.js';
 import type { UsageQueue } from '../services/usage/queue.js';
-import { parseCommandArgs, UsageError } from './tenant-commands.js';
+import { jsonOption, wholeNumber } from './options.js';
+import { cliCommand, type Output } from './program.js';
 
-export const WORKER_USAGE = `Usage:
-  llm-backend worker                        Write queued usage events to the tenants' databases
-                                            (USAGE_WORKERS consumers, at least 1) and deliver
-                                            webhooks (WEBHOOK_WORKERS dispatchers) until stopped
-  llm-backend worker dead-letters [--limit N] [--json]
-                                            Show the usage events set aside as unwritable
-
+const ABOUT = `
+Without a command, writes queued usage events to the tenants' databases (USAGE_WORKERS
+consumers, at least 1) and delivers webhooks (WEBHOOK_WORKERS dispatchers) until stopped.
 Workers read the Redis Stream (REDIS_URL, USAGE_STREAM) and need the same DATABASE_URL,
 CONFIG_FILE and MASTER_KEY as the gateway. Run as many as the load needs; SIGTERM finishes
 the batch in hand, then stops.`;
 
 /** Runs until SIGTERM or SIGINT; resolves once the workers have stopped. */
-export async function runWorker(args: string[], config: AppConfig): Promise<void> {
-  if (args[0] === 'dead-letters') {
-    const root = await compose(config, { role: 'cli' });
-    try {
-      return await showDeadLetters(args.slice(1), root.services.usageQueue);
-    } finally {
-      await root.close();
-    }
-  }
-  if (args.length > 0) throw new UsageError(`Unknown worker command '${args[0]}'.`);
+async function runWorker(config: AppConfig, refuse: (message: string) => never): Promise<void> {
   // The databases first: a missing one is the first thing to fix, whatever else is wrong.
   const root = await compose(config, { role: 'worker' });
   const { log } = root;
   try {
     if (config.env.redisUrl === null)
-      throw new UsageError(
-        'llm-backend worker needs REDIS_URL: without Redis, the gateway writes usage itself.',
-      );
+      refuse('needs REDIS_URL: without Redis, the gateway writes usage itself.');
     await root.startBackground();
     log.info({ workers: Math.max(1, config.env.usageWorkers) }, 'usage workers started');
     if (config.env.webhookWorkers > 0) log.info({}, 'webhook dispatchers started');
@@ -47,26 +34,49 @@ export async function runWorker(args: string[], config: AppConfig): Promise<void
   log.info({}, 'usage workers stopped');
 }
 
-async function showDeadLetters(args: string[], queue: UsageQueue): Promise<void> {
-  const { values } = parseCommandArgs({
-    args,
-    options: {
-      limit: { type: 'string', default: '20' },
-      json: { type: 'boolean', default: false },
-    },
-  });
-  const limit = Number(values.limit);
-  if (!Number.isInteger(limit) || limit < 1 || limit > 10_000)
-    throw new UsageError('--limit must be a whole number from 1 to 10000');
+async function showDeadLetters(
+  queue: UsageQueue,
+  out: Output,
+  { limit, json }: { limit: number; json?: boolean },
+): Promise<void> {
   const letters = await queue.deadLetters(limit);
   for (const letter of letters) {
-    if (values.json) {
-      console.log(JSON.stringify({ ...letter, at: letter.at.toISOString() }));
+    if (json) {
+      out.line(JSON.stringify({ ...letter, at: letter.at.toISOString() }));
       continue;
     }
-    console.log(
+    out.line(
       `${letter.at.toISOString()}  ${letter.id}  attempts ${letter.attempts}  ${letter.reason}\n  ${letter.raw}`,
     );
   }
-  if (letters.length === 0 && !values.json) console.log('No dead letters.');
+  if (letters.length === 0 && !json) out.line('No dead letters.');
+}
+
+/**
+ * `llm-backend worker [dead-letters]`. The configuration is loaded only when an action runs,
+ * so `--help` works without a valid environment.
+ */
+export function workerCommand(loadConfig: () => AppConfig, out: Output): Command {
+  const worker = cliCommand('worker', out)
+    .description("Write queued usage events to the tenants' databases and deliver webhooks")
+    .addHelpText('after', ABOUT);
+  worker
+    .command('dead-letters')
+    .description('Show the usage events set aside as unwritable')
+    .option('--limit <n>', 'At most this many', wholeNumber(1, 10_000), 20)
+    .addOption(jsonOption())
+    .action(async (options: { limit: number; json?: boolean }) => {
+      const root = await compose(loadConfig(), { role: 'cli' });
+      try {
+        await showDeadLetters(root.services.usageQueue, out, options);
+      } finally {
+        await root.close();
+      }
+    });
+  // Operands reach the action rather than being refused as 'too many arguments', so the
+  // message names the unknown command. Set after dead-letters, which must not inherit it.
+  return worker.allowExcessArguments().action(function (this: Command) {
+    if (this.args.length > 0) this.error(`unknown command '${this.args[0]}'`);
+    return runWorker(loadConfig(), (message) => this.error(message));
+  });
 }

@@ -2,7 +2,8 @@ import { type Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAuditCommand } from '../../src/cli/audit-commands.js';
 import { runKeyCommand } from '../../src/cli/key-commands.js';
-import { runTenantCommand, UsageError } from '../../src/cli/tenant-commands.js';
+import { UsageError } from '../../src/cli/program.js';
+import { runTenantCommand } from '../../src/cli/tenant-commands.js';
 import type { TestBackend } from '../helpers/databases.js';
 import { servicesOn, type TestServices } from '../helpers/tenant-services.js';
 

@@ -1,7 +1,7 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { Agent, type IncomingMessage, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -76,8 +76,6 @@ interface Cli {
   exited: Promise<Exit>;
   /** Resolves with the first log line (past or future) that matches. */
   waitForLog: (match: (line: LogLine) => boolean, what: string) => Promise<LogLine>;
-  /** Resolves with the first match of `pattern` in stdout, past or future. */
-  waitForText: (pattern: RegExp, what: string) => Promise<RegExpExecArray>;
 }
 
 const running = new Set<ChildProcess>();
@@ -152,19 +150,11 @@ function startCli(
   let stdout = '';
   let stderr = '';
   const waiters: { match: (line: LogLine) => boolean; resolve: (line: LogLine) => void }[] = [];
-  const textWaiters: { pattern: RegExp; resolve: (match: RegExpExecArray) => void }[] = [];
 
   const stdoutDone = new Promise<void>((resolve) => {
     const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
     lines.on('line', (text) => {
       stdout += `${text}\n`;
-      for (const waiter of [...textWaiters]) {
-        // The whole output so far, so a pattern may span lines.
-        const match = waiter.pattern.exec(stdout);
-        if (match === null) continue;
-        textWaiters.splice(textWaiters.indexOf(waiter), 1);
-        waiter.resolve(match);
-      }
       let parsed: unknown;
       try {
         parsed = JSON.parse(text);
@@ -202,14 +192,6 @@ function startCli(
     stdout: () => stdout,
     stderr: () => stderr,
     exited: withTimeout(exited, 'the process to exit', state),
-    waitForText: (pattern, what) => {
-      const seen = pattern.exec(stdout);
-      if (seen !== null) return Promise.resolve(seen);
-      const found = new Promise<RegExpExecArray>((resolve) =>
-        textWaiters.push({ pattern, resolve }),
-      );
-      return withTimeout(found, what, state);
-    },
     waitForLog: (match, what) => {
       const seen = logs.find(match);
       if (seen !== undefined) return Promise.resolve(seen);
@@ -222,22 +204,36 @@ function startCli(
   };
 }
 
-const ADMIN_KEY_LINE = /platform admin key[^\n]*\n\n {2}(llmb_[0-9A-Za-z]{38})\n/;
-const TENANT_KEY_LINE =
-  /tenant 'default' and its owner API key[^\n]*\n\n {2}(llmb_[0-9A-Za-z]{38})\n/;
+interface FirstStartKeys {
+  file: string;
+  adminKey: string;
+  tenantKey: string;
+}
+
+/** The keys a first start saved, from the file its log line names. */
+async function firstStartKeys(cli: Cli): Promise<FirstStartKeys> {
+  const line = await cli.waitForLog(
+    (log) => typeof log.file === 'string' && String(log.msg).startsWith('first start:'),
+    'the log line naming the keys file',
+  );
+  const file = String(line.file);
+  const text = readFileSync(file, 'utf8');
+  const key = (name: string) =>
+    new RegExp(`^export ${name}=(llmb_[0-9A-Za-z]{38})$`, 'm').exec(text)?.[1] ?? '';
+  return { file, adminKey: key('ADMIN_KEY'), tenantKey: key('LLM_BACKEND_KEY') };
+}
 
 /**
  * Serves on a fresh embedded data directory and resolves with the base URL (from Fastify's
- * "Server listening at" line) and the `default` tenant's owner key the first start prints
- * once.
+ * "Server listening at" line) and the keys the first start saved.
  */
 async function serve(
   env: Record<string, string> = {},
-): Promise<{ cli: Cli; url: string; key: string }> {
+): Promise<{ cli: Cli; url: string; key: string; keys: FirstStartKeys }> {
   const cli = startCli(['serve'], env);
   const url = await listening(cli);
-  const [, key] = await cli.waitForText(TENANT_KEY_LINE, "the 'default' tenant's key");
-  return { cli, url, key: key as string };
+  const keys = await firstStartKeys(cli);
+  return { cli, url, key: keys.tenantKey, keys };
 }
 
 /** The base URL, from Fastify's "Server listening at" line. */
@@ -400,30 +396,90 @@ describe('cli', () => {
   );
 
   it(
-    'an unknown command exits 2 with a message and the usage',
+    'an unknown command exits 2 with one line and a pointer to the help',
     async () => {
       const cli = startCli(['frobnicate']);
       expect(await cli.exited).toEqual({ code: 2, signal: null });
-      expect(cli.stderr()).toContain("Unknown command 'frobnicate'");
-      expect(cli.stderr()).toContain('Usage: llm-backend <command>');
+      expect(cli.stderr()).toBe(
+        "llm-backend: unknown command 'frobnicate'\nSee 'llm-backend --help'.\n",
+      );
       expect(cli.stdout()).toBe('');
     },
     TEST_TIMEOUT_MS,
   );
 
   it(
-    '--version prints the version; an unknown flag exits 2 with the usage, no stack trace',
+    '--version and -v print the version; an unknown flag exits 2, no stack trace',
     async () => {
-      const version = startCli(['--version']);
+      const [version, v, help, bogus] = [
+        startCli(['--version']),
+        startCli(['-v']),
+        startCli(['serve', '--help']),
+        startCli(['--bogus']),
+      ];
       expect(await version.exited).toEqual({ code: 0, signal: null });
       expect(version.stdout().trim()).toMatch(/^\d+\.\d+\.\d+/);
-      const help = startCli(['serve', '--help']);
+      expect(await v.exited).toEqual({ code: 0, signal: null });
+      expect(v.stdout()).toBe(version.stdout());
       expect(await help.exited).toEqual({ code: 0, signal: null });
-      expect(help.stdout()).toContain('Usage: llm-backend <command>');
-      const bogus = startCli(['--bogus']);
+      expect(help.stdout()).toMatch(/^Usage: llm-backend serve \[options\]$/m);
       expect(await bogus.exited).toEqual({ code: 2, signal: null });
-      expect(bogus.stderr()).toContain("Unknown option '--bogus'");
+      expect(bogus.stderr()).toContain("llm-backend: unknown option '--bogus'");
       expect(bogus.stderr()).not.toMatch(/\bat .+\.(ts|js):\d+/);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'migrate --help prints its usage and migrates nothing',
+    async () => {
+      const dataDir = scratchDir('llm-backend-cli-help-');
+      const [long, short] = [
+        startCli(['migrate', '--help'], { DATA_DIR: dataDir }),
+        startCli(['migrate', '-h'], { DATA_DIR: dataDir }),
+      ];
+      for (const cli of [long, short]) {
+        expect(await cli.exited).toEqual({ code: 0, signal: null });
+        expect(cli.stdout()).toMatch(/^Usage: llm-backend migrate \[options\]$/m);
+        expect(cli.stdout()).not.toContain('up to date');
+        expect(cli.stderr()).toBe('');
+      }
+      // Migrating would have created the embedded databases here.
+      expect(readdirSync(dataDir)).toEqual([]);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'each subcommand has its own help, and its errors name it and point to that help',
+    async () => {
+      const dataDir = scratchDir('llm-backend-cli-usage-');
+      const env = { DATA_DIR: dataDir };
+      const [help, unknownOption, missingArgument, missingOption] = [
+        startCli(['tenant', 'create', '-h'], env),
+        startCli(['tenant', 'create', 'acme', '--bogus'], env),
+        startCli(['user', 'get', 'acme'], env),
+        startCli(['key', 'create', 'acme'], env),
+      ];
+      expect(await help.exited).toEqual({ code: 0, signal: null });
+      expect(help.stdout()).toMatch(/^Usage: llm-backend tenant create \[options\] <slug>$/m);
+      expect(help.stdout()).toMatch(/^ {2}--name <name> /m);
+      expect(help.stdout()).not.toContain('Usage: llm-backend <command>');
+
+      const errors = [
+        [unknownOption, 'tenant create', "unknown option '--bogus'"],
+        [missingArgument, 'user get', "missing required argument 'user_id'"],
+        [missingOption, 'key create', "required option '--name <name>' not specified"],
+      ] as const;
+      for (const [cli, command, message] of errors) {
+        expect(await cli.exited).toEqual({ code: 2, signal: null });
+        expect(cli.stderr()).toBe(
+          `llm-backend ${command}: ${message}\nSee 'llm-backend ${command} --help'.\n`,
+        );
+        expect(cli.stdout()).toBe('');
+      }
+      // Refused before anything was opened.
+      expect(readdirSync(dataDir)).toEqual([]);
     },
     TEST_TIMEOUT_MS,
   );
@@ -603,12 +659,15 @@ describe('cli', () => {
   );
 
   it(
-    'the first start prints a platform admin key and a tenant key once; the admin key manages tenants',
+    'the first start saves its keys to an owner-only file, never to stdout; the admin key manages tenants',
     async () => {
       const dataDir = scratchDir('llm-backend-cli-first-');
-      const { cli, url, key } = await serve({ DATA_DIR: dataDir });
-      const [, adminKey] = ADMIN_KEY_LINE.exec(cli.stdout()) ?? [];
+      const { cli, url, key, keys } = await serve({ DATA_DIR: dataDir });
+      const { adminKey } = keys;
+      expect(keys.file).toBe(join(dataDir, 'first-start-keys.txt'));
+      expect(statSync(keys.file).mode & 0o777).toBe(0o600);
       expect(adminKey).toMatch(/^llmb_/);
+      expect(key).toMatch(/^llmb_/);
       expect(adminKey).not.toBe(key);
       const admin = { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' };
       const created = await fetch(`${url}/admin/v1/tenants`, {
@@ -620,23 +679,33 @@ describe('cli', () => {
       // The tenant key calls models; the platform key may not (it has no tenant to bill).
       const chat = { model: 'mock-chat', messages: [{ role: 'user' as const, content: 'hi' }] };
       await expect(clientFor(url, key).chat.completions.create(chat)).resolves.toBeDefined();
-      const refused = await apiError(
-        clientFor(url, adminKey as string).chat.completions.create(chat),
-      );
+      const refused = await apiError(clientFor(url, adminKey).chat.completions.create(chat));
       expect(refused.status).toBe(403);
       cli.child.kill('SIGTERM');
       expect(await cli.exited).toEqual({ code: 0, signal: null });
+      // Stdout is JSON log lines only, and no key is in it (nor, with no terminal, in stderr).
+      const lines = cli.stdout().trimEnd().split('\n');
+      expect(lines.length).toBeGreaterThan(0);
+      for (const line of lines) expect(() => JSON.parse(line), line).not.toThrow();
+      for (const secret of [adminKey, key]) {
+        expect(cli.stdout()).not.toContain(secret);
+        expect(cli.stderr()).not.toContain(secret);
+      }
 
-      // A second start on the same data prints no key, and the first admin key still works.
+      // A second start on the same data makes no key and no new file; the first admin key works.
       const again = startCli(['serve'], { DATA_DIR: dataDir });
       const secondUrl = await listening(again);
       const listed = await fetch(`${secondUrl}/admin/v1/tenants`, { headers: admin });
       expect(
         ((await listed.json()) as { data: { slug: string }[] }).data.map((t) => t.slug),
       ).toEqual(expect.arrayContaining(['default', 'acme']));
-      expect(again.stdout()).not.toMatch(/llmb_/);
       again.child.kill('SIGTERM');
       expect(await again.exited).toEqual({ code: 0, signal: null });
+      expect(again.stdout()).not.toMatch(/llmb_/);
+      expect(again.logs.some((log) => String(log.msg).startsWith('first start:'))).toBe(false);
+      expect(readdirSync(dataDir).filter((name) => name.startsWith('first-start-keys'))).toEqual([
+        'first-start-keys.txt',
+      ]);
     },
     TEST_TIMEOUT_MS,
   );

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runKeyCommand } from '../../src/cli/key-commands.js';
-import { UsageError } from '../../src/cli/tenant-commands.js';
+import { UsageError } from '../../src/cli/program.js';
 import type { KeyService } from '../../src/services/keys/key-service.js';
 import { servicesOn, type TestServices } from '../helpers/tenant-services.js';
 
@@ -64,10 +64,11 @@ describe('llm-backend key ...', () => {
       ['rotate', 'acme'],
       ['rotate', 'acme', 'key_x', '--grace-seconds', '-5'],
       ['frob', 'acme'],
-      [],
     ]) {
       await expect(run(...args)).rejects.toBeInstanceOf(UsageError);
     }
+    // No subcommand: the group's help, as `key --help` prints it.
+    expect(await run()).toMatch(/^Usage: llm-backend key <command> \[options\]$/m);
     await expect(run('revoke', 'acme', 'key_nope')).rejects.toMatchObject({
       code: 'key_not_found',
     });

@@ -1,6 +1,7 @@
 import { readdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runMigrate, runTenantCommand, UsageError } from '../../src/cli/tenant-commands.js';
+import { UsageError } from '../../src/cli/program.js';
+import { runMigrate, runTenantCommand } from '../../src/cli/tenant-commands.js';
 import type { TenantService } from '../../src/services/tenancy/tenant-service.js';
 import { BACKENDS, type TestBackend } from '../helpers/databases.js';
 import { servicesOn, type TestServices } from '../helpers/tenant-services.js';
@@ -45,6 +46,15 @@ describe.each(BACKENDS)('llm-backend tenant ... on %s', (kind) => {
     await expect(run('get', 'nobody')).rejects.toMatchObject({ code: 'tenant_not_found' });
     await expect(run('frobnicate')).rejects.toBeInstanceOf(UsageError);
     await expect(run('disable')).rejects.toBeInstanceOf(UsageError);
+    // A usage error names the subcommand it was made on, for the pointer to its help.
+    await expect(run('create', 'x-y', '--bogus')).rejects.toMatchObject({
+      command: 'llm-backend tenant create',
+      message: "unknown option '--bogus'",
+    });
+    await expect(run('create')).rejects.toMatchObject({
+      command: 'llm-backend tenant create',
+      message: "missing required argument 'slug'",
+    });
     expect((await tenants.list()).map((tenant) => tenant.slug)).toEqual(['acme']);
   });
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAdminKeyCommand } from '../../src/cli/admin-key-commands.js';
-import { UsageError } from '../../src/cli/tenant-commands.js';
+import { UsageError } from '../../src/cli/program.js';
 import { runUserCommand } from '../../src/cli/user-commands.js';
 import { BACKENDS } from '../helpers/databases.js';
 import { servicesOn, type TestServices } from '../helpers/tenant-services.js';
@@ -59,9 +59,10 @@ describe.each(BACKENDS)('llm-backend user and admin-key on %s', (kind) => {
   it('refuses bad input and changes nothing', async () => {
     const before = await services.users.list('acme');
     await expect(user('create', 'acme', '--email', 'x@y.test')).rejects.toBeInstanceOf(UsageError);
+    // --role takes one of the roles: an unknown one is refused while the line is read.
     await expect(
       user('create', 'acme', '--email', 'x@y.test', '--name', 'X', '--role', 'god'),
-    ).rejects.toMatchObject({ code: 'invalid_request', param: 'role' });
+    ).rejects.toBeInstanceOf(UsageError);
     await expect(
       user('create', 'acme', '--email', 'not-an-email', '--name', 'X'),
     ).rejects.toMatchObject({ code: 'invalid_request', param: 'email' });
