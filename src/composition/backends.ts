@@ -17,9 +17,14 @@ import {
   LocalInvalidationBus,
   RedisInvalidationBus,
 } from '../services/keys/invalidation.js';
-import { MemoryRateLimitStore } from '../services/limits/memory-store.js';
-import { redisRateLimitStore } from '../services/limits/open-store.js';
-import type { RateLimitStore } from '../services/limits/store.js';
+import {
+  type InstanceCount,
+  RedisInstanceCount,
+  SINGLE_INSTANCE,
+} from '../services/limits/instances.js';
+import type { Ledger } from '../services/limits/ledger.js';
+import { MemoryLedger } from '../services/limits/memory-ledger.js';
+import { RedisLedger } from '../services/limits/redis-ledger.js';
 import { LOG_STREAM_MAX } from '../services/logs/log-shipping.js';
 import { MemoryUsageQueue } from '../services/usage/memory-queue.js';
 import type { UsageQueue } from '../services/usage/queue.js';
@@ -38,8 +43,10 @@ export interface Backends {
   readonly kind: 'memory' | 'redis';
   /** Key, tenant and limit changes, announced to every instance's caches. */
   bus: InvalidationBus;
-  /** Rate limit and quota counters. */
-  limitStore: RateLimitStore;
+  /** Rate limit, quota and budget counters: the one truth every instance takes capacity from. */
+  ledger: Ledger;
+  /** How many instances share the ledger. */
+  instances: InstanceCount;
   /** Usage events on their way to the tenants' databases. */
   usageQueue: UsageQueue;
   /** Events for tenants' webhooks and the operator. */
@@ -60,10 +67,7 @@ export interface Backends {
 
 export type BackendOverrides = Partial<Omit<Backends, 'kind' | 'eventFeed' | 'close'>>;
 
-type Settings = Pick<
-  EnvConfig,
-  'redisTimeoutMs' | 'usageClaimIdleMs' | 'usageStream' | 'logStream'
->;
+type Settings = Pick<EnvConfig, 'usageClaimIdleMs' | 'usageStream' | 'logStream'>;
 
 function memoryFeed(log: EventLog | null, claimIdleMs: number): EventFeed {
   if (!(log instanceof MemoryEventLog))
@@ -79,7 +83,8 @@ export function memoryBackends(
   const backends = {
     kind: 'memory' as const,
     bus: overrides.bus ?? new LocalInvalidationBus(),
-    limitStore: overrides.limitStore ?? new MemoryRateLimitStore(),
+    ledger: overrides.ledger ?? new MemoryLedger(),
+    instances: overrides.instances ?? SINGLE_INSTANCE,
     usageQueue:
       overrides.usageQueue ?? new MemoryUsageQueue({ claimIdleMs: settings.usageClaimIdleMs }),
     events: overrides.events ?? new MemoryEventLog(),
@@ -98,15 +103,15 @@ export function memoryBackends(
 /** Every instance and worker meets in Redis, over the process's few connections. */
 export function redisBackends(
   redis: RedisConnections,
-  settings: Settings,
+  settings: Settings & { holder: string },
   overrides: BackendOverrides = {},
 ): Backends {
   const client = redis.command;
   const backends = {
     kind: 'redis' as const,
     bus: overrides.bus ?? new RedisInvalidationBus(redis),
-    limitStore:
-      overrides.limitStore ?? redisRateLimitStore(client, { timeoutMs: settings.redisTimeoutMs }),
+    ledger: overrides.ledger ?? new RedisLedger(client),
+    instances: overrides.instances ?? new RedisInstanceCount(client, settings.holder),
     usageQueue:
       overrides.usageQueue ??
       new RedisUsageQueue({
@@ -151,5 +156,6 @@ async function closeAll(backends: Omit<Backends, 'kind' | 'eventFeed' | 'close'>
   await backends.logStream?.close();
   await backends.dueIndex.close();
   await backends.bus.close();
-  await backends.limitStore.close();
+  await backends.ledger.close();
+  await backends.instances.close();
 }

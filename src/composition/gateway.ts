@@ -4,16 +4,22 @@ import type { AppConfig } from '../config/load.js';
 import { AlertMonitor } from '../services/alerts/alert-monitor.js';
 import { type Authenticator, CachingAuthenticator } from '../services/keys/authenticator.js';
 import { FailureThrottle } from '../services/keys/failure-throttle.js';
+import { Admissions } from '../services/limits/admission.js';
 import { RateLimiter } from '../services/limits/limiter.js';
 import { LimitsCache } from '../services/limits/limits-cache.js';
+import type { Backends } from './backends.js';
 import { buildRouting, type Routing } from './routing.js';
 import type { Services } from './services.js';
 
+/** How long a window lease hands out units: what it did not is back a moment later. */
+const LEASE_MS = 1000;
 /**
- * The longest a concurrent-request slot is held without its request settling (say, an
- * instance died mid-stream): long enough for any stream, short enough to heal.
+ * How long a concurrent or quota hold lives unless renewed (at a third of it): the longest
+ * the slots of an instance that died stay taken.
  */
-const CONCURRENCY_LEASE_MS = 30 * 60_000;
+const HOLD_MS = 15_000;
+/** How long idle capacity stays with this instance for its next requests before it goes back. */
+const IDLE_MS = 250;
 
 /** What only the HTTP gateway needs on top of the services: the request path's objects. */
 export interface Gateway {
@@ -21,11 +27,16 @@ export interface Gateway {
   authenticator: Authenticator;
   limiter: RateLimiter;
   alerts: AlertMonitor;
+  /** Gives back what this instance holds in the ledger, stops the health checks and providers. */
+  close(): Promise<void>;
 }
 
 export interface GatewayDeps {
   config: AppConfig;
   services: Services;
+  backends: Backends;
+  /** This process's name in the ledger. */
+  holder: string;
   metrics: Registry;
   log: Logger;
 }
@@ -33,6 +44,8 @@ export interface GatewayDeps {
 export async function buildGateway({
   config,
   services,
+  backends,
+  holder,
   metrics,
   log,
 }: GatewayDeps): Promise<Gateway> {
@@ -45,25 +58,44 @@ export async function buildGateway({
     usage: services.keyUsage,
     throttle: new FailureThrottle(env.authFailuresPerMinute),
   });
-  const storeErrors = new Counter({
+  const unchecked = new Counter({
     name: 'rate_limit_store_errors_total',
-    help: 'Rate limit checks the store (Redis) could not answer; served or refused per RATE_LIMIT_FAILURE_MODE.',
+    help: 'Requests the ledger (Redis) could not decide in time; served or refused per RATE_LIMIT_FAILURE_MODE.',
     registers: [metrics],
   });
   const limits = new LimitsCache(
     { rules: services.limitRules, quotas: services.quotas },
     services.bus,
   );
-  const limiter = new RateLimiter({
-    store: services.limitStore,
+  let limiter: RateLimiter | null = null;
+  const admissions = new Admissions({
+    ledger: backends.ledger,
+    holder,
+    instances: () => backends.instances.count(),
+    leaseMs: LEASE_MS,
+    holdMs: HOLD_MS,
+    idleMs: IDLE_MS,
+    timeoutMs: env.redisTimeoutMs,
+    onError: (error) => log.warn({ err: error }, 'rate limit ledger call failed'),
+    onCrossing: (spec, crossing) => limiter?.crossed(spec, crossing),
+    // Announced like cache invalidations: to every instance, this one included.
+    reclaim: {
+      publish: (key) => services.bus.publish({ reclaim: key }),
+      subscribe: (listener) =>
+        services.bus.subscribe((message) => {
+          if ('reclaim' in message) listener(message.reclaim);
+        }),
+    },
+  });
+  limiter = new RateLimiter({
+    admissions,
     limits: (tenantId) => limits.get(tenantId),
     usedIn: (tenantId, quota, window) => services.usageRecords.usedIn(tenantId, quota, window),
     publisher: services.publisher,
     failureMode: env.rateLimitFailureMode,
-    leaseMs: CONCURRENCY_LEASE_MS,
-    onStoreError: (error) => {
-      storeErrors.inc();
-      log.warn({ err: error, failureMode: env.rateLimitFailureMode }, 'rate limit store failed');
+    onUnchecked: (error) => {
+      unchecked.inc();
+      log.warn({ err: error, failureMode: env.rateLimitFailureMode }, 'rate limits not checked');
     },
   });
   const alerts = new AlertMonitor({
@@ -72,5 +104,14 @@ export async function buildGateway({
     onEvent: (type, tenantId, data) => services.publisher.publish(type, tenantId, data),
     onError: (error) => log.warn({ err: error }, 'alert gate failed'),
   });
-  return { routing, authenticator, limiter, alerts };
+  return {
+    routing,
+    authenticator,
+    limiter,
+    alerts,
+    close: async () => {
+      await admissions.close();
+      await routing.close();
+    },
+  };
 }

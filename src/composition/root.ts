@@ -2,6 +2,7 @@ import type { DestinationStream } from 'pino';
 import { Registry } from 'prom-client';
 import type { AppConfig } from '../config/load.js';
 import { EventPublisher } from '../services/events/publisher.js';
+import { consumerName } from '../services/usage/usage-workers.js';
 import { openStorage, type Storage } from '../storage/open.js';
 import { openRedis } from '../storage/redis.js';
 import { type BackendOverrides, memoryBackends, redisBackends } from './backends.js';
@@ -49,10 +50,12 @@ export async function compose(config: AppConfig, options: ComposeOptions): Promi
       onIdleError: (error) => log.warn({ err: error }, 'idle database connection failed'),
     }));
   const redis = env.redisUrl === null ? null : openRedis(env.redisUrl);
+  // This process's name wherever instances meet: the ledger's holds, the instance count.
+  const holder = consumerName(0);
   const backends =
     redis === null
       ? memoryBackends(env, options.backends)
-      : redisBackends(redis, env, options.backends);
+      : redisBackends(redis, { ...env, holder }, options.backends);
   const metrics = new Registry();
   const publisher = new EventPublisher({ log: backends.events, logger: log });
   const services = buildServices({ config, storage, backends, publisher, log });
@@ -64,7 +67,8 @@ export async function compose(config: AppConfig, options: ComposeOptions): Promi
   );
   let gateway: Gateway | null = null;
   try {
-    if (options.role === 'serve') gateway = await buildGateway({ config, services, metrics, log });
+    if (options.role === 'serve')
+      gateway = await buildGateway({ config, services, backends, holder, metrics, log });
   } catch (error) {
     await closeConnections();
     throw error;
@@ -97,7 +101,7 @@ export async function compose(config: AppConfig, options: ComposeOptions): Promi
       // written out by the stopping workers before the databases close.
       await services.usagePublisher.close();
       await background?.stop();
-      await gateway?.routing.close();
+      await gateway?.close();
       await closeServices(services);
       await closeConnections();
     },

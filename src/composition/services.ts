@@ -16,9 +16,9 @@ import { KeyService } from '../services/keys/key-service.js';
 import { KeyUsageRecorder } from '../services/keys/key-usage.js';
 import { resolveMasterKey } from '../services/keys/master-key.js';
 import { PlatformKeyService } from '../services/keys/platform-key-service.js';
+import type { Ledger } from '../services/limits/ledger.js';
 import { LimitRuleService } from '../services/limits/limit-rules.js';
 import { QuotaService } from '../services/limits/quotas.js';
-import type { RateLimitStore } from '../services/limits/store.js';
 import { TenantService } from '../services/tenancy/tenant-service.js';
 import { UserService } from '../services/tenancy/user-service.js';
 import type { UsageQueue } from '../services/usage/queue.js';
@@ -44,8 +44,8 @@ export interface Services {
   limitRules: LimitRuleService;
   /** Token quotas and spend budgets (the stored rules). */
   quotas: QuotaService;
-  /** The rate limit counters: Redis when configured, in-process otherwise. */
-  limitStore: RateLimitStore;
+  /** The rate limit, quota and budget counters: Redis when configured, in-process otherwise. */
+  ledger: Ledger;
   /** Usage events on their way to the tenants' databases: a Redis Stream, or in-process. */
   usageQueue: UsageQueue;
   usageRecords: UsageRecords;
@@ -123,7 +123,7 @@ export function buildServices({
     bus,
     limitRules: new LimitRuleService({ tenants, changes }),
     quotas: new QuotaService({ tenants, changes }),
-    limitStore: backends.limitStore,
+    ledger: backends.ledger,
     usageQueue: backends.usageQueue,
     usageRecords,
     usageReport: new UsageReport(tenants),

@@ -4,8 +4,8 @@
  * in `LimitRuleService.set`. The admin API's schemas, the repository, the limiter, the
  * response headers and the docs table in docs/rate-limits.md are all read from here, so a
  * new kind is a row in this table, a tenant migration adding its column (listed in
- * storage/migrations/index.ts) and a row in the docs. The kind must be one the counter store
- * can count: a window of its length (WINDOW_MS today) or concurrent requests.
+ * storage/migrations/index.ts) and a row in the docs. The ledger counts windows of any length
+ * (requests or tokens in `windowMs`) and concurrent requests.
  */
 
 /** How a limit counts: a sliding window over `windowMs`, or requests running at once. */
@@ -15,8 +15,6 @@ export type LimitCounter =
 
 export interface LimitKindSpec {
   counter: LimitCounter;
-  /** The counter-store check it becomes (see services/limits/store.ts). */
-  check: 'requests' | 'tokens' | 'concurrent';
   /**
    * Names its counters in the store, one per rule: unique among the kinds. The first kinds
    * kept the names their counters had before this table, so counters in Redis carried on
@@ -44,7 +42,6 @@ const MAX_LIMIT = 2_000_000_000;
 export const LIMIT_KINDS = {
   requests_per_minute: {
     counter: { type: 'window', of: 'requests', windowMs: MINUTE_MS },
-    check: 'requests',
     counterKey: 'requests',
     headers: 'requests',
     per: 'requests per min (RPM)',
@@ -56,7 +53,6 @@ export const LIMIT_KINDS = {
   },
   tokens_per_minute: {
     counter: { type: 'window', of: 'tokens', windowMs: MINUTE_MS },
-    check: 'tokens',
     counterKey: 'tokens',
     headers: 'tokens',
     per: 'tokens per min (TPM)',
@@ -68,7 +64,6 @@ export const LIMIT_KINDS = {
   },
   max_concurrent_requests: {
     counter: { type: 'concurrent' },
-    check: 'concurrent',
     counterKey: 'concurrent',
     headers: null,
     per: 'concurrent requests',

@@ -1,34 +1,31 @@
-import { MemoryRateLimitStore } from '../../src/services/limits/memory-store.js';
-import { redisRateLimitStore } from '../../src/services/limits/open-store.js';
-import type { RateLimitStore } from '../../src/services/limits/store.js';
+import type { Ledger } from '../../src/services/limits/ledger.js';
+import { MemoryLedger } from '../../src/services/limits/memory-ledger.js';
+import { RedisLedger } from '../../src/services/limits/redis-ledger.js';
 import { openRedis } from '../../src/storage/redis.js';
 import { TEST_REDIS } from './services.js';
 
 export const TEST_REDIS_URL = `redis://${TEST_REDIS.host}:${TEST_REDIS.port}`;
 
 export type StoreKind = 'memory' | 'redis';
-/** Both stores: the same cases run on the embedded default and on Redis. */
+/** Both ledgers: the same cases run on the embedded default and on Redis. */
 export const STORE_KINDS: StoreKind[] = ['memory', 'redis'];
 
 /**
- * A rate limit store of that kind, opened as the server opens it; a Redis one over
- * connections of its own, which close() closes.
+ * A ledger of that kind, opened as the server opens it; a Redis one over connections of its
+ * own, which close() closes.
  */
-export function openStore(
+export function openLedger(
   kind: StoreKind,
-  options: { clock?: () => number; url?: string; timeoutMs?: number } = {},
-): RateLimitStore {
-  if (kind === 'memory') return new MemoryRateLimitStore({ clock: options.clock });
+  options: { clock?: () => number; url?: string } = {},
+): Ledger {
+  if (kind === 'memory') return new MemoryLedger({ clock: options.clock });
   const redis = openRedis(options.url ?? TEST_REDIS_URL);
-  const store = redisRateLimitStore(redis.command, {
-    timeoutMs: options.timeoutMs ?? 1000,
-    clock: options.clock,
-  });
+  const ledger = new RedisLedger(redis.command, { clock: options.clock });
   return {
-    acquire: (...args) => store.acquire(...args),
-    settle: (...args) => store.settle(...args),
+    acquire: (call) => ledger.acquire(call),
+    sync: (call) => ledger.sync(call),
     close: async () => {
-      await store.close();
+      await ledger.close();
       await redis.close();
     },
   };

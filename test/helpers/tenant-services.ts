@@ -9,7 +9,7 @@ import type { DatabaseServerConfig } from '../../src/config/database-servers.js'
 import { type AppConfig, loadConfig } from '../../src/config/load.js';
 import type { EventLog } from '../../src/services/events/event-log.js';
 import type { InvalidationBus } from '../../src/services/keys/invalidation.js';
-import type { RateLimitStore } from '../../src/services/limits/store.js';
+import type { Ledger } from '../../src/services/limits/ledger.js';
 import type { UsageQueue } from '../../src/services/usage/queue.js';
 import type { DueIndex } from '../../src/services/webhooks/due-index.js';
 import { DatabaseServers } from '../../src/storage/database-servers.js';
@@ -34,8 +34,8 @@ export interface TestServicesOptions {
   backend?: TestBackend;
   /** Default: a temporary directory, removed by close(). */
   exportDirectory?: string;
-  /** Default: the in-process store. */
-  limitStore?: RateLimitStore;
+  /** Default: the in-process ledger. */
+  ledger?: Ledger;
   /** The config file's `database_servers`, next to the backend's own server (PostgreSQL). */
   servers?: readonly DatabaseServerConfig[];
   /** Default: the in-process queue. */
@@ -121,7 +121,7 @@ export async function composeForTest(
   });
   const overrides: BackendOverrides = {
     bus: options.bus,
-    limitStore: options.limitStore,
+    ledger: options.ledger,
     usageQueue: options.usageQueue,
     events: options.events,
     logStream: options.logStream,

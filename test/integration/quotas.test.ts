@@ -11,7 +11,7 @@ import { type RunningWorkers, startUsageWorkers } from '../../src/services/usage
 import { apiError } from '../helpers/api-error.js';
 import { FakeUpstream, json } from '../helpers/fake-upstream.js';
 import { eventually, startGateway, type TestGateway, upstreamConfig } from '../helpers/gateway.js';
-import { openStore, STORE_KINDS, TEST_REDIS_URL } from '../helpers/limit-stores.js';
+import { openLedger, STORE_KINDS, TEST_REDIS_URL } from '../helpers/limit-stores.js';
 import { openQueue } from '../helpers/usage-queues.js';
 
 const quiet = { warn: () => {}, error: () => {} };
@@ -81,7 +81,7 @@ describe.each(STORE_KINDS)('quotas and budgets on the %s store', (kind) => {
       config(upstream.url),
       {},
       {
-        services: { limitStore: openStore(kind), usageQueue: queue, events },
+        services: { ledger: openLedger(kind), usageQueue: queue, events },
       },
     );
     workers = startUsageWorkers({
@@ -309,7 +309,7 @@ async function restartCounters(
     {},
     {
       share: gateway,
-      services: { limitStore: openStore('memory') },
+      services: { ledger: openLedger('memory') },
     },
   );
 }

@@ -4,16 +4,18 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { tokensToReserve } from '../../src/services/limits/reservation.js';
 import { chatCompletion, FakeUpstream, json } from '../helpers/fake-upstream.js';
 import { startGateway, type TestGateway, upstreamConfig } from '../helpers/gateway.js';
-import { openStore, TEST_REDIS_URL } from '../helpers/limit-stores.js';
+import { openLedger, TEST_REDIS_URL } from '../helpers/limit-stores.js';
 import { redisBus } from '../helpers/services.js';
 
 /**
- * Two gateway instances over one database and one Redis, hammered at once: what they admit
- * together never exceeds a limit, and reaches it. The upstream holds every admitted request
- * until all were decided, so no usage correction frees capacity during the burst.
+ * Three gateway instances over one database and one Redis, hammered at once: what they admit
+ * together never exceeds a limit, and reaches it, at small limits (decided in Redis request
+ * by request) and large ones (mostly from leased capacity). The upstream holds every
+ * admitted request until all were decided, so no usage correction frees capacity during the
+ * burst.
  */
 const upstream = new FakeUpstream();
-let instances: [TestGateway, TestGateway];
+let instances: [TestGateway, TestGateway, TestGateway];
 let gate: { open: () => void; opened: Promise<void> };
 
 function newGate() {
@@ -31,10 +33,11 @@ beforeAll(async () => {
     json(res, 200, chatCompletion('ok'));
   });
   const config = upstreamConfig(upstream.url);
-  const services = async () => ({ limitStore: openStore('redis'), bus: await redisBus() });
+  const services = async () => ({ ledger: openLedger('redis'), bus: await redisBus() });
   const first = await startGateway(config, {}, { services: await services() });
   const second = await startGateway(config, {}, { services: await services(), share: first });
-  instances = [first, second];
+  const third = await startGateway(config, {}, { services: await services(), share: first });
+  instances = [first, second, third];
 }, 60_000);
 
 afterAll(async () => {
@@ -63,7 +66,7 @@ const body = {
   max_tokens: 200,
 };
 
-/** Fires `total` requests spread over both instances; counts what each outcome got. */
+/** Fires `total` requests spread over the instances; counts what each outcome got. */
 async function hammer(total: number): Promise<{ admitted: number; refused: number }> {
   gate = newGate();
   const clients = instances.map(
@@ -72,7 +75,7 @@ async function hammer(total: number): Promise<{ admitted: number; refused: numbe
   );
   let refused = 0;
   const calls = Array.from({ length: total }, (_, i) =>
-    (clients[i % 2] as OpenAI).chat.completions.create(body).then(
+    (clients[i % clients.length] as OpenAI).chat.completions.create(body).then(
       () => 'admitted' as const,
       (error: unknown) => {
         if (!(error instanceof OpenAI.RateLimitError)) throw error;
@@ -93,7 +96,7 @@ async function setLimit(limit: Record<string, unknown>) {
   await instances[0].services.limitRules.set('test', { scope: 'tenant', ...limit });
 }
 
-describe('two instances sharing one Redis', () => {
+describe('three instances sharing one Redis', () => {
   it('admit exactly requests_per_minute between them', async () => {
     await setLimit({ requestsPerMinute: 100 });
     const { admitted, refused } = await hammer(300);
@@ -134,6 +137,28 @@ describe('two instances sharing one Redis', () => {
     const { admitted } = await hammer(120);
     expect(admitted).toBe(20);
   }, 60_000);
+
+  it('admit exactly a large requests_per_minute between them', async () => {
+    await setLimit({ requestsPerMinute: 600 });
+    const { admitted, refused } = await hammer(800);
+    expect([admitted, refused]).toEqual([600, 200]);
+    expect(upstream.requests).toHaveLength(600);
+  }, 120_000);
+
+  it('hold a large max_concurrent_requests between them', async () => {
+    await setLimit({ maxConcurrentRequests: 300 });
+    const { admitted } = await hammer(450);
+    expect(admitted).toBe(300);
+  }, 120_000);
+
+  it('reserve exactly what fits of a large tokens_per_minute between them', async () => {
+    const reserved = await tokensToReserve('chat', body, 1024);
+    const each = reserved.promptTokens + reserved.completionTokens;
+    const limit = 500 * each + each - 1;
+    await setLimit({ tokensPerMinute: limit });
+    const { admitted } = await hammer(650);
+    expect(admitted).toBe(500);
+  }, 120_000);
 
   it('see a limit set through the other instance at once', async () => {
     gate = newGate();

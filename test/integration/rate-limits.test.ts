@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { apiError } from '../helpers/api-error.js';
 import { chatCompletion, json } from '../helpers/fake-upstream.js';
 import { completionLog, type TestGateway, useUpstreamGateway } from '../helpers/gateway.js';
-import { openStore, STORE_KINDS, shiftableClock } from '../helpers/limit-stores.js';
+import { openLedger, STORE_KINDS, shiftableClock } from '../helpers/limit-stores.js';
 
 const chat = (extra: Record<string, unknown> = {}) => ({
   model: 'gpt-test',
@@ -31,7 +31,7 @@ async function call(gateway: TestGateway, client: OpenAI, extra: Record<string, 
 describe.each(STORE_KINDS)('rate limits on the %s store', (kind) => {
   const clock = shiftableClock();
   const { upstream, gateway } = useUpstreamGateway({
-    services: { limitStore: openStore(kind, { clock: clock.now }) },
+    services: { ledger: openLedger(kind, { clock: clock.now }) },
   });
   upstream.always((_req, res) => json(res, 200, chatCompletion('ok')));
 

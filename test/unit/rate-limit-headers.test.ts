@@ -17,9 +17,9 @@ describe('formatDuration', () => {
 describe('rateLimitHeaders', () => {
   it('shows the tightest limit of each kind, and none for kinds without one', () => {
     const headers = rateLimitHeaders([
-      { key: 'a', kind: 'requests', limit: 100, remaining: 40, resetMs: 1000 },
-      { key: 'b', kind: 'requests', limit: 10, remaining: 3, resetMs: 2500 },
-      { key: 'c', kind: 'concurrent', limit: 2, remaining: 0, resetMs: 0 },
+      { family: 'requests', limit: 100, remaining: 40, resetMs: 1000 },
+      { family: 'requests', limit: 10, remaining: 3, resetMs: 2500 },
+      { family: null, limit: 2, remaining: 0, resetMs: 0 },
     ]);
     expect(headers).toEqual({
       'x-ratelimit-limit-requests': '10',

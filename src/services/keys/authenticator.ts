@@ -65,7 +65,9 @@ export class CachingAuthenticator implements Authenticator {
         const hit =
           'keyId' in message
             ? message.keyId === principal.keyId
-            : principal.kind === 'tenant' && message.tenantId === principal.tenantId;
+            : 'tenantId' in message &&
+              principal.kind === 'tenant' &&
+              message.tenantId === principal.tenantId;
         if (hit) {
           this.entries.delete(fingerprint);
         }

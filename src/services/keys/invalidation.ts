@@ -2,8 +2,11 @@ import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
 import type { RedisConnections } from '../../storage/redis.js';
 
-/** Cached key resolutions to drop: one key, or every key of a tenant. */
-export type Invalidation = { keyId: string } | { tenantId: string };
+/**
+ * Cached key resolutions to drop: one key, or every key of a tenant; or capacity of a rate
+ * limit counter that instances hold idle, wanted back by another (see limits/admission.ts).
+ */
+export type Invalidation = { keyId: string } | { tenantId: string } | { reclaim: string };
 
 /**
  * Tells every gateway instance that cached keys changed (revoked, rotated, tenant disabled),
@@ -38,9 +41,10 @@ function parse(text: string): Invalidation | null {
   try {
     const value: unknown = JSON.parse(text);
     if (value !== null && typeof value === 'object') {
-      const { keyId, tenantId } = value as Record<string, unknown>;
+      const { keyId, tenantId, reclaim } = value as Record<string, unknown>;
       if (typeof keyId === 'string') return { keyId };
       if (typeof tenantId === 'string') return { tenantId };
+      if (typeof reclaim === 'string') return { reclaim };
     }
   } catch {
     // A message we cannot read is dropped; it cannot be ours.

@@ -1,13 +1,10 @@
-import { LIMIT_KIND_NAMES, type LimitKindSpec, limitKind } from '../../domain/limit-kinds.js';
-import type { LimitKind, LimitState } from './store.js';
-
-type HeaderFamily = NonNullable<LimitKindSpec['headers']>;
-
-/** Each `x-ratelimit-*-{family}` header set and the counters that feed it, from the catalogue. */
-const FAMILIES = new Map<HeaderFamily, Set<LimitKind>>();
-for (const name of LIMIT_KIND_NAMES) {
-  const { headers, check } = limitKind(name);
-  if (headers !== null) FAMILIES.set(headers, (FAMILIES.get(headers) ?? new Set()).add(check));
+/** A limit that applied to a request, as its headers tell it. */
+export interface LimitState {
+  /** Which of OpenAI's `x-ratelimit-*-{requests,tokens}` header sets it feeds; null: none. */
+  family: 'requests' | 'tokens' | null;
+  limit: number;
+  remaining: number;
+  resetMs: number;
 }
 
 /** A duration as OpenAI writes it in its headers: `20ms`, `1.5s`, `6m0s`. */
@@ -20,10 +17,10 @@ export function formatDuration(ms: number): string {
 }
 
 /** The state a client should see for a family: the one with the least room left. */
-function tightest(states: LimitState[], kinds: Set<LimitKind>): LimitState | undefined {
+function tightest(states: LimitState[], family: 'requests' | 'tokens'): LimitState | undefined {
   let best: LimitState | undefined;
   for (const state of states) {
-    if (!kinds.has(state.kind)) continue;
+    if (state.family !== family) continue;
     if (best === undefined || state.remaining < best.remaining) best = state;
   }
   return best;
@@ -32,8 +29,8 @@ function tightest(states: LimitState[], kinds: Set<LimitKind>): LimitState | und
 /** OpenAI's `x-ratelimit-*` headers for the limits that applied; none when none did. */
 export function rateLimitHeaders(states: LimitState[]): Record<string, string> {
   const headers: Record<string, string> = {};
-  for (const [family, kinds] of FAMILIES) {
-    const state = tightest(states, kinds);
+  for (const family of ['requests', 'tokens'] as const) {
+    const state = tightest(states, family);
     if (state === undefined) continue;
     headers[`x-ratelimit-limit-${family}`] = String(state.limit);
     headers[`x-ratelimit-remaining-${family}`] = String(state.remaining);

@@ -7,15 +7,16 @@ import {
 } from '../../domain/limit-kinds.js';
 import { QUOTA_METRICS, QUOTA_PERIODS } from '../../domain/quota.js';
 import { GatewayError } from '../../errors/gateway-error.js';
-import { newId } from '../../utils/ids.js';
 import type { EventPublisher } from '../events/publisher.js';
 import type { TenantPrincipal } from '../keys/key-service.js';
 import { costOf } from '../usage/cost.js';
+import type { Admissions, Check, Decision, Ticket } from './admission.js';
 import { formatDuration, rateLimitHeaders } from './headers.js';
+import type { CounterSpec, Crossing } from './ledger.js';
 import type { LimitRule } from './limit-rules.js';
+import type { PoolState } from './pool.js';
 import { type PeriodWindow, periodAt, toNanos } from './quota-period.js';
 import type { Quota } from './quotas.js';
-import type { Acquired, Crossing, LimitCheck, RateLimitStore } from './store.js';
 
 export type FailureMode = 'open' | 'closed';
 
@@ -26,7 +27,7 @@ export interface TenantLimits {
 }
 
 export interface RateLimiterOptions {
-  store: RateLimitStore;
+  admissions: Admissions;
   limits: (tenantId: string) => Promise<TenantLimits>;
   /**
    * What a quota's subject used in a period, from the usage records (tokens, or spend in
@@ -35,12 +36,10 @@ export interface RateLimiterOptions {
   usedIn: (tenantId: string, quota: Quota, window: PeriodWindow) => Promise<number>;
   /** Raises quota thresholds passed and first refusals. */
   publisher: Pick<EventPublisher, 'publish'>;
-  /** What happens when the store cannot answer: serve anyway, or refuse with a 503. */
+  /** What happens when the ledger cannot answer: serve anyway, or refuse with a 503. */
   failureMode: FailureMode;
-  /** How long a concurrent slot is held at most, should its request never settle. */
-  leaseMs: number;
-  /** Told of every store failure (log it, count it). */
-  onStoreError: (error: unknown) => void;
+  /** Told of every request decided without the ledger (log it, count it). */
+  onUnchecked: (error: unknown) => void;
 }
 
 /** What a request is about to use, reserved before the call. */
@@ -78,6 +77,9 @@ const ADMITTED_UNLIMITED: Admission = { headers: {}, settle: async () => {} };
 /** Quota counters outlive their period by a day, so a late settlement still finds them. */
 const QUOTA_MARGIN_MS = 86_400_000;
 
+/** Quotas whose counters were seen lately, by counter key: for their threshold events. */
+const MAX_KNOWN_QUOTAS = 50_000;
+
 type Subject = Pick<LimitRule, 'scope' | 'subjectId'>;
 
 function binds(subject: Subject, principal: TenantPrincipal): boolean {
@@ -88,30 +90,41 @@ function binds(subject: Subject, principal: TenantPrincipal): boolean {
   );
 }
 
+/** A check, and what it is for: a rule's limit of one kind, or a quota in one period. */
 interface Bound {
-  check: LimitCheck;
+  check: Check;
   limit?: { rule: LimitRule; kind: LimitKindName };
-  quota?: { quota: Quota; window: PeriodWindow };
+  quota?: QuotaInPeriod;
 }
 
 /** Whether a rule holds a limit on tokens, for which a request's tokens must be reserved. */
 const limitsTokens = (rule: LimitRule) =>
   LIMIT_KIND_NAMES.some((kind) => rule.limits[kind] !== null && countsTokens(limitKind(kind)));
 
+/** The header set a check feeds (quotas feed none). */
+const familyOf = (bound: Bound) =>
+  bound.limit === undefined ? null : limitKind(bound.limit.kind).headers;
+
+interface QuotaInPeriod {
+  tenantId: string;
+  quota: Quota;
+  window: PeriodWindow;
+}
+
 /**
- * Holds each request to every limit that applies to it, in one atomic store call: requests
- * and tokens per minute and concurrent requests (per model or for all), and token quotas
- * and spend budgets per day, month or in total; at tenant, user and key level. Tokens and
- * spend are reserved up front and corrected to what was used afterwards.
+ * Holds each request to every limit that applies to it: requests and tokens per minute and
+ * concurrent requests (per model or for all), and token quotas and spend budgets per day,
+ * month or in total; at tenant, user and key level. Tokens and spend are reserved up front
+ * and corrected to what was used afterwards. The counters live in the ledger; admissions
+ * take from what this instance holds of them (admission.ts).
  */
 export class RateLimiter {
+  private readonly quotas = new Map<string, QuotaInPeriod>();
+
   constructor(private readonly options: RateLimiterOptions) {}
 
   async admit(request: AdmitRequest): Promise<Admission> {
     const { principal, model } = request;
-    // Never the request id: a client may choose that one (x-request-id), and two requests
-    // sharing a lease would hold one concurrent slot between them.
-    const leaseId = newId('lse');
     const limits = await this.options.limits(principal.tenantId);
     const rules = limits.rules.filter(
       (rule) => (rule.model === null || rule.model === model.name) && binds(rule, principal),
@@ -122,143 +135,118 @@ export class RateLimiter {
     const reserved = needsTokens
       ? await request.reserve()
       : { promptTokens: 0, completionTokens: 0 };
-    const reservedTokens = reserved.promptTokens + reserved.completionTokens;
-    const reservedNanos = toNanos(
-      costOf(
-        { ...reserved, cachedTokens: 0, totalTokens: reservedTokens, estimated: true },
-        model.pricing,
-      ),
+    const tokens = reserved.promptTokens + reserved.completionTokens;
+    const nanos = toNanos(
+      costOf({ ...reserved, cachedTokens: 0, totalTokens: tokens, estimated: true }, model.pricing),
     );
     const bound: Bound[] = [
-      ...rules.flatMap((rule) => this.ruleChecks(principal, rule, reservedTokens)),
+      ...rules.flatMap((rule) => ruleChecks(principal, rule, tokens)),
       ...quotas.map((quota) =>
-        this.quotaCheck(
-          principal,
-          quota,
-          request.at,
-          quota.metric === 'cost' ? reservedNanos : reservedTokens,
-        ),
+        this.quotaCheck(principal, quota, request.at, quota.metric === 'cost' ? nanos : tokens),
       ),
     ];
-    let acquired: Acquired;
-    try {
-      acquired = await this.acquire(principal.tenantId, bound, leaseId);
-    } catch (error) {
-      this.options.onStoreError(error);
-      if (this.options.failureMode === 'open') return ADMITTED_UNLIMITED;
-      throw new GatewayError('service_unavailable', {
-        message: 'Rate limits cannot be checked right now; please retry shortly.',
-      });
-    }
-    if ('unseeded' in acquired) throw new Error('quota counters stayed unseeded');
-    const headers = rateLimitHeaders(acquired.states);
-    if (!acquired.ok) {
-      const item = bound.find((entry) => entry.check.key === acquired.refused.key);
-      if (item?.quota) {
-        if (acquired.firstRefusal) this.emit(principal, item.quota);
-        throw quotaRefusal(item.quota.quota, headers);
-      }
-      throw refusal(acquired, item?.limit, model.name, headers);
-    }
-    const { bucket } = acquired;
+    const decision = await this.decide(principal.tenantId, bound);
+    if (decision.kind === 'unavailable') return this.unchecked(bound, decision.error);
+    if (decision.kind === 'refused') throw this.refusal(bound, decision, model.name);
+    if (decision.kind === 'missing') throw new Error('quota counters stayed unseeded');
     return {
-      headers,
-      settle: async (used) => {
-        const usedNanos = used === null ? 0 : toNanos(used.cost);
-        try {
-          const crossings = await this.options.store.settle(
-            bucket,
-            {
-              adjustments: bound
-                .filter((item) => item.check.kind === 'tokens')
-                .map(({ check }) => ({
-                  key: check.key,
-                  delta: (used?.tokens ?? 0) - check.amount,
-                })),
-              leases: bound
-                .filter((item) => item.check.kind === 'concurrent')
-                .map((item) => item.check.key),
-              quotas: bound.flatMap(({ check, quota }) =>
-                quota === undefined
-                  ? []
-                  : [
-                      {
-                        key: check.key,
-                        delta:
-                          (quota.quota.metric === 'cost' ? usedNanos : (used?.tokens ?? 0)) -
-                          check.amount,
-                        limit: check.limit,
-                        thresholds: quota.quota.thresholds,
-                      },
-                    ],
-              ),
-            },
-            leaseId,
-          );
-          this.announce(principal, bound, crossings);
-        } catch (error) {
-          // The reservation stands and the lease runs out by itself: safe, if strict.
-          this.options.onStoreError(error);
-        }
-      },
+      headers: headersOf(bound, decision.states),
+      settle: async (used) => this.release(bound, decision.ticket, used),
     };
   }
 
-  /** One store call; a second, with seeds from the usage records, for missing quota counters. */
-  private async acquire(tenantId: string, bound: Bound[], leaseId: string): Promise<Acquired> {
-    const checks = bound.map((item) => item.check);
-    const first = await this.options.store.acquire(checks, leaseId, this.options.leaseMs);
-    if (!('unseeded' in first)) return first;
-    const missing = new Set(first.unseeded.map((check) => check.key));
+  /** Quota thresholds passed by settled usage; `spec` is one of this limiter's counters. */
+  crossed(spec: CounterSpec, crossing: Crossing): void {
+    const known = this.quotas.get(spec.key);
+    if (known === undefined) return;
+    const used = known.quota.metric === 'cost' ? crossing.used / 1e9 : crossing.used;
+    this.emit(known, { threshold: crossing.threshold, used });
+  }
+
+  /** One admission; a second with seeds from the usage records for missing quota counters. */
+  private async decide(tenantId: string, bound: Bound[]): Promise<Decision> {
+    const checks = bound.map((b) => b.check);
+    const first = await this.options.admissions.admit(checks);
+    if (first.kind !== 'missing') return first;
     const seeded = await Promise.all(
-      bound.map(async ({ check, quota }) =>
-        quota !== undefined && missing.has(check.key)
-          ? { ...check, seed: await this.options.usedIn(tenantId, quota.quota, quota.window) }
+      bound.map(async ({ check, quota }, i) =>
+        quota !== undefined && first.checks.includes(i)
+          ? {
+              ...check,
+              spec: {
+                ...check.spec,
+                seed: await this.options.usedIn(tenantId, quota.quota, quota.window),
+              },
+            }
           : check,
       ),
     );
-    return this.options.store.acquire(seeded, leaseId, this.options.leaseMs);
+    return this.options.admissions.admit(seeded);
   }
 
-  private ruleChecks(principal: TenantPrincipal, rule: LimitRule, reservedTokens: number): Bound[] {
-    return LIMIT_KIND_NAMES.flatMap((kind) => {
-      const limit = rule.limits[kind];
-      if (limit === null) return [];
-      const spec = limitKind(kind);
-      const amount = countsTokens(spec) ? reservedTokens : 1;
-      // One hash tag per tenant: every key of one call lands in one Redis Cluster slot.
-      const key = `llmb:rl:{${principal.tenantId}}:${rule.id}:${spec.counterKey}`;
-      return [{ check: { key, kind: spec.check, limit, amount }, limit: { rule, kind } }];
-    });
+  /** The ledger could not say: served and counted for later (open), or a 503 (closed). */
+  private unchecked(bound: Bound[], error: unknown): Admission {
+    this.options.onUnchecked(error);
+    if (this.options.failureMode === 'closed')
+      throw new GatewayError('service_unavailable', {
+        message: 'Rate limits cannot be checked right now; please retry shortly.',
+      });
+    const ticket = this.options.admissions.admitUnchecked(bound.map((b) => b.check));
+    return { headers: {}, settle: async (used) => this.release(bound, ticket, used) };
+  }
+
+  private release(bound: Bound[], ticket: Ticket, used: Used | null): void {
+    if (used === null) {
+      this.options.admissions.release(ticket, null);
+      return;
+    }
+    const usedNanos = toNanos(used.cost);
+    this.options.admissions.release(
+      ticket,
+      bound.map(({ limit, quota }) => {
+        if (quota !== undefined) return quota.quota.metric === 'cost' ? usedNanos : used.tokens;
+        if (limit !== undefined && countsTokens(limitKind(limit.kind))) return used.tokens;
+        // A request counts as one, whatever happened; a concurrent slot just comes back.
+        return null;
+      }),
+    );
   }
 
   private quotaCheck(principal: TenantPrincipal, quota: Quota, at: Date, amount: number): Bound {
     const window = periodAt(quota.period, at);
-    const check: LimitCheck = {
+    const spec: CounterSpec = {
       key: `llmb:q:{${principal.tenantId}}:${quota.id}:${window.label}`,
       kind: 'quota',
       limit: quota.metric === 'cost' ? toNanos(quota.amount) : quota.amount,
-      amount,
       thresholds: quota.thresholds,
       ...(window.end && { expiresAt: window.end.getTime() + QUOTA_MARGIN_MS }),
     };
-    return { check, quota: { quota, window } };
-  }
-
-  private announce(principal: TenantPrincipal, bound: Bound[], crossings: Crossing[]): void {
-    for (const crossing of crossings) {
-      const quota = bound.find((item) => item.check.key === crossing.key)?.quota;
-      if (quota === undefined) continue;
-      const used = quota.quota.metric === 'cost' ? crossing.used / 1e9 : crossing.used;
-      this.emit(principal, quota, { threshold: crossing.threshold, used });
+    const known = { tenantId: principal.tenantId, quota, window };
+    if (!this.quotas.has(spec.key)) {
+      if (this.quotas.size >= MAX_KNOWN_QUOTAS)
+        this.quotas.delete(this.quotas.keys().next().value as string);
+      this.quotas.set(spec.key, known);
     }
+    return { check: { spec, amount }, quota: known };
   }
 
-  private emit(
-    principal: TenantPrincipal,
-    { quota, window }: { quota: Quota; window: PeriodWindow },
-    crossing?: { threshold: number; used: number },
-  ): void {
+  private refusal(
+    bound: Bound[],
+    decision: Extract<Decision, { kind: 'refused' }>,
+    model: string,
+  ): GatewayError {
+    const item = bound[decision.check] as Bound;
+    const headers = headersOf(bound, decision.states);
+    if (item.quota) {
+      if (decision.firstRefusal) this.emit(item.quota);
+      return quotaRefusal(item.quota.quota, headers);
+    }
+    const state = stateAt(decision.states, decision.check);
+    return rateRefusal(item, decision.retryAfterMs, state, model, headers);
+  }
+
+  private emit(known: QuotaInPeriod, crossing?: { threshold: number; used: number }): void {
+    const { quota, window, tenantId } = known;
     const data = {
       quota_id: quota.id,
       scope: quota.scope,
@@ -269,39 +257,57 @@ export class RateLimiter {
       amount: quota.amount,
     };
     const { publisher } = this.options;
-    if (crossing === undefined) publisher.publish('quota.exhausted', principal.tenantId, data);
-    else publisher.publish('quota.threshold_reached', principal.tenantId, { ...data, ...crossing });
+    if (crossing === undefined) publisher.publish('quota.exhausted', tenantId, data);
+    else publisher.publish('quota.threshold_reached', tenantId, { ...data, ...crossing });
   }
+}
+
+const stateAt = (states: PoolState[], i: number): PoolState =>
+  states[i] ?? { limit: 0, remaining: 0, resetMs: 0 };
+
+const headersOf = (bound: Bound[], states: PoolState[]) =>
+  rateLimitHeaders(bound.map((b, i) => ({ family: familyOf(b), ...stateAt(states, i) })));
+
+function ruleChecks(principal: TenantPrincipal, rule: LimitRule, tokens: number): Bound[] {
+  return LIMIT_KIND_NAMES.flatMap((kind) => {
+    const limit = rule.limits[kind];
+    if (limit === null) return [];
+    const { counter, counterKey } = limitKind(kind);
+    // One hash tag per tenant: every key of one call lands in one Redis Cluster slot.
+    const key = `llmb:rl:{${principal.tenantId}}:${rule.id}:${counterKey}`;
+    const spec: CounterSpec =
+      counter.type === 'concurrent'
+        ? { key, kind: 'concurrent', limit }
+        : { key, kind: 'window', limit, windowMs: counter.windowMs };
+    const amount = countsTokens(limitKind(kind)) ? tokens : 1;
+    return [{ check: { spec, amount }, limit: { rule, kind } }];
+  });
 }
 
 const CONCURRENT_RETRY_MS = 1000;
 
 /** A 429 worded as OpenAI's, with the wait in `retry-after` and `retry-after-ms`. */
-function refusal(
-  acquired: Extract<Acquired, { ok: false; refused: LimitCheck }>,
-  limit: Bound['limit'],
+function rateRefusal(
+  item: Bound,
+  waitMs: number,
+  state: PoolState,
   model: string,
   headers: Record<string, string>,
 ): GatewayError {
-  const { refused } = acquired;
-  const kind =
-    limit?.kind ?? LIMIT_KIND_NAMES.find((name) => limitKind(name).check === refused.kind);
-  const spec = limitKind(kind ?? 'requests_per_minute');
-  // A slot frees when a running request ends, which no counter can foresee; the lease's end
+  const spec = limitKind(item.limit?.kind ?? 'requests_per_minute');
+  // A slot frees when a running request ends, which no counter can foresee; the hold's end
   // is only the worst case, so a client is told to try again soon.
   const retryAfterMs =
-    spec.counter.type === 'concurrent'
-      ? Math.min(acquired.retryAfterMs, CONCURRENT_RETRY_MS)
-      : acquired.retryAfterMs;
-  const scope = limit?.rule.scope;
+    spec.counter.type === 'concurrent' ? Math.min(waitMs, CONCURRENT_RETRY_MS) : waitMs;
+  const scope = item.limit?.rule.scope;
   const on = scope === 'tenant' ? 'this tenant' : `this ${scope ?? 'key'}`;
-  const state = acquired.states.find((item) => item.key === refused.key);
-  const used = state === undefined ? refused.limit : refused.limit - state.remaining;
+  const { limit } = item.check.spec;
+  const used = limit - state.remaining;
   return new GatewayError('rate_limit_exceeded', {
     type: spec.errorType,
     message:
-      `Rate limit reached for ${model} on ${on} on ${spec.per}: Limit ${refused.limit}, ` +
-      `Used ${used}, Requested ${refused.amount}. Please try again in ${formatDuration(retryAfterMs)}.`,
+      `Rate limit reached for ${model} on ${on} on ${spec.per}: Limit ${limit}, ` +
+      `Used ${used}, Requested ${item.check.amount}. Please try again in ${formatDuration(retryAfterMs)}.`,
     headers: {
       ...headers,
       'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000))),
