@@ -109,7 +109,12 @@ export function completionRecord({ request, status, clientAborted, durationMs }:
     latencyMs: Math.round(durationMs * 100) / 100,
     clientAborted,
     ...(request.principal && {
-      tenantId: request.principal.kind === 'tenant' ? request.principal.tenantId : null,
+      // A platform key acting on a tenant (the admin API) is logged with that tenant.
+      tenantId:
+        request.principal.kind === 'tenant'
+          ? request.principal.tenantId
+          : (request.tenant?.id ?? null),
+      userId: request.principal.kind === 'tenant' ? request.principal.userId : null,
       keyId: request.principal.keyId,
     }),
     ...(inference && {
