@@ -61,8 +61,8 @@ export interface AdmissionsOptions {
 interface Waiting {
   checks: Check[];
   resolve: (decision: Decision) => void;
-  /** Times it was refused while capacity sat idle elsewhere, and waited for it back. */
-  reclaims: number;
+  /** Until when it may wait for capacity idle elsewhere to come back (null: not waiting). */
+  reclaimUntil: number | null;
 }
 
 /** A waiting request in a ledger call: what it asks of the ledger, what it took locally. */
@@ -96,10 +96,13 @@ const RETRY_SYNC_MS = 1000;
 const GIVE_UP_MS = 10_000;
 /**
  * A request refused while other instances hold idle capacity of the counter asks for it
- * back and tries again this much later, this many times at most, before its refusal stands.
+ * back and tries again this much later, for as long as the patience lasts: past a lease's
+ * length, so a lease nobody gives back early has ended and gone back by then.
  */
 const RECLAIM_WAIT_MS = 15;
-const MAX_RECLAIMS = 8;
+const RECLAIM_PATIENCE_MS = 2_000;
+/** Asking again for the same counter sooner than this adds nothing. */
+const RECLAIM_ASK_MS = 10;
 
 const tagOf = (key: string): string => /\{[^}]+\}/.exec(key)?.[0] ?? key;
 
@@ -113,6 +116,8 @@ const tagOf = (key: string): string => /\{[^}]+\}/.exec(key)?.[0] ?? key;
  */
 export class Admissions {
   private readonly tags = new Map<string, Tag>();
+  /** When each counter's idle capacity was last asked back. */
+  private readonly asked = new Map<string, number>();
   private readonly clock: () => number;
   private closing = false;
 
@@ -130,7 +135,7 @@ export class Admissions {
     if (tag.stalled)
       return Promise.resolve({ kind: 'unavailable', error: new Error('the ledger is stalled') });
     return new Promise((resolve) => {
-      tag.waiting.push({ checks, resolve, reclaims: 0 });
+      tag.waiting.push({ checks, resolve, reclaimUntil: null });
       this.scheduleFlush(tag);
     });
   }
@@ -408,10 +413,15 @@ export class Admissions {
    * back to wait for it; false once it has waited enough (its refusal stands).
    */
   private awaitReclaim(tag: Tag, waiting: Waiting, key: string): boolean {
-    if (waiting.reclaims >= MAX_RECLAIMS || this.closing) return false;
-    waiting.reclaims += 1;
-    this.options.reclaim.publish(key).catch((error: unknown) => this.options.onError(error));
+    const now = this.clock();
+    waiting.reclaimUntil ??= now + RECLAIM_PATIENCE_MS;
+    if (now >= waiting.reclaimUntil || this.closing) return false;
+    if (now - (this.asked.get(key) ?? 0) >= RECLAIM_ASK_MS) {
+      this.asked.set(key, now);
+      this.options.reclaim.publish(key).catch((error: unknown) => this.options.onError(error));
+    }
     setTimeout(() => {
+      this.asked.delete(key);
       tag.waiting.push(waiting);
       this.scheduleFlush(tag);
     }, RECLAIM_WAIT_MS).unref();
