@@ -85,7 +85,7 @@ function program(): CliCommand {
       )
       .addCommand(
         auditCommand({
-          using: composed((root) => ({ tenants: root.services.tenants, control: control(root) })),
+          using: composed((root) => ({ audit: root.services.audit })),
           out,
           outcome: exitOneUnless,
         }),

@@ -1,24 +1,12 @@
 import { type Command, InvalidArgumentError } from 'commander';
-import type { Kysely } from 'kysely';
 import type { Services } from '../composition/services.js';
-import {
-  ACTOR_TYPES,
-  type Actor,
-  type AuditQuery,
-  type AuditRecord,
-  type AuditTable,
-  listAudit,
-  verifyAudit,
-} from '../services/audit/audit-log.js';
-import type { TenantService } from '../services/tenancy/tenant-service.js';
+import { ACTOR_TYPES, type Actor, type AuditEntry, auditEntryJson } from '../domain/audit-entry.js';
+import type { AuditQuery } from '../services/audit/audit-log.js';
 import { dateTime, jsonOption, wholeNumber } from './options.js';
 import { type CommandContext, commandGroup, given, type Output, runGroup } from './program.js';
 
-/** What the audit commands read: a tenant's database, or the control plane's. */
-export interface AuditSubject {
-  tenants: TenantService;
-  control: Kysely<unknown>;
-}
+/** What the audit commands read: a tenant's log, or the platform's. */
+export type AuditSubject = Pick<Services, 'audit'>;
 
 export interface AuditContext extends Omit<CommandContext<AuditSubject>, 'actor'> {
   /** Told whether the chain verified; the CLI exits 1 when it did not. */
@@ -80,17 +68,8 @@ function auditQuery(options: ListOptions): AuditQuery {
   };
 }
 
-function describeEntry(e: AuditRecord): string {
-  return `${e.at.toISOString()}  ${e.id}  ${e.actor_type}:${e.actor_id ?? '-'}  ${e.action}  ${e.target_type}:${e.target_id}`;
-}
-
-/** The log a command reads: the named tenant's, or (none named: --platform) the platform's. */
-async function openLog(
-  { tenants, control }: AuditSubject,
-  tenant: string | undefined,
-): Promise<{ db: Kysely<unknown>; table: AuditTable }> {
-  if (tenant === undefined) return { db: control, table: 'platform_audit_log' };
-  return { db: tenants.database(await tenants.get(tenant)) as Kysely<unknown>, table: 'audit_log' };
+function describeEntry(e: AuditEntry): string {
+  return `${e.at.toISOString()}  ${e.id}  ${e.actorType}:${e.actorId ?? '-'}  ${e.action}  ${e.targetType}:${e.targetId}`;
 }
 
 /** Declares `<tenant | --platform>` and checks, before anything is opened, that one is given. */
@@ -112,10 +91,10 @@ async function list(
   tenant: string | undefined,
   options: ListOptions,
 ) {
-  const { db, table } = await openLog(subject, tenant);
-  const page = await listAudit(db, table, auditQuery(options));
-  // --json keeps printing the bare array; scripts page on with the last entry's id.
-  if (options.json) return out.line(JSON.stringify(page.data));
+  const page = await subject.audit.list(tenant ?? null, auditQuery(options));
+  // --json prints the entries as the API does, in a bare array; scripts page on with the
+  // last entry's id.
+  if (options.json) return out.line(JSON.stringify(page.data.map(auditEntryJson)));
   for (const entry of page.data) out.line(describeEntry(entry));
   const last = page.data.at(-1);
   if (page.hasMore && last) out.line(`more: --after ${last.id}`);
@@ -142,8 +121,7 @@ export function auditCommand({ using, out, outcome }: AuditContext): Command {
     group.command('verify').description('Recompute the hash chain; exit 1 where it breaks'),
   ).action((tenant: string | undefined, { platform }: LogChoice) =>
     using(async (subject) => {
-      const { db, table } = await openLog(subject, platform ? undefined : tenant);
-      const result = await verifyAudit(db, table);
+      const result = await subject.audit.verify(platform ? null : (tenant ?? null));
       out.line(
         result.ok
           ? `ok: ${result.count} entries, chain intact`
@@ -158,12 +136,11 @@ export function auditCommand({ using, out, outcome }: AuditContext): Command {
 /** Runs `llm-backend audit ...args` in-process; resolves with whether the chain verified. */
 export async function runAuditCommand(
   args: string[],
-  services: Pick<Services, 'tenants'>,
-  platformDb: Kysely<unknown>,
+  services: AuditSubject,
   out: Output,
 ): Promise<boolean> {
   let intact = true;
-  const subject = { tenants: services.tenants, control: platformDb };
+  const subject = { audit: services.audit };
   const outcome = (ok: boolean) => {
     intact = ok;
   };

@@ -1,27 +1,24 @@
-import { type Kysely, sql } from 'kysely';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAuditCommand } from '../../src/cli/audit-commands.js';
 import { runKeyCommand } from '../../src/cli/key-commands.js';
 import { UsageError } from '../../src/cli/program.js';
 import { runTenantCommand } from '../../src/cli/tenant-commands.js';
-import type { TestBackend } from '../helpers/databases.js';
 import { servicesOn, type TestServices } from '../helpers/tenant-services.js';
 
 describe('llm-backend audit ...', () => {
-  let backend: TestBackend;
   let services: TestServices;
   const lines: string[] = [];
   const out = { line: (text: string) => lines.push(text) };
   const operator = { type: 'cli' as const, id: 'ops-bob' };
   const audit = async (...args: string[]) => {
     lines.length = 0;
-    const intact = await runAuditCommand(args, services, backend.control as Kysely<unknown>, out);
+    const intact = await runAuditCommand(args, services, out);
     return { intact, text: lines.join('\n') };
   };
 
   beforeAll(async () => {
     services = await servicesOn('postgres');
-    backend = services.backend;
     await runTenantCommand(['create', 'acme'], services.tenants, out, operator);
     await runKeyCommand(['create', 'acme', '--name', 'ci'], services.keys, out, operator);
   }, 60_000);

@@ -1,21 +1,21 @@
 import { type Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appendAudit, listAudit, verifyAudit } from '../../src/services/audit/audit-log.js';
+import { appendAudit } from '../../src/services/audit/audit-log.js';
 import type { KeyService } from '../../src/services/keys/key-service.js';
 import type { TenantService } from '../../src/services/tenancy/tenant-service.js';
-import { BACKENDS, type TestBackend } from '../helpers/databases.js';
+import { auditJson } from '../helpers/audit.js';
+import { BACKENDS } from '../helpers/databases.js';
 import { servicesOn, type TestServices } from '../helpers/tenant-services.js';
 
 describe.each(BACKENDS)('audit log on %s', (kind) => {
   let services: TestServices;
   let tenants: TenantService;
   let keys: KeyService;
-  let backend: TestBackend;
   const operator = { type: 'cli' as const, id: 'ops-alice' };
 
   beforeAll(async () => {
     services = await servicesOn(kind);
-    ({ tenants, keys, backend } = services);
+    ({ tenants, keys } = services);
     await tenants.create({ slug: 'acme', name: 'Acme' }, operator);
   }, 60_000);
   afterAll(() => services?.close(), 60_000);
@@ -26,7 +26,7 @@ describe.each(BACKENDS)('audit log on %s', (kind) => {
     const { key, secret } = await keys.create('acme', { name: 'ci', role: 'member' }, operator);
     const { secret: rotated } = await keys.rotate('acme', key.id, 60, new Date(), operator);
     await keys.revoke('acme', key.id, new Date(), operator);
-    const { data: entries } = await listAudit(await tenantDb(), 'audit_log');
+    const entries = await auditJson(services, 'acme');
     expect(entries.map((entry) => entry.action)).toEqual([
       'api_key.revoke',
       'api_key.rotate',
@@ -44,16 +44,13 @@ describe.each(BACKENDS)('audit log on %s', (kind) => {
     for (const secretish of [secret, rotated, secret.slice(5)])
       expect(text).not.toContain(secretish);
     expect(text).not.toContain('key_hash');
-    expect(await verifyAudit(await tenantDb(), 'audit_log')).toEqual({ ok: true, count: 3 });
+    expect(await services.audit.verify('acme')).toEqual({ ok: true, count: 3 });
   });
 
   it('records tenant changes in the control plane', async () => {
     await tenants.setStatus('acme', 'disabled', operator);
     await tenants.setStatus('acme', 'active', operator);
-    const { data: entries } = await listAudit(
-      backend.control as Kysely<unknown>,
-      'platform_audit_log',
-    );
+    const entries = await auditJson(services, null);
     expect(entries.map((entry) => entry.action)).toEqual([
       'tenant.enable',
       'tenant.disable',
@@ -63,9 +60,7 @@ describe.each(BACKENDS)('audit log on %s', (kind) => {
       before: expect.objectContaining({ status: 'active' }),
       after: expect.objectContaining({ status: 'disabled' }),
     });
-    expect(
-      await verifyAudit(backend.control as Kysely<unknown>, 'platform_audit_log'),
-    ).toMatchObject({ ok: true });
+    expect(await services.audit.verify(null)).toMatchObject({ ok: true });
   });
 
   it('keeps one chain under concurrent writers', async () => {
@@ -79,7 +74,7 @@ describe.each(BACKENDS)('audit log on %s', (kind) => {
         }),
       ),
     );
-    expect(await verifyAudit(db, 'audit_log')).toEqual({ ok: true, count: 11 });
+    expect(await services.audit.verify('acme')).toEqual({ ok: true, count: 11 });
   });
 
   it('detects an edited or removed entry', async () => {
@@ -87,7 +82,7 @@ describe.each(BACKENDS)('audit log on %s', (kind) => {
     await sql`update audit_log set actor_id = 'mallory' where seq = (select min(seq) from audit_log)`.execute(
       db,
     );
-    expect(await verifyAudit(db, 'audit_log')).toEqual({
+    expect(await services.audit.verify('acme')).toEqual({
       ok: false,
       index: 0,
       reason: 'hash_mismatch',
@@ -95,9 +90,9 @@ describe.each(BACKENDS)('audit log on %s', (kind) => {
     await sql`update audit_log set actor_id = 'ops-alice' where seq = (select min(seq) from audit_log)`.execute(
       db,
     );
-    expect(await verifyAudit(db, 'audit_log')).toMatchObject({ ok: true });
+    expect(await services.audit.verify('acme')).toMatchObject({ ok: true });
     await sql`delete from audit_log where seq = (select min(seq) + 1 from audit_log)`.execute(db);
-    expect(await verifyAudit(db, 'audit_log')).toEqual({
+    expect(await services.audit.verify('acme')).toEqual({
       ok: false,
       index: 1,
       reason: 'previous_hash_mismatch',

@@ -7,7 +7,6 @@ import type { Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runSecretsCommand } from '../../src/cli/secrets-command.js';
 import { GatewayError } from '../../src/errors/gateway-error.js';
-import { listAudit } from '../../src/services/audit/audit-log.js';
 import { ChangeRecorder } from '../../src/services/audit/changes.js';
 import { KeyRing } from '../../src/services/credentials/key-ring.js';
 import {
@@ -19,6 +18,7 @@ import { ApiKeyHasher, deriveKey } from '../../src/services/keys/key-hash.js';
 import { KeyService } from '../../src/services/keys/key-service.js';
 import { PlatformKeyService } from '../../src/services/keys/platform-key-service.js';
 import { newId } from '../../src/utils/ids.js';
+import { auditJson } from '../helpers/audit.js';
 import { eventually, startGateway, type TestGateway, writeConfigFile } from '../helpers/gateway.js';
 import { redisBus } from '../helpers/services.js';
 import { TEST_MASTER_KEY, type TestServices } from '../helpers/tenant-services.js';
@@ -148,9 +148,7 @@ describe('/admin/v1/tenants/{tenant}/provider-keys', () => {
     const again = await call('DELETE', `/tenants/${slug}/provider-keys/upstream`, owner);
     expect([again.status, again.body.error?.code]).toEqual([404, 'provider_key_not_found']);
 
-    const audit = await listAudit(db as Kysely<unknown>, 'audit_log', {
-      action: 'provider_key.*',
-    });
+    const audit = { data: await auditJson(a.services, tenant.id, { action: 'provider_key.*' }) };
     expect(audit.data.map((entry) => entry.action)).toEqual([
       'provider_key.delete',
       'provider_key.set',
@@ -403,11 +401,9 @@ describe('rotating MASTER_KEY', () => {
 
     // Again: nothing left to do.
     expect(await rotating.rewrap(slug)).toEqual({ rewrapped: 0, current: 1, failed: [] });
-    const audit = await listAudit(
-      (a.services as TestServices).backend.control as Kysely<unknown>,
-      'platform_audit_log',
-      { action: 'secrets.rewrap', limit: 1 },
-    );
+    const audit = {
+      data: await auditJson(a.services, null, { action: 'secrets.rewrap', limit: 1 }),
+    };
     expect(audit.data[0]?.after).toMatchObject({ tenants: 1, rewrapped: 2, failed: 0 });
   });
 

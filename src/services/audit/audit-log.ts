@@ -125,29 +125,3 @@ export async function listAudit(
 export function verifyAudit(db: Kysely<unknown>, table: AuditTable): Promise<ChainVerification> {
   return verifyLog(new AuditLogRepository(db, table));
 }
-
-/**
- * Audits a change to one tenant object: its state before and after (null when created or
- * deleted), each as its API shows it. New code makes its changes through the ChangeRecorder.
- */
-export async function auditChange<T extends { id: string }>(
-  db: Kysely<unknown>,
-  actor: Actor,
-  change: {
-    action: string;
-    targetType: string;
-    before: T | null;
-    after: T | null;
-    json: (value: T) => Record<string, unknown>;
-  },
-): Promise<void> {
-  const { action, targetType, before, after, json } = change;
-  const target = (after ?? before) as T;
-  await appendAudit(db, 'audit_log', actor, {
-    action,
-    targetType,
-    targetId: target.id,
-    before: before && json(before),
-    after: after && json(after),
-  });
-}
