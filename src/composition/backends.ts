@@ -4,6 +4,9 @@ import {
   MemoryEpisodeGate,
   RedisEpisodeGate,
 } from '../services/alerts/episode-gate.js';
+import { MemoryIdempotencyStore, MemoryResponseStore } from '../services/cache/memory-store.js';
+import { RedisIdempotencyStore, RedisResponseStore } from '../services/cache/redis-store.js';
+import type { IdempotencyStore, ResponseStore } from '../services/cache/store.js';
 import { type EventFeed, RedisEventFeed } from '../services/events/event-feed.js';
 import {
   EVENT_STREAM,
@@ -57,6 +60,10 @@ export interface Backends {
   dueIndex: DueIndex;
   /** The stream request logs and audit entries are shipped through (LOG_STREAM); null: off. */
   logStream: EventLog | null;
+  /** Each tenant's exact response cache. */
+  responses: ResponseStore;
+  /** Idempotency keys and the answers they stand for. */
+  idempotency: IdempotencyStore;
   /**
    * The event log (or, with `source` 'logs', the log stream) read by one consumer group,
    * with a blocking reader of its own.
@@ -91,6 +98,8 @@ export function memoryBackends(
     alertGate: overrides.alertGate ?? new MemoryEpisodeGate(),
     dueIndex: overrides.dueIndex ?? new MemoryDueIndex(),
     logStream: overrides.logStream ?? null,
+    responses: overrides.responses ?? new MemoryResponseStore(),
+    idempotency: overrides.idempotency ?? new MemoryIdempotencyStore(),
   };
   return {
     ...backends,
@@ -129,6 +138,8 @@ export function redisBackends(
         : settings.logStream === null
           ? null
           : new RedisEventLog({ client, stream: settings.logStream, max: LOG_STREAM_MAX }),
+    responses: overrides.responses ?? new RedisResponseStore(client),
+    idempotency: overrides.idempotency ?? new RedisIdempotencyStore(client),
   };
   return {
     ...backends,
@@ -158,4 +169,6 @@ async function closeAll(backends: Omit<Backends, 'kind' | 'eventFeed' | 'close'>
   await backends.bus.close();
   await backends.ledger.close();
   await backends.instances.close();
+  await backends.responses.close();
+  await backends.idempotency.close();
 }

@@ -3,6 +3,7 @@ import { tenantKeyProviders } from '../providers/registry.js';
 import type { EpisodeGate } from '../services/alerts/episode-gate.js';
 import { AuditLogService } from '../services/audit/audit-log-service.js';
 import { ChangeRecorder } from '../services/audit/changes.js';
+import { CacheSettingsService } from '../services/cache/cache-settings.js';
 import { KeyRing } from '../services/credentials/key-ring.js';
 import {
   PROVIDER_KEYS_PURPOSE,
@@ -65,6 +66,8 @@ export interface Services {
   webhooks: Webhooks;
   /** Tenants' own provider keys; `keyFor(tenantId, providerId)` on the request path. */
   providerKeys: ProviderKeyService;
+  /** Each tenant's response cache settings, and its cache's contents (stats, purge). */
+  cacheSettings: CacheSettingsService;
 }
 
 export interface ServiceDeps {
@@ -136,6 +139,13 @@ export function buildServices({
       allowedHosts: env.webhookAllowedHosts,
       timeoutMs: env.webhookTimeoutMs,
       retryBaseMs: env.webhookRetryBaseMs,
+    }),
+    cacheSettings: new CacheSettingsService({
+      tenants,
+      changes,
+      publisher,
+      store: backends.responses,
+      defaultBudgetBytes: config.cache.tenantBudgetBytes,
     }),
     providerKeys: new ProviderKeyService({
       tenants,

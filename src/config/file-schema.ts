@@ -29,6 +29,7 @@ export const ConfigFileSchema = Type.Object(
     alerts: Type.Optional(Type.Unknown()),
     routing: Type.Optional(Type.Unknown()),
     routers: Type.Optional(Type.Unknown()),
+    cache: Type.Optional(Type.Unknown()),
   },
   // Unknown top-level keys are reported by load.ts without stopping the other checks.
   { additionalProperties: true },
@@ -41,6 +42,7 @@ export const TOP_LEVEL_KEYS = [
   'alerts',
   'routing',
   'routers',
+  'cache',
 ];
 
 export const DATABASE_SERVER_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;

@@ -1,6 +1,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import type { ProviderConfig } from '../providers/types.js';
 import { type AlertsConfig, readAlerts } from './alerts.js';
+import { type CacheConfig, readCache } from './cache.js';
 import { checked } from './checked.js';
 import { type DatabaseServerConfig, resolveDatabaseServers } from './database-servers.js';
 import { type Env, type EnvConfig, readEnv } from './env.js';
@@ -39,6 +40,8 @@ export interface AppConfig {
   databaseServers: readonly DatabaseServerConfig[];
   /** When alert episodes open (the file's `alerts`, defaults otherwise). */
   alerts: AlertsConfig;
+  /** The response cache: every model's settings and each tenant's default budget. */
+  cache: CacheConfig;
 }
 
 export class ConfigError extends Error {
@@ -107,9 +110,11 @@ export function loadConfig(env: Env): AppConfig {
       ? []
       : resolveDatabaseServers(parsed.file.database_servers, env, envConfig, errors);
   const alerts = readAlerts(parsed?.file.alerts, errors);
+  const cache = readCache(parsed?.file.cache, parsed?.file.models ?? [], errors);
   if (errors.length > 0) throw new ConfigError(errors);
   return Object.freeze({
     alerts: Object.freeze(alerts),
+    cache: Object.freeze(cache),
     env: Object.freeze(envConfig),
     providers: Object.freeze(providers),
     models: Object.freeze(models),

@@ -1,4 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
+import { ModelCacheSchema } from './cache.js';
 
 export const STRATEGIES = [
   'priority',
@@ -86,6 +87,8 @@ export const ModelSchema = Type.Object(
     created: Type.Optional(Type.Integer({ minimum: 0 })),
     capabilities: Capabilities,
     pricing: Pricing,
+    /** How its answers are cached, where it differs from the file's `cache` section. */
+    cache: Type.Optional(ModelCacheSchema),
   },
   { additionalProperties: false },
 );

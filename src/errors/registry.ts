@@ -186,6 +186,18 @@ export const errorRegistry = {
     type: 'invalid_request_error',
     message: 'The user does not exist.',
   },
+  idempotency_key_reused: {
+    status: 409,
+    type: 'invalid_request_error',
+    message:
+      'This Idempotency-Key was already used with a different request body; use a new key for a new request.',
+  },
+  idempotency_key_in_progress: {
+    status: 409,
+    type: 'invalid_request_error',
+    message:
+      'A request with this Idempotency-Key is still running; retry once it has finished to get its answer.',
+  },
   user_exists: {
     status: 409,
     type: 'invalid_request_error',

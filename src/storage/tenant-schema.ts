@@ -82,6 +82,22 @@ export interface UsageRecordsTable {
   status: number;
   streamed: boolean;
   client_disconnected: boolean;
+  /** Answered from the response cache. */
+  cache_hit: ColumnType<boolean, boolean | undefined, boolean>;
+  /** What the upstream would have cost for a cache hit; numeric, read back as a string. */
+  saved_cost: ColumnType<string, number | undefined, number>;
+}
+
+/** The tenant's response cache settings: one row at most, null fields follow the defaults. */
+export interface CacheSettingsTable {
+  id: ColumnType<number, number | undefined, never>;
+  enabled: boolean | null;
+  ttl_seconds: number | null;
+  max_entry_bytes: number | null;
+  /** bigint: pg reads it back as a string. */
+  budget_bytes: ColumnType<string | null, number | null, number | null>;
+  allow_nondeterministic: boolean | null;
+  updated_at: Timestamp;
 }
 
 export interface WebhookEndpointsTable {
@@ -149,6 +165,7 @@ export interface TenantSchema {
   rate_limits: RateLimitsTable;
   quotas: QuotasTable;
   usage_records: UsageRecordsTable;
+  cache_settings: CacheSettingsTable;
   audit_log: AuditLogTable;
   webhook_endpoints: WebhookEndpointsTable;
   webhook_deliveries: WebhookDeliveriesTable;

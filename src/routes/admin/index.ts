@@ -5,6 +5,7 @@ import { refuseNul } from '../../plugins/nul-guard.js';
 import type { Authenticator } from '../../services/keys/authenticator.js';
 import { apiKeyRoutes } from './api-keys.js';
 import { auditLogRoutes } from './audit-logs.js';
+import { cacheRoutes } from './cache.js';
 import { limitRoutes } from './limits.js';
 import { providerKeyRoutes } from './provider-keys.js';
 import { quotaRoutes } from './quotas.js';
@@ -35,4 +36,5 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
   await app.register(auditLogRoutes, { prefix: '/tenants/:tenant/audit-logs', ...services });
   await app.register(webhookRoutes, { prefix: '/tenants/:tenant/webhooks', ...services });
   await app.register(providerKeyRoutes, { prefix: '/tenants/:tenant/provider-keys', ...services });
+  await app.register(cacheRoutes, { prefix: '/tenants/:tenant/cache', ...services });
 }

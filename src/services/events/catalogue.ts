@@ -124,6 +124,22 @@ export const EVENT_TYPES = {
     audience: 'tenant',
     data: Type.Object(apiKey),
   },
+  'cache.settings_updated': {
+    when: "The tenant's response cache settings were changed ([caching.md](caching.md)).",
+    audience: 'tenant',
+    data: Type.Object({
+      enabled: Type.Union([Type.Boolean(), Type.Null()]),
+      ttl_seconds: Type.Union([Type.Integer(), Type.Null()]),
+      max_entry_bytes: Type.Union([Type.Integer(), Type.Null()]),
+      budget_bytes: Type.Union([Type.Integer(), Type.Null()]),
+      allow_nondeterministic: Type.Union([Type.Boolean(), Type.Null()]),
+    }),
+  },
+  'cache.purged': {
+    when: "The tenant's response cache was emptied through the admin API.",
+    audience: 'tenant',
+    data: Type.Object({ entries: Type.Integer({ description: 'entries dropped' }) }),
+  },
   ...alertEvents(),
   'webhook.test': {
     when: 'Sent by `POST .../webhooks/{webhook}/test` to that webhook only, whatever it asked for.',

@@ -70,6 +70,11 @@ export interface AdmitRequest {
   /** When the request started: the period its usage belongs to. */
   at: Date;
   reserve: () => Promise<Reservation>;
+  /**
+   * Answered from the response cache: held to request and concurrency limits only, since it
+   * spends no tokens upstream; token limits, quotas and budgets do not see it.
+   */
+  cacheHit?: boolean;
 }
 
 const ADMITTED_UNLIMITED: Admission = { headers: {}, settle: async () => {} };
@@ -129,9 +134,9 @@ export class RateLimiter {
     const rules = limits.rules.filter(
       (rule) => (rule.model === null || rule.model === model.name) && binds(rule, principal),
     );
-    const quotas = limits.quotas.filter((quota) => binds(quota, principal));
+    const quotas = request.cacheHit ? [] : limits.quotas.filter((q) => binds(q, principal));
     if (rules.length === 0 && quotas.length === 0) return ADMITTED_UNLIMITED;
-    const needsTokens = quotas.length > 0 || rules.some(limitsTokens);
+    const needsTokens = !request.cacheHit && (quotas.length > 0 || rules.some(limitsTokens));
     const reserved = needsTokens
       ? await request.reserve()
       : { promptTokens: 0, completionTokens: 0 };
@@ -140,11 +145,12 @@ export class RateLimiter {
       costOf({ ...reserved, cachedTokens: 0, totalTokens: tokens, estimated: true }, model.pricing),
     );
     const bound: Bound[] = [
-      ...rules.flatMap((rule) => ruleChecks(principal, rule, tokens)),
+      ...rules.flatMap((rule) => ruleChecks(principal, rule, tokens, request.cacheHit === true)),
       ...quotas.map((quota) =>
         this.quotaCheck(principal, quota, request.at, quota.metric === 'cost' ? nanos : tokens),
       ),
     ];
+    if (bound.length === 0) return ADMITTED_UNLIMITED;
     const decision = await this.decide(principal.tenantId, bound);
     if (decision.kind === 'unavailable') return this.unchecked(bound, decision.error);
     if (decision.kind === 'refused') throw this.refusal(bound, decision, model.name);
@@ -268,10 +274,15 @@ const stateAt = (states: PoolState[], i: number): PoolState =>
 const headersOf = (bound: Bound[], states: PoolState[]) =>
   rateLimitHeaders(bound.map((b, i) => ({ family: familyOf(b), ...stateAt(states, i) })));
 
-function ruleChecks(principal: TenantPrincipal, rule: LimitRule, tokens: number): Bound[] {
+function ruleChecks(
+  principal: TenantPrincipal,
+  rule: LimitRule,
+  tokens: number,
+  requestsOnly: boolean,
+): Bound[] {
   return LIMIT_KIND_NAMES.flatMap((kind) => {
     const limit = rule.limits[kind];
-    if (limit === null) return [];
+    if (limit === null || (requestsOnly && countsTokens(limitKind(kind)))) return [];
     const { counter, counterKey } = limitKind(kind);
     // One hash tag per tenant: every key of one call lands in one Redis Cluster slot.
     const key = `llmb:rl:{${principal.tenantId}}:${rule.id}:${counterKey}`;
