@@ -31,6 +31,10 @@ export interface UsageRecord {
   status: number;
   streamed: boolean;
   clientDisconnected: boolean;
+  /** Answered from the response cache: no upstream call, held to no token quota. */
+  cacheHit: boolean;
+  /** For a cache hit, what the upstream would have cost (the stored answer's cost); else 0. */
+  savedCost: number;
 }
 
 /** As it travels through a usage queue: the record, the time as an ISO string. */

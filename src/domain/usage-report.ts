@@ -11,6 +11,12 @@ export interface UsageTotals {
   /** Requests answered with a status of 400 or more (499: the client went away). */
   errors: number;
   streamed: number;
+  /** Requests answered from the response cache; their tokens are not in the token sums. */
+  cacheHits: number;
+  /** Prompt and completion tokens of the cache hits: not spent upstream. */
+  savedTokens: number;
+  /** What the upstream would have cost for the cache hits. */
+  savedCost: number;
 }
 
 /** One group: only the fields of the groups asked for are set. */
@@ -41,6 +47,9 @@ function measuresJson(totals: UsageTotals, showCost: boolean) {
     cost: showCost ? totals.cost : null,
     errors: totals.errors,
     streamed: totals.streamed,
+    cache_hits: totals.cacheHits,
+    saved_tokens: totals.savedTokens,
+    saved_cost: showCost ? totals.savedCost : null,
   };
 }
 

@@ -17,6 +17,10 @@ export interface InferenceRecord {
   /** What the usage cost at the model's prices; null while the usage is unknown. */
   cost: number | null;
   timeToFirstChunkMs: number | null;
+  /** Answered from the response cache (no upstream call). */
+  cacheHit?: boolean;
+  /** For a cache hit, what the upstream call would have cost. */
+  savedCost?: number;
 }
 
 declare module 'fastify' {

@@ -33,5 +33,7 @@ function usageEventOf({ request, status, clientAborted, durationMs }: FinishedRe
     status,
     streamed: inference.stream,
     clientDisconnected: clientAborted,
+    cacheHit: inference.cacheHit ?? false,
+    savedCost: inference.savedCost ?? 0,
   };
 }

@@ -71,6 +71,8 @@ export function usageEvent(tenantId: string, extra: Partial<UsageEvent> = {}): U
     status: 200,
     streamed: false,
     clientDisconnected: false,
+    cacheHit: false,
+    savedCost: 0,
     ...extra,
   };
 }

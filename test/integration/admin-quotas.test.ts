@@ -250,6 +250,8 @@ describe('/admin/v1/tenants/{tenant}/quotas', () => {
         status: 200,
         streamed: false,
         clientDisconnected: false,
+        cacheHit: false,
+        savedCost: 0,
       };
       return event;
     };

@@ -21,6 +21,8 @@ interface Spec {
   cost: number;
   status?: number;
   streamed?: boolean;
+  cacheHit?: boolean;
+  savedCost?: number;
 }
 
 function event(tenantId: string, spec: Spec): UsageEvent {
@@ -47,6 +49,8 @@ function event(tenantId: string, spec: Spec): UsageEvent {
     status: spec.status ?? 200,
     streamed: spec.streamed ?? false,
     clientDisconnected: spec.status === 499,
+    cacheHit: spec.cacheHit ?? false,
+    savedCost: spec.savedCost ?? 0,
   };
 }
 

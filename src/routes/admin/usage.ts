@@ -33,8 +33,8 @@ const Query = Type.Object(
 const count = (description: string) => Type.Integer({ minimum: 0, description });
 const measures = {
   requests: count('Requests that got a response (a stream the client left counts too).'),
-  input_tokens: count('Prompt tokens.'),
-  output_tokens: count('Completion tokens.'),
+  input_tokens: count('Prompt tokens sent upstream (cache hits not included).'),
+  output_tokens: count('Completion tokens produced upstream (cache hits not included).'),
   cached_tokens: count('Prompt tokens the upstream served from its cache.'),
   cost: Type.Union([Type.Number(), Type.Null()], {
     description:
@@ -42,6 +42,12 @@ const measures = {
   }),
   errors: count('Requests answered with a status of 400 or more (499: the client went away).'),
   streamed: count('Streamed requests.'),
+  cache_hits: count("Requests answered from the gateway's response cache."),
+  saved_tokens: count('Prompt and completion tokens of those answers: not spent upstream.'),
+  saved_cost: Type.Union([Type.Number(), Type.Null()], {
+    description:
+      'What the upstream would have charged for those answers (the cache price is in `cost`); null for a key without `billing:read`.',
+  }),
 };
 
 const Totals = Type.Object(measures);
@@ -86,6 +92,9 @@ const Report = Type.Object(
             cost: 0.0144,
             errors: 2,
             streamed: 80,
+            cache_hits: 30,
+            saved_tokens: 9000,
+            saved_cost: 0.0027,
           },
           {
             day: '2026-11-02',
@@ -97,6 +106,9 @@ const Report = Type.Object(
             cost: 0.0114,
             errors: 0,
             streamed: 60,
+            cache_hits: 0,
+            saved_tokens: 0,
+            saved_cost: 0,
           },
         ],
         totals: {
@@ -107,6 +119,9 @@ const Report = Type.Object(
           cost: 0.0258,
           errors: 2,
           streamed: 140,
+          cache_hits: 30,
+          saved_tokens: 9000,
+          saved_cost: 0.0027,
         },
       },
     ],

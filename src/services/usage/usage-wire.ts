@@ -43,6 +43,11 @@ export function decodeUsageEvent(text: string): UsageEvent | null {
     isNullable(isCount)(raw.timeToFirstTokenMs) &&
     isCount(raw.status) &&
     typeof raw.streamed === 'boolean' &&
-    typeof raw.clientDisconnected === 'boolean';
-  return valid ? ({ ...raw, at } as unknown as UsageEvent) : null;
+    typeof raw.clientDisconnected === 'boolean' &&
+    (raw.cacheHit === undefined || typeof raw.cacheHit === 'boolean') &&
+    (raw.savedCost === undefined || isCount(raw.savedCost));
+  if (!valid) return null;
+  // Events queued before the cache existed carry neither field.
+  const cache = { cacheHit: raw.cacheHit ?? false, savedCost: raw.savedCost ?? 0 };
+  return { ...raw, ...cache, at } as unknown as UsageEvent;
 }

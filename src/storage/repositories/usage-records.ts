@@ -53,6 +53,8 @@ export class UsageRecordRepository {
           status: record.status,
           streamed: record.streamed,
           client_disconnected: record.clientDisconnected,
+          cache_hit: record.cacheHit,
+          saved_cost: record.savedCost,
         })),
       )
       .onConflict((conflict) => conflict.columns(['at', 'id']).doNothing())
@@ -80,7 +82,11 @@ export class UsageRecordRepository {
       filter.metric === 'cost'
         ? sql<string>`coalesce(sum(round(cost * ${filter.costUnit})), 0)`
         : sql<string>`coalesce(sum(input_tokens + output_tokens), 0)`;
-    let query = this.db.selectFrom('usage_records').select(measure.as('used'));
+    // Cache hits spent nothing upstream: no quota or budget counts them.
+    let query = this.db
+      .selectFrom('usage_records')
+      .select(measure.as('used'))
+      .where('cache_hit', '=', false);
     if (filter.start) query = query.where('at', '>=', filter.start);
     if (filter.end) query = query.where('at', '<', filter.end);
     if (filter.userId !== undefined) query = query.where('user_id', '=', filter.userId);

@@ -38,6 +38,9 @@ interface RawRow {
   cost: string | number;
   errors: string | number;
   streamed: string | number;
+  cache_hits: string | number;
+  saved_tokens: string | number;
+  saved_cost: string | number;
 }
 
 function totalsOf(raw: RawRow): UsageTotals {
@@ -49,6 +52,9 @@ function totalsOf(raw: RawRow): UsageTotals {
     cost: Number(raw.cost),
     errors: Number(raw.errors),
     streamed: Number(raw.streamed),
+    cacheHits: Number(raw.cache_hits),
+    savedTokens: Number(raw.saved_tokens),
+    savedCost: Number(raw.saved_cost),
   };
 }
 
@@ -96,12 +102,15 @@ export class UsageReportRepository {
       select ${sql.join(columns)},
         grouping(${sql.join(expressions)}) as is_total,
         count(*) as requests,
-        coalesce(sum(input_tokens), 0) as input_tokens,
-        coalesce(sum(output_tokens), 0) as output_tokens,
-        coalesce(sum(cached_tokens), 0) as cached_tokens,
+        coalesce(sum(input_tokens) filter (where not cache_hit), 0) as input_tokens,
+        coalesce(sum(output_tokens) filter (where not cache_hit), 0) as output_tokens,
+        coalesce(sum(cached_tokens) filter (where not cache_hit), 0) as cached_tokens,
         coalesce(sum(cost), 0) as cost,
         count(*) filter (where status >= 400) as errors,
-        count(*) filter (where streamed) as streamed
+        count(*) filter (where streamed) as streamed,
+        count(*) filter (where cache_hit) as cache_hits,
+        coalesce(sum(input_tokens + output_tokens) filter (where cache_hit), 0) as saved_tokens,
+        coalesce(sum(saved_cost), 0) as saved_cost
       from usage_records
       where ${conditions(selection)}
       group by grouping sets ((${sql.join(expressions)}), ())
