@@ -88,6 +88,8 @@ export async function buildApp(root: Root): Promise<FastifyInstance> {
     authenticator: gateway.authenticator,
     limiter: gateway.limiter,
     defaultCompletionTokens: config.env.rateLimitDefaultCompletionTokens,
+    cache: gateway.cache,
+    idempotency: gateway.idempotency,
   });
   await app.register(adminRoutes, {
     prefix: '/admin/v1',

@@ -2,6 +2,9 @@ import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import type { AppConfig } from '../config/load.js';
 import { AlertMonitor } from '../services/alerts/alert-monitor.js';
+import { Idempotency } from '../services/cache/idempotency.js';
+import { ResponseCache } from '../services/cache/response-cache.js';
+import { CacheSettingsCache } from '../services/cache/settings-cache.js';
 import { type Authenticator, CachingAuthenticator } from '../services/keys/authenticator.js';
 import { FailureThrottle } from '../services/keys/failure-throttle.js';
 import { Admissions } from '../services/limits/admission.js';
@@ -27,6 +30,9 @@ export interface Gateway {
   authenticator: Authenticator;
   limiter: RateLimiter;
   alerts: AlertMonitor;
+  /** Each tenant's exact response cache, on the request path. */
+  cache: ResponseCache;
+  idempotency: Idempotency;
   /** Gives back what this instance holds in the ledger, stops the health checks and providers. */
   close(): Promise<void>;
 }
@@ -98,6 +104,7 @@ export async function buildGateway({
       log.warn({ err: error, failureMode: env.rateLimitFailureMode }, 'rate limits not checked');
     },
   });
+  const { cache, idempotency } = buildCaching({ config, services, backends, metrics, log });
   const alerts = new AlertMonitor({
     config: config.alerts,
     gate: services.alertGate,
@@ -109,9 +116,40 @@ export async function buildGateway({
     authenticator,
     limiter,
     alerts,
+    cache,
+    idempotency,
     close: async () => {
       await admissions.close();
       await routing.close();
     },
   };
+}
+
+/** The response cache and Idempotency-Key over the backends' stores, with their metric. */
+function buildCaching({ config, services, backends, metrics, log }: Omit<GatewayDeps, 'holder'>): {
+  cache: ResponseCache;
+  idempotency: Idempotency;
+} {
+  const outcomes = new Counter({
+    name: 'response_cache_requests_total',
+    help: 'Requests the response cache applied to, by outcome (hit, miss, bypass) and capability.',
+    labelNames: ['outcome', 'capability'],
+    registers: [metrics],
+  });
+  const settings = new CacheSettingsCache(
+    (tenantId) => services.cacheSettings.get(tenantId),
+    services.bus,
+  );
+  const timeoutMs = config.env.redisTimeoutMs;
+  const onError = (error: unknown) => log.warn({ err: error }, 'response cache store failed');
+  const cache = new ResponseCache({
+    store: backends.responses,
+    settings: (tenantId) => settings.get(tenantId),
+    config: config.cache,
+    timeoutMs,
+    onOutcome: (outcome, capability) => outcomes.inc({ outcome, capability }),
+    onError,
+  });
+  const idempotency = new Idempotency({ store: backends.idempotency, timeoutMs, onError });
+  return { cache, idempotency };
 }

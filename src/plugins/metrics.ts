@@ -39,7 +39,8 @@ export function registerMetrics(
     requests.inc(labels);
     duration.observe(labels, durationMs / 1000);
     const usage = request.inference?.usage;
-    if (request.inference && usage) {
+    // A cache hit's tokens were not spent upstream (response_cache_requests_total counts it).
+    if (request.inference && usage && request.inference.cacheHit !== true) {
       const base = {
         model: request.inference.model,
         provider: request.inference.provider,

@@ -1,3 +1,5 @@
+import type { Idempotency } from '../../services/cache/idempotency.js';
+import type { ResponseCache } from '../../services/cache/response-cache.js';
 import type { InferenceService } from '../../services/inference/inference-service.js';
 import type { ModelCatalog } from '../../services/inference/model-catalog.js';
 import type { Authenticator } from '../../services/keys/authenticator.js';
@@ -14,4 +16,8 @@ export interface V1Deps {
   limiter: RateLimiter;
   /** Completion tokens reserved against token limits when a request sets no max_tokens. */
   defaultCompletionTokens: number;
+  /** Each tenant's exact response cache. */
+  cache: ResponseCache;
+  /** Idempotency-Key: one run and one accounting per key and request. */
+  idempotency: Idempotency;
 }

@@ -12,6 +12,14 @@ import type { Usage } from '../../services/inference/usage.js';
 import type { Admission, Used } from '../../services/limits/limiter.js';
 import { tokensToReserve } from '../../services/limits/reservation.js';
 import { costOf } from '../../services/usage/cost.js';
+import {
+  assembling,
+  type Caching,
+  openCaching,
+  REPLAY_HEADER,
+  StreamAssembler,
+  storedAnswer,
+} from './caching.js';
 import type { V1Deps } from './deps.js';
 import { routingHints } from './routing-headers.js';
 
@@ -39,6 +47,7 @@ async function admit(
   model: ModelConfig,
   capability: Capability,
   body: JsonObject,
+  cacheHit: boolean,
 ): Promise<Admission> {
   const principal = request.principal;
   if (principal?.kind !== 'tenant') return { headers: {}, settle: async () => {} };
@@ -47,6 +56,7 @@ async function admit(
     model,
     at: request.startedAt,
     reserve: () => tokensToReserve(capability, body, deps.defaultCompletionTokens),
+    cacheHit,
   });
 }
 
@@ -56,7 +66,10 @@ function usedOf(usage: Usage | null, cost: number | null): Used | null {
   return { tokens: usage.promptTokens + usage.completionTokens, cost: cost ?? 0 };
 }
 
-type HandlerDeps = Pick<V1Deps, 'inference' | 'resolver' | 'limiter' | 'defaultCompletionTokens'>;
+type HandlerDeps = Pick<
+  V1Deps,
+  'inference' | 'resolver' | 'limiter' | 'defaultCompletionTokens' | 'cache' | 'idempotency'
+>;
 
 /** Which deployment served the request and how many upstream calls it took. */
 function servedHeaders(served: Served): Record<string, string> {
@@ -73,6 +86,7 @@ interface Prepared {
   call: InferenceCall;
   model: ModelConfig;
   admission: Admission;
+  caching: Caching;
 }
 
 /**
@@ -85,8 +99,9 @@ async function startStream(
   input: Prepared & { capability: Exclude<Capability, 'embeddings'> },
   request: FastifyRequest,
 ) {
-  const { capability, body, call, model, admission } = input;
+  const { capability, body, call, model, admission, caching } = input;
   const stream = await deps.inference.stream(capability, body, call, model);
+  const assembler = caching.wantsAnswer ? new StreamAssembler(capability) : null;
   const record = {
     model: stream.model.name,
     provider: stream.deployment.providerId,
@@ -105,15 +120,25 @@ async function startStream(
       timeToFirstChunkMs: outcome.timeToFirstChunkMs,
     });
     if (outcome.error) request.errorCode = outcome.error.wireCode ?? outcome.error.code;
+    const answer = outcome.error || outcome.clientAborted ? null : assembler?.answer(outcome.usage);
+    if (answer)
+      caching.answered({
+        ...servedOf(stream),
+        body: answer,
+        usage: outcome.usage,
+        cost: record.cost ?? 0,
+      });
+    else caching.failed();
     // What was delivered counts, a cut stream too; nothing at all releases the tokens.
     await admission.settle(usedOf(record.usage, record.cost));
   });
-  return { headers: servedHeaders(stream), events: stream.events };
+  const events = assembler ? assembling(stream.events, assembler) : stream.events;
+  return { headers: servedHeaders(stream), events };
 }
 
 /** The whole response, as text; the reservation is corrected off the response's path. */
 async function complete(deps: HandlerDeps, input: Prepared, request: FastifyRequest) {
-  const { capability, body, call, model, admission } = input;
+  const { capability, body, call, model, admission, caching } = input;
   const result = await deps.inference.complete(capability, body, call, model);
   request.inference = {
     model: result.model.name,
@@ -127,8 +152,60 @@ async function complete(deps: HandlerDeps, input: Prepared, request: FastifyRequ
   };
   // After the response, off its path: the correction is the request's second round trip.
   request.settled = admission.settle(usedOf(result.usage, request.inference.cost));
+  const cost = request.inference.cost ?? 0;
+  caching.answered({ ...servedOf(result), body: result.body, usage: result.usage, cost });
   // Sent as a string: the upstream's object reaches the client exactly, unknown fields too.
   return { headers: servedHeaders(result), text: JSON.stringify(result.body) };
+}
+
+/** Who served a fresh answer, as its cache entry keeps it. */
+function servedOf(served: Served) {
+  return {
+    model: served.model.name,
+    provider: served.deployment.providerId,
+    deployment: served.deployment.id,
+  };
+}
+
+/** Sends a stored answer, as JSON or as an SSE stream. */
+function sendStored(
+  reply: FastifyReply,
+  answer: ReturnType<typeof storedAnswer>,
+  headers: Record<string, string>,
+) {
+  reply.headers(headers);
+  if ('text' in answer) return reply.type('application/json').send(answer.text);
+  return reply.headers(SSE_HEADERS).send(Readable.from(answer.frames));
+}
+
+/**
+ * Answers from the cache: accounted as a hit (the cache price, and what the upstream would
+ * have cost as saved), held to request limits only, settled with nothing used.
+ */
+function serveHit(
+  caching: Caching,
+  hit: NonNullable<Caching['hit']>,
+  input: Pick<Prepared, 'capability' | 'body' | 'admission'>,
+  request: FastifyRequest,
+  reply: FastifyReply,
+) {
+  const { entry, cost } = hit;
+  request.inference = {
+    model: entry.model,
+    provider: entry.provider,
+    deployment: entry.deployment,
+    attempts: 0,
+    stream: input.body.stream === true,
+    usage: entry.usage,
+    cost,
+    timeToFirstChunkMs: null,
+    cacheHit: true,
+    savedCost: entry.cost,
+  };
+  request.settled = input.admission.settle({ tokens: 0, cost: 0 });
+  // An Idempotency-Key sent with a hit keeps the hit's answer.
+  caching.answered(entry);
+  return sendStored(reply, storedAnswer(input.capability, input.body, entry.body), {});
 }
 
 /**
@@ -149,8 +226,21 @@ export function inferenceHandler(deps: HandlerDeps) {
       allowed,
       maxLatencyMs: hints.maxLatencyMs,
     });
-    const admission = await admit(deps, request, model, capability, body);
-    reply.headers(admission.headers);
+    const caching = await openCaching(deps, capability, body, model, request);
+    if (caching.replay !== null)
+      return sendStored(reply, storedAnswer(capability, body, caching.replay), {
+        [REPLAY_HEADER]: 'true',
+      });
+    let admission: Admission;
+    try {
+      admission = await admit(deps, request, model, capability, body, caching.hit !== null);
+    } catch (error) {
+      caching.failed();
+      throw error;
+    }
+    reply.headers(admission.headers).headers(caching.headers);
+    if (caching.hit !== null)
+      return serveHit(caching, caching.hit, { capability, body, admission }, request, reply);
     const principal = request.principal;
     const call: InferenceCall = {
       signal: signalForClient(reply),
@@ -159,7 +249,7 @@ export function inferenceHandler(deps: HandlerDeps) {
       mayUse: (candidate: ModelConfig) => permits(allowed, candidate.name),
       strategy: hints.strategy,
     };
-    const input = { capability, body, call, model, admission };
+    const input = { capability, body, call, model, admission, caching };
     try {
       if (capability !== 'embeddings' && body.stream === true) {
         const { headers, events } = await startStream(deps, { ...input, capability }, request);
@@ -171,6 +261,7 @@ export function inferenceHandler(deps: HandlerDeps) {
       return reply.headers(headers).type('application/json').send(text);
     } catch (error) {
       request.settled = admission.settle(null);
+      caching.failed();
       throw error;
     }
   };
