@@ -96,7 +96,10 @@ export function readCache(raw: unknown, models: readonly unknown[], errors: stri
     const { name, cache } = item as { name?: unknown; cache?: Fields };
     if (typeof name !== 'string' || cache === undefined) return;
     const own = merged(defaults, cache);
-    if (own.ttlSeconds > own.maxTtlSeconds)
+    // An inherited lifetime is held to the model's own maximum; a lifetime it sets must fit.
+    if (cache.ttl_seconds === undefined)
+      own.ttlSeconds = Math.min(own.ttlSeconds, own.maxTtlSeconds);
+    else if (own.ttlSeconds > own.maxTtlSeconds)
       errors.push(
         `CONFIG_FILE /models/${index}/cache/ttl_seconds: longer than max_ttl_seconds (${own.maxTtlSeconds})`,
       );
