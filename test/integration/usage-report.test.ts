@@ -97,6 +97,9 @@ const zero = {
   cost: 0,
   errors: 0,
   streamed: 0,
+  cacheHits: 0,
+  savedTokens: 0,
+  savedCost: 0,
 };
 
 describe.each(BACKENDS)('usage report on %s', (kind) => {
@@ -146,6 +149,7 @@ describe.each(BACKENDS)('usage report on %s', (kind) => {
     expect(result.rows).toEqual([
       { ...zero, day: '2026-10-31', requests: 1, inputTokens: 10, outputTokens: 5, cost: 0.1 },
       {
+        ...zero,
         day: '2026-11-01',
         requests: 2,
         inputTokens: 1100,
@@ -156,6 +160,7 @@ describe.each(BACKENDS)('usage report on %s', (kind) => {
         streamed: 1,
       },
       {
+        ...zero,
         day: '2026-11-02',
         requests: 2,
         inputTokens: 10,
@@ -167,6 +172,7 @@ describe.each(BACKENDS)('usage report on %s', (kind) => {
       },
     ]);
     expect(result.totals).toEqual({
+      ...zero,
       requests: 5,
       inputTokens: 1120,
       outputTokens: 557,
@@ -207,6 +213,7 @@ describe.each(BACKENDS)('usage report on %s', (kind) => {
     const all = await query({ groupBy: ['day', 'model', 'user', 'key'] });
     expect(all.rows).toHaveLength(5);
     expect(all.rows[2]).toEqual({
+      ...zero,
       day: '2026-11-01',
       model: 'm-b',
       userId: 'usr_b',
@@ -239,6 +246,34 @@ describe.each(BACKENDS)('usage report on %s', (kind) => {
     expect([narrowed.rows, narrowed.totals]).toEqual([[], zero]);
     const none = await query({ model: 'nobody' });
     expect([none.rows, none.totals]).toEqual([[], zero]);
+  });
+
+  it('shows cache hits and what they saved, outside the upstream token sums', async () => {
+    const hits = await services.tenants.create({ slug: `hits-${kind}`, name: 'Hits' });
+    const at = '2026-11-01T08:00:00.000Z';
+    await services.usageRecords.write(hits.id, [
+      event(hits.id, { at, model: 'm-a', ...A, tokens: [10, 4, 0], cost: 0.3 }),
+      event(hits.id, {
+        at,
+        model: 'm-a',
+        ...A,
+        tokens: [10, 4, 0],
+        cost: 0.01,
+        cacheHit: true,
+        savedCost: 0.3,
+      }),
+    ]);
+    const { totals } = await report.query(hits.id, RANGE);
+    expect(totals).toEqual({
+      ...zero,
+      requests: 2,
+      inputTokens: 10,
+      outputTokens: 4,
+      cost: 0.31,
+      cacheHits: 1,
+      savedTokens: 14,
+      savedCost: 0.3,
+    });
   });
 
   it('covers the last 30 days by day when asked for nothing, up to 366 days', async () => {
@@ -407,6 +442,7 @@ describe('GET /admin/v1/tenants/{tenant}/usage', () => {
         { key_id: memberKey, model: 'gpt-test', requests: 1, input_tokens: 4, output_tokens: 1 },
       ]
         .map((row) => ({ ...row, cached_tokens: 0, errors: 0, streamed: 0 }))
+        .map((row) => ({ ...row, cache_hits: 0, saved_tokens: 0, saved_cost: 0 }))
         .map((row) => ({ ...row, cost: row.input_tokens === 10 ? 0.5 : 0.25 }))
         .sort((x, y) => x.key_id.localeCompare(y.key_id)),
     );
