@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
 import OpenAI from 'openai';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import { type CacheStores, openCacheStores } from './cache-stores.js';
@@ -45,9 +46,35 @@ export function answerEverything(upstream: FakeUpstream): void {
         model: 'upstream-embed',
         usage: { prompt_tokens: 3, total_tokens: 3 },
       });
+    if (!req.url.endsWith('/chat/completions'))
+      return legacyCompletion(res, n, body.stream === true);
     if (body.stream) return sse(res, textChunks([`answer `, `${n}`], { usage: true }));
     json(res, 200, chatCompletion(`answer ${n}`));
   });
+}
+
+/** A legacy text completion, as OpenAI sends it streamed (with usage) or not. */
+function legacyCompletion(res: ServerResponse, n: number, streamed: boolean) {
+  const head = {
+    id: 'cmpl-upstream',
+    object: 'text_completion',
+    created: 1_700_000_000,
+    model: 'upstream-model',
+  };
+  const usage = { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 };
+  const choice = (text: string, finish: string | null) => ({
+    index: 0,
+    text,
+    logprobs: null,
+    finish_reason: finish,
+  });
+  if (!streamed) return json(res, 200, { ...head, choices: [choice(`text ${n}`, 'stop')], usage });
+  return sse(res, [
+    { ...head, choices: [choice('text ', null)] },
+    { ...head, choices: [choice(`${n}`, null)] },
+    { ...head, choices: [choice('', 'length')] },
+    { ...head, choices: [], usage },
+  ]);
 }
 
 export interface CacheHarness {

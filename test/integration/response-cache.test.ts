@@ -212,6 +212,30 @@ describe.each(STORE_KINDS)('the response cache on the %s store', (kind) => {
     }
   });
 
+  it('keeps legacy completions whole, streamed and not, and serves either shape', async () => {
+    const body = { model: 'gpt-test', prompt: freshQuestion(), temperature: 0 };
+    const streamed = await gateway.client.completions.create({ ...body, stream: true });
+    let first = '';
+    for await (const chunk of streamed) first += chunk.choices[0]?.text ?? '';
+    const { data, response } = await gateway.client.completions.create(body).withResponse();
+    expect(response.headers.get('x-llm-backend-cache')).toBe('hit');
+    expectOpenAISchema('CreateCompletionResponse', data);
+    expect([data.choices[0]?.text, data.choices[0]?.finish_reason]).toEqual([first, 'length']);
+    expect(data.usage).toMatchObject({ prompt_tokens: 3, completion_tokens: 2 });
+    const again = await gateway.client.completions.create({
+      ...body,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    const chunks = [];
+    // OpenAI's description has no schema of its own for legacy stream chunks.
+    for await (const chunk of again) chunks.push(chunk);
+    expect(chunks.at(-2)?.choices[0]?.finish_reason).toBe('length');
+    expect(chunks.map((c) => c.choices[0]?.text ?? '').join('')).toBe(first);
+    expect(chunks.at(-1)?.usage).toMatchObject({ total_tokens: 5 });
+    expect(upstream.requests).toHaveLength(1);
+  });
+
   it('caches embeddings', async () => {
     const input = freshQuestion();
     const first = await gateway.client.embeddings

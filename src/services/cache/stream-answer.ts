@@ -173,8 +173,10 @@ export function answerAsSse(
     model,
     ...(fingerprint !== undefined && { system_fingerprint: fingerprint }),
   };
+  // Chat chunks carry `usage: null` until the usage chunk, as OpenAI sends them.
+  const nullUsage = includeUsage && capability === 'chat';
   const frame = (choice: JsonObject) =>
-    sse({ ...head, choices: [choice], ...(includeUsage && { usage: null }) });
+    sse({ ...head, choices: [choice], ...(nullUsage && { usage: null }) });
   const frames: string[] = [];
   const choices = Array.isArray(answer.choices) ? answer.choices.filter(isObject) : [];
   for (const choice of choices) {
