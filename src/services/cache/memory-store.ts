@@ -41,8 +41,13 @@ export class MemoryResponseStore implements ResponseStore {
     tenant.bytes -= entry.size;
   }
 
-  private sweep(tenant: TenantEntries, now: number): void {
-    for (const [key, entry] of tenant.entries) if (entry.expiresAt <= now) this.drop(tenant, key);
+  /** Drops expired entries among the oldest `limit` (all of them without a limit). */
+  private sweep(tenant: TenantEntries, now: number, limit = Number.POSITIVE_INFINITY): void {
+    let looked = 0;
+    for (const [key, entry] of tenant.entries) {
+      if (++looked > limit) break;
+      if (entry.expiresAt <= now) this.drop(tenant, key);
+    }
   }
 
   async get(tenantId: string, key: string): Promise<StoredValue | null> {
@@ -67,7 +72,8 @@ export class MemoryResponseStore implements ResponseStore {
     const tenant = this.tenant(tenantId);
     const now = this.clock();
     this.drop(tenant, key);
-    this.sweep(tenant, now);
+    // A bounded sweep on the store path; the stats sweep all.
+    this.sweep(tenant, now, 16);
     for (const oldest of tenant.entries.keys()) {
       if (tenant.bytes + size <= options.budgetBytes) break;
       this.drop(tenant, oldest);
@@ -113,14 +119,22 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     const now = this.clock();
     const held = this.values.get(id);
     if (held !== undefined && held.expiresAt > now) return held.value;
-    // Expired ones go as new ones come, so the map stays as large as the keys alive.
-    for (const [other, entry] of this.values) if (entry.expiresAt <= now) this.values.delete(other);
+    // Expired keys go as new ones come, a few at a time from the oldest, so the map stays
+    // about as large as the keys alive without a full scan per request.
+    let looked = 0;
+    for (const [other, entry] of this.values) {
+      if (++looked > 16) break;
+      if (entry.expiresAt <= now) this.values.delete(other);
+    }
     this.values.set(id, { value, expiresAt: now + ttlMs });
     return null;
   }
 
   async set(tenantId: string, key: string, value: string, ttlMs: number): Promise<void> {
-    this.values.set(`${tenantId}\u0000${key}`, { value, expiresAt: this.clock() + ttlMs });
+    const id = `${tenantId}\u0000${key}`;
+    // Moved to the end: the map stays ordered by time set, which the sweep relies on.
+    this.values.delete(id);
+    this.values.set(id, { value, expiresAt: this.clock() + ttlMs });
   }
 
   async release(tenantId: string, key: string): Promise<void> {
