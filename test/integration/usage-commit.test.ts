@@ -113,6 +113,62 @@ describe('a commit while Redis is away', () => {
   }, 30_000);
 });
 
+describe('answers while the usage queue is away', () => {
+  const upstream = new FakeUpstream();
+  const proxy = new CuttableProxy(TEST_REDIS.host, TEST_REDIS.port);
+  let queue: ReturnType<typeof openQueue>;
+  let gateway: TestGateway;
+
+  beforeAll(async () => {
+    await upstream.start();
+    upstream.always((req, res) => {
+      const body = req.body as { stream?: boolean };
+      if (body.stream) return sse(res, textChunks(['a', 'b'], { usage: true }));
+      json(res, 200, chatCompletion('ok'));
+    });
+    await proxy.start();
+    queue = openQueue('redis', { url: proxy.url });
+    gateway = await startGateway(
+      upstreamConfig(upstream.url),
+      { USAGE_COMMIT_TIMEOUT_MS: '200' },
+      { services: { usageQueue: queue } },
+    );
+  }, 60_000);
+  afterAll(async () => {
+    await gateway?.close();
+    await queue?.close();
+    await proxy.stop();
+    await upstream.stop();
+  }, 60_000);
+
+  it('are sent after the commit timeout, and their events queued once when it is back', async () => {
+    await proxy.cut();
+    const whole = await gateway.client.chat.completions.create(
+      { model: 'gpt-test', messages: [{ role: 'user', content: 'Hi' }] },
+      { headers: { 'x-request-id': 'req-away-whole' } },
+    );
+    expect(whole.choices[0]?.message.content).toBe('ok');
+    const stream = await gateway.client.chat.completions.create(
+      { model: 'gpt-test', messages: [{ role: 'user', content: 'Hi' }], stream: true },
+      { headers: { 'x-request-id': 'req-away-stream' } },
+    );
+    let chunks = 0;
+    for await (const _chunk of stream) chunks++;
+    expect(chunks).toBe(4);
+    await completionLog(gateway, 'req-away-stream');
+    const metrics = await (await gateway.fetch('/metrics')).text();
+    expect(metrics).toMatch(/^usage_commit_wait_seconds_count\{outcome="timed_out"\} 2$/m);
+    expect(gateway.services.usagePublisher.buffered).toBe(2);
+    await proxy.restore();
+    await eventually(() => expect(gateway.services.usagePublisher.buffered).toBe(0), 15_000);
+    const queued = await queue.read('reader', 100, 10);
+    expect(queued.map((delivery) => delivery.event?.requestId).sort()).toEqual([
+      'req-away-stream',
+      'req-away-whole',
+    ]);
+  }, 30_000);
+});
+
 describe('a commit on a busy event loop', () => {
   it('counts a reply that arrived while the loop was blocked past the deadline', async () => {
     const queue = openQueue('redis');
