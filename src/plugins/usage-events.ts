@@ -54,21 +54,34 @@ export async function commitAnswer(
   await usage.commit(event);
 }
 
-/** Records a running stream's progress until the returned stop is called. */
-export function trackStream(
+/**
+ * A stream's accounting: `track` records its progress while it runs (from what `used`
+ * says), until `ended`; `commit` ends the tracking and commits its event, before [DONE].
+ */
+export function streamAccounting(
   usage: UsageCommitter,
   request: FastifyRequest,
   reply: FastifyReply,
-  used: () => Promise<{ usage: Usage; cost: number }>,
-): () => void {
-  return usage.track(async () =>
-    usageEventOf(request, {
-      status: reply.statusCode,
-      latencyMs: reply.elapsedTime,
-      clientDisconnected: false,
-      used: await used(),
-    }),
-  );
+  signal: AbortSignal,
+) {
+  let stop = () => {};
+  return {
+    track(used: () => Promise<{ usage: Usage; cost: number }>): void {
+      stop = usage.track(async () =>
+        usageEventOf(request, {
+          status: reply.statusCode,
+          latencyMs: reply.elapsedTime,
+          clientDisconnected: false,
+          used: await used(),
+        }),
+      );
+    },
+    ended: () => stop(),
+    commit(): Promise<void> {
+      stop();
+      return commitAnswer(usage, request, reply, signal);
+    },
+  };
 }
 
 function usageEventOf(request: FastifyRequest, ending: Ending): UsageEvent | null {

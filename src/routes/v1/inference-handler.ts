@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ModelConfig } from '../../config/load.js';
 import type { InferenceRecord } from '../../plugins/request-context.js';
-import { commitAnswer, trackStream } from '../../plugins/usage-events.js';
+import { commitAnswer, streamAccounting } from '../../plugins/usage-events.js';
 import type { JsonObject } from '../../providers/types.js';
 import {
   ATTEMPTS_HEADER,
@@ -95,23 +95,14 @@ async function startStream(
   reply: FastifyReply,
 ) {
   const { capability, body, call, model, admission } = input;
-  let record: InferenceRecord | null = null;
-  let stopTracking = () => {};
-  const ended = (outcome: StreamOutcome) => {
-    stopTracking();
-    if (record === null) return;
-    Object.assign(record, {
-      usage: outcome.usage,
-      cost: costOf(outcome.usage, stream.deployment.pricing),
-      timeToFirstChunkMs: outcome.timeToFirstChunkMs,
-    });
-  };
+  const accounting = streamAccounting(deps.usage, request, reply, call.signal);
+  // Runs after the last chunk, before [DONE]: the stream and its record exist by then.
   const commit = async (outcome: StreamOutcome) => {
     ended(outcome);
-    await commitAnswer(deps.usage, request, reply, call.signal);
+    await accounting.commit();
   };
   const stream = await deps.inference.stream(capability, body, { ...call, commit }, model);
-  record = {
+  const record: InferenceRecord = {
     model: stream.model.name,
     provider: stream.deployment.providerId,
     deployment: stream.deployment.id,
@@ -124,16 +115,23 @@ async function startStream(
     committed: false,
   };
   request.inference = record;
-  stopTracking = trackStream(deps.usage, request, reply, async () => {
+  const ended = (outcome: StreamOutcome) => {
+    accounting.ended();
+    Object.assign(record, {
+      usage: outcome.usage,
+      cost: costOf(outcome.usage, stream.deployment.pricing),
+      timeToFirstChunkMs: outcome.timeToFirstChunkMs,
+    });
+  };
+  accounting.track(async () => {
     const usage = await stream.progress();
     return { usage, cost: costOf(usage, stream.deployment.pricing) };
   });
-  const accounted = record;
   request.settled = stream.outcome.then(async (outcome) => {
     ended(outcome);
     if (outcome.error) request.errorCode = outcome.error.wireCode ?? outcome.error.code;
     // What was delivered counts, a cut stream too; nothing at all releases the tokens.
-    await admission.settle(usedOf(accounted.usage, accounted.cost));
+    await admission.settle(usedOf(record.usage, record.cost));
   });
   return { headers: servedHeaders(stream), events: stream.events };
 }
