@@ -75,7 +75,7 @@ export async function buildApp(root: Root): Promise<FastifyInstance> {
   registerJsonBodyParser(app);
   registerMetrics(app, requestContext, root.metrics);
   gateway.routing.start();
-  registerUsageEvents(requestContext, services.usagePublisher);
+  registerUsageEvents(requestContext, gateway.usage);
   registerLogShipping(app, requestContext, services.logStream);
   registerAlerts(app, requestContext, gateway.alerts, config.alerts);
   await registerDocs(app, version);
@@ -90,6 +90,7 @@ export async function buildApp(root: Root): Promise<FastifyInstance> {
     defaultCompletionTokens: config.env.rateLimitDefaultCompletionTokens,
     cache: gateway.cache,
     idempotency: gateway.idempotency,
+    usage: gateway.usage,
   });
   await app.register(adminRoutes, {
     prefix: '/admin/v1',

@@ -21,6 +21,10 @@ export interface InferenceRecord {
   cacheHit?: boolean;
   /** For a cache hit, what the upstream call would have cost. */
   savedCost?: number;
+  /** The request's usage event id (`evt_...`), made when it reached a model. */
+  eventId: string;
+  /** Its usage event was committed before the answer's last byte: none is made at the end. */
+  committed: boolean;
 }
 
 declare module 'fastify' {

@@ -1,6 +1,8 @@
 import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ModelConfig } from '../../config/load.js';
+import type { InferenceRecord } from '../../plugins/request-context.js';
+import { commitAnswer, streamAccounting } from '../../plugins/usage-events.js';
 import type { JsonObject } from '../../providers/types.js';
 import {
   ATTEMPTS_HEADER,
@@ -8,10 +10,12 @@ import {
   type Served,
 } from '../../services/inference/inference-service.js';
 import { type Capability, permits } from '../../services/inference/model-catalog.js';
+import type { StreamOutcome } from '../../services/inference/stream-relay.js';
 import type { Usage } from '../../services/inference/usage.js';
 import type { Admission, Used } from '../../services/limits/limiter.js';
 import { tokensToReserve } from '../../services/limits/reservation.js';
 import { costOf } from '../../services/usage/cost.js';
+import { newId } from '../../utils/ids.js';
 import {
   assembling,
   type Caching,
@@ -68,7 +72,13 @@ function usedOf(usage: Usage | null, cost: number | null): Used | null {
 
 type HandlerDeps = Pick<
   V1Deps,
-  'inference' | 'resolver' | 'limiter' | 'defaultCompletionTokens' | 'cache' | 'idempotency'
+  | 'inference'
+  | 'resolver'
+  | 'limiter'
+  | 'defaultCompletionTokens'
+  | 'usage'
+  | 'cache'
+  | 'idempotency'
 >;
 
 /** Which deployment served the request and how many upstream calls it took. */
@@ -92,17 +102,25 @@ interface Prepared {
 /**
  * Starts the stream and its accounting, which waits for the stream's end; returns the events
  * to send. Sending stays with the handler: a reply is thenable, and awaiting it would wait
- * for the whole response.
+ * for the whole response. Progress is recorded while it runs, and the usage event committed
+ * before the final `data: [DONE]`.
  */
 async function startStream(
   deps: HandlerDeps,
   input: Prepared & { capability: Exclude<Capability, 'embeddings'> },
   request: FastifyRequest,
+  reply: FastifyReply,
 ) {
   const { capability, body, call, model, admission, caching } = input;
-  const stream = await deps.inference.stream(capability, body, call, model);
   const assembler = caching.wantsAnswer ? new StreamAssembler(capability) : null;
-  const record = {
+  const accounting = streamAccounting(deps.usage, request, reply, call.signal);
+  // Runs after the last chunk, before [DONE]: the stream and its record exist by then.
+  const commit = async (outcome: StreamOutcome) => {
+    ended(outcome);
+    await accounting.commit();
+  };
+  const stream = await deps.inference.stream(capability, body, { ...call, commit }, model);
+  const record: InferenceRecord = {
     model: stream.model.name,
     provider: stream.deployment.providerId,
     deployment: stream.deployment.id,
@@ -111,24 +129,30 @@ async function startStream(
     usage: null,
     cost: null,
     timeToFirstChunkMs: null,
+    eventId: newId('evt'),
+    committed: false,
   };
   request.inference = record;
-  request.settled = stream.outcome.then(async (outcome) => {
+  const ended = (outcome: StreamOutcome) => {
+    accounting.ended();
     Object.assign(record, {
       usage: outcome.usage,
-      cost: outcome.usage && costOf(outcome.usage, stream.deployment.pricing),
+      cost: costOf(outcome.usage, stream.deployment.pricing),
       timeToFirstChunkMs: outcome.timeToFirstChunkMs,
     });
+  };
+  accounting.track(async () => {
+    const usage = await stream.progress();
+    return { usage, cost: costOf(usage, stream.deployment.pricing) };
+  });
+  request.settled = stream.outcome.then(async (outcome) => {
+    ended(outcome);
     if (outcome.error) request.errorCode = outcome.error.wireCode ?? outcome.error.code;
     const answer = outcome.error || outcome.clientAborted ? null : assembler?.answer(outcome.usage);
-    if (answer)
-      caching.answered({
-        ...servedOf(stream),
-        body: answer,
-        usage: outcome.usage,
-        cost: record.cost ?? 0,
-      });
-    else caching.failed();
+    if (answer) {
+      const cost = record.cost ?? 0;
+      caching.answered({ ...servedOf(stream), body: answer, usage: outcome.usage, cost });
+    } else caching.failed();
     // What was delivered counts, a cut stream too; nothing at all releases the tokens.
     await admission.settle(usedOf(record.usage, record.cost));
   });
@@ -149,6 +173,8 @@ async function complete(deps: HandlerDeps, input: Prepared, request: FastifyRequ
     usage: result.usage,
     cost: costOf(result.usage, result.deployment.pricing),
     timeToFirstChunkMs: null,
+    eventId: newId('evt'),
+    committed: false,
   };
   // After the response, off its path: the correction is the request's second round trip.
   request.settled = admission.settle(usedOf(result.usage, request.inference.cost));
@@ -180,12 +206,13 @@ function sendStored(
 
 /**
  * Answers from the cache: accounted as a hit (the cache price, and what the upstream would
- * have cost as saved), held to request limits only, settled with nothing used.
+ * have cost as saved), held to request limits only, settled with nothing used. The stored
+ * answer is whole, so its usage event is committed before any of it is sent.
  */
-function serveHit(
-  caching: Caching,
+async function serveHit(
+  deps: HandlerDeps,
+  input: Pick<Prepared, 'capability' | 'body' | 'admission' | 'caching'>,
   hit: NonNullable<Caching['hit']>,
-  input: Pick<Prepared, 'capability' | 'body' | 'admission'>,
   request: FastifyRequest,
   reply: FastifyReply,
 ) {
@@ -199,12 +226,15 @@ function serveHit(
     usage: entry.usage,
     cost,
     timeToFirstChunkMs: null,
+    eventId: newId('evt'),
+    committed: false,
     cacheHit: true,
     savedCost: entry.cost,
   };
   request.settled = input.admission.settle({ tokens: 0, cost: 0 });
   // An Idempotency-Key sent with a hit keeps the hit's answer.
-  caching.answered(entry);
+  input.caching.answered(entry);
+  await commitAnswer(deps.usage, request, reply, signalForClient(reply));
   return sendStored(reply, storedAnswer(input.capability, input.body, entry.body), {});
 }
 
@@ -240,7 +270,7 @@ export function inferenceHandler(deps: HandlerDeps) {
     }
     reply.headers(admission.headers).headers(caching.headers);
     if (caching.hit !== null)
-      return serveHit(caching, caching.hit, { capability, body, admission }, request, reply);
+      return serveHit(deps, { capability, body, admission, caching }, caching.hit, request, reply);
     const principal = request.principal;
     const call: InferenceCall = {
       signal: signalForClient(reply),
@@ -252,12 +282,19 @@ export function inferenceHandler(deps: HandlerDeps) {
     const input = { capability, body, call, model, admission, caching };
     try {
       if (capability !== 'embeddings' && body.stream === true) {
-        const { headers, events } = await startStream(deps, { ...input, capability }, request);
+        const { headers, events } = await startStream(
+          deps,
+          { ...input, capability },
+          request,
+          reply,
+        );
         // highWaterMark 1: pull one chunk from upstream only once the previous one was written.
         const sse = Readable.from(events, { highWaterMark: 1 });
         return reply.headers(headers).headers(SSE_HEADERS).send(sse);
       }
       const { headers, text } = await complete(deps, input, request);
+      // The usage event is queued before the answer leaves: a crash after cannot lose it.
+      await commitAnswer(deps.usage, request, reply, call.signal);
       return reply.headers(headers).type('application/json').send(text);
     } catch (error) {
       request.settled = admission.settle(null);
