@@ -4,6 +4,8 @@ import {
   MemoryEpisodeGate,
   RedisEpisodeGate,
 } from '../services/alerts/episode-gate.js';
+import type { FlightExchange } from '../services/dedup/exchange.js';
+import { RedisFlightExchange } from '../services/dedup/redis-exchange.js';
 import { type EventFeed, RedisEventFeed } from '../services/events/event-feed.js';
 import {
   EVENT_STREAM,
@@ -57,6 +59,8 @@ export interface Backends {
   dueIndex: DueIndex;
   /** The stream request logs and audit entries are shipped through (LOG_STREAM); null: off. */
   logStream: EventLog | null;
+  /** Where instances share answers in flight; null: one instance, its own flights only. */
+  dedup: FlightExchange | null;
   /**
    * The event log (or, with `source` 'logs', the log stream) read by one consumer group,
    * with a blocking reader of its own.
@@ -67,7 +71,7 @@ export interface Backends {
 
 export type BackendOverrides = Partial<Omit<Backends, 'kind' | 'eventFeed' | 'close'>>;
 
-type Settings = Pick<EnvConfig, 'usageClaimIdleMs' | 'usageStream' | 'logStream'>;
+type Settings = Pick<EnvConfig, 'usageClaimIdleMs' | 'usageStream' | 'logStream' | 'dedup'>;
 
 function memoryFeed(log: EventLog | null, claimIdleMs: number): EventFeed {
   if (!(log instanceof MemoryEventLog))
@@ -91,6 +95,7 @@ export function memoryBackends(
     alertGate: overrides.alertGate ?? new MemoryEpisodeGate(),
     dueIndex: overrides.dueIndex ?? new MemoryDueIndex(),
     logStream: overrides.logStream ?? null,
+    dedup: overrides.dedup ?? null,
   };
   return {
     ...backends,
@@ -129,6 +134,14 @@ export function redisBackends(
         : settings.logStream === null
           ? null
           : new RedisEventLog({ client, stream: settings.logStream, max: LOG_STREAM_MAX }),
+    dedup:
+      overrides.dedup !== undefined
+        ? overrides.dedup
+        : new RedisFlightExchange({
+            client,
+            blocking: () => redis.blocking('dedup'),
+            leaseMs: settings.dedup.leaseMs,
+          }),
   };
   return {
     ...backends,
@@ -158,4 +171,5 @@ async function closeAll(backends: Omit<Backends, 'kind' | 'eventFeed' | 'close'>
   await backends.bus.close();
   await backends.ledger.close();
   await backends.instances.close();
+  await backends.dedup?.close();
 }

@@ -17,6 +17,11 @@ export interface InferenceRecord {
   /** What the usage cost at the model's prices; null while the usage is unknown. */
   cost: number | null;
   timeToFirstChunkMs: number | null;
+  /**
+   * The request whose upstream call answered this one (deduplication in flight); null when
+   * it made its own. Such a request is accounted with that call's usage at no cost.
+   */
+  dedupOf?: string | null;
 }
 
 declare module 'fastify' {
@@ -124,6 +129,7 @@ export function completionRecord({ request, status, clientAborted, durationMs }:
       attempts: inference.attempts,
       stream: inference.stream,
       timeToFirstChunkMs: inference.timeToFirstChunkMs,
+      ...(inference.dedupOf && { dedupOf: inference.dedupOf }),
     }),
     ...(usage && {
       tokens: {

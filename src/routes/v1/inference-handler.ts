@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ModelConfig } from '../../config/load.js';
 import type { JsonObject } from '../../providers/types.js';
+import type { Deduped } from '../../services/dedup/deduplicator.js';
 import {
   ATTEMPTS_HEADER,
   type InferenceCall,
@@ -51,19 +52,22 @@ async function admit(
 }
 
 /** What a call used, as limits and quotas count it. */
-function usedOf(usage: Usage | null, cost: number | null): Used | null {
+function usedOf(usage: Usage | null, cost: number | null, dedupOf?: string | null): Used | null {
   if (usage === null) return null;
+  // Served by another request's upstream call: its tokens and cost are that request's.
+  if (dedupOf) return { tokens: 0, cost: 0 };
   return { tokens: usage.promptTokens + usage.completionTokens, cost: cost ?? 0 };
 }
 
 type HandlerDeps = Pick<V1Deps, 'inference' | 'resolver' | 'limiter' | 'defaultCompletionTokens'>;
 
 /** Which deployment served the request and how many upstream calls it took. */
-function servedHeaders(served: Served): Record<string, string> {
+function servedHeaders(served: Served & Deduped): Record<string, string> {
   return {
     'x-llm-backend-model': served.model.name,
     'x-llm-backend-deployment': served.deployment.id,
     [ATTEMPTS_HEADER]: String(served.attempts),
+    ...(served.dedupOf && { 'x-llm-backend-cache': 'dedup' }),
   };
 }
 
@@ -99,14 +103,17 @@ async function startStream(
   };
   request.inference = record;
   request.settled = stream.outcome.then(async (outcome) => {
+    // Known only at the end: a follower whose leader died may have made the call itself.
+    const dedupOf = stream.dedupOf ?? null;
     Object.assign(record, {
       usage: outcome.usage,
-      cost: outcome.usage && costOf(outcome.usage, stream.deployment.pricing),
+      cost: outcome.usage && (dedupOf ? 0 : costOf(outcome.usage, stream.deployment.pricing)),
       timeToFirstChunkMs: outcome.timeToFirstChunkMs,
+      dedupOf,
     });
     if (outcome.error) request.errorCode = outcome.error.wireCode ?? outcome.error.code;
     // What was delivered counts, a cut stream too; nothing at all releases the tokens.
-    await admission.settle(usedOf(record.usage, record.cost));
+    await admission.settle(usedOf(record.usage, record.cost, dedupOf));
   });
   return { headers: servedHeaders(stream), events: stream.events };
 }
@@ -122,11 +129,12 @@ async function complete(deps: HandlerDeps, input: Prepared, request: FastifyRequ
     attempts: result.attempts,
     stream: false,
     usage: result.usage,
-    cost: costOf(result.usage, result.deployment.pricing),
+    cost: result.dedupOf ? 0 : costOf(result.usage, result.deployment.pricing),
     timeToFirstChunkMs: null,
+    dedupOf: result.dedupOf ?? null,
   };
   // After the response, off its path: the correction is the request's second round trip.
-  request.settled = admission.settle(usedOf(result.usage, request.inference.cost));
+  request.settled = admission.settle(usedOf(result.usage, request.inference.cost, result.dedupOf));
   // Sent as a string: the upstream's object reaches the client exactly, unknown fields too.
   return { headers: servedHeaders(result), text: JSON.stringify(result.body) };
 }
