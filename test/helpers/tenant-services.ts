@@ -7,6 +7,7 @@ import { compose, type Role, type Root } from '../../src/composition/root.js';
 import type { Services } from '../../src/composition/services.js';
 import type { DatabaseServerConfig } from '../../src/config/database-servers.js';
 import { type AppConfig, loadConfig } from '../../src/config/load.js';
+import type { FlightExchange } from '../../src/services/dedup/exchange.js';
 import type { EventLog } from '../../src/services/events/event-log.js';
 import type { InvalidationBus } from '../../src/services/keys/invalidation.js';
 import type { Ledger } from '../../src/services/limits/ledger.js';
@@ -46,6 +47,8 @@ export interface TestServicesOptions {
   logStream?: EventLog | null;
   /** Default: the in-process due index. */
   dueIndex?: DueIndex;
+  /** Where instances share answers in flight; default: none (this instance's own flights). */
+  dedup?: FlightExchange | null;
   /** Default: no allow-list, 2 s timeouts and 50 ms retries. */
   webhooks?: { allowedHosts?: string[]; timeoutMs?: number; retryBaseMs?: number };
 }
@@ -126,6 +129,7 @@ export async function composeForTest(
     events: options.events,
     logStream: options.logStream,
     dueIndex: options.dueIndex,
+    dedup: options.dedup,
   };
   const root = await compose(
     testConfig(options.config ?? defaultConfig(), options, exportDirectory),

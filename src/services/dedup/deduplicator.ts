@@ -13,7 +13,7 @@ import { createRelay, type StreamOutcome } from '../inference/stream-relay.js';
 import { type FlightEntry, type ServedName, type SharedError, toError } from './entries.js';
 import type { FlightExchange } from './exchange.js';
 import { type DedupMetrics, type DedupSettings, feed } from './feeder.js';
-import { Flight } from './flight.js';
+import { Flight, type Member } from './flight.js';
 import type { Upstream, UpstreamCall } from './upstream-pump.js';
 
 export type { DedupMetrics, DedupSettings };
@@ -96,15 +96,17 @@ export class Deduplicator implements Inference {
     return `${key}.${request.stream && capability !== 'embeddings' ? 's' : 'j'}`;
   }
 
-  /** The flight of this key in this process, joined, or a new one this request owns. */
+  /** The flight of this key in this process, joined, or a new one this request starts. */
   private board(tenantId: string, key: string, request: UpstreamCall) {
     const existing = this.flights.get(key);
     if (existing !== undefined && !existing.done) {
       this.metrics.follower();
-      return { flight: existing, owner: false };
+      return { flight: existing, member: existing.join(request.call.signal) };
     }
     const flight = new Flight(request.call.requestId);
     this.flights.set(key, flight);
+    // Joined before the feeding starts, so the flight is never without its first subscriber.
+    const member = flight.join(request.call.signal);
     const feeder = {
       upstream: this.options.upstream,
       exchange: this.options.exchange,
@@ -115,7 +117,7 @@ export class Deduplicator implements Inference {
     void feed(feeder, flight, tenantId, key, request).finally(() => {
       if (this.flights.get(key) === flight) this.flights.delete(key);
     });
-    return { flight, owner: true };
+    return { flight, member };
   }
 
   private async completeShared(
@@ -126,26 +128,26 @@ export class Deduplicator implements Inference {
     const key = this.keyOf(request);
     if (key === null || call.tenantId === null)
       return this.options.upstream.complete(capability, body, call, model);
-    const { flight, owner } = this.board(call.tenantId, key, request);
-    const leave = flight.join(call.signal);
+    const { flight, member } = this.board(call.tenantId, key, request);
     try {
       for await (const entry of flight.read()) {
         if (entry.type === 'error') {
-          if (this.retries(flight, owner, entry.error, retried))
+          if (this.retries(flight, member, entry.error, retried))
             return this.completeShared(request, true);
           throw toError(entry.error);
         }
         if (entry.type !== 'result') continue;
+        member.taken = true;
         const served = this.servedOf(entry.served, model);
         // A fallback this caller may not use answered the others: it asks on its own.
         if (!call.mayUse(served.model))
           return this.options.upstream.complete(capability, body, call, model);
-        const dedupOf = owner && flight.upstreamLocal ? null : flight.leaderRequestId;
+        const dedupOf = flight.payer === member ? null : flight.leaderRequestId;
         return { ...served, body: entry.body, usage: entry.usage, dedupOf };
       }
       throw new Error('a flight ended without a final entry');
     } finally {
-      leave();
+      member.leave();
     }
   }
 
@@ -157,30 +159,30 @@ export class Deduplicator implements Inference {
     const key = this.keyOf(request);
     if (key === null || call.tenantId === null)
       return this.options.upstream.stream(capability, body, call, model);
-    const { flight, owner } = this.board(call.tenantId, key, request);
-    const leave = flight.join(call.signal);
+    const { flight, member } = this.board(call.tenantId, key, request);
     const entries = flight.read();
     const first = (await entries.next()).value as FlightEntry;
     if (first.type !== 'head') {
-      leave();
+      member.leave();
       const error = first.type === 'error' ? first.error : null;
-      if (error !== null && this.retries(flight, owner, error, retried))
+      if (error !== null && this.retries(flight, member, error, retried))
         return this.streamShared(request, true);
       throw error === null ? new Error(`a stream flight began with ${first.type}`) : toError(error);
     }
+    member.taken = true;
     const served = this.servedOf(first.served, model);
     if (!call.mayUse(served.model)) {
-      leave();
+      member.leave();
       return this.options.upstream.stream(capability, body, call, model);
     }
     const relay = createRelay({
-      upstream: chunksOf(entries, leave),
+      upstream: chunksOf(entries, member.leave),
       clientWantsUsage: wantsUsage(body),
       signal: call.signal,
       estimatePrompt: () => estimatePrompt(capability, body),
     });
     // Whether this request paid is known at its end: a follower may have taken over.
-    const paid = () => owner && flight.upstreamLocal;
+    const paid = () => flight.payer === member;
     return {
       events: relay.events,
       outcome: relay.outcome.then((outcome) => (paid() ? upstreamUsage(flight, outcome) : outcome)),
@@ -192,8 +194,8 @@ export class Deduplicator implements Inference {
   }
 
   /** Whether a request retries after its flight failed before answering: not the one that paid. */
-  private retries(flight: Flight, owner: boolean, error: SharedError, retried: boolean): boolean {
-    return !retried && error.retryable && !(owner && flight.upstreamLocal);
+  private retries(flight: Flight, member: Member, error: SharedError, retried: boolean): boolean {
+    return !retried && error.retryable && flight.payer !== member;
   }
 
   /** The configured model and deployment a leader named; the requested ones if unknown here. */

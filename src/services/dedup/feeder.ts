@@ -136,6 +136,7 @@ async function callUpstream(
 ): Promise<void> {
   flight.upstreamLocal = true;
   flight.leaderRequestId = request.call.requestId;
+  flight.choosePayer();
   // The call is cut only when nobody wants the answer: no client here, no follower anywhere.
   const abandon = async () => {
     if (leadership !== null && (await leadership.followed())) return;
@@ -162,6 +163,7 @@ function followLeader(
 ): Promise<Followed> {
   flight.upstreamLocal = false;
   flight.leaderRequestId = requestIdOf(holder);
+  flight.payer = null;
   return new Promise<Followed>((resolve) => {
     let answered = false;
     let timer: NodeJS.Timeout | undefined;

@@ -10,8 +10,10 @@ export class Flight {
   readonly entries: FlightEntry[] = [];
   /** Aborts this instance's upstream call for the flight, once nobody wants the answer. */
   readonly controller = new AbortController();
-  /** Requests reading the flight whose clients are still there. */
-  private subscribers = 0;
+  /** Requests reading the flight whose clients are still there, in the order they came. */
+  private readonly members = new Set<Member>();
+  /** The subscriber accounted with this instance's upstream call; null while none is made. */
+  payer: Member | null = null;
   private waiters: (() => void)[] = [];
   /** What the current phase does once the last subscriber has left. */
   onIdle: (() => void) | null = null;
@@ -36,23 +38,35 @@ export class Flight {
     for (const wake of waiters) wake();
   }
 
-  /** Counts a subscriber until its client goes (`signal`) or it has read to the end. */
-  join(signal: AbortSignal): () => void {
-    this.subscribers++;
+  /**
+   * Counts a subscriber until its client goes (`signal`) or it has read to the end. The
+   * first one still there when this instance calls the upstream pays for the call.
+   */
+  join(signal: AbortSignal): Member {
+    const member: Member = { taken: false, leave: () => {} };
+    this.members.add(member);
     let left = false;
-    const leave = () => {
+    member.leave = () => {
       if (left) return;
       left = true;
-      signal.removeEventListener('abort', leave);
-      if (--this.subscribers === 0 && !this.done) this.onIdle?.();
+      signal.removeEventListener('abort', member.leave);
+      this.members.delete(member);
+      // A payer gone before it took the answer has no usage record: the next one pays.
+      if (this.payer === member && !member.taken) this.choosePayer();
+      if (this.members.size === 0 && !this.done) this.onIdle?.();
     };
-    if (signal.aborted) queueMicrotask(leave);
-    else signal.addEventListener('abort', leave, { once: true });
-    return leave;
+    if (signal.aborted) queueMicrotask(member.leave);
+    else signal.addEventListener('abort', member.leave, { once: true });
+    return member;
+  }
+
+  /** This instance calls the upstream for the flight: its earliest subscriber still here pays. */
+  choosePayer(): void {
+    this.payer = this.members.values().next().value ?? null;
   }
 
   get empty(): boolean {
-    return this.subscribers === 0;
+    return this.members.size === 0;
   }
 
   /** Every entry from the first, waiting for the next ones, until a final one. */
@@ -64,4 +78,11 @@ export class Flight {
       if (isFinal(entry)) return;
     }
   }
+}
+
+/** One subscriber of a flight. */
+export interface Member {
+  /** It has the answer's start (a stream's head, a whole result): its usage record will exist. */
+  taken: boolean;
+  leave(): void;
 }
