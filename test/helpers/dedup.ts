@@ -1,6 +1,7 @@
 import type OpenAI from 'openai';
 import type { Counter } from 'prom-client';
 import type { TestGateway } from './gateway.js';
+import type { TestServices } from './tenant-services.js';
 
 /** A chat request whose answer does not vary (temperature 0): one that is shared. */
 export function sharedBody(content: string) {
@@ -16,9 +17,9 @@ export async function dedupCount(
   gateway: TestGateway,
   name: 'leaders' | 'followers' | 'takeovers',
 ): Promise<number> {
-  const metric = gateway.services.root.metrics.getSingleMetric(`dedup_${name}_total`) as
-    | Counter
-    | undefined;
+  // The gateway's services are the test's: composed with their root.
+  const { root } = gateway.services as TestServices;
+  const metric = root.metrics.getSingleMetric(`dedup_${name}_total`) as Counter | undefined;
   if (metric === undefined) throw new Error(`no dedup_${name}_total metric`);
   return (await metric.get()).values[0]?.value ?? 0;
 }

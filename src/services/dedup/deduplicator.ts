@@ -65,6 +65,7 @@ export class Deduplicator implements Inference {
   private readonly flights = new Map<string, Flight>();
   private readonly models: Map<string, ModelConfig>;
   private readonly metrics: DedupMetrics;
+  private readonly health = { pausedUntil: 0 };
 
   constructor(private readonly options: DeduplicatorOptions) {
     this.models = new Map(options.models.map((model) => [model.name, model]));
@@ -113,6 +114,7 @@ export class Deduplicator implements Inference {
       settings: this.options.settings,
       metrics: this.metrics,
       onError: this.options.onError ?? (() => {}),
+      health: this.health,
     };
     void feed(feeder, flight, tenantId, key, request).finally(() => {
       if (this.flights.get(key) === flight) this.flights.delete(key);

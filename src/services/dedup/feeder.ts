@@ -31,6 +31,8 @@ export interface FeederOptions {
   settings: DedupSettings;
   metrics: DedupMetrics;
   onError: (error: unknown, message: string) => void;
+  /** Until when claims are not tried after the exchange failed (epoch ms). */
+  health: { pausedUntil: number };
 }
 
 type Followed = 'done' | 'gone' | 'failed' | 'waited' | 'abandoned';
@@ -78,17 +80,13 @@ export async function feed(
       const leadership = exchange.lead(tenantId, key, candidate);
       return callUpstream(options, flight, request, sink, leadership);
     }
-    if (followed === 0) options.metrics.follower();
     // Nobody waits forever: after a few leaders, or a silent one, this one calls itself.
     if (followed >= MAX_LEADERS) return callUpstream(options, flight, request, sink, null);
-    const how = await followLeader(
-      options,
-      exchange,
-      flight,
-      { tenantId, key },
-      claim.holder,
-      sink,
-    );
+    const at = { tenantId, key };
+    const following = followLeader(options, exchange, flight, at, claim.holder, sink);
+    // Counted once the leader can see this follower, which keeps its call going.
+    if (followed === 0) options.metrics.follower();
+    const how = await following;
     if (how === 'done' || how === 'abandoned') return;
     if (how === 'failed' || how === 'waited') {
       if (!cursor.resumable) return sink(cutOff());
@@ -106,10 +104,15 @@ async function claimWithin(
   key: string,
   candidate: string,
 ) {
+  // Redis away: requests are shared within this instance only, without a claim's wait each.
+  if (Date.now() < options.health.pausedUntil) return null;
   let late = false;
   const claim = exchange.claim(tenantId, key, candidate);
   // A claim won after its deadline is given back at once, so nobody follows a ghost.
-  void claim.then((won) => late && won.leader && exchange.lead(tenantId, key, candidate).end());
+  claim.then(
+    (won) => late && won.leader && exchange.lead(tenantId, key, candidate).end(),
+    () => {},
+  );
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<null>((resolve) => {
     timer = setTimeout(() => {
@@ -120,7 +123,8 @@ async function claimWithin(
   try {
     return await Promise.race([claim, deadline]);
   } catch (error) {
-    options.onError(error, 'request deduplication unavailable; calling the upstream directly');
+    options.health.pausedUntil = Date.now() + options.settings.leaseMs;
+    options.onError(error, 'request deduplication across instances unavailable');
     return null;
   } finally {
     clearTimeout(timer);
