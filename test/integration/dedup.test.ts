@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RunningWorkers, startUsageWorkers } from '../../src/services/usage/usage-workers.js';
 import { apiError } from '../helpers/api-error.js';
 import { dedupCount, readStream, sharedBody } from '../helpers/dedup.js';
 import { openExchange } from '../helpers/dedup-exchanges.js';
@@ -18,6 +19,7 @@ import {
   upstreamConfig,
 } from '../helpers/gateway.js';
 import { STORE_KINDS } from '../helpers/limit-stores.js';
+import { openQueue } from '../helpers/usage-queues.js';
 
 /**
  * Deduplication in flight on one instance, with the in-process flights alone and with Redis
@@ -26,19 +28,31 @@ import { STORE_KINDS } from '../helpers/limit-stores.js';
  */
 describe.each(STORE_KINDS)('deduplication in flight (%s)', (kind) => {
   const upstream = new FakeUpstream();
+  const queue = openQueue('memory');
   let gateway: TestGateway;
+  let workers: RunningWorkers;
 
   beforeAll(async () => {
     await upstream.start();
+    const config = upstreamConfig(upstream.url);
+    // A dollar per token: a row's cost shows whether its request paid for a call.
+    Object.assign(config.models[0] as object, { pricing: { input: 1e6, output: 1e6 } });
     gateway = await startGateway(
-      upstreamConfig(upstream.url),
+      config,
       // A busy machine must not turn a slow claim into "Redis is away" here.
       { REDIS_TIMEOUT_MS: '30000' },
-      { services: { dedup: openExchange(kind) } },
+      { services: { dedup: openExchange(kind), usageQueue: queue } },
     );
+    workers = startUsageWorkers({
+      queue,
+      records: gateway.services.usageRecords,
+      count: 1,
+      log: { warn: () => {}, error: () => {} },
+    });
   }, 60_000);
   afterAll(async () => {
     await gateway?.close();
+    await workers?.stop();
     await upstream.stop();
   });
 
@@ -79,6 +93,24 @@ describe.each(STORE_KINDS)('deduplication in flight (%s)', (kind) => {
     expect(leaders).toHaveLength(1);
     const followers = lines.filter((line) => line.dedupOf === leaders[0]?.requestId);
     expect(followers).toHaveLength(9);
+    // One usage row each, with the tokens of the answer; only the leader's costs anything.
+    const rows = await eventually(async () => {
+      const tenant = await gateway.services.tenants.get('test');
+      const rows = await gateway.services.tenants
+        .database(tenant)
+        .selectFrom('usage_records')
+        .selectAll()
+        .where('request_id', 'in', ids)
+        .execute();
+      expect(rows).toHaveLength(10);
+      return rows;
+    }, 20_000);
+    for (const row of rows)
+      expect([Number(row.input_tokens), Number(row.output_tokens)]).toEqual([9, 4]);
+    const paid = rows.filter((row) => Number(row.cost) > 0);
+    expect(paid.map((row) => row.request_id)).toEqual([leaders[0]?.requestId]);
+    // 7 uncached prompt tokens and 4 completion tokens; the 2 cached ones are priced at 0.
+    expect(Number(paid[0]?.cost)).toBe(11);
   });
 
   it('streams one upstream answer to every identical concurrent stream', async () => {
