@@ -161,6 +161,8 @@ export class Deduplicator implements Inference {
     const key = this.keyOf(request);
     if (key === null || call.tenantId === null)
       return this.options.upstream.stream(capability, body, call, model);
+    // The time to the first chunk counts from the request, not from the leader's first chunk.
+    const startedAt = performance.now();
     const { flight, member } = this.board(call.tenantId, key, request);
     const entries = flight.read();
     const first = (await entries.next()).value as FlightEntry;
@@ -181,6 +183,7 @@ export class Deduplicator implements Inference {
       upstream: chunksOf(entries, member.leave),
       clientWantsUsage: wantsUsage(body),
       signal: call.signal,
+      startedAt,
       estimatePrompt: () => estimatePrompt(capability, body),
     });
     // Whether this request paid is known at its end: a follower may have taken over.
