@@ -240,3 +240,31 @@ describe.each(STORE_KINDS)('deduplication in flight (%s)', (kind) => {
     expect(upstream.requests).toHaveLength(2);
   });
 });
+
+describe('deduplication turned off (DEDUP=off)', () => {
+  const upstream = new FakeUpstream();
+  let gateway: TestGateway;
+  beforeAll(async () => {
+    await upstream.start();
+    gateway = await startGateway(upstreamConfig(upstream.url), { DEDUP: 'off' });
+  }, 60_000);
+  afterAll(async () => {
+    await gateway?.close();
+    await upstream.stop();
+  });
+
+  it('sends every identical request upstream', async () => {
+    const gate = newGate();
+    upstream.always(async (_req, res) => {
+      await gate.opened;
+      json(res, 200, chatCompletion('each its own'));
+    });
+    const calls = Array.from({ length: 3 }, () =>
+      gateway.client.chat.completions.create(sharedBody('dedup off')),
+    );
+    await eventually(() => expect(upstream.requests).toHaveLength(3), 30_000);
+    gate.open();
+    for (const result of await Promise.all(calls))
+      expect(result.choices[0]?.message.content).toBe('each its own');
+  });
+});
