@@ -1,4 +1,5 @@
 import type { DeploymentConfig, ModelConfig } from '../../config/load.js';
+import { GatewayError } from '../../errors/gateway-error.js';
 import type { JsonObject } from '../../providers/types.js';
 import { isDeterministic, requestKey } from '../cache/request-key.js';
 import { estimatePrompt } from '../inference/estimate.js';
@@ -10,7 +11,13 @@ import type {
 } from '../inference/inference-service.js';
 import type { Capability } from '../inference/model-catalog.js';
 import { createRelay, type StreamOutcome } from '../inference/stream-relay.js';
-import { type FlightEntry, type ServedName, type SharedError, toError } from './entries.js';
+import {
+  type FlightEntry,
+  type ServedName,
+  type SharedError,
+  shareError,
+  toError,
+} from './entries.js';
 import type { FlightExchange } from './exchange.js';
 import { type DedupMetrics, type DedupSettings, feed } from './feeder.js';
 import { Flight, type Member } from './flight.js';
@@ -116,9 +123,16 @@ export class Deduplicator implements Inference {
       onError: this.options.onError ?? (() => {}),
       health: this.health,
     };
-    void feed(feeder, flight, tenantId, key, request).finally(() => {
-      if (this.flights.get(key) === flight) this.flights.delete(key);
-    });
+    void feed(feeder, flight, tenantId, key, request)
+      .catch((error: unknown) => {
+        // Never left without an end: its subscribers would wait forever.
+        feeder.onError(error, 'request deduplication failed');
+        const failure = new GatewayError('internal_error', { cause: error });
+        flight.append({ type: 'error', error: shareError(failure), usage: null });
+      })
+      .finally(() => {
+        if (this.flights.get(key) === flight) this.flights.delete(key);
+      });
     return { flight, member };
   }
 
