@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { apiError } from '../helpers/api-error.js';
 import { dedupCount, readStream, sharedBody } from '../helpers/dedup.js';
 import { openExchange } from '../helpers/dedup-exchanges.js';
 import {
@@ -139,6 +140,33 @@ describe('50 identical concurrent requests over two instances', () => {
     expect((await readStream(await follower)).text).toBe('still here');
     expect(upstream.requests).toHaveLength(1);
     expect(upstream.requests[0]?.wasAborted()).toBe(false);
+  });
+});
+
+describe('a leader that fails before answering', () => {
+  it('leaves its followers elsewhere one retry, made once for all', async () => {
+    upstream.reset();
+    const gate = newGate();
+    upstream.next(async (_req, res) => {
+      await gate.opened;
+      json(res, 500, { error: { message: 'boom', type: 'server_error' } });
+    });
+    upstream.always((_req, res) => json(res, 200, chatCompletion('after the failure')));
+    const [first, second] = instances;
+    const leader = first.client.chat.completions.create(sharedBody('leader fails elsewhere'));
+    await eventually(() => expect(upstream.requests).toHaveLength(1), 30_000);
+    const before = await followersOnAll();
+    const takeovers = await dedupCount(second, 'takeovers');
+    const followers = Array.from({ length: 4 }, () =>
+      second.client.chat.completions.create(sharedBody('leader fails elsewhere')),
+    );
+    await joined(before, 4);
+    gate.open();
+    expect((await apiError(leader)).status).toBe(502);
+    for (const result of await Promise.all(followers))
+      expect(result.choices[0]?.message.content).toBe('after the failure');
+    expect(upstream.requests).toHaveLength(2);
+    expect(await dedupCount(second, 'takeovers')).toBe(takeovers + 1);
   });
 });
 
