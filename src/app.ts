@@ -75,7 +75,7 @@ export async function buildApp(root: Root): Promise<FastifyInstance> {
   registerJsonBodyParser(app);
   registerMetrics(app, requestContext, root.metrics);
   gateway.routing.start();
-  registerUsageEvents(requestContext, services.usagePublisher);
+  registerUsageEvents(requestContext, gateway.usage);
   registerLogShipping(app, requestContext, services.logStream);
   registerAlerts(app, requestContext, gateway.alerts, config.alerts);
   await registerDocs(app, version);
@@ -88,6 +88,7 @@ export async function buildApp(root: Root): Promise<FastifyInstance> {
     authenticator: gateway.authenticator,
     limiter: gateway.limiter,
     defaultCompletionTokens: config.env.rateLimitDefaultCompletionTokens,
+    usage: gateway.usage,
   });
   await app.register(adminRoutes, {
     prefix: '/admin/v1',

@@ -29,7 +29,12 @@ import { MemoryLedger } from '../services/limits/memory-ledger.js';
 import { RedisLedger } from '../services/limits/redis-ledger.js';
 import { LOG_STREAM_MAX } from '../services/logs/log-shipping.js';
 import { MemoryUsageQueue } from '../services/usage/memory-queue.js';
+import {
+  MemoryProvisionalUsage,
+  type ProvisionalUsage,
+} from '../services/usage/provisional-usage.js';
 import type { UsageQueue } from '../services/usage/queue.js';
+import { RedisProvisionalUsage } from '../services/usage/redis-provisional-usage.js';
 import { RedisUsageQueue } from '../services/usage/redis-queue.js';
 import { type DueIndex, MemoryDueIndex } from '../services/webhooks/due-index.js';
 import { RedisDueIndex } from '../services/webhooks/redis-due-index.js';
@@ -51,6 +56,8 @@ export interface Backends {
   instances: InstanceCount;
   /** Usage events on their way to the tenants' databases. */
   usageQueue: UsageQueue;
+  /** Running streams' usage so far, for the streams a crash cuts. */
+  usageProgress: ProvisionalUsage;
   /** Events for tenants' webhooks and the operator. */
   events: EventLog;
   /** Opens each alert episode once across instances. */
@@ -91,6 +98,7 @@ export function memoryBackends(
     instances: overrides.instances ?? SINGLE_INSTANCE,
     usageQueue:
       overrides.usageQueue ?? new MemoryUsageQueue({ claimIdleMs: settings.usageClaimIdleMs }),
+    usageProgress: overrides.usageProgress ?? new MemoryProvisionalUsage(),
     events: overrides.events ?? new MemoryEventLog(),
     alertGate: overrides.alertGate ?? new MemoryEpisodeGate(),
     dueIndex: overrides.dueIndex ?? new MemoryDueIndex(),
@@ -125,6 +133,9 @@ export function redisBackends(
         claimIdleMs: settings.usageClaimIdleMs,
         stream: settings.usageStream,
       }),
+    usageProgress:
+      overrides.usageProgress ??
+      new RedisProvisionalUsage({ client, stream: settings.usageStream }),
     events: overrides.events ?? new RedisEventLog({ client, stream: EVENT_STREAM }),
     alertGate: overrides.alertGate ?? new RedisEpisodeGate(client),
     dueIndex: overrides.dueIndex ?? new RedisDueIndex({ client, key: WEBHOOK_DUE_KEY }),
@@ -164,6 +175,7 @@ export function redisBackends(
 /** Queued usage first: publishing it may still need the others. */
 async function closeAll(backends: Omit<Backends, 'kind' | 'eventFeed' | 'close'>): Promise<void> {
   await backends.usageQueue.close();
+  await backends.usageProgress.close();
   await backends.events.close();
   await backends.alertGate.close();
   await backends.logStream?.close();

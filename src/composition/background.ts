@@ -3,6 +3,7 @@ import type { AppConfig } from '../config/load.js';
 import { startLogShipping } from '../services/logs/log-shipping.js';
 import { LOG_SINK_GROUP } from '../services/logs/log-sink.js';
 import { TenantReaper } from '../services/tenancy/tenant-reaper.js';
+import { ProvisionalSweeper } from '../services/usage/provisional-sweeper.js';
 import { type RunningWorkers, startUsageWorkers } from '../services/usage/usage-workers.js';
 import { OPERATOR_GROUP } from '../services/webhooks/operator-relay.js';
 import {
@@ -127,10 +128,22 @@ export async function startBackground(root: BackgroundHost): Promise<Background>
           log,
         })
       : null;
+  // Where usage is written, the usage of streams whose gateway died is too.
+  const sweeper =
+    plan.usageWorkers > 0
+      ? new ProvisionalSweeper({
+          provisional: services.usageProgress,
+          queue: services.usageQueue,
+          progressMs: env.usageProgressMs,
+          log,
+        })
+      : null;
   reaper?.start();
+  sweeper?.start();
   return {
     async stop() {
       await reaper?.stop();
+      await sweeper?.stop();
       // The in-process queue's entries would not outlive the process: written out first.
       await usage?.stop({ drain: backends.kind === 'memory' });
       await webhooks?.stop();

@@ -8,7 +8,9 @@ import { FailureThrottle } from '../services/keys/failure-throttle.js';
 import { Admissions } from '../services/limits/admission.js';
 import { RateLimiter } from '../services/limits/limiter.js';
 import { LimitsCache } from '../services/limits/limits-cache.js';
+import { UsageCommitter } from '../services/usage/usage-commit.js';
 import type { Backends } from './backends.js';
+import { registerCommitMetrics } from './metrics.js';
 import { buildRouting, type Routing } from './routing.js';
 import type { Services } from './services.js';
 
@@ -30,6 +32,8 @@ export interface Gateway {
   authenticator: Authenticator;
   limiter: RateLimiter;
   alerts: AlertMonitor;
+  /** Makes each answer's usage event durable before the answer's last byte leaves. */
+  usage: UsageCommitter;
   /** Gives back what this instance holds in the ledger, stops the health checks and providers. */
   close(): Promise<void>;
 }
@@ -107,12 +111,21 @@ export async function buildGateway({
     onEvent: (type, tenantId, data) => services.publisher.publish(type, tenantId, data),
     onError: (error) => log.warn({ err: error }, 'alert gate failed'),
   });
+  const usage = new UsageCommitter({
+    publisher: services.usagePublisher,
+    provisional: services.usageProgress,
+    timeoutMs: env.usageCommitTimeoutMs,
+    progressMs: env.usageProgressMs,
+    log,
+    onWait: registerCommitMetrics(metrics),
+  });
   return {
     routing,
     inference: buildInference(config, routing, backends, metrics, log),
     authenticator,
     limiter,
     alerts,
+    usage,
     close: async () => {
       await admissions.close();
       await routing.close();

@@ -1,4 +1,4 @@
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { EventType } from '../services/events/catalogue.js';
 import type { UsageQueue } from '../services/usage/queue.js';
 import type { UsagePublisher } from '../services/usage/usage-publisher.js';
@@ -34,4 +34,22 @@ export function registerPipelineMetrics(
     registers: [registry],
   });
   return (type) => events.inc({ type });
+}
+
+/**
+ * How long answers waited for their usage event to be queued before their last byte went:
+ * `committed` once the queue held it, `timed_out` when USAGE_COMMIT_TIMEOUT_MS passed first.
+ * Returns the observer.
+ */
+export function registerCommitMetrics(
+  registry: Registry,
+): (seconds: number, outcome: 'committed' | 'timed_out') => void {
+  const wait = new Histogram({
+    name: 'usage_commit_wait_seconds',
+    help: 'How long an answer waited for its usage event to be queued (Redis) before its last byte was sent.',
+    labelNames: ['outcome'],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  return (seconds, outcome) => wait.observe({ outcome }, seconds);
 }

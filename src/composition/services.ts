@@ -21,6 +21,7 @@ import { LimitRuleService } from '../services/limits/limit-rules.js';
 import { QuotaService } from '../services/limits/quotas.js';
 import { TenantService } from '../services/tenancy/tenant-service.js';
 import { UserService } from '../services/tenancy/user-service.js';
+import type { ProvisionalUsage } from '../services/usage/provisional-usage.js';
 import type { UsageQueue } from '../services/usage/queue.js';
 import { UsagePublisher, type UsagePublisherLog } from '../services/usage/usage-publisher.js';
 import { UsageRecords } from '../services/usage/usage-records.js';
@@ -48,6 +49,8 @@ export interface Services {
   ledger: Ledger;
   /** Usage events on their way to the tenants' databases: a Redis Stream, or in-process. */
   usageQueue: UsageQueue;
+  /** Running streams' usage so far, swept into the queue when their gateway died. */
+  usageProgress: ProvisionalUsage;
   usageRecords: UsageRecords;
   /** Sums of the usage records, for the admin API. */
   usageReport: UsageReport;
@@ -125,6 +128,7 @@ export function buildServices({
     quotas: new QuotaService({ tenants, changes }),
     ledger: backends.ledger,
     usageQueue: backends.usageQueue,
+    usageProgress: backends.usageProgress,
     usageRecords,
     usageReport: new UsageReport(tenants),
     usagePublisher: new UsagePublisher({ queue: backends.usageQueue, records: usageRecords, log }),

@@ -63,6 +63,10 @@ export interface EnvConfig {
   usageClaimIdleMs: number;
   /** The Redis Stream usage events travel on; deployments sharing one Redis pick their own. */
   usageStream: string;
+  /** The longest an answer waits for its usage event to be queued before it goes anyway. */
+  usageCommitTimeoutMs: number;
+  /** How often a running stream records its usage so far, against a crash of its gateway. */
+  usageProgressMs: number;
   /** The Redis Stream request logs and audit entries are shipped through; null: not shipped. */
   logStream: string | null;
   /** Where `llm-backend worker` posts the log stream (newline-delimited JSON); null: nowhere. */
@@ -249,6 +253,8 @@ export function readEnv(env: Env, errors: string[]): EnvConfig {
     usageWorkers: usageWorkers(env, errors),
     usageClaimIdleMs: integer(env, 'USAGE_CLAIM_IDLE_MS', 30_000, 100, 3_600_000, errors),
     usageStream: env.USAGE_STREAM || 'llmb:usage',
+    usageCommitTimeoutMs: integer(env, 'USAGE_COMMIT_TIMEOUT_MS', 500, 1, 60_000, errors),
+    usageProgressMs: integer(env, 'USAGE_PROGRESS_MS', 5000, 100, 3_600_000, errors),
     ...logShipping(env, errors),
     webhookWorkers: integer(env, 'WEBHOOK_WORKERS', 1, 0, 64, errors),
     webhookTimeoutMs: integer(env, 'WEBHOOK_TIMEOUT_MS', 5000, 100, 60_000, errors),

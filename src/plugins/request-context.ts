@@ -17,6 +17,10 @@ export interface InferenceRecord {
   /** What the usage cost at the model's prices; null while the usage is unknown. */
   cost: number | null;
   timeToFirstChunkMs: number | null;
+  /** The request's usage event id (`evt_...`), made when it reached a model. */
+  eventId: string;
+  /** Its usage event was committed before the answer's last byte: none is made at the end. */
+  committed: boolean;
   /**
    * The request whose upstream call answered this one (deduplication in flight); null when
    * it made its own. Such a request is accounted with that call's usage at no cost.

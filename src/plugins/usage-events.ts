@@ -1,24 +1,98 @@
-import type { UsagePublisher } from '../services/usage/usage-publisher.js';
-import { newId } from '../utils/ids.js';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Usage } from '../services/inference/usage.js';
+import type { UsageCommitter } from '../services/usage/usage-commit.js';
+import type { UsageEvent } from '../services/usage/usage-records.js';
 import type { FinishedRequest, RequestContext } from './request-context.js';
 
+/** How the request ended, or stands at the moment its event is made. */
+interface Ending {
+  status: number;
+  latencyMs: number;
+  clientDisconnected: boolean;
+  /** What was used, when not (yet) the request's own record: a running stream's progress. */
+  used?: { usage: Usage; cost: number };
+}
+
 /**
- * One usage event per tenant request that reached a model, made once the request is over
- * (a stream's usage is known only then) and handed to the queue off the response's path.
+ * One usage event per tenant request that reached a model. An answer commits it before its
+ * last byte leaves (commitAnswer); a request that ended otherwise (its client left, it failed
+ * after the headers) has it made here once it is over, off the response's path.
  */
-export function registerUsageEvents(context: RequestContext, publisher: UsagePublisher): void {
-  context.onFinished((finished) => {
-    const event = usageEventOf(finished);
-    if (event !== null) publisher.publish(event);
+export function registerUsageEvents(context: RequestContext, usage: UsageCommitter): void {
+  context.onFinished(({ request, status, clientAborted, durationMs }: FinishedRequest) => {
+    if (request.inference?.committed) return;
+    const event = usageEventOf(request, {
+      status,
+      latencyMs: durationMs,
+      clientDisconnected: clientAborted,
+    });
+    if (event !== null) usage.publish(event);
   });
 }
 
-function usageEventOf({ request, status, clientAborted, durationMs }: FinishedRequest) {
-  const { principal, inference } = request;
-  if (principal?.kind !== 'tenant' || inference === null || inference.usage === null) return null;
+/**
+ * Commits the answer's usage event and resolves once it is queued (or the commit timed out,
+ * the event then buffered); the answer's last byte goes only after. The event is the answer
+ * as it stands now: the status about to be sent, the latency so far, the client still there.
+ */
+export async function commitAnswer(
+  usage: UsageCommitter,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  signal: AbortSignal,
+): Promise<void> {
+  // A client already gone gets no answer: its event is made at the end, as a 499.
+  if (signal.aborted || request.inference === null) return;
+  const event = usageEventOf(request, {
+    status: reply.statusCode,
+    latencyMs: reply.elapsedTime,
+    clientDisconnected: false,
+  });
+  if (event === null) return;
+  // Before the wait: a commit that times out leaves the event buffered, still the only one.
+  request.inference.committed = true;
+  await usage.commit(event);
+}
+
+/**
+ * A stream's accounting: `track` records its progress while it runs (from what `used`
+ * says), until `ended`; `commit` ends the tracking and commits its event, before [DONE].
+ */
+export function streamAccounting(
+  usage: UsageCommitter,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  signal: AbortSignal,
+) {
+  let stop = () => {};
   return {
-    // The gateway's own id: the client's x-request-id may repeat, this never does.
-    id: newId('evt'),
+    track(used: () => Promise<{ usage: Usage; cost: number }>): void {
+      stop = usage.track(async () =>
+        usageEventOf(request, {
+          status: reply.statusCode,
+          latencyMs: reply.elapsedTime,
+          clientDisconnected: false,
+          used: await used(),
+        }),
+      );
+    },
+    ended: () => stop(),
+    commit(): Promise<void> {
+      stop();
+      return commitAnswer(usage, request, reply, signal);
+    },
+  };
+}
+
+function usageEventOf(request: FastifyRequest, ending: Ending): UsageEvent | null {
+  const { principal, inference } = request;
+  if (principal?.kind !== 'tenant' || inference === null) return null;
+  const usage = ending.used?.usage ?? inference.usage;
+  if (usage === null) return null;
+  return {
+    // The gateway's own id, made when the request reached a model: the client's x-request-id
+    // may repeat, this never does, and a stream's progress record carries the same one.
+    id: inference.eventId,
     at: request.startedAt,
     requestId: request.id,
     tenantId: principal.tenantId,
@@ -26,12 +100,12 @@ function usageEventOf({ request, status, clientAborted, durationMs }: FinishedRe
     keyId: principal.keyId,
     model: inference.model,
     provider: inference.provider,
-    usage: inference.usage,
-    cost: inference.cost ?? 0,
-    latencyMs: durationMs,
+    usage,
+    cost: ending.used?.cost ?? inference.cost ?? 0,
+    latencyMs: ending.latencyMs,
     timeToFirstTokenMs: inference.timeToFirstChunkMs,
-    status,
+    status: ending.status,
     streamed: inference.stream,
-    clientDisconnected: clientAborted,
+    clientDisconnected: ending.clientDisconnected,
   };
 }

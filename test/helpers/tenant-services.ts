@@ -11,6 +11,7 @@ import type { FlightExchange } from '../../src/services/dedup/exchange.js';
 import type { EventLog } from '../../src/services/events/event-log.js';
 import type { InvalidationBus } from '../../src/services/keys/invalidation.js';
 import type { Ledger } from '../../src/services/limits/ledger.js';
+import type { ProvisionalUsage } from '../../src/services/usage/provisional-usage.js';
 import type { UsageQueue } from '../../src/services/usage/queue.js';
 import type { DueIndex } from '../../src/services/webhooks/due-index.js';
 import { DatabaseServers } from '../../src/storage/database-servers.js';
@@ -41,6 +42,8 @@ export interface TestServicesOptions {
   servers?: readonly DatabaseServerConfig[];
   /** Default: the in-process queue. */
   usageQueue?: UsageQueue;
+  /** Default: in-process progress records. */
+  usageProgress?: ProvisionalUsage;
   /** Default: an in-process list. */
   events?: EventLog;
   /** Default: logs are not shipped. */
@@ -126,6 +129,7 @@ export async function composeForTest(
     bus: options.bus,
     ledger: options.ledger,
     usageQueue: options.usageQueue,
+    usageProgress: options.usageProgress,
     events: options.events,
     logStream: options.logStream,
     dueIndex: options.dueIndex,

@@ -159,6 +159,16 @@ describe('loadConfig: environment problems', () => {
     ]);
   });
 
+  it('checks the usage commit and progress settings', () => {
+    const problems = problemsOf({ USAGE_COMMIT_TIMEOUT_MS: 'soon', USAGE_PROGRESS_MS: '50' });
+    problemWith(problems, 'USAGE_COMMIT_TIMEOUT_MS', 'soon');
+    problemWith(problems, 'USAGE_PROGRESS_MS', '50');
+    const env = (vars: Record<string, string>) => loadConfig(vars).env;
+    expect(env({}).usageCommitTimeoutMs).toBe(500);
+    expect(env({}).usageProgressMs).toBe(5000);
+    expect(env({ USAGE_PROGRESS_MS: '200' }).usageProgressMs).toBe(200);
+  });
+
   it('checks the deduplication settings', () => {
     const problems = problemsOf({
       DEDUP: 'yes',

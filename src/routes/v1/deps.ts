@@ -3,6 +3,7 @@ import type { ModelCatalog } from '../../services/inference/model-catalog.js';
 import type { Authenticator } from '../../services/keys/authenticator.js';
 import type { RateLimiter } from '../../services/limits/limiter.js';
 import type { ModelResolver } from '../../services/routing/auto-router.js';
+import type { UsageCommitter } from '../../services/usage/usage-commit.js';
 
 /** What the data plane's routes are built from (a file of its own: the handlers need it too). */
 export interface V1Deps {
@@ -15,4 +16,6 @@ export interface V1Deps {
   limiter: RateLimiter;
   /** Completion tokens reserved against token limits when a request sets no max_tokens. */
   defaultCompletionTokens: number;
+  /** Makes an answer's usage event durable before its last byte leaves. */
+  usage: UsageCommitter;
 }

@@ -1,6 +1,8 @@
 import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ModelConfig } from '../../config/load.js';
+import type { InferenceRecord } from '../../plugins/request-context.js';
+import { commitAnswer, streamAccounting } from '../../plugins/usage-events.js';
 import type { JsonObject } from '../../providers/types.js';
 import type { Deduped } from '../../services/dedup/deduplicator.js';
 import {
@@ -9,10 +11,12 @@ import {
   type Served,
 } from '../../services/inference/inference-service.js';
 import { type Capability, permits } from '../../services/inference/model-catalog.js';
+import type { StreamOutcome } from '../../services/inference/stream-relay.js';
 import type { Usage } from '../../services/inference/usage.js';
 import type { Admission, Used } from '../../services/limits/limiter.js';
 import { tokensToReserve } from '../../services/limits/reservation.js';
 import { costOf } from '../../services/usage/cost.js';
+import { newId } from '../../utils/ids.js';
 import type { V1Deps } from './deps.js';
 import { routingHints } from './routing-headers.js';
 
@@ -59,7 +63,10 @@ function usedOf(usage: Usage | null, cost: number | null, dedupOf?: string | nul
   return { tokens: usage.promptTokens + usage.completionTokens, cost: cost ?? 0 };
 }
 
-type HandlerDeps = Pick<V1Deps, 'inference' | 'resolver' | 'limiter' | 'defaultCompletionTokens'>;
+type HandlerDeps = Pick<
+  V1Deps,
+  'inference' | 'resolver' | 'limiter' | 'defaultCompletionTokens' | 'usage'
+>;
 
 /** Which deployment served the request and how many upstream calls it took. */
 function servedHeaders(served: Served & Deduped): Record<string, string> {
@@ -82,16 +89,24 @@ interface Prepared {
 /**
  * Starts the stream and its accounting, which waits for the stream's end; returns the events
  * to send. Sending stays with the handler: a reply is thenable, and awaiting it would wait
- * for the whole response.
+ * for the whole response. Progress is recorded while it runs, and the usage event committed
+ * before the final `data: [DONE]`.
  */
 async function startStream(
   deps: HandlerDeps,
   input: Prepared & { capability: Exclude<Capability, 'embeddings'> },
   request: FastifyRequest,
+  reply: FastifyReply,
 ) {
   const { capability, body, call, model, admission } = input;
-  const stream = await deps.inference.stream(capability, body, call, model);
-  const record = {
+  const accounting = streamAccounting(deps.usage, request, reply, call.signal);
+  // Runs after the last chunk, before [DONE]: the stream and its record exist by then.
+  const commit = async (outcome: StreamOutcome) => {
+    ended(outcome);
+    await accounting.commit();
+  };
+  const stream = await deps.inference.stream(capability, body, { ...call, commit }, model);
+  const record: InferenceRecord = {
     model: stream.model.name,
     provider: stream.deployment.providerId,
     deployment: stream.deployment.id,
@@ -100,20 +115,30 @@ async function startStream(
     usage: null,
     cost: null,
     timeToFirstChunkMs: null,
+    eventId: newId('evt'),
+    committed: false,
   };
   request.inference = record;
-  request.settled = stream.outcome.then(async (outcome) => {
+  const ended = (outcome: StreamOutcome) => {
+    accounting.ended();
     // Known only at the end: a follower whose leader died may have made the call itself.
     const dedupOf = stream.dedupOf ?? null;
     Object.assign(record, {
       usage: outcome.usage,
-      cost: outcome.usage && (dedupOf ? 0 : costOf(outcome.usage, stream.deployment.pricing)),
+      cost: dedupOf ? 0 : costOf(outcome.usage, stream.deployment.pricing),
       timeToFirstChunkMs: outcome.timeToFirstChunkMs,
       dedupOf,
     });
+  };
+  accounting.track(async () => {
+    const usage = await stream.progress();
+    return { usage, cost: stream.dedupOf ? 0 : costOf(usage, stream.deployment.pricing) };
+  });
+  request.settled = stream.outcome.then(async (outcome) => {
+    ended(outcome);
     if (outcome.error) request.errorCode = outcome.error.wireCode ?? outcome.error.code;
     // What was delivered counts, a cut stream too; nothing at all releases the tokens.
-    await admission.settle(usedOf(record.usage, record.cost, dedupOf));
+    await admission.settle(usedOf(record.usage, record.cost, record.dedupOf));
   });
   return { headers: servedHeaders(stream), events: stream.events };
 }
@@ -131,6 +156,8 @@ async function complete(deps: HandlerDeps, input: Prepared, request: FastifyRequ
     usage: result.usage,
     cost: result.dedupOf ? 0 : costOf(result.usage, result.deployment.pricing),
     timeToFirstChunkMs: null,
+    eventId: newId('evt'),
+    committed: false,
     dedupOf: result.dedupOf ?? null,
   };
   // After the response, off its path: the correction is the request's second round trip.
@@ -170,12 +197,19 @@ export function inferenceHandler(deps: HandlerDeps) {
     const input = { capability, body, call, model, admission };
     try {
       if (capability !== 'embeddings' && body.stream === true) {
-        const { headers, events } = await startStream(deps, { ...input, capability }, request);
+        const { headers, events } = await startStream(
+          deps,
+          { ...input, capability },
+          request,
+          reply,
+        );
         // highWaterMark 1: pull one chunk from upstream only once the previous one was written.
         const sse = Readable.from(events, { highWaterMark: 1 });
         return reply.headers(headers).headers(SSE_HEADERS).send(sse);
       }
       const { headers, text } = await complete(deps, input, request);
+      // The usage event is queued before the answer leaves: a crash after cannot lose it.
+      await commitAnswer(deps.usage, request, reply, call.signal);
       return reply.headers(headers).type('application/json').send(text);
     } catch (error) {
       request.settled = admission.settle(null);

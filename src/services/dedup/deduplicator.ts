@@ -199,11 +199,14 @@ export class Deduplicator implements Inference {
       signal: call.signal,
       startedAt,
       estimatePrompt: () => estimatePrompt(capability, body),
+      // Each request's own last step before its [DONE] (its usage event), not the leader's.
+      commit: call.commit,
     });
     // Whether this request paid is known at its end: a follower may have taken over.
     const paid = () => flight.payer === member;
     return {
       events: relay.events,
+      progress: relay.progress,
       outcome: relay.outcome.then((outcome) => (paid() ? upstreamUsage(flight, outcome) : outcome)),
       ...served,
       get dedupOf() {

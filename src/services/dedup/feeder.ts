@@ -148,7 +148,8 @@ async function callUpstream(
   };
   flight.onIdle = () => void abandon();
   if (flight.empty) void abandon();
-  const call = { ...request.call, signal: flight.controller.signal };
+  // The flight's own call: cut by the flight only, and with no request's last step in it.
+  const call = { ...request.call, signal: flight.controller.signal, commit: undefined };
   await pump(options.upstream, { ...request, call }, (entry) => {
     leadership?.publish(entry);
     sink(entry);

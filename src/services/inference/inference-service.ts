@@ -4,7 +4,7 @@ import type { CallContext, ChunkStream, JsonObject, Provider } from '../../provi
 import { type AttemptTarget, type ModelRouter, RouteFailure } from '../routing/model-router.js';
 import { estimatedUsage, estimatePrompt, estimateTokens, messageText } from './estimate.js';
 import type { Capability } from './model-catalog.js';
-import { createRelay, type Relay } from './stream-relay.js';
+import { createRelay, type Relay, type RelayOptions } from './stream-relay.js';
 import { toGatewayError } from './upstream-errors.js';
 import { readUsage, type Usage } from './usage.js';
 
@@ -43,6 +43,8 @@ export interface InferenceCall {
   /** Whether a fallback model may serve this request (the caller's model access). */
   mayUse: (model: ModelConfig) => boolean;
   strategy?: RoutingStrategy;
+  /** A stream's last step before its final `data: [DONE]` (see RelayOptions.commit). */
+  commit?: RelayOptions['commit'];
 }
 
 type StreamCapability = Exclude<Capability, 'embeddings'>;
@@ -116,6 +118,7 @@ export class InferenceService {
       signal: call.signal,
       startedAt: started,
       estimatePrompt: () => estimatePrompt(capability, body),
+      commit: call.commit,
     });
     void relay.outcome.finally(ended);
     return {

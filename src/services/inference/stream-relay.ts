@@ -22,6 +22,11 @@ export interface RelayOptions {
   signal: AbortSignal;
   /** When the request went upstream (performance.now()); defaults to the relay's start. */
   startedAt?: number;
+  /**
+   * Awaited after the last chunk and before the final `data: [DONE]`: what must be durable
+   * before the client holds the whole answer (its usage event). Given the stream's outcome.
+   */
+  commit?: (outcome: StreamOutcome) => Promise<void>;
 }
 
 export interface Relay {
@@ -29,6 +34,8 @@ export interface Relay {
   events: AsyncGenerator<string>;
   /** Settles once the stream has ended, however it ended, with the usage to account. */
   outcome: Promise<StreamOutcome>;
+  /** The usage so far: reported by the upstream, or estimated from what went out. */
+  progress(): Promise<Usage>;
 }
 
 const sse = (data: string) => `data: ${data}\n\n`;
@@ -62,17 +69,27 @@ export function createRelay(options: RelayOptions): Relay {
     settle = resolve;
   });
 
-  const finish = async () => {
-    const resolve = settle;
-    if (resolve === null) return;
-    settle = null;
-    usage ??= estimatedUsage(await options.estimatePrompt(), await estimateTokens(produced));
-    resolve({
+  let prompt: Promise<number> | null = null;
+  // The prompt is estimated once, however often progress is asked for.
+  const progress = async (): Promise<Usage> => {
+    if (usage !== null) return usage;
+    prompt ??= options.estimatePrompt();
+    return estimatedUsage(await prompt, await estimateTokens(produced));
+  };
+  const current = async (): Promise<StreamOutcome> => {
+    usage ??= await progress();
+    return {
       usage,
       error,
       clientAborted: options.signal.aborted && !completed,
       timeToFirstChunkMs,
-    });
+    };
+  };
+  const finish = async () => {
+    const resolve = settle;
+    if (resolve === null) return;
+    settle = null;
+    resolve(await current());
   };
   // A client gone before the first pull never runs the generator, so its finally never runs.
   options.signal.addEventListener('abort', () => void finish(), { once: true });
@@ -97,6 +114,7 @@ export function createRelay(options: RelayOptions): Relay {
         yield sse(JSON.stringify(visible));
       }
       completed = true;
+      if (options.commit !== undefined) await options.commit(await current());
       yield sse('[DONE]');
     } catch (caught) {
       if (!options.signal.aborted) {
@@ -108,7 +126,7 @@ export function createRelay(options: RelayOptions): Relay {
     }
   }
 
-  return { events: events(), outcome };
+  return { events: events(), outcome, progress };
 }
 
 function parseChunk(data: string): JsonObject {
