@@ -56,6 +56,21 @@ describe.each(STORE_KINDS)('deduplication in flight (%s)', (kind) => {
     await upstream.stop();
   });
 
+  /** The usage rows of these requests, once there is one for each. */
+  async function usageRows(ids: string[]) {
+    return eventually(async () => {
+      const tenant = await gateway.services.tenants.get('test');
+      const rows = await gateway.services.tenants
+        .database(tenant)
+        .selectFrom('usage_records')
+        .selectAll()
+        .where('request_id', 'in', ids)
+        .execute();
+      expect(rows).toHaveLength(ids.length);
+      return rows;
+    }, 20_000);
+  }
+
   /** Resolves once `count` more requests joined another's flight than before. */
   async function joined(before: number, count: number) {
     await eventually(async () => {
@@ -94,17 +109,7 @@ describe.each(STORE_KINDS)('deduplication in flight (%s)', (kind) => {
     const followers = lines.filter((line) => line.dedupOf === leaders[0]?.requestId);
     expect(followers).toHaveLength(9);
     // One usage row each, with the tokens of the answer; only the leader's costs anything.
-    const rows = await eventually(async () => {
-      const tenant = await gateway.services.tenants.get('test');
-      const rows = await gateway.services.tenants
-        .database(tenant)
-        .selectFrom('usage_records')
-        .selectAll()
-        .where('request_id', 'in', ids)
-        .execute();
-      expect(rows).toHaveLength(10);
-      return rows;
-    }, 20_000);
+    const rows = await usageRows(ids);
     for (const row of rows)
       expect([Number(row.input_tokens), Number(row.output_tokens)]).toEqual([9, 4]);
     const paid = rows.filter((row) => Number(row.cost) > 0);
@@ -122,12 +127,16 @@ describe.each(STORE_KINDS)('deduplication in flight (%s)', (kind) => {
     });
     const before = await dedupCount(gateway, 'followers');
     // Half ask for the usage chunk: it is not part of the key, each gets what it asked for.
-    const calls = Array.from({ length: 10 }, (_, i) =>
-      gateway.client.chat.completions.create({
-        ...sharedBody('stream answer'),
-        stream: true,
-        ...(i % 2 === 0 && { stream_options: { include_usage: true } }),
-      }),
+    const ids = Array.from({ length: 10 }, (_, i) => `req-dedup-${kind}-stream-${i}`);
+    const calls = ids.map((id, i) =>
+      gateway.client.chat.completions.create(
+        {
+          ...sharedBody('stream answer'),
+          stream: true,
+          ...(i % 2 === 0 && { stream_options: { include_usage: true } }),
+        },
+        { headers: { 'x-request-id': id } },
+      ),
     );
     await joined(before, 9);
     gate.open();
@@ -138,6 +147,11 @@ describe.each(STORE_KINDS)('deduplication in flight (%s)', (kind) => {
       expect(result.finish).toBe('stop');
       expect(result.usage).toBe(i % 2 === 0);
     }
+    // One row each with the stream's usage; only the leader's costs anything.
+    const rows = await usageRows(ids);
+    for (const row of rows)
+      expect([Number(row.input_tokens), Number(row.output_tokens)]).toEqual([7, 3]);
+    expect(rows.filter((row) => Number(row.cost) > 0)).toHaveLength(1);
   });
 
   it('does not share requests whose answer may vary', async () => {
