@@ -1,0 +1,50 @@
+import { type Kysely, sql } from 'kysely';
+
+/**
+ * The semantic cache: answers kept with the embedding of the conversation that asked for
+ * them, found again by cosine similarity (pgvector's `<=>`). Dimension-free `vector`, since
+ * each embedding model has its own length: pgvector's HNSW and IVFFlat indexes need a fixed
+ * one, so lookups are an exact scan over the rows of one model and embedding model, which a
+ * per-tenant entry cap keeps bounded (see docs/semantic-cache.md). `dimensions` is kept so a
+ * scan never compares vectors of two lengths (pgvector refuses that) after an embedding
+ * model's length changed.
+ *
+ * Only where the server offers pgvector: a PostgreSQL server without it keeps working, with
+ * no semantic cache, and `createSemanticCacheSchema` makes the table once pgvector is there.
+ */
+export async function up(db: Kysely<unknown>): Promise<void> {
+  if (await vectorAvailable(db)) await createSemanticCacheSchema(db);
+}
+
+export async function vectorAvailable(db: Kysely<unknown>): Promise<boolean> {
+  const { rows } = await sql<{
+    found: number;
+  }>`select 1 as found from pg_available_extensions where name = 'vector'`.execute(db);
+  return rows.length > 0;
+}
+
+/** Idempotent: run by this migration, and again when pgvector arrived after it. */
+export async function createSemanticCacheSchema(db: Kysely<unknown>): Promise<void> {
+  await sql`create extension if not exists vector`.execute(db);
+  await sql`
+    create table if not exists semantic_cache_entries (
+      id text primary key,
+      model text not null,
+      embedding_model text not null,
+      dimensions integer not null,
+      embedding vector not null,
+      text_digest text not null,
+      response jsonb not null,
+      usage jsonb not null,
+      bytes integer not null,
+      created_at timestamptz not null default now(),
+      expires_at timestamptz not null
+    )`.execute(db);
+  // The scan's filter, and the purge of expired entries.
+  await sql`
+    create index if not exists semantic_cache_entries_lookup
+    on semantic_cache_entries (model, embedding_model, expires_at)`.execute(db);
+  await sql`
+    create index if not exists semantic_cache_entries_expires
+    on semantic_cache_entries (expires_at)`.execute(db);
+}
