@@ -152,7 +152,9 @@ export interface SemanticCacheEntriesTable {
   dimensions: number;
   /** pgvector's text form, `[0.1,0.2,...]`, both ways. */
   embedding: string;
-  /** SHA-256 of the text that was embedded. */
+  /** SHA-256 of the request's fields other than the conversation: they must match exactly. */
+  params_digest: string;
+  /** SHA-256 of the text that was embedded: an exact repeat needs no embedding. */
   text_digest: string;
   /** The upstream's response body, as sent. */
   response: ColumnType<Record<string, unknown>, string, string>;

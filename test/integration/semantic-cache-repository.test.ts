@@ -22,6 +22,7 @@ function entry(embedding: number[], extra: Partial<NewSemanticCacheEntry> = {}) 
     model: 'mock-chat',
     embeddingModel: 'mock-embedding',
     embedding,
+    paramsDigest: 'params',
     textDigest: 'digest',
     response: { id: 'chatcmpl-1', choices: [{ message: { content: 'Paris' } }] },
     usage: USAGE,
@@ -50,6 +51,7 @@ describe.each(BACKENDS)('semantic cache storage on %s', (kind) => {
 
   const query = (embedding: number[], minSimilarity: number, now = NOW) => ({
     model: 'mock-chat',
+    paramsDigest: 'params',
     embeddingModel: 'mock-embedding',
     embedding,
     minSimilarity,
@@ -72,11 +74,12 @@ describe.each(BACKENDS)('semantic cache storage on %s', (kind) => {
     expect(await cache.nearest(query([0.7, 0.7, 0], 0.9))).toBeNull();
   });
 
-  it('answers only for the same model and embedding model, and the same vector length', async () => {
+  it('answers only within its model, request fields, embedding model and vector length', async () => {
     const cache = await repository();
     await cache.insert(entry([1, 0, 0]));
     await cache.insert(entry([1, 0], { model: 'other-chat' }));
     expect(await cache.nearest({ ...query([1, 0, 0], 0.5), model: 'other-chat' })).toBeNull();
+    expect(await cache.nearest({ ...query([1, 0, 0], 0.5), paramsDigest: 'other' })).toBeNull();
     expect(await cache.nearest({ ...query([1, 0, 0], 0.5), embeddingModel: 'other' })).toBeNull();
     // A query of another length skips vectors it cannot be compared with, without an error.
     expect((await cache.nearest({ ...query([1, 0], 0.5), model: 'other-chat' }))?.similarity).toBe(
@@ -96,6 +99,21 @@ describe.each(BACKENDS)('semantic cache storage on %s', (kind) => {
     expect(await cache.stats()).toEqual({ entries: 1, bytes: live.bytes });
     expect(await cache.purgeAll()).toBe(1);
     expect(await cache.stats()).toEqual({ entries: 0, bytes: 0 });
+  });
+
+  it('finds an exact repeat by its text, the newest live one', async () => {
+    const cache = await repository();
+    await cache.insert(entry([1, 0], { textDigest: 'same', expiresAt: NOW }));
+    const older = await cache.insert(entry([1, 0], { textDigest: 'same' }));
+    const newer = await cache.insert(
+      entry([1, 0], { textDigest: 'same', createdAt: new Date(NOW.getTime() + 1000) }),
+    );
+    const scope = query([], 0);
+    expect((await cache.exact(scope, 'same'))?.id).toBe(newer.id);
+    expect(older.id).not.toBe(newer.id);
+    expect(await cache.exact(scope, 'other')).toBeNull();
+    expect(await cache.exact({ ...scope, paramsDigest: 'other' }, 'same')).toBeNull();
+    expect(await cache.exact({ ...scope, now: LATER }, 'same')).toBeNull();
   });
 
   it('a zero vector never matches', async () => {

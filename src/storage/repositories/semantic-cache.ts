@@ -13,6 +13,7 @@ export interface SemanticCacheEntry {
   model: string;
   embeddingModel: string;
   dimensions: number;
+  paramsDigest: string;
   textDigest: string;
   response: Record<string, unknown>;
   usage: Usage;
@@ -25,6 +26,7 @@ export interface NewSemanticCacheEntry {
   model: string;
   embeddingModel: string;
   embedding: readonly number[];
+  paramsDigest: string;
   textDigest: string;
   response: Record<string, unknown>;
   usage: Usage;
@@ -32,13 +34,18 @@ export interface NewSemanticCacheEntry {
   expiresAt: Date;
 }
 
-export interface NearestQuery {
+/** Which entries may answer: the same model, request fields and embedding model. */
+export interface EntryScope {
   model: string;
+  paramsDigest: string;
   embeddingModel: string;
+  now: Date;
+}
+
+export interface NearestQuery extends EntryScope {
   embedding: readonly number[];
   /** Cosine similarity, -1 to 1: nothing less similar is returned. */
   minSimilarity: number;
-  now: Date;
 }
 
 export interface SemanticCacheStats {
@@ -60,6 +67,7 @@ function toEntry(
     model: row.model,
     embeddingModel: row.embedding_model,
     dimensions: row.dimensions,
+    paramsDigest: row.params_digest,
     textDigest: row.text_digest,
     response: row.response,
     usage: row.usage as unknown as Usage,
@@ -74,6 +82,7 @@ const ENTRY_COLUMNS = [
   'model',
   'embedding_model',
   'dimensions',
+  'params_digest',
   'text_digest',
   'response',
   'usage',
@@ -112,6 +121,7 @@ export class SemanticCacheRepository {
         embedding_model: entry.embeddingModel,
         dimensions: entry.embedding.length,
         embedding: vectorLiteral(entry.embedding),
+        params_digest: entry.paramsDigest,
         text_digest: entry.textDigest,
         response,
         usage: JSON.stringify(entry.usage),
@@ -142,6 +152,7 @@ export class SemanticCacheRepository {
           .selectFrom('semantic_cache_entries')
           .select([...ENTRY_COLUMNS, distance.as('distance')])
           .where('model', '=', query.model)
+          .where('params_digest', '=', query.paramsDigest)
           .where('embedding_model', '=', query.embeddingModel)
           .where('expires_at', '>', query.now)
           .as('candidates'),
@@ -154,6 +165,22 @@ export class SemanticCacheRepository {
       .executeTakeFirst();
     if (row === undefined) return null;
     return { entry: toEntry(row), similarity: 1 - Number(row.distance) };
+  }
+
+  /** The newest live entry made from exactly this text: a repeat needs no embedding. */
+  async exact(scope: EntryScope, textDigest: string): Promise<SemanticCacheEntry | null> {
+    const row = await this.db
+      .selectFrom('semantic_cache_entries')
+      .select(ENTRY_COLUMNS)
+      .where('model', '=', scope.model)
+      .where('params_digest', '=', scope.paramsDigest)
+      .where('embedding_model', '=', scope.embeddingModel)
+      .where('text_digest', '=', textDigest)
+      .where('expires_at', '>', scope.now)
+      .orderBy('created_at', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    return row === undefined ? null : toEntry(row);
   }
 
   /** Removes expired entries; returns how many. */

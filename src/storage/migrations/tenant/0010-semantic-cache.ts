@@ -2,7 +2,8 @@ import { type Kysely, sql } from 'kysely';
 
 /**
  * The semantic cache: answers kept with the embedding of the conversation that asked for
- * them, found again by cosine similarity (pgvector's `<=>`). Dimension-free `vector`, since
+ * them, found again by cosine similarity (pgvector's `<=>`) among the entries of the same
+ * model and the same other request fields (`params_digest`: sampling, response format...). Dimension-free `vector`, since
  * each embedding model has its own length: pgvector's HNSW and IVFFlat indexes need a fixed
  * one, so lookups are an exact scan over the rows of one model and embedding model, which a
  * per-tenant entry cap keeps bounded (see docs/semantic-cache.md). `dimensions` is kept so a
@@ -33,6 +34,7 @@ export async function createSemanticCacheSchema(db: Kysely<unknown>): Promise<vo
       embedding_model text not null,
       dimensions integer not null,
       embedding vector not null,
+      params_digest text not null,
       text_digest text not null,
       response jsonb not null,
       usage jsonb not null,
@@ -40,10 +42,10 @@ export async function createSemanticCacheSchema(db: Kysely<unknown>): Promise<vo
       created_at timestamptz not null default now(),
       expires_at timestamptz not null
     )`.execute(db);
-  // The scan's filter, and the purge of expired entries.
+  // The scan's filter (an exact repeat is found by its text alone), and the purge.
   await sql`
     create index if not exists semantic_cache_entries_lookup
-    on semantic_cache_entries (model, embedding_model, expires_at)`.execute(db);
+    on semantic_cache_entries (model, params_digest, embedding_model, text_digest)`.execute(db);
   await sql`
     create index if not exists semantic_cache_entries_expires
     on semantic_cache_entries (expires_at)`.execute(db);
