@@ -23,7 +23,7 @@ export const SEMANTIC_CACHE_DEFAULTS: Readonly<SemanticCacheSettings> = Object.f
   threshold: 0.95,
   embeddingModel: null,
   ttlSeconds: 3600,
-  maxEntries: 10_000,
+  maxEntries: 2_000,
 });
 
 export const SEMANTIC_CACHE_LIMITS = {

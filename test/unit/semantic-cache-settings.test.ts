@@ -71,7 +71,7 @@ describe('semantic cache settings', () => {
       threshold: 0.95,
       embedding_model: null,
       ttl_seconds: 3600,
-      max_entries: 10_000,
+      max_entries: 2_000,
     });
   });
 
