@@ -1,10 +1,15 @@
-import { sql } from 'kysely';
+import { randomBytes } from 'node:crypto';
+import { Kysely, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrateToLatest } from '../../src/storage/migrations/index.js';
 import {
   type NewSemanticCacheEntry,
   SemanticCacheRepository,
 } from '../../src/storage/repositories/semantic-cache.js';
+import type { TenantSchema } from '../../src/storage/tenant-schema.js';
 import { BACKENDS } from '../helpers/databases.js';
+import { TEST_DATABASE_URL } from '../helpers/services.js';
 import { servicesOn, type TestServices } from '../helpers/tenant-services.js';
 
 const NOW = new Date('2026-11-02T10:00:00.000Z');
@@ -152,5 +157,44 @@ describe.each(BACKENDS)('semantic cache storage on %s', (kind) => {
     expect(await cache.prepare()).toBe(true);
     await cache.insert(entry([1, 0]));
     expect(await cache.stats()).toMatchObject({ entries: 1 });
+  });
+});
+
+describe('semantic cache storage under a role that may not create pgvector', () => {
+  it('migrates without it, then makes its table once a superuser created the extension', async () => {
+    const suffix = randomBytes(4).toString('hex');
+    const role = `llmb_sem_${suffix}`;
+    const database = `llmb_sem_${suffix}`;
+    const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await admin.connect();
+    await admin.query(`create role ${role} login createdb`);
+    await admin.query(`create database ${database} owner ${role}`);
+    const url = new URL(TEST_DATABASE_URL);
+    url.username = role;
+    url.pathname = `/${database}`;
+    const db = new Kysely<TenantSchema>({
+      dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url.toString() }) }),
+    });
+    try {
+      // pgvector is not trusted: the migration leaves it out rather than fail the tenant.
+      await migrateToLatest(db as Kysely<unknown>, 'tenant');
+      const cache = new SemanticCacheRepository(db);
+      expect(await cache.prepare()).toBe(false);
+
+      const superuser = new URL(TEST_DATABASE_URL);
+      superuser.pathname = `/${database}`;
+      const owner = new pg.Client({ connectionString: superuser.toString() });
+      await owner.connect();
+      await owner.query('create extension vector');
+      await owner.end();
+      expect(await cache.prepare()).toBe(true);
+      await cache.insert(entry([1, 0]));
+      expect(await cache.stats()).toMatchObject({ entries: 1 });
+    } finally {
+      await db.destroy();
+      await admin.query(`drop database if exists ${database} with (force)`);
+      await admin.query(`drop role if exists ${role}`);
+      await admin.end();
+    }
   });
 });

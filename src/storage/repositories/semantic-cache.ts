@@ -3,7 +3,7 @@ import type { Usage } from '../../domain/usage-record.js';
 import { newId } from '../../utils/ids.js';
 import {
   createSemanticCacheSchema,
-  vectorAvailable,
+  vectorUsable,
 } from '../migrations/tenant/0010-semantic-cache.js';
 import type { SemanticCacheEntriesTable, TenantSchema } from '../tenant-schema.js';
 
@@ -106,7 +106,7 @@ export class SemanticCacheRepository {
     }>`select to_regclass('semantic_cache_entries')::text as found`.execute(this.db);
     if (rows[0]?.found != null) return true;
     const db = this.db as unknown as Kysely<unknown>;
-    if (!(await vectorAvailable(db))) return false;
+    if (!(await vectorUsable(db))) return false;
     await createSemanticCacheSchema(db);
     return true;
   }
