@@ -11,7 +11,19 @@ set -euo pipefail
 PGVECTOR_VERSION=0.8.0
 # From Checksums-Sha256 of pgvector_0.8.0-1.dsc in Debian's pool.
 PGVECTOR_SHA256=867a2c328d4928a5a9d6f052cd3bc78c7d60228a9b914ad32aa3db88e9de27b0
-PGVECTOR_URL="http://deb.debian.org/debian/pool/main/p/pgvector/pgvector_${PGVECTOR_VERSION}.orig.tar.gz"
+
+# The Debian mirror apt uses on this machine (the pool's layout is the same on every mirror,
+# and the checksum pins the file); DEBIAN_MIRROR overrides it.
+debian_mirror() {
+  # Missing files and no match are not errors here: the default below applies.
+  {
+    grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources || true
+    grep -hs '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list || true
+  } | grep -oE 'https?://[^ ]+' | grep -E '/debian/?$' | head -n 1 | sed 's:/*$::' || true
+}
+mirror="${DEBIAN_MIRROR:-$(debian_mirror)}"
+mirror="${mirror:-http://deb.debian.org/debian}"
+PGVECTOR_URL="${mirror}/pool/main/p/pgvector/pgvector_${PGVECTOR_VERSION}.orig.tar.gz"
 
 export PGHOST="${PGHOST:-127.0.0.1}" PGPORT="${PGPORT:-5432}" PGUSER="${PGUSER:-postgres}"
 export DEBIAN_FRONTEND=noninteractive
