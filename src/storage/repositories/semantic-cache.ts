@@ -96,9 +96,8 @@ export class SemanticCacheRepository {
   constructor(private readonly db: Kysely<TenantSchema>) {}
 
   /**
-   * Whether the table is there: it is not on a server that lacked pgvector when the
-   * migration ran. Makes it when pgvector has been installed since; false when it still
-   * is not there.
+   * Whether the table is there: the migration leaves it out where pgvector was missing or
+   * the role could not create it. Makes it once that changed; false while it has not.
    */
   async prepare(): Promise<boolean> {
     const { rows } = await sql<{
