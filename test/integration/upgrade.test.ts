@@ -25,6 +25,7 @@ async function downgrade(services: TestServices, slug: string): Promise<string> 
     '0006-usage-indexes': { indexes: ['usage_records_key_at', 'usage_records_user_at'] },
     '0007-user-allowed-models': { columns: [['users', 'allowed_models']] },
     '0008-provider-keys': { tables: ['provider_keys'] },
+    '0010-semantic-cache': { tables: ['semantic_cache_entries'] },
   };
   const undo = created[newest];
   if (undo === undefined) throw new Error(`teach this test to undo ${newest}`);
