@@ -82,7 +82,7 @@ export async function buildApp(root: Root): Promise<FastifyInstance> {
 
   await app.register(v1Routes, {
     prefix: '/v1',
-    inference: gateway.routing.inference,
+    inference: gateway.inference,
     catalog: gateway.routing.catalog,
     resolver: gateway.routing.resolver,
     authenticator: gateway.authenticator,

@@ -7,6 +7,8 @@ import {
 import { MemoryIdempotencyStore, MemoryResponseStore } from '../services/cache/memory-store.js';
 import { RedisIdempotencyStore, RedisResponseStore } from '../services/cache/redis-store.js';
 import type { IdempotencyStore, ResponseStore } from '../services/cache/store.js';
+import type { FlightExchange } from '../services/dedup/exchange.js';
+import { RedisFlightExchange } from '../services/dedup/redis-exchange.js';
 import { type EventFeed, RedisEventFeed } from '../services/events/event-feed.js';
 import {
   EVENT_STREAM,
@@ -71,6 +73,8 @@ export interface Backends {
   responses: ResponseStore;
   /** Idempotency keys and the answers they stand for. */
   idempotency: IdempotencyStore;
+  /** Where instances share answers in flight; null: one instance, its own flights only. */
+  dedup: FlightExchange | null;
   /**
    * The event log (or, with `source` 'logs', the log stream) read by one consumer group,
    * with a blocking reader of its own.
@@ -81,7 +85,7 @@ export interface Backends {
 
 export type BackendOverrides = Partial<Omit<Backends, 'kind' | 'eventFeed' | 'close'>>;
 
-type Settings = Pick<EnvConfig, 'usageClaimIdleMs' | 'usageStream' | 'logStream'>;
+type Settings = Pick<EnvConfig, 'usageClaimIdleMs' | 'usageStream' | 'logStream' | 'dedup'>;
 
 function memoryFeed(log: EventLog | null, claimIdleMs: number): EventFeed {
   if (!(log instanceof MemoryEventLog))
@@ -108,6 +112,7 @@ export function memoryBackends(
     logStream: overrides.logStream ?? null,
     responses: overrides.responses ?? new MemoryResponseStore(),
     idempotency: overrides.idempotency ?? new MemoryIdempotencyStore(),
+    dedup: overrides.dedup ?? null,
   };
   return {
     ...backends,
@@ -151,6 +156,14 @@ export function redisBackends(
           : new RedisEventLog({ client, stream: settings.logStream, max: LOG_STREAM_MAX }),
     responses: overrides.responses ?? new RedisResponseStore(client),
     idempotency: overrides.idempotency ?? new RedisIdempotencyStore(client),
+    dedup:
+      overrides.dedup !== undefined
+        ? overrides.dedup
+        : new RedisFlightExchange({
+            client,
+            blocking: () => redis.blocking('dedup'),
+            leaseMs: settings.dedup.leaseMs,
+          }),
   };
   return {
     ...backends,
@@ -183,4 +196,5 @@ async function closeAll(backends: Omit<Backends, 'kind' | 'eventFeed' | 'close'>
   await backends.instances.close();
   await backends.responses.close();
   await backends.idempotency.close();
+  await backends.dedup?.close();
 }

@@ -5,6 +5,7 @@ import { AlertMonitor } from '../services/alerts/alert-monitor.js';
 import { Idempotency } from '../services/cache/idempotency.js';
 import { ResponseCache } from '../services/cache/response-cache.js';
 import { CacheSettingsCache } from '../services/cache/settings-cache.js';
+import { Deduplicator, type Inference } from '../services/dedup/deduplicator.js';
 import { type Authenticator, CachingAuthenticator } from '../services/keys/authenticator.js';
 import { FailureThrottle } from '../services/keys/failure-throttle.js';
 import { Admissions } from '../services/limits/admission.js';
@@ -29,6 +30,8 @@ const IDLE_MS = 250;
 /** What only the HTTP gateway needs on top of the services: the request path's objects. */
 export interface Gateway {
   routing: Routing;
+  /** The inference routes' upstream calls: through deduplication unless DEDUP is off. */
+  inference: Inference;
   authenticator: Authenticator;
   limiter: RateLimiter;
   alerts: AlertMonitor;
@@ -125,6 +128,7 @@ export async function buildGateway({
   });
   return {
     routing,
+    inference: buildInference(config, routing, backends, metrics, log),
     authenticator,
     limiter,
     alerts,
@@ -165,4 +169,44 @@ function buildCaching({ config, services, backends, metrics, log }: Omit<Gateway
   });
   const idempotency = new Idempotency({ store: backends.idempotency, timeoutMs, onError });
   return { cache, idempotency };
+}
+
+/** Identical requests in flight share one upstream call, across instances with Redis. */
+function buildInference(
+  config: AppConfig,
+  routing: Routing,
+  backends: Backends,
+  metrics: Registry,
+  log: Logger,
+): Inference {
+  const { dedup, redisTimeoutMs } = config.env;
+  if (!dedup.enabled) return routing.inference;
+  const counter = (name: string, help: string) =>
+    new Counter({ name: `dedup_${name}_total`, help, registers: [metrics] });
+  const leaders = counter('leaders', 'Shared requests whose upstream call this instance made.');
+  const followers = counter(
+    'followers',
+    'Requests answered by another identical request in flight, without an upstream call of their own.',
+  );
+  const takeovers = counter(
+    'takeovers',
+    'Upstream calls this instance made for followers whose leader died or failed.',
+  );
+  return new Deduplicator({
+    upstream: routing.inference,
+    exchange: backends.dedup,
+    settings: {
+      nondeterministic: dedup.nondeterministic,
+      leaseMs: dedup.leaseMs,
+      waitMs: dedup.waitMs,
+      claimTimeoutMs: redisTimeoutMs,
+    },
+    models: config.models,
+    metrics: {
+      leader: () => leaders.inc(),
+      follower: () => followers.inc(),
+      takeover: () => takeovers.inc(),
+    },
+    onError: (error, message) => log.warn({ err: error }, message),
+  });
 }

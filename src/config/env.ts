@@ -91,6 +91,18 @@ export interface EnvConfig {
   opsAuth: OpsAuth;
   /** A port of their own for /metrics, /docs and /openapi.json (health on both); null: none. */
   opsPort: number | null;
+  /** Identical requests in flight share one upstream call (see docs/deduplication.md). */
+  dedup: DedupConfig;
+}
+
+export interface DedupConfig {
+  enabled: boolean;
+  /** Also share requests whose answer may vary (temperature not 0, n > 1). */
+  nondeterministic: boolean;
+  /** How long a leader's claim lives without its heartbeat: the takeover delay after a crash. */
+  leaseMs: number;
+  /** The longest a follower waits for the next part of a live leader's answer. */
+  waitMs: number;
 }
 
 export type OpsAuth = 'none' | 'platform_key';
@@ -253,6 +265,25 @@ export function readEnv(env: Env, errors: string[]): EnvConfig {
     corsOrigins: corsOrigins(env.CORS_ORIGINS, errors),
     opsAuth: opsAuth(env.OPS_AUTH, errors),
     opsPort: opsPort(env, errors),
+    dedup: dedup(env, errors),
+  };
+}
+
+function onOff(env: Env, name: string, fallback: boolean, errors: string[]): boolean {
+  const value = env[name];
+  if (value === undefined || value === '') return fallback;
+  if (value === 'on') return true;
+  if (value === 'off') return false;
+  errors.push(`${name} must be on or off, got '${value}'`);
+  return fallback;
+}
+
+function dedup(env: Env, errors: string[]): DedupConfig {
+  return {
+    enabled: onOff(env, 'DEDUP', true, errors),
+    nondeterministic: onOff(env, 'DEDUP_NONDETERMINISTIC', false, errors),
+    leaseMs: integer(env, 'DEDUP_LEASE_MS', 3000, 300, 60_000, errors),
+    waitMs: integer(env, 'DEDUP_WAIT_MS', 300_000, 1000, 3_600_000, errors),
   };
 }
 

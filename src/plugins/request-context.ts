@@ -25,6 +25,11 @@ export interface InferenceRecord {
   eventId: string;
   /** Its usage event was committed before the answer's last byte: none is made at the end. */
   committed: boolean;
+  /**
+   * The request whose upstream call answered this one (deduplication in flight); null when
+   * it made its own. Such a request is accounted with that call's usage at no cost.
+   */
+  dedupOf?: string | null;
 }
 
 declare module 'fastify' {
@@ -132,6 +137,7 @@ export function completionRecord({ request, status, clientAborted, durationMs }:
       attempts: inference.attempts,
       stream: inference.stream,
       timeToFirstChunkMs: inference.timeToFirstChunkMs,
+      ...(inference.dedupOf && { dedupOf: inference.dedupOf }),
     }),
     ...(usage && {
       tokens: {

@@ -12,13 +12,17 @@ import {
   type QueryResult,
 } from 'kysely';
 
+/** Makes the database's PGlite; called once, when Kysely first needs a connection. */
+export type PGliteFactory = () => Promise<PGlite>;
+
 /**
  * Kysely over PGlite: real PostgreSQL compiled to WebAssembly, so the embedded default runs
  * the same SQL and migrations as a server. PGlite has one session, so the driver hands out
- * that session to one user at a time; a transaction holds it until commit or rollback.
+ * that session to one user at a time; a transaction holds it until commit or rollback. The
+ * PGlite is made on first use, so what it needs (an extension's module) is loaded then.
  */
 export class PGliteDialect implements Dialect {
-  constructor(private readonly pglite: PGlite) {}
+  constructor(private readonly pglite: PGliteFactory) {}
 
   createAdapter() {
     return new PostgresAdapter();
@@ -55,16 +59,18 @@ class PGliteConnection implements DatabaseConnection {
 }
 
 class PGliteDriver implements Driver {
-  private readonly connection: PGliteConnection;
+  private pglite: PGlite | null = null;
+  private connection: PGliteConnection | null = null;
   private queue: Promise<void> = Promise.resolve();
   private release: (() => void) | null = null;
 
-  constructor(private readonly pglite: PGlite) {
-    this.connection = new PGliteConnection(pglite);
-  }
+  constructor(private readonly create: PGliteFactory) {}
 
   async init(): Promise<void> {
-    await this.pglite.waitReady;
+    const pglite = await this.create();
+    await pglite.waitReady;
+    this.pglite = pglite;
+    this.connection = new PGliteConnection(pglite);
   }
 
   async acquireConnection(): Promise<DatabaseConnection> {
@@ -75,6 +81,8 @@ class PGliteDriver implements Driver {
     });
     await previous;
     this.release = release;
+    // Kysely calls init() before the first connection is acquired.
+    if (this.connection === null) throw new Error('PGlite driver used before init');
     return this.connection;
   }
 
@@ -98,6 +106,6 @@ class PGliteDriver implements Driver {
 
   async destroy(): Promise<void> {
     await this.queue;
-    await this.pglite.close();
+    await this.pglite?.close();
   }
 }

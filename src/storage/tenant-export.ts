@@ -7,8 +7,12 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { type Kysely, sql, type Transaction } from 'kysely';
 
-/** Kysely's migration bookkeeping: the applied names go into the header line instead. */
-const SKIPPED_TABLES = ['schema_migrations', 'schema_migrations_lock'];
+/**
+ * Kysely's migration bookkeeping: the applied names go into the header line instead. And the
+ * semantic cache: copies of upstream answers kept for speed, like the exact cache in Redis
+ * (not exported either), whose vectors would outweigh everything else in the file.
+ */
+const SKIPPED_TABLES = ['schema_migrations', 'schema_migrations_lock', 'semantic_cache_entries'];
 
 /**
  * Columns never exported. They hold keyed hashes only, but a hash is worthless outside this

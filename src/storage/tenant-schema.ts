@@ -159,6 +159,29 @@ export interface ProviderKeysTable {
   updated_by: string | null;
 }
 
+/** An answer of the semantic cache (see services/cache/semantic-cache.ts). */
+export interface SemanticCacheEntriesTable {
+  id: string;
+  /** The model the answer came from, after routing aliases. */
+  model: string;
+  embedding_model: string;
+  dimensions: number;
+  /** pgvector's text form, `[0.1,0.2,...]`, both ways. */
+  embedding: string;
+  /** SHA-256 of the request's fields other than the conversation: they must match exactly. */
+  params_digest: string;
+  /** SHA-256 of the text that was embedded: an exact repeat needs no embedding. */
+  text_digest: string;
+  /** The upstream's response body, as sent. */
+  response: ColumnType<Record<string, unknown>, string, string>;
+  /** What the upstream call used, in the domain's Usage form. */
+  usage: ColumnType<Record<string, unknown>, string, string>;
+  /** The response's size in bytes, for the cache's size. */
+  bytes: number;
+  created_at: Timestamp;
+  expires_at: Date;
+}
+
 export interface TenantSchema {
   users: UsersTable;
   api_keys: ApiKeysTable;
@@ -171,4 +194,5 @@ export interface TenantSchema {
   webhook_deliveries: WebhookDeliveriesTable;
   webhook_attempts: WebhookAttemptsTable;
   provider_keys: ProviderKeysTable;
+  semantic_cache_entries: SemanticCacheEntriesTable;
 }

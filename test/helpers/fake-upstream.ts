@@ -135,6 +135,15 @@ export async function sse(
   res.end();
 }
 
+/** A promise the test resolves when it chooses: holds upstream answers until then. */
+export function newGate(): { open: () => void; opened: Promise<void> } {
+  let open: () => void = () => {};
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { open, opened };
+}
+
 /** Never answers: for timeouts. */
 export const stall: Script = () => new Promise(() => {});
 

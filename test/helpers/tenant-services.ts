@@ -8,6 +8,7 @@ import type { Services } from '../../src/composition/services.js';
 import type { DatabaseServerConfig } from '../../src/config/database-servers.js';
 import { type AppConfig, loadConfig } from '../../src/config/load.js';
 import type { IdempotencyStore, ResponseStore } from '../../src/services/cache/store.js';
+import type { FlightExchange } from '../../src/services/dedup/exchange.js';
 import type { EventLog } from '../../src/services/events/event-log.js';
 import type { InvalidationBus } from '../../src/services/keys/invalidation.js';
 import type { Ledger } from '../../src/services/limits/ledger.js';
@@ -54,6 +55,8 @@ export interface TestServicesOptions {
   responses?: ResponseStore;
   /** Default: in-process idempotency keys. */
   idempotency?: IdempotencyStore;
+  /** Where instances share answers in flight; default: none (this instance's own flights). */
+  dedup?: FlightExchange | null;
   /** Default: no allow-list, 2 s timeouts and 50 ms retries. */
   webhooks?: { allowedHosts?: string[]; timeoutMs?: number; retryBaseMs?: number };
 }
@@ -137,6 +140,7 @@ export async function composeForTest(
     dueIndex: options.dueIndex,
     responses: options.responses,
     idempotency: options.idempotency,
+    dedup: options.dedup,
   };
   const root = await compose(
     testConfig(options.config ?? defaultConfig(), options, exportDirectory),

@@ -32,6 +32,7 @@ async function downgrade(services: TestServices, slug: string): Promise<string> 
         ['usage_records', 'saved_cost'],
       ],
     },
+    '0010-semantic-cache': { tables: ['semantic_cache_entries'] },
   };
   const undo = created[newest];
   if (undo === undefined) throw new Error(`teach this test to undo ${newest}`);

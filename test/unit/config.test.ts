@@ -169,6 +169,30 @@ describe('loadConfig: environment problems', () => {
     expect(env({ USAGE_PROGRESS_MS: '200' }).usageProgressMs).toBe(200);
   });
 
+  it('checks the deduplication settings', () => {
+    const problems = problemsOf({
+      DEDUP: 'yes',
+      DEDUP_NONDETERMINISTIC: '1',
+      DEDUP_LEASE_MS: '10',
+      DEDUP_WAIT_MS: 'long',
+    });
+    problemWith(problems, 'DEDUP', 'yes');
+    problemWith(problems, 'DEDUP_NONDETERMINISTIC', '1');
+    problemWith(problems, 'DEDUP_LEASE_MS', '10');
+    problemWith(problems, 'DEDUP_WAIT_MS', 'long');
+    const env = (vars: Record<string, string>) => loadConfig(vars).env;
+    expect(env({}).dedup).toEqual({
+      enabled: true,
+      nondeterministic: false,
+      leaseMs: 3000,
+      waitMs: 300_000,
+    });
+    expect(env({ DEDUP: 'off', DEDUP_NONDETERMINISTIC: 'on' }).dedup).toMatchObject({
+      enabled: false,
+      nondeterministic: true,
+    });
+  });
+
   it('checks the request timeouts', () => {
     const problems = problemsOf({ REQUEST_BODY_TIMEOUT_MS: '-1', REQUEST_HEADERS_TIMEOUT_MS: 'x' });
     problemWith(problems, 'REQUEST_BODY_TIMEOUT_MS', '-1');

@@ -40,18 +40,37 @@ export function mockReply(model: string, prompt: string, choice: number): string
   return `This is a mock reply from ${model}${suffix}. You said: "${echo}"`;
 }
 
-/** A unit vector derived from the text, so equal inputs embed equally. */
-export function mockEmbedding(text: string, dimensions: number): number[] {
+/** A pseudo-random direction (not normalised) that only `word` and the length decide. */
+function wordDirection(word: string, dimensions: number): number[] {
   const values: number[] = [];
-  let block = createHash('sha256').update(text).digest();
+  let block = createHash('sha256').update(word).digest();
   while (values.length < dimensions) {
     for (let i = 0; i + 1 < block.length && values.length < dimensions; i += 2) {
       values.push(block.readUInt16BE(i) / 32767.5 - 1);
     }
     block = createHash('sha256').update(block).digest();
   }
-  const norm = Math.sqrt(values.reduce((sum, v) => sum + v * v, 0)) || 1;
-  return values.map((v) => v / norm);
+  return values;
+}
+
+/**
+ * A bag of words, so the mock ranks texts as a real embedding model roughly would: each word
+ * (lowercased, letters and digits) has a pseudo-random unit direction from its hash, and a
+ * text is the normalised sum of its words'. Equal texts embed equally; the same words in
+ * another order, case or punctuation embed equally too; texts sharing most of their words
+ * are close (cosine similarity near 1), unrelated ones are not (about 0, give or take
+ * 1/sqrt(dimensions)). A text without a word counts as one word, itself.
+ */
+export function mockEmbedding(text: string, dimensions: number): number[] {
+  const words = text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [text];
+  const sum = new Array<number>(dimensions).fill(0);
+  for (const word of words) {
+    const direction = wordDirection(word, dimensions);
+    const length = Math.hypot(...direction) || 1;
+    for (let i = 0; i < dimensions; i++) sum[i] = (sum[i] ?? 0) + (direction[i] ?? 0) / length;
+  }
+  const norm = Math.hypot(...sum) || 1;
+  return sum.map((value) => value / norm);
 }
 
 export function toBase64Floats(vector: number[]): string {

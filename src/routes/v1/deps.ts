@@ -1,6 +1,6 @@
 import type { Idempotency } from '../../services/cache/idempotency.js';
 import type { ResponseCache } from '../../services/cache/response-cache.js';
-import type { InferenceService } from '../../services/inference/inference-service.js';
+import type { Inference } from '../../services/dedup/deduplicator.js';
 import type { ModelCatalog } from '../../services/inference/model-catalog.js';
 import type { Authenticator } from '../../services/keys/authenticator.js';
 import type { RateLimiter } from '../../services/limits/limiter.js';
@@ -9,7 +9,8 @@ import type { UsageCommitter } from '../../services/usage/usage-commit.js';
 
 /** What the data plane's routes are built from (a file of its own: the handlers need it too). */
 export interface V1Deps {
-  inference: InferenceService;
+  /** The upstream calls, identical requests in flight sharing one. */
+  inference: Inference;
   catalog: ModelCatalog;
   /** Turns the requested name (a model, or a router such as `auto`) into a model. */
   resolver: ModelResolver;

@@ -4,6 +4,7 @@ import type { ModelConfig } from '../../config/load.js';
 import type { InferenceRecord } from '../../plugins/request-context.js';
 import { commitAnswer, streamAccounting } from '../../plugins/usage-events.js';
 import type { JsonObject } from '../../providers/types.js';
+import type { Deduped } from '../../services/dedup/deduplicator.js';
 import {
   ATTEMPTS_HEADER,
   type InferenceCall,
@@ -65,8 +66,10 @@ async function admit(
 }
 
 /** What a call used, as limits and quotas count it. */
-function usedOf(usage: Usage | null, cost: number | null): Used | null {
+function usedOf(usage: Usage | null, cost: number | null, dedupOf?: string | null): Used | null {
   if (usage === null) return null;
+  // Served by another request's upstream call: its tokens and cost are that request's.
+  if (dedupOf) return { tokens: 0, cost: 0 };
   return { tokens: usage.promptTokens + usage.completionTokens, cost: cost ?? 0 };
 }
 
@@ -82,11 +85,12 @@ type HandlerDeps = Pick<
 >;
 
 /** Which deployment served the request and how many upstream calls it took. */
-function servedHeaders(served: Served): Record<string, string> {
+function servedHeaders(served: Served & Deduped): Record<string, string> {
   return {
     'x-llm-backend-model': served.model.name,
     'x-llm-backend-deployment': served.deployment.id,
     [ATTEMPTS_HEADER]: String(served.attempts),
+    ...(served.dedupOf && { 'x-llm-backend-cache': 'dedup' }),
   };
 }
 
@@ -135,26 +139,30 @@ async function startStream(
   request.inference = record;
   const ended = (outcome: StreamOutcome) => {
     accounting.ended();
+    // Known only at the end: a follower whose leader died may have made the call itself.
+    const dedupOf = stream.dedupOf ?? null;
     Object.assign(record, {
       usage: outcome.usage,
-      cost: costOf(outcome.usage, stream.deployment.pricing),
+      cost: dedupOf ? 0 : costOf(outcome.usage, stream.deployment.pricing),
       timeToFirstChunkMs: outcome.timeToFirstChunkMs,
+      dedupOf,
     });
   };
   accounting.track(async () => {
     const usage = await stream.progress();
-    return { usage, cost: costOf(usage, stream.deployment.pricing) };
+    return { usage, cost: stream.dedupOf ? 0 : costOf(usage, stream.deployment.pricing) };
   });
   request.settled = stream.outcome.then(async (outcome) => {
     ended(outcome);
     if (outcome.error) request.errorCode = outcome.error.wireCode ?? outcome.error.code;
     const answer = outcome.error || outcome.clientAborted ? null : assembler?.answer(outcome.usage);
     if (answer) {
-      const cost = record.cost ?? 0;
+      // What the upstream call cost, even when another request in flight paid for it.
+      const cost = costOf(outcome.usage, stream.deployment.pricing);
       caching.answered({ ...servedOf(stream), body: answer, usage: outcome.usage, cost });
     } else caching.failed();
     // What was delivered counts, a cut stream too; nothing at all releases the tokens.
-    await admission.settle(usedOf(record.usage, record.cost));
+    await admission.settle(usedOf(record.usage, record.cost, record.dedupOf));
   });
   const events = assembler ? assembling(stream.events, assembler) : stream.events;
   return { headers: servedHeaders(stream), events };
@@ -171,14 +179,16 @@ async function complete(deps: HandlerDeps, input: Prepared, request: FastifyRequ
     attempts: result.attempts,
     stream: false,
     usage: result.usage,
-    cost: costOf(result.usage, result.deployment.pricing),
+    cost: result.dedupOf ? 0 : costOf(result.usage, result.deployment.pricing),
     timeToFirstChunkMs: null,
     eventId: newId('evt'),
     committed: false,
+    dedupOf: result.dedupOf ?? null,
   };
   // After the response, off its path: the correction is the request's second round trip.
-  request.settled = admission.settle(usedOf(result.usage, request.inference.cost));
-  const cost = request.inference.cost ?? 0;
+  request.settled = admission.settle(usedOf(result.usage, request.inference.cost, result.dedupOf));
+  // What the upstream call cost, even when another request in flight paid for it.
+  const cost = costOf(result.usage, result.deployment.pricing);
   caching.answered({ ...servedOf(result), body: result.body, usage: result.usage, cost });
   // Sent as a string: the upstream's object reaches the client exactly, unknown fields too.
   return { headers: servedHeaders(result), text: JSON.stringify(result.body) };

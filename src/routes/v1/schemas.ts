@@ -130,6 +130,11 @@ export const inferenceResponses = {
         type: 'integer',
         description: 'Upstream calls made, the successful one included.',
       },
+      'x-llm-backend-cache': {
+        type: 'string',
+        description:
+          '`dedup`: answered by an identical request in flight, without an upstream call of its own.',
+      },
     },
   },
   '4xx': ErrorResponse,

@@ -9,7 +9,7 @@ import type { Capability } from '../inference/model-catalog.js';
  * Everything else (messages, tools, every sampling field, `seed`, `response_format`...)
  * is part of the key, unknown fields included: a field we do not know may change the answer.
  */
-const NOT_IN_KEY = new Set([
+export const NOT_IN_KEY = new Set([
   'stream',
   'stream_options',
   'user',

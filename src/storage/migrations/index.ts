@@ -12,6 +12,7 @@ import * as tenant0006 from './tenant/0006-usage-indexes.js';
 import * as tenant0007 from './tenant/0007-user-allowed-models.js';
 import * as tenant0008 from './tenant/0008-provider-keys.js';
 import * as tenant0009 from './tenant/0009-response-cache.js';
+import * as tenant0010 from './tenant/0010-semantic-cache.js';
 
 /**
  * Versioned migrations, in the repository and in order. Kysely's migrator records them per
@@ -34,6 +35,7 @@ const tenantMigrations: Record<string, Migration> = {
   '0007-user-allowed-models': tenant0007,
   '0008-provider-keys': tenant0008,
   '0009-response-cache': tenant0009,
+  '0010-semantic-cache': tenant0010,
 };
 
 /** Every migration's name, in order, per schema. */

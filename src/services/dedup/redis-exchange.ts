@@ -1,0 +1,251 @@
+import type { Redis } from 'ioredis';
+import { decodeEntry, encodeEntry, type FlightEntry, isFinal } from './entries.js';
+import type { Claim, FlightExchange, FollowHandlers, Leadership } from './exchange.js';
+
+export interface RedisExchangeOptions {
+  /** The process's shared command connection. */
+  client: Redis;
+  /** The one blocking connection all of this instance's followers are read through. */
+  blocking: () => Redis;
+  /** How long a leadership lives without its heartbeat: the takeover's delay after a crash. */
+  leaseMs: number;
+  /** How long a finished leadership's entries stay readable for followers still catching up. */
+  lingerMs?: number;
+}
+
+/** Renews a lease and its stream only while this leader still holds it. */
+const RENEW = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
+  redis.call('PEXPIRE', KEYS[3], ARGV[3])
+  return 1
+end
+return 0`;
+
+/** Lets the entries expire soon and frees the key, unless another leader holds it by now. */
+const FINISH = `
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+redis.call('PEXPIRE', KEYS[3], ARGV[2])
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1`;
+
+/** Entries read per stream in one call; a stream is a few hundred chunks at most. */
+const READ_COUNT = 1000;
+
+interface Watch {
+  keys: Keys;
+  leaderId: string;
+  lastId: string;
+  handlers: FollowHandlers;
+}
+
+interface Keys {
+  lead: string;
+  stream: string;
+  followers: string;
+}
+
+/**
+ * The tenant's keys of one request key; the tenant in braces keeps them in one Cluster slot.
+ * One stream per leadership, so a follower switching leaders never reads two answers mixed.
+ */
+function keysOf(tenantId: string, key: string, leaderId: string): Keys {
+  const base = `llmb:dedup:{${tenantId}}:${key}`;
+  return {
+    lead: `${base}:lead`,
+    stream: `${base}:s:${leaderId}`,
+    followers: `${base}:f:${leaderId}`,
+  };
+}
+
+type StreamReply = [string, [string, string[]][]][] | null;
+
+/**
+ * The exchange on Redis: a lease per request key (`SET NX PX`, renewed by a heartbeat), a
+ * Redis Stream per leadership (`XADD`), and one reader loop per instance that follows every
+ * leadership its requests wait for with a single `XREAD BLOCK` over all their streams, and
+ * checks their leases between reads.
+ */
+export class RedisFlightExchange implements FlightExchange {
+  private readonly watches = new Set<Watch>();
+  private reading = false;
+  private readerId: string | null = null;
+  private closed = false;
+  private readonly lingerMs: number;
+
+  constructor(private readonly options: RedisExchangeOptions) {
+    this.lingerMs = options.lingerMs ?? 10_000;
+  }
+
+  async claim(tenantId: string, key: string, candidate: string): Promise<Claim> {
+    const { lead } = keysOf(tenantId, key, candidate);
+    // One round trip: NX sets only a free key, GET says who held it instead (Redis 7).
+    const holder = await this.options.client.call(
+      'SET',
+      lead,
+      candidate,
+      'PX',
+      String(this.options.leaseMs),
+      'NX',
+      'GET',
+    );
+    if (holder === null) return { leader: true };
+    return { leader: false, holder: String(holder) };
+  }
+
+  lead(tenantId: string, key: string, leaderId: string): Leadership {
+    const { client, leaseMs } = this.options;
+    const keys = keysOf(tenantId, key, leaderId);
+    const streamTtl = String(leaseMs + this.lingerMs);
+    let broken = false;
+    const fail = () => {
+      // The followers see the lease run out and take over; this instance's own clients go on.
+      broken = true;
+    };
+    const renew = () =>
+      client
+        .eval(RENEW, 3, keys.lead, keys.stream, keys.followers, leaderId, leaseMs, streamTtl)
+        .catch(fail);
+    const heartbeat = setInterval(renew, Math.max(1, Math.floor(leaseMs / 3)));
+    heartbeat.unref();
+    let first = true;
+    return {
+      publish: (entry) => {
+        if (broken) return;
+        const [type, data] = encodeEntry(entry);
+        client.xadd(keys.stream, '*', 't', type, 'd', data).catch(fail);
+        if (first) {
+          first = false;
+          client.pexpire(keys.stream, streamTtl).catch(fail);
+        }
+      },
+      followed: async () => {
+        try {
+          return Number(await client.get(keys.followers)) > 0;
+        } catch {
+          return true;
+        }
+      },
+      end: () => {
+        clearInterval(heartbeat);
+        client
+          .eval(FINISH, 3, keys.lead, keys.stream, keys.followers, leaderId, this.lingerMs)
+          .catch(() => {});
+      },
+    };
+  }
+
+  follow(tenantId: string, key: string, leaderId: string, handlers: FollowHandlers) {
+    const keys = keysOf(tenantId, key, leaderId);
+    const watch: Watch = { keys, leaderId, lastId: '0-0', handlers };
+    // The leader completes its call for anyone counted here, whatever its own client does.
+    this.options.client
+      .multi()
+      .incr(keys.followers)
+      .pexpire(keys.followers, this.options.leaseMs + this.lingerMs)
+      .exec()
+      .catch(() => {});
+    this.watches.add(watch);
+    this.wake();
+    return { stop: () => void this.watches.delete(watch) };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.watches.clear();
+    this.wake();
+  }
+
+  /** Starts the reader loop, or interrupts its wait so it reads the new stream too. */
+  private wake(): void {
+    if (!this.reading) {
+      this.reading = true;
+      void this.readLoop().finally(() => {
+        this.reading = false;
+        // A watch added while the loop was ending.
+        if (this.watches.size > 0 && !this.closed) this.wake();
+      });
+      return;
+    }
+    if (this.readerId !== null)
+      this.options.client.client('UNBLOCK', this.readerId).catch(() => {});
+  }
+
+  private async readLoop(): Promise<void> {
+    const reader = this.options.blocking();
+    const checkEveryMs = Math.max(1, Math.floor(this.options.leaseMs / 2));
+    let checkedAt = Date.now();
+    try {
+      this.readerId ??= String(await reader.client('ID'));
+      while (this.watches.size > 0 && !this.closed) {
+        const watches = [...this.watches];
+        const reply = (await reader.call(
+          'XREAD',
+          'COUNT',
+          READ_COUNT,
+          'BLOCK',
+          checkEveryMs,
+          'STREAMS',
+          ...watches.map((w) => w.keys.stream),
+          ...watches.map((w) => w.lastId),
+        )) as StreamReply;
+        this.dispatch(watches, reply);
+        if (Date.now() - checkedAt >= checkEveryMs) {
+          checkedAt = Date.now();
+          await this.checkLeases();
+        }
+      }
+    } catch (error) {
+      this.readerId = null;
+      const watches = [...this.watches];
+      this.watches.clear();
+      for (const watch of watches) watch.handlers.failed(error);
+    }
+  }
+
+  private dispatch(watches: Watch[], reply: StreamReply): void {
+    for (const [stream, entries] of reply ?? []) {
+      const watch = watches.find((w) => w.keys.stream === stream);
+      if (watch !== undefined) this.deliver(watch, entries);
+    }
+  }
+
+  /** Hands entries to the watch in order; a final one ends the watch. */
+  private deliver(watch: Watch, entries: [string, string[]][]): boolean {
+    for (const [id, fields] of entries) {
+      if (!this.watches.has(watch)) return true;
+      watch.lastId = id;
+      const entry = decodeEntry(fields[1] ?? '', fields[3] ?? '');
+      if (entry === null) continue;
+      watch.handlers.entry(entry);
+      if (isFinal(entry)) {
+        this.watches.delete(watch);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Leases gone or changed hands: the entries written before are read first, then told. */
+  private async checkLeases(): Promise<void> {
+    const watches = [...this.watches];
+    if (watches.length === 0) return;
+    const holders = await this.options.client.mget(...watches.map((w) => w.keys.lead));
+    for (const [index, watch] of watches.entries()) {
+      const holder = holders[index] ?? null;
+      if (holder === watch.leaderId || !this.watches.has(watch)) continue;
+      // A leader that finished frees its key right after its final entry: read up to it.
+      const rest = (await this.options.client.xrange(
+        watch.keys.stream,
+        `(${watch.lastId}`,
+        '+',
+      )) as [string, string[]][];
+      if (this.deliver(watch, rest)) continue;
+      this.watches.delete(watch);
+      watch.handlers.leaderGone(holder);
+    }
+  }
+}
+
+export type { FlightEntry };
