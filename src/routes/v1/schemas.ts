@@ -133,7 +133,16 @@ export const inferenceResponses = {
       'x-llm-backend-cache': {
         type: 'string',
         description:
-          '`dedup`: answered by an identical request in flight, without an upstream call of its own.',
+          "What the response cache did: `hit` (answered from the tenant's cache), `miss` (answered upstream and stored), `bypass` (caching is on but this request skipped it), or `dedup`: answered by an identical request in flight, without an upstream call of its own. Absent when caching is off.",
+      },
+      age: {
+        type: 'integer',
+        description: 'On a cache hit: seconds since the entry was stored.',
+      },
+      'x-llm-backend-idempotent-replay': {
+        type: 'string',
+        description:
+          '`true`: the answer of an earlier request with the same `Idempotency-Key`, sent again.',
       },
     },
   },
