@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryResponseStore } from '../../src/services/cache/memory-store.js';
 import { auditJson } from '../helpers/audit.js';
 import { BACKENDS } from '../helpers/databases.js';
+import { eventually } from '../helpers/gateway.js';
 import { servicesOn, type TestServices } from '../helpers/tenant-services.js';
 
 const NONE = {
@@ -41,6 +42,13 @@ describe.each(BACKENDS)('cache settings on %s', (kind) => {
     const entries = await auditJson(services, 'acme', { action: 'cache_settings.update' });
     expect(entries).toHaveLength(1);
     expect(entries[0]).toMatchObject({ before: null, after: { enabled: true } });
+    const raised = await eventually(async () => {
+      const events = await services.events.recent(50);
+      const found = events.find((event) => event.type === 'cache.settings_updated');
+      expect(found).toBeDefined();
+      return found;
+    });
+    expect(raised?.data).toMatchObject({ enabled: true, budget_bytes: 5_000_000_000 });
   });
 
   it('purges what the store holds for the tenant, audited', async () => {
