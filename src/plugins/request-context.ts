@@ -138,6 +138,7 @@ export function completionRecord({ request, status, clientAborted, durationMs }:
       stream: inference.stream,
       timeToFirstChunkMs: inference.timeToFirstChunkMs,
       ...(inference.dedupOf && { dedupOf: inference.dedupOf }),
+      ...(inference.cacheHit && { cacheHit: true }),
     }),
     ...(usage && {
       tokens: {

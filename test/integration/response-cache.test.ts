@@ -2,6 +2,7 @@ import type OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
 import { requestKey } from '../../src/services/cache/request-key.js';
 import { chat, freshQuestion, useCacheGateway } from '../helpers/cache-gateway.js';
+import { completionLog } from '../helpers/gateway.js';
 import { STORE_KINDS } from '../helpers/limit-stores.js';
 import { expectOpenAISchema } from '../helpers/openai-schema.js';
 
@@ -14,6 +15,7 @@ async function ask(client: OpenAI, body: ReturnType<typeof chat>, headers = {}) 
     .withResponse();
   return {
     data,
+    requestId: response.headers.get('x-request-id'),
     cache: response.headers.get('x-llm-backend-cache'),
     age: response.headers.get('age'),
   };
@@ -56,6 +58,9 @@ describe.each(STORE_KINDS)('the response cache on the %s store', (kind) => {
     expect(second.data).toEqual(first.data);
     expectOpenAISchema('CreateChatCompletionResponse', second.data);
     expect(upstream.requests).toHaveLength(1);
+    // The request log says which answers came from the cache.
+    const line = await completionLog(gateway, second.requestId);
+    expect(line).toMatchObject({ cacheHit: true, attempts: 0, model: 'gpt-test' });
   });
 
   it('keeps a streamed answer whole, and serves it streamed or not', async () => {
