@@ -29,6 +29,7 @@ import { UsageRecords } from '../services/usage/usage-records.js';
 import { UsageReport } from '../services/usage/usage-report.js';
 import { buildWebhooks, type Webhooks } from '../services/webhooks/webhooks.js';
 import type { Storage } from '../storage/open.js';
+import { withDeadline } from '../utils/deadline.js';
 import type { Backends } from './backends.js';
 
 /** The services every process role shares: the admin API, the CLI, the gateway and workers. */
@@ -81,6 +82,9 @@ export interface ServiceDeps {
   log: UsagePublisherLog;
 }
 
+/** How long a tenant's deletion waits for its response cache to be emptied. */
+const CACHE_PURGE_DEADLINE_MS = 2000;
+
 /** Builds the services over one storage and one set of backends: cheap, no I/O. */
 export function buildServices({
   config,
@@ -98,6 +102,14 @@ export function buildServices({
     deletionGraceMs: env.tenantDeletionGraceHours * 3_600_000,
     exportDirectory: env.exportDir,
     changes,
+    forgetCaches: async (tenantId) => {
+      try {
+        await withDeadline(backends.responses.purge(tenantId), CACHE_PURGE_DEADLINE_MS);
+      } catch (error) {
+        // The entries then go as their lifetimes end: a deletion never waits for the cache.
+        log.warn({ err: error, tenantId }, "a deleted tenant's response cache was not emptied");
+      }
+    },
   });
   const masterKey = resolveMasterKey(env);
   const hasher = new ApiKeyHasher(deriveKey(masterKey, 'api-key-hash'));

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { ModelConfig } from '../../config/load.js';
+import type { ModelConfig, ModelPricing } from '../../config/load.js';
 import type { InferenceRecord } from '../../plugins/request-context.js';
 import { commitAnswer, streamAccounting } from '../../plugins/usage-events.js';
 import type { JsonObject } from '../../providers/types.js';
@@ -73,6 +73,15 @@ function usedOf(usage: Usage | null, cost: number | null, dedupOf?: string | nul
   return { tokens: usage.promptTokens + usage.completionTokens, cost: cost ?? 0 };
 }
 
+/**
+ * What a fresh answer cost. A follower of another request's upstream call is accounted like a
+ * cache hit: nothing spent, what the call would have cost as saved, and no quota counts it.
+ */
+function costs(usage: Usage, pricing: ModelPricing, dedupOf: string | null) {
+  const cost = costOf(usage, pricing);
+  return dedupOf ? { cost: 0, cacheHit: true, savedCost: cost } : { cost };
+}
+
 type HandlerDeps = Pick<
   V1Deps,
   | 'inference'
@@ -143,7 +152,7 @@ async function startStream(
     const dedupOf = stream.dedupOf ?? null;
     Object.assign(record, {
       usage: outcome.usage,
-      cost: dedupOf ? 0 : costOf(outcome.usage, stream.deployment.pricing),
+      ...costs(outcome.usage, stream.deployment.pricing, dedupOf),
       timeToFirstChunkMs: outcome.timeToFirstChunkMs,
       dedupOf,
     });
@@ -179,7 +188,7 @@ async function complete(deps: HandlerDeps, input: Prepared, request: FastifyRequ
     attempts: result.attempts,
     stream: false,
     usage: result.usage,
-    cost: result.dedupOf ? 0 : costOf(result.usage, result.deployment.pricing),
+    ...costs(result.usage, result.deployment.pricing, result.dedupOf ?? null),
     timeToFirstChunkMs: null,
     eventId: newId('evt'),
     committed: false,

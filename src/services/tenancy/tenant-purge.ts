@@ -26,6 +26,8 @@ export interface Purger {
   connections: TenantConnections;
   exportDirectory: string;
   changes: ChangeRecorder;
+  /** Empties the tenant's response caches; never throws (see TenantServiceOptions). */
+  forgetCaches?: (tenantId: string) => Promise<void>;
 }
 
 /**
@@ -101,6 +103,8 @@ async function purgeClaimed(
     throw new Error('claim expired during the export; not dropped');
   await connections.release(tenant);
   await server.drop(tenant.databaseName);
+  // Again: an answer stored while the deletion was under way, or a store away at the time.
+  await purger.forgetCaches?.(tenant.id);
   await changes.platform(control, actor, {
     action: 'tenant.purge',
     kind: PURGED,

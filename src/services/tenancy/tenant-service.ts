@@ -30,6 +30,12 @@ export interface TenantServiceOptions {
    * drops its cached keys on every instance at once. Default: one that announces nothing.
    */
   changes?: ChangeRecorder;
+  /**
+   * Empties the tenant's response caches once it is deleted (and again when it is purged):
+   * copies of its answers must not outlive it. Never throws, and is bounded: a cache store
+   * that is away must not block a deletion.
+   */
+  forgetCaches?: (tenantId: string) => Promise<void>;
 }
 
 const notFound = () => new GatewayError('tenant_not_found', { param: 'tenant' });
@@ -211,6 +217,7 @@ export class TenantService {
       }),
       invalidate: () => ({ tenantId: tenant.id }),
     });
+    await this.options.forgetCaches?.(tenant.id);
     return after;
   }
 
@@ -225,7 +232,8 @@ export class TenantService {
     options: PurgeOptions = {},
   ): Promise<PurgeResult> {
     const { control, connections, exportDirectory } = this.options;
-    const purger = { control, connections, exportDirectory, changes: this.changes };
+    const { forgetCaches } = this.options;
+    const purger = { control, connections, exportDirectory, changes: this.changes, forgetCaches };
     return purgeDue(purger, now, actor, options);
   }
 
