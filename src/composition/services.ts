@@ -11,6 +11,7 @@ import {
 } from '../services/credentials/provider-keys.js';
 import type { EventLog } from '../services/events/event-log.js';
 import type { EventPublisher } from '../services/events/publisher.js';
+import { ModelCatalog } from '../services/inference/model-catalog.js';
 import type { InvalidationBus } from '../services/keys/invalidation.js';
 import { ApiKeyHasher, deriveKey } from '../services/keys/key-hash.js';
 import { KeyService } from '../services/keys/key-service.js';
@@ -162,6 +163,7 @@ export function buildServices({
       publisher,
       store: backends.responses,
       defaultBudgetBytes: config.cache.tenantBudgetBytes,
+      catalog: new ModelCatalog(config.models, config.routers),
     }),
     providerKeys: new ProviderKeyService({
       tenants,

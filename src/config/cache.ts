@@ -1,4 +1,10 @@
 import { type Static, Type } from '@sinclair/typebox';
+import {
+  parseSemanticCacheSettings,
+  resolveSemanticCacheSettings,
+  type SemanticCacheSettingsPatch,
+  semanticCacheSettingsProblems,
+} from '../domain/semantic-cache-settings.js';
 import { checked } from './checked.js';
 
 /** The largest entry anyone may allow: an answer is text, and Redis holds it in memory. */
@@ -21,9 +27,12 @@ const cacheFields = {
   price_per_million: Type.Number({ minimum: 0 }),
 };
 
-/** A model's `cache`: any field it sets overrides the file's `cache` section. */
+/**
+ * A model's `cache`: any field it sets overrides the file's `cache` section. `semantic` is
+ * the model's semantic cache, read by its own parser (messages that name the setting).
+ */
 export const ModelCacheSchema = Type.Partial(
-  Type.Object(cacheFields, { additionalProperties: false }),
+  Type.Object({ ...cacheFields, semantic: Type.Unknown() }, { additionalProperties: false }),
   { additionalProperties: false },
 );
 
@@ -50,6 +59,8 @@ export interface ModelCacheConfig {
   maxEntryBytes: number;
   nondeterministic: boolean;
   pricePerMillion: number;
+  /** The model's semantic cache settings, over the defaults (off); the tenant's go over them. */
+  semantic: SemanticCacheSettingsPatch;
 }
 
 export interface CacheConfig {
@@ -70,11 +81,41 @@ function merged(base: ModelCacheConfig, own: Fields): ModelCacheConfig {
     maxEntryBytes: own.max_entry_bytes ?? base.maxEntryBytes,
     nondeterministic: own.nondeterministic ?? base.nondeterministic,
     pricePerMillion: own.price_per_million ?? base.pricePerMillion,
+    semantic: base.semantic,
   };
 }
 
+/**
+ * A model's `semantic`: its fields, then as a whole, then its embedding model, which must be
+ * one of the file's models with embeddings.
+ */
+function readSemantic(
+  raw: unknown,
+  at: string,
+  embeddingModels: ReadonlySet<string>,
+  errors: string[],
+): SemanticCacheSettingsPatch {
+  const parsed = parseSemanticCacheSettings(raw);
+  const problems = parsed.ok
+    ? semanticCacheSettingsProblems(resolveSemanticCacheSettings(parsed.value))
+    : parsed.problems;
+  const model = parsed.ok ? parsed.value.embeddingModel : null;
+  if (problems.length === 0 && model != null && !embeddingModels.has(model))
+    problems.push({
+      param: 'semantic.embedding_model',
+      message: `semantic.embedding_model '${model}' is not a model of this file with embeddings: true.`,
+    });
+  for (const problem of problems) errors.push(`CONFIG_FILE ${at}: ${problem.message}`);
+  return parsed.ok && problems.length === 0 ? parsed.value : {};
+}
+
 /** The `cache` section and every model's `cache` (already checked with the model). */
-export function readCache(raw: unknown, models: readonly unknown[], errors: string[]): CacheConfig {
+export function readCache(
+  raw: unknown,
+  models: readonly unknown[],
+  errors: string[],
+  embeddingModels: ReadonlySet<string> = new Set(),
+): CacheConfig {
   const section =
     checked(CacheSchema, raw ?? {}, '/cache', errors) ??
     (checked(CacheSchema, {}, '/cache', []) as Static<typeof CacheSchema>);
@@ -87,6 +128,7 @@ export function readCache(raw: unknown, models: readonly unknown[], errors: stri
       maxEntryBytes: 0,
       nondeterministic: false,
       pricePerMillion: 0,
+      semantic: {},
     },
     fields,
   );
@@ -96,6 +138,13 @@ export function readCache(raw: unknown, models: readonly unknown[], errors: stri
     const { name, cache } = item as { name?: unknown; cache?: Fields };
     if (typeof name !== 'string' || cache === undefined) return;
     const own = merged(defaults, cache);
+    if (cache.semantic !== undefined)
+      own.semantic = readSemantic(
+        cache.semantic,
+        `/models/${index}/cache/semantic`,
+        embeddingModels,
+        errors,
+      );
     // An inherited lifetime is held to the model's own maximum; a lifetime it sets must fit.
     if (cache.ttl_seconds === undefined)
       own.ttlSeconds = Math.min(own.ttlSeconds, own.maxTtlSeconds);

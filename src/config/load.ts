@@ -110,7 +110,10 @@ export function loadConfig(env: Env): AppConfig {
       ? []
       : resolveDatabaseServers(parsed.file.database_servers, env, envConfig, errors);
   const alerts = readAlerts(parsed?.file.alerts, errors);
-  const cache = readCache(parsed?.file.cache, parsed?.file.models ?? [], errors);
+  const embeddingModels = new Set(
+    models.filter((model) => model.capabilities.embeddings).map((model) => model.name),
+  );
+  const cache = readCache(parsed?.file.cache, parsed?.file.models ?? [], errors, embeddingModels);
   if (errors.length > 0) throw new ConfigError(errors);
   return Object.freeze({
     alerts: Object.freeze(alerts),

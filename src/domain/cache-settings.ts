@@ -1,4 +1,8 @@
 import { type EntityKind, iso } from './entity.js';
+import {
+  type SemanticCacheSettingsPatch,
+  semanticCacheSettingsJson,
+} from './semantic-cache-settings.js';
 
 /**
  * A tenant's response cache settings. A null field is not set by the tenant: the model's
@@ -10,6 +14,8 @@ export interface CacheSettings {
   maxEntryBytes: number | null;
   budgetBytes: number | null;
   allowNondeterministic: boolean | null;
+  /** The semantic cache's settings the tenant set, over the model's; null: none. */
+  semantic: SemanticCacheSettingsPatch | null;
   /** Null while the tenant never set anything. */
   updatedAt: Date | null;
 }
@@ -20,6 +26,7 @@ export const NO_CACHE_SETTINGS: CacheSettings = {
   maxEntryBytes: null,
   budgetBytes: null,
   allowNondeterministic: null,
+  semantic: null,
   updatedAt: null,
 };
 
@@ -31,6 +38,7 @@ export function cacheSettingsJson(settings: CacheSettings) {
     max_entry_bytes: settings.maxEntryBytes,
     budget_bytes: settings.budgetBytes,
     allow_nondeterministic: settings.allowNondeterministic,
+    semantic: settings.semantic === null ? null : semanticPatchJson(settings.semantic),
     updated_at: iso(settings.updatedAt),
   };
 }
@@ -41,3 +49,19 @@ export const CACHE_SETTINGS: EntityKind<CacheSettings> = {
   id: () => 'cache',
   json: cacheSettingsJson,
 };
+
+/** The fields a layer of semantic settings sets, in their wire form; the others left out. */
+export function semanticPatchJson(patch: SemanticCacheSettingsPatch): Record<string, unknown> {
+  const all: Record<string, unknown> = semanticCacheSettingsJson({
+    enabled: false,
+    threshold: 0,
+    embeddingModel: null,
+    ttlSeconds: 0,
+    maxEntries: 0,
+    ...patch,
+  });
+  const set = new Set(Object.keys(patch).map(wireName));
+  return Object.fromEntries(Object.entries(all).filter(([field]) => set.has(field)));
+}
+
+const wireName = (key: string) => key.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);

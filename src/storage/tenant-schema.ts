@@ -97,6 +97,8 @@ export interface CacheSettingsTable {
   /** bigint: pg reads it back as a string. */
   budget_bytes: ColumnType<string | null, number | null, number | null>;
   allow_nondeterministic: boolean | null;
+  /** The semantic cache's settings in their wire form; written as JSON text. */
+  semantic: ColumnType<Record<string, unknown> | null, string | null, string | null>;
   updated_at: Timestamp;
 }
 

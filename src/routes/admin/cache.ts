@@ -3,6 +3,7 @@ import type { Services } from '../../composition/services.js';
 import { MAX_ENTRY_BYTES, MAX_TTL_SECONDS } from '../../config/cache.js';
 import { cacheSettingsJson } from '../../domain/cache-settings.js';
 import { MAX_BUDGET_BYTES } from '../../services/cache/cache-settings.js';
+import { SemanticSettingsSchema } from '../../services/cache/semantic-settings-check.js';
 import { errors, NullableTimestamp, TenantParams } from './schemas.js';
 import { actorOf, tenantOf } from './tenant-scope.js';
 
@@ -34,16 +35,32 @@ const settingsFields = {
   ),
 };
 
-const PutSettings = Type.Partial(Type.Object(settingsFields), {
-  additionalProperties: false,
-  description: 'Every setting at once: a field left out is null (the default applies).',
-  examples: [{ enabled: true, ttl_seconds: 600, budget_bytes: 52_428_800 }],
-});
+const semanticDescription =
+  "The semantic cache's settings for this tenant, over each model's: any of `enabled`, `threshold`, `embedding_model`, `ttl_seconds`, `max_entries` (see docs/semantic-cache.md). Enabling it names an `embedding_model`. Null: the models' settings.";
+
+const PutSettings = Type.Partial(
+  Type.Object({
+    ...settingsFields,
+    // Checked by the service, whose messages name the field (`semantic.threshold`).
+    semantic: Type.Unknown({ description: semanticDescription }),
+  }),
+  {
+    additionalProperties: false,
+    description: 'Every setting at once: a field left out is null (the default applies).',
+    examples: [
+      { enabled: true, ttl_seconds: 600, budget_bytes: 52_428_800 },
+      { semantic: { enabled: true, threshold: 0.95, embedding_model: 'text-embedding-3-small' } },
+    ],
+  },
+);
 
 const SettingsObject = Type.Object(
   {
     object: Type.Literal('cache_settings'),
     ...settingsFields,
+    semantic: Type.Union([SemanticSettingsSchema, Type.Null()], {
+      description: semanticDescription,
+    }),
     updated_at: NullableTimestamp,
   },
   {
@@ -55,6 +72,7 @@ const SettingsObject = Type.Object(
         max_entry_bytes: null,
         budget_bytes: 52_428_800,
         allow_nondeterministic: null,
+        semantic: { enabled: true, threshold: 0.95, embedding_model: 'text-embedding-3-small' },
         updated_at: '2026-12-01T12:00:00.000Z',
       },
     ],
@@ -118,6 +136,7 @@ export const cacheRoutes: FastifyPluginAsyncTypebox<Services> = async (app, { ca
           maxEntryBytes: body.max_entry_bytes ?? null,
           budgetBytes: body.budget_bytes ?? null,
           allowNondeterministic: body.allow_nondeterministic ?? null,
+          semantic: body.semantic ?? null,
         },
         actorOf(request),
       );

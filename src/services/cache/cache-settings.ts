@@ -3,6 +3,7 @@ import {
   CACHE_SETTINGS,
   type CacheSettings,
   NO_CACHE_SETTINGS,
+  semanticPatchJson,
 } from '../../domain/cache-settings.js';
 import type { EntityKind } from '../../domain/entity.js';
 import { GatewayError } from '../../errors/gateway-error.js';
@@ -11,10 +12,15 @@ import { withDeadline } from '../../utils/deadline.js';
 import { type Actor, SYSTEM_ACTOR } from '../audit/audit-log.js';
 import type { ChangeRecorder } from '../audit/changes.js';
 import type { EventPublisher } from '../events/publisher.js';
+import type { ModelCatalog } from '../inference/model-catalog.js';
 import type { TenantService } from '../tenancy/tenant-service.js';
+import { checkSemanticSettings } from './semantic-settings-check.js';
 import type { CacheStats, ResponseStore } from './store.js';
 
-export type CacheSettingsInput = Omit<CacheSettings, 'updatedAt'>;
+/** `semantic` in its wire form (`{ enabled, threshold, ... }`), checked here; absent: null. */
+export type CacheSettingsInput = Omit<CacheSettings, 'updatedAt' | 'semantic'> & {
+  semantic?: unknown;
+};
 
 /** The most one tenant's cache may hold: 1 TiB, far beyond any Redis, within a bigint. */
 export const MAX_BUDGET_BYTES = 1024 ** 4;
@@ -26,6 +32,8 @@ export interface CacheSettingsServiceOptions {
   store: ResponseStore;
   /** The budget of a tenant that sets none. */
   defaultBudgetBytes: number;
+  /** The models, to check the semantic cache's embedding model when it is set. */
+  catalog: Pick<ModelCatalog, 'resolve'>;
 }
 
 /** What a purge dropped, as its audit entry keeps it. */
@@ -54,7 +62,10 @@ function checkedWhole(value: number | null, param: string, max: number): number 
 }
 
 /** Inputs also come without HTTP's schema (the CLI, tests): checked here, once. */
-function checked(input: CacheSettingsInput): CacheSettingsInput {
+function checked(
+  input: CacheSettingsInput,
+  catalog: Pick<ModelCatalog, 'resolve'>,
+): Omit<CacheSettings, 'updatedAt'> {
   for (const param of ['enabled', 'allowNondeterministic'] as const) {
     const value = input[param];
     if (value !== null && typeof value !== 'boolean')
@@ -66,6 +77,10 @@ function checked(input: CacheSettingsInput): CacheSettingsInput {
     maxEntryBytes: checkedWhole(input.maxEntryBytes, 'max_entry_bytes', MAX_ENTRY_BYTES),
     budgetBytes: checkedWhole(input.budgetBytes, 'budget_bytes', MAX_BUDGET_BYTES),
     allowNondeterministic: input.allowNondeterministic,
+    semantic:
+      input.semantic === undefined || input.semantic === null
+        ? null
+        : checkSemanticSettings(catalog, input.semantic),
   };
 }
 
@@ -99,7 +114,7 @@ export class CacheSettingsService {
     input: CacheSettingsInput,
     actor: Actor = SYSTEM_ACTOR,
   ): Promise<CacheSettings> {
-    const values = checked(input);
+    const values = checked(input, this.options.catalog);
     const { tenant, db } = await this.options.tenants.open(tenantRef);
     const { after } = await this.options.changes.tenant(db, actor, {
       action: 'cache_settings.update',
@@ -117,6 +132,7 @@ export class CacheSettingsService {
           max_entry_bytes: values.maxEntryBytes,
           budget_bytes: values.budgetBytes,
           allow_nondeterministic: values.allowNondeterministic,
+          semantic: values.semantic === null ? null : semanticPatchJson(values.semantic),
         }),
     });
     return after ?? NO_CACHE_SETTINGS;

@@ -1,14 +1,9 @@
 import type { Kysely } from 'kysely';
 import type { ModelConfig } from '../../config/load.js';
-import {
-  parseSemanticCacheSettings,
-  resolveSemanticCacheSettings,
-  type SemanticCacheSettings,
-  type SemanticCacheSettingsPatch,
-  type SettingsProblem,
-  semanticCacheSettingsProblems,
+import type {
+  SemanticCacheSettings,
+  SemanticCacheSettingsPatch,
 } from '../../domain/semantic-cache-settings.js';
-import { GatewayError } from '../../errors/gateway-error.js';
 import type { JsonObject } from '../../providers/types.js';
 import {
   type EntryScope,
@@ -26,6 +21,7 @@ import {
   semanticText,
   textDigest,
 } from './semantic-request.js';
+import { checkSemanticSettings } from './semantic-settings-check.js';
 
 export interface SemanticCacheOptions {
   inference: Pick<InferenceService, 'complete'>;
@@ -116,25 +112,7 @@ export class SemanticCache {
    * `invalid_request` naming the parameter.
    */
   check(input: unknown, base: SemanticCacheSettingsPatch = {}): SemanticCacheSettingsPatch {
-    const parsed = parseSemanticCacheSettings(input);
-    if (!parsed.ok) throw invalid(parsed.problems);
-    const problems = semanticCacheSettingsProblems(
-      resolveSemanticCacheSettings(base, parsed.value),
-    );
-    const model = parsed.value.embeddingModel;
-    if (problems.length === 0 && model != null) {
-      try {
-        this.options.catalog.resolve(model, 'embeddings');
-      } catch (error) {
-        const reason = error instanceof GatewayError ? error.message : 'It cannot be used.';
-        problems.push({
-          param: 'semantic.embedding_model',
-          message: `semantic.embedding_model '${model}' cannot embed: ${reason}`,
-        });
-      }
-    }
-    if (problems.length > 0) throw invalid(problems);
-    return parsed.value;
+    return checkSemanticSettings(this.options.catalog, input, base);
   }
 
   /**
@@ -275,13 +253,6 @@ export class SemanticCache {
   private now(): Date {
     return this.options.now?.() ?? new Date();
   }
-}
-
-function invalid(problems: SettingsProblem[]): GatewayError {
-  return new GatewayError('invalid_request', {
-    message: problems.map((problem) => problem.message).join(' '),
-    param: problems[0]?.param ?? null,
-  });
 }
 
 /** The first embedding of an OpenAI embeddings response, as finite numbers, not all zero. */

@@ -1,4 +1,5 @@
 import { type Static, type TObject, type TProperties, Type } from '@sinclair/typebox';
+import { SemanticSettingsSchema } from '../cache/semantic-settings-check.js';
 
 /**
  * Every event type the gateway raises, with when it is raised, who receives it and the
@@ -133,6 +134,10 @@ export const EVENT_TYPES = {
       max_entry_bytes: Type.Union([Type.Integer(), Type.Null()]),
       budget_bytes: Type.Union([Type.Integer(), Type.Null()]),
       allow_nondeterministic: Type.Union([Type.Boolean(), Type.Null()]),
+      semantic: Type.Union([SemanticSettingsSchema, Type.Null()], {
+        description:
+          "the semantic cache's settings the tenant set ([semantic-cache.md](semantic-cache.md))",
+      }),
     }),
   },
   'cache.purged': {

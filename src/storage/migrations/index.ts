@@ -13,6 +13,7 @@ import * as tenant0007 from './tenant/0007-user-allowed-models.js';
 import * as tenant0008 from './tenant/0008-provider-keys.js';
 import * as tenant0009 from './tenant/0009-response-cache.js';
 import * as tenant0010 from './tenant/0010-semantic-cache.js';
+import * as tenant0011 from './tenant/0011-semantic-cache-settings.js';
 
 /**
  * Versioned migrations, in the repository and in order. Kysely's migrator records them per
@@ -36,6 +37,7 @@ const tenantMigrations: Record<string, Migration> = {
   '0008-provider-keys': tenant0008,
   '0009-response-cache': tenant0009,
   '0010-semantic-cache': tenant0010,
+  '0011-semantic-cache-settings': tenant0011,
 };
 
 /** Every migration's name, in order, per schema. */

@@ -1,5 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
-import type { CacheSettings } from '../../domain/cache-settings.js';
+import { type CacheSettings, semanticPatchJson } from '../../domain/cache-settings.js';
+import { parseSemanticCacheSettings } from '../../domain/semantic-cache-settings.js';
 import type { CacheSettingsTable, TenantSchema } from '../tenant-schema.js';
 
 function toSettings(row: Selectable<CacheSettingsTable>): CacheSettings {
@@ -9,8 +10,16 @@ function toSettings(row: Selectable<CacheSettingsTable>): CacheSettings {
     maxEntryBytes: row.max_entry_bytes,
     budgetBytes: row.budget_bytes === null ? null : Number(row.budget_bytes),
     allowNondeterministic: row.allow_nondeterministic,
+    semantic: semanticOf(row.semantic),
     updatedAt: new Date(row.updated_at),
   };
+}
+
+/** Checked when written; a stored value that no longer reads (a field removed) is none. */
+function semanticOf(raw: unknown): CacheSettings['semantic'] {
+  if (raw === null || raw === undefined) return null;
+  const parsed = parseSemanticCacheSettings(typeof raw === 'string' ? JSON.parse(raw) : raw);
+  return parsed.ok ? parsed.value : null;
 }
 
 /** A tenant's response cache settings: one row, in its own database. */
@@ -29,6 +38,8 @@ export class CacheSettingsRepository {
       max_entry_bytes: settings.maxEntryBytes,
       budget_bytes: settings.budgetBytes,
       allow_nondeterministic: settings.allowNondeterministic,
+      semantic:
+        settings.semantic === null ? null : JSON.stringify(semanticPatchJson(settings.semantic)),
       updated_at: now,
     };
     const row = await this.db
