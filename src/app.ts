@@ -90,6 +90,7 @@ export async function buildApp(root: Root): Promise<FastifyInstance> {
     defaultCompletionTokens: config.env.rateLimitDefaultCompletionTokens,
     cache: gateway.cache,
     idempotency: gateway.idempotency,
+    semantic: gateway.semantic,
     usage: gateway.usage,
   });
   await app.register(adminRoutes, {

@@ -4,7 +4,9 @@ import type { AppConfig } from '../config/load.js';
 import { AlertMonitor } from '../services/alerts/alert-monitor.js';
 import { Idempotency } from '../services/cache/idempotency.js';
 import { ResponseCache } from '../services/cache/response-cache.js';
-import { CacheSettingsCache } from '../services/cache/settings-cache.js';
+import { SemanticCache } from '../services/cache/semantic-cache.js';
+import { SemanticCaching } from '../services/cache/semantic-caching.js';
+import { CacheSettingsCache, TenantMemo } from '../services/cache/settings-cache.js';
 import { Deduplicator, type Inference } from '../services/dedup/deduplicator.js';
 import { type Authenticator, CachingAuthenticator } from '../services/keys/authenticator.js';
 import { FailureThrottle } from '../services/keys/failure-throttle.js';
@@ -38,6 +40,8 @@ export interface Gateway {
   /** Each tenant's exact response cache, on the request path. */
   cache: ResponseCache;
   idempotency: Idempotency;
+  /** Each tenant's semantic cache, for the requests that opt in. */
+  semantic: SemanticCaching;
   /** Makes each answer's usage event durable before the answer's last byte leaves. */
   usage: UsageCommitter;
   /** Gives back what this instance holds in the ledger, stops the health checks and providers. */
@@ -111,7 +115,10 @@ export async function buildGateway({
       log.warn({ err: error, failureMode: env.rateLimitFailureMode }, 'rate limits not checked');
     },
   });
-  const { cache, idempotency } = buildCaching({ config, services, backends, metrics, log });
+  const { cache, idempotency, semantic } = buildCaching(
+    { config, services, backends, metrics, log },
+    routing,
+  );
   const alerts = new AlertMonitor({
     config: config.alerts,
     gate: services.alertGate,
@@ -134,6 +141,7 @@ export async function buildGateway({
     alerts,
     cache,
     idempotency,
+    semantic,
     usage,
     close: async () => {
       await admissions.close();
@@ -142,11 +150,14 @@ export async function buildGateway({
   };
 }
 
-/** The response cache and Idempotency-Key over the backends' stores, with their metric. */
-function buildCaching({ config, services, backends, metrics, log }: Omit<GatewayDeps, 'holder'>): {
-  cache: ResponseCache;
-  idempotency: Idempotency;
-} {
+/**
+ * The response cache and Idempotency-Key over the backends' stores, with their metric, and
+ * the semantic cache over the tenants' databases, one per process.
+ */
+function buildCaching(
+  { config, services, backends, metrics, log }: Omit<GatewayDeps, 'holder'>,
+  routing: Routing,
+): { cache: ResponseCache; idempotency: Idempotency; semantic: SemanticCaching } {
   const outcomes = new Counter({
     name: 'response_cache_requests_total',
     help: 'Requests the response cache applied to, by outcome (hit, miss, bypass) and capability.',
@@ -168,7 +179,22 @@ function buildCaching({ config, services, backends, metrics, log }: Omit<Gateway
     onError,
   });
   const idempotency = new Idempotency({ store: backends.idempotency, timeoutMs, onError });
-  return { cache, idempotency };
+  // The tenant's database handle, like its settings, is looked up once, not per request.
+  const databases = new TenantMemo(
+    async (tenantId) => services.tenants.database(await services.tenants.get(tenantId)),
+    services.bus,
+  );
+  const semantic = new SemanticCaching({
+    cache: new SemanticCache({
+      inference: routing.inference,
+      catalog: routing.catalog,
+      database: (tenantId) => databases.get(tenantId),
+    }),
+    settings: (tenantId) => settings.get(tenantId),
+    config: config.cache,
+    onError: (error) => log.warn({ err: error }, 'semantic cache store failed'),
+  });
+  return { cache, idempotency, semantic };
 }
 
 /** Identical requests in flight share one upstream call, across instances with Redis. */

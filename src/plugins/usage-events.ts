@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Usage } from '../services/inference/usage.js';
 import type { UsageCommitter } from '../services/usage/usage-commit.js';
 import type { UsageEvent } from '../services/usage/usage-records.js';
+import { newId } from '../utils/ids.js';
 import type { FinishedRequest, RequestContext } from './request-context.js';
 
 /** How the request ended, or stands at the moment its event is made. */
@@ -110,4 +111,45 @@ function usageEventOf(request: FastifyRequest, ending: Ending): UsageEvent | nul
     cacheHit: inference.cacheHit ?? false,
     savedCost: inference.savedCost ?? 0,
   };
+}
+
+/** An upstream call a request made on its own behalf, besides its answer (an embedding). */
+export interface SideCall {
+  model: string;
+  provider: string;
+  usage: Usage;
+  cost: number;
+}
+
+/**
+ * Accounts a side call as a usage record of its own, with the request's id, tenant, user and
+ * key, off the response's path: the tenant caused it, whatever became of the request.
+ */
+export function publishCallUsage(
+  usage: UsageCommitter,
+  request: FastifyRequest,
+  call: SideCall,
+  latencyMs: number,
+): void {
+  const { principal } = request;
+  if (principal?.kind !== 'tenant') return;
+  usage.publish({
+    id: newId('evt'),
+    at: request.startedAt,
+    requestId: request.id,
+    tenantId: principal.tenantId,
+    userId: principal.userId,
+    keyId: principal.keyId,
+    model: call.model,
+    provider: call.provider,
+    usage: call.usage,
+    cost: call.cost,
+    latencyMs: Math.round(latencyMs * 100) / 100,
+    timeToFirstTokenMs: null,
+    status: 200,
+    streamed: false,
+    clientDisconnected: false,
+    cacheHit: false,
+    savedCost: 0,
+  });
 }

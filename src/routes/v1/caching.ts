@@ -33,6 +33,8 @@ export interface Caching {
   wantsAnswer: boolean;
   /** The complete answer, once there is one: stored off the response's path. */
   answered(entry: CacheEntry): void;
+  /** An answer that is not this request's own (a semantic hit): the key keeps it, no cache. */
+  keep(entry: CacheEntry): void;
   /** The request failed or was cut: the key is free again. */
   failed(): void;
 }
@@ -43,6 +45,7 @@ const NOTHING: Caching = {
   headers: {},
   wantsAnswer: false,
   answered: () => {},
+  keep: () => {},
   failed: () => {},
 };
 
@@ -78,6 +81,10 @@ export async function openCaching(
   const hit = lookup?.kind === 'hit' ? lookup : null;
   const writes = plan.kind === 'use' && lookup?.kind === 'miss';
   const keyOf = key;
+  const keep = (entry: CacheEntry) => {
+    if (claimed && keyOf !== null)
+      deps.idempotency.finish(tenantId, keyOf, fingerprint, entry.body);
+  };
   return {
     replay: null,
     hit,
@@ -88,9 +95,9 @@ export async function openCaching(
     wantsAnswer: writes || claimed,
     answered(entry) {
       if (writes) deps.cache.store(plan, entry);
-      if (claimed && keyOf !== null)
-        deps.idempotency.finish(tenantId, keyOf, fingerprint, entry.body);
+      keep(entry);
     },
+    keep,
     failed() {
       if (claimed && keyOf !== null) deps.idempotency.release(tenantId, keyOf);
     },

@@ -1,5 +1,6 @@
 import type { Idempotency } from '../../services/cache/idempotency.js';
 import type { ResponseCache } from '../../services/cache/response-cache.js';
+import type { SemanticCaching } from '../../services/cache/semantic-caching.js';
 import type { Inference } from '../../services/dedup/deduplicator.js';
 import type { ModelCatalog } from '../../services/inference/model-catalog.js';
 import type { Authenticator } from '../../services/keys/authenticator.js';
@@ -20,6 +21,8 @@ export interface V1Deps {
   defaultCompletionTokens: number;
   /** Each tenant's exact response cache. */
   cache: ResponseCache;
+  /** Each tenant's semantic cache, for requests that opt in; null: none in this process. */
+  semantic: SemanticCaching | null;
   /** Idempotency-Key: one run and one accounting per key and request. */
   idempotency: Idempotency;
   /** Makes an answer's usage event durable before its last byte leaves. */

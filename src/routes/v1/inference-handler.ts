@@ -17,6 +17,7 @@ import type { Admission, Used } from '../../services/limits/limiter.js';
 import { tokensToReserve } from '../../services/limits/reservation.js';
 import { costOf } from '../../services/usage/cost.js';
 import { newId } from '../../utils/ids.js';
+import { sendStored, serveHit } from './cache-hit.js';
 import {
   assembling,
   type Caching,
@@ -26,24 +27,9 @@ import {
   storedAnswer,
 } from './caching.js';
 import type { V1Deps } from './deps.js';
+import { SSE_HEADERS, signalForClient } from './reply.js';
 import { routingHints } from './routing-headers.js';
-
-const SSE_HEADERS = {
-  'content-type': 'text/event-stream; charset=utf-8',
-  'cache-control': 'no-cache',
-  connection: 'keep-alive',
-  // Proxies such as nginx would otherwise hold chunks back.
-  'x-accel-buffering': 'no',
-};
-
-/** Aborts upstream work as soon as the client's connection closes before the response ended. */
-function signalForClient(reply: FastifyReply): AbortSignal {
-  const controller = new AbortController();
-  reply.raw.once('close', () => {
-    if (!reply.raw.writableFinished) controller.abort();
-  });
-  return controller.signal;
-}
+import { semanticOptIn, semanticStep } from './semantic.js';
 
 /** Holds the request to its rate limits and quotas (none for a caller without a tenant key). */
 async function admit(
@@ -91,6 +77,7 @@ type HandlerDeps = Pick<
   | 'usage'
   | 'cache'
   | 'idempotency'
+  | 'semantic'
 >;
 
 /** Which deployment served the request and how many upstream calls it took. */
@@ -212,49 +199,30 @@ function servedOf(served: Served) {
   };
 }
 
-/** Sends a stored answer, as JSON or as an SSE stream. */
-function sendStored(
-  reply: FastifyReply,
-  answer: ReturnType<typeof storedAnswer>,
-  headers: Record<string, string>,
-) {
-  reply.headers(headers);
-  if ('text' in answer) return reply.type('application/json').send(answer.text);
-  return reply.headers(SSE_HEADERS).send(Readable.from(answer.frames));
-}
-
-/**
- * Answers from the cache: accounted as a hit (the cache price, and what the upstream would
- * have cost as saved), held to request limits only, settled with nothing used. The stored
- * answer is whole, so its usage event is committed before any of it is sent.
- */
-async function serveHit(
+/** Sends the upstream's answer: a stream, or the whole response once the usage is queued. */
+async function answerFresh(
   deps: HandlerDeps,
-  input: Pick<Prepared, 'capability' | 'body' | 'admission' | 'caching'>,
-  hit: NonNullable<Caching['hit']>,
+  input: Prepared,
   request: FastifyRequest,
   reply: FastifyReply,
 ) {
-  const { entry, cost } = hit;
-  request.inference = {
-    model: entry.model,
-    provider: entry.provider,
-    deployment: entry.deployment,
-    attempts: 0,
-    stream: input.body.stream === true,
-    usage: entry.usage,
-    cost,
-    timeToFirstChunkMs: null,
-    eventId: newId('evt'),
-    committed: false,
-    cacheHit: true,
-    savedCost: entry.cost,
-  };
-  request.settled = input.admission.settle({ tokens: 0, cost: 0 });
-  // An Idempotency-Key sent with a hit keeps the hit's answer.
-  input.caching.answered(entry);
-  await commitAnswer(deps.usage, request, reply, signalForClient(reply));
-  return sendStored(reply, storedAnswer(input.capability, input.body, entry.body), {});
+  const { capability } = input;
+  try {
+    if (capability !== 'embeddings' && input.body.stream === true) {
+      const { headers, events } = await startStream(deps, { ...input, capability }, request, reply);
+      // highWaterMark 1: pull one chunk from upstream only once the previous one was written.
+      const sse = Readable.from(events, { highWaterMark: 1 });
+      return reply.headers(headers).headers(SSE_HEADERS).send(sse);
+    }
+    const { headers, text } = await complete(deps, input, request);
+    // The usage event is queued before the answer leaves: a crash after cannot lose it.
+    await commitAnswer(deps.usage, request, reply, input.call.signal);
+    return reply.headers(headers).type('application/json').send(text);
+  } catch (error) {
+    request.settled = input.admission.settle(null);
+    input.caching.failed();
+    throw error;
+  }
 }
 
 /**
@@ -275,6 +243,8 @@ export function inferenceHandler(deps: HandlerDeps) {
       allowed,
       maxLatencyMs: hints.maxLatencyMs,
     });
+    // Read first: a bad value is refused before anything is claimed or counted.
+    const optIn = semanticOptIn(request);
     const caching = await openCaching(deps, capability, body, model, request);
     if (caching.replay !== null)
       return sendStored(reply, storedAnswer(capability, body, caching.replay), {
@@ -298,27 +268,11 @@ export function inferenceHandler(deps: HandlerDeps) {
       mayUse: (candidate: ModelConfig) => permits(allowed, candidate.name),
       strategy: hints.strategy,
     };
-    const input = { capability, body, call, model, admission, caching };
-    try {
-      if (capability !== 'embeddings' && body.stream === true) {
-        const { headers, events } = await startStream(
-          deps,
-          { ...input, capability },
-          request,
-          reply,
-        );
-        // highWaterMark 1: pull one chunk from upstream only once the previous one was written.
-        const sse = Readable.from(events, { highWaterMark: 1 });
-        return reply.headers(headers).headers(SSE_HEADERS).send(sse);
-      }
-      const { headers, text } = await complete(deps, input, request);
-      // The usage event is queued before the answer leaves: a crash after cannot lose it.
-      await commitAnswer(deps.usage, request, reply, call.signal);
-      return reply.headers(headers).type('application/json').send(text);
-    } catch (error) {
-      request.settled = admission.settle(null);
-      caching.failed();
-      throw error;
-    }
+    const step = { capability, body, model, caching, admission, signal: call.signal, optIn };
+    const semantic = await semanticStep(deps, step, request);
+    reply.headers(semantic.headers);
+    if (semantic.hit !== null)
+      return serveHit(deps, { capability, body, ...semantic }, semantic.hit, request, reply);
+    return answerFresh(deps, { capability, body, call, model, ...semantic }, request, reply);
   };
 }
