@@ -1,3 +1,4 @@
+import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
 import { auditJson } from '../helpers/audit.js';
 import { chat, freshQuestion, useCacheGateway } from '../helpers/cache-gateway.js';
@@ -30,10 +31,11 @@ const NULLS = {
   max_entry_bytes: null,
   budget_bytes: null,
   allow_nondeterministic: null,
+  semantic: null,
 };
 
 describe.each(STORE_KINDS)('the cache admin API on the %s store', (kind) => {
-  const { gateway, upstream } = useCacheGateway(kind);
+  const { gateway, upstream, stores } = useCacheGateway(kind);
 
   it('reads, replaces and audits the settings; a change reaches the request path at once', async () => {
     const before = await call(gateway, 'GET', PATH);
@@ -105,6 +107,23 @@ describe.each(STORE_KINDS)('the cache admin API on the %s store', (kind) => {
     expect(entry).toMatchObject({ action: 'cache.purge', before: { entries: 1 } });
     const { response } = await gateway.client.chat.completions.create(body).withResponse();
     expect(response.headers.get('x-llm-backend-cache')).toBe('miss');
+  });
+
+  it("empties a deleted tenant's cache at once", async () => {
+    const { services, url } = gateway;
+    const slug = `gone-${kind}-${Date.now()}`;
+    const tenant = await services.tenants.create({ slug, name: 'Gone' });
+    const { secret } = await services.keys.create(slug, { name: 'g', role: 'owner' });
+    const client = new OpenAI({ apiKey: secret, baseURL: `${url}/v1`, maxRetries: 0 });
+    const body = chat(freshQuestion());
+    await client.chat.completions.create(body);
+    const { response } = await client.chat.completions.create(body).withResponse();
+    expect(response.headers.get('x-llm-backend-cache')).toBe('hit');
+    const keys = async () => (await stores.redis?.keys(`llmb:cache:{${tenant.id}}:*`)) ?? [];
+    if (kind === 'redis') expect((await keys()).length).toBeGreaterThan(0);
+    await services.tenants.delete(slug);
+    expect(await stores.responses.stats(tenant.id)).toMatchObject({ entries: 0, bytes: 0 });
+    expect(await keys()).toEqual([]);
   });
 
   it('lets viewers read, managers write, and nobody else in', async () => {
