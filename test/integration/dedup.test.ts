@@ -1,4 +1,6 @@
+import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tokensToReserve } from '../../src/services/limits/reservation.js';
 import { type RunningWorkers, startUsageWorkers } from '../../src/services/usage/usage-workers.js';
 import { apiError } from '../helpers/api-error.js';
 import { dedupCount, readStream, sharedBody } from '../helpers/dedup.js';
@@ -116,6 +118,52 @@ describe.each(STORE_KINDS)('deduplication in flight (%s)', (kind) => {
     expect(paid.map((row) => row.request_id)).toEqual([leaders[0]?.requestId]);
     // 7 uncached prompt tokens and 4 completion tokens; the 2 cached ones are priced at 0.
     expect(Number(paid[0]?.cost)).toBe(11);
+    // The followers are accounted like cache hits: what the call would have cost, saved.
+    for (const row of rows.filter((row) => row.request_id !== leaders[0]?.requestId)) {
+      expect(row.cache_hit).toBe(true);
+      expect(Number(row.saved_cost)).toBe(11);
+    }
+    expect(paid[0]).toMatchObject({ cache_hit: false });
+  });
+
+  it('leaves the followers out of token quotas counted from the usage records', async () => {
+    upstream.reset();
+    const gate = newGate();
+    upstream.always(async (_req, res) => {
+      await gate.opened;
+      json(res, 200, chatCompletion('a burst answer'));
+    });
+    // A key of its own: only this burst is in its usage records.
+    const { key, secret } = await gateway.services.keys.create('test', {
+      name: 'q',
+      role: 'member',
+    });
+    const client = new OpenAI({ apiKey: secret, baseURL: `${gateway.url}/v1`, maxRetries: 0 });
+    const body = { ...sharedBody(`burst ${kind}`), max_tokens: 5 };
+    const before = await dedupCount(gateway, 'followers');
+    const ids = Array.from({ length: 5 }, (_, i) => `req-dedup-${kind}-quota-${i}`);
+    const calls = ids.map((id) =>
+      client.chat.completions.create(body, { headers: { 'x-request-id': id } }),
+    );
+    await joined(before, 4);
+    gate.open();
+    await Promise.all(calls);
+    const rows = await usageRows(ids);
+    expect(rows.filter((row) => row.cache_hit)).toHaveLength(4);
+    // A quota set now is counted from the records: 13 tokens (the leader's), not 5 × 13.
+    const reserved = await tokensToReserve('chat', body, 1024);
+    const next = reserved.promptTokens + reserved.completionTokens;
+    await gateway.services.quotas.set('test', {
+      scope: 'key',
+      subjectId: key.id,
+      metric: 'tokens',
+      period: 'day',
+      amount: 13 + next + 5,
+    });
+    upstream.reset();
+    upstream.always(async (_req, res) => json(res, 200, chatCompletion('after the burst')));
+    const after = await client.chat.completions.create(body);
+    expect(after.choices[0]?.message.content).toBe('after the burst');
   });
 
   it('streams one upstream answer to every identical concurrent stream', async () => {

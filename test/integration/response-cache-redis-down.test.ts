@@ -54,4 +54,20 @@ describe('the response cache when Redis goes away', () => {
       await proxy.restore();
     }
   });
+
+  it('deletes a tenant while Redis is away, and says its cache was not emptied', async () => {
+    const slug = `away-${Date.now()}`;
+    const tenant = await gateway.services.tenants.create({ slug, name: 'Away' });
+    await proxy.cut();
+    try {
+      const deleted = await gateway.services.tenants.delete(slug);
+      expect(deleted.status).toBe('deleting');
+    } finally {
+      await proxy.restore();
+    }
+    const warned = gateway.logs.filter(
+      (line) => line.tenantId === tenant.id && String(line.msg).includes('not emptied'),
+    );
+    expect(warned).toHaveLength(1);
+  });
 });
