@@ -131,6 +131,7 @@ describe('the cache section of the config file', () => {
       maxEntryBytes: 1_048_576,
       nondeterministic: false,
       pricePerMillion: 0,
+      semantic: {},
     });
     expect(plain.tenantBudgetBytes).toBe(104_857_600);
     const own = loadConfig({
@@ -160,6 +161,48 @@ describe('the cache section of the config file', () => {
     expect(
       problems.some((p) => p.includes('/models/0/cache/ttl_seconds: longer than max_ttl_seconds')),
     ).toBe(true);
+  });
+});
+
+describe("a model's semantic cache in the config file", () => {
+  const file = (semantic: unknown) =>
+    writeConfigFile({
+      providers: { mock: { type: 'mock' } },
+      models: [
+        { name: 'm', provider: 'mock', cache: { semantic } },
+        { name: 'e', provider: 'mock', capabilities: { chat: false, embeddings: true } },
+      ],
+    });
+  const problemsOf = (semantic: unknown) => {
+    try {
+      loadConfig({ CONFIG_FILE: file(semantic) });
+    } catch (error) {
+      return (error as ConfigError).problems;
+    }
+    return [];
+  };
+
+  it('is read under the model, over the defaults', () => {
+    const config = loadConfig({ CONFIG_FILE: file({ enabled: true, embedding_model: 'e' }) });
+    expect(config.cache.models.m?.semantic).toEqual({ enabled: true, embeddingModel: 'e' });
+    expect(config.cache.defaults.semantic).toEqual({});
+  });
+
+  it('names what is wrong', () => {
+    expect(problemsOf({ threshold: 2 })).toEqual([
+      expect.stringMatching(
+        /^CONFIG_FILE \/models\/0\/cache\/semantic: semantic\.threshold must be/,
+      ),
+    ]);
+    expect(problemsOf({ enabled: true })).toEqual([
+      expect.stringContaining('semantic.embedding_model is required'),
+    ]);
+    expect(problemsOf({ enabled: true, embedding_model: 'm' })).toEqual([
+      expect.stringContaining("semantic.embedding_model 'm' is not a model of this file"),
+    ]);
+    expect(problemsOf({ surprise: 1 })).toEqual([
+      expect.stringContaining('semantic.surprise is not a setting'),
+    ]);
   });
 });
 

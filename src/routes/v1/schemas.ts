@@ -133,11 +133,16 @@ export const inferenceResponses = {
       'x-llm-backend-cache': {
         type: 'string',
         description:
-          "What the response cache did: `hit` (answered from the tenant's cache), `miss` (answered upstream and stored), `bypass` (caching is on but this request skipped it), or `dedup`: answered by an identical request in flight, without an upstream call of its own. Absent when caching is off.",
+          "What the response cache did: `hit` (answered from the tenant's cache), `miss` (answered upstream and stored), `bypass` (caching is on but this request skipped it), `dedup`: answered by an identical request in flight, without an upstream call of its own, or `semantic-hit`: answered from the tenant's semantic cache (the request opted in with `x-llm-backend-semantic-cache: on`). Absent when caching is off.",
+      },
+      'x-llm-backend-cache-similarity': {
+        type: 'string',
+        description:
+          "On a semantic hit: the cosine similarity, 0 to 1 with four decimals, of the request's conversation to the one the answer was stored for.",
       },
       age: {
         type: 'integer',
-        description: 'On a cache hit: seconds since the entry was stored.',
+        description: 'On a cache hit (exact or semantic): seconds since the entry was stored.',
       },
       'x-llm-backend-idempotent-replay': {
         type: 'string',

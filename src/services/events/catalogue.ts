@@ -136,7 +136,7 @@ export const EVENT_TYPES = {
       allow_nondeterministic: Type.Union([Type.Boolean(), Type.Null()]),
       semantic: Type.Union([SemanticSettingsSchema, Type.Null()], {
         description:
-          "the semantic cache's settings the tenant set ([semantic-cache.md](semantic-cache.md))",
+          "the tenant's semantic cache settings, or null; see [semantic-cache.md](semantic-cache.md)",
       }),
     }),
   },
