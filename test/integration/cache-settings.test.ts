@@ -25,7 +25,7 @@ describe.each(BACKENDS)('cache settings on %s', (kind) => {
 
   it('keeps the settings in the tenant database, audited, and refuses bad ones', async () => {
     const { cacheSettings } = services;
-    expect(await cacheSettings.get('acme')).toEqual({ ...NONE, updatedAt: null });
+    expect(await cacheSettings.get('acme')).toEqual({ ...NONE, semantic: null, updatedAt: null });
     const set = await cacheSettings.set('acme', {
       ...NONE,
       enabled: true,
@@ -49,6 +49,39 @@ describe.each(BACKENDS)('cache settings on %s', (kind) => {
       return found;
     });
     expect(raised?.data).toMatchObject({ enabled: true, budget_bytes: 5_000_000_000 });
+  });
+
+  it("keeps the semantic cache's settings with them, checked, in their wire form", async () => {
+    const { cacheSettings } = services;
+    await services.tenants.create({ slug: `sem-${kind}`, name: 'Semantic' });
+    const semantic = { enabled: true, threshold: 0.9, embedding_model: 'mock-embedding' };
+    const set = await cacheSettings.set(`sem-${kind}`, { ...NONE, semantic });
+    expect(set.semantic).toEqual({
+      enabled: true,
+      threshold: 0.9,
+      embeddingModel: 'mock-embedding',
+    });
+    expect(await cacheSettings.get(`sem-${kind}`)).toEqual(set);
+    for (const [bad, param] of [
+      [{ threshold: -0.1 }, 'semantic.threshold'],
+      [{ embedding_model: 'mock-chat' }, 'semantic.embedding_model'],
+      [{ enabled: true }, 'semantic.embedding_model'],
+      [[], 'semantic'],
+    ] as const)
+      await expect(
+        cacheSettings.set(`sem-${kind}`, { ...NONE, semantic: bad }),
+      ).rejects.toMatchObject({ code: 'invalid_request', param });
+    expect(await cacheSettings.get(`sem-${kind}`)).toEqual(set);
+    const tenant = await services.tenants.get(`sem-${kind}`);
+    const raised = await eventually(async () => {
+      const events = await services.events.recent(50);
+      const found = events.find(
+        (event) => event.type === 'cache.settings_updated' && event.tenantId === tenant.id,
+      );
+      expect(found).toBeDefined();
+      return found;
+    });
+    expect(raised?.data).toMatchObject({ semantic });
   });
 
   it('purges what the store holds for the tenant, audited', async () => {
