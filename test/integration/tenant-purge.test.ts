@@ -152,6 +152,7 @@ describe.each(BACKENDS)('purging deleted tenants on %s', (kind) => {
     expect(Object.keys(rows)).toEqual([
       'api_keys',
       'audit_log',
+      'cache_settings',
       'provider_keys',
       'quotas',
       'rate_limits',

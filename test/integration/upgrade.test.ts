@@ -33,6 +33,7 @@ async function downgrade(services: TestServices, slug: string): Promise<string> 
       ],
     },
     '0010-semantic-cache': { tables: ['semantic_cache_entries'] },
+    '0011-semantic-cache-settings': { columns: [['cache_settings', 'semantic']] },
   };
   const undo = created[newest];
   if (undo === undefined) throw new Error(`teach this test to undo ${newest}`);

@@ -48,8 +48,12 @@ const PutSettings = Type.Partial(
     additionalProperties: false,
     description: 'Every setting at once: a field left out is null (the default applies).',
     examples: [
-      { enabled: true, ttl_seconds: 600, budget_bytes: 52_428_800 },
-      { semantic: { enabled: true, threshold: 0.95, embedding_model: 'text-embedding-3-small' } },
+      {
+        enabled: true,
+        ttl_seconds: 600,
+        budget_bytes: 52_428_800,
+        semantic: { enabled: true, threshold: 0.95, embedding_model: 'text-embedding-3-small' },
+      },
     ],
   },
 );
