@@ -184,6 +184,12 @@ function buildCaching(
     async (tenantId) => services.tenants.database(await services.tenants.get(tenantId)),
     services.bus,
   );
+  const semanticOutcomes = new Counter({
+    name: 'semantic_cache_requests_total',
+    help: 'Opted-in requests the semantic cache was tried for, by outcome (hit, miss, skip).',
+    labelNames: ['outcome'],
+    registers: [metrics],
+  });
   const semantic = new SemanticCaching({
     cache: new SemanticCache({
       inference: routing.inference,
@@ -193,6 +199,7 @@ function buildCaching(
     settings: (tenantId) => settings.get(tenantId),
     config: config.cache,
     onError: (error) => log.warn({ err: error }, 'semantic cache store failed'),
+    onOutcome: (outcome) => semanticOutcomes.inc({ outcome }),
   });
   return { cache, idempotency, semantic };
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import OpenAI from 'openai';
+import type { Counter } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningWorkers, startUsageWorkers } from '../../src/services/usage/usage-workers.js';
 import { apiError } from '../helpers/api-error.js';
@@ -7,6 +8,7 @@ import { answerEverything } from '../helpers/cache-gateway.js';
 import { readStream } from '../helpers/dedup.js';
 import { FakeUpstream } from '../helpers/fake-upstream.js';
 import { eventually, startGateway, type TestGateway, upstreamConfig } from '../helpers/gateway.js';
+import type { TestServices } from '../helpers/tenant-services.js';
 
 const OPT_IN = { 'x-llm-backend-semantic-cache': 'on' };
 const PRICING = { input: 1, output: 2 };
@@ -143,6 +145,10 @@ describe('the semantic cache on the request path', () => {
     expect(embedding).toMatchObject({ cache_hit: false, provider: 'mock' });
     expect(Number(embedding?.input_tokens)).toBeGreaterThan(0);
     expect(Number(embedding?.cost)).toBe(Number(embedding?.input_tokens));
+    const { root } = gateway.services as TestServices;
+    const metric = root.metrics.getSingleMetric('semantic_cache_requests_total') as Counter;
+    const hits = (await metric.get()).values.find((value) => value.labels.outcome === 'hit');
+    expect(hits?.value).toBeGreaterThanOrEqual(1);
   });
 
   it('answers a streamed paraphrase as a stream', async () => {

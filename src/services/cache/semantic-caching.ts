@@ -18,6 +18,8 @@ export interface SemanticCachingOptions {
   config: CacheConfig;
   /** A store that failed: logged; the answer was sent regardless. */
   onError: (error: unknown) => void;
+  /** Told of every lookup's outcome (for the metrics). */
+  onOutcome?: (outcome: SemanticLookup['outcome']) => void;
   clock?: () => number;
 }
 
@@ -51,7 +53,11 @@ export class SemanticCaching {
     }
     const own = modelCache(this.options.config, model.name).semantic;
     const settings = resolveSemanticCacheSettings(own, tenant.semantic);
-    return this.options.cache.lookup({ ...request, model: model.name, settings });
+    const lookup = await this.options.cache.lookup({ ...request, model: model.name, settings });
+    // Requests it does not apply to are not outcomes: only what a lookup was tried for.
+    if (!(lookup.outcome === 'skip' && lookup.reason === 'disabled'))
+      this.options.onOutcome?.(lookup.outcome);
+    return lookup;
   }
 
   /**
