@@ -11,6 +11,7 @@ import type { Services } from '../../src/composition/services.js';
 import type { Env } from '../../src/config/env.js';
 import { type AppConfig, loadConfig } from '../../src/config/load.js';
 import { closeGracefully } from '../../src/server.js';
+import type { BackendKind } from './databases.js';
 import { FakeUpstream } from './fake-upstream.js';
 import { composeForTest, type TestServices, type TestServicesOptions } from './tenant-services.js';
 
@@ -80,7 +81,7 @@ async function provisionTestTenant(
   options: GatewayOptions,
 ) {
   const compose = (backend?: TestServices['backend']) =>
-    composeForTest('postgres', {
+    composeForTest(options.database ?? 'postgres', {
       ...options.services,
       backend,
       servers: config.databaseServers,
@@ -105,6 +106,8 @@ export interface GatewayOptions {
   services?: TestServicesOptions;
   /** A second instance: the same databases and keys as this gateway. */
   share?: TestGateway;
+  /** Where the databases live: PostgreSQL (the default) or the embedded PGlite. */
+  database?: BackendKind;
 }
 
 /** Starts the gateway in-process on a free port with the given config file content and env. */

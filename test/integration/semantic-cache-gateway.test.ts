@@ -5,6 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningWorkers, startUsageWorkers } from '../../src/services/usage/usage-workers.js';
 import { apiError } from '../helpers/api-error.js';
 import { answerEverything } from '../helpers/cache-gateway.js';
+import { BACKENDS } from '../helpers/databases.js';
 import { readStream } from '../helpers/dedup.js';
 import { FakeUpstream } from '../helpers/fake-upstream.js';
 import { eventually, startGateway, type TestGateway, upstreamConfig } from '../helpers/gateway.js';
@@ -56,7 +57,7 @@ const chat = (content: string, extra: Record<string, unknown> = {}) => ({
   ...extra,
 });
 
-describe('the semantic cache on the request path', () => {
+describe.each(BACKENDS)('the semantic cache on the request path on %s', (database) => {
   const upstream = new FakeUpstream();
   let gateway: TestGateway;
   let workers: RunningWorkers;
@@ -64,7 +65,7 @@ describe('the semantic cache on the request path', () => {
 
   beforeAll(async () => {
     await upstream.start();
-    gateway = await startGateway(semanticConfig(upstream.url));
+    gateway = await startGateway(semanticConfig(upstream.url), {}, { database });
     workers = startUsageWorkers({
       queue: gateway.services.usageQueue,
       records: gateway.services.usageRecords,
