@@ -25,7 +25,7 @@ import {
 import type { Ledger } from '../services/limits/ledger.js';
 import { MemoryLedger } from '../services/limits/memory-ledger.js';
 import { RedisLedger } from '../services/limits/redis-ledger.js';
-import { LOG_STREAM_MAX } from '../services/logs/log-shipping.js';
+import { LOG_STREAM_BATCH_MS, LOG_STREAM_MAX } from '../services/logs/log-shipping.js';
 import { MemoryUsageQueue } from '../services/usage/memory-queue.js';
 import type { UsageQueue } from '../services/usage/queue.js';
 import { RedisUsageQueue } from '../services/usage/redis-queue.js';
@@ -128,7 +128,12 @@ export function redisBackends(
         ? overrides.logStream
         : settings.logStream === null
           ? null
-          : new RedisEventLog({ client, stream: settings.logStream, max: LOG_STREAM_MAX }),
+          : new RedisEventLog({
+              client,
+              stream: settings.logStream,
+              max: LOG_STREAM_MAX,
+              batchMs: LOG_STREAM_BATCH_MS,
+            }),
   };
   return {
     ...backends,

@@ -63,6 +63,7 @@ end
 -- Drops the holds whose time is over; returns the live sum.
 local function expire(c)
   local s = tonumber(redis.call('HGET', c.key, 's') or '0')
+  c.stored = s
   local gone = redis.call('ZRANGEBYSCORE', c.index, '-inf', now)
   if #gone > 0 then
     for _, id in ipairs(gone) do
@@ -83,7 +84,8 @@ end
 local function set_hold(c, id, amount, expiry)
   local before = tonumber(redis.call('HGET', c.key, 'h:' .. id) or '0')
   if amount > 0 and expiry > now then
-    redis.call('HSET', c.key, 'h:' .. id, amount)
+    -- A renewal that changes nothing but the expiry writes only the expiry.
+    if amount ~= before then redis.call('HSET', c.key, 'h:' .. id, amount) end
     redis.call('ZADD', c.index, expiry, id)
     return amount - before
   end
@@ -342,8 +344,8 @@ end
 
 for _, c in ipairs(counters) do
   if c.s < 0 then c.s = 0 end
-  if redis.call('EXISTS', c.key) == 1 or c.s > 0 then
-    redis.call('HSET', c.key, 's', c.s)
+  if c.s > 0 or redis.call('EXISTS', c.key) == 1 then
+    if c.s ~= c.stored then redis.call('HSET', c.key, 's', c.s) end
     keep(c)
   end
 end
