@@ -99,7 +99,7 @@ interface Tag {
  * tenant, user and key), so its cost in Redis is per call, not per request. Only capacity
  * another instance asks back goes at once.
  */
-const SYNC_DELAY_MS = 200;
+const SYNC_DELAY_MS = 250;
 /** Back-off before a failed sync is tried again. */
 const RETRY_SYNC_MS = 1000;
 /** A stalled call not settled by then is given up: later calls follow it on the connection. */
