@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { constants, mkdirSync } from 'node:fs';
 import { cp, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
+import type { PGlite, PGliteOptions } from '@electric-sql/pglite';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { PGliteDialect } from './pglite-dialect.js';
@@ -237,6 +237,15 @@ export interface PGliteServerOptions {
   templateDirectory?: string;
 }
 
+/**
+ * PGlite, loaded on first use: a gateway on PostgreSQL never loads it (its WebAssembly
+ * module is loaded when a database is opened).
+ */
+async function newPGlite(directory: string, options?: PGliteOptions): Promise<PGlite> {
+  const { PGlite } = await import('@electric-sql/pglite');
+  return new PGlite(directory, options);
+}
+
 /** One PGlite data directory per database under `root`. Single process only. */
 export class PGliteServer implements DatabaseServer {
   readonly kind = 'pglite';
@@ -265,7 +274,7 @@ export class PGliteServer implements DatabaseServer {
       const staging = `${target}.${process.pid}.partial`;
       await rm(staging, { recursive: true, force: true });
       mkdirSync(dirname(staging), { recursive: true });
-      const blank = new PGlite(staging);
+      const blank = await newPGlite(staging);
       await blank.query('select 1');
       await blank.close();
       await settle(staging, target);
@@ -305,7 +314,7 @@ export class PGliteServer implements DatabaseServer {
     // PGlite creates the data directory itself, but not its parents.
     mkdirSync(directory, { recursive: true });
     return new Kysely<DB>({
-      dialect: new PGliteDialect(new PGlite(directory, { parsers: SAME_AS_PG })),
+      dialect: new PGliteDialect(() => newPGlite(directory, { parsers: SAME_AS_PG })),
     });
   }
 

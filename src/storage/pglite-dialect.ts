@@ -18,14 +18,15 @@ import {
  * that session to one user at a time; a transaction holds it until commit or rollback.
  */
 export class PGliteDialect implements Dialect {
-  constructor(private readonly pglite: PGlite) {}
+  /** `open` makes the database on the driver's first use (PGlite is loaded then). */
+  constructor(private readonly open: () => Promise<PGlite>) {}
 
   createAdapter() {
     return new PostgresAdapter();
   }
 
   createDriver(): Driver {
-    return new PGliteDriver(this.pglite);
+    return new PGliteDriver(this.open);
   }
 
   createIntrospector(db: Kysely<unknown>): DatabaseIntrospector {
@@ -55,19 +56,23 @@ class PGliteConnection implements DatabaseConnection {
 }
 
 class PGliteDriver implements Driver {
-  private readonly connection: PGliteConnection;
+  private pglite: PGlite | null = null;
+  private connection: PGliteConnection | null = null;
   private queue: Promise<void> = Promise.resolve();
   private release: (() => void) | null = null;
 
-  constructor(private readonly pglite: PGlite) {
+  constructor(private readonly open: () => Promise<PGlite>) {}
+
+  async init(): Promise<void> {
+    const pglite = await this.open();
+    await pglite.waitReady;
+    this.pglite = pglite;
     this.connection = new PGliteConnection(pglite);
   }
 
-  async init(): Promise<void> {
-    await this.pglite.waitReady;
-  }
-
   async acquireConnection(): Promise<DatabaseConnection> {
+    const connection = this.connection;
+    if (connection === null) throw new Error('PGlite driver used before init()');
     const previous = this.queue;
     let release: () => void = () => {};
     this.queue = new Promise<void>((resolve) => {
@@ -75,7 +80,7 @@ class PGliteDriver implements Driver {
     });
     await previous;
     this.release = release;
-    return this.connection;
+    return connection;
   }
 
   async beginTransaction(connection: DatabaseConnection): Promise<void> {
@@ -98,6 +103,6 @@ class PGliteDriver implements Driver {
 
   async destroy(): Promise<void> {
     await this.queue;
-    await this.pglite.close();
+    await this.pglite?.close();
   }
 }
