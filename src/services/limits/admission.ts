@@ -266,7 +266,12 @@ export class Admissions {
     }
     const batch = tag.waiting.splice(0);
     const specs = new Map<string, CounterSpec>();
-    for (const waiting of batch) for (const { spec } of waiting.checks) specs.set(spec.key, spec);
+    // A request retried with seeds for missing quota counters may share the call with others
+    // still without: the seeded spec stands for the counter, or every one of them would be
+    // told again that it is missing.
+    for (const waiting of batch)
+      for (const { spec } of waiting.checks)
+        if (specs.get(spec.key)?.seed === undefined) specs.set(spec.key, spec);
     const pools = [...specs.values()].map((spec) => this.poolFor(tag, spec));
     const index = new Map(pools.map((pool, i) => [pool.spec.key, i]));
     const sentAt = this.clock();
