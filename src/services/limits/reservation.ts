@@ -1,4 +1,4 @@
-import { estimatePrompt } from '../inference/estimate.js';
+import { promptTokensBound } from '../inference/estimate.js';
 import type { Capability } from '../inference/model-catalog.js';
 import type { Reservation } from './limiter.js';
 
@@ -7,7 +7,8 @@ const positive = (value: unknown): number | null =>
 
 /**
  * The tokens a request may use, reserved against token limits and quotas before the call:
- * its prompt, counted, and the most it may generate (`max_completion_tokens`, `max_tokens`,
+ * at least its prompt (its UTF-8 length bounds its tokens, so no tokenizer is loaded or run to
+ * admit a request), and the most it may generate (`max_completion_tokens`, `max_tokens`,
  * else `defaultCompletion`) for each of its `n` choices. Corrected to the real usage after.
  */
 export async function tokensToReserve(
@@ -15,7 +16,7 @@ export async function tokensToReserve(
   body: Record<string, unknown>,
   defaultCompletion: number,
 ): Promise<Reservation> {
-  const promptTokens = await estimatePrompt(capability, body);
+  const promptTokens = promptTokensBound(capability, body);
   if (capability === 'embeddings') return { promptTokens, completionTokens: 0 };
   const perChoice =
     positive(body.max_completion_tokens) ?? positive(body.max_tokens) ?? defaultCompletion;
