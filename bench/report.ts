@@ -107,8 +107,9 @@ function errorsOf(m: Measured): number {
 
 /** A ratio to two decimals, or null when it cannot be taken. */
 export function ratio(a: number | null | undefined, b: number | null | undefined): number | null {
-  if (a === null || a === undefined || b === null || b === undefined || b === 0) return null;
-  if (!Number.isFinite(a) || !Number.isFinite(b)) return null;
+  if (a === null || a === undefined || b === null || b === undefined) return null;
+  // An added figure at or below zero is noise around direct's: no multiple of it means much.
+  if (!Number.isFinite(a) || !Number.isFinite(b) || a < 0 || b <= 0) return null;
   return round(a / b, 2);
 }
 

@@ -63,7 +63,8 @@ export function cacheSection(
     '| figure | cache hit | direct | hit / direct | hit − direct | bare proxy | hit / bare |',
     '| ------ | --------: | -----: | -----------: | -----------: | ---------: | ---------: |',
     ...rows.map(([label, hit, d, b, digits]) => {
-      const minus = d === undefined ? null : hit - d;
+      // A difference of throughputs says nothing a ratio does not: latencies only.
+      const minus = d === undefined || label.startsWith('requests') ? null : hit - d;
       return `| ${label} | ${show(hit, digits)} | ${show(d, digits)} | ${show(ratio(hit, d), 2)} | ${show(minus, digits)} | ${show(b, digits)} | ${show(ratio(hit, b), 2)} |`;
     }),
   ].join('\n');
