@@ -147,8 +147,11 @@ export type Logger = (line: string) => void;
 
 const fmt = (value: number | null, digits = 1) => (value === null ? '-' : value.toFixed(digits));
 
-/** Long enough for PostgreSQL's statistics (up to a second late) and the usage workers. */
-const SETTLE_MS = 1200;
+/**
+ * Long enough for PostgreSQL's statistics (up to a second late), the usage workers, and the
+ * ledger's syncs: idle capacity goes back after 250 ms, a lease ends after a second.
+ */
+const SETTLE_MS = 1500;
 
 /**
  * Runs one phase and says how it went, then what the gateway logged above info meanwhile,
