@@ -44,7 +44,12 @@ const message = (error: unknown) => (error instanceof Error ? error.message : St
 
 export async function measureCache(cache: CacheSwitch, run: CacheRun): Promise<CacheMeasured> {
   const notAvailable = (reason: string): CacheMeasured => ({ available: false, reason });
-  const first = await cache.probe();
+  let first: string | null;
+  try {
+    first = await cache.probe();
+  } catch (error) {
+    return notAvailable(`the probe request failed (${message(error)})`);
+  }
   if (first === null) return notAvailable(`the gateway's answers carry no ${CACHE_HEADER} header`);
   try {
     await cache.setCache(true);

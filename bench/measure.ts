@@ -3,7 +3,6 @@
  * at 1, 16 and 64 connections, streams at 32 and 256, then 1,000 held streams while its
  * memory is sampled. Systems run one after another, never at once.
  */
-
 import { type CacheMeasured, measureCache, type Step } from './cache-phase.js';
 import type { Worker } from './children.js';
 import { listenOverflows, rssMb } from './children.js';
