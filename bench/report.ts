@@ -44,7 +44,7 @@ export interface Figures {
   redis_top_commands: Record<string, number> | null;
   /** Our gateway: the cache phase, or why it did not run. */
   cache: CacheFigures | null;
-  /** Each figure divided by the bare proxy's; null where either is missing or zero. */
+  /** Each figure divided by the bare proxy's; null where either is missing, or not above zero. */
   vs_bare_proxy: Partial<Record<RatioKey, number | null>>;
   raw: Omit<Measured, 'name'>;
 }
