@@ -312,7 +312,12 @@ export class LlmBackend implements CacheSwitch {
    * it is not available.
    */
   async setCache(enabled: boolean): Promise<void> {
-    await this.admin('PUT', '/tenants/bench/cache', { enabled });
+    // null hands both back to the models' configuration.
+    const setting = enabled ? true : null;
+    await this.admin('PUT', '/tenants/bench/cache', {
+      enabled: setting,
+      allow_nondeterministic: setting,
+    });
   }
 
   async stop(): Promise<void> {
