@@ -1,27 +1,22 @@
 import { randomUUID } from 'node:crypto';
 import OpenAI from 'openai';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { tokensToReserve } from '../../src/services/limits/reservation.js';
-import { type RunningWorkers, startUsageWorkers } from '../../src/services/usage/usage-workers.js';
 import { apiError } from '../helpers/api-error.js';
-import { chat, freshQuestion, PRICING, useCacheGateway } from '../helpers/cache-gateway.js';
+import {
+  chat,
+  freshQuestion,
+  PRICING,
+  useCacheGateway,
+  useUsageWorkers,
+} from '../helpers/cache-gateway.js';
 import { eventually } from '../helpers/gateway.js';
 import { STORE_KINDS } from '../helpers/limit-stores.js';
 
-const quiet = { warn: () => {}, error: () => {} };
-
 describe.each(STORE_KINDS)('cache hits in accounting and limits on the %s store', (kind) => {
-  const { gateway, upstream } = useCacheGateway(kind);
-  let workers: RunningWorkers;
-  beforeAll(() => {
-    workers = startUsageWorkers({
-      queue: gateway.services.usageQueue,
-      records: gateway.services.usageRecords,
-      count: 1,
-      log: quiet,
-    });
-  });
-  afterAll(() => workers?.stop());
+  const harness = useCacheGateway(kind);
+  const { gateway, upstream } = harness;
+  useUsageWorkers(harness);
   afterEach(async () => {
     for (const rule of await gateway.services.limitRules.list('test'))
       await gateway.services.limitRules.delete('test', rule.id);
