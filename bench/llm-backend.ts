@@ -12,10 +12,12 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Redis } from 'ioredis';
 import { startProcess, stop, waitForHttp } from './children.js';
-import type { Target } from './protocol.js';
+import { requestBody, type Target } from './protocol.js';
 import {
   CONTROL_DB,
+  connectRedis,
   rememberTenant,
   sql,
   stores,
@@ -58,11 +60,26 @@ export interface Accounting {
 export interface Counters {
   commands: Record<string, number>;
   transactions: Record<string, number>;
+  /** Clients of the Redis server on another database than the gateway's, at this moment. */
+  otherClients: number;
 }
 
-export class LlmBackend {
+/** The response cache's header: present on answers once the gateway has a cache. */
+export const CACHE_HEADER = 'x-llm-backend-cache';
+
+/** The gateway's response cache, as the cache phase sees it. */
+export interface CacheSwitch {
+  /** Sends the bench request once; the cache header of the answer, or null without one. */
+  probe(): Promise<string | null>;
+  /** Turns the bench tenant's response cache on or off. */
+  setCache(enabled: boolean): Promise<void>;
+}
+
+export class LlmBackend implements CacheSwitch {
   private child: ReturnType<typeof startProcess> | null = null;
   private tenant: Provisioned | null = null;
+  /** One connection for the counters, so that reading them adds only its INFO calls. */
+  private redis: Redis | null = null;
   private readonly baseUrl: string;
   private readonly adminKey: string;
   private readonly dir = mkdtempSync(join(tmpdir(), 'llmb-bench-'));
@@ -250,10 +267,18 @@ export class LlmBackend {
    * connection's counts up to a second late, so read them after a pause.
    */
   async counters(): Promise<Counters> {
-    const info = await withRedis((redis) => redis.info('commandstats'));
+    this.redis ??= await connectRedis();
+    const info = await this.redis.info('commandstats');
     const commands: Record<string, number> = {};
     for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm))
       commands[match[1] ?? '?'] = Number(match[2]);
+    // Commandstats count the whole server: clients on other databases (tests, other runs)
+    // add theirs, so the figures say when there were any.
+    const db = new URL(stores.redisUrl).pathname.slice(1) || '0';
+    const clients = String(await this.redis.call('CLIENT', 'LIST'));
+    const otherClients = clients
+      .split('\n')
+      .filter((line) => line.length > 0 && !line.includes(` db=${db} `)).length;
     const rows = await sql<{ datname: string; n: string }>(
       null,
       'SELECT datname, xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname LIKE $1',
@@ -263,10 +288,41 @@ export class LlmBackend {
     for (const row of rows) {
       transactions[row.datname === CONTROL_DB ? 'control' : 'tenant'] = Number(row.n);
     }
-    return { commands, transactions };
+    return { commands, transactions, otherClients };
+  }
+
+  async probe(): Promise<string | null> {
+    if (this.tenant === null) throw new Error('not provisioned');
+    const response = await fetch(`${this.baseUrl}/v1/chat/completions`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${this.tenant.secret}`,
+        'content-type': 'application/json',
+      },
+      body: requestBody(false),
+    });
+    await response.arrayBuffer();
+    if (!response.ok) throw new Error(`the cache probe got ${response.status}`);
+    return response.headers.get(CACHE_HEADER);
+  }
+
+  /**
+   * The one place that knows how a tenant's cache is switched: the admin API's `cache`
+   * resource of the tenant. Until the gateway has it this fails, and the cache phase says
+   * it is not available.
+   */
+  async setCache(enabled: boolean): Promise<void> {
+    // null hands both back to the models' configuration.
+    const setting = enabled ? true : null;
+    await this.admin('PUT', '/tenants/bench/cache', {
+      enabled: setting,
+      allow_nondeterministic: setting,
+    });
   }
 
   async stop(): Promise<void> {
+    this.redis?.disconnect();
+    this.redis = null;
     // Long enough for a graceful close and, with --cpu-prof, the profile to be written.
     if (this.child !== null) await stop(this.child, 20_000);
     rmSync(this.dir, { recursive: true, force: true });

@@ -1,10 +1,10 @@
 /**
- * `npm run bench`: our gateway, Portkey's and the bare upstream, measured one after another
- * on the same fake upstream in the same run; see docs/benchmarks.md.
+ * `npm run bench`: our gateway, Portkey's, a bare Node proxy and the bare upstream, measured
+ * one after another on the same fake upstream in the same run; see docs/benchmarks.md.
  *
- *   npm run bench                         quick mode, about a minute
+ *   npm run bench                         quick mode, about two minutes
  *   npm run bench -- --full               longer runs, for figures to publish
- *   npm run bench -- --systems llm-backend,direct
+ *   npm run bench -- --systems llm-backend,bare-proxy,direct
  *   npm run bench -- --cpu-prof           our gateway under node --cpu-prof
  *   npm run bench -- --log-level info     our gateway's LOG_LEVEL (default warn)
  *   npm run bench -- --skip-build         use dist/ as it is
@@ -16,8 +16,16 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { killAllNow, stopAll, Worker } from './children.js';
-import { describeIo, type Measured, measure, PLANS, type Workers } from './measure.js';
-import { describeAccounting, type Figures, figuresOf, markdownTable, rawTable } from './report.js';
+import { type Measured, measure, PLANS, type Workers } from './measure.js';
+import {
+  compareToBare,
+  describeAccounting,
+  type Figures,
+  figuresOf,
+  markdownTable,
+  rawTable,
+} from './report.js';
+import { cacheSection, redisSection } from './sections.js';
 import { checkStores, dropLeftovers, dropRunData } from './stores.js';
 import { SYSTEMS, type SystemName, startSystem } from './systems.js';
 
@@ -165,6 +173,7 @@ async function main(): Promise<void> {
     const m = measured[name];
     if (m !== undefined) figures[name] = figuresOf(m, measured.direct);
   }
+  compareToBare(figures);
   const accounting = measured['llm-backend']?.accounting ?? null;
   const meta = {
     date: new Date().toISOString(),
@@ -183,6 +192,7 @@ async function main(): Promise<void> {
   };
   const json = {
     direct: figures.direct ?? null,
+    'bare-proxy': figures['bare-proxy'] ?? null,
     portkey: figures.portkey ?? null,
     'llm-backend': figures['llm-backend'] ?? null,
     meta,
@@ -190,9 +200,12 @@ async function main(): Promise<void> {
   const table = markdownTable(figures);
   const raw = rawTable(figures);
   const accountingLine = accounting === null ? '' : `\n${describeAccounting(accounting)}\n`;
-  const io = measured['llm-backend']?.io1c;
-  const ioLine = io ? `\nPer request at 1 connection, llm-backend: ${describeIo(io)}.\n` : '';
-  const markdown = `${table}\n\nMeasured values:\n\n${raw}\n${accountingLine}${ioLine}\n${plan.mode} mode, ${meta.date}, Node ${meta.node}, ${meta.cpus} × ${meta.cpu}, commit ${meta.commit ?? '?'}; load generator, upstream and gateway share the machine.\n`;
+  const ours = figures['llm-backend'];
+  const extra = [redisSection(ours), cacheSection(ours, figures.direct, figures['bare-proxy'])]
+    .filter((section) => section.length > 0)
+    .map((section) => `\n${section}\n`)
+    .join('');
+  const markdown = `${table}\n\nMeasured values (× bare: as a multiple of the bare proxy's):\n\n${raw}\n${accountingLine}${extra}\n${plan.mode} mode, ${meta.date}, Node ${meta.node}, ${meta.cpus} × ${meta.cpu}, commit ${meta.commit ?? '?'}; load generator, upstream and gateway share the machine.\n`;
   for (const name of ['latest', plan.mode]) {
     writeFileSync(join(RESULTS, `${name}.json`), formatJson(json));
     writeFileSync(join(RESULTS, `${name}.md`), markdown);

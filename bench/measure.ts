@@ -3,8 +3,10 @@
  * at 1, 16 and 64 connections, streams at 32 and 256, then 1,000 held streams while its
  * memory is sampled. Systems run one after another, never at once.
  */
+import { type CacheMeasured, measureCache, type Step } from './cache-phase.js';
 import type { Worker } from './children.js';
 import { listenOverflows, rssMb } from './children.js';
+import { describeIo, type Io, ioBetween } from './io.js';
 import type { Accounting, Counters } from './llm-backend.js';
 import type {
   HoldResult,
@@ -80,45 +82,10 @@ export interface Measured {
   accounting: Accounting | null;
   /** Per phase: what our gateway logged above info, by message, and accept queue overflows. */
   logs: Record<string, Record<string, number>>;
-  /** Our gateway: Redis commands and PostgreSQL transactions per request at 1 connection. */
-  io1c: Io | null;
-}
-
-export interface Io {
-  redis: number;
-  redisByCommand: Record<string, number>;
-  postgres: Record<string, number>;
-}
-
-function delta(after: Record<string, number>, before: Record<string, number>, n: number) {
-  const out: Record<string, number> = {};
-  for (const [name, value] of Object.entries(after)) {
-    const per = (value - (before[name] ?? 0)) / n;
-    if (per > 0.005) out[name] = Number(per.toFixed(2));
-  }
-  return out;
-}
-
-/** What one request cost in Redis commands and PostgreSQL transactions, on average. */
-async function perRequest(system: RunningSystem, before: Counters, requests: number) {
-  await sleep(1200);
-  const after = await system.counters();
-  if (after === null || requests === 0) return null;
-  const { info: _info, ...redisByCommand } = delta(after.commands, before.commands, requests);
-  const redis = Object.values(redisByCommand).reduce((sum, n) => sum + n, 0);
-  return {
-    redis: Number(redis.toFixed(2)),
-    redisByCommand,
-    postgres: delta(after.transactions, before.transactions, requests),
-  };
-}
-
-export function describeIo(io: Io): string {
-  const list = (counts: Record<string, number>) =>
-    Object.entries(counts)
-      .map(([name, n]) => `${name} ${n}`)
-      .join(', ') || 'none';
-  return `${io.redis} Redis commands run, those inside Lua scripts included (${list(io.redisByCommand)}); PostgreSQL transactions: ${list(io.postgres)}`;
+  /** Our gateway: Redis commands and PostgreSQL transactions per request, by phase. */
+  io: Record<string, Io>;
+  /** Our gateway: its response cache's hits, or why they were not measured. */
+  cache: CacheMeasured | null;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -180,30 +147,45 @@ export type Logger = (line: string) => void;
 const fmt = (value: number | null, digits = 1) => (value === null ? '-' : value.toFixed(digits));
 
 /**
- * Runs one phase and says how it went, then what the gateway logged above info meanwhile
- * and how often a listening socket's accept queue overflowed (any process's).
+ * Long enough for PostgreSQL's statistics (up to a second late), the usage workers, and the
+ * ledger's syncs: idle capacity goes back after 250 ms, a lease ends after a second.
  */
-async function phase<T>(
-  name: string,
-  system: RunningSystem,
-  logs: Record<string, Record<string, number>>,
-  log: Logger,
-  run: () => Promise<T>,
-  describe: (result: T) => string,
-): Promise<T> {
-  const overflows = listenOverflows();
-  const result = await run();
-  log(describe(result));
-  // A pause between phases: what the gateway still has queued settles (and logs) first.
-  await sleep(300);
-  const counts = system.logs();
-  const dropped = listenOverflows() - overflows;
-  if (dropped > 0) counts['accept queue overflows (a SYN dropped, retried after 1 s+)'] = dropped;
-  if (Object.keys(counts).length > 0) {
-    logs[name] = counts;
-    for (const [line, count] of Object.entries(counts)) log(`  ${count} × ${line}`);
-  }
-  return result;
+const SETTLE_MS = 1500;
+
+/**
+ * Runs one phase and says how it went, then what the gateway logged above info meanwhile,
+ * how often a listening socket's accept queue overflowed (any process's) and, for our
+ * gateway, what each request served cost in Redis commands and PostgreSQL transactions.
+ */
+function stepper(system: RunningSystem, measured: Pick<Measured, 'logs' | 'io'>, log: Logger) {
+  let mark: Counters | null = null;
+  const step: Step = async (name, run, describe, served) => {
+    const overflows = listenOverflows();
+    mark ??= await system.counters();
+    const result = await run();
+    log(describe(result));
+    // A pause between phases: what the gateway still has queued settles (and logs) first.
+    await sleep(mark === null ? 300 : SETTLE_MS);
+    const counts = system.logs();
+    const dropped = listenOverflows() - overflows;
+    if (dropped > 0) counts['accept queue overflows (a SYN dropped, retried after 1 s+)'] = dropped;
+    if (Object.keys(counts).length > 0) {
+      measured.logs[name] = counts;
+      for (const [line, count] of Object.entries(counts)) log(`  ${count} × ${line}`);
+    }
+    if (mark !== null) {
+      // This reading closes this phase and opens the next: nothing in between is lost.
+      const now = await system.counters();
+      const io = now === null ? null : ioBetween(mark, now, served(result));
+      mark = now;
+      if (io !== null) {
+        measured.io[name] = io;
+        log(`  per request: ${describeIo(io)}`);
+      }
+    }
+    return result;
+  };
+  return step;
 }
 
 export async function measure(
@@ -214,9 +196,10 @@ export async function measure(
 ): Promise<Measured> {
   const { target, pid } = system;
   const rss = () => (pid === null ? null : rssMb(pid));
-  const logs: Record<string, Record<string, number>> = {};
-  const step = <T>(name: string, run: () => Promise<T>, describe: (result: T) => string) =>
-    phase(name, system, logs, log, run, describe);
+  const recorded: Pick<Measured, 'logs' | 'io'> = { logs: {}, io: {} };
+  const step = stepper(system, recorded, log);
+  const loaded = (r: LoadResult) => r.ok + r.non2xx;
+  const streamed = (r: StreamResult) => r.streams;
   system.logs();
   const rssStart = rss();
   const received = async () =>
@@ -224,36 +207,42 @@ export async function measure(
   const receivedBefore = await received();
   await profile(workers, plan.stream);
   let rssIdle: number | null = null;
+  let warmStreams = 0;
   const warm = await step(
     'warm-up',
     async () => {
       const result = await load(workers, target, 16, plan.warmSec);
-      await streams(workers, plan, target, 32, 2);
+      warmStreams = (await streams(workers, plan, target, 32, 2)).streams;
       await sleep(1000);
       rssIdle = rss();
       return result;
     },
     (r) => `warmed up (${Math.round(r.rps)} req/s at 16 connections); idle ${fmt(rssIdle)} MB`,
+    (r) => loaded(r) + warmStreams,
   );
   const latency = (r: LoadResult) =>
     `${r.connections} connection(s): p50 ${r.p50.toFixed(3)} ms, p99 ${r.p99.toFixed(3)} ms, ${Math.round(r.rps)} req/s`;
-  const before = await system.counters();
-  const c1 = await step('1c', () => load(workers, target, 1, plan.latencySec), latency);
-  const io1c = before === null ? null : await perRequest(system, before, c1.ok + c1.non2xx);
-  if (io1c !== null) log(`  per request: ${describeIo(io1c)}`);
-  const c16 = await step('16c', () => load(workers, target, 16, plan.latencySec), latency);
+  const c1 = await step('1c', () => load(workers, target, 1, plan.latencySec), latency, loaded);
+  const c16 = await step('16c', () => load(workers, target, 16, plan.latencySec), latency, loaded);
   const { saturationConnections: connections, saturationSec } = plan;
   const saturation = await step(
     `${connections}c`,
     () => load(workers, target, connections, saturationSec),
     latency,
+    loaded,
   );
-  const streamed = (r: StreamResult) =>
+  const timed = (r: StreamResult) =>
     `${r.concurrency} streams: TTFT p50 ${r.ttftP50.toFixed(3)} ms, p99 ${r.ttftP99.toFixed(3)} ms; stream p50 ${r.totalP50.toFixed(3)} ms`;
-  const s32 = await step('32s', () => streams(workers, plan, target, 32, plan.rounds32), streamed);
+  const s32 = await step(
+    '32s',
+    () => streams(workers, plan, target, 32, plan.rounds32),
+    timed,
+    streamed,
+  );
   const s256 = await step(
     '256s',
     () => streams(workers, plan, target, 256, plan.rounds256),
+    timed,
     streamed,
   );
   const { hold, rss: rss1000 } = await step(
@@ -263,7 +252,21 @@ export async function measure(
       r.hold === null
         ? 'no process to sample'
         : `${plan.holdCount} streams held (${r.hold.open} open at once): ${fmt(r.rss)} MB`,
+    (r) => r.hold?.count ?? 0,
   );
+  const cache =
+    system.cache === null
+      ? null
+      : await measureCache(system.cache, {
+          step,
+          load: (n, sec) => load(workers, target, n, sec),
+          received,
+          latencySec: plan.latencySec,
+          saturationSec,
+          saturationConnections: connections,
+          describe: latency,
+        });
+  if (cache !== null && !cache.available) log(`cache phase: not available (${cache.reason})`);
   const accounting = await system.accounting((await received()) - receivedBefore);
   if (accounting !== null) {
     log(
@@ -283,7 +286,7 @@ export async function measure(
     rssIdle,
     rss1000,
     accounting,
-    logs,
-    io1c,
+    cache,
+    ...recorded,
   };
 }

@@ -1,9 +1,11 @@
 /**
  * Turns what was measured into the figures of bench/results/latest.json (one object per
- * system, keys fixed by issue 7) and the markdown table: ours, Portkey's, the ratio, and
- * each target met or not. Added figures are a system's value minus direct's at the same
- * percentile and load, so they exist only when `direct` ran too.
+ * system) and the markdown tables: every figure of every system, each also as a multiple of
+ * the bare proxy's (the least a Node gateway does on this machine), and each target met or
+ * not. Added figures are a system's value minus direct's at the same percentile and load,
+ * so they exist only when `direct` ran too; ratios only when `bare-proxy` ran.
  */
+import { amortized } from './io.js';
 import type { Accounting } from './llm-backend.js';
 import type { Measured } from './measure.js';
 import type { SystemName } from './systems.js';
@@ -22,13 +24,79 @@ export interface Figures {
   added_stream_total_p50_ms_32s: number | null;
   added_stream_total_p50_ms_256s: number | null;
   rss_mb_start: number | null;
+  /** The measured values the added ones come from. */
+  p50_ms_1c: number;
+  p99_ms_1c: number;
+  p50_ms_16c: number;
+  p99_ms_16c: number;
+  ttft_p50_ms_32s: number;
+  ttft_p50_ms_256s: number;
+  stream_total_p50_ms_32s: number;
+  stream_total_p50_ms_256s: number;
+  /**
+   * Our gateway: Redis commands per request served, amortized over the measured phases
+   * (1 connection to the held streams) with the background work they set off.
+   */
+  redis_commands_per_request: number | null;
+  redis_commands_per_request_1c: number | null;
+  redis_commands_per_request_saturation: number | null;
+  /** The most frequent five, per request. */
+  redis_top_commands: Record<string, number> | null;
+  /** Our gateway: the cache phase, or why it did not run. */
+  cache: CacheFigures | null;
+  /** Each figure divided by the bare proxy's; null where either is missing, or not above zero. */
+  vs_bare_proxy: Partial<Record<RatioKey, number | null>>;
   raw: Omit<Measured, 'name'>;
 }
+
+export type CacheFigures =
+  | { available: false; reason: string }
+  | {
+      available: true;
+      hit_p50_ms_1c: number;
+      hit_p99_ms_1c: number;
+      /** The hit's latency minus direct's upstream call at 1 connection. */
+      added_hit_p50_ms_1c: number | null;
+      /** The hit's latency as a multiple of direct's upstream call. */
+      hit_p50_vs_direct: number | null;
+      hit_rps: number;
+      /** The hit's p50 at 1 connection and its throughput, over the bare proxy's. */
+      hit_p50_vs_bare_proxy: number | null;
+      hit_rps_vs_bare_proxy: number | null;
+      /** Requests that reached the upstream during the cache phase (misses). */
+      upstream_calls: number;
+    };
+
+/** The figures a ratio to the bare proxy is taken of: every number but the error count. */
+const RATIO_KEYS = [
+  'rps',
+  'p50_ms_1c',
+  'p99_ms_1c',
+  'p50_ms_16c',
+  'p99_ms_16c',
+  'ttft_p50_ms_32s',
+  'ttft_p50_ms_256s',
+  'stream_total_p50_ms_32s',
+  'stream_total_p50_ms_256s',
+  'added_p50_ms_1c',
+  'added_p99_ms_1c',
+  'added_p50_ms_16c',
+  'added_p99_ms_16c',
+  'added_ttft_p50_ms_32s',
+  'added_ttft_p50_ms_256s',
+  'added_stream_total_p50_ms_32s',
+  'added_stream_total_p50_ms_256s',
+  'rss_mb_idle',
+  'rss_mb_1000s',
+  'rss_mb_start',
+] as const;
+type RatioKey = (typeof RATIO_KEYS)[number];
 
 const round = (value: number, digits = 3) => Number(value.toFixed(digits));
 
 function errorsOf(m: Measured): number {
-  const loads = [m.warm, m.c1, m.c16, m.saturation];
+  const cached = m.cache?.available ? [m.cache.c1, m.cache.saturation] : [];
+  const loads = [m.warm, m.c1, m.c16, m.saturation, ...cached];
   const streams = [m.s32, m.s256];
   return (
     loads.reduce((sum, r) => sum + r.non2xx + r.errors, 0) +
@@ -37,11 +105,43 @@ function errorsOf(m: Measured): number {
   );
 }
 
+/** A ratio to two decimals, or null when it cannot be taken. */
+export function ratio(a: number | null | undefined, b: number | null | undefined): number | null {
+  if (a === null || a === undefined || b === null || b === undefined) return null;
+  // An added figure at or below zero is noise around direct's: no multiple of it means much.
+  if (!Number.isFinite(a) || !Number.isFinite(b) || a < 0 || b <= 0) return null;
+  return round(a / b, 2);
+}
+
+function cacheFigures(m: Measured, direct: Measured | undefined): CacheFigures | null {
+  const cache = m.cache;
+  if (cache === null) return null;
+  if (!cache.available) return cache;
+  return {
+    available: true,
+    hit_p50_ms_1c: round(cache.c1.p50),
+    hit_p99_ms_1c: round(cache.c1.p99),
+    added_hit_p50_ms_1c: direct === undefined ? null : round(cache.c1.p50 - direct.c1.p50),
+    hit_p50_vs_direct: ratio(cache.c1.p50, direct?.c1.p50),
+    hit_rps: Math.round(cache.saturation.rps),
+    hit_p50_vs_bare_proxy: null,
+    hit_rps_vs_bare_proxy: null,
+    upstream_calls: cache.upstreamCalls.c1 + cache.upstreamCalls.saturation,
+  };
+}
+
+/** The phases the amortized Redis figure covers: all but the warm-up and the cache's. */
+const MEASURED_PHASES = (m: Measured) =>
+  Object.entries(m.io)
+    .filter(([phase]) => phase !== 'warm-up' && !phase.startsWith('cache'))
+    .map(([, io]) => io);
+
 export function figuresOf(m: Measured, direct: Measured | undefined): Figures {
   const added = (pick: (x: Measured) => number) =>
     m.name === 'direct' || direct === undefined ? null : round(pick(m) - pick(direct));
   const mb = (value: number | null) => (value === null ? null : round(value, 1));
   const { name: _name, ...raw } = m;
+  const redis = amortized(MEASURED_PHASES(m));
   return {
     rps: Math.round(m.saturation.rps),
     added_p50_ms_1c: added((x) => x.c1.p50),
@@ -56,11 +156,39 @@ export function figuresOf(m: Measured, direct: Measured | undefined): Figures {
     added_stream_total_p50_ms_32s: added((x) => x.s32.totalP50),
     added_stream_total_p50_ms_256s: added((x) => x.s256.totalP50),
     rss_mb_start: mb(m.rssStart),
+    p50_ms_1c: round(m.c1.p50),
+    p99_ms_1c: round(m.c1.p99),
+    p50_ms_16c: round(m.c16.p50),
+    p99_ms_16c: round(m.c16.p99),
+    ttft_p50_ms_32s: round(m.s32.ttftP50),
+    ttft_p50_ms_256s: round(m.s256.ttftP50),
+    stream_total_p50_ms_32s: round(m.s32.totalP50),
+    stream_total_p50_ms_256s: round(m.s256.totalP50),
+    redis_commands_per_request: redis?.redis ?? null,
+    redis_commands_per_request_1c: m.io['1c']?.redis ?? null,
+    redis_commands_per_request_saturation: m.io[`${m.saturation.connections}c`]?.redis ?? null,
+    redis_top_commands: redis?.top ?? null,
+    cache: cacheFigures(m, direct),
+    vs_bare_proxy: {},
     raw,
   };
 }
 
-type Key = Exclude<keyof Figures, 'raw'>;
+/** Fills in every system's ratios to the bare proxy, once all figures are known. */
+export function compareToBare(results: Partial<Record<SystemName, Figures>>): void {
+  const bare = results['bare-proxy'];
+  for (const figures of Object.values(results)) {
+    figures.vs_bare_proxy = Object.fromEntries(
+      RATIO_KEYS.map((key) => [key, ratio(figures[key], bare?.[key])]),
+    );
+    if (figures.cache?.available) {
+      figures.cache.hit_p50_vs_bare_proxy = ratio(figures.cache.hit_p50_ms_1c, bare?.p50_ms_1c);
+      figures.cache.hit_rps_vs_bare_proxy = ratio(figures.cache.hit_rps, bare?.rps);
+    }
+  }
+}
+
+type Key = RatioKey | 'errors';
 
 interface Row {
   label: string;
@@ -145,41 +273,69 @@ const ROWS: Row[] = [
 
 const show = (value: number | null | undefined, digits: number) =>
   value === null || value === undefined ? '-' : value.toFixed(digits);
+const times = (value: number | null | undefined) =>
+  value === null || value === undefined ? '-' : `${value.toFixed(2)}×`;
 
+/** The targets, judged on the added figures: ours, Portkey's, the bare proxy's. */
 export function markdownTable(results: Partial<Record<SystemName, Figures>>): string {
   const ours = results['llm-backend'];
   const portkey = results.portkey;
+  const bare = results['bare-proxy'];
   const direct = results.direct;
   const lines = [
-    '| figure | llm-backend | Portkey | ratio (ours / Portkey) | direct | target | met |',
-    '| ------ | ----------: | ------: | ---------------------: | -----: | ------ | --- |',
+    '| figure | llm-backend | Portkey | bare proxy | direct | ours / Portkey | ours / bare | Portkey / bare | target | met |',
+    '| ------ | ----------: | ------: | ---------: | -----: | -------------: | ----------: | -------------: | ------ | --- |',
   ];
   for (const row of ROWS) {
     const a = ours?.[row.key] ?? null;
     const b = portkey?.[row.key] ?? null;
-    const ratio = a !== null && b !== null && b !== 0 ? (a / b).toFixed(2) : '-';
     const met = row.target === null || a === null ? null : row.target.met(a, b);
     const verdict = met === null ? '' : met ? 'met' : 'not met';
     const directValue =
       row.key === 'rps' || row.key === 'errors' ? show(direct?.[row.key], row.digits) : '-';
+    const vsBare = (figures: Figures | undefined) =>
+      row.key === 'errors' ? '-' : times(figures?.vs_bare_proxy[row.key]);
     lines.push(
-      `| ${row.label} | ${show(a, row.digits)} | ${show(b, row.digits)} | ${ratio} | ${directValue} | ${row.target?.text ?? ''} | ${verdict} |`,
+      `| ${row.label} | ${show(a, row.digits)} | ${show(b, row.digits)} | ${show(bare?.[row.key], row.digits)} | ${directValue} | ${times(ratio(a, b))} | ${vsBare(ours)} | ${vsBare(portkey)} | ${row.target?.text ?? ''} | ${verdict} |`,
     );
   }
   return lines.join('\n');
 }
 
-/** The measured values themselves, from which the added figures are taken. */
+const MEASURED: { label: string; key: Key; digits: number }[] = [
+  { label: 'latency p50, 1 connection (ms)', key: 'p50_ms_1c', digits: 3 },
+  { label: 'latency p99, 1 connection (ms)', key: 'p99_ms_1c', digits: 3 },
+  { label: 'latency p50, 16 connections (ms)', key: 'p50_ms_16c', digits: 3 },
+  { label: 'latency p99, 16 connections (ms)', key: 'p99_ms_16c', digits: 3 },
+  { label: 'requests/s at saturation', key: 'rps', digits: 0 },
+  { label: 'TTFT p50, 32 streams (ms)', key: 'ttft_p50_ms_32s', digits: 3 },
+  { label: 'TTFT p50, 256 streams (ms)', key: 'ttft_p50_ms_256s', digits: 3 },
+  { label: 'stream time p50, 32 streams (ms)', key: 'stream_total_p50_ms_32s', digits: 3 },
+  { label: 'stream time p50, 256 streams (ms)', key: 'stream_total_p50_ms_256s', digits: 3 },
+  { label: 'resident memory idle (MB)', key: 'rss_mb_idle', digits: 1 },
+  { label: 'resident memory, 1,000 open streams (MB)', key: 'rss_mb_1000s', digits: 1 },
+  { label: 'errors', key: 'errors', digits: 0 },
+];
+
+/**
+ * The measured values themselves, from which the added figures are taken, each system's
+ * next to its multiple of the bare proxy's.
+ */
 export function rawTable(results: Partial<Record<SystemName, Figures>>): string {
+  const systems = Object.entries(results);
+  const withRatio = (name: string) => name !== 'bare-proxy' && name !== 'direct';
+  const head = systems.flatMap(([name]) => (withRatio(name) ? [name, '× bare'] : [name]));
   const lines = [
-    '| system | p50 / p99 1c (ms) | p50 / p99 16c (ms) | req/s 64c | TTFT p50 32s / 256s (ms) | stream p50 32s / 256s (ms) |',
-    '| ------ | ----------------: | -----------------: | --------: | -----------------------: | -------------------------: |',
+    `| figure | ${head.join(' | ')} |`,
+    `| ------ | ${head.map(() => '-----:').join(' | ')} |`,
   ];
-  for (const [name, figures] of Object.entries(results)) {
-    const { c1, c16, saturation, s32, s256 } = figures.raw;
-    lines.push(
-      `| ${name} | ${show(c1.p50, 3)} / ${show(c1.p99, 3)} | ${show(c16.p50, 3)} / ${show(c16.p99, 3)} | ${show(saturation.rps, 0)} | ${show(s32.ttftP50, 3)} / ${show(s256.ttftP50, 3)} | ${show(s32.totalP50, 3)} / ${show(s256.totalP50, 3)} |`,
-    );
+  for (const row of MEASURED) {
+    const cells = systems.flatMap(([name, figures]) => {
+      const value = show(figures[row.key], row.digits);
+      if (!withRatio(name)) return [value];
+      return [value, row.key === 'errors' ? '-' : times(figures.vs_bare_proxy[row.key])];
+    });
+    lines.push(`| ${row.label} | ${cells.join(' | ')} |`);
   }
   return lines.join('\n');
 }

@@ -140,6 +140,14 @@ export async function dropRunData(): Promise<void> {
   await dropKeys([process.pid], tenantIds);
 }
 
+/** A Redis connection that lives until its owner disconnects it. */
+export async function connectRedis(): Promise<Redis> {
+  const redis = new Redis(stores.redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true });
+  redis.on('error', () => {});
+  await redis.connect();
+  return redis;
+}
+
 /** A short-lived Redis connection for one question. */
 export async function withRedis<T>(run: (redis: Redis) => Promise<T>): Promise<T> {
   const redis = new Redis(stores.redisUrl, { maxRetriesPerRequest: 1 });

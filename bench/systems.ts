@@ -1,16 +1,17 @@
 /**
- * The three systems measured, each started on its own free port and stopped before the
+ * The four systems measured, each started on its own free port and stopped before the
  * next one starts (the machine has two cores): `direct` (the load generator calls the fake
- * upstream itself), `portkey` (Portkey's open-source gateway) and `llm-backend` (ours).
+ * upstream itself), `bare-proxy` (the least a Node gateway does, bench/bare-proxy.mjs),
+ * `portkey` (Portkey's open-source gateway) and `llm-backend` (ours).
  */
 import { rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { LogTally, startProcess, stop, tail, waitForHttp } from './children.js';
-import { type Accounting, type Counters, LlmBackend } from './llm-backend.js';
+import { type Accounting, type CacheSwitch, type Counters, LlmBackend } from './llm-backend.js';
 import type { Target } from './protocol.js';
 
-export const SYSTEMS = ['direct', 'portkey', 'llm-backend'] as const;
+export const SYSTEMS = ['direct', 'bare-proxy', 'portkey', 'llm-backend'] as const;
 export type SystemName = (typeof SYSTEMS)[number];
 
 export interface SystemOptions {
@@ -31,6 +32,8 @@ export interface RunningSystem {
   logs(): Record<string, number>;
   /** Our gateway only: Redis commands and PostgreSQL transactions so far. */
   counters(): Promise<Counters | null>;
+  /** Our gateway only: its response cache, probed and switched for the cache phase. */
+  cache: CacheSwitch | null;
   stop(): Promise<void>;
 }
 
@@ -57,7 +60,39 @@ function direct({ upstreamPort }: SystemOptions): RunningSystem {
     accounting: async () => null,
     logs: () => ({}),
     counters: async () => null,
+    cache: null,
     stop: async () => {},
+  };
+}
+
+async function bareProxy({ upstreamPort, resultsDir }: SystemOptions): Promise<RunningSystem> {
+  const port = await freePort();
+  const logFile = join(resultsDir, 'bare-proxy.log');
+  rmSync(logFile, { force: true });
+  const child = startProcess(
+    process.execPath,
+    ['bench/bare-proxy.mjs', `--port=${port}`, `--upstream=http://127.0.0.1:${upstreamPort}`],
+    { PATH: process.env.PATH, HOME: process.env.HOME, NODE_ENV: 'production' },
+    logFile,
+  );
+  try {
+    await waitForHttp(`http://127.0.0.1:${port}/`, child);
+  } catch (error) {
+    await stop(child);
+    throw new Error(`the bare proxy did not start: ${String(error)}\n${tail(logFile)}`);
+  }
+  return {
+    name: 'bare-proxy',
+    target: {
+      url: `http://127.0.0.1:${port}/v1/chat/completions`,
+      headers: { authorization: 'Bearer bench' },
+    },
+    pid: child.pid ?? null,
+    accounting: async () => null,
+    logs: () => ({}),
+    counters: async () => null,
+    cache: null,
+    stop: () => stop(child),
   };
 }
 
@@ -91,6 +126,7 @@ async function portkey({ upstreamPort, resultsDir }: SystemOptions): Promise<Run
     accounting: async () => null,
     logs: () => ({}),
     counters: async () => null,
+    cache: null,
     stop: () => stop(child),
   };
 }
@@ -120,6 +156,7 @@ async function llmBackend(options: SystemOptions): Promise<RunningSystem> {
     accounting: (upstreamReceived) => gateway.accounting(upstreamReceived),
     logs: () => tally.take(),
     counters: () => gateway.counters(),
+    cache: gateway,
     stop: () => gateway.stop(),
   };
 }
@@ -128,6 +165,8 @@ export function startSystem(name: SystemName, options: SystemOptions): Promise<R
   switch (name) {
     case 'direct':
       return Promise.resolve(direct(options));
+    case 'bare-proxy':
+      return bareProxy(options);
     case 'portkey':
       return portkey(options);
     case 'llm-backend':

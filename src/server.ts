@@ -4,7 +4,6 @@ import { buildApp } from './app.js';
 import { compose, type Root } from './composition/root.js';
 import { bootstrapDefaultTenant } from './composition/services.js';
 import type { AppConfig } from './config/load.js';
-import { loadEncoder } from './services/inference/estimate.js';
 
 export interface StartOptions {
   /** Where log lines go (stdout by default). */
@@ -52,8 +51,6 @@ export async function startServer(config: AppConfig, options: StartOptions = {})
     });
     await root.startBackground();
     const shown = await firstStart(root);
-    // Upstreams that report no usage need the tokenizer; load it now rather than on a request.
-    if (config.providers.some((provider) => provider.type !== 'mock')) await loadEncoder();
     await app.listen({ host: config.env.host, port: config.env.port });
     return { app, root, firstStart: shown };
   } catch (error) {

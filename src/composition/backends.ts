@@ -30,7 +30,7 @@ import {
 import type { Ledger } from '../services/limits/ledger.js';
 import { MemoryLedger } from '../services/limits/memory-ledger.js';
 import { RedisLedger } from '../services/limits/redis-ledger.js';
-import { LOG_STREAM_MAX } from '../services/logs/log-shipping.js';
+import { LOG_STREAM_BATCH_MS, LOG_STREAM_MAX } from '../services/logs/log-shipping.js';
 import { MemoryUsageQueue } from '../services/usage/memory-queue.js';
 import {
   MemoryProvisionalUsage,
@@ -153,7 +153,12 @@ export function redisBackends(
         ? overrides.logStream
         : settings.logStream === null
           ? null
-          : new RedisEventLog({ client, stream: settings.logStream, max: LOG_STREAM_MAX }),
+          : new RedisEventLog({
+              client,
+              stream: settings.logStream,
+              max: LOG_STREAM_MAX,
+              batchMs: LOG_STREAM_BATCH_MS,
+            }),
     responses: overrides.responses ?? new RedisResponseStore(client),
     idempotency: overrides.idempotency ?? new RedisIdempotencyStore(client),
     dedup:

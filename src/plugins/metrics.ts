@@ -29,26 +29,44 @@ export function registerMetrics(
     registers: [registry],
   });
 
+  // The labelled series of each combination, looked up once: prom-client hashes the label
+  // object on every inc() and observe() otherwise. The combinations are few (routes, statuses,
+  // configured models), and the registry is never reset, so a series once made stays valid.
+  type Series<T extends { labels: (...values: string[]) => unknown }> = ReturnType<T['labels']>;
+  const http = new Map<string, { count: Series<typeof requests>; time: Series<typeof duration> }>();
+  const usage = new Map<
+    string,
+    Record<'prompt' | 'completion' | 'cached', Series<typeof tokens>>
+  >();
+
   context.onFinished(({ request, status, durationMs }) => {
     // Unmatched URLs share one label so scanners cannot blow up the series count.
-    const labels = {
-      method: request.method,
-      route: request.routeOptions.url ?? 'unmatched',
-      status: String(status),
-    };
-    requests.inc(labels);
-    duration.observe(labels, durationMs / 1000);
-    const usage = request.inference?.usage;
+    const route = request.routeOptions.url ?? 'unmatched';
+    const key = `${request.method} ${status} ${route}`;
+    let series = http.get(key);
+    if (series === undefined) {
+      const labels = [request.method, route, String(status)];
+      series = { count: requests.labels(...labels), time: duration.labels(...labels) };
+      http.set(key, series);
+    }
+    series.count.inc();
+    series.time.observe(durationMs / 1000);
+    const used = request.inference?.usage;
     // A cache hit's tokens were not spent upstream (response_cache_requests_total counts it).
-    if (request.inference && usage && request.inference.cacheHit !== true) {
-      const base = {
-        model: request.inference.model,
-        provider: request.inference.provider,
-        estimated: String(usage.estimated),
-      };
-      tokens.inc({ ...base, kind: 'prompt' }, usage.promptTokens);
-      tokens.inc({ ...base, kind: 'completion' }, usage.completionTokens);
-      tokens.inc({ ...base, kind: 'cached' }, usage.cachedTokens);
+    if (request.inference && used && request.inference.cacheHit !== true) {
+      const { model, provider } = request.inference;
+      const estimated = String(used.estimated);
+      const key = `${estimated} ${provider} ${model}`;
+      let kinds = usage.get(key);
+      if (kinds === undefined) {
+        // In this order: the exposition lists the labels as given.
+        const of = (kind: string) => tokens.labels({ model, provider, estimated, kind });
+        kinds = { prompt: of('prompt'), completion: of('completion'), cached: of('cached') };
+        usage.set(key, kinds);
+      }
+      kinds.prompt.inc(used.promptTokens);
+      kinds.completion.inc(used.completionTokens);
+      kinds.cached.inc(used.cachedTokens);
     }
   });
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { constants, mkdirSync } from 'node:fs';
 import { cp, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
+import type { PGlite, PGliteOptions } from '@electric-sql/pglite';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { PGliteDialect } from './pglite-dialect.js';
@@ -238,6 +238,15 @@ export interface PGliteServerOptions {
   templateDirectory?: string;
 }
 
+/**
+ * PGlite, loaded on first use: a gateway on PostgreSQL never loads it (its WebAssembly
+ * module is loaded when a database is opened).
+ */
+async function newPGlite(directory: string, options?: PGliteOptions): Promise<PGlite> {
+  const { PGlite } = await import('@electric-sql/pglite');
+  return new PGlite(directory, options);
+}
+
 /** One PGlite data directory per database under `root`. Single process only. */
 export class PGliteServer implements DatabaseServer {
   readonly kind = 'pglite';
@@ -266,7 +275,7 @@ export class PGliteServer implements DatabaseServer {
       const staging = `${target}.${process.pid}.partial`;
       await rm(staging, { recursive: true, force: true });
       mkdirSync(dirname(staging), { recursive: true });
-      const blank = new PGlite(staging);
+      const blank = await newPGlite(staging);
       await blank.query('select 1');
       await blank.close();
       await settle(staging, target);
@@ -308,7 +317,7 @@ export class PGliteServer implements DatabaseServer {
     // Tenant databases hold the semantic cache's vectors, so they open with pgvector; the
     // control plane never needs it.
     const create = async () =>
-      new PGlite(directory, {
+      newPGlite(directory, {
         parsers: SAME_AS_PG,
         ...(name !== null && { extensions: { vector: await pgliteVector() } }),
       });

@@ -74,6 +74,8 @@ class PGliteDriver implements Driver {
   }
 
   async acquireConnection(): Promise<DatabaseConnection> {
+    const connection = this.connection;
+    if (connection === null) throw new Error('PGlite driver used before init()');
     const previous = this.queue;
     let release: () => void = () => {};
     this.queue = new Promise<void>((resolve) => {
@@ -81,9 +83,7 @@ class PGliteDriver implements Driver {
     });
     await previous;
     this.release = release;
-    // Kysely calls init() before the first connection is acquired.
-    if (this.connection === null) throw new Error('PGlite driver used before init');
-    return this.connection;
+    return connection;
   }
 
   async beginTransaction(connection: DatabaseConnection): Promise<void> {

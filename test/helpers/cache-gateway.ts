@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import OpenAI from 'openai';
 import { afterAll, afterEach, beforeAll } from 'vitest';
+import { type RunningWorkers, startUsageWorkers } from '../../src/services/usage/usage-workers.js';
 import { type CacheStores, openCacheStores } from './cache-stores.js';
 import { chatCompletion, FakeUpstream, json, sse, textChunks } from './fake-upstream.js';
 import { startGateway, type TestGateway, upstreamConfig } from './gateway.js';
@@ -137,4 +138,18 @@ export function chat(content: string, extra: Record<string, unknown> = {}) {
     messages: [{ role: 'user' as const, content }],
     ...extra,
   };
+}
+
+/** Usage workers for a harness's gateway, for the length of the file: records get written. */
+export function useUsageWorkers(harness: Pick<CacheHarness, 'gateway'>): void {
+  let workers: RunningWorkers | undefined;
+  beforeAll(() => {
+    workers = startUsageWorkers({
+      queue: harness.gateway.services.usageQueue,
+      records: harness.gateway.services.usageRecords,
+      count: 1,
+      log: { warn: () => {}, error: () => {} },
+    });
+  });
+  afterAll(() => workers?.stop());
 }

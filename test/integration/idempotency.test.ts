@@ -1,28 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import OpenAI from 'openai';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningWorkers, startUsageWorkers } from '../../src/services/usage/usage-workers.js';
+import { describe, expect, it } from 'vitest';
 import { apiError } from '../helpers/api-error.js';
-import { chat, freshQuestion, useCacheGateway } from '../helpers/cache-gateway.js';
+import { chat, freshQuestion, useCacheGateway, useUsageWorkers } from '../helpers/cache-gateway.js';
 import { chatCompletion, json } from '../helpers/fake-upstream.js';
 import { eventually } from '../helpers/gateway.js';
 import { STORE_KINDS } from '../helpers/limit-stores.js';
 
-const quiet = { warn: () => {}, error: () => {} };
 const REPLAY = 'x-llm-backend-idempotent-replay';
 
 describe.each(STORE_KINDS)('Idempotency-Key on the %s store', (kind) => {
-  const { gateway, upstream } = useCacheGateway(kind);
-  let workers: RunningWorkers;
-  beforeAll(() => {
-    workers = startUsageWorkers({
-      queue: gateway.services.usageQueue,
-      records: gateway.services.usageRecords,
-      count: 1,
-      log: quiet,
-    });
-  });
-  afterAll(() => workers?.stop());
+  const harness = useCacheGateway(kind);
+  const { gateway, upstream } = harness;
+  useUsageWorkers(harness);
 
   const rowsOf = async (requestIds: string[]) => {
     const db = gateway.services.tenants.database(await gateway.services.tenants.get('test'));

@@ -5,6 +5,7 @@ import { readEnv } from '../../src/config/env.js';
 import { RedisEventFeed } from '../../src/services/events/event-feed.js';
 import { RedisEventLog } from '../../src/services/events/event-log.js';
 import { AuditTail } from '../../src/services/logs/audit-tail.js';
+import { LOG_STREAM_BATCH_MS } from '../../src/services/logs/log-shipping.js';
 import { LOG_SINK_GROUP, LogSink } from '../../src/services/logs/log-sink.js';
 import { chatCompletion, FakeUpstream, json } from '../helpers/fake-upstream.js';
 import { eventually, startGateway, type TestGateway, upstreamConfig } from '../helpers/gateway.js';
@@ -23,6 +24,8 @@ describe('shipping request logs and audit entries through a stream to a sink', (
     client: new Redis(TEST_REDIS_URL),
     stream,
     ownsConnection: true,
+    // As the gateway makes it: records go in pipelines.
+    batchMs: LOG_STREAM_BATCH_MS,
   });
   let gateway: TestGateway;
 
@@ -52,6 +55,33 @@ describe('shipping request logs and audit entries through a stream to a sink', (
       redis,
       stream,
     });
+
+  it('sends records in pipelines: each once, in order, and close() sends what still waits', async () => {
+    const own = `${stream}:batched`;
+    const batched = new RedisEventLog({
+      client: new Redis(TEST_REDIS_URL),
+      stream: own,
+      ownsConnection: true,
+      batchMs: LOG_STREAM_BATCH_MS,
+    });
+    const record = (i: number) => ({ type: 'request.completed', tenantId: null, data: { i } });
+    // More than one pipeline holds: some go because a batch is full, the rest on the timer.
+    const appended = await Promise.all(
+      Array.from({ length: 1200 }, (_, i) => batched.append(record(i))),
+    );
+    const last = batched.append(record(1200));
+    await batched.close();
+    expect((await last).data).toEqual({ i: 1200 });
+    const entries = (await redis.xrange(own, '-', '+')) as [string, string[]][];
+    await redis.del(own);
+    const events = entries.map(
+      ([, fields]) => JSON.parse(fields[1] ?? '{}') as { id: string; data: { i: number } },
+    );
+    expect(events.map((event) => event.data.i)).toEqual(Array.from({ length: 1201 }, (_, i) => i));
+    expect(events.slice(0, 1200).map((event) => event.id)).toEqual(
+      appended.map((event) => event.id),
+    );
+  });
 
   it("appends each finished request's record to the stream", async () => {
     const { response } = await gateway.client.chat.completions

@@ -174,6 +174,18 @@ describe.each(STORE_KINDS)('quotas and budgets on the %s store', (kind) => {
     );
   });
 
+  it('admits a burst of first requests of a period, counting each once', async () => {
+    answer();
+    await setQuota({ scope: 'tenant', metric: 'tokens', period: 'day', amount: 1000 * each });
+    // The period's counter is missing until one of them seeds it from the usage records;
+    // requests arriving meanwhile share the ledger calls of those retrying with the seed.
+    const results = await Promise.allSettled(
+      Array.from({ length: 40 }, () => tenant.client.chat.completions.create(body)),
+    );
+    expect(results.filter((result) => result.status === 'rejected')).toEqual([]);
+    await eventually(async () => expect(await usageRows()).toHaveLength(40));
+  });
+
   it('holds concurrent requests against a nearly spent budget to it, each threshold told once', async () => {
     answer();
     const cost = each / 1000;

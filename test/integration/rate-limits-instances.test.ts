@@ -74,6 +74,19 @@ const body = {
   max_tokens: 200,
 };
 
+/**
+ * How many of `body` fit in `limit` tokens: as many as fit with the reservation's byte bound,
+ * then as many more as fit in what is left counted exactly, as a refused bound is recounted.
+ */
+async function fitting(limit: number): Promise<{ each: number; fits: number }> {
+  const tokens = (r: { promptTokens: number; completionTokens: number }) =>
+    r.promptTokens + r.completionTokens;
+  const each = tokens(await tokensToReserve('chat', body, 1024));
+  const exactEach = tokens(await tokensToReserve('chat', body, 1024, true));
+  expect(exactEach).toBeLessThan(each);
+  return { each, fits: Math.floor(limit / each) + Math.floor((limit % each) / exactEach) };
+}
+
 /** Fires `total` requests spread over the instances; counts what each outcome got. */
 async function hammer(total: number): Promise<{ admitted: number; refused: number }> {
   gate = newGate();
@@ -116,10 +129,9 @@ describe('three instances sharing one Redis', () => {
   it('reserve no more than tokens_per_minute between them, and nearly all of it', async () => {
     const limit = 20_000;
     await setLimit({ tokensPerMinute: limit });
-    const reserved = await tokensToReserve('chat', body, 1024);
-    const each = reserved.promptTokens + reserved.completionTokens;
+    const { each, fits } = await fitting(limit);
     const { admitted } = await hammer(200);
-    expect(admitted * each).toBeLessThanOrEqual(limit);
+    expect(admitted).toBeLessThanOrEqual(fits);
     expect(admitted * each).toBeGreaterThanOrEqual(0.99 * limit - each);
     expect(upstream.requests).toHaveLength(admitted);
   }, 60_000);
@@ -132,10 +144,9 @@ describe('three instances sharing one Redis', () => {
       period: 'total',
       amount,
     });
-    const reserved = await tokensToReserve('chat', body, 1024);
-    const each = reserved.promptTokens + reserved.completionTokens;
+    const { each, fits } = await fitting(amount);
     const { admitted } = await hammer(200);
-    expect(admitted * each).toBeLessThanOrEqual(amount);
+    expect(admitted).toBeLessThanOrEqual(fits);
     expect(admitted * each).toBeGreaterThan(amount - each);
     expect(upstream.requests).toHaveLength(admitted);
   }, 60_000);
@@ -160,12 +171,12 @@ describe('three instances sharing one Redis', () => {
   }, 120_000);
 
   it('reserve exactly what fits of a large tokens_per_minute between them', async () => {
-    const reserved = await tokensToReserve('chat', body, 1024);
-    const each = reserved.promptTokens + reserved.completionTokens;
+    const { each } = await fitting(0);
     const limit = 500 * each + each - 1;
     await setLimit({ tokensPerMinute: limit });
     const { admitted } = await hammer(650);
-    expect(admitted).toBe(500);
+    expect(admitted).toBe((await fitting(limit)).fits);
+    expect(upstream.requests).toHaveLength(admitted);
   }, 120_000);
 
   it('see a limit set through the other instance at once', async () => {

@@ -84,6 +84,24 @@ describe.each(STORE_KINDS)('rate limits on the %s store', (kind) => {
     expect(Number(second.headers.get('x-ratelimit-remaining-tokens'))).toBe(1000 - 13 - reserved);
   });
 
+  it('admits a request whose byte bound is over the limit but whose tokens fit', async () => {
+    await setLimit(gateway, { scope: 'tenant', tokens_per_minute: 500 });
+    // 1,200 bytes of English: about 300 tokens with the tokenizer, 1,200 by the byte bound.
+    const content = 'the quick brown fox jumps over the lazy dog '.repeat(27).slice(0, 1200);
+    const messages = [{ role: 'user' as const, content }];
+    const { headers } = await call(gateway, gateway.client, { messages, max_tokens: 50 });
+    const reserved = 500 - Number(headers.get('x-ratelimit-remaining-tokens'));
+    expect(reserved).toBeGreaterThan(50);
+    expect(reserved).toBeLessThan(500);
+    expect(upstream.requests).toHaveLength(1);
+    // What cannot fit even counted exactly is still refused before the upstream.
+    const tooBig = await apiError(
+      gateway.client.chat.completions.create(chat({ messages, max_tokens: 400 })),
+    );
+    expect([tooBig.status, tooBig.type]).toEqual([429, 'tokens']);
+    expect(upstream.requests).toHaveLength(1);
+  });
+
   it('gives back the reservation of a call that failed', async () => {
     await setLimit(gateway, { scope: 'tenant', tokens_per_minute: 1000 });
     upstream.next((_req, res) => json(res, 500, { error: { message: 'boom' } }));

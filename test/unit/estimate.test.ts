@@ -3,6 +3,7 @@ import {
   estimateChatPrompt,
   estimateTokens,
   messageText,
+  promptTokensBound,
 } from '../../src/services/inference/estimate.js';
 
 describe('token estimates', () => {
@@ -47,4 +48,32 @@ describe('token estimates', () => {
     const estimate = await estimateTokens(prose);
     expect(estimate / ((exactPerRepeat / 10) * 20_000)).toBeCloseTo(1, 1);
   }, 10_000);
+
+  // Reservations count bytes instead of tokens: never fewer than the tokenizer would count.
+  it('bound the prompt from above without the tokenizer, whatever the script or symbols', async () => {
+    const texts = [
+      'Hello world',
+      'The quick brown fox jumps over the lazy dog. '.repeat(50),
+      '東京は日本の首都です。漢字とひらがなとカタカナ。',
+      'Привет, как дела? Ελληνικά κείμενα. עברית. العربية.',
+      '🙂🚀👩‍👩‍👧‍👦 emoji and flags 🇫🇷🇯🇵',
+      'const x = { a: [1, 2, 3], b: "\\u00e9" }; // code\n\t\tindent',
+      '<|endoftext|><|im_start|>special strings as text',
+      ' '.repeat(500),
+      'a',
+      String.fromCharCode(...Array.from({ length: 2000 }, (_, i) => 32 + ((i * 7919) % 20000))),
+    ];
+    for (const content of texts) {
+      const body = { messages: [{ role: 'user', content }], tools: [{ type: 'function' }] };
+      expect(promptTokensBound('chat', body)).toBeGreaterThanOrEqual(
+        await estimateChatPrompt(body),
+      );
+      expect(promptTokensBound('completions', { prompt: content })).toBeGreaterThanOrEqual(
+        await estimateTokens(content),
+      );
+      expect(promptTokensBound('embeddings', { input: [content, content] })).toBeGreaterThanOrEqual(
+        await estimateTokens([content, content]),
+      );
+    }
+  });
 });

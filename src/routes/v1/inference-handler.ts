@@ -47,6 +47,7 @@ async function admit(
     model,
     at: request.startedAt,
     reserve: () => tokensToReserve(capability, body, deps.defaultCompletionTokens),
+    reserveExactly: () => tokensToReserve(capability, body, deps.defaultCompletionTokens, true),
     cacheHit,
   });
 }

@@ -55,27 +55,47 @@ function textTokens(enc: TokenCounter, text: string): number {
   return sample === text ? total : Math.ceil((total * text.length) / sample.length);
 }
 
+/** Counts the tokens of one string. */
+type Count = (text: string) => number;
+
+const counted =
+  (enc: TokenCounter): Count =>
+  (text) =>
+    textTokens(enc, text);
+
+/**
+ * An upper bound on the tokens of a text, without a tokenizer: its UTF-8 length. o200k_base
+ * (like cl100k_base and the other byte-level BPE encodings) covers a text with tokens that
+ * each stand for at least one of its bytes, so n bytes never take more than n tokens; a
+ * special-token string counted as one token is many bytes. About four times the real count
+ * for English, corrected to the real usage when the request ends.
+ */
+const bytes: Count = (text) => Buffer.byteLength(text, 'utf8');
+
 /** Tokens of every string inside a value (content parts, tool call arguments, names...). */
-function tokensIn(enc: TokenCounter, value: unknown): number {
-  if (typeof value === 'string') return textTokens(enc, value);
+function tokensIn(count: Count, value: unknown): number {
+  if (typeof value === 'string') return count(value);
   let total = 0;
   if (Array.isArray(value)) {
-    for (const item of value) total += tokensIn(enc, item);
+    for (const item of value) total += tokensIn(count, item);
   } else if (value !== null && typeof value === 'object') {
     const record = value as Record<string, unknown>;
     if (record.type === 'image_url') return TOKENS_PER_IMAGE;
-    for (const item of Object.values(record)) total += tokensIn(enc, item);
+    for (const item of Object.values(record)) total += tokensIn(count, item);
   }
   return total;
 }
 
-export async function estimateChatPrompt(body: Record<string, unknown>): Promise<number> {
-  const enc = await loadEncoder();
+function chatPrompt(count: Count, body: Record<string, unknown>): number {
   const messages = Array.isArray(body.messages) ? body.messages : [];
   let total = TOKENS_FOR_REPLY;
-  for (const message of messages) total += TOKENS_PER_MESSAGE + tokensIn(enc, message);
-  if (body.tools !== undefined) total += tokensIn(enc, JSON.stringify(body.tools));
+  for (const message of messages) total += TOKENS_PER_MESSAGE + tokensIn(count, message);
+  if (body.tools !== undefined) total += tokensIn(count, JSON.stringify(body.tools));
   return total;
+}
+
+export async function estimateChatPrompt(body: Record<string, unknown>): Promise<number> {
+  return chatPrompt(counted(await loadEncoder()), body);
 }
 
 /** The prompt tokens of a request to `capability`: its messages, prompt or input. */
@@ -88,7 +108,19 @@ export function estimatePrompt(
 }
 
 export async function estimateTokens(value: unknown): Promise<number> {
-  return tokensIn(await loadEncoder(), value);
+  return tokensIn(counted(await loadEncoder()), value);
+}
+
+/**
+ * At least the prompt tokens of a request, counted without the tokenizer (see `bytes`): what
+ * reservations hold, so admitting a request never loads or runs it.
+ */
+export function promptTokensBound(
+  capability: 'chat' | 'completions' | 'embeddings',
+  body: Record<string, unknown>,
+): number {
+  if (capability === 'chat') return chatPrompt(bytes, body);
+  return tokensIn(bytes, capability === 'completions' ? body.prompt : body.input);
 }
 
 export function estimatedUsage(promptTokens: number, completionTokens: number): Usage {

@@ -82,14 +82,24 @@ interface Tag {
   /** A call outlived its deadline: until it settles, requests are decided without the ledger. */
   stalled: boolean;
   flushScheduled: boolean;
+  /** When the last sync was sent: upkeep waits out SYNC_DELAY_MS after it. */
+  syncedAt: number;
+  /** Another instance asked for capacity back: the next upkeep syncs without waiting. */
+  urgent: boolean;
   timer: NodeJS.Timeout | null;
   timerAt: number;
   /** Quota usage being told, retried under the same batch id until it lands. */
   outbox: { batchId: string; used: { key: string; amount: number }[] } | null;
 }
 
-/** Corrections, returns and settled usage are told this soon after the event, together. */
-const SYNC_DELAY_MS = 20;
+/**
+ * Corrections, returns, ended leases and settled usage are told this soon after the event,
+ * together, and a tenant's upkeep syncs at most once per this interval, however many requests
+ * end in it: a sync renews every live hold of the tenant (a dozen counters with limits on
+ * tenant, user and key), so its cost in Redis is per call, not per request. Only capacity
+ * another instance asks back goes at once.
+ */
+const SYNC_DELAY_MS = 250;
 /** Back-off before a failed sync is tried again. */
 const RETRY_SYNC_MS = 1000;
 /** A stalled call not settled by then is given up: later calls follow it on the connection. */
@@ -180,6 +190,7 @@ export class Admissions {
     if (tag === undefined || pool === undefined) return;
     const now = this.clock();
     pool.letIdleGo(now);
+    tag.urgent = true;
     this.wake(tag, now, now);
   }
 
@@ -206,6 +217,8 @@ export class Admissions {
         busy: false,
         stalled: false,
         flushScheduled: false,
+        syncedAt: Number.NEGATIVE_INFINITY,
+        urgent: false,
         timer: null,
         timerAt: Number.POSITIVE_INFINITY,
         outbox: null,
@@ -253,7 +266,12 @@ export class Admissions {
     }
     const batch = tag.waiting.splice(0);
     const specs = new Map<string, CounterSpec>();
-    for (const waiting of batch) for (const { spec } of waiting.checks) specs.set(spec.key, spec);
+    // A request retried with seeds for missing quota counters may share the call with others
+    // still without: the seeded spec stands for the counter, or every one of them would be
+    // told again that it is missing.
+    for (const waiting of batch)
+      for (const { spec } of waiting.checks)
+        if (specs.get(spec.key)?.seed === undefined) specs.set(spec.key, spec);
     const pools = [...specs.values()].map((spec) => this.poolFor(tag, spec));
     const index = new Map(pools.map((pool, i) => [pool.spec.key, i]));
     const sentAt = this.clock();
@@ -460,6 +478,9 @@ export class Admissions {
   private async upkeep(tag: Tag): Promise<void> {
     const now = this.clock();
     if (tag.busy) return this.wake(tag, now + SYNC_DELAY_MS, now);
+    if (!tag.urgent && now - tag.syncedAt < SYNC_DELAY_MS)
+      return this.wake(tag, tag.syncedAt + SYNC_DELAY_MS, now);
+    tag.urgent = false;
     let next = Number.POSITIVE_INFINITY;
     for (const pool of tag.pools.values()) {
       const due = pool.tend(now, this.options.idleMs);
@@ -509,6 +530,7 @@ export class Admissions {
     if (told.length === 0) return;
     const position = new Map(told.map(({ pool }, i) => [pool.spec.key, i]));
     tag.busy = true;
+    tag.syncedAt = now;
     try {
       const crossings = await withDeadline(
         this.options.ledger.sync({

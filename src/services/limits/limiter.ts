@@ -69,7 +69,13 @@ export interface AdmitRequest {
   model: { name: string; pricing: ModelPricing };
   /** When the request started: the period its usage belongs to. */
   at: Date;
+  /** A cheap upper bound of what the request may use (no tokenizer). */
   reserve: () => Promise<Reservation>;
+  /**
+   * The exact count, asked for only when the bound was refused: a bound can be several times
+   * the real prompt, and a request that fits must not be refused for our cheap arithmetic.
+   */
+  reserveExactly?: () => Promise<Reservation>;
   /**
    * Answered from the response cache: held to request and concurrency limits only, since it
    * spends no tokens upstream; token limits, quotas and budgets do not see it.
@@ -101,6 +107,11 @@ interface Bound {
   limit?: { rule: LimitRule; kind: LimitKindName };
   quota?: QuotaInPeriod;
 }
+
+/** Whether a check holds tokens or spend, which a bound of the request's tokens may overstate. */
+const holdsTokens = (item: Bound | undefined): boolean =>
+  item?.quota !== undefined ||
+  (item?.limit !== undefined && countsTokens(limitKind(item.limit.kind)));
 
 /** Whether a rule holds a limit on tokens, for which a request's tokens must be reserved. */
 const limitsTokens = (rule: LimitRule) =>
@@ -137,21 +148,28 @@ export class RateLimiter {
     const quotas = request.cacheHit ? [] : limits.quotas.filter((q) => binds(q, principal));
     if (rules.length === 0 && quotas.length === 0) return ADMITTED_UNLIMITED;
     const needsTokens = !request.cacheHit && (quotas.length > 0 || rules.some(limitsTokens));
-    const reserved = needsTokens
-      ? await request.reserve()
-      : { promptTokens: 0, completionTokens: 0 };
-    const tokens = reserved.promptTokens + reserved.completionTokens;
-    const nanos = toNanos(
-      costOf({ ...reserved, cachedTokens: 0, totalTokens: tokens, estimated: true }, model.pricing),
-    );
-    const bound: Bound[] = [
-      ...rules.flatMap((rule) => ruleChecks(principal, rule, tokens, request.cacheHit === true)),
-      ...quotas.map((quota) =>
-        this.quotaCheck(principal, quota, request.at, quota.metric === 'cost' ? nanos : tokens),
-      ),
-    ];
+    const boundFor = (reserved: Reservation): Bound[] => {
+      const tokens = reserved.promptTokens + reserved.completionTokens;
+      const usage = { ...reserved, cachedTokens: 0, totalTokens: tokens, estimated: true };
+      const nanos = toNanos(costOf(usage, model.pricing));
+      return [
+        ...rules.flatMap((rule) => ruleChecks(principal, rule, tokens, request.cacheHit === true)),
+        ...quotas.map((quota) =>
+          this.quotaCheck(principal, quota, request.at, quota.metric === 'cost' ? nanos : tokens),
+        ),
+      ];
+    };
+    const none = { promptTokens: 0, completionTokens: 0 };
+    let bound = boundFor(needsTokens ? await request.reserve() : none);
     if (bound.length === 0) return ADMITTED_UNLIMITED;
-    const decision = await this.decide(principal.tenantId, bound);
+    let decision = await this.decide(principal.tenantId, bound);
+    const first = decision;
+    if (first.kind === 'refused' && request.reserveExactly && holdsTokens(bound[first.check])) {
+      bound = boundFor(await request.reserveExactly());
+      decision = await this.decide(principal.tenantId, bound);
+      // The first refusal was the one that crossed the line, and its alert is still owed.
+      if (decision.kind === 'refused' && first.firstRefusal) decision.firstRefusal = true;
+    }
     if (decision.kind === 'unavailable') return this.unchecked(bound, decision.error);
     if (decision.kind === 'refused') throw this.refusal(bound, decision, model.name);
     if (decision.kind === 'missing') throw new Error('quota counters stayed unseeded');

@@ -22,11 +22,15 @@ import {
  * then for each counter its hash and its holds' expiry index: KEYS[2i], KEYS[2i+1]. The hash
  * holds `s` (the sum of the live holds), `u` (a quota's settled usage), `h:<id>` per hold,
  * `f:<id>` for the idle part of a hold and `p` (their sum), `r` (a quota refused once this
- * period) and `t<n>` (thresholds told). ARGV[1] is the time
+ * period), `t<n>` (thresholds told) and `x` (when a window or concurrent counter's keys
+ * expire). ARGV[1] is the time
  * ('' = Redis TIME, so instances with skewed clocks agree), then per counter: kind, limit,
  * windowMs, expiresAt, seed, thresholds ('25,50'). Cost per counter: O(holds that expired)
  * plus O(log holds): holds are few (an instance's lease per window turn, or one per instance).
  */
+/** How far past its longest hold a window or concurrent counter's keys live, at least. */
+const KEEP_SLACK_MS = 30_000;
+
 const PRELUDE = `
 local FIELDS = 6
 local function clock_ms(given)
@@ -50,26 +54,52 @@ local function read_counters(count)
   return counters
 end
 
+-- A field of the counter's hash as a number (absent: 0), read once per call: the fields a
+-- call touches most are read together by expire(), the rest on first use; every write below
+-- keeps the copy current.
+local function get(c, field)
+  local value = c.f[field]
+  if value == nil then
+    value = tonumber(redis.call('HGET', c.key, field) or '0')
+    c.f[field] = value
+  end
+  return value
+end
+
 -- Sets the idle part of a hold, keeping 'p' their sum.
 local function set_idle(c, id, idle)
-  local before = tonumber(redis.call('HGET', c.key, 'f:' .. id) or '0')
+  local before = get(c, 'f:' .. id)
   if idle == before then return end
   if idle > 0 then redis.call('HSET', c.key, 'f:' .. id, idle)
   else redis.call('HDEL', c.key, 'f:' .. id) end
+  c.f['f:' .. id] = idle
   local p = redis.call('HINCRBY', c.key, 'p', idle - before)
-  if p <= 0 then redis.call('HDEL', c.key, 'p') end
+  if p <= 0 then
+    redis.call('HDEL', c.key, 'p')
+    p = 0
+  end
+  c.f.p = p
 end
 
--- Drops the holds whose time is over; returns the live sum.
-local function expire(c)
-  local s = tonumber(redis.call('HGET', c.key, 's') or '0')
+-- Drops the holds whose time is over; returns the live sum. First reads, in one go, the
+-- fields the call will want: the sum, the idle sum, this holder's hold and idle part, and
+-- whether a quota's usage exists.
+local function expire(c, holder)
+  local v = redis.call('HMGET', c.key, 's', 'p', 'h:' .. holder, 'f:' .. holder, 'u', 'x')
+  c.f = { s = tonumber(v[1] or '0'), p = tonumber(v[2] or '0'), x = tonumber(v[6] or '0') }
+  c.f['h:' .. holder] = tonumber(v[3] or '0')
+  c.f['f:' .. holder] = tonumber(v[4] or '0')
+  c.has_u = v[5] ~= false
+  local s = c.f.s
+  c.stored = s
   local gone = redis.call('ZRANGEBYSCORE', c.index, '-inf', now)
   if #gone > 0 then
     for _, id in ipairs(gone) do
-      local amount = redis.call('HGET', c.key, 'h:' .. id)
-      if amount then
-        s = s - tonumber(amount)
+      local amount = get(c, 'h:' .. id)
+      if amount ~= 0 then
+        s = s - amount
         redis.call('HDEL', c.key, 'h:' .. id)
+        c.f['h:' .. id] = 0
       end
       set_idle(c, id, 0)
     end
@@ -81,13 +111,18 @@ end
 
 -- Sets a hold to an absolute amount until 'expiry'; returns the change to the sum.
 local function set_hold(c, id, amount, expiry)
-  local before = tonumber(redis.call('HGET', c.key, 'h:' .. id) or '0')
+  local before = get(c, 'h:' .. id)
   if amount > 0 and expiry > now then
-    redis.call('HSET', c.key, 'h:' .. id, amount)
-    redis.call('ZADD', c.index, expiry, id)
+    -- A renewal that changes nothing but the expiry writes only the expiry.
+    if amount ~= before then redis.call('HSET', c.key, 'h:' .. id, amount) end
+    c.f['h:' .. id] = amount
+    -- A new member may have made the index anew: it needs its expiry (see keep).
+    if redis.call('ZADD', c.index, expiry, id) == 1 then c.added = true end
+    if c.latest == nil or expiry > c.latest then c.latest = expiry end
     return amount - before
   end
   redis.call('HDEL', c.key, 'h:' .. id)
+  c.f['h:' .. id] = 0
   redis.call('ZREM', c.index, id)
   set_idle(c, id, 0)
   return -before
@@ -95,28 +130,30 @@ end
 
 -- Idle capacity of this counter in holds other than 'own'.
 local function idle_elsewhere(c, own)
-  local p = tonumber(redis.call('HGET', c.key, 'p') or '0')
-  return p - tonumber(redis.call('HGET', c.key, 'f:' .. own) or '0')
+  return get(c, 'p') - get(c, 'f:' .. own)
 end
 
--- A quota's keys live as long as its period (a total quota's for ever); the others' as long
--- as their longest hold.
+-- A quota's keys live as long as its period (a total quota's for ever), set when a call may
+-- have made them: its usage was missing, or its index got a new member. The others' live a
+-- while past their longest hold: the deadline set ('x') moves only when a hold set in this
+-- call would outlive it, and then with ${KEEP_SLACK_MS} ms to spare, so most calls set no
+-- expiry at all. Every call that sets a hold comes through here, so no hold outlives its keys.
 local function keep(c)
   if c.kind == 'quota' then
-    if c.expires ~= '' then
+    if c.expires ~= '' and (c.added or not c.has_u) then
       redis.call('PEXPIREAT', c.key, c.expires)
       redis.call('PEXPIREAT', c.index, c.expires)
     end
     return
   end
-  local last = redis.call('ZRANGE', c.index, -1, -1, 'WITHSCORES')
-  if #last == 0 then
-    redis.call('DEL', c.key, c.index)
-    return
-  end
-  local ttl = math.ceil(tonumber(last[2]) - now) + 1000
-  redis.call('PEXPIRE', c.key, ttl)
-  redis.call('PEXPIRE', c.index, ttl)
+  if c.latest == nil then return end
+  local needed = c.latest + 1000
+  if not c.added and c.f.x >= needed then return end
+  local deadline = needed + ${KEEP_SLACK_MS}
+  redis.call('HSET', c.key, 'x', deadline)
+  c.f.x = deadline
+  redis.call('PEXPIREAT', c.key, deadline)
+  redis.call('PEXPIREAT', c.index, deadline)
 end
 `;
 
@@ -146,7 +183,7 @@ for i = 1, count do
   at = at + 3
 end
 
-for _, c in ipairs(counters) do c.s = expire(c) end
+for _, c in ipairs(counters) do c.s = expire(c, holder) end
 local settled = tonumber(ARGV[at])
 at = at + 1
 for _ = 1, settled do
@@ -173,7 +210,7 @@ for i, c in ipairs(counters) do
   if c.kind ~= 'window' then
     -- This instance knows what it holds: a hold that expired or a reply that was lost
     -- does not change what is in use.
-    c.s = c.s - tonumber(redis.call('HGET', c.key, 'h:' .. holder) or '0') + c.held
+    c.s = c.s - get(c, 'h:' .. holder) + c.held
   end
   c.taken = 0
   c.unit = 0
@@ -295,7 +332,7 @@ local holder = ARGV[at]
 local hold_ms = tonumber(ARGV[at + 1])
 local batch = ARGV[at + 2]
 at = at + 3
-for _, c in ipairs(counters) do c.s = expire(c) end
+for _, c in ipairs(counters) do c.s = expire(c, holder) end
 
 local holds = tonumber(ARGV[at])
 at = at + 1
@@ -326,7 +363,7 @@ if used > 0 and redis.call('SET', KEYS[1], 1, 'NX', 'PX', ${BATCH_MEMORY_MS}) th
     local i = tonumber(ARGV[at]) + 1
     local c = counters[i]
     -- A counter Redis lost is rebuilt from the usage records, which hold this usage.
-    if redis.call('HEXISTS', c.key, 'u') == 1 then
+    if c.has_u then
       local u = redis.call('HINCRBY', c.key, 'u', ARGV[at + 1])
       for t in string.gmatch(c.thresholds, '%d+') do
         if u * 100 >= tonumber(t) * c.limit and redis.call('HSETNX', c.key, 't' .. t, 1) == 1 then
@@ -342,8 +379,8 @@ end
 
 for _, c in ipairs(counters) do
   if c.s < 0 then c.s = 0 end
-  if redis.call('EXISTS', c.key) == 1 or c.s > 0 then
-    redis.call('HSET', c.key, 's', c.s)
+  if c.s > 0 or redis.call('EXISTS', c.key) == 1 then
+    if c.s ~= c.stored then redis.call('HSET', c.key, 's', c.s) end
     keep(c)
   end
 end

@@ -12,6 +12,11 @@ import { LogSink, type LogSinkLog } from './log-sink.js';
 const AUDIT_TAIL_MS = 5000;
 /** Entries kept in the log stream (approximately) for readers that fall behind. */
 export const LOG_STREAM_MAX = 1_000_000;
+/**
+ * Request records wait up to this long for others and go to the stream in one pipeline: one
+ * round trip per batch instead of one per request.
+ */
+export const LOG_STREAM_BATCH_MS = 50;
 
 export interface LogShippingOptions {
   /** The process's command connection: the audit tail's cursors and lock. */

@@ -29,6 +29,12 @@ export interface UsageCommitOptions {
  * progress while they run, so a crash loses at most one progress period of a stream's usage.
  */
 export class UsageCommitter {
+  /**
+   * Events with a progress record in the store: only those have one to remove, and most
+   * streams end before their first progress period, so they cost the store nothing.
+   */
+  private readonly recorded = new Set<string>();
+
   constructor(private readonly options: UsageCommitOptions) {}
 
   /** Resolves once the event is queued or `timeoutMs` passed; never rejects. */
@@ -92,6 +98,7 @@ export class UsageCommitter {
       // A stream that ended meanwhile has its final event: no record to leave behind.
       if (event === null || stopped()) return;
       await this.options.provisional.record(event, (this.options.clock ?? Date.now)());
+      this.recorded.add(event.id);
       if (stopped()) await this.settle(event.id);
     } catch (error) {
       this.options.log.warn({ err: error }, 'stream progress not recorded');
@@ -99,6 +106,7 @@ export class UsageCommitter {
   }
 
   private async settle(eventId: string): Promise<void> {
+    if (!this.recorded.delete(eventId)) return;
     try {
       await this.options.provisional.settle(eventId);
     } catch (error) {

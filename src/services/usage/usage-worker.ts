@@ -16,6 +16,11 @@ export interface UsageWorkerOptions {
   batchSize?: number;
   /** How long one read waits for new entries; also how long stop() may wait. */
   blockMs?: number;
+  /**
+   * After a read that found fewer entries than a batch, how long to let more gather before
+   * the next: a read, a write and an acknowledgement per batch instead of per event.
+   */
+  gatherMs?: number;
   /** Deliveries of an entry whose own write fails before it is set aside. */
   maxAttempts?: number;
   /** Pause after the queue or a database could not be reached. */
@@ -23,6 +28,8 @@ export interface UsageWorkerOptions {
   /** Told how many rows each write added (for metrics). */
   onWritten?: (rows: number) => void;
 }
+
+const BATCH_SIZE = 500;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -59,9 +66,11 @@ export class UsageWorker {
   }
 
   private async loop(): Promise<void> {
+    const { blockMs = 1000, gatherMs = 100, batchSize = BATCH_SIZE } = this.options;
     while (!this.stopping) {
       try {
-        await this.once(this.options.blockMs ?? 1000);
+        const read = await this.once(blockMs);
+        if (read > 0 && read < batchSize && gatherMs > 0 && !this.stopping) await sleep(gatherMs);
       } catch (error) {
         this.options.log.warn({ err: error }, 'usage queue unreachable; retrying');
         await sleep(this.options.backoffMs ?? 1000);
@@ -71,7 +80,7 @@ export class UsageWorker {
 
   /** One read and its writes; returns how many entries it was handed. */
   async once(blockMs: number): Promise<number> {
-    const { queue, consumer, batchSize = 500 } = this.options;
+    const { queue, consumer, batchSize = BATCH_SIZE } = this.options;
     const deliveries = await queue.read(consumer, batchSize, blockMs);
     const byTenant = new Map<string, Delivery[]>();
     for (const delivery of deliveries) {
