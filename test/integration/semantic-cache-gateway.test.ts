@@ -252,6 +252,37 @@ describe.each(BACKENDS)('the semantic cache on the request path on %s', (databas
     expect(chatCalls()).toHaveLength(2);
   });
 
+  it('counts semantic entries in the cache stats and empties them with a purge', async () => {
+    const slug = `sem-${randomUUID().slice(0, 8)}`;
+    await gateway.services.tenants.create({ slug, name: 'Purged' });
+    const { secret } = await gateway.services.keys.create(slug, { name: 'p', role: 'owner' });
+    const client = new OpenAI({ apiKey: secret, baseURL: `${gateway.url}/v1`, maxRetries: 0 });
+    const words = freshWords();
+    await storing(
+      () => client.chat.completions.create(chat(words.join(' ')), { headers: OPT_IN }),
+      slug,
+    );
+    const path = `/admin/v1/tenants/${slug}/cache`;
+    const admin = { authorization: `Bearer ${gateway.adminKey}` };
+    const stats = async () =>
+      (await (await gateway.fetch(`${path}/stats`, { headers: admin })).json()) as Record<
+        string,
+        number
+      >;
+    expect(await stats()).toMatchObject({ semantic_entries: 1 });
+    expect((await stats()).semantic_bytes).toBeGreaterThan(0);
+    const purged = await gateway.fetch(path, { method: 'DELETE', headers: admin });
+    expect(purged.status).toBe(200);
+    expect(await purged.json()).toMatchObject({ object: 'cache_purge', semantic_entries: 1 });
+    expect(await stats()).toMatchObject({ semantic_entries: 0, semantic_bytes: 0 });
+    // The paraphrase now goes upstream: nothing is left to answer it.
+    const { response } = await client.chat.completions
+      .create(chat([...words].reverse().join(' ')), { headers: OPT_IN })
+      .withResponse();
+    expect(response.headers.get('x-llm-backend-cache')).toBe('miss');
+    expect(chatCalls()).toHaveLength(2);
+  });
+
   it("follows the tenant's settings, set and read through the admin API", async () => {
     const slug = `sem-${randomUUID().slice(0, 8)}`;
     await gateway.services.tenants.create({ slug, name: 'Semantic' });

@@ -90,12 +90,17 @@ const StatsObject = Type.Object({
   budget_bytes: Type.Integer({ description: 'The most the cache may hold.' }),
   hits: Type.Integer({ description: 'Lookups answered from the cache since the last purge.' }),
   misses: Type.Integer({ description: 'Lookups that found nothing since the last purge.' }),
+  semantic_entries: Type.Integer({
+    description: "Semantic cache entries in the tenant's database (0 without pgvector).",
+  }),
+  semantic_bytes: Type.Integer({ description: 'Bytes of answers they hold.' }),
 });
 
 const PurgedObject = Type.Object({
   object: Type.Literal('cache_purge'),
   entries: Type.Integer({ description: 'Entries dropped.' }),
   bytes: Type.Integer({ description: 'Bytes they held.' }),
+  semantic_entries: Type.Integer({ description: 'Semantic cache entries dropped.' }),
 });
 
 const tags = ['Response cache'];
@@ -168,6 +173,8 @@ export const cacheRoutes: FastifyPluginAsyncTypebox<Services> = async (app, { ca
         budget_bytes: stats.budgetBytes,
         hits: stats.hits,
         misses: stats.misses,
+        semantic_entries: stats.semantic.entries,
+        semantic_bytes: stats.semantic.bytes,
       };
     },
   );
@@ -186,7 +193,13 @@ export const cacheRoutes: FastifyPluginAsyncTypebox<Services> = async (app, { ca
     },
     async (request) => {
       const purged = await cacheSettings.purge(tenantOf(request).id, actorOf(request));
-      return { object: 'cache_purge' as const, ...purged };
+      const { entries, bytes, semanticEntries } = purged;
+      return {
+        object: 'cache_purge' as const,
+        entries,
+        bytes,
+        semantic_entries: semanticEntries,
+      };
     },
   );
 };

@@ -1,3 +1,4 @@
+import type { Kysely } from 'kysely';
 import { MAX_ENTRY_BYTES, MAX_TTL_SECONDS } from '../../config/cache.js';
 import {
   CACHE_SETTINGS,
@@ -8,6 +9,11 @@ import {
 import type { EntityKind } from '../../domain/entity.js';
 import { GatewayError } from '../../errors/gateway-error.js';
 import { CacheSettingsRepository } from '../../storage/repositories/cache-settings.js';
+import {
+  SemanticCacheRepository,
+  type SemanticCacheStats,
+} from '../../storage/repositories/semantic-cache.js';
+import type { TenantSchema } from '../../storage/tenant-schema.js';
 import { withDeadline } from '../../utils/deadline.js';
 import { type Actor, SYSTEM_ACTOR } from '../audit/audit-log.js';
 import type { ChangeRecorder } from '../audit/changes.js';
@@ -40,12 +46,30 @@ export interface CacheSettingsServiceOptions {
 interface Purged {
   entries: number;
   bytes: number;
+  /** Semantic cache entries dropped from the tenant's database. */
+  semanticEntries: number;
+}
+
+/** The semantic cache's entries, in the tenant's database; none where pgvector is missing. */
+async function semanticStats(db: Kysely<TenantSchema>): Promise<SemanticCacheStats> {
+  const repository = new SemanticCacheRepository(db);
+  return (await repository.prepare()) ? repository.stats() : { entries: 0, bytes: 0 };
+}
+
+async function purgeSemantic(db: Kysely<TenantSchema>): Promise<number> {
+  const repository = new SemanticCacheRepository(db);
+  return (await repository.prepare()) ? repository.purgeAll() : 0;
 }
 
 const PURGE: EntityKind<Purged> = {
   object: 'cache',
   id: () => 'cache',
-  json: (purged) => ({ object: 'cache', entries: purged.entries, bytes: purged.bytes }),
+  json: (purged) => ({
+    object: 'cache',
+    entries: purged.entries,
+    bytes: purged.bytes,
+    semantic_entries: purged.semanticEntries,
+  }),
 };
 
 /** How long an admin call waits for the store before it says so. */
@@ -139,11 +163,17 @@ export class CacheSettingsService {
   }
 
   /** What the tenant's cache holds, and the budget it is held to. */
-  async stats(tenantRef: string): Promise<CacheStats & { budgetBytes: number }> {
-    const { tenant } = await this.options.tenants.open(tenantRef);
+  async stats(
+    tenantRef: string,
+  ): Promise<CacheStats & { budgetBytes: number; semantic: SemanticCacheStats }> {
+    const { tenant, db } = await this.options.tenants.open(tenantRef);
     const settings = await this.get(tenant.id);
     const stats = await fromStore(this.options.store.stats(tenant.id));
-    return { ...stats, budgetBytes: settings.budgetBytes ?? this.options.defaultBudgetBytes };
+    return {
+      ...stats,
+      budgetBytes: settings.budgetBytes ?? this.options.defaultBudgetBytes,
+      semantic: await semanticStats(db),
+    };
   }
 
   /** Empties the tenant's cache, audited; returns what it held. */
@@ -154,15 +184,18 @@ export class CacheSettingsService {
     const { before } = await this.options.changes.tenant(db, actor, {
       action: 'cache.purge',
       kind: PURGE,
-      write: async () => {
+      // The transaction's own handle: the embedded database has one connection.
+      write: async (trx) => {
         const entries = await fromStore(store.purge(tenant.id));
-        return { before: { entries, bytes: held.bytes }, after: null };
+        const semanticEntries = await purgeSemantic(trx);
+        return { before: { entries, bytes: held.bytes, semanticEntries }, after: null };
       },
       announce: ({ before }) =>
         this.options.publisher.publish('cache.purged', tenant.id, {
           entries: before?.entries ?? 0,
+          semantic_entries: before?.semanticEntries ?? 0,
         }),
     });
-    return before ?? { entries: 0, bytes: 0 };
+    return before ?? { entries: 0, bytes: 0, semanticEntries: 0 };
   }
 }

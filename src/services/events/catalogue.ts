@@ -143,7 +143,10 @@ export const EVENT_TYPES = {
   'cache.purged': {
     when: "The tenant's response cache was emptied through the admin API.",
     audience: 'tenant',
-    data: Type.Object({ entries: Type.Integer({ description: 'entries dropped' }) }),
+    data: Type.Object({
+      entries: Type.Integer({ description: 'exact cache entries dropped' }),
+      semantic_entries: Type.Integer({ description: 'semantic cache entries dropped' }),
+    }),
   },
   ...alertEvents(),
   'webhook.test': {
