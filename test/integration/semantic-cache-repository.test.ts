@@ -9,6 +9,7 @@ import {
 } from '../../src/storage/repositories/semantic-cache.js';
 import type { TenantSchema } from '../../src/storage/tenant-schema.js';
 import { BACKENDS } from '../helpers/databases.js';
+import { eventually } from '../helpers/gateway.js';
 import { TEST_DATABASE_URL } from '../helpers/services.js';
 import { servicesOn, type TestServices } from '../helpers/tenant-services.js';
 
@@ -192,6 +193,15 @@ describe('semantic cache storage under a role that may not create pgvector', () 
       expect(await cache.stats()).toMatchObject({ entries: 1 });
     } finally {
       await db.destroy();
+      // The pool's sessions close after destroy() returns; one still open when the database
+      // is dropped would be terminated and raise an error nothing listens to any more.
+      await eventually(async () => {
+        const { rows } = await admin.query(
+          'select count(*)::int as n from pg_stat_activity where datname = $1',
+          [database],
+        );
+        expect(rows[0]?.n).toBe(0);
+      });
       await admin.query(`drop database if exists ${database} with (force)`);
       await admin.query(`drop role if exists ${role}`);
       await admin.end();
