@@ -331,17 +331,24 @@ export class LlmBackend implements CacheSwitch {
 
 /**
  * Every request that got a response has exactly one record with its status. A request whose
- * client went away first (499) has one only if its upstream answered before it was cut:
- * without an answer there is no usage to record, so at most one each.
+ * client went away first (499) has at most one: none if its upstream had not answered, and
+ * one with status 200 if its answer's usage was committed (before the last byte) just before
+ * the client left, as happens to requests cut at the end of a timed phase.
  */
 export function accountedExactly(
   answered: Readonly<Record<string, number>>,
   recorded: Readonly<Record<string, number>>,
 ): boolean {
+  const count = (of: Readonly<Record<string, number>>, status: string) => of[status] ?? 0;
   const statuses = new Set([...Object.keys(answered), ...Object.keys(recorded)]);
-  return [...statuses].every((status) => {
-    const sent = answered[status] ?? 0;
-    const rows = recorded[status] ?? 0;
-    return status === '499' ? rows <= sent : rows === sent;
-  });
+  statuses.delete('200');
+  statuses.delete('499');
+  const left = count(answered, '499');
+  const served = count(answered, '200');
+  const committed = count(recorded, '200');
+  return (
+    committed >= served &&
+    committed + count(recorded, '499') <= served + left &&
+    [...statuses].every((status) => count(recorded, status) === count(answered, status))
+  );
 }

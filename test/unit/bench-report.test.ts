@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { amortized, ioBetween } from '../../bench/io.js';
-import type { Counters } from '../../bench/llm-backend.js';
+import { accountedExactly, type Counters } from '../../bench/llm-backend.js';
 import type { Measured } from '../../bench/measure.js';
 import type { LoadResult, StreamResult } from '../../bench/protocol.js';
 import {
@@ -140,5 +140,18 @@ describe('ratios to the bare proxy', () => {
     expect(cacheSection(ours, figures.direct, figures['bare-proxy'])).toBe(
       'Cache phase: not available (no header).',
     );
+  });
+});
+
+describe('the accounting check', () => {
+  it('wants one record per answer, at most one per client that left, none extra', () => {
+    const answered = { '200': 100, '499': 5, '429': 3 };
+    expect(accountedExactly(answered, { '200': 100, '429': 3 })).toBe(true);
+    // Committed before the last byte, then the client left: recorded as the 200 it was.
+    expect(accountedExactly(answered, { '200': 104, '499': 1, '429': 3 })).toBe(true);
+    expect(accountedExactly(answered, { '200': 99, '429': 3 })).toBe(false);
+    expect(accountedExactly(answered, { '200': 104, '499': 2, '429': 3 })).toBe(false);
+    expect(accountedExactly(answered, { '200': 100, '429': 2 })).toBe(false);
+    expect(accountedExactly(answered, { '200': 100, '429': 3, '500': 1 })).toBe(false);
   });
 });
