@@ -344,9 +344,12 @@ export function rawTable(results: Partial<Record<SystemName, Figures>>): string 
 export function describeAccounting(a: Accounting): string {
   const head = `Accounting: ${a.records} usage records for ${a.answered} requests llm-backend answered (the upstream received ${a.upstreamReceived})`;
   const cut = a.answeredByStatus['499'] ?? 0;
+  // A cut request's record is a 499, or a 200 when its usage was committed before it left.
+  const cutRecorded =
+    (a.byStatus['499'] ?? 0) + (a.byStatus['200'] ?? 0) - (a.answeredByStatus['200'] ?? 0);
   const cutNote =
     cut > 0
-      ? ` (${a.byStatus['499'] ?? 0} of the ${cut} requests whose client left first had an upstream answer to record)`
+      ? ` (${cutRecorded} of the ${cut} requests whose client left first had an upstream answer to record)`
       : '';
   if (a.ok) return `${head}: one record per response${cutNote}.`;
   const short = Object.entries(a.answeredByStatus)
