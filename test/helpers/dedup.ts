@@ -1,5 +1,13 @@
 import type OpenAI from 'openai';
 import type { Counter } from 'prom-client';
+import {
+  chatCompletion,
+  type FakeUpstream,
+  json,
+  newGate,
+  sse,
+  textChunks,
+} from './fake-upstream.js';
 import type { TestGateway } from './gateway.js';
 import type { TestServices } from './tenant-services.js';
 
@@ -39,4 +47,26 @@ export async function readStream(
     }
   }
   return { text, usage, finish };
+}
+
+type Gate = ReturnType<typeof newGate>;
+
+/** Every request is answered `content`, but only once the returned gate opens. */
+export function heldJson(upstream: FakeUpstream, content: string): Gate {
+  const gate = newGate();
+  upstream.always(async (_req, res) => {
+    await gate.opened;
+    json(res, 200, chatCompletion(content));
+  });
+  return gate;
+}
+
+/** Every request is answered as a stream of `pieces` (usage last), once the gate opens. */
+export function heldStream(upstream: FakeUpstream, pieces: string[]): Gate {
+  const gate = newGate();
+  upstream.always(async (_req, res) => {
+    await gate.opened;
+    await sse(res, textChunks(pieces, { usage: true }));
+  });
+  return gate;
 }

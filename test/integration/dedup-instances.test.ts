@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiError } from '../helpers/api-error.js';
-import { dedupCount, readStream, sharedBody } from '../helpers/dedup.js';
+import { dedupCount, heldJson, heldStream, readStream, sharedBody } from '../helpers/dedup.js';
 import { openExchange } from '../helpers/dedup-exchanges.js';
 import {
   chatCompletion,
@@ -71,11 +71,7 @@ async function joined(before: number, count: number) {
 describe('50 identical concurrent requests over two instances', () => {
   it('make one upstream call and get 50 identical answers', async () => {
     upstream.reset();
-    const gate = newGate();
-    upstream.always(async (_req, res) => {
-      await gate.opened;
-      json(res, 200, chatCompletion('fifty as one'));
-    });
+    const gate = heldJson(upstream, 'fifty as one');
     const before = await followersOnAll();
     const calls = Array.from({ length: 50 }, (_, i) =>
       (instances[i % 2] as TestGateway).client.chat.completions.create(sharedBody('fifty json')),
@@ -89,12 +85,8 @@ describe('50 identical concurrent requests over two instances', () => {
 
   it('make one upstream call and stream it to all 50', async () => {
     upstream.reset();
-    const gate = newGate();
     const pieces = Array.from({ length: 20 }, (_, i) => `s${i} `);
-    upstream.always(async (_req, res) => {
-      await gate.opened;
-      await sse(res, textChunks(pieces, { usage: true }));
-    });
+    const gate = heldStream(upstream, pieces);
     const before = await followersOnAll();
     const calls = Array.from({ length: 50 }, (_, i) =>
       (instances[i % 2] as TestGateway).client.chat.completions.create({
@@ -114,11 +106,7 @@ describe('50 identical concurrent requests over two instances', () => {
 
   it("finish the call for a follower elsewhere when the leader's client leaves", async () => {
     upstream.reset();
-    const gate = newGate();
-    upstream.always(async (_req, res) => {
-      await gate.opened;
-      await sse(res, textChunks(['still ', 'here'], { usage: true }));
-    });
+    const gate = heldStream(upstream, ['still ', 'here']);
     const [first, second] = instances;
     const leaving = new AbortController();
     const leader = first.client.chat.completions.create(
@@ -186,11 +174,7 @@ describe('with Redis unreachable', () => {
 
   it('answers every request, sharing calls only within each instance', async () => {
     upstream.reset();
-    const gate = newGate();
-    upstream.always(async (_req, res) => {
-      await gate.opened;
-      json(res, 200, chatCompletion('no sharing'));
-    });
+    const gate = heldJson(upstream, 'no sharing');
     const calls = Array.from({ length: 4 }, (_, i) =>
       (down[i % 2] as TestGateway).client.chat.completions.create(sharedBody('redis down')),
     );

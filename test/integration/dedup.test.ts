@@ -3,16 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tokensToReserve } from '../../src/services/limits/reservation.js';
 import { type RunningWorkers, startUsageWorkers } from '../../src/services/usage/usage-workers.js';
 import { apiError } from '../helpers/api-error.js';
-import { dedupCount, readStream, sharedBody } from '../helpers/dedup.js';
+import { dedupCount, heldJson, heldStream, readStream, sharedBody } from '../helpers/dedup.js';
 import { openExchange } from '../helpers/dedup-exchanges.js';
-import {
-  chatCompletion,
-  FakeUpstream,
-  json,
-  newGate,
-  sse,
-  textChunks,
-} from '../helpers/fake-upstream.js';
+import { chatCompletion, FakeUpstream, json, newGate } from '../helpers/fake-upstream.js';
 import {
   completionLog,
   eventually,
@@ -82,11 +75,7 @@ describe.each(STORE_KINDS)('deduplication in flight (%s)', (kind) => {
 
   it('answers identical concurrent requests with one upstream call', async () => {
     upstream.reset();
-    const gate = newGate();
-    upstream.always(async (_req, res) => {
-      await gate.opened;
-      json(res, 200, chatCompletion('one answer for all'));
-    });
+    const gate = heldJson(upstream, 'one answer for all');
     const before = await dedupCount(gateway, 'followers');
     const ids = Array.from({ length: 10 }, (_, i) => `req-dedup-${kind}-json-${i}`);
     const calls = ids.map((id) =>
@@ -128,11 +117,7 @@ describe.each(STORE_KINDS)('deduplication in flight (%s)', (kind) => {
 
   it('leaves the followers out of token quotas counted from the usage records', async () => {
     upstream.reset();
-    const gate = newGate();
-    upstream.always(async (_req, res) => {
-      await gate.opened;
-      json(res, 200, chatCompletion('a burst answer'));
-    });
+    const gate = heldJson(upstream, 'a burst answer');
     // A key of its own: only this burst is in its usage records.
     const { key, secret } = await gateway.services.keys.create('test', {
       name: 'q',
@@ -168,11 +153,7 @@ describe.each(STORE_KINDS)('deduplication in flight (%s)', (kind) => {
 
   it('streams one upstream answer to every identical concurrent stream', async () => {
     upstream.reset();
-    const gate = newGate();
-    upstream.always(async (_req, res) => {
-      await gate.opened;
-      await sse(res, textChunks(['one ', 'streamed ', 'answer'], { usage: true }));
-    });
+    const gate = heldStream(upstream, ['one ', 'streamed ', 'answer']);
     const before = await dedupCount(gateway, 'followers');
     // Half ask for the usage chunk: it is not part of the key, each gets what it asked for.
     const ids = Array.from({ length: 10 }, (_, i) => `req-dedup-${kind}-stream-${i}`);
@@ -204,11 +185,7 @@ describe.each(STORE_KINDS)('deduplication in flight (%s)', (kind) => {
 
   it('does not share requests whose answer may vary', async () => {
     upstream.reset();
-    const gate = newGate();
-    upstream.always(async (_req, res) => {
-      await gate.opened;
-      json(res, 200, chatCompletion('varied'));
-    });
+    const gate = heldJson(upstream, 'varied');
     const bodies = [
       { model: 'gpt-test', messages: [{ role: 'user' as const, content: 'vary' }] },
       { ...sharedBody('vary'), temperature: 0.7 },
@@ -246,12 +223,8 @@ describe.each(STORE_KINDS)('deduplication in flight (%s)', (kind) => {
 
   it('keeps answering the others when a follower or the leader leaves', async () => {
     upstream.reset();
-    const gate = newGate();
     const pieces = Array.from({ length: 8 }, (_, i) => `p${i} `);
-    upstream.always(async (_req, res) => {
-      await gate.opened;
-      await sse(res, textChunks(pieces, { usage: true }));
-    });
+    const gate = heldStream(upstream, pieces);
     const leaderAbort = new AbortController();
     const leaderId = `req-dedup-${kind}-leaving-leader`;
     const leader = gateway.client.chat.completions.create(
@@ -316,11 +289,7 @@ describe('deduplication turned off (DEDUP=off)', () => {
   });
 
   it('sends every identical request upstream', async () => {
-    const gate = newGate();
-    upstream.always(async (_req, res) => {
-      await gate.opened;
-      json(res, 200, chatCompletion('each its own'));
-    });
+    const gate = heldJson(upstream, 'each its own');
     const calls = Array.from({ length: 3 }, () =>
       gateway.client.chat.completions.create(sharedBody('dedup off')),
     );
