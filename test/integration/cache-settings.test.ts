@@ -87,10 +87,21 @@ describe.each(BACKENDS)('cache settings on %s', (kind) => {
   it('purges what the store holds for the tenant, audited', async () => {
     const tenant = await services.tenants.get('acme');
     await store.put(tenant.id, 'k', 'value', { ttlMs: 60_000, budgetBytes: 100 });
-    expect(await services.cacheSettings.stats('acme')).toMatchObject({ entries: 1, bytes: 5 });
-    expect(await services.cacheSettings.purge('acme')).toEqual({ entries: 1, bytes: 5 });
+    expect(await services.cacheSettings.stats('acme')).toMatchObject({
+      entries: 1,
+      bytes: 5,
+      semantic: { entries: 0, bytes: 0 },
+    });
+    expect(await services.cacheSettings.purge('acme')).toEqual({
+      entries: 1,
+      bytes: 5,
+      semanticEntries: 0,
+    });
     expect(await services.cacheSettings.stats('acme')).toMatchObject({ entries: 0 });
     const [entry] = await auditJson(services, 'acme', { action: 'cache.purge' });
-    expect(entry).toMatchObject({ target_type: 'cache', before: { entries: 1, bytes: 5 } });
+    expect(entry).toMatchObject({
+      target_type: 'cache',
+      before: { entries: 1, bytes: 5, semantic_entries: 0 },
+    });
   });
 });
