@@ -123,6 +123,9 @@ describe('Redis commands per request', () => {
         )
         .then((row) => Number(row.n));
 
+    // The admin calls above are logged too: the run's own records are the chat requests'.
+    // (The polls below are counted too: a few commands in fifteen thousand.)
+    const logRedis = new Redis(REDIS_URL);
     const monitor = await countCommands();
     let next = 0;
     const worker = async () => {
@@ -131,6 +134,14 @@ describe('Redis commands per request', () => {
     await Promise.all(Array.from({ length: CONCURRENCY }, worker));
     // Counted until every request's usage is written: the workers' share is in.
     await eventually(async () => expect(await records()).toBe(REQUESTS), 20_000);
+    // And every request log record shipped: they go in batches, the last one a moment later.
+    const shipped = async () => {
+      const entries = await logRedis.xrange(streams.logs, '-', '+');
+      return entries.filter(([, fields]) => fields.some((f) => f.includes('/v1/chat/completions')))
+        .length;
+    };
+    await eventually(async () => expect(await shipped()).toBe(REQUESTS), 20_000);
+    logRedis.disconnect();
     monitor.stop();
 
     const total = [...monitor.counts.values()].reduce((sum, n) => sum + n, 0);
