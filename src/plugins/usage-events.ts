@@ -85,6 +85,19 @@ export function streamAccounting(
   };
 }
 
+type TenantCaller = Extract<NonNullable<FastifyRequest['principal']>, { kind: 'tenant' }>;
+
+/** Who made the request and when: the same on every usage event the request causes. */
+function caller(request: FastifyRequest, principal: TenantCaller) {
+  return {
+    at: request.startedAt,
+    requestId: request.id,
+    tenantId: principal.tenantId,
+    userId: principal.userId,
+    keyId: principal.keyId,
+  };
+}
+
 function usageEventOf(request: FastifyRequest, ending: Ending): UsageEvent | null {
   const { principal, inference } = request;
   if (principal?.kind !== 'tenant' || inference === null) return null;
@@ -94,11 +107,7 @@ function usageEventOf(request: FastifyRequest, ending: Ending): UsageEvent | nul
     // The gateway's own id, made when the request reached a model: the client's x-request-id
     // may repeat, this never does, and a stream's progress record carries the same one.
     id: inference.eventId,
-    at: request.startedAt,
-    requestId: request.id,
-    tenantId: principal.tenantId,
-    userId: principal.userId,
-    keyId: principal.keyId,
+    ...caller(request, principal),
     model: inference.model,
     provider: inference.provider,
     usage,
@@ -135,11 +144,7 @@ export function publishCallUsage(
   if (principal?.kind !== 'tenant') return;
   usage.publish({
     id: newId('evt'),
-    at: request.startedAt,
-    requestId: request.id,
-    tenantId: principal.tenantId,
-    userId: principal.userId,
-    keyId: principal.keyId,
+    ...caller(request, principal),
     model: call.model,
     provider: call.provider,
     usage: call.usage,
