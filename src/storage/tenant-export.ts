@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -181,12 +180,15 @@ export async function exportTenantDatabase(
     directory,
     `.${tenant.slug}-${tenant.id}.${randomBytes(6).toString('hex')}.partial`,
   );
+  // Opened here, not by the write stream: a stream opens its file later, so an export stopped
+  // at once could create the file after the clean-up below had already run.
+  const file = await open(partial, 'wx', 0o600);
   try {
     await db.transaction().execute(async (trx) => {
       await pipeline(
         Readable.from(exportLines(trx, tenant, now)),
         createGzip(),
-        createWriteStream(partial, { flags: 'wx', mode: 0o600 }),
+        file.createWriteStream(),
         { signal: options.signal },
       );
     });
@@ -194,6 +196,7 @@ export async function exportTenantDatabase(
     await sync(partial, 'r+');
     await rename(partial, final);
   } catch (error) {
+    await file.close().catch(() => {});
     await rm(partial, { force: true });
     throw error;
   }
