@@ -69,13 +69,17 @@ export function loadCompose(variables: ReadonlyMap<string, string>): ComposeFile
 }
 
 /**
- * .env.example with a value for every empty entry, as an operator's .env would have:
- * what the tests interpolate the compose file with.
+ * .env.example with a value for every variable the compose file requires (${NAME:?...}), as
+ * an operator's .env would have; the optional ones stay as the example leaves them.
  */
 export function exampleVariables(): Map<string, string> {
   const variables = readEnvFile(join(REPO_ROOT, '.env.example'));
-  for (const [name, value] of variables)
-    if (value === '')
+  const text = readFileSync(join(REPO_ROOT, 'docker-compose.yml'), 'utf8');
+  const required = new Set(
+    [...text.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*):\?/g)].map((match) => match[1] as string),
+  );
+  for (const name of required)
+    if (!variables.get(name))
       variables.set(name, `test-${name.toLowerCase().replaceAll('_', '-')}-0123456789abcdef`);
   return variables;
 }
