@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments, parse as parseYaml, stringify } from 'yaml';
@@ -8,7 +9,7 @@ import { parseAllDocuments, parse as parseYaml, stringify } from 'yaml';
  * refuses anything else, so a template that grows past it fails the test instead of
  * rendering wrong: actions with whitespace trimming ({{- -}}), comments, define, include,
  * if/else/end, pipelines, the fields of . (.Values, .Release, .Chart, .Files.Get) and the
- * functions toYaml, nindent, quote, default and not. A missing value is an error (Helm would
+ * functions toYaml, nindent, quote, default, not and sha256sum. A missing value is an error (Helm would
  * print nothing), to catch misspelt value paths.
  */
 
@@ -186,6 +187,9 @@ class Renderer {
       case 'default':
         arity(2);
         return truthy(args[1]) ? args[1] : args[0];
+      case 'sha256sum':
+        arity(1);
+        return createHash('sha256').update(show(args[0], pipeline)).digest('hex');
       case 'not':
         arity(1);
         return !truthy(args[0]);

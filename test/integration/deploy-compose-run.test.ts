@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { DockerfileParser } from 'dockerfile-ast';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -238,7 +238,9 @@ describe('docker-compose.yml, run without Docker', () => {
     'Prometheus scrapes both replicas with the compose scrape config and loads the alert rules',
     async () => {
       const service = compose.services.prometheus as ComposeService;
+      // Relative paths in prometheus.yml are relative to its own directory.
       const toHost = (path: string) => {
+        if (!isAbsolute(path)) return join(dirname(PROMETHEUS_CONFIG), path);
         for (const [inside, outside] of hostPaths(service))
           if (path.startsWith(`${inside}/`) || path === inside)
             return outside + path.slice(inside.length);

@@ -125,6 +125,24 @@ describe('the Helm chart', () => {
     expect(probes.env.PORT).toBe(String(probes.port));
   });
 
+  it('rolls the pods when the config file changes', () => {
+    const checksums = (configFile: string) =>
+      renderChart(CHART, { name: 'llmb', namespace: 'ai', values: { configFile } })
+        .filter((item) => item.manifest.kind === 'Deployment')
+        .map(
+          (item) =>
+            (
+              item.manifest.spec as {
+                template: { metadata: { annotations: Record<string, string> } };
+              }
+            ).template.metadata.annotations['checksum/config'],
+        );
+    const before = checksums('models: []\n');
+    expect(before).toHaveLength(2);
+    expect(new Set(before).size).toBe(1);
+    expect(checksums('models: [] # changed\n')[0]).not.toBe(before[0]);
+  });
+
   it('runs migrations in a pre-upgrade hook Job', () => {
     const job = only(rendered.defaults ?? [], 'batch/v1/Job') as {
       metadata: { annotations: Record<string, string> };
@@ -261,6 +279,13 @@ describe('the template renderer', () => {
         'kind: {{ .Values.a.b | quote }}\nv: {{ .Values.none | default .Chart.AppVersion }}\n{{- if .Values.flag }}\nf: yes\n{{- else }}\nf: no\n{{- end }}\nl:\n  {{- toYaml .Values.a.list | nindent 2 }}\n',
       ),
     ).toEqual([{ kind: 'x', v: 2, f: 'no', l: [1, 2] }]);
+  });
+
+  it('hashes as Helm does', () => {
+    // sha256 of "abc", the standard test vector.
+    expect(renderOne('h: {{ "abc" | sha256sum }}\n')).toEqual([
+      { h: 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad' },
+    ]);
   });
 
   it('refuses a misspelt value and what it does not implement', () => {
