@@ -82,6 +82,7 @@ describe('docker-compose.yml', () => {
     expect(compose.services.api?.command).toEqual(['serve']);
     expect(compose.services.worker?.command).toEqual(['worker']);
     expect(compose.services.redis?.command?.join(' ')).toContain('--appendonly yes');
+    expect(compose.services.redis?.command?.join(' ')).toContain('--maxmemory-policy volatile-lru');
     const nginx = readFileSync(join(REPO_ROOT, 'deploy/compose/nginx.conf'), 'utf8');
     expect(nginx).toMatch(/upstream api \{\s*server api:8000;/);
     expect(nginx).toMatch(/proxy_pass http:\/\/api;/);
