@@ -91,6 +91,11 @@ function problems(file: Dockerfile): string[] {
     )
       found.push(`${keyword} ${content} copies a secret`);
   }
+  const first = file.getFROMs()[0]?.getRange().start.line ?? 0;
+  for (const instruction of all)
+    if (instruction.getRange().start.line < first && instruction.getKeyword() !== 'ARG')
+      found.push(`${instruction.getKeyword()} before the first FROM`);
+  if (new Set(stages).size !== stages.length) found.push('two stages share a name');
   for (const from of file.getFROMs()) {
     const image = baseImage(file, from);
     // Pinned: an exact version (x.y.z) or a digest, never latest or a moving major.
@@ -137,8 +142,9 @@ describe('Dockerfile', () => {
   it('the rules catch what they are for', () => {
     const bad = DockerfileParser.parse(
       [
+        'ENV EARLY=1',
         'FROM node:20 AS build',
-        'FROM node:latest',
+        'FROM node:latest AS build',
         'ARG NPM_TOKEN=abc',
         'ENV DB_PASSWORD=hunter2',
         'COPY .env /app/.env',
@@ -150,6 +156,8 @@ describe('Dockerfile', () => {
     );
     const found = problems(bad).join('\n');
     for (const expected of [
+      'ENV before the first FROM',
+      'two stages share a name',
       'FROM node:20 is not pinned',
       'FROM node:latest is not pinned',
       'ARG NPM_TOKEN holds a secret',
