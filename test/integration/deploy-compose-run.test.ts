@@ -198,6 +198,12 @@ describe('docker-compose.yml, run without Docker', () => {
       return found;
     }, 30_000);
     for (const row of rows) expect(Number(row.output_tokens)).toBeGreaterThan(0);
+    // The admin key from .env (BOOTSTRAP_ADMIN_KEY) was registered at the first start.
+    const tenants = await fetch(`${proxy.url}/admin/v1/tenants`, {
+      headers: { authorization: `Bearer ${variables.get('BOOTSTRAP_ADMIN_KEY')}` },
+    });
+    expect(tenants.status).toBe(200);
+    expect(JSON.stringify(await tenants.json())).toContain('"compose"');
     // The replicas only publish (USAGE_WORKERS=0): the rows are the worker's.
     expect(worker.output()).toContain('usage workers started');
     for (const api of apis) expect(api.output()).not.toContain('usage workers started');
