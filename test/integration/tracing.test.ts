@@ -1,0 +1,305 @@
+import { randomBytes } from 'node:crypto';
+import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  chatCompletion,
+  FakeUpstream,
+  json,
+  type Script,
+  sse,
+  textChunks,
+} from '../helpers/fake-upstream.js';
+import {
+  eventually,
+  startGateway,
+  type TestGateway,
+  upstreamConfig,
+  useUpstreamGateway,
+} from '../helpers/gateway.js';
+
+/** A client's trace context: a fresh trace and span id per call, sampled. */
+function clientContext() {
+  const traceId = randomBytes(16).toString('hex');
+  const spanId = randomBytes(8).toString('hex');
+  return { traceId, spanId, traceparent: `00-${traceId}-${spanId}-01` };
+}
+
+const answer: Script = (_req, res) => json(res, 200, chatCompletion('Hello'));
+const streamed: Script = (_req, res) => sse(res, textChunks(['Hel', 'lo'], { usage: true }));
+const broken: Script = (_req, res) =>
+  json(res, 500, { error: { message: 'gpu melted', type: 'server_error' } });
+
+/** The test config plus `gpt-ha`: two deployments of the one upstream, `first` tried first. */
+function tracedConfig(upstreamUrl: string) {
+  const config = upstreamConfig(upstreamUrl);
+  return {
+    ...config,
+    models: [
+      ...config.models,
+      {
+        name: 'gpt-ha',
+        capabilities: { chat: true },
+        deployments: [
+          { id: 'first', provider: 'upstream', model: 'first-model', priority: 0 },
+          { id: 'second', provider: 'upstream', model: 'second-model', priority: 1 },
+        ],
+      },
+    ],
+  };
+}
+
+async function chat(gateway: TestGateway, body: Record<string, unknown>, traceparent?: string) {
+  const response = await gateway.fetch('/v1/chat/completions', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(traceparent && { traceparent }) },
+    body: JSON.stringify({ messages: [{ role: 'user', content: 'Hi' }], ...body }),
+  });
+  // Read to the end: a stream's server span ends with its last byte.
+  const text = await response.text();
+  return { response, text };
+}
+
+describe('traces with tracing on', () => {
+  const upstream = new FakeUpstream();
+  const exporter = new InMemorySpanExporter();
+  let gateway: TestGateway;
+
+  beforeAll(async () => {
+    await upstream.start();
+    gateway = await startGateway(
+      tracedConfig(upstream.url),
+      {},
+      { services: { spanExporter: exporter } },
+    );
+  });
+  afterAll(async () => {
+    await gateway?.close();
+    await upstream.stop();
+  });
+  afterEach(() => {
+    upstream.reset();
+    exporter.reset();
+  });
+
+  /** The spans of one trace, once its server span has ended (it ends last). */
+  function traceOf(traceId: string) {
+    return eventually(() => {
+      const spans = exporter.getFinishedSpans().filter((s) => s.spanContext().traceId === traceId);
+      const server = spans.find((span) => span.kind === SpanKind.SERVER);
+      if (server === undefined) throw new Error(`no server span in trace ${traceId} yet`);
+      const children = spans.filter((span) => span !== server);
+      return { server, children, named: (name: string) => children.filter((s) => s.name === name) };
+    });
+  }
+
+  function expectChildOf(parent: ReadableSpan, spans: readonly ReadableSpan[]) {
+    for (const span of spans) {
+      expect(span.spanContext().traceId, span.name).toBe(parent.spanContext().traceId);
+      expect(span.parentSpanContext?.spanId, span.name).toBe(parent.spanContext().spanId);
+    }
+  }
+
+  async function tenantId() {
+    return (await gateway.services.tenants.get('test')).id;
+  }
+
+  it("joins the client's trace: a server span, its steps, and the upstream call under it", async () => {
+    upstream.next(answer);
+    const client = clientContext();
+    const { response } = await chat(gateway, { model: 'gpt-test' }, client.traceparent);
+    expect(response.status).toBe(200);
+    const { server, children, named } = await traceOf(client.traceId);
+
+    expect(server.name).toBe('POST /v1/chat/completions');
+    expect(server.parentSpanContext?.spanId).toBe(client.spanId);
+    expect(server.attributes).toMatchObject({
+      'http.request.method': 'POST',
+      'http.route': '/v1/chat/completions',
+      'http.response.status_code': 200,
+      'llm_backend.request_id': response.headers.get('x-request-id'),
+      'llm_backend.tenant_id': await tenantId(),
+      'llm_backend.model': 'gpt-test',
+      'llm_backend.deployment': expect.any(String),
+      'llm_backend.provider': 'upstream',
+      'llm_backend.attempts': 1,
+    });
+    expect(server.status.code).toBe(SpanStatusCode.UNSET);
+    expect(children.map((span) => span.name).sort()).toEqual(
+      ['auth', 'cache lookup', 'chat upstream-model', 'limits', 'usage commit'].sort(),
+    );
+    expectChildOf(server, children);
+
+    const [attempt] = named('chat upstream-model');
+    expect(attempt?.kind).toBe(SpanKind.CLIENT);
+    expect(attempt?.attributes).toMatchObject({
+      'gen_ai.operation.name': 'chat',
+      'gen_ai.request.model': 'upstream-model',
+      'llm_backend.model': 'gpt-test',
+      'llm_backend.deployment': server.attributes['llm_backend.deployment'],
+      'llm_backend.provider': 'upstream',
+    });
+    // The upstream saw our attempt span as its parent, in the client's trace.
+    const sent = upstream.requests[0]?.headers.traceparent;
+    expect(sent).toBe(`00-${client.traceId}-${attempt?.spanContext().spanId}-01`);
+    // The steps come in the request's order.
+    const start = (name: string) => named(name)[0]?.startTime ?? [Infinity, 0];
+    const order = ['auth', 'cache lookup', 'limits', 'chat upstream-model', 'usage commit'];
+    const starts = order.map((name) => start(name)[0] * 1e9 + start(name)[1]);
+    expect([...starts].sort((a, b) => a - b)).toEqual(starts);
+  });
+
+  it('traces a stream to its end, the attempt span lasting as long as the stream', async () => {
+    upstream.next(streamed);
+    const client = clientContext();
+    const { response, text } = await chat(
+      gateway,
+      { model: 'gpt-test', stream: true },
+      client.traceparent,
+    );
+    expect(response.status).toBe(200);
+    expect(text).toContain('data: [DONE]');
+    const { server, children, named } = await traceOf(client.traceId);
+    expect(server.name).toBe('POST /v1/chat/completions');
+    expect(server.attributes).toMatchObject({
+      'http.response.status_code': 200,
+      'llm_backend.stream': true,
+      'llm_backend.tenant_id': await tenantId(),
+      'llm_backend.model': 'gpt-test',
+    });
+    expectChildOf(server, children);
+    const [attempt] = named('chat upstream-model');
+    const [commit] = named('usage commit');
+    expect(named('auth')).toHaveLength(1);
+    expect(named('limits')).toHaveLength(1);
+    expect(named('cache lookup')).toHaveLength(1);
+    expect(attempt?.kind).toBe(SpanKind.CLIENT);
+    expect(commit).toBeDefined();
+    // The usage is committed before [DONE], inside the stream's attempt span.
+    const nanos = (time: [number, number] | undefined) => (time ? time[0] * 1e9 + time[1] : 0);
+    expect(nanos(attempt?.endTime)).toBeGreaterThanOrEqual(nanos(commit?.endTime));
+    expect(upstream.requests[0]?.headers.traceparent).toBe(
+      `00-${client.traceId}-${attempt?.spanContext().spanId}-01`,
+    );
+  });
+
+  it('makes one attempt span per upstream call: a failover shows both', async () => {
+    upstream.next(broken, answer);
+    const client = clientContext();
+    const { response } = await chat(gateway, { model: 'gpt-ha' }, client.traceparent);
+    expect(response.status).toBe(200);
+    const { server, children } = await traceOf(client.traceId);
+    const attempts = children.filter((span) => span.kind === SpanKind.CLIENT);
+    expect(attempts.map((span) => span.name)).toEqual(['chat first-model', 'chat second-model']);
+    expectChildOf(server, attempts);
+    const [failed, served] = attempts;
+    expect(failed?.status.code).toBe(SpanStatusCode.ERROR);
+    expect(failed?.attributes).toMatchObject({
+      'llm_backend.deployment': 'first',
+      'http.response.status_code': 500,
+    });
+    expect(served?.status.code).toBe(SpanStatusCode.UNSET);
+    expect(served?.attributes['llm_backend.deployment']).toBe('second');
+    expect(server.attributes).toMatchObject({
+      'llm_backend.deployment': 'second',
+      'llm_backend.attempts': 2,
+    });
+    // Each upstream request names its own attempt as parent.
+    const parents = upstream.requests.map((r) => String(r.headers.traceparent).split('-')[2]);
+    expect(parents).toEqual(attempts.map((span) => span.spanContext().spanId));
+  });
+
+  it('marks a request whose every attempt failed as failed', async () => {
+    upstream.next(broken, broken);
+    const client = clientContext();
+    const { response } = await chat(gateway, { model: 'gpt-ha' }, client.traceparent);
+    expect(response.status).toBe(502);
+    const { server, children } = await traceOf(client.traceId);
+    expect(server.status.code).toBe(SpanStatusCode.ERROR);
+    expect(server.attributes['http.response.status_code']).toBe(502);
+    const attempts = children.filter((span) => span.kind === SpanKind.CLIENT);
+    expect(attempts.map((span) => span.status.code)).toEqual([
+      SpanStatusCode.ERROR,
+      SpanStatusCode.ERROR,
+    ]);
+    expect(children.map((span) => span.name)).not.toContain('usage commit');
+  });
+
+  it('starts a trace of its own when the traceparent is malformed, and answers as usual', async () => {
+    upstream.next(answer);
+    const { response } = await chat(gateway, { model: 'gpt-test' }, 'not-a-traceparent');
+    expect(response.status).toBe(200);
+    const sent = String(upstream.requests[0]?.headers.traceparent);
+    expect(sent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    const { server } = await traceOf(sent.split('-')[1] ?? '');
+    expect(server.parentSpanContext).toBeUndefined();
+    expect(server.attributes['llm_backend.request_id']).toBe(response.headers.get('x-request-id'));
+  });
+
+  it('traces an admin call of a platform key with the tenant it acts on', async () => {
+    const client = clientContext();
+    const response = await gateway.fetch('/admin/v1/tenants/test/users', {
+      headers: { authorization: `Bearer ${gateway.adminKey}`, traceparent: client.traceparent },
+    });
+    expect(response.status).toBe(200);
+    const { server, children } = await traceOf(client.traceId);
+    expect(server.name).toBe('GET /admin/v1/tenants/:tenant/users');
+    expect(server.attributes).toMatchObject({
+      'http.response.status_code': 200,
+      'llm_backend.tenant_id': await tenantId(),
+    });
+    expect(children.map((span) => span.name)).toEqual(['auth']);
+    expectChildOf(server, children);
+  });
+
+  it('records a refused key on the auth span', async () => {
+    const client = clientContext();
+    const response = await gateway.fetch('/v1/models', {
+      headers: { authorization: 'Bearer llmb_not_a_key', traceparent: client.traceparent },
+    });
+    expect(response.status).toBe(401);
+    const { server, children } = await traceOf(client.traceId);
+    // A 4xx is the client's: the server span is not an error, the auth step is.
+    expect(server.status.code).toBe(SpanStatusCode.UNSET);
+    expect(server.attributes['llm_backend.error_code']).toBe('invalid_api_key');
+    expect(children.map((span) => [span.name, span.status.code])).toEqual([
+      ['auth', SpanStatusCode.ERROR],
+    ]);
+  });
+});
+
+describe('upstream trace context with tracing off', () => {
+  const { upstream, gateway } = useUpstreamGateway();
+
+  it("passes the client's traceparent and tracestate upstream unchanged", async () => {
+    upstream.next(answer);
+    const client = clientContext();
+    const response = await gateway.fetch('/v1/chat/completions', {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        traceparent: client.traceparent,
+        tracestate: 'vendor=abc',
+      },
+      body: JSON.stringify({ model: 'gpt-test', messages: [{ role: 'user', content: 'Hi' }] }),
+    });
+    expect(response.status).toBe(200);
+    expect(upstream.requests[0]?.headers).toMatchObject({
+      traceparent: client.traceparent,
+      tracestate: 'vendor=abc',
+    });
+  });
+
+  it('adds no trace context when the client sent none, or a malformed one', async () => {
+    upstream.next(answer, answer);
+    for (const traceparent of [undefined, '00-xyz-abc-01']) {
+      const { response } = await chat(gateway, { model: 'gpt-test' }, traceparent);
+      expect(response.status).toBe(200);
+    }
+    expect(upstream.requests).toHaveLength(2);
+    for (const request of upstream.requests) {
+      expect(request.headers.traceparent).toBeUndefined();
+      expect(request.headers.tracestate).toBeUndefined();
+    }
+  });
+});
