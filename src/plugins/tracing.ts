@@ -5,7 +5,7 @@ import {
   type Span,
   type Tracing,
 } from '../services/tracing/span.js';
-import type { FinishedRequest, RequestContext } from './request-context.js';
+import { bindToLog, type FinishedRequest, type RequestContext } from './request-context.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -51,6 +51,8 @@ export function registerTracing(
         'llm_backend.request_id': request.id,
       },
     );
+    // Every log line of the request leads to its trace, and the trace back to the lines.
+    bindToLog(request, { traceId: request.span.traceId() });
   });
   context.onFinished(endServerSpan);
 }

@@ -70,6 +70,8 @@ describe('the request log line', () => {
     );
     for (const line of lines)
       expect(line).toMatchObject({ tenantId: tenant.id, userId: user.id, keyId: key.id });
+    // Tracing is off: no trace id to lead anywhere.
+    for (const line of lines) expect(line).not.toHaveProperty('traceId');
   });
 
   it("names the tenant on a platform key's failed admin call, each line of it", async () => {

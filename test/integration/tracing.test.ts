@@ -11,6 +11,7 @@ import {
   textChunks,
 } from '../helpers/fake-upstream.js';
 import {
+  completionLog,
   eventually,
   startGateway,
   type TestGateway,
@@ -138,6 +139,9 @@ describe('traces with tracing on', () => {
       'llm_backend.deployment': server.attributes['llm_backend.deployment'],
       'llm_backend.provider': 'upstream',
     });
+    // The request's log lines lead to its trace.
+    const line = await completionLog(gateway, response.headers.get('x-request-id'));
+    expect(line.traceId).toBe(client.traceId);
     // The upstream saw our attempt span as its parent, in the client's trace.
     const sent = upstream.requests[0]?.headers.traceparent;
     expect(sent).toBe(`00-${client.traceId}-${attempt?.spanContext().spanId}-01`);
@@ -254,6 +258,41 @@ describe('traces with tracing on', () => {
       SpanStatusCode.ERROR,
     ]);
     expect(children.map((span) => span.name)).not.toContain('usage commit');
+  });
+
+  it('records a request refused by its limits on the limits span, with no upstream call', async () => {
+    const { services } = gateway;
+    await services.tenants.create({ slug: 'limited', name: 'Limited' });
+    const { secret } = await services.keys.create('limited', { name: 'limited', role: 'owner' });
+    await services.limitRules.set('limited', { scope: 'tenant', requestsPerMinute: 1 });
+    const statuses: number[] = [];
+    const client = clientContext();
+    for (const traceparent of [clientContext().traceparent, client.traceparent]) {
+      upstream.next(answer);
+      const response = await gateway.fetch('/v1/chat/completions', {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${secret}`,
+          'content-type': 'application/json',
+          traceparent,
+        },
+        body: JSON.stringify({ model: 'gpt-test', messages: [{ role: 'user', content: 'Hi' }] }),
+      });
+      statuses.push(response.status);
+      await response.text();
+    }
+    expect(statuses).toEqual([200, 429]);
+    const { server, children, named } = await traceOf(client.traceId);
+    expect(server.status.code).toBe(SpanStatusCode.UNSET);
+    expect(server.attributes).toMatchObject({
+      'http.response.status_code': 429,
+      'llm_backend.error_code': 'rate_limit_exceeded',
+      'llm_backend.tenant_id': (await services.tenants.get('limited')).id,
+    });
+    expect(children.map((span) => span.name).sort()).toEqual(['auth', 'cache lookup', 'limits']);
+    const [limits] = named('limits');
+    expect(limits?.status.code).toBe(SpanStatusCode.ERROR);
+    expect(limits?.attributes['error.type']).toBe('rate_limit_exceeded');
   });
 
   it('starts a trace of its own when the traceparent is malformed, and answers as usual', async () => {

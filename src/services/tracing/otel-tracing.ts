@@ -110,6 +110,10 @@ class OtelRequestSpan implements Span {
     this.span.end();
   }
 
+  traceId(): string {
+    return this.span.spanContext().traceId;
+  }
+
   headers(): Readonly<Record<string, string>> {
     const carrier: Record<string, string> = {};
     propagator.inject(this.context, carrier, defaultTextMapSetter);
@@ -117,10 +121,12 @@ class OtelRequestSpan implements Span {
   }
 }
 
-/** Our errors' registry code (`rate_limit_exceeded`...), which says more than the class name. */
+/** Our errors' code as clients see it (`rate_limit_exceeded`...): says more than a class name. */
 function codeOf(error: unknown): string | null {
-  if (error === null || typeof error !== 'object' || !('code' in error)) return null;
-  return typeof error.code === 'string' ? error.code : null;
+  if (error === null || typeof error !== 'object') return null;
+  if ('wireCode' in error && typeof error.wireCode === 'string') return error.wireCode;
+  if ('code' in error && typeof error.code === 'string') return error.code;
+  return null;
 }
 
 function clean(attributes: SpanAttributes): Attributes {

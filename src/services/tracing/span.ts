@@ -16,6 +16,8 @@ export interface Span {
    * the parent of whatever receives them; null when tracing is off.
    */
   headers(): Readonly<Record<string, string>> | null;
+  /** The trace this span belongs to (32 hex digits); null when tracing is off. */
+  traceId(): string | null;
 }
 
 /** The process's tracing: spans per request when on, a no-op that allocates nothing when off. */
@@ -41,6 +43,7 @@ export const NOOP_SPAN: Span = {
   fail: () => {},
   end: () => {},
   headers: () => null,
+  traceId: () => null,
 };
 
 export const NOOP_TRACING: Tracing = {
