@@ -22,10 +22,11 @@ export function requireKey(
       request.principal = principal;
       // Every later line of this request's log names its caller.
       bindToLog(request, callerBindings(principal));
-      span.set({
-        'llm_backend.tenant_id': principal.kind === 'tenant' ? principal.tenantId : null,
-        'llm_backend.key_id': principal.keyId,
-      });
+      if (span.enabled)
+        span.set({
+          'llm_backend.tenant_id': principal.kind === 'tenant' ? principal.tenantId : null,
+          'llm_backend.key_id': principal.keyId,
+        });
     } catch (error) {
       span.fail(error);
       throw error;

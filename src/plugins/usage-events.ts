@@ -53,11 +53,14 @@ export async function commitAnswer(
   if (event === null) return;
   // Before the wait: a commit that times out leaves the event buffered, still the only one.
   request.inference.committed = true;
-  const span = spanOf(request).child('usage commit', { 'llm_backend.event_id': event.id });
+  const span = spanOf(request);
+  const commit = span.enabled
+    ? span.child('usage commit', { 'llm_backend.event_id': event.id })
+    : span;
   try {
     await usage.commit(event);
   } finally {
-    span.end();
+    commit.end();
   }
 }
 

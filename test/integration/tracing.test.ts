@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { BACKENDS } from '../helpers/databases.js';
 import {
   chatCompletion,
   FakeUpstream,
@@ -60,6 +61,24 @@ async function chat(gateway: TestGateway, body: Record<string, unknown>, tracepa
   return { response, text };
 }
 
+/** The spans of one trace, once its server span has ended (it ends last). */
+function traceIn(exporter: InMemorySpanExporter, traceId: string) {
+  return eventually(() => {
+    const spans = exporter.getFinishedSpans().filter((s) => s.spanContext().traceId === traceId);
+    const server = spans.find((span) => span.kind === SpanKind.SERVER);
+    if (server === undefined) throw new Error(`no server span in trace ${traceId} yet`);
+    const children = spans.filter((span) => span !== server);
+    return { server, children, named: (name: string) => children.filter((s) => s.name === name) };
+  });
+}
+
+function expectChildOf(parent: ReadableSpan, spans: readonly ReadableSpan[]) {
+  for (const span of spans) {
+    expect(span.spanContext().traceId, span.name).toBe(parent.spanContext().traceId);
+    expect(span.parentSpanContext?.spanId, span.name).toBe(parent.spanContext().spanId);
+  }
+}
+
 describe('traces with tracing on', () => {
   const upstream = new FakeUpstream();
   const exporter = new InMemorySpanExporter();
@@ -82,23 +101,7 @@ describe('traces with tracing on', () => {
     exporter.reset();
   });
 
-  /** The spans of one trace, once its server span has ended (it ends last). */
-  function traceOf(traceId: string) {
-    return eventually(() => {
-      const spans = exporter.getFinishedSpans().filter((s) => s.spanContext().traceId === traceId);
-      const server = spans.find((span) => span.kind === SpanKind.SERVER);
-      if (server === undefined) throw new Error(`no server span in trace ${traceId} yet`);
-      const children = spans.filter((span) => span !== server);
-      return { server, children, named: (name: string) => children.filter((s) => s.name === name) };
-    });
-  }
-
-  function expectChildOf(parent: ReadableSpan, spans: readonly ReadableSpan[]) {
-    for (const span of spans) {
-      expect(span.spanContext().traceId, span.name).toBe(parent.spanContext().traceId);
-      expect(span.parentSpanContext?.spanId, span.name).toBe(parent.spanContext().spanId);
-    }
-  }
+  const traceOf = (traceId: string) => traceIn(exporter, traceId);
 
   async function tenantId() {
     return (await gateway.services.tenants.get('test')).id;
@@ -335,6 +338,76 @@ describe('traces with tracing on', () => {
     expect(children.map((span) => [span.name, span.status.code])).toEqual([
       ['auth', SpanStatusCode.ERROR],
     ]);
+  });
+});
+
+/** `gpt-test` with the semantic cache, embedding with the mock provider's `mock-embedding`. */
+function semanticConfig(upstreamUrl: string) {
+  const config = upstreamConfig(upstreamUrl);
+  const [chatModel, ...rest] = config.models as Record<string, unknown>[];
+  return {
+    ...config,
+    models: [
+      {
+        ...chatModel,
+        cache: {
+          enabled: true,
+          semantic: { enabled: true, embedding_model: 'mock-embedding', threshold: 0.95 },
+        },
+      },
+      { name: 'mock-embedding', provider: 'mock', capabilities: { chat: false, embeddings: true } },
+      ...rest,
+    ],
+  };
+}
+
+describe.each(BACKENDS)('the semantic cache in a trace on %s', (database) => {
+  const upstream = new FakeUpstream();
+  const exporter = new InMemorySpanExporter();
+  let gateway: TestGateway;
+
+  beforeAll(async () => {
+    await upstream.start();
+    gateway = await startGateway(
+      semanticConfig(upstream.url),
+      {},
+      { database, services: { spanExporter: exporter } },
+    );
+  }, 60_000);
+  afterAll(async () => {
+    await gateway?.close();
+    await upstream.stop();
+  });
+
+  it("nests the semantic cache's embedding call under its lookup span", async () => {
+    upstream.next(answer);
+    const client = clientContext();
+    const response = await gateway.fetch('/v1/chat/completions', {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-llm-backend-semantic-cache': 'on',
+        traceparent: client.traceparent,
+      },
+      body: JSON.stringify({
+        model: 'gpt-test',
+        temperature: 0,
+        messages: [{ role: 'user', content: `traced ${randomBytes(8).toString('hex')}` }],
+      }),
+    });
+    expect(response.status).toBe(200);
+    await response.text();
+    const { server, children, named } = await traceIn(exporter, client.traceId);
+    const [lookup] = named('semantic cache lookup');
+    expect(lookup?.attributes['llm_backend.cache.outcome']).toBe('miss');
+    const [embedding] = named('embeddings mock-embedding');
+    expect(embedding?.kind).toBe(SpanKind.CLIENT);
+    expect(embedding?.parentSpanContext?.spanId).toBe(lookup?.spanContext().spanId);
+    expectChildOf(
+      server,
+      children.filter((span) => span !== embedding),
+    );
+    expect(named('chat upstream-model')).toHaveLength(1);
   });
 });
 

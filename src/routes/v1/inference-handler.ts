@@ -239,10 +239,11 @@ async function lookUp(
   const span = spanOf(request).child('cache lookup');
   try {
     const caching = await openCaching(deps, capability, body, model, request);
-    span.set({
-      'llm_backend.cache.outcome':
-        caching.replay !== null ? 'replay' : (caching.headers[CACHE_HEADER] ?? 'off'),
-    });
+    if (span.enabled)
+      span.set({
+        'llm_backend.cache.outcome':
+          caching.replay !== null ? 'replay' : (caching.headers[CACHE_HEADER] ?? 'off'),
+      });
     return caching;
   } catch (error) {
     span.fail(error);
@@ -258,10 +259,10 @@ async function tracedSemanticStep(
   step: Parameters<typeof semanticStep>[1],
   request: FastifyRequest,
 ) {
-  if (!step.optIn) return semanticStep(deps, step, request);
+  if (!step.optIn || request.span === null) return semanticStep(deps, step, request);
   const span = spanOf(request).child('semantic cache lookup');
   try {
-    const semantic = await semanticStep(deps, step, request);
+    const semantic = await semanticStep(deps, { ...step, trace: span }, request);
     span.set({ 'llm_backend.cache.outcome': semantic.headers[CACHE_HEADER] ?? 'skip' });
     return semantic;
   } finally {

@@ -221,7 +221,7 @@ const OPERATIONS: Record<Capability, string> = {
 /** One upstream attempt's client span, named as OpenTelemetry's GenAI conventions do. */
 function attemptSpan(call: InferenceCall, capability: Capability, target: AttemptTarget): Span {
   const trace = call.trace ?? NOOP_SPAN;
-  if (trace === NOOP_SPAN) return NOOP_SPAN;
+  if (!trace.enabled) return trace;
   const { deployment } = target;
   const operation = OPERATIONS[capability];
   return trace.child(

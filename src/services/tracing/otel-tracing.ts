@@ -77,6 +77,8 @@ export class OtelTracing implements Tracing {
 }
 
 class OtelRequestSpan implements Span {
+  readonly enabled = true;
+
   constructor(
     private readonly tracer: Tracer,
     private readonly span: OtelSpan,

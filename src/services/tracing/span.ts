@@ -5,6 +5,8 @@ export type SpanKind = 'internal' | 'client';
 
 /** The request path's view of one span: no OpenTelemetry types leak past this module. */
 export interface Span {
+  /** False for the no-op span: callers skip building attributes nobody will read. */
+  readonly enabled: boolean;
   /** A span under this one, ended by its caller. */
   child(name: string, attributes?: SpanAttributes, kind?: SpanKind): Span;
   set(attributes: SpanAttributes): void;
@@ -38,6 +40,7 @@ export interface Tracing {
 
 /** The one span of tracing off: every call does nothing, every child is itself. */
 export const NOOP_SPAN: Span = {
+  enabled: false,
   child: () => NOOP_SPAN,
   set: () => {},
   fail: () => {},
