@@ -33,7 +33,7 @@ export function buildTracing(config: TracingConfig, log: Logger, exporter?: Span
         )
       : new SimpleSpanProcessor(exporter);
   log.info(
-    { endpoint: exporter === undefined ? config.endpoint : null, sampler: config.sampler },
+    { endpoint: exporter === undefined ? withoutCredentials(config.endpoint) : null },
     'tracing on',
   );
   return new OtelTracing({
@@ -43,6 +43,14 @@ export function buildTracing(config: TracingConfig, log: Logger, exporter?: Span
     ratio: config.ratio,
     processor,
   });
+}
+
+/** The URL as it may be logged: a user and password in it are left out. */
+function withoutCredentials(endpoint: string): string {
+  const url = new URL(endpoint);
+  url.username = '';
+  url.password = '';
+  return url.href;
 }
 
 /**
