@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chatCompletion, FakeUpstream, json } from '../helpers/fake-upstream.js';
-import { upstreamConfig, writeConfigFile } from '../helpers/gateway.js';
+import { startGateway, upstreamConfig, writeConfigFile } from '../helpers/gateway.js';
 import { startRole } from '../helpers/gateway-process.js';
 import { servicesOn, TEST_MASTER_KEY, type TestServices } from '../helpers/tenant-services.js';
 
@@ -30,6 +30,8 @@ interface OtlpExport {
 /** A collector's OTLP/HTTP traces endpoint, keeping what it is sent. */
 class OtlpReceiver {
   readonly exports: { contentType: string | undefined; body: OtlpExport }[] = [];
+  /** What the receiver answers: 200, or a refusal for the tests of a failing collector. */
+  status = 200;
   private readonly server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -42,7 +44,7 @@ class OtlpReceiver {
         contentType: req.headers['content-type'],
         body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as OtlpExport,
       });
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      res.writeHead(this.status, { 'content-type': 'application/json' }).end('{}');
     });
   });
 
@@ -107,7 +109,8 @@ describe('traces exported over OTLP/HTTP by a gateway started with OTEL_* settin
         TEST_UPSTREAM_KEY: 'unused',
         PORT: '0',
         OTEL_TRACES_EXPORTER: 'otlp',
-        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+        // Credentials in the URL reach the collector, never the log.
+        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url.replace('http://', 'http://tracer:s3cr3t@'),
         OTEL_SERVICE_NAME: 'llm-backend-under-test',
       },
       children,
@@ -131,6 +134,12 @@ describe('traces exported over OTLP/HTTP by a gateway started with OTEL_* settin
     expect(code).toBe(0);
 
     expect(receiver.exports.length).toBeGreaterThan(0);
+    const started = gateway
+      .output()
+      .split('\n')
+      .find((line) => line.includes('"msg":"tracing on"'));
+    expect(started).toContain(`"endpoint":"${receiver.url}/v1/traces"`);
+    expect(gateway.output()).not.toContain('s3cr3t');
     for (const sent of receiver.exports) expect(sent.contentType).toBe('application/json');
     expect(new Set(receiver.serviceNames())).toEqual(new Set(['llm-backend-under-test']));
     const spans = receiver.spans().filter((span) => span.traceId === traceId);
@@ -151,5 +160,31 @@ describe('traces exported over OTLP/HTTP by a gateway started with OTEL_* settin
     expect(upstream.requests.at(-1)?.headers.traceparent).toBe(
       `00-${traceId}-${attempt?.spanId}-01`,
     );
+  }, 60_000);
+
+  it('serves requests and shuts down cleanly while the collector refuses the spans, with a warning', async () => {
+    receiver.status = 400;
+    const gateway = await startGateway(upstreamConfig(upstream.url), {
+      OTEL_TRACES_EXPORTER: 'otlp',
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${receiver.url}/v1/traces`,
+    });
+    try {
+      for (let i = 0; i < 2; i += 1) {
+        const response = await gateway.fetch('/v1/chat/completions', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ model: 'gpt-test', messages: [{ role: 'user', content: 'Hi' }] }),
+        });
+        expect(response.status).toBe(200);
+        await response.text();
+      }
+    } finally {
+      // Closing exports what is left: the collector refuses it.
+      await gateway.close();
+      receiver.status = 200;
+    }
+    const warnings = gateway.logs.filter((line) => line.msg === 'trace export failed');
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]?.level).toBe(40);
   }, 60_000);
 });

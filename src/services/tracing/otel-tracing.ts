@@ -72,7 +72,9 @@ export class OtelTracing implements Tracing {
   }
 
   async close(): Promise<void> {
-    await this.provider.shutdown();
+    // A collector that refuses the last batch must not fail the shutdown; the exporter has
+    // logged it already.
+    await this.provider.shutdown().catch(() => {});
   }
 }
 
