@@ -113,12 +113,13 @@ async function finish(request: FastifyRequest, reply: FastifyReply, listeners: F
 
 /**
  * Adds fields to every later log line of the request. Its logger is its own child (Fastify
- * makes one per request for the request id), so the fields go into it in place.
+ * makes one per request for the request id), so the fields go into it in place; were it the
+ * server's own logger, a child is made instead, so no other line gets them.
  */
 export function bindToLog(request: FastifyRequest, bindings: Record<string, unknown>): void {
   const log: FastifyBaseLogger & { setBindings?: (bindings: Record<string, unknown>) => void } =
     request.log;
-  if (log.setBindings) log.setBindings(bindings);
+  if (log.setBindings && log !== request.server.log) log.setBindings(bindings);
   else request.log = log.child(bindings);
 }
 

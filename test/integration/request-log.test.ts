@@ -72,6 +72,10 @@ describe('the request log line', () => {
       expect(line).toMatchObject({ tenantId: tenant.id, userId: user.id, keyId: key.id });
     // Tracing is off: no trace id to lead anywhere.
     for (const line of lines) expect(line).not.toHaveProperty('traceId');
+    // The caller is the request's own: the process's other lines never name it.
+    const others = gateway.logs.filter((line) => line.requestId === undefined);
+    expect(others.length).toBeGreaterThan(0);
+    for (const line of others) expect(line).not.toHaveProperty('keyId');
   });
 
   it("names the tenant on a platform key's failed admin call, each line of it", async () => {
