@@ -5,6 +5,7 @@ import {
   type Span,
   type Tracing,
 } from '../services/tracing/span.js';
+import { isOpsRoute } from './ops-auth.js';
 import { bindToLog, type FinishedRequest, type RequestContext } from './request-context.js';
 
 declare module 'fastify' {
@@ -41,6 +42,8 @@ export function registerTracing(
   if (!tracing.enabled) return;
   app.addHook('onRequest', async (request) => {
     const route = request.routeOptions.url;
+    // Probes and scrapes come every few seconds and say nothing about the traffic.
+    if (route !== undefined && (route.startsWith('/health/') || isOpsRoute(route))) return;
     request.span = tracing.startRequest(
       route === undefined ? request.method : `${request.method} ${route}`,
       request.headers,

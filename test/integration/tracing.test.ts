@@ -298,6 +298,24 @@ describe('traces with tracing on', () => {
     expect(limits?.attributes['error.type']).toBe('rate_limit_exceeded');
   });
 
+  it('makes no spans for health checks and metrics scrapes', async () => {
+    for (const path of ['/health/live', '/metrics']) {
+      const response = await gateway.fetch(path, {
+        headers: { traceparent: clientContext().traceparent },
+      });
+      expect(response.status).toBe(200);
+      await response.text();
+      const requestId = response.headers.get('x-request-id');
+      // Its log line is written by the same listeners, just before a span would end.
+      const line = await completionLog(gateway, requestId);
+      expect(line).not.toHaveProperty('traceId');
+      const spans = exporter.getFinishedSpans();
+      expect(
+        spans.filter((span) => span.attributes['llm_backend.request_id'] === requestId),
+      ).toEqual([]);
+    }
+  });
+
   it('starts a trace of its own when the traceparent is malformed, and answers as usual', async () => {
     upstream.next(answer);
     const { response } = await chat(gateway, { model: 'gpt-test' }, 'not-a-traceparent');
