@@ -10,6 +10,7 @@ import { registerJsonBodyParser } from './plugins/json-body.js';
 import { registerLogShipping } from './plugins/log-shipping.js';
 import { registerMetrics } from './plugins/metrics.js';
 import { registerRequestContext, requestIdFor } from './plugins/request-context.js';
+import { registerTracing } from './plugins/tracing.js';
 import { registerUsageEvents } from './plugins/usage-events.js';
 import { adminRoutes } from './routes/admin/index.js';
 import { healthRoutes } from './routes/ops/health.js';
@@ -63,6 +64,8 @@ export async function buildApp(root: Root): Promise<FastifyInstance> {
     accepting = false;
   });
   const requestContext = registerRequestContext(app);
+  // Before every other hook, so the server span covers the whole request, auth included.
+  registerTracing(app, requestContext, gateway.tracing);
   registerHttpEdge(app, config.env, gateway.authenticator);
   // Requests that still arrive on open keep-alive connections while draining get a 503 in
   // OpenAI's shape (Fastify's own 503 body is not), and the connection is closed after it.

@@ -1,3 +1,4 @@
+import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import type { AppConfig } from '../config/load.js';
@@ -13,11 +14,13 @@ import { FailureThrottle } from '../services/keys/failure-throttle.js';
 import { Admissions } from '../services/limits/admission.js';
 import { RateLimiter } from '../services/limits/limiter.js';
 import { LimitsCache } from '../services/limits/limits-cache.js';
+import type { Tracing } from '../services/tracing/span.js';
 import { UsageCommitter } from '../services/usage/usage-commit.js';
 import type { Backends } from './backends.js';
 import { registerCommitMetrics } from './metrics.js';
 import { buildRouting, type Routing } from './routing.js';
 import type { Services } from './services.js';
+import { buildTracing } from './tracing.js';
 
 /** How long a window lease hands out units: what it did not is back a moment later. */
 const LEASE_MS = 1000;
@@ -44,6 +47,8 @@ export interface Gateway {
   semantic: SemanticCaching;
   /** Makes each answer's usage event durable before the answer's last byte leaves. */
   usage: UsageCommitter;
+  /** Spans per request (OpenTelemetry) when OTEL_TRACES_EXPORTER=otlp; a no-op otherwise. */
+  tracing: Tracing;
   /** Gives back what this instance holds in the ledger, stops the health checks and providers. */
   close(): Promise<void>;
 }
@@ -56,6 +61,8 @@ export interface GatewayDeps {
   holder: string;
   metrics: Registry;
   log: Logger;
+  /** Spans go here instead of the OTLP exporter (tests). */
+  spanExporter?: SpanExporter;
 }
 
 export async function buildGateway({
@@ -65,6 +72,7 @@ export async function buildGateway({
   holder,
   metrics,
   log,
+  spanExporter,
 }: GatewayDeps): Promise<Gateway> {
   const { env } = config;
   const providerKeys = services.providerKeys;
@@ -133,6 +141,7 @@ export async function buildGateway({
     log,
     onWait: registerCommitMetrics(metrics),
   });
+  const tracing = buildTracing(config.tracing, log, spanExporter);
   return {
     routing,
     inference: buildInference(config, routing, backends, metrics, log),
@@ -143,9 +152,12 @@ export async function buildGateway({
     idempotency,
     semantic,
     usage,
+    tracing,
     close: async () => {
       await admissions.close();
       await routing.close();
+      // Last: the spans of requests that ended during shutdown are exported too.
+      await tracing.close();
     },
   };
 }

@@ -1,3 +1,4 @@
+import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { DestinationStream } from 'pino';
 import { Registry } from 'prom-client';
 import type { AppConfig } from '../config/load.js';
@@ -22,6 +23,8 @@ export interface ComposeOptions {
   storage?: Storage;
   /** Capabilities to use instead of the ones the configuration chooses. */
   backends?: BackendOverrides;
+  /** Where spans go instead of the OTLP exporter, tracing on whatever the config says. */
+  spanExporter?: SpanExporter;
 }
 
 export interface Root extends BackgroundHost {
@@ -68,7 +71,15 @@ export async function compose(config: AppConfig, options: ComposeOptions): Promi
   let gateway: Gateway | null = null;
   try {
     if (options.role === 'serve')
-      gateway = await buildGateway({ config, services, backends, holder, metrics, log });
+      gateway = await buildGateway({
+        config,
+        services,
+        backends,
+        holder,
+        metrics,
+        log,
+        spanExporter: options.spanExporter,
+      });
   } catch (error) {
     await closeConnections();
     throw error;

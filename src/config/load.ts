@@ -16,6 +16,7 @@ import {
   routingConfigOf,
 } from './models.js';
 import { checkedProvider, resolveProvider } from './providers.js';
+import { readTracing, type TracingConfig } from './tracing.js';
 import { parseYaml } from './yaml.js';
 
 export type {
@@ -42,6 +43,8 @@ export interface AppConfig {
   alerts: AlertsConfig;
   /** The response cache: every model's settings and each tenant's default budget. */
   cache: CacheConfig;
+  /** OpenTelemetry traces (the OTEL_* variables); off unless OTEL_TRACES_EXPORTER=otlp. */
+  tracing: TracingConfig;
 }
 
 export class ConfigError extends Error {
@@ -91,6 +94,7 @@ function readConfigFile(
 export function loadConfig(env: Env): AppConfig {
   const errors: string[] = [];
   const envConfig = readEnv(env, errors);
+  const tracing = readTracing(env, errors);
   const parsed = readConfigFile(envConfig.configFile, errors);
   const providers: ProviderConfig[] = [];
   let models: ModelConfig[] = [];
@@ -124,5 +128,6 @@ export function loadConfig(env: Env): AppConfig {
     routers: Object.freeze(routers),
     routing: Object.freeze(routingConfigOf(routing)),
     databaseServers: Object.freeze(databaseServers),
+    tracing: Object.freeze(tracing),
   });
 }

@@ -1,6 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { type Action, authorize } from '../services/access/permissions.js';
 import type { Authenticator } from '../services/keys/authenticator.js';
+import { bindToLog, callerBindings } from './request-context.js';
+import { spanOf } from './tracing.js';
 
 /**
  * Every route of the scope this is registered in needs a valid key, allowed `actionFor` when
@@ -13,8 +15,23 @@ export function requireKey(
   actionFor?: (method: string) => Action,
 ): void {
   app.addHook('onRequest', async (request) => {
-    const principal = await authenticator.authenticate(request.headers.authorization, request.ip);
-    if (actionFor) authorize(principal, actionFor(request.method));
-    request.principal = principal;
+    const span = spanOf(request).child('auth');
+    try {
+      const principal = await authenticator.authenticate(request.headers.authorization, request.ip);
+      if (actionFor) authorize(principal, actionFor(request.method));
+      request.principal = principal;
+      // Every later line of this request's log names its caller.
+      bindToLog(request, callerBindings(principal));
+      if (span.enabled)
+        span.set({
+          'llm_backend.tenant_id': principal.kind === 'tenant' ? principal.tenantId : null,
+          'llm_backend.key_id': principal.keyId,
+        });
+    } catch (error) {
+      span.fail(error);
+      throw error;
+    } finally {
+      span.end();
+    }
   });
 }

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { EventLog } from '../services/events/event-log.js';
-import { completionRecord, type RequestContext } from './request-context.js';
+import { callerFields, completionRecord, type RequestContext } from './request-context.js';
 
 /** With LOG_STREAM set, one record per finished request goes to the log stream. */
 export function registerLogShipping(
@@ -15,7 +15,11 @@ export function registerLogShipping(
       .append({
         type: 'request.completed',
         tenantId: principal?.kind === 'tenant' ? principal.tenantId : null,
-        data: { requestId: finished.request.id, ...completionRecord(finished) },
+        data: {
+          requestId: finished.request.id,
+          ...callerFields(finished.request),
+          ...completionRecord(finished),
+        },
       })
       .catch((error: unknown) => app.log.debug({ err: error }, 'request log not shipped'));
   });

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Usage } from '../services/inference/usage.js';
 import type { KeyPrincipal } from '../services/keys/key-service.js';
 import { newId } from '../utils/ids.js';
@@ -111,7 +111,44 @@ async function finish(request: FastifyRequest, reply: FastifyReply, listeners: F
   }
 }
 
-/** What one finished request was, as its log line and the log stream tell it. */
+/**
+ * Adds fields to every later log line of the request. Its logger is its own child (Fastify
+ * makes one per request for the request id), so the fields go into it in place; were it the
+ * server's own logger, a child is made instead, so no other line gets them.
+ */
+export function bindToLog(request: FastifyRequest, bindings: Record<string, unknown>): void {
+  const log: FastifyBaseLogger & { setBindings?: (bindings: Record<string, unknown>) => void } =
+    request.log;
+  if (log.setBindings && log !== request.server.log) log.setBindings(bindings);
+  else request.log = log.child(bindings);
+}
+
+/**
+ * Who is calling, as every log line of its request names it from the moment its key is
+ * resolved: the tenant, the key and the key's user (null for a key of no user). A platform
+ * key has no tenant of its own; the tenant it acts on is added once resolved (tenantBinding).
+ */
+export function callerBindings(principal: KeyPrincipal) {
+  return principal.kind === 'tenant'
+    ? { tenantId: principal.tenantId, userId: principal.userId, keyId: principal.keyId }
+    : { userId: null, keyId: principal.keyId };
+}
+
+/** The caller's fields of a finished request, for records that carry no logger bindings. */
+export function callerFields(request: FastifyRequest) {
+  const principal = request.principal;
+  if (principal === null) return {};
+  return {
+    // A platform key acting on a tenant (the admin API) is named with that tenant.
+    tenantId: principal.kind === 'tenant' ? principal.tenantId : (request.tenant?.id ?? null),
+    ...callerBindings(principal),
+  };
+}
+
+/**
+ * What one finished request was, as its log line and the log stream tell it; the caller's
+ * fields are the log line's bindings (callerBindings), the log stream adds them itself.
+ */
 export function completionRecord({ request, status, clientAborted, durationMs }: FinishedRequest) {
   const inference = request.inference;
   const usage = inference?.usage;
@@ -121,15 +158,6 @@ export function completionRecord({ request, status, clientAborted, durationMs }:
     status,
     latencyMs: Math.round(durationMs * 100) / 100,
     clientAborted,
-    ...(request.principal && {
-      // A platform key acting on a tenant (the admin API) is logged with that tenant.
-      tenantId:
-        request.principal.kind === 'tenant'
-          ? request.principal.tenantId
-          : (request.tenant?.id ?? null),
-      userId: request.principal.kind === 'tenant' ? request.principal.userId : null,
-      keyId: request.principal.keyId,
-    }),
     ...(inference && {
       model: inference.model,
       provider: inference.provider,

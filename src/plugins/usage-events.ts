@@ -4,6 +4,7 @@ import type { UsageCommitter } from '../services/usage/usage-commit.js';
 import type { UsageEvent } from '../services/usage/usage-records.js';
 import { newId } from '../utils/ids.js';
 import type { FinishedRequest, RequestContext } from './request-context.js';
+import { spanOf } from './tracing.js';
 
 /** How the request ended, or stands at the moment its event is made. */
 interface Ending {
@@ -52,7 +53,15 @@ export async function commitAnswer(
   if (event === null) return;
   // Before the wait: a commit that times out leaves the event buffered, still the only one.
   request.inference.committed = true;
-  await usage.commit(event);
+  const span = spanOf(request);
+  const commit = span.enabled
+    ? span.child('usage commit', { 'llm_backend.event_id': event.id })
+    : span;
+  try {
+    await usage.commit(event);
+  } finally {
+    commit.end();
+  }
 }
 
 /**

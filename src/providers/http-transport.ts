@@ -136,7 +136,7 @@ export class HttpTransport {
     // A caller's own key replaces the platform's: the upstream bills whoever's key it sees.
     const apiKey = ctx.apiKey ?? this.options.settings.apiKey;
     const auth = apiKey === null ? {} : this.options.authHeaders(apiKey);
-    return { ...this.headers, ...auth, 'x-request-id': ctx.requestId };
+    return { ...this.headers, ...auth, ...ctx.traceHeaders, 'x-request-id': ctx.requestId };
   }
 
   /** Maps transport errors to failures; an abort by our own signal is rethrown as it is. */

@@ -81,6 +81,11 @@ export interface CallContext {
    * configured one. Providers never learn whose it is.
    */
   apiKey?: string;
+  /**
+   * W3C trace context headers (`traceparent`, maybe `tracestate`) for this call's HTTP
+   * request, so the upstream's spans join the trace; HTTP providers send them as they are.
+   */
+  traceHeaders?: Readonly<Record<string, string>> | null;
 }
 
 /**

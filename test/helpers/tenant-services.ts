@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { DestinationStream } from 'pino';
 import type { BackendOverrides } from '../../src/composition/backends.js';
 import { compose, type Role, type Root } from '../../src/composition/root.js';
@@ -59,6 +60,8 @@ export interface TestServicesOptions {
   dedup?: FlightExchange | null;
   /** Default: no allow-list, 2 s timeouts and 50 ms retries. */
   webhooks?: { allowedHosts?: string[]; timeoutMs?: number; retryBaseMs?: number };
+  /** Spans of a `serve` root go here, tracing on; default: as the config says (off). */
+  spanExporter?: SpanExporter;
 }
 
 /** The master key the test services seal and hash with. */
@@ -151,6 +154,7 @@ export async function composeForTest(
         Object.entries(overrides).filter(([, value]) => value !== undefined),
       ),
       logDestination: options.logDestination ?? silent,
+      spanExporter: options.spanExporter,
     },
   );
   return {

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Actor } from '../../domain/audit-entry.js';
 import type { Tenant } from '../../domain/tenant.js';
+import { bindToLog } from '../../plugins/request-context.js';
 import { type Action, authorize } from '../../services/access/permissions.js';
 import type { TenantService } from '../../services/tenancy/tenant-service.js';
 
@@ -31,6 +32,8 @@ export function scopeToTenant(app: FastifyInstance, tenants: TenantService): voi
     if (principal.kind === 'platform') {
       authorize(principal, action);
       request.tenant = ref === undefined ? null : await tenants.get(ref);
+      // The request's log lines name the tenant a platform key acts on, as a tenant key's do.
+      if (request.tenant !== null) bindToLog(request, { tenantId: request.tenant.id });
       return;
     }
     const own = await tenants.get(principal.tenantId);

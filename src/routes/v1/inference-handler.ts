@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ModelConfig, ModelPricing } from '../../config/load.js';
 import type { InferenceRecord } from '../../plugins/request-context.js';
+import { passThroughTrace, spanOf } from '../../plugins/tracing.js';
 import { commitAnswer, streamAccounting } from '../../plugins/usage-events.js';
 import type { JsonObject } from '../../providers/types.js';
 import type { Deduped } from '../../services/dedup/deduplicator.js';
@@ -20,6 +21,7 @@ import { newId } from '../../utils/ids.js';
 import { sendStored, serveHit } from './cache-hit.js';
 import {
   assembling,
+  CACHE_HEADER,
   type Caching,
   openCaching,
   REPLAY_HEADER,
@@ -226,6 +228,48 @@ async function answerFresh(
   }
 }
 
+/** The response cache and Idempotency-Key lookup, as the request's `cache lookup` span. */
+async function lookUp(
+  deps: HandlerDeps,
+  capability: Capability,
+  body: JsonObject,
+  model: ModelConfig,
+  request: FastifyRequest,
+): Promise<Caching> {
+  const span = spanOf(request).child('cache lookup');
+  try {
+    const caching = await openCaching(deps, capability, body, model, request);
+    if (span.enabled)
+      span.set({
+        'llm_backend.cache.outcome':
+          caching.replay !== null ? 'replay' : (caching.headers[CACHE_HEADER] ?? 'off'),
+      });
+    return caching;
+  } catch (error) {
+    span.fail(error);
+    throw error;
+  } finally {
+    span.end();
+  }
+}
+
+/** The semantic cache step, as a `semantic cache lookup` span for the requests that opt in. */
+async function tracedSemanticStep(
+  deps: HandlerDeps,
+  step: Parameters<typeof semanticStep>[1],
+  request: FastifyRequest,
+) {
+  if (!step.optIn || request.span === null) return semanticStep(deps, step, request);
+  const span = spanOf(request).child('semantic cache lookup');
+  try {
+    const semantic = await semanticStep(deps, { ...step, trace: span }, request);
+    span.set({ 'llm_backend.cache.outcome': semantic.headers[CACHE_HEADER] ?? 'skip' });
+    return semantic;
+  } finally {
+    span.end();
+  }
+}
+
 /**
  * The inference routes' one handler: resolves the model, holds the request to its limits,
  * then answers with a stream or a whole response.
@@ -246,17 +290,21 @@ export function inferenceHandler(deps: HandlerDeps) {
     });
     // Read first: a bad value is refused before anything is claimed or counted.
     const optIn = semanticOptIn(request);
-    const caching = await openCaching(deps, capability, body, model, request);
+    const caching = await lookUp(deps, capability, body, model, request);
     if (caching.replay !== null)
       return sendStored(reply, storedAnswer(capability, body, caching.replay), {
         [REPLAY_HEADER]: 'true',
       });
     let admission: Admission;
+    const limits = spanOf(request).child('limits');
     try {
       admission = await admit(deps, request, model, capability, body, caching.hit !== null);
     } catch (error) {
+      limits.fail(error);
       caching.failed();
       throw error;
+    } finally {
+      limits.end();
     }
     reply.headers(admission.headers).headers(caching.headers);
     if (caching.hit !== null)
@@ -268,9 +316,11 @@ export function inferenceHandler(deps: HandlerDeps) {
       tenantId: principal?.kind === 'tenant' ? principal.tenantId : null,
       mayUse: (candidate: ModelConfig) => permits(allowed, candidate.name),
       strategy: hints.strategy,
+      trace: spanOf(request),
+      clientTrace: passThroughTrace(request),
     };
     const step = { capability, body, model, caching, admission, signal: call.signal, optIn };
-    const semantic = await semanticStep(deps, step, request);
+    const semantic = await tracedSemanticStep(deps, step, request);
     reply.headers(semantic.headers);
     if (semantic.hit !== null)
       return serveHit(deps, { capability, body, ...semantic }, semantic.hit, request, reply);

@@ -1,12 +1,14 @@
 import type { FastifyRequest } from 'fastify';
 import type { ModelConfig } from '../../config/load.js';
 import { GatewayError } from '../../errors/gateway-error.js';
+import { passThroughTrace } from '../../plugins/tracing.js';
 import { publishCallUsage } from '../../plugins/usage-events.js';
 import type { JsonObject } from '../../providers/types.js';
 import type { CacheEntry } from '../../services/cache/cache-entry.js';
 import type { SemanticCaching } from '../../services/cache/semantic-caching.js';
 import type { Capability } from '../../services/inference/model-catalog.js';
 import type { Admission } from '../../services/limits/limiter.js';
+import type { Span } from '../../services/tracing/span.js';
 import type { UsageCommitter } from '../../services/usage/usage-commit.js';
 import { CACHE_HEADER, type Caching } from './caching.js';
 
@@ -51,6 +53,8 @@ interface StepInput {
   admission: Admission;
   signal: AbortSignal;
   optIn: boolean;
+  /** The lookup's span: the embedding's upstream attempts are its children. */
+  trace?: Span;
 }
 
 /**
@@ -92,7 +96,12 @@ async function lookedUp(
     capability: input.capability,
     model: input.model,
     body: input.body,
-    call: { signal: input.signal, requestId: request.id },
+    call: {
+      signal: input.signal,
+      requestId: request.id,
+      trace: input.trace,
+      clientTrace: passThroughTrace(request),
+    },
   });
   if (lookup.embedding !== null)
     publishCallUsage(usage, request, lookup.embedding, performance.now() - started);

@@ -39,8 +39,8 @@ export interface SemanticRequest {
   model: string;
   body: JsonObject;
   settings: SemanticCacheSettings;
-  /** The request's own call: its signal and id; the embedding is made for its tenant. */
-  call: Pick<InferenceCall, 'signal' | 'requestId'>;
+  /** The request's own call: its signal, id and trace; the embedding is made for its tenant. */
+  call: Pick<InferenceCall, 'signal' | 'requestId' | 'trace' | 'clientTrace'>;
 }
 
 /**
@@ -216,6 +216,8 @@ export class SemanticCache {
       {
         signal: request.call.signal,
         requestId: request.call.requestId,
+        trace: request.call.trace,
+        clientTrace: request.call.clientTrace,
         tenantId: request.tenantId,
         // The tenant chose the embedding model in its settings, not the caller's key.
         mayUse: () => true,

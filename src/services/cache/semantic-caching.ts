@@ -28,7 +28,7 @@ export interface SemanticCachingRequest {
   capability: Capability;
   model: ModelConfig;
   body: JsonObject;
-  call: Pick<InferenceCall, 'signal' | 'requestId'>;
+  call: Pick<InferenceCall, 'signal' | 'requestId' | 'trace' | 'clientTrace'>;
 }
 
 /**

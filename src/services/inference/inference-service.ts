@@ -1,7 +1,9 @@
 import type { DeploymentConfig, ModelConfig, RoutingStrategy } from '../../config/load.js';
+import { UpstreamError } from '../../providers/errors.js';
 import type { ProviderRegistry } from '../../providers/registry.js';
 import type { CallContext, ChunkStream, JsonObject, Provider } from '../../providers/types.js';
 import { type AttemptTarget, type ModelRouter, RouteFailure } from '../routing/model-router.js';
+import { NOOP_SPAN, type Span } from '../tracing/span.js';
 import { estimatedUsage, estimatePrompt, estimateTokens, messageText } from './estimate.js';
 import type { Capability } from './model-catalog.js';
 import { createRelay, type Relay, type RelayOptions } from './stream-relay.js';
@@ -45,6 +47,10 @@ export interface InferenceCall {
   strategy?: RoutingStrategy;
   /** A stream's last step before its final `data: [DONE]` (see RelayOptions.commit). */
   commit?: RelayOptions['commit'];
+  /** The request's span: each upstream attempt is a client span under it. */
+  trace?: Span;
+  /** The client's trace context, sent upstream unchanged when no span of ours is (tracing off). */
+  clientTrace?: Readonly<Record<string, string>> | null;
 }
 
 type StreamCapability = Exclude<Capability, 'embeddings'>;
@@ -69,12 +75,21 @@ export class InferenceService {
     model: ModelConfig,
   ): Promise<InferenceResult> {
     const routed = await this.route(capability, body, call, model, async (target) => {
-      const { provider, ctx } = await this.prepare(target.deployment, call);
-      const upstreamBody = { ...body, model: target.deployment.upstreamModel };
-      if (capability === 'chat') return { value: await provider.chatCompletion(upstreamBody, ctx) };
-      if (capability === 'completions')
-        return { value: await provider.completion(upstreamBody, ctx) };
-      return { value: await provider.embeddings(upstreamBody, ctx) };
+      const span = attemptSpan(call, capability, target);
+      try {
+        const { provider, ctx } = await this.prepare(target.deployment, call, span);
+        const upstreamBody = { ...body, model: target.deployment.upstreamModel };
+        if (capability === 'chat')
+          return { value: await provider.chatCompletion(upstreamBody, ctx) };
+        if (capability === 'completions')
+          return { value: await provider.completion(upstreamBody, ctx) };
+        return { value: await provider.embeddings(upstreamBody, ctx) };
+      } catch (error) {
+        failAttempt(span, error);
+        throw error;
+      } finally {
+        span.end();
+      }
     });
     const response = routed.value;
     const usage = readUsage(response.usage) ?? (await estimateResponse(capability, body, response));
@@ -97,20 +112,30 @@ export class InferenceService {
     const finished = new Promise<void>((resolve) => {
       ended = resolve;
     });
+    let served: Span = NOOP_SPAN;
     const routed = await this.route(capability, body, call, model, async (target) => {
-      const { provider, ctx } = await this.prepare(target.deployment, call);
-      // Usage is needed for accounting even when the client did not ask for it; the relay
-      // hides the extra usage from such a client.
-      const upstreamBody = {
-        ...body,
-        model: target.deployment.upstreamModel,
-        stream_options: { ...clientOptions, include_usage: true },
-      };
-      const upstream =
-        capability === 'chat'
-          ? await provider.chatCompletionStream(upstreamBody, ctx)
-          : await provider.completionStream(upstreamBody, ctx);
-      return { value: await afterFirstChunk(upstream), finished };
+      const span = attemptSpan(call, capability, target);
+      try {
+        const { provider, ctx } = await this.prepare(target.deployment, call, span);
+        // Usage is needed for accounting even when the client did not ask for it; the relay
+        // hides the extra usage from such a client.
+        const upstreamBody = {
+          ...body,
+          model: target.deployment.upstreamModel,
+          stream_options: { ...clientOptions, include_usage: true },
+        };
+        const upstream =
+          capability === 'chat'
+            ? await provider.chatCompletionStream(upstreamBody, ctx)
+            : await provider.completionStream(upstreamBody, ctx);
+        const value = await afterFirstChunk(upstream);
+        served = span;
+        return { value, finished };
+      } catch (error) {
+        failAttempt(span, error);
+        span.end();
+        throw error;
+      }
     });
     const relay = createRelay({
       upstream: routed.value,
@@ -121,6 +146,14 @@ export class InferenceService {
       commit: call.commit,
     });
     void relay.outcome.finally(ended);
+    // The serving attempt's span lasts as long as its stream: a cut one fails it.
+    void relay.outcome.then(
+      (outcome) => {
+        if (outcome.error) failAttempt(served, outcome.error);
+        served.end();
+      },
+      () => served.end(),
+    );
     return {
       ...relay,
       model: routed.model,
@@ -159,11 +192,17 @@ export class InferenceService {
   private async prepare(
     deployment: DeploymentConfig,
     call: InferenceCall,
+    span: Span,
   ): Promise<{ provider: Provider; ctx: CallContext }> {
     const provider = this.options.providers.get(deployment.providerId);
     // Config validation makes this unreachable; kept so a bad registry fails loudly.
     if (provider === undefined) throw new Error(`no provider '${deployment.providerId}'`);
-    const ctx: CallContext = { signal: call.signal, requestId: call.requestId };
+    const ctx: CallContext = {
+      signal: call.signal,
+      requestId: call.requestId,
+      // Our attempt span is the upstream's parent; with tracing off, the client's context.
+      traceHeaders: span.headers() ?? call.clientTrace,
+    };
     const { keyFor, tenantKeyProviders } = this.options;
     if (call.tenantId !== null && keyFor && tenantKeyProviders?.has(deployment.providerId)) {
       const key = await keyFor(call.tenantId, deployment.providerId);
@@ -171,6 +210,43 @@ export class InferenceService {
     }
     return { provider, ctx };
   }
+}
+
+const OPERATIONS: Record<Capability, string> = {
+  chat: 'chat',
+  completions: 'text_completion',
+  embeddings: 'embeddings',
+};
+
+/** One upstream attempt's client span, named as OpenTelemetry's GenAI conventions do. */
+function attemptSpan(call: InferenceCall, capability: Capability, target: AttemptTarget): Span {
+  const trace = call.trace ?? NOOP_SPAN;
+  if (!trace.enabled) return trace;
+  const { deployment } = target;
+  const operation = OPERATIONS[capability];
+  return trace.child(
+    `${operation} ${deployment.upstreamModel}`,
+    {
+      'gen_ai.operation.name': operation,
+      'gen_ai.request.model': deployment.upstreamModel,
+      'llm_backend.model': target.model.name,
+      'llm_backend.deployment': deployment.id,
+      'llm_backend.provider': deployment.providerId,
+    },
+    'client',
+  );
+}
+
+/** What the upstream said, on the attempt's span: its HTTP status, or how it failed. */
+function failAttempt(span: Span, error: unknown): void {
+  if (error instanceof UpstreamError) {
+    const { failure } = error;
+    span.set({
+      'llm_backend.upstream.failure': failure.kind,
+      'http.response.status_code': failure.kind === 'http' ? failure.status : undefined,
+    });
+  }
+  span.fail(error);
 }
 
 /**
