@@ -1,7 +1,7 @@
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { Logger } from 'pino';
-import { Counter, type Registry } from 'prom-client';
 import type { AppConfig } from '../config/load.js';
+import type { Metrics } from '../observability/metrics/catalogue.js';
 import { AlertMonitor } from '../services/alerts/alert-monitor.js';
 import { Idempotency } from '../services/cache/idempotency.js';
 import { ResponseCache } from '../services/cache/response-cache.js';
@@ -17,7 +17,6 @@ import { LimitsCache } from '../services/limits/limits-cache.js';
 import type { Tracing } from '../services/tracing/span.js';
 import { UsageCommitter } from '../services/usage/usage-commit.js';
 import type { Backends } from './backends.js';
-import { registerCommitMetrics } from './metrics.js';
 import { buildRouting, type Routing } from './routing.js';
 import type { Services } from './services.js';
 import { buildTracing } from './tracing.js';
@@ -59,7 +58,7 @@ export interface GatewayDeps {
   backends: Backends;
   /** This process's name in the ledger. */
   holder: string;
-  metrics: Registry;
+  instruments: Metrics;
   log: Logger;
   /** Spans go here instead of the OTLP exporter (tests). */
   spanExporter?: SpanExporter;
@@ -70,24 +69,25 @@ export async function buildGateway({
   services,
   backends,
   holder,
-  metrics,
+  instruments,
   log,
   spanExporter,
 }: GatewayDeps): Promise<Gateway> {
   const { env } = config;
   const providerKeys = services.providerKeys;
-  const routing = await buildRouting(config, metrics, log, (tenantId, providerId) =>
+  const routing = await buildRouting(config, instruments.routing, log, (tenantId, providerId) =>
     providerKeys.keyFor(tenantId, providerId),
   );
   const authenticator = new CachingAuthenticator(services.keys, services.bus, {
     usage: services.keyUsage,
     throttle: new FailureThrottle(env.authFailuresPerMinute),
+    // The metrics' tenant labels are slugs, learnt as keys resolve, not per request.
+    onResolved: (principal) => {
+      if (principal.kind === 'tenant')
+        instruments.tenants.learn(principal.tenantId, principal.tenantSlug);
+    },
   });
-  const unchecked = new Counter({
-    name: 'rate_limit_store_errors_total',
-    help: 'Requests the ledger (Redis) could not decide in time; served or refused per RATE_LIMIT_FAILURE_MODE.',
-    registers: [metrics],
-  });
+  const { tenants } = instruments;
   const limits = new LimitsCache(
     { rules: services.limitRules, quotas: services.quotas },
     services.bus,
@@ -118,13 +118,15 @@ export async function buildGateway({
     usedIn: (tenantId, quota, window) => services.usageRecords.usedIn(tenantId, quota, window),
     publisher: services.publisher,
     failureMode: env.rateLimitFailureMode,
+    onRefused: (tenantId, kind) => instruments.limits.refused(tenants.of(tenantId), kind),
+    onUse: (tenantId, uses) => instruments.limits.used(tenants.of(tenantId), uses),
     onUnchecked: (error) => {
-      unchecked.inc();
+      instruments.limits.storeError();
       log.warn({ err: error, failureMode: env.rateLimitFailureMode }, 'rate limits not checked');
     },
   });
   const { cache, idempotency, semantic } = buildCaching(
-    { config, services, backends, metrics, log },
+    { config, services, backends, instruments, log },
     routing,
   );
   const alerts = new AlertMonitor({
@@ -139,12 +141,12 @@ export async function buildGateway({
     timeoutMs: env.usageCommitTimeoutMs,
     progressMs: env.usageProgressMs,
     log,
-    onWait: registerCommitMetrics(metrics),
+    onWait: instruments.pipeline.commitWait,
   });
   const tracing = buildTracing(config.tracing, log, spanExporter);
   return {
     routing,
-    inference: buildInference(config, routing, backends, metrics, log),
+    inference: buildInference(config, routing, backends, instruments, log),
     authenticator,
     limiter,
     alerts,
@@ -167,15 +169,11 @@ export async function buildGateway({
  * the semantic cache over the tenants' databases, one per process.
  */
 function buildCaching(
-  { config, services, backends, metrics, log }: Omit<GatewayDeps, 'holder'>,
+  { config, services, backends, instruments, log }: Omit<GatewayDeps, 'holder'>,
   routing: Routing,
 ): { cache: ResponseCache; idempotency: Idempotency; semantic: SemanticCaching } {
-  const outcomes = new Counter({
-    name: 'response_cache_requests_total',
-    help: 'Requests the response cache applied to, by outcome (hit, miss, bypass) and capability.',
-    labelNames: ['outcome', 'capability'],
-    registers: [metrics],
-  });
+  const outcome = (tenantId: string, cache: string, outcome: string) =>
+    instruments.inference.cache(instruments.tenants.of(tenantId), cache, outcome);
   const settings = new CacheSettingsCache(
     (tenantId) => services.cacheSettings.get(tenantId),
     services.bus,
@@ -187,7 +185,7 @@ function buildCaching(
     settings: (tenantId) => settings.get(tenantId),
     config: config.cache,
     timeoutMs,
-    onOutcome: (outcome, capability) => outcomes.inc({ outcome, capability }),
+    onOutcome: (result, tenantId) => outcome(tenantId, 'exact', result),
     onError,
   });
   const idempotency = new Idempotency({ store: backends.idempotency, timeoutMs, onError });
@@ -196,12 +194,6 @@ function buildCaching(
     async (tenantId) => services.tenants.database(await services.tenants.get(tenantId)),
     services.bus,
   );
-  const semanticOutcomes = new Counter({
-    name: 'semantic_cache_requests_total',
-    help: 'Opted-in requests the semantic cache was tried for, by outcome (hit, miss, skip).',
-    labelNames: ['outcome'],
-    registers: [metrics],
-  });
   const semantic = new SemanticCaching({
     cache: new SemanticCache({
       inference: routing.inference,
@@ -211,7 +203,7 @@ function buildCaching(
     settings: (tenantId) => settings.get(tenantId),
     config: config.cache,
     onError: (error) => log.warn({ err: error }, 'semantic cache store failed'),
-    onOutcome: (outcome) => semanticOutcomes.inc({ outcome }),
+    onOutcome: (result, tenantId) => outcome(tenantId, 'semantic', result),
   });
   return { cache, idempotency, semantic };
 }
@@ -221,22 +213,11 @@ function buildInference(
   config: AppConfig,
   routing: Routing,
   backends: Backends,
-  metrics: Registry,
+  instruments: Metrics,
   log: Logger,
 ): Inference {
   const { dedup, redisTimeoutMs } = config.env;
   if (!dedup.enabled) return routing.inference;
-  const counter = (name: string, help: string) =>
-    new Counter({ name: `dedup_${name}_total`, help, registers: [metrics] });
-  const leaders = counter('leaders', 'Shared requests whose upstream call this instance made.');
-  const followers = counter(
-    'followers',
-    'Requests answered by another identical request in flight, without an upstream call of their own.',
-  );
-  const takeovers = counter(
-    'takeovers',
-    'Upstream calls this instance made for followers whose leader died or failed.',
-  );
   return new Deduplicator({
     upstream: routing.inference,
     exchange: backends.dedup,
@@ -248,9 +229,9 @@ function buildInference(
     },
     models: config.models,
     metrics: {
-      leader: () => leaders.inc(),
-      follower: () => followers.inc(),
-      takeover: () => takeovers.inc(),
+      leader: () => instruments.routing.dedup('leaders'),
+      follower: () => instruments.routing.dedup('followers'),
+      takeover: () => instruments.routing.dedup('takeovers'),
     },
     onError: (error, message) => log.warn({ err: error }, message),
   });

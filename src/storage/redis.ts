@@ -1,4 +1,11 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { performance } from 'node:perf_hooks';
+import { type Command, Redis, type RedisOptions } from 'ioredis';
+
+/** Told of every command's round trip and failure, for the metrics; must not throw. */
+export interface RedisObserver {
+  command(connection: 'command', seconds: number): void;
+  error(connection: 'command' | 'blocking'): void;
+}
 
 /**
  * The options of every connection a process opens, in one place so they never drift apart.
@@ -34,11 +41,54 @@ function open(url: string): Redis {
   return client;
 }
 
+/**
+ * ioredis names itself on connect (CLIENT SETINFO), which a Redis before 7.2 refuses: not a
+ * failure of ours, and not a command of ours.
+ */
+const isHandshake = (command: Command) =>
+  command.name === 'client' && String(command.args[0]).toLowerCase() === 'setinfo';
+
+/**
+ * Times every command the client sends (pipelined and MULTI ones each) until its reply, at
+ * one clock read and one settled-promise callback per command: no wrapper the callers see.
+ * A command can pass through sendCommand more than once (the offline queue's flush): it is
+ * timed from the first. Blocking readers are counted for errors only: they wait by design.
+ */
+function instrument(
+  client: Redis,
+  connection: 'command' | 'blocking',
+  observer: RedisObserver,
+  closing: () => boolean,
+): void {
+  const send = client.sendCommand.bind(client);
+  const seen = new WeakSet<Command>();
+  client.sendCommand = (command, stream) => {
+    if (!seen.has(command) && !isHandshake(command)) {
+      seen.add(command);
+      const started = performance.now();
+      command.promise.then(
+        () => {
+          if (connection === 'command')
+            observer.command(connection, (performance.now() - started) / 1000);
+        },
+        // A blocked read cut by our own close is how readers stop, not a failure.
+        () => {
+          if (!closing()) observer.error(connection);
+        },
+      );
+    }
+    return send(command, stream);
+  };
+}
+
 /** How long closing waits for replies still due before it cuts the command connection. */
 const QUIT_GRACE_MS = 1000;
 
-export function openRedis(url: string): RedisConnections {
+export function openRedis(url: string, observer?: RedisObserver): RedisConnections {
   const command = open(url);
+  let closing = false;
+  const isClosing = () => closing;
+  if (observer !== undefined) instrument(command, 'command', observer, isClosing);
   const blocking = new Map<string, Redis>();
   let subscriber: Redis | null = null;
   return {
@@ -48,6 +98,7 @@ export function openRedis(url: string): RedisConnections {
       // A reader cuts its connection when it stops; one starting again gets a new one.
       if (client === undefined || client.status === 'end') {
         client = open(url);
+        if (observer !== undefined) instrument(client, 'blocking', observer, isClosing);
         blocking.set(name, client);
       }
       return client;
@@ -57,6 +108,7 @@ export function openRedis(url: string): RedisConnections {
       return subscriber;
     },
     async close() {
+      closing = true;
       // disconnect(), not quit(): a blocked reader would hold quit() until its timeout.
       for (const client of blocking.values()) client.disconnect();
       subscriber?.disconnect();
