@@ -84,6 +84,24 @@ function clientGone(reply: FastifyReply): boolean {
  * reach the client only as a generic 500.
  */
 export function registerErrorHandling(app: FastifyInstance): void {
+  handleErrors(app, sendError);
+  app.setNotFoundHandler((request, reply) => {
+    const error = new GatewayError('not_found', {
+      message: `Unknown request URL: ${request.method} ${request.url.split('?')[0]}.`,
+    });
+    request.errorCode = error.code;
+    return sendError(reply, error);
+  });
+}
+
+/** Writes an error response in an API's own shape. */
+export type ErrorSender = (reply: FastifyReply, error: GatewayError) => FastifyReply;
+
+/**
+ * The error handler of a scope: the same logging and error codes everywhere, the body in the
+ * shape of the scope's API (OpenAI's by default, Anthropic's for the Messages API).
+ */
+export function handleErrors(app: FastifyInstance, send: ErrorSender): void {
   app.setErrorHandler(async (error: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const clientError = toClientError(error);
     // A client that went away aborts its upstream call; that is its choice, not a fault,
@@ -95,13 +113,6 @@ export function registerErrorHandling(app: FastifyInstance): void {
     // Fastify refuses an oversized body before reading it; the rest is read first, so the
     // client, still sending, can read the 413 rather than a reset connection.
     if (clientError.code === 'request_too_large') await drainBody(request.raw);
-    return sendError(reply, clientError);
-  });
-  app.setNotFoundHandler((request, reply) => {
-    const error = new GatewayError('not_found', {
-      message: `Unknown request URL: ${request.method} ${request.url.split('?')[0]}.`,
-    });
-    request.errorCode = error.code;
-    return sendError(reply, error);
+    return send(reply, clientError);
   });
 }
