@@ -3,7 +3,6 @@ import type { FastifyReply } from 'fastify';
 import type { GatewayError } from '../../errors/gateway-error.js';
 import { apiKeyOrBearer, requireKey } from '../../plugins/auth.js';
 import { handleErrors } from '../../plugins/errors.js';
-import type { JsonObject } from '../../providers/types.js';
 import { estimatePrompt } from '../../services/inference/estimate.js';
 import { anthropicErrorBody } from '../../services/messages/errors.js';
 import { toChatRequest } from '../../services/messages/request.js';
@@ -54,7 +53,7 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<V1Deps> = async (app, dep
       },
     },
     (request, reply) => {
-      const chat = toChatRequest(request.body as JsonObject);
+      const chat = toChatRequest(request.body);
       const format = anthropicFormat(stopSequences(request.body));
       return infer('chat', chat, request, reply, format);
     },
@@ -72,7 +71,7 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<V1Deps> = async (app, dep
       },
     },
     async (request) => {
-      const chat = toChatRequest(request.body as JsonObject);
+      const chat = toChatRequest(request.body);
       // The model must exist and be the caller's to use, as for /v1/messages.
       await deps.resolver.resolve('chat', chat, {
         allowed: request.principal?.allowedModels ?? null,
