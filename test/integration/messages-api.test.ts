@@ -404,3 +404,22 @@ describe('POST /v1/messages/count_tokens', () => {
     expect(error).toBeInstanceOf(Anthropic.NotFoundError);
   });
 });
+
+describe('the OpenAPI document', () => {
+  it('describes /v1/messages and count_tokens, with the key in either header', async () => {
+    const doc = (await (await fetch(`${gateway.url}/openapi.json`)).json()) as {
+      paths: Record<string, { post?: Record<string, unknown> }>;
+    };
+    const create = doc.paths['/v1/messages']?.post as {
+      requestBody: { content: { 'application/json': { schema: { required: string[] } } } };
+      security: unknown;
+    };
+    expect(create.requestBody.content['application/json'].schema.required.sort()).toEqual([
+      'max_tokens',
+      'messages',
+      'model',
+    ]);
+    expect(create.security).toEqual([{ apiKeyAuth: [] }, { bearerAuth: [] }]);
+    expect(doc.paths['/v1/messages/count_tokens']?.post).toBeDefined();
+  });
+});

@@ -25,6 +25,9 @@ function sendAnthropicError(reply: FastifyReply, error: GatewayError): FastifyRe
     .send(JSON.stringify(anthropicErrorBody(error)));
 }
 
+/** Either header carries the key (see apiKeyOrBearer). */
+const KEY_HEADERS: Record<string, string[]>[] = [{ apiKeyAuth: [] }, { bearerAuth: [] }];
+
 const stopSequences = (body: { stop_sequences?: string[] }) => body.stop_sequences ?? [];
 
 /**
@@ -50,6 +53,7 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<V1Deps> = async (app, dep
         summary: "Create a message with Anthropic's Messages API, streaming or not.",
         body: MessagesRequest,
         response: messagesResponses,
+        security: KEY_HEADERS,
       },
     },
     (request, reply) => {
@@ -68,6 +72,7 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<V1Deps> = async (app, dep
         summary: "Count a Messages API request's input tokens, without calling a model.",
         body: CountTokensRequest,
         response: { 200: CountTokensResponse, '4xx': messagesResponses['4xx'] },
+        security: KEY_HEADERS,
       },
     },
     async (request) => {
