@@ -79,10 +79,7 @@ function clientGone(reply: FastifyReply): boolean {
   return reply.raw.destroyed || reply.raw.socket?.destroyed === true;
 }
 
-/**
- * The one place errors become responses. Unknown errors are logged with their stack and
- * reach the client only as a generic 500.
- */
+/** The app's error and not-found handlers, writing OpenAI's error shape. */
 export function registerErrorHandling(app: FastifyInstance): void {
   handleErrors(app, sendError);
   app.setNotFoundHandler((request, reply) => {
@@ -98,8 +95,10 @@ export function registerErrorHandling(app: FastifyInstance): void {
 export type ErrorSender = (reply: FastifyReply, error: GatewayError) => FastifyReply;
 
 /**
- * The error handler of a scope: the same logging and error codes everywhere, the body in the
- * shape of the scope's API (OpenAI's by default, Anthropic's for the Messages API).
+ * The one place errors become responses, for the app or one scope of it: the same logging
+ * and error codes everywhere, the body in the shape of the scope's API (OpenAI's, or
+ * Anthropic's for the Messages API). Unknown errors are logged with their stack and reach
+ * the client only as a generic 500.
  */
 export function handleErrors(app: FastifyInstance, send: ErrorSender): void {
   app.setErrorHandler(async (error: unknown, request: FastifyRequest, reply: FastifyReply) => {

@@ -368,6 +368,43 @@ describe('Messages API authentication', () => {
   });
 });
 
+describe('Messages API bad input', () => {
+  it('answers a body that is not JSON with an Anthropic invalid_request_error', async () => {
+    const response = await fetch(`${gateway.url}/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': gateway.apiKey },
+      body: '{"model": "gpt-test", ',
+    });
+    expect(response.status).toBe(400);
+    expect(response.headers.get('request-id')).toBe(response.headers.get('x-request-id'));
+    expect(await response.json()).toMatchObject({
+      type: 'error',
+      error: { type: 'invalid_request_error' },
+    });
+    expect(upstream.requests).toHaveLength(0);
+  });
+
+  it('names a text block without text', async () => {
+    const response = await gateway.fetch('/v1/messages', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        model: 'gpt-test',
+        max_tokens: 8,
+        messages: [{ role: 'user', content: [{ type: 'text' }] }],
+      }),
+    });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toEqual({
+      type: 'error',
+      error: {
+        type: 'invalid_request_error',
+        message: 'messages[0].content[0].text: Text blocks need a string text.',
+      },
+    });
+  });
+});
+
 describe('POST /v1/messages/count_tokens', () => {
   it("counts the input tokens with the gateway's estimator, calling no model", async () => {
     const params = {

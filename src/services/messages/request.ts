@@ -38,8 +38,9 @@ export function toChatRequest(body: JsonObject): JsonObject {
   return chat;
 }
 
+// Anthropic's error shape has no `param`: the message names the field, as Anthropic's do.
 const refuse = (message: string, param: string) =>
-  new GatewayError('invalid_request', { message, param });
+  new GatewayError('invalid_request', { message: `${param}: ${message}`, param });
 
 function systemMessages(system: unknown): JsonObject[] {
   if (system === undefined || system === null) return [];
@@ -111,8 +112,10 @@ function userMessages(blocks: Block[], at: string): JsonObject[] {
 }
 
 function userPart(block: Block, at: string): JsonObject {
-  if (block.type === 'text' && typeof block.text === 'string')
-    return { type: 'text', text: block.text };
+  if (block.type === 'text') {
+    if (typeof block.text === 'string') return { type: 'text', text: block.text };
+    throw refuse('Text blocks need a string text.', `${at}.text`);
+  }
   const source = (block.source ?? {}) as Block;
   if (block.type === 'image') {
     if (source.type === 'base64' && typeof source.data === 'string')
