@@ -1,7 +1,14 @@
 import Anthropic, { type APIError } from '@anthropic-ai/sdk';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type RunningWorkers, startUsageWorkers } from '../../src/services/usage/usage-workers.js';
-import { chatCompletion, FakeUpstream, json, sse, textChunks } from '../helpers/fake-upstream.js';
+import {
+  chatCompletion,
+  FakeUpstream,
+  json,
+  newGate,
+  sse,
+  textChunks,
+} from '../helpers/fake-upstream.js';
 import { eventually, startGateway, type TestGateway, upstreamConfig } from '../helpers/gateway.js';
 import { openLedger, STORE_KINDS } from '../helpers/limit-stores.js';
 import { openQueue } from '../helpers/usage-queues.js';
@@ -111,6 +118,32 @@ describe.each(STORE_KINDS)('Messages API accounting on the %s store', (kind) => 
     const streamRow = rows.find((row) => row.streamed);
     expect(Number(streamRow?.input_tokens)).toBe(streamed.usage.input_tokens);
     expect(Number(streamRow?.output_tokens)).toBe(streamed.usage.output_tokens);
+  });
+
+  it('accounts a stream the client left midway, once, with what was delivered', async () => {
+    const gate = newGate();
+    const chunks = textChunks(['one ', 'two ', 'three ', 'four'], { usage: true });
+    upstream.next(async (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      for (const item of chunks.slice(0, 3)) res.write(`data: ${JSON.stringify(item)}\n\n`);
+      // The rest only once the client has gone: it never reads it.
+      await gate.opened;
+      res.end();
+    });
+    const stream = tenant.client.messages.stream({
+      ...params,
+      messages: [{ role: 'user', content: 'Count' }],
+    });
+    let deltas = 0;
+    for await (const event of stream)
+      if (event.type === 'content_block_delta' && ++deltas === 2) break;
+    const [row, ...others] = await rowsOnce(1);
+    gate.open();
+    expect(others).toEqual([]);
+    expect(row).toMatchObject({ streamed: true, client_disconnected: true });
+    // Estimated from the two pieces that went out.
+    expect(Number(row?.output_tokens)).toBeGreaterThan(0);
+    expect(Number(row?.output_tokens)).toBeLessThan(4);
   });
 
   it('answers a quota the request would overrun with a 429 rate_limit_error, before the upstream', async () => {
