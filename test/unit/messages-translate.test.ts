@@ -204,6 +204,20 @@ describe('chat frames -> Anthropic stream events', () => {
     });
   });
 
+  it('starts a tool_use block for a call named without an id, giving it one', async () => {
+    const out = await events([
+      delta({ tool_calls: [{ index: 0, function: { name: 'f', arguments: '{"a":1}' } }] }),
+      delta({}, 'tool_calls'),
+      'data: [DONE]\n\n',
+    ]);
+    expect(out[2]?.data).toEqual({
+      type: 'content_block_start',
+      index: 0,
+      content_block: { type: 'tool_use', id: 'toolu_0', name: 'f', input: {} },
+    });
+    expect(out[3]?.data.delta).toEqual({ type: 'input_json_delta', partial_json: '{"a":1}' });
+  });
+
   it('takes the accounted usage when the chunks carried none', async () => {
     const frames = [delta({ content: 'x' }, 'stop'), 'data: [DONE]\n\n'];
     const usage = async () => ({

@@ -118,9 +118,12 @@ class MessageState {
   private *toolCall(call: NonNullable<Delta['tool_calls']>[number]): Generator<string> {
     const index = typeof call.index === 'number' ? call.index : 0;
     const isNew = this.open?.kind !== 'tool' || this.open.call !== index;
-    if (isNew && typeof call.id === 'string') {
+    const name = call.function?.name;
+    // A call starts with its id and name; some servers send the name alone.
+    if (isNew && (typeof call.id === 'string' || typeof name === 'string')) {
       yield* this.close();
-      const block = { type: 'tool_use', id: call.id, name: String(call.function?.name), input: {} };
+      const id = typeof call.id === 'string' ? call.id : `toolu_${this.blocks}`;
+      const block = { type: 'tool_use', id, name: String(name), input: {} };
       yield this.start(block, { kind: 'tool', call: index });
     }
     const json = call.function?.arguments;
