@@ -360,6 +360,7 @@ describe('Messages API authentication', () => {
       })
       .catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(Anthropic.AuthenticationError);
+    expect((error as APIError).requestID).toMatch(/^req_/);
     expect((error as APIError).error).toMatchObject({
       type: 'error',
       error: { type: 'authentication_error' },

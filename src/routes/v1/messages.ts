@@ -37,11 +37,11 @@ const stopSequences = (body: { stop_sequences?: string[] }) => body.stop_sequenc
  */
 export const messagesRoutes: FastifyPluginAsyncTypebox<V1Deps> = async (app, deps) => {
   handleErrors(app, sendAnthropicError);
-  requireKey(app, deps.authenticator, () => 'inference', apiKeyOrBearer);
-  // Anthropic's SDKs read the request id from this header.
+  // Anthropic's SDKs read the request id from this header; first, so refusals carry it too.
   app.addHook('onRequest', async (request, reply) => {
     reply.header('request-id', request.id);
   });
+  requireKey(app, deps.authenticator, () => 'inference', apiKeyOrBearer);
   const infer = inferenceHandler(deps);
 
   app.post(
