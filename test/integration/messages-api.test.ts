@@ -326,6 +326,28 @@ describe('POST /v1/messages on an OpenAI-format upstream', () => {
   });
 });
 
+describe('POST /v1/messages on the mock provider', () => {
+  it('answers whole and streamed, as the quickstart config would', async () => {
+    const client = anthropic(gateway);
+    const params = {
+      model: 'org/model-with-slash',
+      max_tokens: 32,
+      messages: [{ role: 'user' as const, content: 'Hello mock' }],
+    };
+    const whole = await client.messages.create(params);
+    const text = whole.content.map((block) => (block.type === 'text' ? block.text : '')).join('');
+    expect(text).not.toBe('');
+    expect(whole.usage.output_tokens).toBeGreaterThan(0);
+    const streamed = await client.messages.stream(params).finalMessage();
+    expect(streamed.content).toEqual(whole.content);
+    expect(streamed.usage).toMatchObject({
+      input_tokens: whole.usage.input_tokens,
+      output_tokens: whole.usage.output_tokens,
+    });
+    expect(upstream.requests).toHaveLength(0);
+  });
+});
+
 describe('Messages API authentication', () => {
   it('takes the key in x-api-key, as the SDK sends apiKey', async () => {
     upstream.next((_req, res) => json(res, 200, chatCompletion('ok')));
