@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { type Action, authorize } from '../services/access/permissions.js';
 import type { Authenticator } from '../services/keys/authenticator.js';
 import { bindToLog, callerBindings } from './request-context.js';
@@ -13,11 +13,12 @@ export function requireKey(
   app: FastifyInstance,
   authenticator: Authenticator,
   actionFor?: (method: string) => Action,
+  credential: (request: FastifyRequest) => string | undefined = bearerHeader,
 ): void {
   app.addHook('onRequest', async (request) => {
     const span = spanOf(request).child('auth');
     try {
-      const principal = await authenticator.authenticate(request.headers.authorization, request.ip);
+      const principal = await authenticator.authenticate(credential(request), request.ip);
       if (actionFor) authorize(principal, actionFor(request.method));
       request.principal = principal;
       // Every later line of this request's log names its caller.
@@ -34,4 +35,17 @@ export function requireKey(
       span.end();
     }
   });
+}
+
+/** The Authorization header: `Bearer <key>`, as OpenAI's API takes it. */
+export const bearerHeader = (request: FastifyRequest) => request.headers.authorization;
+
+/**
+ * Anthropic's API takes the key in `x-api-key`, which its SDKs send; `Authorization: Bearer`
+ * works as well (the SDKs' `authToken`). Given as a Bearer header, checked the same way.
+ */
+export function apiKeyOrBearer(request: FastifyRequest): string | undefined {
+  const key = request.headers['x-api-key'];
+  if (typeof key === 'string' && key !== '') return `Bearer ${key}`;
+  return request.headers.authorization;
 }

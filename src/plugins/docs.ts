@@ -26,12 +26,17 @@ export async function registerDocs(app: FastifyInstance, version: string): Promi
       openapi: '3.1.0',
       info: {
         title: 'llm-backend',
-        description: 'OpenAI-compatible, multi-tenant LLM backend.',
+        description:
+          "OpenAI-compatible, multi-tenant LLM backend; also Anthropic's Messages API (/v1/messages).",
         version,
         license: { name: 'MIT', identifier: 'MIT' },
       },
       components: {
-        securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } },
+        securitySchemes: {
+          bearerAuth: { type: 'http', scheme: 'bearer' },
+          // The Messages API takes the key where Anthropic's SDKs send it, too.
+          apiKeyAuth: { type: 'apiKey', in: 'header', name: 'x-api-key' },
+        },
       },
     },
   });

@@ -79,11 +79,28 @@ function clientGone(reply: FastifyReply): boolean {
   return reply.raw.destroyed || reply.raw.socket?.destroyed === true;
 }
 
-/**
- * The one place errors become responses. Unknown errors are logged with their stack and
- * reach the client only as a generic 500.
- */
+/** The app's error and not-found handlers, writing OpenAI's error shape. */
 export function registerErrorHandling(app: FastifyInstance): void {
+  handleErrors(app, sendError);
+  app.setNotFoundHandler((request, reply) => {
+    const error = new GatewayError('not_found', {
+      message: `Unknown request URL: ${request.method} ${request.url.split('?')[0]}.`,
+    });
+    request.errorCode = error.code;
+    return sendError(reply, error);
+  });
+}
+
+/** Writes an error response in an API's own shape. */
+export type ErrorSender = (reply: FastifyReply, error: GatewayError) => FastifyReply;
+
+/**
+ * The one place errors become responses, for the app or one scope of it: the same logging
+ * and error codes everywhere, the body in the shape of the scope's API (OpenAI's, or
+ * Anthropic's for the Messages API). Unknown errors are logged with their stack and reach
+ * the client only as a generic 500.
+ */
+export function handleErrors(app: FastifyInstance, send: ErrorSender): void {
   app.setErrorHandler(async (error: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const clientError = toClientError(error);
     // A client that went away aborts its upstream call; that is its choice, not a fault,
@@ -95,13 +112,6 @@ export function registerErrorHandling(app: FastifyInstance): void {
     // Fastify refuses an oversized body before reading it; the rest is read first, so the
     // client, still sending, can read the 413 rather than a reset connection.
     if (clientError.code === 'request_too_large') await drainBody(request.raw);
-    return sendError(reply, clientError);
-  });
-  app.setNotFoundHandler((request, reply) => {
-    const error = new GatewayError('not_found', {
-      message: `Unknown request URL: ${request.method} ${request.url.split('?')[0]}.`,
-    });
-    request.errorCode = error.code;
-    return sendError(reply, error);
+    return send(reply, clientError);
   });
 }

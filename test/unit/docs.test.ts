@@ -6,6 +6,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { errorRegistry } from '../../src/errors/registry.js';
 import { EVENT_TYPES } from '../../src/services/events/catalogue.js';
 import { alertDataTable, eventsTable } from '../../src/services/events/catalogue-docs.js';
+import { ANTHROPIC_ERROR_TYPES } from '../../src/services/messages/errors.js';
 
 const read = (relative: string) => readFileSync(new URL(relative, import.meta.url), 'utf8');
 
@@ -220,5 +221,19 @@ describe('packages named in the docs', () => {
         `${page} names ${name}, which is not in package.json`,
       ).toBe(true);
     }
+  });
+});
+
+describe("docs/api.md, Anthropic's Messages API", () => {
+  it('maps each registry code to the Anthropic error type the code gives', () => {
+    const messages = section(read('../../docs/api.md'), "Anthropic's Messages API");
+    const doc = messages.slice(messages.indexOf('### Errors'));
+    const documented: Record<string, string> = {};
+    for (const [type, codes] of tableRows(doc)) {
+      const name = type?.match(/^`([a-z_]+)`$/)?.[1];
+      if (name === undefined || codes === undefined) continue;
+      for (const code of codes.matchAll(/`([a-z_]+)`/g)) documented[String(code[1])] = name;
+    }
+    expect(documented).toEqual(ANTHROPIC_ERROR_TYPES);
   });
 });

@@ -3,9 +3,11 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { commitAnswer } from '../../plugins/usage-events.js';
 import type { JsonObject } from '../../providers/types.js';
 import type { Capability } from '../../services/inference/model-catalog.js';
+import type { Usage } from '../../services/inference/usage.js';
 import type { Admission } from '../../services/limits/limiter.js';
 import type { UsageCommitter } from '../../services/usage/usage-commit.js';
 import { newId } from '../../utils/ids.js';
+import type { AnswerFormat } from './answer-format.js';
 import { type Caching, storedAnswer } from './caching.js';
 import { SSE_HEADERS, signalForClient } from './reply.js';
 
@@ -14,17 +16,20 @@ interface HitInput {
   body: JsonObject;
   admission: Admission;
   caching: Caching;
+  format: AnswerFormat;
 }
 
 /** Sends a stored answer, as JSON or as an SSE stream. */
 export function sendStored(
   reply: FastifyReply,
   answer: ReturnType<typeof storedAnswer>,
+  format: AnswerFormat,
   headers: Record<string, string>,
+  usage: Usage | null = null,
 ) {
   reply.headers(headers);
-  if ('text' in answer) return reply.type('application/json').send(answer.text);
-  return reply.headers(SSE_HEADERS).send(Readable.from(answer.frames));
+  if ('body' in answer) return reply.type('application/json').send(format.json(answer.body, usage));
+  return reply.headers(SSE_HEADERS).send(Readable.from(format.frames(answer.frames)));
 }
 
 /**
@@ -58,5 +63,6 @@ export async function serveHit(
   // An Idempotency-Key sent with a hit keeps the hit's answer.
   input.caching.keep(entry);
   await commitAnswer(deps.usage, request, reply, signalForClient(reply));
-  return sendStored(reply, storedAnswer(input.capability, input.body, entry.body), {});
+  const answer = storedAnswer(input.capability, input.body, entry.body);
+  return sendStored(reply, answer, input.format, {}, entry.usage);
 }

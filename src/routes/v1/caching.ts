@@ -109,8 +109,8 @@ export function storedAnswer(
   capability: Capability,
   body: JsonObject,
   answer: JsonObject,
-): { text: string } | { frames: string[] } {
-  if (capability === 'embeddings' || body.stream !== true) return { text: JSON.stringify(answer) };
+): { body: JsonObject } | { frames: string[] } {
+  if (capability === 'embeddings' || body.stream !== true) return { body: answer };
   const options = body.stream_options;
   const includeUsage =
     options !== null &&

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { requireKey } from '../../plugins/auth.js';
 import type { V1Deps } from './deps.js';
 import { inferenceHandler } from './inference-handler.js';
+import { messagesRoutes } from './messages.js';
 import {
   ChatCompletionRequest,
   CompletionRequest,
@@ -12,8 +13,19 @@ import {
   ModelObject,
 } from './schemas.js';
 
-/** The OpenAI-compatible data plane: every route needs a tenant API key. */
-export const v1Routes: FastifyPluginAsyncTypebox<V1Deps> = async (app, deps) => {
+/**
+ * The data plane: OpenAI's API and Anthropic's Messages API, each in a scope of its own
+ * (their keys come in different headers, their errors in different shapes). Every route
+ * needs a tenant API key.
+ */
+export const v1Routes: FastifyPluginAsyncTypebox<V1Deps> = async (app, options) => {
+  // The scopes inherit this one's prefix: given again, it would be added twice.
+  const { prefix: _prefix, ...deps } = options as V1Deps & { prefix?: string };
+  await app.register(openAIRoutes, deps);
+  await app.register(messagesRoutes, deps);
+};
+
+const openAIRoutes: FastifyPluginAsyncTypebox<V1Deps> = async (app, deps) => {
   requireKey(app, deps.authenticator, (method) => (method === 'GET' ? 'models:read' : 'inference'));
   const infer = inferenceHandler(deps);
 

@@ -18,6 +18,7 @@ import type { Admission, Used } from '../../services/limits/limiter.js';
 import { tokensToReserve } from '../../services/limits/reservation.js';
 import { costOf } from '../../services/usage/cost.js';
 import { newId } from '../../utils/ids.js';
+import { type AnswerFormat, OPENAI_FORMAT } from './answer-format.js';
 import { sendStored, serveHit } from './cache-hit.js';
 import {
   assembling,
@@ -100,6 +101,7 @@ interface Prepared {
   model: ModelConfig;
   admission: Admission;
   caching: Caching;
+  format: AnswerFormat;
 }
 
 /**
@@ -114,7 +116,7 @@ async function startStream(
   request: FastifyRequest,
   reply: FastifyReply,
 ) {
-  const { capability, body, call, model, admission, caching } = input;
+  const { capability, body, call, model, admission, caching, format } = input;
   const assembler = caching.wantsAnswer ? new StreamAssembler(capability) : null;
   const accounting = streamAccounting(deps.usage, request, reply, call.signal);
   // Runs after the last chunk, before [DONE]: the stream and its record exist by then.
@@ -163,13 +165,14 @@ async function startStream(
     // What was delivered counts, a cut stream too; nothing at all releases the tokens.
     await admission.settle(usedOf(record.usage, record.cost, record.dedupOf));
   });
-  const events = assembler ? assembling(stream.events, assembler) : stream.events;
-  return { headers: servedHeaders(stream), events };
+  // The cache keeps the chat frames; the client's API writes them its own way after.
+  const chat = assembler ? assembling(stream.events, assembler) : stream.events;
+  return { headers: servedHeaders(stream), events: format.frames(chat, () => stream.progress()) };
 }
 
 /** The whole response, as text; the reservation is corrected off the response's path. */
 async function complete(deps: HandlerDeps, input: Prepared, request: FastifyRequest) {
-  const { capability, body, call, model, admission, caching } = input;
+  const { capability, body, call, model, admission, caching, format } = input;
   const result = await deps.inference.complete(capability, body, call, model);
   request.inference = {
     model: result.model.name,
@@ -190,7 +193,7 @@ async function complete(deps: HandlerDeps, input: Prepared, request: FastifyRequ
   const cost = costOf(result.usage, result.deployment.pricing);
   caching.answered({ ...servedOf(result), body: result.body, usage: result.usage, cost });
   // Sent as a string: the upstream's object reaches the client exactly, unknown fields too.
-  return { headers: servedHeaders(result), text: JSON.stringify(result.body) };
+  return { headers: servedHeaders(result), text: format.json(result.body, result.usage) };
 }
 
 /** Who served a fresh answer, as its cache entry keeps it. */
@@ -280,6 +283,7 @@ export function inferenceHandler(deps: HandlerDeps) {
     body: JsonObject,
     request: FastifyRequest,
     reply: FastifyReply,
+    format: AnswerFormat = OPENAI_FORMAT,
   ) => {
     const allowed = request.principal?.allowedModels ?? null;
     const hints = routingHints(request.headers);
@@ -292,7 +296,7 @@ export function inferenceHandler(deps: HandlerDeps) {
     const optIn = semanticOptIn(request);
     const caching = await lookUp(deps, capability, body, model, request);
     if (caching.replay !== null)
-      return sendStored(reply, storedAnswer(capability, body, caching.replay), {
+      return sendStored(reply, storedAnswer(capability, body, caching.replay), format, {
         [REPLAY_HEADER]: 'true',
       });
     let admission: Admission;
@@ -308,7 +312,13 @@ export function inferenceHandler(deps: HandlerDeps) {
     }
     reply.headers(admission.headers).headers(caching.headers);
     if (caching.hit !== null)
-      return serveHit(deps, { capability, body, admission, caching }, caching.hit, request, reply);
+      return serveHit(
+        deps,
+        { capability, body, admission, caching, format },
+        caching.hit,
+        request,
+        reply,
+      );
     const principal = request.principal;
     const call: InferenceCall = {
       signal: signalForClient(reply),
@@ -323,7 +333,14 @@ export function inferenceHandler(deps: HandlerDeps) {
     const semantic = await tracedSemanticStep(deps, step, request);
     reply.headers(semantic.headers);
     if (semantic.hit !== null)
-      return serveHit(deps, { capability, body, ...semantic }, semantic.hit, request, reply);
-    return answerFresh(deps, { capability, body, call, model, ...semantic }, request, reply);
+      return serveHit(
+        deps,
+        { capability, body, format, ...semantic },
+        semantic.hit,
+        request,
+        reply,
+      );
+    const fresh = { capability, body, call, model, format, ...semantic };
+    return answerFresh(deps, fresh, request, reply);
   };
 }

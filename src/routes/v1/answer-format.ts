@@ -1,0 +1,32 @@
+import type { JsonObject } from '../../providers/types.js';
+import type { Usage } from '../../services/inference/usage.js';
+import { toAnthropicMessage } from '../../services/messages/response.js';
+import { toMessageEvents } from '../../services/messages/stream.js';
+
+type Frames = AsyncIterable<string> | Iterable<string>;
+
+/**
+ * How the client's API writes an answer the gateway holds in OpenAI's shapes: fresh from an
+ * upstream, from the cache, or replayed for an Idempotency-Key. The one step between the
+ * shared inference path and the wire, so every API runs the same admission and accounting.
+ */
+export interface AnswerFormat {
+  /** A whole answer; `usage` is what was accounted for it, when known. */
+  json(answer: JsonObject, usage: Usage | null): string;
+  /** A stream's SSE frames; `usage` gives the accounted usage once the stream is over. */
+  frames(frames: Frames, usage?: () => Promise<Usage | null>): Frames;
+}
+
+/** OpenAI's API: the answer exactly as the upstream sent it, unknown fields too. */
+export const OPENAI_FORMAT: AnswerFormat = {
+  json: (answer) => JSON.stringify(answer),
+  frames: (frames) => frames,
+};
+
+/** Anthropic's Messages API over a chat answer (see services/messages). */
+export function anthropicFormat(stopSequences: readonly string[]): AnswerFormat {
+  return {
+    json: (answer, usage) => JSON.stringify(toAnthropicMessage(answer, usage, stopSequences)),
+    frames: (frames, usage) => toMessageEvents(frames, { stopSequences, usage }),
+  };
+}
