@@ -1,0 +1,228 @@
+import type { ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import OpenAI from 'openai';
+import { chatCompletion, FakeUpstream, json, sse, textChunks } from './fake-upstream.js';
+import { writeConfigFile } from './gateway.js';
+import { type ChildRole, startRole } from './gateway-process.js';
+import { TEST_REDIS_URL } from './limit-stores.js';
+import { freePort } from './prometheus.js';
+import { servicesOn, TEST_MASTER_KEY, type TestServices } from './tenant-services.js';
+import { WebhookReceiver } from './webhook-receiver.js';
+
+/**
+ * A deployment as an operator runs it, for the observability checks: `llm-backend serve` and
+ * `llm-backend worker` as processes over PostgreSQL and Redis, in front of a fake upstream
+ * that answers, fails, fails once or streams depending on the upstream model asked for.
+ */
+export interface ObservedStack {
+  upstream: FakeUpstream;
+  services: TestServices;
+  serve: ChildRole & { url: string };
+  worker: ChildRole & { url: string };
+  receiver: WebhookReceiver;
+  /** Each tenant's clients: `owner` with the owner key, `member` a user's key, `limited` a key of 1 request a minute. */
+  tenants: Record<'acme' | 'globex', Record<'owner' | 'member' | 'limited', OpenAI>>;
+  close(): Promise<void>;
+}
+
+const PRICING = { input: 1, output: 2, cached_input: 0.5 };
+
+/** Models that exercise every path the dashboards show. */
+function stackConfig(upstreamUrl: string) {
+  const upstream = (model: string) => ({ provider: 'upstream', model });
+  return {
+    providers: {
+      upstream: {
+        type: 'openai-compatible',
+        base_url: upstreamUrl,
+        api_key_env: 'TEST_UPSTREAM_KEY',
+      },
+    },
+    routing: {
+      backoff_base_ms: 1,
+      backoff_max_ms: 5,
+      // Short, so an open circuit comes back to half-open while traffic runs.
+      circuit_breaker: { failure_threshold: 3, cooldown_ms: 2000 },
+    },
+    models: [
+      {
+        name: 'gpt-large',
+        ...upstream('upstream-model'),
+        pricing: PRICING,
+        cache: { enabled: true },
+      },
+      { name: 'gpt-small', ...upstream('upstream-small'), pricing: { input: 0.2, output: 0.8 } },
+      {
+        // The primary always fails: each request fails over to the secondary.
+        name: 'gpt-failover',
+        deployments: [
+          { id: 'primary', ...upstream('broken-model'), priority: 0 },
+          { id: 'secondary', ...upstream('upstream-model'), priority: 1 },
+        ],
+        pricing: PRICING,
+      },
+      // Fails every other call: each request fails once, then succeeds on its retry.
+      { name: 'gpt-flaky', ...upstream('flaky-model'), routing: { retries: 1 }, pricing: PRICING },
+      // Always fails: the client gets an upstream error.
+      { name: 'gpt-broken', ...upstream('broken-model') },
+    ],
+  };
+}
+
+/** The upstream's behaviour, by the model the gateway asks for. */
+function scriptUpstream(upstream: FakeUpstream, delayMs: () => number): void {
+  let flakyCalls = 0;
+  upstream.always(async (req, res) => {
+    const body = req.body as { model?: string; stream?: boolean };
+    await new Promise((resolve) => setTimeout(resolve, delayMs()));
+    const failing =
+      body.model === 'broken-model' || (body.model === 'flaky-model' && flakyCalls++ % 2 === 0);
+    if (failing)
+      return json(res, 500, { error: { message: 'upstream failure', type: 'server_error' } });
+    if (body.stream)
+      return sse(res, textChunks(['Hello', ' there', '!'], { usage: true }), { gapMs: 5 });
+    json(res, 200, chatCompletion('Hello there!'));
+  });
+}
+
+async function provisionTenant(
+  services: TestServices,
+  slug: string,
+  sdk: (secret: string) => OpenAI,
+) {
+  await services.tenants.create({ slug, name: slug });
+  const owner = await services.keys.create(slug, { name: 'owner', role: 'owner' });
+  const user = await services.users.create(slug, {
+    email: `dev@${slug}.test`,
+    name: 'Dev',
+    role: 'member',
+  });
+  const member = await services.keys.create(slug, {
+    name: 'member',
+    role: 'member',
+    userId: user.id,
+  });
+  const limited = await services.keys.create(slug, { name: 'limited', role: 'member' });
+  await services.limitRules.set(slug, {
+    scope: 'key',
+    subjectId: limited.key.id,
+    requestsPerMinute: 1,
+  });
+  // A daily token quota and a monthly budget, so their use shows as a fraction.
+  await services.quotas.set(slug, {
+    scope: 'tenant',
+    metric: 'tokens',
+    period: 'day',
+    amount: 20_000,
+  });
+  await services.quotas.set(slug, { scope: 'tenant', metric: 'cost', period: 'month', amount: 1 });
+  return { owner: sdk(owner.secret), member: sdk(member.secret), limited: sdk(limited.secret) };
+}
+
+/** Starts the stack; `delayMs` is the upstream's time per answer (0 by default). */
+export async function startObservedStack(
+  options: { delayMs?: () => number } = {},
+): Promise<ObservedStack> {
+  const children = new Set<ChildProcess>();
+  const upstream = await new FakeUpstream().start();
+  scriptUpstream(upstream, options.delayMs ?? (() => 0));
+  const receiver = new WebhookReceiver();
+  await receiver.start();
+  const services = await servicesOn('postgres');
+  const env = {
+    DATABASE_URL: services.backend.url ?? '',
+    REDIS_URL: TEST_REDIS_URL,
+    // A stream of its own, so no other test's workers take these events.
+    USAGE_STREAM: `llmb:usage:observability:${randomUUID()}`,
+    MASTER_KEY: TEST_MASTER_KEY,
+    CONFIG_FILE: writeConfigFile(stackConfig(upstream.url)),
+    TEST_UPSTREAM_KEY: 'unused',
+    WEBHOOK_ALLOWED_HOSTS: '127.0.0.1',
+    PORT: '0',
+  };
+  const serve = await startRole('serve', env, children);
+  // A worker has no port but OPS_PORT, where it serves its metrics.
+  const workerPort = await freePort();
+  const workerRole = await startRole('worker', { ...env, OPS_PORT: String(workerPort) }, children);
+  const worker = { ...workerRole, url: `http://127.0.0.1:${workerPort}` };
+  const sdk = (apiKey: string) => new OpenAI({ apiKey, baseURL: `${serve.url}/v1`, maxRetries: 0 });
+  const tenants = {
+    acme: await provisionTenant(services, 'acme', sdk),
+    globex: await provisionTenant(services, 'globex', sdk),
+  };
+  const { webhook } = await services.webhooks.endpoints.create('acme', {
+    url: receiver.url('/acme'),
+    eventTypes: ['quota.*'],
+  });
+  await services.webhooks.deliveries.sendTest('acme', webhook.id);
+  return {
+    upstream,
+    services,
+    serve,
+    worker,
+    receiver,
+    tenants,
+    close: async () => {
+      for (const child of children) child.kill('SIGKILL');
+      await services.close();
+      await receiver.stop();
+      await upstream.stop();
+    },
+  };
+}
+
+const ask = (content: string) => [{ role: 'user' as const, content }];
+
+/**
+ * One round of traffic: answers for both tenants and several models, a stream, a cache hit,
+ * a failover, a retry, an upstream error and a refusal. Failures are the point of some calls,
+ * so each outcome is returned rather than thrown.
+ */
+export async function driveTraffic(stack: ObservedStack): Promise<PromiseSettledResult<unknown>[]> {
+  const { acme, globex } = stack.tenants;
+  const calls: Promise<unknown>[] = [];
+  for (const [tenant, clients] of [
+    ['acme', acme],
+    ['globex', globex],
+  ] as const) {
+    calls.push(
+      clients.owner.chat.completions.create({
+        model: 'gpt-large',
+        messages: ask(`hi from ${tenant} ${randomUUID()}`),
+      }),
+      clients.member.chat.completions.create({
+        model: 'gpt-small',
+        messages: ask('a small question'),
+      }),
+      clients.owner.chat.completions.create({ model: 'gpt-failover', messages: ask('fail over') }),
+      clients.member.chat.completions.create({ model: 'gpt-flaky', messages: ask('retry') }),
+      clients.owner.chat.completions.create({ model: 'gpt-broken', messages: ask('this fails') }),
+      drain(
+        clients.member.chat.completions.create({
+          model: 'gpt-large',
+          messages: ask('stream'),
+          stream: true,
+          stream_options: { include_usage: true },
+        }),
+      ),
+    );
+  }
+  // The same deterministic question twice: the second is a cache hit.
+  const cached = { model: 'gpt-large', temperature: 0, messages: ask('what is cached?') };
+  await acme.owner.chat.completions.create(cached).catch(() => {});
+  calls.push(acme.owner.chat.completions.create(cached));
+  // One request a minute for this key: the second is refused.
+  await globex.limited.chat.completions
+    .create({ model: 'gpt-small', messages: ask('first') })
+    .catch(() => {});
+  calls.push(
+    globex.limited.chat.completions.create({ model: 'gpt-small', messages: ask('second') }),
+  );
+  return Promise.allSettled(calls);
+}
+
+async function drain(stream: Promise<AsyncIterable<unknown>>): Promise<number> {
+  let chunks = 0;
+  for await (const _chunk of await stream) chunks++;
+  return chunks;
+}
