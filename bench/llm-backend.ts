@@ -211,7 +211,7 @@ export class LlmBackend implements CacheSwitch {
     const byStatus: Record<string, number> = {};
     for (const line of metrics.split('\n')) {
       if (
-        !line.startsWith('http_requests_total{') ||
+        !line.startsWith('llm_backend_http_requests_total{') ||
         !line.includes('route="/v1/chat/completions"')
       )
         continue;

@@ -76,7 +76,7 @@ export async function buildGateway({
     throttle: new FailureThrottle(env.authFailuresPerMinute),
   });
   const unchecked = new Counter({
-    name: 'rate_limit_store_errors_total',
+    name: 'llm_backend_rate_limit_store_errors_total',
     help: 'Requests the ledger (Redis) could not decide in time; served or refused per RATE_LIMIT_FAILURE_MODE.',
     registers: [metrics],
   });
@@ -159,9 +159,9 @@ function buildCaching(
   routing: Routing,
 ): { cache: ResponseCache; idempotency: Idempotency; semantic: SemanticCaching } {
   const outcomes = new Counter({
-    name: 'response_cache_requests_total',
-    help: 'Requests the response cache applied to, by outcome (hit, miss, bypass) and capability.',
-    labelNames: ['outcome', 'capability'],
+    name: 'llm_backend_cache_requests_total',
+    help: 'Requests a cache applied to, by cache (exact, semantic) and outcome.',
+    labelNames: ['cache', 'outcome'],
     registers: [metrics],
   });
   const settings = new CacheSettingsCache(
@@ -175,7 +175,7 @@ function buildCaching(
     settings: (tenantId) => settings.get(tenantId),
     config: config.cache,
     timeoutMs,
-    onOutcome: (outcome, capability) => outcomes.inc({ outcome, capability }),
+    onOutcome: (outcome) => outcomes.inc({ cache: 'exact', outcome }),
     onError,
   });
   const idempotency = new Idempotency({ store: backends.idempotency, timeoutMs, onError });
@@ -184,12 +184,6 @@ function buildCaching(
     async (tenantId) => services.tenants.database(await services.tenants.get(tenantId)),
     services.bus,
   );
-  const semanticOutcomes = new Counter({
-    name: 'semantic_cache_requests_total',
-    help: 'Opted-in requests the semantic cache was tried for, by outcome (hit, miss, skip).',
-    labelNames: ['outcome'],
-    registers: [metrics],
-  });
   const semantic = new SemanticCaching({
     cache: new SemanticCache({
       inference: routing.inference,
@@ -199,7 +193,7 @@ function buildCaching(
     settings: (tenantId) => settings.get(tenantId),
     config: config.cache,
     onError: (error) => log.warn({ err: error }, 'semantic cache store failed'),
-    onOutcome: (outcome) => semanticOutcomes.inc({ outcome }),
+    onOutcome: (outcome) => outcomes.inc({ cache: 'semantic', outcome }),
   });
   return { cache, idempotency, semantic };
 }
@@ -215,7 +209,7 @@ function buildInference(
   const { dedup, redisTimeoutMs } = config.env;
   if (!dedup.enabled) return routing.inference;
   const counter = (name: string, help: string) =>
-    new Counter({ name: `dedup_${name}_total`, help, registers: [metrics] });
+    new Counter({ name: `llm_backend_dedup_${name}_total`, help, registers: [metrics] });
   const leaders = counter('leaders', 'Shared requests whose upstream call this instance made.');
   const followers = counter(
     'followers',

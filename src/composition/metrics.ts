@@ -12,7 +12,7 @@ export function registerPipelineMetrics(
   usage: { publisher: UsagePublisher; queue: UsageQueue },
 ): (type: EventType) => void {
   new Gauge({
-    name: 'usage_events_buffered',
+    name: 'llm_backend_usage_events_buffered',
     help: 'Usage events this instance holds because the queue (Redis) could not take them yet.',
     registers: [registry],
     collect() {
@@ -20,7 +20,7 @@ export function registerPipelineMetrics(
     },
   });
   new Gauge({
-    name: 'usage_queue_backlog',
+    name: 'llm_backend_usage_queue_backlog',
     help: 'Usage events queued and not yet written to the tenant databases (all instances); -1 when the queue cannot be read.',
     registers: [registry],
     async collect() {
@@ -28,7 +28,7 @@ export function registerPipelineMetrics(
     },
   });
   const events = new Counter({
-    name: 'gateway_events_total',
+    name: 'llm_backend_events_total',
     help: 'Events raised by this process (quota thresholds and refusals, key changes, alerts), by type.',
     labelNames: ['type'],
     registers: [registry],
@@ -45,7 +45,7 @@ export function registerCommitMetrics(
   registry: Registry,
 ): (seconds: number, outcome: 'committed' | 'timed_out') => void {
   const wait = new Histogram({
-    name: 'usage_commit_wait_seconds',
+    name: 'llm_backend_usage_commit_wait_seconds',
     help: 'How long an answer waited for its usage event to be queued (Redis) before its last byte was sent.',
     labelNames: ['outcome'],
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],

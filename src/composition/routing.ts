@@ -32,7 +32,7 @@ export async function buildRouting(
 ): Promise<Routing> {
   const providers = await openProviders(config);
   const attempts = new Counter({
-    name: 'upstream_attempts_total',
+    name: 'llm_backend_upstream_attempts_total',
     help: 'Upstream calls by model, deployment and outcome (success, retry, failover, context, final).',
     labelNames: ['model', 'deployment', 'outcome'],
     registers: [metrics],
@@ -83,7 +83,7 @@ async function openProviders(config: AppConfig): Promise<ProviderRegistry> {
 
 function registerDeploymentGauges(metrics: Registry, router: ModelRouter): void {
   new Gauge({
-    name: 'deployment_circuit_state',
+    name: 'llm_backend_deployment_circuit_state',
     help: 'Circuit of each deployment: 0 closed, 1 half-open, 2 open.',
     labelNames: ['model', 'deployment'],
     registers: [metrics],
@@ -94,7 +94,7 @@ function registerDeploymentGauges(metrics: Registry, router: ModelRouter): void 
     },
   });
   new Gauge({
-    name: 'deployment_in_flight_requests',
+    name: 'llm_backend_deployment_in_flight_requests',
     help: 'Requests in flight to each deployment, streams until their end.',
     labelNames: ['model', 'deployment'],
     registers: [metrics],

@@ -8,23 +8,23 @@ export function registerMetrics(
   context: RequestContext,
   registry: Registry,
 ): void {
-  collectDefaultMetrics({ register: registry });
+  collectDefaultMetrics({ register: registry, prefix: 'llm_backend_' });
   const requests = new Counter({
-    name: 'http_requests_total',
+    name: 'llm_backend_http_requests_total',
     help: 'HTTP requests by method, route and status.',
     labelNames: ['method', 'route', 'status'],
     registers: [registry],
   });
   const duration = new Histogram({
-    name: 'http_request_duration_seconds',
+    name: 'llm_backend_http_request_duration_seconds',
     help: 'HTTP request duration, until the last byte of the response.',
     labelNames: ['method', 'route', 'status'],
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
     registers: [registry],
   });
   const tokens = new Counter({
-    name: 'llm_tokens_total',
-    help: 'Tokens by model, provider, kind (prompt, completion, cached) and whether estimated.',
+    name: 'llm_backend_tokens_total',
+    help: 'Tokens by model, provider, kind (input, output, cached) and whether estimated.',
     labelNames: ['model', 'provider', 'kind', 'estimated'],
     registers: [registry],
   });
@@ -34,10 +34,7 @@ export function registerMetrics(
   // configured models), and the registry is never reset, so a series once made stays valid.
   type Series<T extends { labels: (...values: string[]) => unknown }> = ReturnType<T['labels']>;
   const http = new Map<string, { count: Series<typeof requests>; time: Series<typeof duration> }>();
-  const usage = new Map<
-    string,
-    Record<'prompt' | 'completion' | 'cached', Series<typeof tokens>>
-  >();
+  const usage = new Map<string, Record<'input' | 'output' | 'cached', Series<typeof tokens>>>();
 
   context.onFinished(({ request, status, durationMs }) => {
     // Unmatched URLs share one label so scanners cannot blow up the series count.
@@ -52,7 +49,7 @@ export function registerMetrics(
     series.count.inc();
     series.time.observe(durationMs / 1000);
     const used = request.inference?.usage;
-    // A cache hit's tokens were not spent upstream (response_cache_requests_total counts it).
+    // A cache hit's tokens were not spent upstream (llm_backend_cache_requests_total counts it).
     if (request.inference && used && request.inference.cacheHit !== true) {
       const { model, provider } = request.inference;
       const estimated = String(used.estimated);
@@ -61,11 +58,11 @@ export function registerMetrics(
       if (kinds === undefined) {
         // In this order: the exposition lists the labels as given.
         const of = (kind: string) => tokens.labels({ model, provider, estimated, kind });
-        kinds = { prompt: of('prompt'), completion: of('completion'), cached: of('cached') };
+        kinds = { input: of('input'), output: of('output'), cached: of('cached') };
         usage.set(key, kinds);
       }
-      kinds.prompt.inc(used.promptTokens);
-      kinds.completion.inc(used.completionTokens);
+      kinds.input.inc(used.promptTokens);
+      kinds.output.inc(used.completionTokens);
       kinds.cached.inc(used.cachedTokens);
     }
   });

@@ -73,7 +73,7 @@ async function counted(gateway: TestGateway, kind: 'requests' | 'concurrent'): P
 
 async function uncheckedCount(gateway: TestGateway): Promise<number> {
   const metrics = await (await gateway.fetch('/metrics')).text();
-  return Number(/^rate_limit_store_errors_total (\d+)$/m.exec(metrics)?.[1] ?? 0);
+  return Number(/^llm_backend_rate_limit_store_errors_total (\d+)$/m.exec(metrics)?.[1] ?? 0);
 }
 
 /** Fires `count` requests at once; resolves with each one's status, in order of answer. */

@@ -75,9 +75,9 @@ describe('alerts through the gateway', () => {
       gateway.logs.some((log) => log.msg === 'event' && log.event === 'alert.error_rate'),
     ).toBe(true);
     const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
-    expect(metrics).toContain('gateway_events_total{type="alert.error_rate"} 1');
-    expect(metrics).toMatch(/^usage_events_buffered 0$/m);
-    expect(metrics).toMatch(/^usage_queue_backlog \d+$/m);
+    expect(metrics).toContain('llm_backend_events_total{type="alert.error_rate"} 1');
+    expect(metrics).toMatch(/^llm_backend_usage_events_buffered 0$/m);
+    expect(metrics).toMatch(/^llm_backend_usage_queue_backlog \d+$/m);
   }, 30_000);
 });
 

@@ -335,7 +335,7 @@ describe('client disconnect', () => {
     expect((line.tokens as { completion: number }).completion).toBeGreaterThanOrEqual(2);
     const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
     expect(metrics).toMatch(
-      /http_requests_total\{method="POST",route="\/v1\/chat\/completions",status="499"\} [1-9]/,
+      /llm_backend_http_requests_total\{method="POST",route="\/v1\/chat\/completions",status="499"\} [1-9]/,
     );
   });
 

@@ -69,7 +69,7 @@ describe('with OPS_AUTH=platform_key', () => {
       await response.text();
     }
     const metrics = await (await call('GET', '/metrics', gateway.adminKey)).text();
-    expect(metrics).toContain('http_requests_total');
+    expect(metrics).toContain('llm_backend_http_requests_total');
   });
 
   it('leaves the health checks and the API as they were', async () => {

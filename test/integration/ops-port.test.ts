@@ -58,7 +58,7 @@ describe('with OPS_PORT set', () => {
     await statusOf(`${gateway.url}/health/live`);
     const metrics = await (await fetch(`${ops}/metrics`)).text();
     expect(metrics).toMatch(
-      /http_requests_total\{method="GET",route="\/health\/live",status="200"\}/,
+      /llm_backend_http_requests_total\{method="GET",route="\/health\/live",status="200"\}/,
     );
   });
 });

@@ -33,16 +33,16 @@ describe('operations endpoints', () => {
     await gateway.fetch(`/v1/models/nope`);
     const text = await (await fetch(`${gateway.url}/metrics`)).text();
     expect(text).toMatch(
-      /http_requests_total\{method="POST",route="\/v1\/chat\/completions",status="200"\} [1-9]/,
+      /llm_backend_http_requests_total\{method="POST",route="\/v1\/chat\/completions",status="200"\} [1-9]/,
     );
     expect(text).toMatch(
-      /http_requests_total\{method="GET",route="\/v1\/models\/\*",status="404"\} 1/,
+      /llm_backend_http_requests_total\{method="GET",route="\/v1\/models\/\*",status="404"\} 1/,
     );
-    expect(text).toContain('http_request_duration_seconds_bucket');
+    expect(text).toContain('llm_backend_http_request_duration_seconds_bucket');
     expect(text).toMatch(
-      /llm_tokens_total\{model="gpt-test",provider="upstream",estimated="false",kind="prompt"\} 9/,
+      /llm_backend_tokens_total\{model="gpt-test",provider="upstream",estimated="false",kind="input"\} 9/,
     );
-    expect(text).toContain('process_cpu_user_seconds_total');
+    expect(text).toContain('llm_backend_process_cpu_user_seconds_total');
   });
 
   it('serves the OpenAPI document generated from the routes, and Swagger UI', async () => {

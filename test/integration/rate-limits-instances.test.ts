@@ -53,7 +53,7 @@ afterEach(async () => {
   // Every decision of the test came from Redis: none was taken without it.
   for (const instance of instances) {
     const metrics = await (await instance.fetch('/metrics')).text();
-    expect(metrics).toMatch(/^rate_limit_store_errors_total 0$/m);
+    expect(metrics).toMatch(/^llm_backend_rate_limit_store_errors_total 0$/m);
   }
   upstream.reset();
   for (const rule of await instances[0].services.limitRules.list('test'))

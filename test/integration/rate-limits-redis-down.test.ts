@@ -77,7 +77,7 @@ describe('Redis stopped mid-run, failing open', () => {
       expect(ms).toBeLessThan(TIMEOUT_MS + 1500);
     }
     const metrics = await (await state.gateway.fetch('/metrics')).text();
-    expect(metrics).toMatch(/^rate_limit_store_errors_total [1-9]\d*$/m);
+    expect(metrics).toMatch(/^llm_backend_rate_limit_store_errors_total [1-9]\d*$/m);
 
     await proxy.restore();
     // The three served while Redis was away reach the counter once it is back: four

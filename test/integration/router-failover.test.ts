@@ -167,7 +167,9 @@ describe('circuit breakers', () => {
     expect(east.requests).toHaveLength(2);
     expect(await eastCircuit()).toBe('open');
     const metrics = await (await fetch(`${guarded.url}/metrics`)).text();
-    expect(metrics).toMatch(/deployment_circuit_state\{model="gpt-ha",deployment="east"\} 2/);
+    expect(metrics).toMatch(
+      /llm_backend_deployment_circuit_state\{model="gpt-ha",deployment="east"\} 2/,
+    );
     // While open, requests go straight to west: east is not called at all.
     for (let i = 0; i < 3; i++) {
       const { headers } = await create(guarded);

@@ -147,8 +147,10 @@ describe.each(BACKENDS)('the semantic cache on the request path on %s', (databas
     expect(Number(embedding?.input_tokens)).toBeGreaterThan(0);
     expect(Number(embedding?.cost)).toBe(Number(embedding?.input_tokens));
     const { root } = gateway.services as TestServices;
-    const metric = root.metrics.getSingleMetric('semantic_cache_requests_total') as Counter;
-    const hits = (await metric.get()).values.find((value) => value.labels.outcome === 'hit');
+    const metric = root.metrics.getSingleMetric('llm_backend_cache_requests_total') as Counter;
+    const hits = (await metric.get()).values.find(
+      (value) => value.labels.cache === 'semantic' && value.labels.outcome === 'hit',
+    );
     expect(hits?.value).toBeGreaterThanOrEqual(1);
   });
 

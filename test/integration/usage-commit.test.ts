@@ -157,7 +157,9 @@ describe('answers while the usage queue is away', () => {
     expect(chunks).toBe(4);
     await completionLog(gateway, 'req-away-stream');
     const metrics = await (await gateway.fetch('/metrics')).text();
-    expect(metrics).toMatch(/^usage_commit_wait_seconds_count\{outcome="timed_out"\} 2$/m);
+    expect(metrics).toMatch(
+      /^llm_backend_usage_commit_wait_seconds_count\{outcome="timed_out"\} 2$/m,
+    );
     expect(gateway.services.usagePublisher.buffered).toBe(2);
     await proxy.restore();
     await eventually(() => expect(gateway.services.usagePublisher.buffered).toBe(0), 15_000);
@@ -304,6 +306,8 @@ describe('an answer leaves only once its usage event is queued', () => {
 
   it('reports how long answers waited for the commit', async () => {
     const metrics = await (await gateway.fetch('/metrics')).text();
-    expect(metrics).toMatch(/^usage_commit_wait_seconds_count\{outcome="committed"\} [1-9]\d*$/m);
+    expect(metrics).toMatch(
+      /^llm_backend_usage_commit_wait_seconds_count\{outcome="committed"\} [1-9]\d*$/m,
+    );
   });
 });
