@@ -61,7 +61,7 @@ function stackConfig(upstreamUrl: string) {
         ],
         pricing: PRICING,
       },
-      // Fails every other call: each request fails once, then succeeds on its retry.
+      // Fails each question the first time: each request fails once, then succeeds on its retry.
       { name: 'gpt-flaky', ...upstream('flaky-model'), routing: { retries: 1 }, pricing: PRICING },
       // Always fails: the client gets an upstream error.
       { name: 'gpt-broken', ...upstream('broken-model') },
@@ -71,13 +71,14 @@ function stackConfig(upstreamUrl: string) {
 
 /** The upstream's behaviour, by the model the gateway asks for. */
 function scriptUpstream(upstream: FakeUpstream, delayMs: () => number): void {
-  let flakyCalls = 0;
+  const seen = new Set<string>();
   upstream.always(async (req, res) => {
-    const body = req.body as { model?: string; stream?: boolean };
+    const body = req.body as { model?: string; stream?: boolean; messages?: unknown };
+    const question = JSON.stringify(body.messages);
     await new Promise((resolve) => setTimeout(resolve, delayMs()));
-    const failing =
-      body.model === 'broken-model' || (body.model === 'flaky-model' && flakyCalls++ % 2 === 0);
-    if (failing)
+    const firstTry = !seen.has(question);
+    seen.add(question);
+    if (body.model === 'broken-model' || (body.model === 'flaky-model' && firstTry))
       return json(res, 500, { error: { message: 'upstream failure', type: 'server_error' } });
     if (body.stream)
       return sse(res, textChunks(['Hello', ' there', '!'], { usage: true }), { gapMs: 5 });
@@ -126,9 +127,29 @@ export async function startObservedStack(
   const children = new Set<ChildProcess>();
   const upstream = await new FakeUpstream().start();
   scriptUpstream(upstream, options.delayMs ?? (() => 0));
-  const receiver = new WebhookReceiver();
-  await receiver.start();
-  const services = await servicesOn('postgres');
+  const receiver = await new WebhookReceiver().start();
+  const services = await servicesOn('postgres', { webhooks: { allowedHosts: ['127.0.0.1'] } });
+  const close = async () => {
+    for (const child of children) child.kill('SIGKILL');
+    await services.close();
+    await receiver.stop();
+    await upstream.stop();
+  };
+  try {
+    return { ...(await startRoles(services, upstream, receiver, children)), close };
+  } catch (error) {
+    // Nothing may outlive a failed start: the processes are the test's to stop.
+    await close();
+    throw error;
+  }
+}
+
+async function startRoles(
+  services: TestServices,
+  upstream: FakeUpstream,
+  receiver: WebhookReceiver,
+  children: Set<ChildProcess>,
+): Promise<Omit<ObservedStack, 'close'>> {
   const env = {
     DATABASE_URL: services.backend.url ?? '',
     REDIS_URL: TEST_REDIS_URL,
@@ -150,25 +171,13 @@ export async function startObservedStack(
     acme: await provisionTenant(services, 'acme', sdk),
     globex: await provisionTenant(services, 'globex', sdk),
   };
+  // A delivery for the worker's webhook dispatcher, so its metrics have something to show.
   const { webhook } = await services.webhooks.endpoints.create('acme', {
     url: receiver.url('/acme'),
     eventTypes: ['quota.*'],
   });
   await services.webhooks.deliveries.sendTest('acme', webhook.id);
-  return {
-    upstream,
-    services,
-    serve,
-    worker,
-    receiver,
-    tenants,
-    close: async () => {
-      for (const child of children) child.kill('SIGKILL');
-      await services.close();
-      await receiver.stop();
-      await upstream.stop();
-    },
-  };
+  return { upstream, services, serve, worker, receiver, tenants };
 }
 
 const ask = (content: string) => [{ role: 'user' as const, content }];
@@ -176,27 +185,20 @@ const ask = (content: string) => [{ role: 'user' as const, content }];
 /**
  * One round of traffic: answers for both tenants and several models, a stream, a cache hit,
  * a failover, a retry, an upstream error and a refusal. Failures are the point of some calls,
- * so each outcome is returned rather than thrown.
+ * so each call's outcome is returned rather than thrown.
  */
 export async function driveTraffic(stack: ObservedStack): Promise<PromiseSettledResult<unknown>[]> {
   const { acme, globex } = stack.tenants;
   const calls: Promise<unknown>[] = [];
-  for (const [tenant, clients] of [
-    ['acme', acme],
-    ['globex', globex],
-  ] as const) {
+  for (const clients of [acme, globex]) {
+    const chat = (client: OpenAI, model: string, content = randomUUID()) =>
+      client.chat.completions.create({ model, messages: ask(content) });
     calls.push(
-      clients.owner.chat.completions.create({
-        model: 'gpt-large',
-        messages: ask(`hi from ${tenant} ${randomUUID()}`),
-      }),
-      clients.member.chat.completions.create({
-        model: 'gpt-small',
-        messages: ask('a small question'),
-      }),
-      clients.owner.chat.completions.create({ model: 'gpt-failover', messages: ask('fail over') }),
-      clients.member.chat.completions.create({ model: 'gpt-flaky', messages: ask('retry') }),
-      clients.owner.chat.completions.create({ model: 'gpt-broken', messages: ask('this fails') }),
+      chat(clients.owner, 'gpt-large'),
+      chat(clients.member, 'gpt-small'),
+      chat(clients.owner, 'gpt-failover'),
+      chat(clients.member, 'gpt-flaky'),
+      chat(clients.owner, 'gpt-broken'),
       drain(
         clients.member.chat.completions.create({
           model: 'gpt-large',
@@ -209,15 +211,15 @@ export async function driveTraffic(stack: ObservedStack): Promise<PromiseSettled
   }
   // The same deterministic question twice: the second is a cache hit.
   const cached = { model: 'gpt-large', temperature: 0, messages: ask('what is cached?') };
-  await acme.owner.chat.completions.create(cached).catch(() => {});
-  calls.push(acme.owner.chat.completions.create(cached));
-  // One request a minute for this key: the second is refused.
-  await globex.limited.chat.completions
-    .create({ model: 'gpt-small', messages: ask('first') })
-    .catch(() => {});
   calls.push(
-    globex.limited.chat.completions.create({ model: 'gpt-small', messages: ask('second') }),
+    acme.owner.chat.completions
+      .create(cached)
+      .then(() => acme.owner.chat.completions.create(cached)),
   );
+  // One request a minute for this key: the second is refused.
+  const limited = () =>
+    globex.limited.chat.completions.create({ model: 'gpt-small', messages: ask('limited') });
+  calls.push(limited().then(limited, limited));
   return Promise.allSettled(calls);
 }
 
