@@ -73,7 +73,7 @@ export async function buildApp(root: Root): Promise<FastifyInstance> {
   });
   registerErrorHandling(app);
   registerJsonBodyParser(app);
-  registerMetrics(app, requestContext, root.metrics);
+  registerMetrics(app, requestContext, root.instruments);
   gateway.routing.start();
   registerUsageEvents(requestContext, gateway.usage);
   registerLogShipping(app, requestContext, services.logStream);

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { AppConfig } from '../config/load.js';
+import type { Metrics } from '../observability/metrics/catalogue.js';
 import { startLogShipping } from '../services/logs/log-shipping.js';
 import { LOG_SINK_GROUP } from '../services/logs/log-sink.js';
 import { TenantReaper } from '../services/tenancy/tenant-reaper.js';
@@ -33,6 +34,8 @@ export interface BackgroundHost {
   readonly redis: RedisConnections | null;
   readonly backends: Backends;
   readonly services: Services;
+  /** The metrics the background work records (webhook deliveries). */
+  readonly instruments: Metrics;
 }
 
 export interface Background {
@@ -105,6 +108,7 @@ export async function startBackground(root: BackgroundHost): Promise<Background>
       feed: backends.eventFeed(WEBHOOK_GROUP, 30_000),
       count: plan.webhookWorkers,
       log,
+      onAttempt: root.instruments.pipeline.delivery,
       operator:
         env.operatorWebhook === null
           ? null

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import { Counter, type Registry } from 'prom-client';
 import type { AppConfig } from '../config/load.js';
+import type { Metrics } from '../observability/metrics/catalogue.js';
 import { AlertMonitor } from '../services/alerts/alert-monitor.js';
 import { Idempotency } from '../services/cache/idempotency.js';
 import { ResponseCache } from '../services/cache/response-cache.js';
@@ -15,7 +15,6 @@ import { RateLimiter } from '../services/limits/limiter.js';
 import { LimitsCache } from '../services/limits/limits-cache.js';
 import { UsageCommitter } from '../services/usage/usage-commit.js';
 import type { Backends } from './backends.js';
-import { registerCommitMetrics } from './metrics.js';
 import { buildRouting, type Routing } from './routing.js';
 import type { Services } from './services.js';
 
@@ -54,7 +53,7 @@ export interface GatewayDeps {
   backends: Backends;
   /** This process's name in the ledger. */
   holder: string;
-  metrics: Registry;
+  instruments: Metrics;
   log: Logger;
 }
 
@@ -63,23 +62,24 @@ export async function buildGateway({
   services,
   backends,
   holder,
-  metrics,
+  instruments,
   log,
 }: GatewayDeps): Promise<Gateway> {
   const { env } = config;
   const providerKeys = services.providerKeys;
-  const routing = await buildRouting(config, metrics, log, (tenantId, providerId) =>
+  const routing = await buildRouting(config, instruments.routing, log, (tenantId, providerId) =>
     providerKeys.keyFor(tenantId, providerId),
   );
   const authenticator = new CachingAuthenticator(services.keys, services.bus, {
     usage: services.keyUsage,
     throttle: new FailureThrottle(env.authFailuresPerMinute),
+    // The metrics' tenant labels are slugs, learnt as keys resolve, not per request.
+    onResolved: (principal) => {
+      if (principal.kind === 'tenant')
+        instruments.tenants.learn(principal.tenantId, principal.tenantSlug);
+    },
   });
-  const unchecked = new Counter({
-    name: 'llm_backend_rate_limit_store_errors_total',
-    help: 'Requests the ledger (Redis) could not decide in time; served or refused per RATE_LIMIT_FAILURE_MODE.',
-    registers: [metrics],
-  });
+  const { tenants } = instruments;
   const limits = new LimitsCache(
     { rules: services.limitRules, quotas: services.quotas },
     services.bus,
@@ -110,13 +110,15 @@ export async function buildGateway({
     usedIn: (tenantId, quota, window) => services.usageRecords.usedIn(tenantId, quota, window),
     publisher: services.publisher,
     failureMode: env.rateLimitFailureMode,
+    onRefused: (tenantId, kind) => instruments.limits.refused(tenants.of(tenantId), kind),
+    onUse: (tenantId, uses) => instruments.limits.used(tenants.of(tenantId), uses),
     onUnchecked: (error) => {
-      unchecked.inc();
+      instruments.limits.storeError();
       log.warn({ err: error, failureMode: env.rateLimitFailureMode }, 'rate limits not checked');
     },
   });
   const { cache, idempotency, semantic } = buildCaching(
-    { config, services, backends, metrics, log },
+    { config, services, backends, instruments, log },
     routing,
   );
   const alerts = new AlertMonitor({
@@ -131,11 +133,11 @@ export async function buildGateway({
     timeoutMs: env.usageCommitTimeoutMs,
     progressMs: env.usageProgressMs,
     log,
-    onWait: registerCommitMetrics(metrics),
+    onWait: instruments.pipeline.commitWait,
   });
   return {
     routing,
-    inference: buildInference(config, routing, backends, metrics, log),
+    inference: buildInference(config, routing, backends, instruments, log),
     authenticator,
     limiter,
     alerts,
@@ -155,15 +157,11 @@ export async function buildGateway({
  * the semantic cache over the tenants' databases, one per process.
  */
 function buildCaching(
-  { config, services, backends, metrics, log }: Omit<GatewayDeps, 'holder'>,
+  { config, services, backends, instruments, log }: Omit<GatewayDeps, 'holder'>,
   routing: Routing,
 ): { cache: ResponseCache; idempotency: Idempotency; semantic: SemanticCaching } {
-  const outcomes = new Counter({
-    name: 'llm_backend_cache_requests_total',
-    help: 'Requests a cache applied to, by cache (exact, semantic) and outcome.',
-    labelNames: ['cache', 'outcome'],
-    registers: [metrics],
-  });
+  const outcome = (tenantId: string, cache: string, outcome: string) =>
+    instruments.inference.cache(instruments.tenants.of(tenantId), cache, outcome);
   const settings = new CacheSettingsCache(
     (tenantId) => services.cacheSettings.get(tenantId),
     services.bus,
@@ -175,7 +173,7 @@ function buildCaching(
     settings: (tenantId) => settings.get(tenantId),
     config: config.cache,
     timeoutMs,
-    onOutcome: (outcome) => outcomes.inc({ cache: 'exact', outcome }),
+    onOutcome: (result, tenantId) => outcome(tenantId, 'exact', result),
     onError,
   });
   const idempotency = new Idempotency({ store: backends.idempotency, timeoutMs, onError });
@@ -193,7 +191,7 @@ function buildCaching(
     settings: (tenantId) => settings.get(tenantId),
     config: config.cache,
     onError: (error) => log.warn({ err: error }, 'semantic cache store failed'),
-    onOutcome: (outcome) => outcomes.inc({ cache: 'semantic', outcome }),
+    onOutcome: (result, tenantId) => outcome(tenantId, 'semantic', result),
   });
   return { cache, idempotency, semantic };
 }
@@ -203,22 +201,11 @@ function buildInference(
   config: AppConfig,
   routing: Routing,
   backends: Backends,
-  metrics: Registry,
+  instruments: Metrics,
   log: Logger,
 ): Inference {
   const { dedup, redisTimeoutMs } = config.env;
   if (!dedup.enabled) return routing.inference;
-  const counter = (name: string, help: string) =>
-    new Counter({ name: `llm_backend_dedup_${name}_total`, help, registers: [metrics] });
-  const leaders = counter('leaders', 'Shared requests whose upstream call this instance made.');
-  const followers = counter(
-    'followers',
-    'Requests answered by another identical request in flight, without an upstream call of their own.',
-  );
-  const takeovers = counter(
-    'takeovers',
-    'Upstream calls this instance made for followers whose leader died or failed.',
-  );
   return new Deduplicator({
     upstream: routing.inference,
     exchange: backends.dedup,
@@ -230,9 +217,9 @@ function buildInference(
     },
     models: config.models,
     metrics: {
-      leader: () => leaders.inc(),
-      follower: () => followers.inc(),
-      takeover: () => takeovers.inc(),
+      leader: () => instruments.routing.dedup('leaders'),
+      follower: () => instruments.routing.dedup('followers'),
+      takeover: () => instruments.routing.dedup('takeovers'),
     },
     onError: (error, message) => log.warn({ err: error }, message),
   });

@@ -1,6 +1,7 @@
 import type { DestinationStream } from 'pino';
 import { Registry } from 'prom-client';
 import type { AppConfig } from '../config/load.js';
+import { createMetrics } from '../observability/metrics/catalogue.js';
 import { EventPublisher } from '../services/events/publisher.js';
 import { consumerName } from '../services/usage/usage-workers.js';
 import { openStorage, type Storage } from '../storage/open.js';
@@ -9,7 +10,7 @@ import { type BackendOverrides, memoryBackends, redisBackends } from './backends
 import { type Background, type BackgroundHost, type Role, startBackground } from './background.js';
 import { buildGateway, type Gateway } from './gateway.js';
 import { buildLogger } from './logger.js';
-import { registerPipelineMetrics } from './metrics.js';
+import { watchStorage } from './metrics.js';
 import { buildServices, closeServices } from './services.js';
 
 export type { Role };
@@ -49,26 +50,32 @@ export async function compose(config: AppConfig, options: ComposeOptions): Promi
       databaseServers: config.databaseServers,
       onIdleError: (error) => log.warn({ err: error }, 'idle database connection failed'),
     }));
-  const redis = env.redisUrl === null ? null : openRedis(env.redisUrl);
+  const metrics = new Registry();
+  const instruments = createMetrics(metrics, {
+    tenantLabels: env.metricsTenantLabels,
+    role: options.role,
+  });
+  const redis =
+    env.redisUrl === null
+      ? null
+      : openRedis(env.redisUrl, {
+          command: instruments.system.redisCommand,
+          error: instruments.system.redisError,
+        });
   // This process's name wherever instances meet: the ledger's holds, the instance count.
   const holder = consumerName(0);
   const backends =
     redis === null
       ? memoryBackends(env, options.backends)
       : redisBackends(redis, { ...env, holder }, options.backends);
-  const metrics = new Registry();
   const publisher = new EventPublisher({ log: backends.events, logger: log });
   const services = buildServices({ config, storage, backends, publisher, log });
-  publisher.countWith(
-    registerPipelineMetrics(metrics, {
-      publisher: services.usagePublisher,
-      queue: backends.usageQueue,
-    }),
-  );
+  publisher.countWith(instruments.pipeline.event);
+  const unobserve = watchStorage(instruments, storage, { services, backends });
   let gateway: Gateway | null = null;
   try {
     if (options.role === 'serve')
-      gateway = await buildGateway({ config, services, backends, holder, metrics, log });
+      gateway = await buildGateway({ config, services, backends, holder, instruments, log });
   } catch (error) {
     await closeConnections();
     throw error;
@@ -76,6 +83,7 @@ export async function compose(config: AppConfig, options: ComposeOptions): Promi
   let background: Background | null = null;
 
   async function closeConnections(): Promise<void> {
+    unobserve();
     await publisher.drain();
     await backends.close();
     await redis?.close();
@@ -87,6 +95,7 @@ export async function compose(config: AppConfig, options: ComposeOptions): Promi
     role: options.role,
     log,
     metrics,
+    instruments,
     storage,
     redis,
     backends,

@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
-import { Counter, Gauge, type Registry } from 'prom-client';
 import { type AppConfig, ConfigError } from '../config/load.js';
+import type { RoutingMetrics } from '../observability/metrics/routing.js';
 import { LangChainLoadError } from '../providers/langchain/load-class.js';
 import { ProviderRegistry, tenantKeyProviders } from '../providers/registry.js';
 import { InferenceService, type TenantKeyLookup } from '../services/inference/inference-service.js';
@@ -8,8 +8,6 @@ import { ModelCatalog } from '../services/inference/model-catalog.js';
 import { ModelResolver } from '../services/routing/auto-router.js';
 import { HealthChecker } from '../services/routing/health-checker.js';
 import { ModelRouter } from '../services/routing/model-router.js';
-
-const CIRCUIT_VALUE = { closed: 0, half_open: 1, open: 2 } as const;
 
 export interface Routing {
   inference: InferenceService;
@@ -26,24 +24,23 @@ export interface Routing {
  */
 export async function buildRouting(
   config: AppConfig,
-  metrics: Registry,
+  metrics: RoutingMetrics,
   log: FastifyBaseLogger,
   keyFor?: TenantKeyLookup,
 ): Promise<Routing> {
   const providers = await openProviders(config);
-  const attempts = new Counter({
-    name: 'llm_backend_upstream_attempts_total',
-    help: 'Upstream calls by model, deployment and outcome (success, retry, failover, context, final).',
-    labelNames: ['model', 'deployment', 'outcome'],
-    registers: [metrics],
-  });
   const router = new ModelRouter({
     models: config.models,
     routing: config.routing,
     onAttempt: (target, outcome) =>
-      attempts.inc({ model: target.model.name, deployment: target.deployment.id, outcome }),
+      metrics.attempt(target.model.name, target.deployment.id, outcome),
+    onNextAttempt: (from, to) =>
+      metrics.next(
+        { model: from.model.name, deployment: from.deployment.id },
+        { model: to.model.name, deployment: to.deployment.id },
+      ),
   });
-  registerDeploymentGauges(metrics, router);
+  metrics.watch(() => router.snapshot());
   const tenantKeys = tenantKeyProviders(config.providers);
   const catalog = new ModelCatalog(config.models, config.routers);
   const health = new HealthChecker({
@@ -79,29 +76,4 @@ async function openProviders(config: AppConfig): Promise<ProviderRegistry> {
       throw new ConfigError([`CONFIG_FILE: ${error.message}`]);
     throw error;
   }
-}
-
-function registerDeploymentGauges(metrics: Registry, router: ModelRouter): void {
-  new Gauge({
-    name: 'llm_backend_deployment_circuit_state',
-    help: 'Circuit of each deployment: 0 closed, 1 half-open, 2 open.',
-    labelNames: ['model', 'deployment'],
-    registers: [metrics],
-    collect() {
-      this.reset();
-      for (const s of router.snapshot())
-        this.set({ model: s.model, deployment: s.deployment }, CIRCUIT_VALUE[s.circuit]);
-    },
-  });
-  new Gauge({
-    name: 'llm_backend_deployment_in_flight_requests',
-    help: 'Requests in flight to each deployment, streams until their end.',
-    labelNames: ['model', 'deployment'],
-    registers: [metrics],
-    collect() {
-      this.reset();
-      for (const s of router.snapshot())
-        this.set({ model: s.model, deployment: s.deployment }, s.in_flight);
-    },
-  });
 }

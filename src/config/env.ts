@@ -93,6 +93,8 @@ export interface EnvConfig {
   opsPort: number | null;
   /** Identical requests in flight share one upstream call (see docs/deduplication.md). */
   dedup: DedupConfig;
+  /** How many tenants get a `tenant` label of their own in the metrics; later ones: `other`. */
+  metricsTenantLabels: number;
 }
 
 export interface DedupConfig {
@@ -266,6 +268,7 @@ export function readEnv(env: Env, errors: string[]): EnvConfig {
     opsAuth: opsAuth(env.OPS_AUTH, errors),
     opsPort: opsPort(env, errors),
     dedup: dedup(env, errors),
+    metricsTenantLabels: integer(env, 'METRICS_TENANT_LABELS', 100, 0, 10_000, errors),
   };
 }
 

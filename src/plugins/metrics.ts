@@ -1,74 +1,70 @@
 import type { FastifyInstance } from 'fastify';
-import { Counter, collectDefaultMetrics, Histogram, type Registry } from 'prom-client';
-import type { RequestContext } from './request-context.js';
+import type { Metrics } from '../observability/metrics/catalogue.js';
+import { NO_MODEL } from '../observability/metrics/inference.js';
+import type { FinishedRequest, RequestContext } from './request-context.js';
 
-/** HTTP metrics into the root's registry (one per root, so apps in one process never collide). */
+/** The routes whose requests are inference: their own metrics, by model and tenant. */
+const INFERENCE_ROUTES = new Set(['/v1/chat/completions', '/v1/completions', '/v1/embeddings']);
+
+/**
+ * Records each finished request into the catalogue (HTTP, and for the inference routes the
+ * model, tenant, tokens, cost and errors), and serves /metrics from the root's registry (one
+ * per root, so apps in one process never collide). Nothing here waits: every series is
+ * resolved once and kept.
+ */
 export function registerMetrics(
   app: FastifyInstance,
   context: RequestContext,
-  registry: Registry,
+  metrics: Metrics,
 ): void {
-  collectDefaultMetrics({ register: registry, prefix: 'llm_backend_' });
-  const requests = new Counter({
-    name: 'llm_backend_http_requests_total',
-    help: 'HTTP requests by method, route and status.',
-    labelNames: ['method', 'route', 'status'],
-    registers: [registry],
-  });
-  const duration = new Histogram({
-    name: 'llm_backend_http_request_duration_seconds',
-    help: 'HTTP request duration, until the last byte of the response.',
-    labelNames: ['method', 'route', 'status'],
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
-    registers: [registry],
-  });
-  const tokens = new Counter({
-    name: 'llm_backend_tokens_total',
-    help: 'Tokens by model, provider, kind (input, output, cached) and whether estimated.',
-    labelNames: ['model', 'provider', 'kind', 'estimated'],
-    registers: [registry],
-  });
-
-  // The labelled series of each combination, looked up once: prom-client hashes the label
-  // object on every inc() and observe() otherwise. The combinations are few (routes, statuses,
-  // configured models), and the registry is never reset, so a series once made stays valid.
-  type Series<T extends { labels: (...values: string[]) => unknown }> = ReturnType<T['labels']>;
-  const http = new Map<string, { count: Series<typeof requests>; time: Series<typeof duration> }>();
-  const usage = new Map<string, Record<'input' | 'output' | 'cached', Series<typeof tokens>>>();
-
-  context.onFinished(({ request, status, durationMs }) => {
+  metrics.http.watch(app.server);
+  context.onFinished((finished) => {
+    const { request, status, durationMs } = finished;
     // Unmatched URLs share one label so scanners cannot blow up the series count.
     const route = request.routeOptions.url ?? 'unmatched';
-    const key = `${request.method} ${status} ${route}`;
-    let series = http.get(key);
-    if (series === undefined) {
-      const labels = [request.method, route, String(status)];
-      series = { count: requests.labels(...labels), time: duration.labels(...labels) };
-      http.set(key, series);
-    }
-    series.count.inc();
-    series.time.observe(durationMs / 1000);
-    const used = request.inference?.usage;
-    // A cache hit's tokens were not spent upstream (llm_backend_cache_requests_total counts it).
-    if (request.inference && used && request.inference.cacheHit !== true) {
-      const { model, provider } = request.inference;
-      const estimated = String(used.estimated);
-      const key = `${estimated} ${provider} ${model}`;
-      let kinds = usage.get(key);
-      if (kinds === undefined) {
-        // In this order: the exposition lists the labels as given.
-        const of = (kind: string) => tokens.labels({ model, provider, estimated, kind });
-        kinds = { input: of('input'), output: of('output'), cached: of('cached') };
-        usage.set(key, kinds);
-      }
-      kinds.input.inc(used.promptTokens);
-      kinds.output.inc(used.completionTokens);
-      kinds.cached.inc(used.cachedTokens);
-    }
+    metrics.http.finished(request.method, route, status, durationMs / 1000);
+    if (INFERENCE_ROUTES.has(route)) recordInference(metrics, route, finished);
   });
 
   app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
-    reply.type(registry.contentType);
-    return registry.metrics();
+    reply.type(metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+}
+
+function recordInference(metrics: Metrics, route: string, finished: FinishedRequest): void {
+  const { request, status, durationMs } = finished;
+  const { principal, inference } = request;
+  // Requests without a tenant's key never got past authentication.
+  if (principal === null || principal.kind !== 'tenant') return;
+  const tenant = metrics.tenants.of(principal.tenantId);
+  metrics.activity.seen(tenant, principal.keyId, principal.userId);
+  const usage = inference?.usage ?? null;
+  // A cache hit's or a follower's tokens were not spent upstream by this request.
+  const spent = inference !== null && inference.cacheHit !== true && !inference.dedupOf;
+  metrics.inference.record({
+    route,
+    tenant,
+    model: inference?.model ?? NO_MODEL,
+    provider: inference?.provider ?? NO_MODEL,
+    deployment: inference?.deployment ?? NO_MODEL,
+    ok: status < 400,
+    errorCode: request.errorCode,
+    seconds: durationMs / 1000,
+    firstTokenSeconds:
+      inference?.stream && inference.timeToFirstChunkMs !== null
+        ? inference.timeToFirstChunkMs / 1000
+        : null,
+    tokens:
+      spent && usage !== null
+        ? {
+            input: usage.promptTokens,
+            output: usage.completionTokens,
+            cached: usage.cachedTokens,
+            estimated: usage.estimated,
+          }
+        : null,
+    cost: spent ? (inference.cost ?? 0) : 0,
+    saved: inference?.cacheHit ? (inference.savedCost ?? 0) : 0,
   });
 }

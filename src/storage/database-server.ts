@@ -3,7 +3,7 @@ import { constants, mkdirSync } from 'node:fs';
 import { cp, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { PGlite, PGliteOptions } from '@electric-sql/pglite';
-import { Kysely, PostgresDialect } from 'kysely';
+import { Kysely, type LogEvent, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { PGliteDialect } from './pglite-dialect.js';
 import { pgliteVector } from './pglite-vector.js';
@@ -111,19 +111,59 @@ export interface DatabaseServer {
   create(name: string): Promise<void>;
   drop(name: string): Promise<void>;
   close(): Promise<void>;
+  /** The connection pools open now and what they hold (none for the embedded databases). */
+  pools(): PoolStats[];
+  /** Tells `listener` each query's time on the handles this server opens; returns the undo. */
+  observeQueries(listener: QueryListener): () => void;
 }
+
+/** control: the control plane's database; tenant: a tenant's; admin: the server's own. */
+export type PoolKind = 'control' | 'tenant' | 'admin';
+
+export interface PoolStats {
+  pool: PoolKind;
+  total: number;
+  idle: number;
+  waiting: number;
+}
+
+export type QueryListener = (pool: PoolKind, seconds: number) => void;
 
 export class PostgresServer implements DatabaseServer {
   readonly kind = 'postgres';
   readonly controlDatabase: string;
   private readonly admin: pg.Pool;
+  /** Every pool made here and not yet ended, for the metrics. */
+  private readonly live = new Map<pg.Pool, PoolKind>();
+  private readonly listeners = new Set<QueryListener>();
 
   constructor(
     private readonly url: string,
     private readonly onIdleError: (error: Error) => void = () => {},
   ) {
     this.controlDatabase = decodeURIComponent(new URL(url).pathname.slice(1)) || 'postgres';
-    this.admin = this.pool(url, 2);
+    this.admin = this.pool(url, 2, 'admin');
+  }
+
+  pools(): PoolStats[] {
+    const stats: PoolStats[] = [];
+    for (const [pool, kind] of this.live) {
+      // Kysely's destroy() ends a pool: gone from here at the next look.
+      if (pool.ended) this.live.delete(pool);
+      else
+        stats.push({
+          pool: kind,
+          total: pool.totalCount,
+          idle: pool.idleCount,
+          waiting: pool.waitingCount,
+        });
+    }
+    return stats;
+  }
+
+  observeQueries(listener: QueryListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   /**
@@ -133,8 +173,9 @@ export class PostgresServer implements DatabaseServer {
    * of its own, and an unheard 'error' event ends the process. Every connection gets one;
    * the query it was running fails on its own.
    */
-  private pool(connectionString: string, max: number): pg.Pool {
+  private pool(connectionString: string, max: number, kind: PoolKind): pg.Pool {
     const pool = new pg.Pool({ connectionString, max });
+    this.live.set(pool, kind);
     pool.on('error', this.onIdleError);
     pool.on('connect', (client) => client.on('error', () => {}));
     return pool;
@@ -146,8 +187,14 @@ export class PostgresServer implements DatabaseServer {
       assertDatabaseName(name);
       target.pathname = `/${name}`;
     }
-    const pool = this.pool(target.toString(), options.maxConnections ?? 10);
-    return new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+    const kind = name === null ? 'control' : 'tenant';
+    const pool = this.pool(target.toString(), options.maxConnections ?? 10, kind);
+    // Kysely times each query (errors too); the listeners are read per query, so a handle
+    // opened before the metrics existed (the control plane) is timed once they do.
+    const log = (event: LogEvent) => {
+      for (const listener of this.listeners) listener(kind, event.queryDurationMillis / 1000);
+    };
+    return new Kysely<DB>({ dialect: new PostgresDialect({ pool }), log });
   }
 
   /**
@@ -261,6 +308,16 @@ export class PGliteServer implements DatabaseServer {
   ) {
     this.unlock = lockDirectory(root);
     this.templateDirectory = options.templateDirectory ?? join(root, 'template');
+  }
+
+  /** In-process databases: no connections to pool. */
+  pools(): PoolStats[] {
+    return [];
+  }
+
+  /** Not timed: a PGlite query is a function call of this process, not a round trip. */
+  observeQueries(): () => void {
+    return () => {};
   }
 
   /**

@@ -50,6 +50,11 @@ export class DatabaseServers {
     return this.entry(null).primary;
   }
 
+  /** Every server once, the control plane's first, replicas included. */
+  all(): DatabaseServer[] {
+    return [this.control, ...this.owned];
+  }
+
   has(name: string): boolean {
     return this.entries.has(name);
   }

@@ -39,6 +39,13 @@ export class MemoryConsumerGroup<T> {
     return this.entries.size;
   }
 
+  /** Entries handed out and not yet removed. */
+  get taken(): number {
+    let count = 0;
+    for (const entry of this.entries.values()) if (entry.owner !== null) count += 1;
+    return count;
+  }
+
   add(values: T[]): void {
     const now = this.clock();
     for (const value of values) {

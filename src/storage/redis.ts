@@ -1,4 +1,11 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { performance } from 'node:perf_hooks';
+import { type Command, Redis, type RedisOptions } from 'ioredis';
+
+/** Told of every command's round trip and failure, for the metrics; must not throw. */
+export interface RedisObserver {
+  command(connection: 'command', seconds: number): void;
+  error(connection: 'command' | 'blocking'): void;
+}
 
 /**
  * The options of every connection a process opens, in one place so they never drift apart.
@@ -34,11 +41,41 @@ function open(url: string): Redis {
   return client;
 }
 
+/**
+ * Times every command the client sends (pipelined and MULTI ones each) until its reply, at
+ * one clock read and one settled-promise callback per command: no wrapper the callers see.
+ * A command can pass through sendCommand more than once (the offline queue's flush): it is
+ * timed from the first. Blocking readers are counted for errors only: they wait by design.
+ */
+function instrument(
+  client: Redis,
+  connection: 'command' | 'blocking',
+  observer: RedisObserver,
+): void {
+  const send = client.sendCommand.bind(client);
+  const seen = new WeakSet<Command>();
+  client.sendCommand = (command, stream) => {
+    if (!seen.has(command)) {
+      seen.add(command);
+      const started = performance.now();
+      command.promise.then(
+        () => {
+          if (connection === 'command')
+            observer.command(connection, (performance.now() - started) / 1000);
+        },
+        () => observer.error(connection),
+      );
+    }
+    return send(command, stream);
+  };
+}
+
 /** How long closing waits for replies still due before it cuts the command connection. */
 const QUIT_GRACE_MS = 1000;
 
-export function openRedis(url: string): RedisConnections {
+export function openRedis(url: string, observer?: RedisObserver): RedisConnections {
   const command = open(url);
+  if (observer !== undefined) instrument(command, 'command', observer);
   const blocking = new Map<string, Redis>();
   let subscriber: Redis | null = null;
   return {
@@ -48,6 +85,7 @@ export function openRedis(url: string): RedisConnections {
       // A reader cuts its connection when it stops; one starting again gets a new one.
       if (client === undefined || client.status === 'end') {
         client = open(url);
+        if (observer !== undefined) instrument(client, 'blocking', observer);
         blocking.set(name, client);
       }
       return client;

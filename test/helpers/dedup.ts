@@ -27,7 +27,9 @@ export async function dedupCount(
 ): Promise<number> {
   // The gateway's services are the test's: composed with their root.
   const { root } = gateway.services as TestServices;
-  const metric = root.metrics.getSingleMetric(`dedup_${name}_total`) as Counter | undefined;
+  const metric = root.metrics.getSingleMetric(`llm_backend_dedup_${name}_total`) as
+    | Counter
+    | undefined;
   if (metric === undefined) throw new Error(`no dedup_${name}_total metric`);
   return (await metric.get()).values[0]?.value ?? 0;
 }

@@ -40,7 +40,7 @@ describe('operations endpoints', () => {
     );
     expect(text).toContain('llm_backend_http_request_duration_seconds_bucket');
     expect(text).toMatch(
-      /llm_backend_tokens_total\{model="gpt-test",provider="upstream",estimated="false",kind="input"\} 9/,
+      /llm_backend_tokens_total\{tenant="test",model="gpt-test",provider="upstream",kind="input",estimated="false"\} 9/,
     );
     expect(text).toContain('llm_backend_process_cpu_user_seconds_total');
   });

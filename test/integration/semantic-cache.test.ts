@@ -7,6 +7,7 @@ import {
   resolveSemanticCacheSettings,
   type SemanticCacheSettings,
 } from '../../src/domain/semantic-cache-settings.js';
+import { routingMetrics } from '../../src/observability/metrics/routing.js';
 import { mockEmbedding } from '../../src/providers/mock/text.js';
 import type { JsonObject } from '../../src/providers/types.js';
 import {
@@ -61,7 +62,7 @@ describe.each(BACKENDS)('semantic cache on %s', (kind) => {
   beforeAll(async () => {
     services = await servicesOn(kind);
     const config = loadConfig({ MASTER_KEY: TEST_MASTER_KEY });
-    routing = await buildRouting(config, new Registry(), pino({ level: 'silent' }));
+    routing = await buildRouting(config, routingMetrics(new Registry()), pino({ level: 'silent' }));
     cache = new SemanticCache({
       // The real inference path to the mock provider; counted, to see which lookups embed.
       inference: {

@@ -40,7 +40,7 @@ export interface ResponseCacheOptions {
   /** The longest a store call may take before the request goes on without the cache. */
   timeoutMs: number;
   /** Told of every request caching applied to (for the metrics). */
-  onOutcome: (outcome: CacheOutcome, capability: Capability) => void;
+  onOutcome: (outcome: CacheOutcome, tenantId: string, capability: Capability) => void;
   /** A store call that failed or stalled: logged; the request went on without the cache. */
   onError: (error: unknown) => void;
   clock?: () => number;
@@ -87,7 +87,7 @@ export class ResponseCache {
     const directives = cacheDirectives(request.cacheControl);
     const mayVary = !(settings.allowNondeterministic ?? own.nondeterministic);
     if (directives.noStore || (mayVary && !isDeterministic(capability, body)))
-      return this.counted({ kind: 'bypass' }, capability);
+      return this.counted({ kind: 'bypass' }, tenantId, capability);
     const maxTtl = own.maxTtlSeconds;
     const ttl = Math.min(directives.maxAge ?? settings.ttlSeconds ?? own.ttlSeconds, maxTtl);
     return {
@@ -102,29 +102,34 @@ export class ResponseCache {
     };
   }
 
-  private counted<T extends { kind: CacheOutcome }>(result: T, capability: Capability): T {
-    this.options.onOutcome(result.kind, capability);
+  private counted<T extends { kind: CacheOutcome }>(
+    result: T,
+    tenantId: string,
+    capability: Capability,
+  ): T {
+    this.options.onOutcome(result.kind, tenantId, capability);
     return result;
   }
 
   /** The stored answer, if any; a damaged entry is a miss (and the fresh answer replaces it). */
   async lookup(plan: Extract<CachePlan, { kind: 'use' }>, capability: Capability): Promise<Lookup> {
-    if (!plan.read) return this.counted({ kind: 'miss' }, capability);
+    if (!plan.read) return this.counted({ kind: 'miss' }, plan.tenantId, capability);
     const { store, timeoutMs } = this.options;
     let found: Awaited<ReturnType<ResponseStore['get']>>;
     try {
       found = await withDeadline(store.get(plan.tenantId, plan.key), timeoutMs);
     } catch (error) {
       this.options.onError(error);
-      return this.counted({ kind: 'bypass' }, capability);
+      return this.counted({ kind: 'bypass' }, plan.tenantId, capability);
     }
     const entry = found === null ? null : decodeEntry(found.value);
     const outcome = entry === null ? 'miss' : 'hit';
     store.count(plan.tenantId, outcome).catch(this.options.onError);
-    if (entry === null || found === null) return this.counted({ kind: 'miss' }, capability);
+    if (entry === null || found === null)
+      return this.counted({ kind: 'miss' }, plan.tenantId, capability);
     const ageSeconds = Math.max(0, Math.floor((this.clock() - found.storedAt) / 1000));
     const cost = hitCost(entry.usage, plan.pricePerMillion);
-    return this.counted({ kind: 'hit', entry, ageSeconds, cost }, capability);
+    return this.counted({ kind: 'hit', entry, ageSeconds, cost }, plan.tenantId, capability);
   }
 
   /** Stores a fresh answer, off the response's path; too large an answer is not stored. */

@@ -19,7 +19,7 @@ export interface SemanticCachingOptions {
   /** A store that failed: logged; the answer was sent regardless. */
   onError: (error: unknown) => void;
   /** Told of every lookup's outcome (for the metrics). */
-  onOutcome?: (outcome: SemanticLookup['outcome']) => void;
+  onOutcome?: (outcome: SemanticLookup['outcome'], tenantId: string) => void;
   clock?: () => number;
 }
 
@@ -56,7 +56,7 @@ export class SemanticCaching {
     const lookup = await this.options.cache.lookup({ ...request, model: model.name, settings });
     // Requests it does not apply to are not outcomes: only what a lookup was tried for.
     if (!(lookup.outcome === 'skip' && lookup.reason === 'disabled'))
-      this.options.onOutcome?.(lookup.outcome);
+      this.options.onOutcome?.(lookup.outcome, tenantId);
     return lookup;
   }
 

@@ -31,6 +31,8 @@ export interface AuthenticatorOptions {
   usage?: KeyUsageRecorder;
   /** Counts failures per client and refuses lookups past its limit. */
   throttle?: FailureThrottle;
+  /** Told of each fresh resolution (not of answers from memory), e.g. for the metrics. */
+  onResolved?: (principal: KeyPrincipal) => void;
 }
 
 type Cached = { principal: KeyPrincipal; until: number } | { refused: GatewayError; until: number };
@@ -48,6 +50,7 @@ export class CachingAuthenticator implements Authenticator {
   private readonly maxEntries: number;
   private readonly usage: KeyUsageRecorder | null;
   private readonly throttle: FailureThrottle | null;
+  private readonly onResolved: (principal: KeyPrincipal) => void;
 
   constructor(
     private readonly keys: KeyService,
@@ -58,6 +61,7 @@ export class CachingAuthenticator implements Authenticator {
     this.maxEntries = options.maxEntries ?? 100_000;
     this.usage = options.usage ?? null;
     this.throttle = options.throttle ?? null;
+    this.onResolved = options.onResolved ?? (() => {});
     bus.subscribe((message) => {
       for (const [fingerprint, entry] of this.entries) {
         if (!('principal' in entry)) continue;
@@ -99,6 +103,7 @@ export class CachingAuthenticator implements Authenticator {
     }
     try {
       const principal = await this.keys.resolve(secret);
+      this.onResolved(principal);
       this.touch(principal);
       const expires = principal.validUntil?.getTime() ?? Number.POSITIVE_INFINITY;
       this.remember(fingerprint, { principal, until: Math.min(now + this.ttlMs, expires) });

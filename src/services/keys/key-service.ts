@@ -26,6 +26,8 @@ export type KeyPrincipal = TenantPrincipal | PlatformPrincipal;
 export interface TenantPrincipal {
   kind: 'tenant';
   tenantId: string;
+  /** The tenant's slug (never changes): the metrics' tenant label. */
+  tenantSlug: string;
   keyId: string;
   role: TenantRole;
   userId: string | null;
@@ -242,6 +244,7 @@ export class KeyService {
     return {
       kind: 'tenant',
       tenantId: tenant.id,
+      tenantSlug: tenant.slug,
       keyId: key.id,
       role: key.role,
       userId: key.userId,

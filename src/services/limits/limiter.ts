@@ -40,6 +40,20 @@ export interface RateLimiterOptions {
   failureMode: FailureMode;
   /** Told of every request decided without the ledger (log it, count it). */
   onUnchecked: (error: unknown) => void;
+  /** Told of each refusal and the kind of limit that refused (for the metrics). */
+  onRefused?: (tenantId: string, kind: string) => void;
+  /**
+   * Told of how full each limit a decision read is, from the counters it read anyway (for
+   * the metrics): nothing more is asked of the ledger.
+   */
+  onUse?: (tenantId: string, uses: LimitUse[]) => void;
+}
+
+/** One limit's use as a fraction of it: 1 is full. */
+export interface LimitUse {
+  /** A limit kind's name, or a quota's: `tokens_per_day`, `budget_usd_per_month`, `tokens_total`. */
+  kind: string;
+  ratio: number;
 }
 
 /** What a request is about to use, reserved before the call. */
@@ -171,12 +185,28 @@ export class RateLimiter {
       if (decision.kind === 'refused' && first.firstRefusal) decision.firstRefusal = true;
     }
     if (decision.kind === 'unavailable') return this.unchecked(bound, decision.error);
-    if (decision.kind === 'refused') throw this.refusal(bound, decision, model.name);
+    if (decision.kind !== 'missing') this.reportUse(principal.tenantId, bound, decision.states);
+    if (decision.kind === 'refused') {
+      const refusing = bound[decision.check];
+      if (refusing !== undefined) this.options.onRefused?.(principal.tenantId, kindOf(refusing));
+      throw this.refusal(bound, decision, model.name);
+    }
     if (decision.kind === 'missing') throw new Error('quota counters stayed unseeded');
     return {
       headers: headersOf(bound, decision.states),
       settle: async (used) => this.release(bound, decision.ticket, used),
     };
+  }
+
+  private reportUse(tenantId: string, bound: Bound[], states: PoolState[]): void {
+    if (this.options.onUse === undefined) return;
+    const uses: LimitUse[] = [];
+    bound.forEach((b, i) => {
+      const state = states[i];
+      if (state !== undefined && state.limit > 0)
+        uses.push({ kind: kindOf(b), ratio: (state.limit - state.remaining) / state.limit });
+    });
+    this.options.onUse(tenantId, uses);
   }
 
   /** Quota thresholds passed by settled usage; `spec` is one of this limiter's counters. */
@@ -284,6 +314,15 @@ export class RateLimiter {
     if (crossing === undefined) publisher.publish('quota.exhausted', tenantId, data);
     else publisher.publish('quota.threshold_reached', tenantId, { ...data, ...crossing });
   }
+}
+
+/** The name a check goes by in the metrics: its limit kind, or its quota's metric and period. */
+function kindOf(bound: Bound): string {
+  if (bound.limit !== undefined) return bound.limit.kind;
+  const quota = bound.quota?.quota;
+  if (quota === undefined) return 'unknown';
+  const metric = quota.metric === 'cost' ? 'budget_usd' : 'tokens';
+  return quota.period === 'total' ? `${metric}_total` : `${metric}_per_${quota.period}`;
 }
 
 const stateAt = (states: PoolState[], i: number): PoolState =>

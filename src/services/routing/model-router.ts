@@ -48,6 +48,8 @@ export interface ModelRouterOptions {
   now?: () => number;
   /** Told of every attempt, for metrics. */
   onAttempt?: (target: AttemptTarget, outcome: AttemptOutcome) => void;
+  /** Told of each attempt after a failed one, and where that one went: retries and failovers. */
+  onNextAttempt?: (from: AttemptTarget, to: AttemptTarget) => void;
 }
 
 type Tried<T> =
@@ -56,6 +58,8 @@ type Tried<T> =
 
 interface Progress {
   attempts: number;
+  /** Where the previous attempt went; null before the first. */
+  last: AttemptTarget | null;
 }
 
 /** Where one model's attempts stand. */
@@ -100,7 +104,7 @@ export class ModelRouter {
     request: RouteRequest,
     call: (target: AttemptTarget) => Promise<AttemptResult<T>>,
   ): Promise<Routed<T>> {
-    const progress: Progress = { attempts: 0 };
+    const progress: Progress = { attempts: 0, last: null };
     let queue = [request.model, ...this.fallbacks(request.model.routing.fallbacks, request)];
     let last: Tried<T> | null = null;
     for (let model = queue.shift(); model !== undefined; model = queue.shift()) {
@@ -163,6 +167,9 @@ export class ModelRouter {
       state = await this.pick(states, p)
     ) {
       progress.attempts += 1;
+      const target = { model, deployment: state.config };
+      if (progress.last !== null) this.options.onNextAttempt?.(progress.last, target);
+      progress.last = target;
       last = await this.attempt(model, state, request, call);
       if (last.ok) return last;
       p.tried.add(state);

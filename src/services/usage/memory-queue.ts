@@ -59,6 +59,14 @@ export class MemoryUsageQueue implements UsageQueue {
     return this.group.size;
   }
 
+  async pending(): Promise<number> {
+    return this.group.taken;
+  }
+
+  async deadLetterCount(): Promise<number> {
+    return this.dead.length;
+  }
+
   /** Nothing outlives the process here, which the gateway meets by draining at stop. */
   async durabilityWarning(): Promise<string | null> {
     return null;

@@ -43,6 +43,10 @@ export interface UsageQueue {
   deadLetters(limit: number): Promise<DeadLetter[]>;
   /** Entries published and not yet acknowledged. */
   backlog(): Promise<number>;
+  /** Entries handed to a worker and not yet acknowledged (a part of the backlog). */
+  pending(): Promise<number>;
+  /** How many dead letters are kept. */
+  deadLetterCount(): Promise<number>;
   /** Why queued events might not survive a restart of the queue's server; null if they do. */
   durabilityWarning(): Promise<string | null>;
   close(): Promise<void>;

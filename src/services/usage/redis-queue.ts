@@ -126,6 +126,22 @@ export class RedisUsageQueue implements UsageQueue {
     return this.options.client.xlen(this.stream);
   }
 
+  async pending(): Promise<number> {
+    try {
+      // The summary form: [count, first id, last id, consumers].
+      const [count] = (await this.options.client.xpending(this.stream, USAGE_GROUP)) as [number];
+      return count;
+    } catch (error) {
+      // No group yet (no worker has read): nothing is handed out.
+      if (isNoGroup(error)) return 0;
+      throw error;
+    }
+  }
+
+  async deadLetterCount(): Promise<number> {
+    return this.options.client.xlen(this.dead);
+  }
+
   /**
    * Queued events outlive a Redis restart only with the append-only file on; without it a
    * restart loses what came since the last snapshot.

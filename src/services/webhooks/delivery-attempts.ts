@@ -36,7 +36,13 @@ const isGone = (error: unknown) =>
  */
 export class DeliveryAttempts {
   constructor(
-    private readonly options: { tenants: TenantService; due: DueIndex; retryBaseMs: number },
+    private readonly options: {
+      tenants: TenantService;
+      due: DueIndex;
+      retryBaseMs: number;
+      /** Told of each attempt's time and outcome (for the metrics). */
+      onAttempt?: (seconds: number, outcome: 'delivered' | 'failed') => void;
+    },
   ) {}
 
   /** The delivery, if it is still due and now ours; otherwise the index is put right. */
@@ -69,6 +75,7 @@ export class DeliveryAttempts {
     const { entry, db } = claimed;
     const succeeded =
       outcome.statusCode !== null && outcome.statusCode >= 200 && outcome.statusCode < 300;
+    this.options.onAttempt?.(outcome.durationMs / 1000, succeeded ? 'delivered' : 'failed');
     const next = await db.transaction().execute(async (trx) => {
       const deliveries = new WebhookDeliveryRepository(trx);
       const attempts = await deliveries.addAttempt(entry.deliveryId, {

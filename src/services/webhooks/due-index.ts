@@ -21,6 +21,8 @@ export interface DueIndex {
   remove(entry: DueEntry): Promise<void>;
   /** When the earliest entry is due (ms since the epoch), or null when there is none. */
   next(): Promise<number | null>;
+  /** How many deliveries are scheduled (due now or later), for the metrics. */
+  size(): Promise<number>;
   /** Told when this process schedules something, so its dispatchers need not wait to poll. */
   onSchedule(listener: () => void): () => void;
   close(): Promise<void>;
@@ -69,6 +71,10 @@ export class MemoryDueIndex implements DueIndex {
 
   async remove(entry: DueEntry): Promise<void> {
     this.due.delete(memberOf(entry));
+  }
+
+  async size(): Promise<number> {
+    return this.due.size;
   }
 
   async next(): Promise<number | null> {

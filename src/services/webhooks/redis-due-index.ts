@@ -40,6 +40,10 @@ export class RedisDueIndex implements DueIndex {
     await this.options.client.zrem(this.options.key, memberOf(entry));
   }
 
+  async size(): Promise<number> {
+    return this.options.client.zcard(this.options.key);
+  }
+
   async next(): Promise<number | null> {
     const [, score] = await this.options.client.zrange(this.options.key, 0, 0, 'WITHSCORES');
     return score === undefined ? null : Number(score);

@@ -22,6 +22,8 @@ export interface WebhookWorkersOptions {
   pollMs?: number;
   /** The platform's own webhook and the event log read by its group; none: not relayed. */
   operator?: { webhook: OperatorWebhook; feed: EventFeed } | null;
+  /** Told of each delivery attempt to a tenant's webhook: its time and outcome. */
+  onAttempt?: (seconds: number, outcome: 'delivered' | 'failed') => void;
 }
 
 export interface RunningWebhookWorkers {
@@ -65,6 +67,7 @@ export async function startWebhookWorkers(
     tenants,
     due: webhooks.due,
     retryBaseMs: webhooks.settings.retryBaseMs,
+    onAttempt: options.onAttempt,
   });
   const dispatchers = Array.from(
     { length: options.count },
