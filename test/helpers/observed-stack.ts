@@ -5,20 +5,18 @@ import { chatCompletion, FakeUpstream, json, sse, textChunks } from './fake-upst
 import { writeConfigFile } from './gateway.js';
 import { type ChildRole, startRole } from './gateway-process.js';
 import { TEST_REDIS_URL } from './limit-stores.js';
-import { freePort } from './prometheus.js';
 import { servicesOn, TEST_MASTER_KEY, type TestServices } from './tenant-services.js';
 import { WebhookReceiver } from './webhook-receiver.js';
 
 /**
- * A deployment as an operator runs it, for the observability checks: `llm-backend serve` and
- * `llm-backend worker` as processes over PostgreSQL and Redis, in front of a fake upstream
+ * A deployment as an operator runs it, for the observability checks: `llm-backend serve` as a
+ * process over PostgreSQL and Redis, in front of a fake upstream
  * that answers, fails, fails once or streams depending on the upstream model asked for.
  */
 export interface ObservedStack {
   upstream: FakeUpstream;
   services: TestServices;
   serve: ChildRole & { url: string };
-  worker: ChildRole & { url: string };
   receiver: WebhookReceiver;
   /** Each tenant's clients: `owner` with the owner key, `member` a user's key, `limited` a key of 1 request a minute. */
   tenants: Record<'acme' | 'globex', Record<'owner' | 'member' | 'limited', OpenAI>>;
@@ -90,6 +88,7 @@ async function provisionTenant(
   services: TestServices,
   slug: string,
   sdk: (secret: string) => OpenAI,
+  tokensPerDay: number,
 ) {
   await services.tenants.create({ slug, name: slug });
   const owner = await services.keys.create(slug, { name: 'owner', role: 'owner' });
@@ -109,21 +108,34 @@ async function provisionTenant(
     subjectId: limited.key.id,
     requestsPerMinute: 1,
   });
-  // A daily token quota and a monthly budget, so their use shows as a fraction.
+  // A daily token quota and a monthly budget, so their use shows as a fraction; 1 % passes
+  // with the first answers, a quota.threshold_reached event for the webhook dispatcher.
+  const thresholds = [1, 50, 80];
   await services.quotas.set(slug, {
     scope: 'tenant',
     metric: 'tokens',
     period: 'day',
-    amount: 20_000,
+    amount: tokensPerDay,
+    thresholds,
   });
-  await services.quotas.set(slug, { scope: 'tenant', metric: 'cost', period: 'month', amount: 1 });
+  await services.quotas.set(slug, {
+    scope: 'tenant',
+    metric: 'cost',
+    period: 'month',
+    amount: 1,
+    thresholds,
+  });
   return { owner: sdk(owner.secret), member: sdk(member.secret), limited: sdk(limited.secret) };
 }
 
-/** Starts the stack; `delayMs` is the upstream's time per answer (0 by default). */
-export async function startObservedStack(
-  options: { delayMs?: () => number } = {},
-): Promise<ObservedStack> {
+export interface StackOptions {
+  /** The upstream's time per answer; default 0. */
+  delayMs?: () => number;
+  /** Each tenant's daily token quota; default 5000. */
+  tokensPerDay?: number;
+}
+
+export async function startObservedStack(options: StackOptions = {}): Promise<ObservedStack> {
   const children = new Set<ChildProcess>();
   const upstream = await new FakeUpstream().start();
   scriptUpstream(upstream, options.delayMs ?? (() => 0));
@@ -136,7 +148,8 @@ export async function startObservedStack(
     await upstream.stop();
   };
   try {
-    return { ...(await startRoles(services, upstream, receiver, children)), close };
+    const tokensPerDay = options.tokensPerDay ?? 5000;
+    return { ...(await startRoles(services, upstream, receiver, children, tokensPerDay)), close };
   } catch (error) {
     // Nothing may outlive a failed start: the processes are the test's to stop.
     await close();
@@ -149,6 +162,7 @@ async function startRoles(
   upstream: FakeUpstream,
   receiver: WebhookReceiver,
   children: Set<ChildProcess>,
+  tokensPerDay: number,
 ): Promise<Omit<ObservedStack, 'close'>> {
   const env = {
     DATABASE_URL: services.backend.url ?? '',
@@ -161,23 +175,20 @@ async function startRoles(
     WEBHOOK_ALLOWED_HOSTS: '127.0.0.1',
     PORT: '0',
   };
+  // Its own usage writers and webhook dispatchers (USAGE_WORKERS, WEBHOOK_WORKERS default to
+  // 1): `llm-backend worker` serves no metrics, so a separate one would hide their figures.
   const serve = await startRole('serve', env, children);
-  // A worker has no port but OPS_PORT, where it serves its metrics.
-  const workerPort = await freePort();
-  const workerRole = await startRole('worker', { ...env, OPS_PORT: String(workerPort) }, children);
-  const worker = { ...workerRole, url: `http://127.0.0.1:${workerPort}` };
   const sdk = (apiKey: string) => new OpenAI({ apiKey, baseURL: `${serve.url}/v1`, maxRetries: 0 });
   const tenants = {
-    acme: await provisionTenant(services, 'acme', sdk),
-    globex: await provisionTenant(services, 'globex', sdk),
+    acme: await provisionTenant(services, 'acme', sdk, tokensPerDay),
+    globex: await provisionTenant(services, 'globex', sdk, tokensPerDay),
   };
-  // A delivery for the worker's webhook dispatcher, so its metrics have something to show.
-  const { webhook } = await services.webhooks.endpoints.create('acme', {
+  // The gateway's dispatcher delivers acme's quota events here.
+  await services.webhooks.endpoints.create('acme', {
     url: receiver.url('/acme'),
     eventTypes: ['quota.*'],
   });
-  await services.webhooks.deliveries.sendTest('acme', webhook.id);
-  return { upstream, services, serve, worker, receiver, tenants };
+  return { upstream, services, serve, receiver, tenants };
 }
 
 const ask = (content: string) => [{ role: 'user' as const, content }];

@@ -16,7 +16,8 @@ const hostOf = (url: string) => new URL(url).host;
 const resultOf = (answer: PrometheusAnswer) => answer.data?.result ?? [];
 
 /**
- * The dashboards and alert rules against a real Prometheus scraping a real gateway and worker:
+ * The dashboards and alert rules against a real Prometheus scraping a real gateway (with its
+ * usage writers and webhook dispatchers):
  * every expression must parse, and every panel must show data once traffic has gone through.
  */
 describe.skipIf(prometheusBinary === null)('dashboards and alert rules on Prometheus', () => {
@@ -28,10 +29,7 @@ describe.skipIf(prometheusBinary === null)('dashboards and alert rules on Promet
     stack = await startObservedStack();
     prometheus = new PrometheusServer(
       prometheusBinary ?? '',
-      [
-        { job: 'llm-backend', targets: [hostOf(stack.serve.url)] },
-        { job: 'llm-backend-worker', targets: [hostOf(stack.worker.url)] },
-      ],
+      [{ job: 'llm-backend', targets: [hostOf(stack.serve.url)] }],
       [fileURLToPath(RULES_FILE)],
     );
     await prometheus.start();
@@ -52,12 +50,12 @@ describe.skipIf(prometheusBinary === null)('dashboards and alert rules on Promet
   });
 
   it(
-    'scrapes the gateway and the worker',
+    'scrapes the gateway',
     async () => {
       await eventually(async () => {
         const answer = resultOf(await prometheus.query('llm_backend_up'));
         const roles = answer.map((series) => series.metric.instance_role).sort();
-        expect(roles).toEqual(['serve', 'worker']);
+        expect(roles).toEqual(['serve']);
       }, PATIENCE_MS);
     },
     PATIENCE_MS + 10_000,
