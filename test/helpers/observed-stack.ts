@@ -108,9 +108,10 @@ async function provisionTenant(
     subjectId: limited.key.id,
     requestsPerMinute: 1,
   });
-  // A daily token quota and a monthly budget, so their use shows as a fraction; 1 % passes
-  // with the first answers, a quota.threshold_reached event for the webhook dispatcher.
-  const thresholds = [1, 50, 80];
+  // A daily token quota and a monthly budget, so their use shows as a fraction; a threshold
+  // at every 1 % up to 10 %, so that traffic keeps raising quota.threshold_reached events for
+  // the webhook dispatcher to deliver.
+  const thresholds = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
   await services.quotas.set(slug, {
     scope: 'tenant',
     metric: 'tokens',
@@ -131,7 +132,7 @@ async function provisionTenant(
 export interface StackOptions {
   /** The upstream's time per answer; default 0. */
   delayMs?: () => number;
-  /** Each tenant's daily token quota; default 5000. */
+  /** Each tenant's daily token quota; default 5000 (a round of traffic passes 1 % of it). */
   tokensPerDay?: number;
 }
 
@@ -192,6 +193,8 @@ async function startRoles(
 }
 
 const ask = (content: string) => [{ role: 'user' as const, content }];
+/** Quotas reserve a request's max_tokens before the call: small, so many fit in the quota. */
+const MAX_TOKENS = 20;
 
 /**
  * One round of traffic: answers for both tenants and several models, a stream, a cache hit,
@@ -203,7 +206,7 @@ export async function driveTraffic(stack: ObservedStack): Promise<PromiseSettled
   const calls: Promise<unknown>[] = [];
   for (const clients of [acme, globex]) {
     const chat = (client: OpenAI, model: string, content = randomUUID()) =>
-      client.chat.completions.create({ model, messages: ask(content) });
+      client.chat.completions.create({ model, messages: ask(content), max_tokens: MAX_TOKENS });
     calls.push(
       chat(clients.owner, 'gpt-large'),
       chat(clients.member, 'gpt-small'),
@@ -213,7 +216,8 @@ export async function driveTraffic(stack: ObservedStack): Promise<PromiseSettled
       drain(
         clients.member.chat.completions.create({
           model: 'gpt-large',
-          messages: ask('stream'),
+          messages: ask(`stream ${randomUUID()}`),
+          max_tokens: MAX_TOKENS,
           stream: true,
           stream_options: { include_usage: true },
         }),
@@ -221,7 +225,12 @@ export async function driveTraffic(stack: ObservedStack): Promise<PromiseSettled
     );
   }
   // The same deterministic question twice: the second is a cache hit.
-  const cached = { model: 'gpt-large', temperature: 0, messages: ask('what is cached?') };
+  const cached = {
+    model: 'gpt-large',
+    temperature: 0,
+    max_tokens: MAX_TOKENS,
+    messages: ask('what is cached?'),
+  };
   calls.push(
     acme.owner.chat.completions
       .create(cached)
@@ -229,7 +238,11 @@ export async function driveTraffic(stack: ObservedStack): Promise<PromiseSettled
   );
   // One request a minute for this key: the second is refused.
   const limited = () =>
-    globex.limited.chat.completions.create({ model: 'gpt-small', messages: ask('limited') });
+    globex.limited.chat.completions.create({
+      model: 'gpt-small',
+      max_tokens: MAX_TOKENS,
+      messages: ask('limited'),
+    });
   calls.push(limited().then(limited, limited));
   return Promise.allSettled(calls);
 }
