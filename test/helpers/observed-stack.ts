@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
 import OpenAI from 'openai';
 import { chatCompletion, FakeUpstream, json, sse, textChunks } from './fake-upstream.js';
 import { writeConfigFile } from './gateway.js';
@@ -142,15 +143,22 @@ export async function startObservedStack(options: StackOptions = {}): Promise<Ob
   scriptUpstream(upstream, options.delayMs ?? (() => 0));
   const receiver = await new WebhookReceiver().start();
   const services = await servicesOn('postgres', { webhooks: { allowedHosts: ['127.0.0.1'] } });
+  // A stream of its own, so no other test's workers take these events.
+  const usageStream = `llmb:usage:observability:${randomUUID()}`;
   const close = async () => {
     for (const child of children) child.kill('SIGKILL');
+    await dropKeys(usageStream);
     await services.close();
     await receiver.stop();
     await upstream.stop();
   };
   try {
     const tokensPerDay = options.tokensPerDay ?? 5000;
-    return { ...(await startRoles(services, upstream, receiver, children, tokensPerDay)), close };
+    const roles = await startRoles(services, upstream, receiver, children, {
+      tokensPerDay,
+      usageStream,
+    });
+    return { ...roles, close };
   } catch (error) {
     // Nothing may outlive a failed start: the processes are the test's to stop.
     await close();
@@ -163,13 +171,12 @@ async function startRoles(
   upstream: FakeUpstream,
   receiver: WebhookReceiver,
   children: Set<ChildProcess>,
-  tokensPerDay: number,
+  { tokensPerDay, usageStream }: { tokensPerDay: number; usageStream: string },
 ): Promise<Omit<ObservedStack, 'close'>> {
   const env = {
     DATABASE_URL: services.backend.url ?? '',
     REDIS_URL: TEST_REDIS_URL,
-    // A stream of its own, so no other test's workers take these events.
-    USAGE_STREAM: `llmb:usage:observability:${randomUUID()}`,
+    USAGE_STREAM: usageStream,
     MASTER_KEY: TEST_MASTER_KEY,
     CONFIG_FILE: writeConfigFile(stackConfig(upstream.url)),
     TEST_UPSTREAM_KEY: 'unused',
@@ -190,6 +197,17 @@ async function startRoles(
     eventTypes: ['quota.*'],
   });
   return { upstream, services, serve, receiver, tenants };
+}
+
+/** The usage stream and the keys kept beside it (`{stream}:...`). */
+async function dropKeys(stream: string): Promise<void> {
+  const redis = new Redis(TEST_REDIS_URL);
+  try {
+    const keys = await redis.keys(`*${stream}*`);
+    if (keys.length > 0) await redis.del(...keys);
+  } finally {
+    redis.disconnect();
+  }
 }
 
 const ask = (content: string) => [{ role: 'user' as const, content }];

@@ -57,6 +57,10 @@ const VARIABLE_KEYS = [
   'type',
 ] as const satisfies readonly (keyof VariableModel)[];
 
+/** Every query goes to the data source the dashboard's `datasource` variable names. */
+// biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's variable syntax
+const DATASOURCE = { type: 'prometheus', uid: '${datasource}' };
+
 /** Variables Grafana defines itself. */
 const BUILT_IN = new Set(['__rate_interval', '__range', '__interval', 'datasource']);
 
@@ -80,16 +84,17 @@ describe.each(entries)('the %s dashboard', (_name, dashboard) => {
       ).toEqual([]);
   });
 
-  it('has a data source variable defaulting to the provisioned Prometheus', () => {
+  it('has a data source variable defaulting to the provisioned Prometheus, which the others query', () => {
     const datasource = variablesOf(dashboard).find((variable) => variable.name === 'datasource');
     expect(datasource).toMatchObject({ type: 'datasource', query: 'prometheus' });
     expect(datasource?.current?.value).toBe('prometheus');
+    for (const variable of variablesOf(dashboard).filter((v) => v.type === 'query'))
+      expect(variable.datasource, variable.name).toEqual(DATASOURCE);
   });
 
   it('gives every panel the data source, and every target an expression and a unique refId', () => {
     for (const panel of panelsOf(dashboard)) {
-      // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's variable syntax
-      expect(panel.datasource, panel.title).toEqual({ type: 'prometheus', uid: '${datasource}' });
+      expect(panel.datasource, panel.title).toEqual(DATASOURCE);
       const targets = 'targets' in panel ? (panel.targets ?? []) : [];
       expect(targets.length, panel.title).toBeGreaterThan(0);
       for (const target of targets) {
