@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { compose } from '../composition/root.js';
+import { type OpsServer, startOpsServer } from '../composition/worker-ops.js';
 import type { AppConfig } from '../config/load.js';
 import type { UsageQueue } from '../services/usage/queue.js';
 import { jsonOption, wholeNumber } from './options.js';
@@ -17,10 +18,16 @@ async function runWorker(config: AppConfig, refuse: (message: string) => never):
   // The databases first: a missing one is the first thing to fix, whatever else is wrong.
   const root = await compose(config, { role: 'worker' });
   const { log } = root;
+  let ops: OpsServer | null = null;
   try {
     if (config.env.redisUrl === null)
       refuse('needs REDIS_URL: without Redis, the gateway writes usage itself.');
     await root.startBackground();
+    const { opsPort, host } = config.env;
+    if (opsPort !== null) {
+      ops = await startOpsServer(root, { port: opsPort, host });
+      log.info({ host, port: ops.port }, 'operations endpoints listening');
+    }
     log.info({ workers: Math.max(1, config.env.usageWorkers) }, 'usage workers started');
     if (config.env.webhookWorkers > 0) log.info({}, 'webhook dispatchers started');
     const signal = await new Promise<string>((resolve) => {
@@ -29,6 +36,7 @@ async function runWorker(config: AppConfig, refuse: (message: string) => never):
     });
     log.info({ signal }, 'usage workers stopping');
   } finally {
+    await ops?.close();
     await root.close();
   }
   log.info({}, 'usage workers stopped');

@@ -42,6 +42,13 @@ function open(url: string): Redis {
 }
 
 /**
+ * ioredis names itself on connect (CLIENT SETINFO), which a Redis before 7.2 refuses: not a
+ * failure of ours, and not a command of ours.
+ */
+const isHandshake = (command: Command) =>
+  command.name === 'client' && String(command.args[0]).toLowerCase() === 'setinfo';
+
+/**
  * Times every command the client sends (pipelined and MULTI ones each) until its reply, at
  * one clock read and one settled-promise callback per command: no wrapper the callers see.
  * A command can pass through sendCommand more than once (the offline queue's flush): it is
@@ -51,11 +58,12 @@ function instrument(
   client: Redis,
   connection: 'command' | 'blocking',
   observer: RedisObserver,
+  closing: () => boolean,
 ): void {
   const send = client.sendCommand.bind(client);
   const seen = new WeakSet<Command>();
   client.sendCommand = (command, stream) => {
-    if (!seen.has(command)) {
+    if (!seen.has(command) && !isHandshake(command)) {
       seen.add(command);
       const started = performance.now();
       command.promise.then(
@@ -63,7 +71,10 @@ function instrument(
           if (connection === 'command')
             observer.command(connection, (performance.now() - started) / 1000);
         },
-        () => observer.error(connection),
+        // A blocked read cut by our own close is how readers stop, not a failure.
+        () => {
+          if (!closing()) observer.error(connection);
+        },
       );
     }
     return send(command, stream);
@@ -75,7 +86,9 @@ const QUIT_GRACE_MS = 1000;
 
 export function openRedis(url: string, observer?: RedisObserver): RedisConnections {
   const command = open(url);
-  if (observer !== undefined) instrument(command, 'command', observer);
+  let closing = false;
+  const isClosing = () => closing;
+  if (observer !== undefined) instrument(command, 'command', observer, isClosing);
   const blocking = new Map<string, Redis>();
   let subscriber: Redis | null = null;
   return {
@@ -85,7 +98,7 @@ export function openRedis(url: string, observer?: RedisObserver): RedisConnectio
       // A reader cuts its connection when it stops; one starting again gets a new one.
       if (client === undefined || client.status === 'end') {
         client = open(url);
-        if (observer !== undefined) instrument(client, 'blocking', observer);
+        if (observer !== undefined) instrument(client, 'blocking', observer, isClosing);
         blocking.set(name, client);
       }
       return client;
@@ -95,6 +108,7 @@ export function openRedis(url: string, observer?: RedisObserver): RedisConnectio
       return subscriber;
     },
     async close() {
+      closing = true;
       // disconnect(), not quit(): a blocked reader would hold quit() until its timeout.
       for (const client of blocking.values()) client.disconnect();
       subscriber?.disconnect();

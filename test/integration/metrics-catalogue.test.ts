@@ -1,5 +1,7 @@
-import { spawnSync } from 'node:child_process';
+import { type ChildProcess, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import { Redis } from 'ioredis';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chatCompletion, FakeUpstream, json } from '../helpers/fake-upstream.js';
@@ -8,8 +10,12 @@ import {
   type TestGateway,
   upstreamConfig,
   useUpstreamGateway,
+  writeConfigFile,
 } from '../helpers/gateway.js';
+import { startRole } from '../helpers/gateway-process.js';
+import { TEST_REDIS_URL } from '../helpers/limit-stores.js';
 import { section, tableRows } from '../helpers/markdown.js';
+import { servicesOn, TEST_MASTER_KEY, type TestServices } from '../helpers/tenant-services.js';
 
 const { upstream, gateway } = useUpstreamGateway();
 
@@ -135,5 +141,59 @@ describe('METRICS_TENANT_LABELS', () => {
     expect(tokens('cap-first')).toBe('18');
     expect(tokens('other')).toBe('9');
     expect(text).not.toContain('cap-second');
+  });
+});
+
+describe("the worker's operations port", () => {
+  const children = new Set<ChildProcess>();
+  const stream = `llmb:test:metrics:${randomBytes(4).toString('hex')}`;
+  let services: TestServices;
+  let url: string;
+
+  beforeAll(async () => {
+    services = await servicesOn('postgres');
+    const worker = await startRole(
+      'worker',
+      {
+        DATABASE_URL: services.backend.url ?? '',
+        REDIS_URL: TEST_REDIS_URL,
+        USAGE_STREAM: stream,
+        MASTER_KEY: TEST_MASTER_KEY,
+        CONFIG_FILE: writeConfigFile(upstreamConfig('http://127.0.0.1:9/v1')),
+        TEST_UPSTREAM_KEY: 'unused',
+        HOST: '127.0.0.1',
+        OPS_PORT: '0',
+        WEBHOOK_WORKERS: '0',
+      },
+      children,
+    );
+    const port = /"port":(\d+),"msg":"operations endpoints listening"/.exec(worker.output())?.[1];
+    url = `http://127.0.0.1:${port}`;
+  }, 60_000);
+  afterAll(async () => {
+    for (const child of children) child.kill('SIGKILL');
+    await services?.close();
+    const redis = new Redis(TEST_REDIS_URL);
+    await redis.del(stream, `${stream}:dead`);
+    redis.disconnect();
+  }, 60_000);
+
+  it('serves the same families as the gateway, with llm_backend_up for the worker', async () => {
+    const response = await fetch(`${url}/metrics`);
+    expect(response.status).toBe(200);
+    const text = await response.text();
+    expect([...familiesOf(text)].sort()).toEqual([...documented()].sort());
+    expect(text).toMatch(/^llm_backend_up\{instance_role="worker"\} 1$/m);
+    expect(text).toMatch(/^llm_backend_usage_queue_backlog 0$/m);
+    expect(text).toMatch(
+      /^llm_backend_redis_command_duration_seconds_count\{connection="command"\} [1-9]/m,
+    );
+  });
+
+  it('answers anything else with an OpenAI-style 404, and stays up', async () => {
+    const response = await fetch(`${url}/v1/models`);
+    expect(response.status).toBe(404);
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe('not_found');
+    expect((await fetch(`${url}/health/live`)).status).toBe(200);
   });
 });

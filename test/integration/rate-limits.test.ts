@@ -21,6 +21,8 @@ async function setLimit(gateway: TestGateway, body: Record<string, unknown>) {
   return (await response.json()) as { id: string };
 }
 
+const metrics = async (gateway: TestGateway) => (await fetch(`${gateway.url}/metrics`)).text();
+
 /** A completion and its response headers, once its usage has been settled. */
 async function call(gateway: TestGateway, client: OpenAI, extra: Record<string, unknown> = {}) {
   const { response, data } = await client.chat.completions.create(chat(extra)).withResponse();
@@ -42,6 +44,13 @@ describe.each(STORE_KINDS)('rate limits on the %s store', (kind) => {
   });
 
   it('admits up to requests_per_minute with OpenAI headers, then 429s before the upstream', async () => {
+    const refusals = async () =>
+      Number(
+        /^llm_backend_limit_refusals_total\{kind="requests_per_minute",tenant="test"\} (\d+)$/m.exec(
+          await metrics(gateway),
+        )?.[1] ?? 0,
+      );
+    const refusedBefore = await refusals();
     await setLimit(gateway, { scope: 'tenant', requests_per_minute: 3 });
     const remaining: (string | null)[] = [];
     for (let i = 0; i < 3; i++) {
@@ -65,6 +74,11 @@ describe.each(STORE_KINDS)('rate limits on the %s store', (kind) => {
     expect(Number(refused.headers?.get('retry-after-ms'))).toBeLessThanOrEqual(61_000);
     expect(refused.headers?.get('x-ratelimit-remaining-requests')).toBe('0');
     expect(upstream.requests).toHaveLength(3);
+    // The refusal is counted, and the limit shows as used up.
+    expect(await refusals()).toBe(refusedBefore + 1);
+    expect(await metrics(gateway)).toMatch(
+      /^llm_backend_limit_use_ratio\{tenant="test",kind="requests_per_minute"\} 1$/m,
+    );
   });
 
   it('reserves prompt plus max_tokens, refuses what cannot fit, then counts the real usage', async () => {

@@ -38,7 +38,22 @@ describe.each(STORE_KINDS)('cache hits in accounting and limits on the %s store'
     });
   };
 
+  /** The metric sample of `series` (name and labels as exposed), 0 before its first count. */
+  const sample = async (series: string) => {
+    const text = await (await fetch(`${gateway.url}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+    return Number(line?.slice(series.length + 1) ?? 0);
+  };
+  const COST = 'llm_backend_cost_usd_total{tenant="test",model="gpt-test",provider="upstream"}';
+  const SAVED = 'llm_backend_cache_saved_usd_total{tenant="test",model="gpt-test"}';
+  const HITS = 'llm_backend_cache_requests_total{tenant="test",cache="exact",outcome="hit"}';
+
   it('records a hit as a cache hit, with what it saved, and the report shows savings', async () => {
+    const before = {
+      cost: await sample(COST),
+      saved: await sample(SAVED),
+      hits: await sample(HITS),
+    };
     const from = new Date(Date.now() - 1000).toISOString();
     const body = chat(freshQuestion());
     const ids = [`acct-${randomUUID()}`, `acct-${randomUUID()}`];
@@ -59,6 +74,12 @@ describe.each(STORE_KINDS)('cache hits in accounting and limits on the %s store'
     expect(report.totals).toMatchObject({ cache_hits: 1, saved_tokens: 13 });
     expect(report.totals.saved_cost).toBeCloseTo(upstreamCost, 10);
     expect(report.totals.requests).toBeGreaterThanOrEqual(2);
+    // The metrics tell the same: the miss's cost spent, the hit's saved.
+    await eventually(async () => {
+      expect((await sample(COST)) - before.cost).toBeCloseTo(upstreamCost, 10);
+      expect((await sample(SAVED)) - before.saved).toBeCloseTo(upstreamCost, 10);
+      expect((await sample(HITS)) - before.hits).toBe(1);
+    });
   });
 
   it('does not hold hits to token quotas', async () => {

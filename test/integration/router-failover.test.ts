@@ -77,6 +77,15 @@ afterEach(() => {
   west.always(answer('from west'));
 });
 
+/** A counter's value on the shared gateway's /metrics (0 before its first count). */
+async function counter(pattern: RegExp): Promise<number> {
+  const text = await (await fetch(`${gateway.url}/metrics`)).text();
+  return Number(pattern.exec(text)?.[1] ?? 0);
+}
+
+const FAILOVERS =
+  /^llm_backend_upstream_failovers_total\{model="gpt-ha",from_deployment="east",to_deployment="west"\} (\d+)$/m;
+
 describe('failover between deployments of one model', () => {
   it('serves from the first deployment by priority when it is healthy', async () => {
     east.always(answer('from east'));
@@ -89,6 +98,7 @@ describe('failover between deployments of one model', () => {
   });
 
   it('a 500 from the first deployment is answered by the second, with no client error', async () => {
+    const before = await counter(FAILOVERS);
     east.next(fail(500));
     west.always(answer('from west'));
     const { data, headers } = await create();
@@ -98,6 +108,7 @@ describe('failover between deployments of one model', () => {
     expect(headers.get('x-llm-backend-attempts')).toBe('2');
     expect(east.requests).toHaveLength(1);
     expect(west.requests[0]?.body?.model).toBe('west-model');
+    expect(await counter(FAILOVERS)).toBe(before + 1);
   });
 
   it('a deployment that does not answer in time is left for the next one', async () => {

@@ -167,11 +167,19 @@ describe('retries and fallback models', () => {
       ),
     );
     upstream.always((_req, res) => json(res, 200, { ...okBody(), model: 'patient' }));
+    const retries = async () => {
+      const text = await (await fetch(`${gateway.url}/metrics`)).text();
+      const pattern =
+        /^llm_backend_upstream_retries_total\{model="patient",deployment="flaky"\} (\d+)$/m;
+      return Number(pattern.exec(text)?.[1] ?? 0);
+    };
+    const before = await retries();
     const started = Date.now();
     const result = await served('patient');
     expect(Date.now() - started).toBeGreaterThanOrEqual(950);
     expect(result.attempts).toBe('2');
     expect(upstream.requests).toHaveLength(2);
+    expect(await retries()).toBe(before + 1);
   });
 
   it('a retry-after longer than max_retry_after_ms reaches the client instead', async () => {

@@ -27,6 +27,22 @@ describe.each(QUEUE_KINDS)('usage queue on %s', (kind) => {
     expect(await queue.backlog()).toBe(0);
   });
 
+  it('counts what is pending with a reader and what was set aside, for the metrics', async () => {
+    queue = openQueue(kind, { claimIdleMs: 60_000 });
+    // Before any reader: nothing is handed out (the Redis group does not exist yet).
+    expect(await queue.pending()).toBe(0);
+    await queue.publish([usageEvent('tnt_a'), usageEvent('tnt_a'), usageEvent('tnt_b')]);
+    const taken = await queue.read('worker-1', 2, 10);
+    expect([await queue.backlog(), await queue.pending(), await queue.deadLetterCount()]).toEqual([
+      3, 2, 0,
+    ]);
+    await queue.deadLetter(taken[0] as (typeof taken)[0], 'unwritable');
+    await queue.ack([taken[1]?.id as string]);
+    expect([await queue.backlog(), await queue.pending(), await queue.deadLetterCount()]).toEqual([
+      1, 0, 1,
+    ]);
+  });
+
   it('wakes a waiting reader when an event arrives', async () => {
     queue = openQueue(kind);
     const waiting = queue.read('worker-1', 10, 5_000);

@@ -360,3 +360,28 @@ describe.each<Kind>(['memory', 'redis'])('webhooks on the %s event log', (kind) 
     );
   });
 });
+
+describe.each<Kind>(['memory', 'redis'])('the webhook due index on %s', (kind) => {
+  it('counts the deliveries scheduled, due or not, for the queue depth metric', async () => {
+    const key = `llmb:test:webhooks:due:${randomBytes(4).toString('hex')}`;
+    const client = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
+    const index = kind === 'redis' ? new RedisDueIndex({ client, key }) : new MemoryDueIndex();
+    try {
+      expect(await index.size()).toBe(0);
+      const later = new Date(Date.now() + 3_600_000);
+      await index.schedule([
+        { tenantId: 'tnt_a', deliveryId: 'whd_1', at: new Date() },
+        { tenantId: 'tnt_a', deliveryId: 'whd_2', at: later },
+      ]);
+      // Moving an entry to a new time is not a second one.
+      await index.schedule([{ tenantId: 'tnt_a', deliveryId: 'whd_1', at: later }]);
+      expect(await index.size()).toBe(2);
+      await index.remove({ tenantId: 'tnt_a', deliveryId: 'whd_2' });
+      expect(await index.size()).toBe(1);
+    } finally {
+      await client.del(key);
+      await index.close();
+      client.disconnect();
+    }
+  });
+});

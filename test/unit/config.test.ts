@@ -239,6 +239,16 @@ describe('loadConfig: environment problems', () => {
     expect(env({ PORT: '0', OPS_PORT: '0' }).opsPort).toBe(0);
   });
 
+  it('checks METRICS_TENANT_LABELS', () => {
+    problemWith(problemsOf({ METRICS_TENANT_LABELS: '-1' }), 'METRICS_TENANT_LABELS', '-1');
+    problemWith(problemsOf({ METRICS_TENANT_LABELS: 'many' }), 'METRICS_TENANT_LABELS', 'many');
+    problemWith(problemsOf({ METRICS_TENANT_LABELS: '10001' }), 'METRICS_TENANT_LABELS', '10001');
+    const env = (vars: Record<string, string>) => loadConfig(vars).env;
+    expect(env({}).metricsTenantLabels).toBe(100);
+    expect(env({ METRICS_TENANT_LABELS: '0' }).metricsTenantLabels).toBe(0);
+    expect(env({ METRICS_TENANT_LABELS: '250' }).metricsTenantLabels).toBe(250);
+  });
+
   it('puts every problem in the error message too', () => {
     let caught: unknown;
     try {

@@ -8,6 +8,11 @@ import { describe, expect, it } from 'vitest';
 const RULES: { folder: string; forbidden: string[] }[] = [
   // Configuration is read first, by every role and the CLI: it must not pull in services.
   { folder: 'config', forbidden: ['services'] },
+  // The metrics catalogue is handed what it reads: it depends on none of what it measures.
+  {
+    folder: 'observability',
+    forbidden: ['services', 'storage', 'plugins', 'composition', 'routes', 'providers'],
+  },
 ];
 
 const src = new URL('../../src/', import.meta.url);

@@ -27,7 +27,7 @@ export function httpMetrics(registry: Registry): HttpMetrics {
   const servers: Parameters<HttpMetrics['watch']>[0][] = [];
   new Gauge({
     name: 'llm_backend_open_connections',
-    help: 'HTTP connections (sockets) open on this instance, keep-alive ones included.',
+    help: "HTTP connections (sockets) open on the gateway's main port (PORT), keep-alive ones included.",
     registers: [registry],
     async collect() {
       const counts = await Promise.all(
