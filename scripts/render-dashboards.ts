@@ -1,6 +1,6 @@
 /**
  * Renders each Grafana dashboard of deploy/grafana/dashboards with real data, for the docs:
- * starts a gateway (over the test databases) and a Prometheus scraping it, drives traffic for
+ * starts a gateway and a worker (over the test databases) and a Prometheus scraping them, drives traffic for
  * a while, runs every panel's PromQL, draws the panels (scripts/dashboard-html.ts) and takes a
  * screenshot of each dashboard with Chromium into docs/images/. Run by hand:
  *
@@ -122,7 +122,10 @@ async function main() {
   const stack = await startObservedStack({ delayMs, tokensPerDay: 400_000 });
   const prometheus = new PrometheusServer(
     binary,
-    [{ job: 'llm-backend', targets: [new URL(stack.serve.url).host] }],
+    [
+      { job: 'llm-backend', targets: [new URL(stack.serve.url).host] },
+      { job: 'llm-backend-worker', targets: [new URL(stack.worker.url).host] },
+    ],
     [fileURLToPath(RULES_FILE)],
   );
   try {

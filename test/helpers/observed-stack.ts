@@ -6,18 +6,21 @@ import { chatCompletion, FakeUpstream, json, sse, textChunks } from './fake-upst
 import { writeConfigFile } from './gateway.js';
 import { type ChildRole, startRole } from './gateway-process.js';
 import { TEST_REDIS_URL } from './limit-stores.js';
+import { freePort } from './prometheus.js';
 import { servicesOn, TEST_MASTER_KEY, type TestServices } from './tenant-services.js';
 import { WebhookReceiver } from './webhook-receiver.js';
 
 /**
- * A deployment as an operator runs it, for the observability checks: `llm-backend serve` as a
- * process over PostgreSQL and Redis, in front of a fake upstream
+ * A deployment as an operator runs it, for the observability checks: `llm-backend serve` and
+ * `llm-backend worker` as processes over PostgreSQL and Redis, in front of a fake upstream
  * that answers, fails, fails once or streams depending on the upstream model asked for.
  */
 export interface ObservedStack {
   upstream: FakeUpstream;
   services: TestServices;
   serve: ChildRole & { url: string };
+  /** `llm-backend worker`; `url` is where its metrics are (OPS_PORT). */
+  worker: ChildRole & { url: string };
   receiver: WebhookReceiver;
   /** Each tenant's clients: `owner` with the owner key, `member` a user's key, `limited` a key of 1 request a minute. */
   tenants: Record<'acme' | 'globex', Record<'owner' | 'member' | 'limited', OpenAI>>;
@@ -133,7 +136,7 @@ async function provisionTenant(
 export interface StackOptions {
   /** The upstream's time per answer; default 0. */
   delayMs?: () => number;
-  /** Each tenant's daily token quota; default 5000 (a round of traffic passes 1 % of it). */
+  /** Each tenant's daily token quota; default 2000 (each round of traffic passes 1 % of it). */
   tokensPerDay?: number;
 }
 
@@ -153,7 +156,7 @@ export async function startObservedStack(options: StackOptions = {}): Promise<Ob
     await upstream.stop();
   };
   try {
-    const tokensPerDay = options.tokensPerDay ?? 5000;
+    const tokensPerDay = options.tokensPerDay ?? 2000;
     const roles = await startRoles(services, upstream, receiver, children, {
       tokensPerDay,
       usageStream,
@@ -183,20 +186,27 @@ async function startRoles(
     WEBHOOK_ALLOWED_HOSTS: '127.0.0.1',
     PORT: '0',
   };
-  // Its own usage writers and webhook dispatchers (USAGE_WORKERS, WEBHOOK_WORKERS default to
-  // 1): `llm-backend worker` serves no metrics, so a separate one would hide their figures.
-  const serve = await startRole('serve', env, children);
+  // As in production with Redis: gateways only publish usage and events, a worker writes
+  // usage and delivers webhooks, and serves its metrics on OPS_PORT (it has no other port).
+  const serve = await startRole(
+    'serve',
+    { ...env, USAGE_WORKERS: '0', WEBHOOK_WORKERS: '0' },
+    children,
+  );
+  const workerPort = await freePort();
+  const workerRole = await startRole('worker', { ...env, OPS_PORT: String(workerPort) }, children);
+  const worker = { ...workerRole, url: `http://127.0.0.1:${workerPort}` };
   const sdk = (apiKey: string) => new OpenAI({ apiKey, baseURL: `${serve.url}/v1`, maxRetries: 0 });
   const tenants = {
     acme: await provisionTenant(services, 'acme', sdk, tokensPerDay),
     globex: await provisionTenant(services, 'globex', sdk, tokensPerDay),
   };
-  // The gateway's dispatcher delivers acme's quota events here.
+  // The worker's dispatcher delivers acme's quota events here.
   await services.webhooks.endpoints.create('acme', {
     url: receiver.url('/acme'),
     eventTypes: ['quota.*'],
   });
-  return { upstream, services, serve, receiver, tenants };
+  return { upstream, services, serve, worker, receiver, tenants };
 }
 
 /** The usage stream and the keys kept beside it (`{stream}:...`). */

@@ -16,8 +16,7 @@ const hostOf = (url: string) => new URL(url).host;
 const resultOf = (answer: PrometheusAnswer) => answer.data?.result ?? [];
 
 /**
- * The dashboards and alert rules against a real Prometheus scraping a real gateway (with its
- * usage writers and webhook dispatchers):
+ * The dashboards and alert rules against a real Prometheus scraping a real gateway and worker:
  * every expression must parse, and every panel must show data once traffic has gone through.
  */
 describe.skipIf(prometheusBinary === null)('dashboards and alert rules on Prometheus', () => {
@@ -25,27 +24,33 @@ describe.skipIf(prometheusBinary === null)('dashboards and alert rules on Promet
   let prometheus: PrometheusServer;
   let outcomes: PromiseSettledResult<unknown>[];
 
-  /** Samples of the gateway's request counter so far: grows with each scrape after traffic. */
-  async function scrapeCount(): Promise<number> {
-    const answer = await prometheus.query(
-      'count_over_time(llm_backend_inference_requests_total{outcome="ok"}[1h])',
-    );
-    return Math.max(0, ...resultOf(answer).map((series) => Number(series.value?.[1])));
-  }
-
+  /**
+   * Series that only round one's traffic makes: the gateway's answers, and the worker's
+   * webhook deliveries (of the quota thresholds passed). Once Prometheus holds a sample of
+   * each, it has scraped both processes since that traffic.
+   */
+  const FIRST_ROUND = [
+    'llm_backend_inference_requests_total{outcome="ok"}',
+    'llm_backend_webhook_delivery_duration_seconds_count{outcome="delivered"}',
+  ];
   beforeAll(async () => {
     stack = await startObservedStack();
     prometheus = new PrometheusServer(
       prometheusBinary ?? '',
-      [{ job: 'llm-backend', targets: [hostOf(stack.serve.url)] }],
+      [
+        { job: 'llm-backend', targets: [hostOf(stack.serve.url)] },
+        { job: 'llm-backend-worker', targets: [hostOf(stack.worker.url)] },
+      ],
       [fileURLToPath(RULES_FILE)],
     );
     await prometheus.start();
     // Two rounds with a scrape between them, so that counters rise within a rate window and
     // every rate and quantile has a value (a counter seen once has no rate).
     const first = await driveTraffic(stack);
-    const scraped = await scrapeCount();
-    await eventually(async () => expect(await scrapeCount()).toBeGreaterThan(scraped), PATIENCE_MS);
+    await eventually(async () => {
+      for (const series of FIRST_ROUND)
+        expect(resultOf(await prometheus.query(series)), series).not.toEqual([]);
+    }, PATIENCE_MS);
     outcomes = [...first, ...(await driveTraffic(stack))];
   }, 180_000);
   afterAll(async () => {
@@ -63,12 +68,12 @@ describe.skipIf(prometheusBinary === null)('dashboards and alert rules on Promet
   });
 
   it(
-    'scrapes the gateway',
+    'scrapes the gateway and the worker',
     async () => {
       await eventually(async () => {
         const answer = resultOf(await prometheus.query('llm_backend_up'));
         const roles = answer.map((series) => series.metric.instance_role).sort();
-        expect(roles).toEqual(['serve']);
+        expect(roles).toEqual(['serve', 'worker']);
       }, PATIENCE_MS);
     },
     PATIENCE_MS + 10_000,
