@@ -108,6 +108,10 @@ describe.skipIf(prometheusBinary === null)('dashboards and alert rules on Promet
     PATIENCE_MS + 30_000,
   );
 
+  // A rule's expression is its alert condition: empty until it fires, and some cannot fire
+  // in a short test at all (LlmBackendConsumptionAboveYesterday reads `offset 1d`,
+  // LlmBackendLatencyDegraded a day's rate). So rules must parse and evaluate here, the
+  // metrics they read must exist (below), and promtool's unit tests show each one firing.
   it('parses every alert rule expression', async () => {
     for (const rule of alertRules()) {
       const answer = await prometheus.query(rule.expr);
