@@ -1,5 +1,12 @@
 import { readFileSync } from 'node:fs';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import type { Http2SecureServer } from 'node:http2';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyHttp2SecureOptions,
+  type FastifyInstance,
+  type FastifyServerOptions,
+  LogController,
+} from 'fastify';
 import type { Root } from './composition/root.js';
 import { GatewayError } from './errors/gateway-error.js';
 import { registerAlerts } from './plugins/alerts.js';
@@ -10,6 +17,7 @@ import { registerJsonBodyParser } from './plugins/json-body.js';
 import { registerLogShipping } from './plugins/log-shipping.js';
 import { registerMetrics } from './plugins/metrics.js';
 import { registerRequestContext, requestIdFor } from './plugins/request-context.js';
+import { prepareSecureServer, secureServerOptions } from './plugins/tls.js';
 import { registerUsageEvents } from './plugins/usage-events.js';
 import { adminRoutes } from './routes/admin/index.js';
 import { healthRoutes } from './routes/ops/health.js';
@@ -30,7 +38,7 @@ export async function buildApp(root: Root): Promise<FastifyInstance> {
   const { config, services, gateway } = root;
   if (gateway === null) throw new Error('buildApp needs a root composed for serve');
   const logger: FastifyBaseLogger = root.log;
-  const app = Fastify({
+  const options: FastifyServerOptions = {
     loggerInstance: logger,
     bodyLimit: config.env.bodyLimitBytes,
     // The client's address (request.ip) from X-Forwarded-For, only through trusted proxies.
@@ -55,7 +63,19 @@ export async function buildApp(root: Root): Promise<FastifyInstance> {
         allErrors: true,
       },
     },
-  });
+  };
+  const { tls } = config.env;
+  // Node's HTTP/2 compatibility API gives requests and responses the shape of HTTP/1's, which
+  // is all the app uses: the one instance type serves both.
+  const app: FastifyInstance =
+    tls === null
+      ? Fastify(options)
+      : (Fastify({
+          ...(options as FastifyHttp2SecureOptions<Http2SecureServer>),
+          http2: true,
+          https: secureServerOptions(tls),
+        }) as unknown as FastifyInstance);
+  if (tls !== null) prepareSecureServer(app.server as unknown as Http2SecureServer);
   app.addHook('onClose', () => root.close());
 
   let accepting = true;
@@ -68,7 +88,8 @@ export async function buildApp(root: Root): Promise<FastifyInstance> {
   // OpenAI's shape (Fastify's own 503 body is not), and the connection is closed after it.
   app.addHook('onRequest', async (request, reply) => {
     if (accepting || request.url.startsWith('/health/')) return;
-    reply.header('connection', 'close');
+    // HTTP/2 has no such header: its session is closed with GOAWAY by the drain instead.
+    if (request.raw.httpVersionMajor === 1) reply.header('connection', 'close');
     throw new GatewayError('service_unavailable');
   });
   registerErrorHandling(app);

@@ -49,7 +49,7 @@ export async function compose(config: AppConfig, options: ComposeOptions): Promi
       databaseServers: config.databaseServers,
       onIdleError: (error) => log.warn({ err: error }, 'idle database connection failed'),
     }));
-  const redis = env.redisUrl === null ? null : openRedis(env.redisUrl);
+  const redis = env.redisUrl === null ? null : openRedis(env.redisUrl, { ca: env.redisTlsCa });
   // This process's name wherever instances meet: the ledger's holds, the instance count.
   const holder = consumerName(0);
   const backends =
