@@ -17,7 +17,7 @@ import { registerJsonBodyParser } from './plugins/json-body.js';
 import { registerLogShipping } from './plugins/log-shipping.js';
 import { registerMetrics } from './plugins/metrics.js';
 import { registerRequestContext, requestIdFor } from './plugins/request-context.js';
-import { prepareSecureServer, secureServerOptions } from './plugins/tls.js';
+import { prepareSecureServer, registerHttp2Headers, secureServerOptions } from './plugins/tls.js';
 import { registerUsageEvents } from './plugins/usage-events.js';
 import { adminRoutes } from './routes/admin/index.js';
 import { healthRoutes } from './routes/ops/health.js';
@@ -75,7 +75,10 @@ export async function buildApp(root: Root): Promise<FastifyInstance> {
           http2: true,
           https: secureServerOptions(tls),
         }) as unknown as FastifyInstance);
-  if (tls !== null) prepareSecureServer(app.server as unknown as Http2SecureServer);
+  if (tls !== null) {
+    prepareSecureServer(app.server as unknown as Http2SecureServer);
+    registerHttp2Headers(app);
+  }
   app.addHook('onClose', () => root.close());
 
   let accepting = true;
@@ -88,8 +91,8 @@ export async function buildApp(root: Root): Promise<FastifyInstance> {
   // OpenAI's shape (Fastify's own 503 body is not), and the connection is closed after it.
   app.addHook('onRequest', async (request, reply) => {
     if (accepting || request.url.startsWith('/health/')) return;
-    // HTTP/2 has no such header: its session is closed with GOAWAY by the drain instead.
-    if (request.raw.httpVersionMajor === 1) reply.header('connection', 'close');
+    // Taken off again for HTTP/2, whose session the drain closes with GOAWAY instead.
+    reply.header('connection', 'close');
     throw new GatewayError('service_unavailable');
   });
   registerErrorHandling(app);

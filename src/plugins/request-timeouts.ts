@@ -1,4 +1,4 @@
-import { constants, type Http2ServerRequest } from 'node:http2';
+import type { Http2ServerRequest } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { GatewayError } from '../errors/gateway-error.js';
@@ -80,7 +80,7 @@ export function registerRequestTimeouts(app: FastifyInstance, timeouts: RequestT
 /**
  * HTTP/2 streams share a connection, so Node's per-connection request timeout does not see
  * them: each request's body is timed here instead (its headers arrive in one frame). A late
- * one gets the 408 through the app, and its stream is then reset so the client stops sending.
+ * body gets the 408 through the app, then its stream is reset so the client stops sending.
  */
 function watchHttp2Bodies(app: FastifyInstance, bodyMs: number): void {
   app.addHook('onRequest', (request, reply, done) => {
@@ -90,8 +90,13 @@ function watchHttp2Bodies(app: FastifyInstance, bodyMs: number): void {
       if (raw.complete || reply.raw.destroyed) return;
       request.errorCode = 'request_timeout';
       request.log.info('request not received in time; stream closed');
-      reply.raw.once('finish', () => raw.stream.close(constants.NGHTTP2_NO_ERROR));
-      if (reply.sent) raw.stream.close(constants.NGHTTP2_CANCEL);
+      // The response's own 'finish' waits for the stream to close: the stream's is the one.
+      raw.stream.once('finish', () => raw.stream.destroy());
+      if (reply.sent) raw.stream.destroy();
+      // The body parser is reading: it fails with the timeout and answers it, as it would
+      // any body that broke off. Answering past it would leave it to answer a second time.
+      else if (raw.listenerCount('error') > 0)
+        raw.emit('error', new GatewayError('request_timeout'));
       else reply.send(new GatewayError('request_timeout'));
     }, bodyMs);
     timer.unref();

@@ -1,5 +1,5 @@
 import type { Http2SecureServer, SecureServerOptions } from 'node:http2';
-import type { FastifyBaseLogger } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { readTlsMaterial, type TlsFiles } from '../config/tls.js';
 import { trackConnections } from './connections.js';
 
@@ -46,4 +46,14 @@ export function reloadCertificate(
   }
   log.info({ certFile: files.certFile }, 'TLS certificate reloaded');
   return true;
+}
+
+/**
+ * HTTP/2 has no Connection header (Node drops it with a warning): the ones set to close an
+ * HTTP/1.1 connection after an error or while draining are taken off its responses.
+ */
+export function registerHttp2Headers(app: FastifyInstance): void {
+  app.addHook('onSend', async (request, reply) => {
+    if (request.raw.httpVersionMajor === 2) reply.removeHeader('connection');
+  });
 }

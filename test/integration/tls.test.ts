@@ -1,0 +1,319 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { copyFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
+import OpenAI, { type ClientOptions } from 'openai';
+import { Agent, fetch as undiciFetch } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  issueCertificate,
+  makeTestCa,
+  type TestCa,
+  type TestCertificate,
+} from '../helpers/certificates.js';
+import {
+  chatCompletion,
+  FakeUpstream,
+  json,
+  newGate,
+  type Script,
+  sse,
+  textChunks,
+} from '../helpers/fake-upstream.js';
+import { eventually, upstreamConfig, writeConfigFile } from '../helpers/gateway.js';
+import { type ChildRole, startRole } from '../helpers/gateway-process.js';
+import { http2Request, openHttp2 } from '../helpers/http2-client.js';
+import { servicesOn, TEST_MASTER_KEY, type TestServices } from '../helpers/tenant-services.js';
+
+const CHAT = { model: 'gpt-test', messages: [{ role: 'user' as const, content: 'a b c' }] };
+
+/** The certificate a server at `url` presents to a new HTTP/1.1 connection. */
+async function http1Fingerprint(url: string, ca: string): Promise<string> {
+  const { hostname, port } = new URL(url);
+  const socket = tlsConnect({
+    host: hostname,
+    port: Number(port),
+    ca,
+    ALPNProtocols: ['http/1.1'],
+  });
+  await once(socket, 'secureConnect');
+  const fingerprint = socket.getPeerCertificate().fingerprint256;
+  socket.destroy();
+  return fingerprint;
+}
+
+/** A stream that sends its first piece, then waits for the gate before the rest. */
+function heldStream(opened: Promise<void>): Script {
+  return async (_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    const [first, ...rest] = textChunks(['before', 'after']);
+    res.write(`data: ${JSON.stringify(first)}\n\n`);
+    res.write(`data: ${JSON.stringify(rest.shift())}\n\n`);
+    await opened;
+    for (const event of rest) res.write(`data: ${JSON.stringify(event)}\n\n`);
+    res.end('data: [DONE]\n\n');
+  };
+}
+
+describe('serve over HTTPS', () => {
+  const upstream = new FakeUpstream();
+  const children = new Set<ChildProcess>();
+  let services: TestServices;
+  let ca: TestCa;
+  let first: TestCertificate;
+  let second: TestCertificate;
+  let env: Record<string, string>;
+  let gateway: ChildRole & { url: string };
+  let secret: string;
+  let agent: Agent;
+  /** The files TLS_CERT_FILE and TLS_KEY_FILE name; a renewal overwrites them in place. */
+  let live: { certFile: string; keyFile: string };
+
+  const chatHeaders = (path = '/v1/chat/completions') => ({
+    ':method': 'POST',
+    ':path': path,
+    authorization: `Bearer ${secret}`,
+    'content-type': 'application/json',
+  });
+
+  beforeAll(async () => {
+    await upstream.start();
+    upstream.always((req, res) => {
+      const body = req.body as { stream?: boolean };
+      if (body.stream) return sse(res, textChunks(['a', 'b', 'c'], { usage: true }));
+      json(res, 200, chatCompletion('over tls'));
+    });
+    ca = makeTestCa();
+    first = issueCertificate(ca, 'first');
+    second = issueCertificate(ca, 'second');
+    live = { certFile: join(ca.dir, 'live.pem'), keyFile: join(ca.dir, 'live.key') };
+    copyFileSync(first.certFile, live.certFile);
+    copyFileSync(first.keyFile, live.keyFile);
+    services = await servicesOn('postgres');
+    await services.tenants.create({ slug: 'test', name: 'Test' });
+    secret = (await services.keys.create('test', { name: 'test', role: 'owner' })).secret;
+    env = {
+      DATABASE_URL: services.backend.url ?? '',
+      MASTER_KEY: TEST_MASTER_KEY,
+      CONFIG_FILE: writeConfigFile(upstreamConfig(upstream.url)),
+      TEST_UPSTREAM_KEY: 'unused',
+      PORT: '0',
+      OPS_PORT: '0',
+      TLS_CERT_FILE: live.certFile,
+      TLS_KEY_FILE: live.keyFile,
+      REQUEST_BODY_TIMEOUT_MS: '2000',
+      REQUEST_HEADERS_TIMEOUT_MS: '2000',
+      SHUTDOWN_GRACE_MS: '15000',
+    };
+    gateway = await startRole('serve', env, children);
+    agent = new Agent({ connect: { ca: ca.pem } });
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const child of children) child.kill('SIGKILL');
+    await agent?.close();
+    await services?.close();
+    await upstream.stop();
+  });
+
+  function sdk(): OpenAI {
+    return new OpenAI({
+      apiKey: secret,
+      baseURL: `${gateway.url}/v1`,
+      maxRetries: 0,
+      fetch: undiciFetch as unknown as typeof fetch,
+      // The npm undici's own fetch, whose Agent carries the test CA (its types are not those
+      // of the undici bundled with Node that the SDK's types name).
+      fetchOptions: { dispatcher: agent } as unknown as ClientOptions['fetchOptions'],
+    });
+  }
+
+  it('listens on https and answers the openai SDK over HTTP/1.1, whole and streamed', async () => {
+    expect(gateway.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    const client = sdk();
+    const { data, response } = await client.chat.completions.create(CHAT).withResponse();
+    expect(data.choices[0]?.message.content).toBe('over tls');
+    expect(response.headers.get('strict-transport-security')).toBe('max-age=31536000');
+    const stream = await client.chat.completions.create({ ...CHAT, stream: true });
+    let text = '';
+    for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+    expect(text).toBe('abc');
+  });
+
+  it('speaks HTTP/2: a stream, a JSON body, a bad body answered in OpenAI shape', async () => {
+    const { session } = await openHttp2(gateway.url, ca.pem);
+    try {
+      const stream = await http2Request(
+        session,
+        chatHeaders(),
+        JSON.stringify({ ...CHAT, stream: true }),
+      );
+      expect(stream.status).toBe(200);
+      expect(stream.headers['content-type']).toMatch(/^text\/event-stream/);
+      expect(stream.headers['x-content-type-options']).toBe('nosniff');
+      expect(stream.headers['x-request-id']).toMatch(/^req_/);
+      const events = (await stream.body).split('\n\n').filter((event) => event !== '');
+      expect(events.at(-1)).toBe('data: [DONE]');
+      const whole = await http2Request(session, chatHeaders(), JSON.stringify(CHAT));
+      expect(whole.status).toBe(200);
+      expect(JSON.parse(await whole.body).choices[0].message.content).toBe('over tls');
+      const bad = await http2Request(session, chatHeaders(), '{"model": ');
+      expect(bad.status).toBe(400);
+      expect(JSON.parse(await bad.body).error.type).toBe('invalid_request_error');
+    } finally {
+      session.close();
+    }
+  });
+
+  it('gives an HTTP/2 body that never ends a 408, and goes on serving the session', async () => {
+    const { session } = await openHttp2(gateway.url, ca.pem);
+    try {
+      const stream = session.request({ ...chatHeaders(), 'content-length': '100' });
+      stream.write('{"model": "gpt-test",');
+      const [headers] = (await once(stream, 'response')) as [Record<string, string>];
+      expect(headers[':status']).toBe(408);
+      let body = '';
+      stream.on('data', (data: Buffer) => {
+        body += data.toString();
+      });
+      await Promise.race([once(stream, 'end'), once(stream, 'close')]);
+      expect(JSON.parse(body).error.code).toBe('request_timeout');
+      const next = await http2Request(session, chatHeaders(), JSON.stringify(CHAT));
+      expect(next.status).toBe(200);
+    } finally {
+      session.close();
+    }
+  });
+
+  it('keeps the operations port on plain HTTP', async () => {
+    const line = /"port":(\d+),"msg":"operations endpoints listening"/.exec(gateway.output());
+    expect(line).not.toBeNull();
+    const response = await fetch(`http://127.0.0.1:${line?.[1]}/metrics`);
+    expect(response.status).toBe(200);
+    expect(await response.text()).toContain('# HELP');
+  });
+
+  it('takes a new certificate on SIGHUP; open streams run to their end on the old one', async () => {
+    const gate = newGate();
+    upstream.next(heldStream(gate.opened), heldStream(gate.opened));
+    const h2 = await openHttp2(gateway.url, ca.pem);
+    expect(h2.fingerprint).toBe(first.fingerprint);
+    const overHttp2 = await http2Request(
+      h2.session,
+      chatHeaders(),
+      JSON.stringify({ ...CHAT, stream: true }),
+    );
+    await overHttp2.seen('before');
+    const overHttp1 = await sdk().chat.completions.create({ ...CHAT, stream: true });
+    const http1Text = (async () => {
+      let text = '';
+      for await (const chunk of overHttp1) text += chunk.choices[0]?.delta.content ?? '';
+      return text;
+    })();
+
+    copyFileSync(second.certFile, live.certFile);
+    copyFileSync(second.keyFile, live.keyFile);
+    gateway.child.kill('SIGHUP');
+    await eventually(() => expect(gateway.output()).toContain('TLS certificate reloaded'));
+    const renewed = await openHttp2(gateway.url, ca.pem);
+    renewed.session.close();
+    expect(renewed.fingerprint).toBe(second.fingerprint);
+    expect(await http1Fingerprint(gateway.url, ca.pem)).toBe(second.fingerprint);
+
+    gate.open();
+    const events = (await overHttp2.body).split('\n\n').filter((event) => event !== '');
+    expect(events.join('\n')).toContain('after');
+    expect(events.at(-1)).toBe('data: [DONE]');
+    expect(await http1Text).toBe('beforeafter');
+    h2.session.close();
+  });
+
+  it('keeps the certificate in use when the renewed files are bad at SIGHUP', async () => {
+    const before = await http1Fingerprint(gateway.url, ca.pem);
+    writeFileSync(live.certFile, 'not a certificate\n');
+    gateway.child.kill('SIGHUP');
+    await eventually(() =>
+      expect(gateway.output()).toContain(
+        'TLS certificate not reloaded; the certificate in use stays',
+      ),
+    );
+    expect(await http1Fingerprint(gateway.url, ca.pem)).toBe(before);
+    const { data } = await sdk().chat.completions.create(CHAT).withResponse();
+    expect(data.choices[0]?.message.content).toBe('over tls');
+    copyFileSync(second.certFile, live.certFile);
+  });
+
+  it('drains on SIGTERM: an open HTTP/2 stream finishes, then the process exits 0', async () => {
+    const gate = newGate();
+    upstream.next(heldStream(gate.opened));
+    const { session } = await openHttp2(gateway.url, ca.pem);
+    const stream = await http2Request(
+      session,
+      chatHeaders(),
+      JSON.stringify({ ...CHAT, stream: true }),
+    );
+    await stream.seen('before');
+    const exited = once(gateway.child, 'exit');
+    gateway.child.kill('SIGTERM');
+    await eventually(() => expect(gateway.output()).toContain('shutting down'));
+    gate.open();
+    expect(await stream.body).toContain('data: [DONE]');
+    const [code] = await exited;
+    expect(code).toBe(0);
+    // It closed once the stream was over, not when the grace period ran out.
+    expect(gateway.output()).not.toContain('shutdown grace period over');
+    expect(gateway.output()).not.toContain('Reply was already sent');
+  });
+});
+
+/** `serve` with the given environment, which is expected to exit; its code and output. */
+async function failedStart(env: Record<string, string>): Promise<{ code: number; output: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve'], {
+    cwd: new URL('../..', import.meta.url),
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (data: Buffer) => {
+    output += data.toString();
+  });
+  child.stderr.on('data', (data: Buffer) => {
+    output += data.toString();
+  });
+  const [code] = (await once(child, 'exit')) as [number];
+  return { code, output };
+}
+
+describe('serve with certificate files that cannot be used', () => {
+  let ca: TestCa;
+  let cert: TestCertificate;
+  let other: TestCertificate;
+  beforeAll(() => {
+    ca = makeTestCa();
+    cert = issueCertificate(ca, 'server');
+    other = issueCertificate(ca, 'other');
+  });
+
+  it('exits non-zero naming TLS_CERT_FILE when the certificate file is missing', async () => {
+    const missing = join(ca.dir, 'missing.pem');
+    const { code, output } = await failedStart({
+      TLS_CERT_FILE: missing,
+      TLS_KEY_FILE: cert.keyFile,
+    });
+    expect(code).not.toBe(0);
+    expect(output).toContain(`TLS_CERT_FILE: cannot read ${missing}`);
+  });
+
+  it('exits non-zero naming both settings when the key is not the certificate’s', async () => {
+    const { code, output } = await failedStart({
+      TLS_CERT_FILE: cert.certFile,
+      TLS_KEY_FILE: other.keyFile,
+    });
+    expect(code).not.toBe(0);
+    expect(output).toContain('TLS_CERT_FILE and TLS_KEY_FILE');
+    expect(output).toContain('not a usable certificate and private key');
+    // The key's content never reaches the output.
+    expect(output).not.toContain('PRIVATE KEY');
+  });
+});
