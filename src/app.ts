@@ -10,6 +10,7 @@ import Fastify, {
 import type { Root } from './composition/root.js';
 import { GatewayError } from './errors/gateway-error.js';
 import { registerAlerts } from './plugins/alerts.js';
+import { registerCompression } from './plugins/compression.js';
 import { registerDocs } from './plugins/docs.js';
 import { registerErrorHandling } from './plugins/errors.js';
 import { registerHttpEdge } from './plugins/http-edge.js';
@@ -96,6 +97,7 @@ export async function buildApp(root: Root): Promise<FastifyInstance> {
     throw new GatewayError('service_unavailable');
   });
   registerErrorHandling(app);
+  registerCompression(app);
   registerJsonBodyParser(app);
   registerMetrics(app, requestContext, root.metrics);
   gateway.routing.start();
