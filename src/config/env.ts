@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isWellFormedApiKey } from '../domain/key-format.js';
 import { isAllowListEntry } from '../utils/hosts.js';
-import { readRedisCa, readTlsFiles, type TlsFiles } from './tls.js';
+import { checkPostgresTlsFiles, readRedisCa, readTlsFiles, type TlsFiles } from './tls.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 const LOG_LEVELS: readonly LogLevel[] = [
@@ -224,15 +224,17 @@ export function readEnv(env: Env, errors: string[]): EnvConfig {
     ['redis:', 'rediss:'],
     errors,
   );
+  const databaseUrl = url(
+    readSecret(env, 'DATABASE_URL', errors),
+    'DATABASE_URL',
+    ['postgres:', 'postgresql:'],
+    errors,
+  );
+  checkPostgresTlsFiles(databaseUrl, 'DATABASE_URL', errors);
   return {
     port: integer(env, 'PORT', 8000, 0, 65535, errors),
     host: env.HOST || '127.0.0.1',
-    databaseUrl: url(
-      readSecret(env, 'DATABASE_URL', errors),
-      'DATABASE_URL',
-      ['postgres:', 'postgresql:'],
-      errors,
-    ),
+    databaseUrl,
     redisUrl,
     redisTlsCa: readRedisCa(env.REDIS_TLS_CA_FILE, redisUrl, errors),
     tls: readTlsFiles(env.TLS_CERT_FILE, env.TLS_KEY_FILE, errors),

@@ -1,5 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 
 /** The files the gateway's own HTTPS certificate is read from, again on every SIGHUP. */
@@ -106,4 +106,23 @@ export function readRedisCa(
     return null;
   }
   return ca;
+}
+
+/**
+ * The files a PostgreSQL URL names (`sslrootcert`, `sslcert`, `sslkey`), which the driver
+ * reads only when it first connects: one that cannot be read is reported at start with the
+ * variable's name. The paths are named, never the URL, which may hold a password.
+ */
+export function checkPostgresTlsFiles(value: string | null, name: string, errors: string[]): void {
+  if (value === null || !URL.canParse(value)) return;
+  const params = new URL(value).searchParams;
+  for (const param of ['sslrootcert', 'sslcert', 'sslkey']) {
+    const path = params.get(param);
+    if (path === null || path === '') continue;
+    try {
+      accessSync(path, constants.R_OK);
+    } catch {
+      errors.push(`${name}: the ${param} file ${path} cannot be read`);
+    }
+  }
 }
