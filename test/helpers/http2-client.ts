@@ -1,7 +1,13 @@
-import { type ClientHttp2Session, connect, type IncomingHttpHeaders } from 'node:http2';
+import {
+  type ClientHttp2Session,
+  type ClientHttp2Stream,
+  connect,
+  type IncomingHttpHeaders,
+} from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 
 export interface Http2Answer {
+  stream: ClientHttp2Stream;
   status: number;
   headers: IncomingHttpHeaders;
   /** Resolves with the whole body once the stream ended. */
@@ -49,6 +55,7 @@ export function http2Request(
     stream.once('error', reject);
     stream.once('response', (responseHeaders) =>
       resolve({
+        stream,
         status: Number(responseHeaders[':status']),
         headers: responseHeaders,
         body: body$,

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { copyFileSync, writeFileSync } from 'node:fs';
+import { constants } from 'node:http2';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import OpenAI, { type ClientOptions } from 'openai';
@@ -14,6 +15,7 @@ import {
 } from '../helpers/certificates.js';
 import {
   chatCompletion,
+  chunk,
   FakeUpstream,
   json,
   newGate,
@@ -242,6 +244,84 @@ describe('serve over HTTPS', () => {
     const { data } = await sdk().chat.completions.create(CHAT).withResponse();
     expect(data.choices[0]?.message.content).toBe('over tls');
     copyFileSync(second.certFile, live.certFile);
+  });
+
+  it('aborts the upstream request when an HTTP/2 client resets its stream', async () => {
+    upstream.next(async (req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(`data: ${JSON.stringify(textChunks(['before'])[0])}\n\n`);
+      await req.aborted;
+    });
+    const { session } = await openHttp2(gateway.url, ca.pem);
+    try {
+      const answer = await http2Request(
+        session,
+        { ...chatHeaders(), 'x-request-id': 'req-h2-reset' },
+        JSON.stringify({ ...CHAT, stream: true }),
+      );
+      await answer.seen('assistant');
+      const call = upstream.requests.at(-1);
+      expect(call?.wasAborted()).toBe(false);
+      answer.stream.close(constants.NGHTTP2_CANCEL);
+      await call?.aborted;
+      expect(call?.wasAborted()).toBe(true);
+      // Logged as the client's doing, as a closed HTTP/1.1 connection is.
+      const line = await eventually(() => {
+        const found = gateway
+          .output()
+          .split('\n')
+          .find(
+            (text) =>
+              text.includes('"requestId":"req-h2-reset"') && text.includes('request completed'),
+          );
+        if (found === undefined) throw new Error('no log line yet');
+        return JSON.parse(found) as { clientAborted: boolean };
+      });
+      expect(line.clientAborted).toBe(true);
+    } finally {
+      session.close();
+    }
+  });
+
+  it('holds the upstream back while an HTTP/2 client does not read (flow control)', async () => {
+    const events = 4000;
+    const piece = 'x'.repeat(4096);
+    let written = 0;
+    const stalled = newGate();
+    upstream.next(async (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      for (let i = 0; i < events; i++) {
+        written++;
+        if (!res.write(`data: ${JSON.stringify(chunk({ content: piece }))}\n\n`)) {
+          stalled.open();
+          await once(res, 'drain');
+        }
+      }
+      res.end('data: [DONE]\n\n');
+    });
+    const { session } = await openHttp2(gateway.url, ca.pem);
+    try {
+      // No 'data' listener: the client stream stays paused and grants no more window.
+      const stream = session.request(chatHeaders(), { endStream: false });
+      stream.end(JSON.stringify({ ...CHAT, stream: true }));
+      const [headers] = (await once(stream, 'response')) as [Record<string, string>];
+      expect(headers[':status']).toBe(200);
+      await stalled.opened;
+      let previous = -1;
+      for (let polls = 0; written !== previous && polls < 100; polls++) {
+        previous = written;
+        await new Promise((resolve) => setTimeout(resolve, 150));
+      }
+      expect(written).toBe(previous);
+      expect(written).toBeLessThan(events / 2);
+      let text = '';
+      stream.setEncoding('utf8');
+      for await (const part of stream) text += part;
+      expect(text.split('\n\n').filter(Boolean)).toHaveLength(events + 1);
+      expect(written).toBe(events);
+    } finally {
+      session.close();
+    }
   });
 
   it('drains on SIGTERM: an open HTTP/2 stream finishes, then the process exits 0', async () => {
