@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { copyFileSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:http2';
@@ -188,6 +188,26 @@ describe('serve over HTTPS', () => {
     }
   });
 
+  it('gives an HTTP/1.1 client over TLS that trickles its headers a 408', async () => {
+    const { hostname, port } = new URL(gateway.url);
+    const socket = tlsConnect({
+      host: hostname,
+      port: Number(port),
+      ca: ca.pem,
+      ALPNProtocols: ['http/1.1'],
+    });
+    await once(socket, 'secureConnect');
+    let received = '';
+    socket.on('data', (data: Buffer) => {
+      received += data.toString();
+    });
+    const closed = once(socket, 'close');
+    socket.write('POST /v1/chat/completions HTTP/1.1\r\nHost: gateway\r\n');
+    await closed;
+    expect(received).toMatch(/^HTTP\/1\.1 408/);
+    expect(received).toContain('"code":"request_timeout"');
+  });
+
   it('keeps the operations port on plain HTTP', async () => {
     const line = /"port":(\d+),"msg":"operations endpoints listening"/.exec(gateway.output());
     expect(line).not.toBeNull();
@@ -344,56 +364,5 @@ describe('serve over HTTPS', () => {
     // It closed once the stream was over, not when the grace period ran out.
     expect(gateway.output()).not.toContain('shutdown grace period over');
     expect(gateway.output()).not.toContain('Reply was already sent');
-  });
-});
-
-/** `serve` with the given environment, which is expected to exit; its code and output. */
-async function failedStart(env: Record<string, string>): Promise<{ code: number; output: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve'], {
-    cwd: new URL('../..', import.meta.url),
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.on('data', (data: Buffer) => {
-    output += data.toString();
-  });
-  child.stderr.on('data', (data: Buffer) => {
-    output += data.toString();
-  });
-  const [code] = (await once(child, 'exit')) as [number];
-  return { code, output };
-}
-
-describe('serve with certificate files that cannot be used', () => {
-  let ca: TestCa;
-  let cert: TestCertificate;
-  let other: TestCertificate;
-  beforeAll(() => {
-    ca = makeTestCa();
-    cert = issueCertificate(ca, 'server');
-    other = issueCertificate(ca, 'other');
-  });
-
-  it('exits non-zero naming TLS_CERT_FILE when the certificate file is missing', async () => {
-    const missing = join(ca.dir, 'missing.pem');
-    const { code, output } = await failedStart({
-      TLS_CERT_FILE: missing,
-      TLS_KEY_FILE: cert.keyFile,
-    });
-    expect(code).not.toBe(0);
-    expect(output).toContain(`TLS_CERT_FILE: cannot read ${missing}`);
-  });
-
-  it('exits non-zero naming both settings when the key is not the certificate’s', async () => {
-    const { code, output } = await failedStart({
-      TLS_CERT_FILE: cert.certFile,
-      TLS_KEY_FILE: other.keyFile,
-    });
-    expect(code).not.toBe(0);
-    expect(output).toContain('TLS_CERT_FILE and TLS_KEY_FILE');
-    expect(output).toContain('not a usable certificate and private key');
-    // The key's content never reaches the output.
-    expect(output).not.toContain('PRIVATE KEY');
   });
 });
