@@ -5,7 +5,7 @@ import { constants } from 'node:http2';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import OpenAI, { type ClientOptions } from 'openai';
-import { Agent, fetch as undiciFetch } from 'undici';
+import { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   issueCertificate,
@@ -124,9 +124,8 @@ describe('serve over HTTPS', () => {
       apiKey: secret,
       baseURL: `${gateway.url}/v1`,
       maxRetries: 0,
-      fetch: undiciFetch as unknown as typeof fetch,
-      // The npm undici's own fetch, whose Agent carries the test CA (its types are not those
-      // of the undici bundled with Node that the SDK's types name).
+      // The SDK's own fetch, with an undici Agent that trusts the test CA. The cast: the SDK's
+      // types name the undici bundled with Node, not the npm package's identical Agent.
       fetchOptions: { dispatcher: agent } as unknown as ClientOptions['fetchOptions'],
     });
   }
