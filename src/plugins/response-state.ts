@@ -8,3 +8,12 @@ import type { ServerResponse } from 'node:http';
 export function responseFinished(raw: ServerResponse): boolean {
   return raw.writableEnded && raw.writableFinished;
 }
+
+/**
+ * Whether the client went away: its connection closed, or (HTTP/2) the stream of this one
+ * request was reset while the connection stays.
+ */
+export function clientGone(raw: ServerResponse): boolean {
+  const stream = (raw as ServerResponse & { stream?: { destroyed: boolean } }).stream;
+  return raw.destroyed === true || raw.socket?.destroyed === true || stream?.destroyed === true;
+}

@@ -302,6 +302,44 @@ describe('serve over HTTPS', () => {
     }
   });
 
+  it('aborts a whole answer’s upstream call when an HTTP/2 client resets, logging no failure', async () => {
+    upstream.next(async (req) => {
+      await req.aborted;
+    });
+    const before = upstream.requests.length;
+    const { session } = await openHttp2(gateway.url, ca.pem);
+    try {
+      const stream = session.request({ ...chatHeaders(), 'x-request-id': 'req-h2-whole-reset' });
+      stream.on('error', () => {});
+      stream.end(JSON.stringify(CHAT));
+      const call = await eventually(() => {
+        const found = upstream.requests[before];
+        if (found === undefined) throw new Error('not upstream yet');
+        return found;
+      });
+      stream.close(constants.NGHTTP2_CANCEL);
+      await call.aborted;
+      const line = await eventually(() => {
+        const found = gateway
+          .output()
+          .split('\n')
+          .find(
+            (text) =>
+              text.includes('"requestId":"req-h2-whole-reset"') &&
+              text.includes('request completed'),
+          );
+        if (found === undefined) throw new Error('no log line yet');
+        return JSON.parse(found) as { clientAborted: boolean };
+      });
+      expect(line.clientAborted).toBe(true);
+      expect(gateway.output()).not.toContain('"msg":"request failed"');
+      const next = await http2Request(session, chatHeaders(), JSON.stringify(CHAT));
+      expect(next.status).toBe(200);
+    } finally {
+      session.close();
+    }
+  });
+
   it('holds the upstream back while an HTTP/2 client does not read (flow control)', async () => {
     const events = 4000;
     const piece = 'x'.repeat(4096);
