@@ -4,7 +4,9 @@ import {
   chmodSync,
   chownSync,
   copyFileSync,
+  existsSync,
   mkdtempSync,
+  readdirSync,
   rmSync,
   statSync,
   writeFileSync,
@@ -20,7 +22,21 @@ export interface TlsServer {
   stop(): Promise<void>;
 }
 
-export const POSTGRES_BIN = process.env.TEST_POSTGRES_BIN ?? '/usr/lib/postgresql/15/bin';
+/**
+ * Where initdb and postgres are: TEST_POSTGRES_BIN, or Debian's layout (the newest major
+ * version under /usr/lib/postgresql). Null when neither has them.
+ */
+function postgresBin(): string | null {
+  const given = process.env.TEST_POSTGRES_BIN;
+  if (given !== undefined) return given;
+  const debian = '/usr/lib/postgresql';
+  if (!existsSync(debian)) return null;
+  const versions = readdirSync(debian)
+    .filter((name) => /^\d+$/.test(name))
+    .sort((a, b) => Number(b) - Number(a));
+  const found = versions.map((version) => join(debian, version, 'bin'));
+  return found.find((bin) => existsSync(join(bin, 'initdb'))) ?? null;
+}
 
 export async function freePort(): Promise<number> {
   const server = createServer();
@@ -110,6 +126,11 @@ function traversable(dir: string): void {
  * `postgres`. As root, it runs as the `postgres` user.
  */
 export async function startTlsPostgres(cert: TestCertificate): Promise<TlsServer> {
+  const bin = postgresBin();
+  if (bin === null)
+    throw new Error(
+      'No PostgreSQL server binaries (initdb, postgres) found: set TEST_POSTGRES_BIN to their directory',
+    );
   const port = await freePort();
   const user = postgresUser();
   const dir = mkdtempSync(join(tmpdir(), 'llm-backend-pg-tls-'));
@@ -139,13 +160,7 @@ export async function startTlsPostgres(cert: TestCertificate): Promise<TlsServer
           args: [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', command, ...args],
         };
   const data = join(dir, 'data');
-  const initdb = asPostgres(join(POSTGRES_BIN, 'initdb'), [
-    '-D',
-    data,
-    '-U',
-    'postgres',
-    '--auth=trust',
-  ]);
+  const initdb = asPostgres(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust']);
   try {
     execFileSync(initdb.command, initdb.args, {
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -166,7 +181,7 @@ export async function startTlsPostgres(cert: TestCertificate): Promise<TlsServer
     fsync: 'off',
     max_connections: '100',
   };
-  const postgres = asPostgres(join(POSTGRES_BIN, 'postgres'), [
+  const postgres = asPostgres(join(bin, 'postgres'), [
     '-D',
     data,
     ...Object.entries(settings).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
