@@ -44,20 +44,20 @@ describe('PostgreSQL and Redis over TLS', () => {
     [postgres, redisServer] = await Promise.all([startTlsPostgres(cert), startTlsRedis(ca, cert)]);
     databaseUrl = `postgres://postgres@127.0.0.1:${postgres.port}/postgres?sslmode=verify-full&sslrootcert=${ca.certFile}`;
     redis = new Redis(`rediss://127.0.0.1:${redisServer.port}`, { tls: { ca: ca.pem } });
-    gateway = await startRole(
-      'serve',
-      {
-        DATABASE_URL: databaseUrl,
-        REDIS_URL: `rediss://127.0.0.1:${redisServer.port}`,
-        REDIS_TLS_CA_FILE: ca.certFile,
-        BOOTSTRAP_ADMIN_KEY: adminKey,
-        MASTER_KEY: TEST_MASTER_KEY,
-        CONFIG_FILE: writeConfigFile(upstreamConfig(upstream.url)),
-        TEST_UPSTREAM_KEY: 'unused',
-        PORT: '0',
-      },
-      children,
-    );
+    const env = {
+      DATABASE_URL: databaseUrl,
+      REDIS_URL: `rediss://127.0.0.1:${redisServer.port}`,
+      REDIS_TLS_CA_FILE: ca.certFile,
+      BOOTSTRAP_ADMIN_KEY: adminKey,
+      MASTER_KEY: TEST_MASTER_KEY,
+      CONFIG_FILE: writeConfigFile(upstreamConfig(upstream.url)),
+      TEST_UPSTREAM_KEY: 'unused',
+      PORT: '0',
+      // Usage is written by a separate `llm-backend worker`, which goes through both too.
+      USAGE_WORKERS: '0',
+    };
+    gateway = await startRole('serve', env, children);
+    await startRole('worker', env, children);
   }, 90_000);
 
   afterAll(async () => {
@@ -92,7 +92,7 @@ describe('PostgreSQL and Redis over TLS', () => {
     );
     expect(completion.choices[0]?.message.content).toBe('through tls backends');
 
-    // The usage event went through the Redis Stream and a worker wrote it to the tenant's
+    // The usage event went through the Redis Stream and the worker wrote it to the tenant's
     // own database, both over TLS.
     const control = new pg.Client({ connectionString: databaseUrl });
     await control.connect();
