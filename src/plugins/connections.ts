@@ -13,8 +13,8 @@ export interface Connections {
 const tracked = new WeakMap<object, Connections>();
 
 /**
- * The HTTP/1 server has both operations built in. The HTTP/2 server (with TLS) has neither,
- * so its sessions and its HTTP/1.1 connections are tracked by `trackConnections`.
+ * The HTTP/1 server has both operations built in. The HTTP/2 server (with TLS) knows only
+ * its HTTP/1.1 connections' idle ones, so the rest is tracked by `trackConnections`.
  */
 export function connectionsOf(server: Server | Http2SecureServer): Connections {
   const own = tracked.get(server);
@@ -29,12 +29,12 @@ export function connectionsOf(server: Server | Http2SecureServer): Connections {
 /**
  * Tracks an HTTP/2 server's connections. An HTTP/2 session is closed with GOAWAY, which
  * refuses new streams and lets the open ones (a running stream included) finish before the
- * connection goes. An HTTP/1.1 connection (ALPN fallback) is idle between requests only.
+ * connection goes. HTTP/1.1 connections (ALPN fallback): Node closes the idle ones itself,
+ * but has no way to cut the others, so they are kept here for that.
  */
 export function trackConnections(server: Http2SecureServer): void {
   const sessions = new Set<ServerHttp2Session>();
   const http1 = new Set<Socket>();
-  const busy = new WeakSet<Socket>();
   server.on('session', (session: ServerHttp2Session) => {
     sessions.add(session);
     session.once('close', () => sessions.delete(session));
@@ -44,16 +44,11 @@ export function trackConnections(server: Http2SecureServer): void {
     http1.add(socket);
     socket.once('close', () => http1.delete(socket));
   });
-  server.on('request', (request, response) => {
-    if (request.httpVersionMajor !== 1) return;
-    const socket = request.socket;
-    busy.add(socket);
-    response.once('close', () => busy.delete(socket));
-  });
+  const withHttp1 = server as Http2SecureServer & { closeIdleConnections(): void };
   tracked.set(server, {
     closeIdle() {
       for (const session of sessions) if (!session.closed) session.close();
-      for (const socket of http1) if (!busy.has(socket)) socket.destroy();
+      withHttp1.closeIdleConnections();
     },
     closeAll() {
       for (const session of sessions) session.destroy();

@@ -5,7 +5,7 @@ import { constants } from 'node:http2';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import OpenAI, { type ClientOptions } from 'openai';
-import { Agent } from 'undici';
+import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   issueCertificate,
@@ -381,9 +381,9 @@ describe('serve over HTTPS', () => {
     }
   });
 
-  it('drains on SIGTERM: an open HTTP/2 stream finishes, then the process exits 0', async () => {
+  it('drains on SIGTERM: open streams, HTTP/2 and HTTP/1.1, finish, then the process exits 0', async () => {
     const gate = newGate();
-    upstream.next(heldStream(gate.opened));
+    upstream.next(heldStream(gate.opened), heldStream(gate.opened));
     const { session } = await openHttp2(gateway.url, ca.pem);
     const stream = await http2Request(
       session,
@@ -391,11 +391,21 @@ describe('serve over HTTPS', () => {
       JSON.stringify({ ...CHAT, stream: true }),
     );
     await stream.seen('before');
+    const client = sdk();
+    const overHttp1 = await client.chat.completions.create({ ...CHAT, stream: true });
+    const http1Text = (async () => {
+      let text = '';
+      for await (const part of overHttp1) text += part.choices[0]?.delta.content ?? '';
+      return text;
+    })();
+    // An idle HTTP/1.1 keep-alive connection too, which the drain must close, not wait for.
+    await client.chat.completions.create(CHAT);
     const exited = once(gateway.child, 'exit');
     gateway.child.kill('SIGTERM');
     await eventually(() => expect(gateway.output()).toContain('shutting down'));
     gate.open();
     expect(await stream.body).toContain('data: [DONE]');
+    expect(await http1Text).toBe('beforeafter');
     const [code] = await exited;
     expect(code).toBe(0);
     // It closed once the stream was over, not when the grace period ran out.
@@ -403,5 +413,39 @@ describe('serve over HTTPS', () => {
     expect(gateway.output()).not.toContain('Reply was already sent');
     // No Connection header reached an HTTP/2 response (Node warns when one is dropped).
     expect(gateway.output()).not.toContain('connection header is not valid');
+  });
+
+  it('cuts the streams left, HTTP/2 and HTTP/1.1, when the grace period is over', async () => {
+    const short = await startRole('serve', { ...env, SHUTDOWN_GRACE_MS: '300' }, children);
+    const aborted: Promise<void>[] = [];
+    const never = new Promise<void>(() => {});
+    upstream.next(heldStream(never), heldStream(never));
+    const { session } = await openHttp2(short.url, ca.pem);
+    const overHttp2 = await http2Request(
+      session,
+      chatHeaders(),
+      JSON.stringify({ ...CHAT, stream: true }),
+    );
+    await overHttp2.seen('before');
+    const overHttp1 = await request(`${short.url}/v1/chat/completions`, {
+      dispatcher: agent,
+      method: 'POST',
+      headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ ...CHAT, stream: true }),
+    });
+    expect(overHttp1.statusCode).toBe(200);
+    const http1Read = overHttp1.body.text();
+    http1Read.catch(() => {});
+    for (const call of upstream.requests.slice(-2)) aborted.push(call.aborted);
+    const exited = once(short.child, 'exit');
+    short.child.kill('SIGTERM');
+    const [code] = await exited;
+    expect(code).toBe(0);
+    expect(short.output()).toContain('shutdown grace period over');
+    // Both clients lost their streams before the end, and both upstream calls were aborted.
+    await expect(http1Read).rejects.toThrow(/closed|terminated/);
+    expect(await overHttp2.body.catch(() => 'cut')).not.toContain('data: [DONE]');
+    await Promise.all(aborted);
+    session.destroy();
   });
 });
