@@ -218,12 +218,6 @@ export function readEnv(env: Env, errors: string[]): EnvConfig {
       "BOOTSTRAP_ADMIN_KEY is not a well-formed key; make one with 'llm-backend admin-key generate'",
     );
   }
-  const redisUrl = url(
-    readSecret(env, 'REDIS_URL', errors),
-    'REDIS_URL',
-    ['redis:', 'rediss:'],
-    errors,
-  );
   const databaseUrl = url(
     readSecret(env, 'DATABASE_URL', errors),
     'DATABASE_URL',
@@ -231,6 +225,12 @@ export function readEnv(env: Env, errors: string[]): EnvConfig {
     errors,
   );
   checkPostgresTlsFiles(databaseUrl, 'DATABASE_URL', errors);
+  const redisUrl = url(
+    readSecret(env, 'REDIS_URL', errors),
+    'REDIS_URL',
+    ['redis:', 'rediss:'],
+    errors,
+  );
   return {
     port: integer(env, 'PORT', 8000, 0, 65535, errors),
     host: env.HOST || '127.0.0.1',
