@@ -62,8 +62,11 @@ export async function compose(config: AppConfig, options: ComposeOptions): Promi
     env.redisUrl === null
       ? null
       : openRedis(env.redisUrl, {
-          command: instruments.system.redisCommand,
-          error: instruments.system.redisError,
+          tls: { ca: env.redisTlsCa },
+          observer: {
+            command: instruments.system.redisCommand,
+            error: instruments.system.redisError,
+          },
         });
   // This process's name wherever instances meet: the ledger's holds, the instance count.
   const holder = consumerName(0);

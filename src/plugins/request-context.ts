@@ -2,6 +2,7 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest }
 import type { Usage } from '../services/inference/usage.js';
 import type { KeyPrincipal } from '../services/keys/key-service.js';
 import { newId } from '../utils/ids.js';
+import { responseFinished } from './response-state.js';
 
 /** What a request did upstream, filled in by the inference routes, read by logs and metrics. */
 export interface InferenceRecord {
@@ -94,7 +95,7 @@ export function registerRequestContext(app: FastifyInstance): RequestContext {
 }
 
 async function finish(request: FastifyRequest, reply: FastifyReply, listeners: FinishedListener[]) {
-  const clientAborted = !reply.raw.writableFinished;
+  const clientAborted = !responseFinished(reply.raw);
   await request.settled;
   const finished: FinishedRequest = {
     request,
