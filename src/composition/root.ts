@@ -22,6 +22,8 @@ export interface ComposeOptions {
   storage?: Storage;
   /** Capabilities to use instead of the ones the configuration chooses. */
   backends?: BackendOverrides;
+  /** The clock billing reads (which periods are over, effective times); tests set it. */
+  clock?: () => Date;
 }
 
 export interface Root extends BackgroundHost {
@@ -58,7 +60,14 @@ export async function compose(config: AppConfig, options: ComposeOptions): Promi
       : redisBackends(redis, { ...env, holder }, options.backends);
   const metrics = new Registry();
   const publisher = new EventPublisher({ log: backends.events, logger: log });
-  const services = buildServices({ config, storage, backends, publisher, log });
+  const services = buildServices({
+    config,
+    storage,
+    backends,
+    publisher,
+    log,
+    clock: options.clock,
+  });
   publisher.countWith(
     registerPipelineMetrics(metrics, {
       publisher: services.usagePublisher,

@@ -57,6 +57,8 @@ export interface TestServicesOptions {
   idempotency?: IdempotencyStore;
   /** Where instances share answers in flight; default: none (this instance's own flights). */
   dedup?: FlightExchange | null;
+  /** What billing takes for now; default: the system clock. */
+  clock?: () => Date;
   /** Default: no allow-list, 2 s timeouts and 50 ms retries. */
   webhooks?: { allowedHosts?: string[]; timeoutMs?: number; retryBaseMs?: number };
 }
@@ -151,6 +153,7 @@ export async function composeForTest(
         Object.entries(overrides).filter(([, value]) => value !== undefined),
       ),
       logDestination: options.logDestination ?? silent,
+      clock: options.clock,
     },
   );
   return {
