@@ -16,6 +16,7 @@ import type { EventPublisher } from '../events/publisher.js';
 import type { TenantService } from '../tenancy/tenant-service.js';
 import type { UsageQueue } from '../usage/queue.js';
 import { planAt } from './charge.js';
+import { type CreditNoteInput, issueCreditNote } from './credit-notes.js';
 import { invalid } from './inputs.js';
 import { feeLines, totalsOf, usageLines } from './invoice-lines.js';
 import { isPeriod, periodBounds } from './periods.js';
@@ -217,6 +218,32 @@ export class InvoiceService {
       total: json.total,
       amount_due: json.amount_due,
     });
+  }
+
+  /** Corrects a finalized invoice: see credit-notes.ts. */
+  async creditNote(
+    tenantRef: string,
+    invoiceId: string,
+    input: CreditNoteInput,
+    actor: Actor = SYSTEM_ACTOR,
+  ): Promise<Invoice> {
+    const { tenant, db } = await this.options.tenants.open(tenantRef);
+    const note = await issueCreditNote(
+      {
+        control: this.options.control,
+        changes: this.options.changes,
+        prefix: this.options.prefixes?.creditNote ?? 'CN-',
+        now: this.now(),
+        format: formatNumber,
+      },
+      tenant,
+      db,
+      invoiceId,
+      input,
+      actor,
+    );
+    this.announce('invoice.finalized', tenant, note);
+    return note;
   }
 
   async markPaid(tenantRef: string, id: string, actor: Actor = SYSTEM_ACTOR): Promise<Invoice> {
