@@ -163,6 +163,26 @@ export class UsageRecordRepository {
     }));
   }
 
+  /** What the records of `[start, end)` were charged (micro-units) and cost (dollars, exact). */
+  async totals(
+    start: Date,
+    end: Date,
+  ): Promise<{ requests: number; charge: number; cost: string }> {
+    const row = await this.db
+      .selectFrom('usage_records')
+      .select([
+        sql<string>`count(*)`.as('requests'),
+        sql<string>`coalesce(sum(charge_input_micros + charge_cached_micros + charge_output_micros + charge_other_micros), 0)`.as(
+          'charge',
+        ),
+        sql<string>`coalesce(sum(cost), 0)`.as('cost'),
+      ])
+      .where('at', '>=', start)
+      .where('at', '<', end)
+      .executeTakeFirstOrThrow();
+    return { requests: Number(row.requests), charge: Number(row.charge), cost: String(row.cost) };
+  }
+
   /** Marks the usage not billed yet from before `end` as billed by the invoice. */
   async markBilled(end: Date, invoiceId: string): Promise<number> {
     const result = await this.db
