@@ -14,6 +14,8 @@ export interface Served {
   deployment: DeploymentConfig;
   /** Upstream calls made, the successful one included. */
   attempts: number;
+  /** Sent with the tenant's own provider key: the provider bills the tenant, not the platform. */
+  byok: boolean;
 }
 
 export interface InferenceResult extends Served {
@@ -71,14 +73,17 @@ export class InferenceService {
     const routed = await this.route(capability, body, call, model, async (target) => {
       const { provider, ctx } = await this.prepare(target.deployment, call);
       const upstreamBody = { ...body, model: target.deployment.upstreamModel };
-      if (capability === 'chat') return { value: await provider.chatCompletion(upstreamBody, ctx) };
+      const byok = ctx.apiKey !== undefined;
+      if (capability === 'chat')
+        return { value: { response: await provider.chatCompletion(upstreamBody, ctx), byok } };
       if (capability === 'completions')
-        return { value: await provider.completion(upstreamBody, ctx) };
-      return { value: await provider.embeddings(upstreamBody, ctx) };
+        return { value: { response: await provider.completion(upstreamBody, ctx), byok } };
+      return { value: { response: await provider.embeddings(upstreamBody, ctx), byok } };
     });
-    const response = routed.value;
+    const { response, byok } = routed.value;
     const usage = readUsage(response.usage) ?? (await estimateResponse(capability, body, response));
-    return { ...routed, body: response, usage };
+    const { model: served, deployment, attempts } = routed;
+    return { model: served, deployment, attempts, byok, body: response, usage };
   }
 
   /**
@@ -110,10 +115,11 @@ export class InferenceService {
         capability === 'chat'
           ? await provider.chatCompletionStream(upstreamBody, ctx)
           : await provider.completionStream(upstreamBody, ctx);
-      return { value: await afterFirstChunk(upstream), finished };
+      const byok = ctx.apiKey !== undefined;
+      return { value: { upstream: await afterFirstChunk(upstream), byok }, finished };
     });
     const relay = createRelay({
-      upstream: routed.value,
+      upstream: routed.value.upstream,
       clientWantsUsage: clientOptions.include_usage === true,
       signal: call.signal,
       startedAt: started,
@@ -126,6 +132,7 @@ export class InferenceService {
       model: routed.model,
       deployment: routed.deployment,
       attempts: routed.attempts,
+      byok: routed.value.byok,
     };
   }
 
