@@ -113,6 +113,25 @@ describe.each(BACKENDS)('credits, credit notes and voiding on %s', (kind) => {
       before: { status: 'finalized' },
       after: { status: 'void' },
     });
+    // Webhooks hear of each finalized document and of the payment, once each.
+    await services.publisher.drain();
+    const events = (await services.events.recent(200)).filter(
+      (event) => event.tenantId === tenant.id && event.type.startsWith('invoice.'),
+    );
+    expect(events.map((event) => [event.type, event.data.number]).reverse()).toEqual([
+      ['invoice.finalized', november.number],
+      ['invoice.finalized', note.number],
+      ['invoice.finalized', december.number],
+      ['invoice.paid', november.number],
+    ]);
+    expect(events[0]?.data).toMatchObject({
+      invoice_id: november.id,
+      kind: 'invoice',
+      period: '2026-11',
+      currency: 'USD',
+      total: '110.00',
+      amount_due: '110.00',
+    });
   });
 
   it('refuses bad input with a clear error and writes nothing', async () => {

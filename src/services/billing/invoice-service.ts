@@ -101,13 +101,20 @@ export class InvoiceService {
    * model, plan version and token kind (earlier periods' late usage as adjustments), the
    * period's base fee and allowance, tax and the credits that pay it.
    */
-  private async compute(db: Kysely<TenantSchema>, period: string, forUpdate: boolean) {
+  private async compute(
+    db: Kysely<TenantSchema>,
+    period: string,
+    forUpdate: boolean,
+    billedBy?: string,
+  ) {
     const { end } = periodBounds(period);
     const plans = await new PricePlanRepository(db).list();
     // The version in effect at the period's last instant sets its fees, tax and currency.
     const plan = planAt(plans, new Date(end.getTime() - 1));
     if (plan === null) throw new GatewayError('price_plan_not_found', { param: 'period' });
-    const groups = await new UsageRecordRepository(db).groups({ end });
+    const groups = await new UsageRecordRepository(db).groups(
+      billedBy === undefined ? { end } : { invoiceId: billedBy },
+    );
     const lines = usageLines(groups, plans, period);
     const usage = lines.reduce((sum, line) => sum + line.amount, 0);
     lines.push(...feeLines(plan, usage));
@@ -185,7 +192,15 @@ export class InvoiceService {
         const invoices = new InvoiceRepository(trx);
         const found = await invoices.get(taken.documentId);
         if (found !== null) return { before: null, after: null, invoice: found, created: false };
-        const { groups, ...draft } = await this.compute(trx, period, true);
+        // Marked first, then summed from the marks: a record the worker commits meanwhile is
+        // either in both or in neither (then on the next invoice), never billed without a line.
+        await new UsageRecordRepository(trx).markBilled(end, taken.documentId);
+        const { groups: _groups, ...draft } = await this.compute(
+          trx,
+          period,
+          true,
+          taken.documentId,
+        );
         const invoice: Invoice = {
           ...draft,
           id: taken.documentId,
@@ -194,7 +209,6 @@ export class InvoiceService {
           finalizedAt: this.now(),
         };
         await invoices.insert(invoice);
-        await new UsageRecordRepository(trx).markBilled(end, invoice.id);
         const credits = new CreditRepository(trx);
         for (const applied of invoice.credits)
           await credits.adjust(applied.creditId, -applied.amount);

@@ -64,7 +64,7 @@ function toInvoice(
 export class InvoiceRepository {
   constructor(private readonly db: Kysely<TenantSchema>) {}
 
-  /** Newest first; lines left out (an empty list) unless `withLines`. */
+  /** Newest first, with the credits each applied but without lines (`get` has them). */
   async list(): Promise<Invoice[]> {
     const rows = await this.db
       .selectFrom('invoices')
