@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBillingCommand } from '../../src/cli/billing-commands.js';
 import { UsageError } from '../../src/cli/program.js';
 import { PeriodCloser } from '../../src/services/billing/period-closer.js';
+import { MemoryUsageQueue } from '../../src/services/usage/memory-queue.js';
+import { UsageWorker } from '../../src/services/usage/usage-worker.js';
 import { BACKENDS } from '../helpers/databases.js';
 import { servicesOn, type TestServices } from '../helpers/tenant-services.js';
 import { usageEvent } from '../helpers/usage-queues.js';
@@ -21,7 +23,9 @@ describe.each(BACKENDS)(
     };
 
     beforeAll(async () => {
-      services = await servicesOn(kind, { clock: () => now });
+      // The queue keeps the test's time too, so what is queued 'before' a period's end is.
+      const usageQueue = new MemoryUsageQueue({ claimIdleMs: 60_000, clock: () => now.getTime() });
+      services = await servicesOn(kind, { clock: () => now, usageQueue });
       for (const slug of ['alpha', 'beta', 'gamma']) {
         const tenant = await services.tenants.create({ slug, name: slug });
         await services.usageRecords.write(tenant.id, [
@@ -57,8 +61,23 @@ describe.each(BACKENDS)(
       ]);
     });
 
-    it('closes the period that ended, as the worker does', async () => {
+    it('closes the period that ended, as the worker does, once its queued usage is written', async () => {
+      const alpha = await services.tenants.get('alpha');
+      now = new Date('2026-12-31T23:59:00Z');
+      await services.usageQueue.publish([usageEvent(alpha.id, { at: now })]);
       now = new Date('2027-01-01T00:10:00Z');
+      await expect(services.invoices.finalize('alpha', '2026-12')).rejects.toMatchObject({
+        code: 'period_not_closed',
+        message: expect.stringMatching(
+          /^Usage queued at 2026-12-31T23:59:00.000Z is not written yet/,
+        ),
+      });
+      await new UsageWorker({
+        queue: services.usageQueue,
+        records: services.usageRecords,
+        consumer: 'billing-test',
+        log: { warn: () => {}, error: () => {} },
+      }).drain();
       const closer = new PeriodCloser({
         tenants: services.tenants,
         invoices: services.invoices,
@@ -74,6 +93,13 @@ describe.each(BACKENDS)(
       ]);
       const december = (await services.invoices.list('alpha'))[0];
       expect(december).toMatchObject({ period: '2026-12', total: 5_000_000 });
+      const billed = await services.tenants
+        .database(alpha)
+        .selectFrom('usage_records')
+        .select('id')
+        .where('invoice_id', '=', december?.id ?? '')
+        .execute();
+      expect(billed).toHaveLength(1);
     });
 
     it('refuses a bad or missing period', async () => {
