@@ -55,9 +55,12 @@ export function toMinorUnit(micros: number, currency: Currency): number {
   return Number(divideHalfEven(BigInt(micros), step) * step);
 }
 
-const DECIMAL = /^(-)?(\d{1,13})(?:\.(\d{1,6}))?$/;
+const DECIMAL = /^(-)?(\d{1,9})(?:\.(\d{1,6}))?$/;
 
-/** A decimal string (`"12.5"`, up to 6 decimals) as micro-units; null when it is not one. */
+/**
+ * A decimal string (`"12.5"`, up to 9 whole digits and 6 decimals) as micro-units, exact
+ * as a double; null when it is not one.
+ */
 export function parseMicros(text: string): number | null {
   const match = DECIMAL.exec(text);
   if (match === null) return null;

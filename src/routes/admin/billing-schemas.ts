@@ -4,7 +4,7 @@ import { NullableTimestamp, TenantParams, Timestamp } from './schemas.js';
 
 /** Money on the wire: decimal strings, never JSON numbers, so no client rounds them. */
 const Amount = (description: string) =>
-  Type.String({ pattern: '^\\d{1,13}(\\.\\d{1,6})?$', maxLength: 20, description });
+  Type.String({ pattern: '^\\d{1,9}(\\.\\d{1,6})?$', maxLength: 20, description });
 const SignedAmount = Type.String({ description: 'A decimal string; negative for deductions.' });
 const Currency = Type.String({
   maxLength: 3,
