@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Invoice } from '../../src/domain/billing.js';
 import { toMinorUnit } from '../../src/domain/money.js';
@@ -259,5 +260,43 @@ describe.each(BACKENDS)('invoices on %s', (kind) => {
       .map((row) => Number(row.number))
       .sort((a, b) => a - b);
     expect(numbers).toEqual(numbers.map((_, index) => index + 1));
+  });
+
+  it('resumes a finalization whose tenant write failed with the number it took: no gap, no reuse', async () => {
+    at('2026-10-20T00:00:00Z');
+    const [down, up] = await Promise.all(
+      ['down', 'up'].map((slug) => services.tenants.create({ slug, name: slug })),
+    );
+    for (const tenant of [down, up])
+      await services.billing.setPlan(tenant?.id ?? '', {
+        currency: 'USD',
+        effective_at: '2026-11-01T00:00:00Z',
+        base_fee: '1.00',
+      });
+    // The tenant's database refuses the invoice, as a failing server would, after the number
+    // was taken in the control plane.
+    const broken = await db('down');
+    await sql`create function refuse() returns trigger language plpgsql as
+      $$ begin raise exception 'tenant database failing'; end $$`.execute(broken);
+    await sql`create trigger refuse before insert on invoices for each row execute function refuse()`.execute(
+      broken,
+    );
+    at('2026-12-02T00:00:00Z');
+    await expect(services.invoices.finalize('down', '2026-11')).rejects.toThrow(
+      /tenant database failing/,
+    );
+    expect(await services.invoices.list('down')).toEqual([]);
+    const taken = await new InvoiceNumberRepository(services.backend.control).find(
+      'invoice',
+      `${down?.id}/2026-11`,
+    );
+    expect(taken).not.toBeNull();
+    // Another tenant finalized meanwhile gets the next number, not the one held.
+    const other = (await services.invoices.finalize('up', '2026-11')).invoice;
+    expect(Number(other.number?.slice(4))).toBe((taken?.number ?? 0) + 1);
+    await sql`drop trigger refuse on invoices`.execute(broken);
+    const resumed = (await services.invoices.finalize('down', '2026-11')).invoice;
+    expect(resumed.number).toBe(`INV-${String(taken?.number).padStart(6, '0')}`);
+    expect(resumed.id).toBe(taken?.documentId);
   });
 });
