@@ -134,6 +134,37 @@ describe.each(BACKENDS)('credits, credit notes and voiding on %s', (kind) => {
     });
   });
 
+  it('never sums usage charged in one currency into an invoice in another', async () => {
+    const tenant = await flatTenant('switch');
+    at('2026-11-20T00:00:00Z');
+    await services.billing.setPlan('switch', {
+      currency: 'EUR',
+      usd_rate: '0.9',
+      effective_at: '2026-12-01T00:00:00Z',
+      base_fee: '100.00',
+      markup_percent: '10',
+    });
+    at('2026-12-01T00:05:00Z');
+    await services.invoices.finalize('switch', '2026-11');
+    // November usage (charged in USD) arrives late, and December usage in EUR.
+    const late = usageEvent(tenant.id, { at: new Date('2026-11-30T12:00:00Z') });
+    const december = usageEvent(tenant.id, { at: new Date('2026-12-10T12:00:00Z') });
+    await services.usageRecords.write(tenant.id, [late, december]);
+    at('2027-01-01T00:05:00Z');
+    const invoice = (await services.invoices.finalize('switch', '2026-12')).invoice;
+    expect(invoice.currency).toBe('EUR');
+    expect(invoice.lines.filter((line) => line.kind === 'adjustment')).toEqual([]);
+    const rows = await services.tenants
+      .database(tenant)
+      .selectFrom('usage_records')
+      .select(['id', 'invoice_id'])
+      .execute();
+    expect(Object.fromEntries(rows.map((row) => [row.id, row.invoice_id]))).toEqual({
+      [late.id]: null,
+      [december.id]: invoice.id,
+    });
+  });
+
   it('refuses bad input with a clear error and writes nothing', async () => {
     await flatTenant('refusals');
     at('2026-11-05T00:00:00Z');

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import { sql } from 'kysely';
-import { INVOICE, type Invoice, invoiceJson } from '../../domain/billing.js';
+import { INVOICE, type Invoice, invoiceJson, type PricePlan } from '../../domain/billing.js';
 import type { Tenant } from '../../domain/tenant.js';
 import { GatewayError } from '../../errors/gateway-error.js';
 import type { ControlSchema } from '../../storage/control-schema.js';
@@ -36,6 +36,13 @@ export interface InvoiceServiceOptions {
 
 export const formatNumber = (prefix: string, number: number) =>
   `${prefix}${String(number).padStart(6, '0')}`;
+
+/**
+ * The plan versions in `currency`: an invoice bills only usage charged in its own currency, so
+ * late usage charged before a currency change is never summed into the new currency.
+ */
+const inCurrency = (plans: readonly PricePlan[], currency: string | null) =>
+  plans.filter((plan) => plan.currency === currency).map((plan) => plan.id);
 
 const closed = (message: string) =>
   new GatewayError('period_not_closed', { message, param: 'period' });
@@ -113,7 +120,9 @@ export class InvoiceService {
     const plan = planAt(plans, new Date(end.getTime() - 1));
     if (plan === null) throw new GatewayError('price_plan_not_found', { param: 'period' });
     const groups = await new UsageRecordRepository(db).groups(
-      billedBy === undefined ? { end } : { invoiceId: billedBy },
+      billedBy === undefined
+        ? { end, planIds: inCurrency(plans, plan.currency) }
+        : { invoiceId: billedBy },
     );
     const lines = usageLines(groups, plans, period);
     const usage = lines.reduce((sum, line) => sum + line.amount, 0);
@@ -194,7 +203,13 @@ export class InvoiceService {
         if (found !== null) return { before: null, after: null, invoice: found, created: false };
         // Marked first, then summed from the marks: a record the worker commits meanwhile is
         // either in both or in neither (then on the next invoice), never billed without a line.
-        await new UsageRecordRepository(trx).markBilled(end, taken.documentId);
+        const plans = await new PricePlanRepository(trx).list();
+        const currency = planAt(plans, new Date(end.getTime() - 1))?.currency ?? null;
+        await new UsageRecordRepository(trx).markBilled(
+          end,
+          taken.documentId,
+          inCurrency(plans, currency),
+        );
         const { groups: _groups, ...draft } = await this.compute(
           trx,
           period,

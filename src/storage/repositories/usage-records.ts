@@ -1,4 +1,4 @@
-import { type Kysely, sql } from 'kysely';
+import { type ExpressionBuilder, type Kysely, sql } from 'kysely';
 import type { UsageRecord } from '../../domain/usage-record.js';
 import type { TenantSchema } from '../tenant-schema.js';
 import type { ChargeParts, UsageGroup } from '../usage-charges.js';
@@ -24,6 +24,16 @@ function monthBounds(month: string): [string, string] {
   const from = new Date(Date.UTC(year, mm - 1, 1));
   const to = new Date(Date.UTC(year, mm, 1));
   return [from.toISOString(), to.toISOString()];
+}
+
+/** Records charged under one of the plan versions, or under none. */
+function unbilledIn(
+  eb: ExpressionBuilder<TenantSchema, 'usage_records'>,
+  planIds: readonly string[],
+) {
+  return planIds.length === 0
+    ? eb('price_plan_id', 'is', null)
+    : eb.or([eb('price_plan_id', 'is', null), eb('price_plan_id', 'in', [...planIds])]);
 }
 
 function chargeColumns(charge: ChargeParts | undefined) {
@@ -114,7 +124,9 @@ export class UsageRecordRepository {
    * Usage not billed yet from before `end`, summed per period, model, plan version and basis:
    * what the next invoice bills. `invoiceId` instead reads what that invoice billed.
    */
-  async groups(filter: { end: Date } | { invoiceId: string }): Promise<UsageGroup[]> {
+  async groups(
+    filter: { end: Date; planIds: readonly string[] } | { invoiceId: string },
+  ): Promise<UsageGroup[]> {
     const cached = sql<string>`least(cached_tokens, input_tokens)`;
     let query = this.db
       .selectFrom('usage_records')
@@ -135,7 +147,10 @@ export class UsageRecordRepository {
       ]);
     query =
       'end' in filter
-        ? query.where('invoice_id', 'is', null).where('at', '<', filter.end)
+        ? query
+            .where('invoice_id', 'is', null)
+            .where('at', '<', filter.end)
+            .where((eb) => unbilledIn(eb, filter.planIds))
         : query.where('invoice_id', '=', filter.invoiceId);
     const rows = await query
       .groupBy([sql`1`, 'model', 'price_plan_id', 'charge_basis'])
@@ -183,13 +198,17 @@ export class UsageRecordRepository {
     return { requests: Number(row.requests), charge: Number(row.charge), cost: String(row.cost) };
   }
 
-  /** Marks the usage not billed yet from before `end` as billed by the invoice. */
-  async markBilled(end: Date, invoiceId: string): Promise<number> {
+  /**
+   * Marks the usage not billed yet from before `end` as billed by the invoice: the records
+   * charged under one of `planIds` (the plan versions in the invoice's currency) or under none.
+   */
+  async markBilled(end: Date, invoiceId: string, planIds: readonly string[]): Promise<number> {
     const result = await this.db
       .updateTable('usage_records')
       .set({ invoice_id: invoiceId })
       .where('invoice_id', 'is', null)
       .where('at', '<', end)
+      .where((eb) => unbilledIn(eb, planIds))
       .executeTakeFirst();
     return Number(result.numUpdatedRows);
   }
