@@ -24,6 +24,7 @@ import { registerUsageEvents } from './plugins/usage-events.js';
 import { adminRoutes } from './routes/admin/index.js';
 import { healthRoutes } from './routes/ops/health.js';
 import { v1Routes } from './routes/v1/index.js';
+import { organizationRoutes } from './routes/v1/organization.js';
 
 /** Trusts the nearest `hops` proxies: their X-Forwarded-For entries name the client. */
 const hopsOf = (hops: number) => (_address: string, hop: number) => hop < hops;
@@ -121,6 +122,19 @@ export async function buildApp(root: Root): Promise<FastifyInstance> {
     idempotency: gateway.idempotency,
     semantic: gateway.semantic,
     usage: gateway.usage,
+  });
+  const embeddingOnly = new Set(
+    config.models
+      .filter(
+        (m) => m.capabilities.embeddings && !m.capabilities.chat && !m.capabilities.completions,
+      )
+      .map((m) => m.name),
+  );
+  await app.register(organizationRoutes, {
+    prefix: '/v1/organization',
+    authenticator: gateway.authenticator,
+    tenants: services.tenants,
+    isEmbeddingModel: (model) => embeddingOnly.has(model),
   });
   await app.register(adminRoutes, {
     prefix: '/admin/v1',

@@ -22,6 +22,8 @@ export interface InferenceRecord {
   cacheHit?: boolean;
   /** For a cache hit, what the upstream call would have cost. */
   savedCost?: number;
+  /** Served with the tenant's own provider key (no provider cost to the platform). */
+  byok?: boolean;
   /** The request's usage event id (`evt_...`), made when it reached a model. */
   eventId: string;
   /** Its usage event was committed before the answer's last byte: none is made at the end. */

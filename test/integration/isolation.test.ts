@@ -46,6 +46,9 @@ async function snapshot(tenant: Tenant): Promise<string> {
     attempts: await db.selectFrom('webhook_attempts').selectAll().orderBy('id').execute(),
     providerKeys: await db.selectFrom('provider_keys').selectAll().orderBy('provider').execute(),
     audit: await db.selectFrom('audit_log').selectAll().orderBy('seq').execute(),
+    plans: await db.selectFrom('price_plans').selectAll().orderBy('id').execute(),
+    credits: await db.selectFrom('credits').selectAll().orderBy('id').execute(),
+    invoices: await db.selectFrom('invoices').selectAll().orderBy('id').execute(),
     registry: await control.selectFrom('tenants').selectAll().where('id', '=', tenant.id).execute(),
     index: await control
       .selectFrom('api_key_index')
@@ -108,6 +111,8 @@ function fill(path: string, tenant: string): string {
     webhook: victimWebhook,
     delivery: victimDelivery,
     provider: 'upstream',
+    // Refused before any lookup: the victim need not have one.
+    invoice: 'inv_missing',
   };
   return path.replace(/\{(\w+)\}/g, (_match, name: string) => {
     const id = ids[name];

@@ -3,6 +3,7 @@ import * as control0001 from './control/0001-init.js';
 import * as control0002 from './control/0002-platform-keys.js';
 import * as control0003 from './control/0003-tenant-servers.js';
 import * as control0004 from './control/0004-tenant-allowed-models.js';
+import * as control0005 from './control/0005-invoice-numbers.js';
 import * as tenant0001 from './tenant/0001-init.js';
 import * as tenant0002 from './tenant/0002-rate-limits.js';
 import * as tenant0003 from './tenant/0003-usage-records.js';
@@ -14,6 +15,7 @@ import * as tenant0008 from './tenant/0008-provider-keys.js';
 import * as tenant0009 from './tenant/0009-response-cache.js';
 import * as tenant0010 from './tenant/0010-semantic-cache.js';
 import * as tenant0011 from './tenant/0011-semantic-cache-settings.js';
+import * as tenant0012 from './tenant/0012-billing.js';
 
 /**
  * Versioned migrations, in the repository and in order. Kysely's migrator records them per
@@ -25,6 +27,7 @@ const controlMigrations: Record<string, Migration> = {
   '0002-platform-keys': control0002,
   '0003-tenant-servers': control0003,
   '0004-tenant-allowed-models': control0004,
+  '0005-invoice-numbers': control0005,
 };
 const tenantMigrations: Record<string, Migration> = {
   '0001-init': tenant0001,
@@ -38,6 +41,7 @@ const tenantMigrations: Record<string, Migration> = {
   '0009-response-cache': tenant0009,
   '0010-semantic-cache': tenant0010,
   '0011-semantic-cache-settings': tenant0011,
+  '0012-billing': tenant0012,
 };
 
 /** Every migration's name, in order, per schema. */
