@@ -38,6 +38,11 @@ export interface InferenceRecord {
 declare module 'fastify' {
   interface FastifyRequest {
     inference: InferenceRecord | null;
+    /**
+     * The configured model the request was resolved to, set before any limit or upstream
+     * call: the metrics name it when no answer came (a refusal, every upstream failing).
+     */
+    modelName: string | null;
     errorCode: string | null;
     /** Settles once work that outlives the response (a stream's usage) is recorded. */
     settled: Promise<void> | null;
@@ -83,6 +88,7 @@ export function requestIdFor(header: string | string[] | undefined): string {
 export function registerRequestContext(app: FastifyInstance): RequestContext {
   const listeners: FinishedListener[] = [logCompletion];
   app.decorateRequest('inference', null);
+  app.decorateRequest('modelName', null);
   app.decorateRequest('errorCode', null);
   app.decorateRequest('settled', null);
   app.decorateRequest('principal', null);

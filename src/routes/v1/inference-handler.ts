@@ -295,6 +295,7 @@ export function inferenceHandler(deps: HandlerDeps) {
       allowed,
       maxLatencyMs: hints.maxLatencyMs,
     });
+    request.modelName = model.name;
     // Read first: a bad value is refused before anything is claimed or counted.
     const optIn = semanticOptIn(request);
     const caching = await lookUp(deps, capability, body, model, request);
