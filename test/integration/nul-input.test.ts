@@ -66,7 +66,18 @@ beforeAll(async () => {
     })
   ).webhook.id;
   const delivery = (await webhooks.deliveries.sendTest('test', webhook)).id;
-  ids = { tenant: 'test', user, key, limit, quota, webhook, delivery, provider: 'upstream' };
+  // An invoice that does not exist: a NUL in any other part is refused before it is looked up.
+  ids = {
+    tenant: 'test',
+    user,
+    key,
+    limit,
+    quota,
+    webhook,
+    delivery,
+    provider: 'upstream',
+    invoice: 'inv_missing',
+  };
   const doc = (await (await fetch(`${gateway.url}/openapi.json`)).json()) as {
     paths: Record<string, Record<string, Operation>>;
   };
