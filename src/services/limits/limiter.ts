@@ -8,7 +8,7 @@ import {
 } from '../../domain/limit-kinds.js';
 import { QUOTA_METRICS, QUOTA_PERIODS } from '../../domain/quota.js';
 import { GatewayError } from '../../errors/gateway-error.js';
-import { chargeOf, chargeTotal, planAt } from '../billing/charge.js';
+import { planAt } from '../billing/charge.js';
 import type { EventPublisher } from '../events/publisher.js';
 import type { TenantPrincipal } from '../keys/key-service.js';
 import { costOf } from '../usage/cost.js';
@@ -17,6 +17,7 @@ import { formatDuration, rateLimitHeaders } from './headers.js';
 import type { CounterSpec, Crossing } from './ledger.js';
 import type { LimitRule } from './limit-rules.js';
 import type { PoolState } from './pool.js';
+import { type Counts, type Pricing, pricingOf } from './quota-charge.js';
 import { type PeriodWindow, periodAt, toNanos } from './quota-period.js';
 import type { Quota } from './quotas.js';
 
@@ -151,24 +152,6 @@ interface QuotaInPeriod {
   currency?: string | undefined;
 }
 
-/** What a request counts against each metric's quotas, in its counter's units. */
-type Counts = Record<Quota['metric'], number>;
-
-/** What a request that used this is charged, in micro-units of the plan's currency. */
-type Pricing = (used: Used) => number;
-
-/** A request as the usage worker will price its record, from what it used. */
-function pricedRecord(model: string, used: Used) {
-  const usage = used.usage ?? { promptTokens: used.tokens, completionTokens: 0, cachedTokens: 0 };
-  return {
-    model,
-    cost: used.cost,
-    cacheHit: false,
-    byok: used.byok ?? false,
-    usage: { ...usage, totalTokens: used.tokens, estimated: false },
-  };
-}
-
 /**
  * Holds each request to every limit that applies to it: requests and tokens per minute and
  * concurrent requests (per model or for all), and token quotas and spend budgets per day,
@@ -192,8 +175,7 @@ export class RateLimiter {
     const needsTokens = !request.cacheHit && (quotas.length > 0 || rules.some(limitsTokens));
     // The version in effect at the request's time, as the usage worker charges its record.
     const plan = planAt(limits.plans ?? [], request.at);
-    const charged = (used: Used): number =>
-      chargeTotal(chargeOf(pricedRecord(model.name, used), plan));
+    const charged = pricingOf(model.name, plan);
     const boundFor = (reserved: Reservation): Bound[] => {
       const tokens = reserved.promptTokens + reserved.completionTokens;
       const usage = { ...reserved, cachedTokens: 0, totalTokens: tokens, estimated: true };
