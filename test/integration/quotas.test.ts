@@ -324,6 +324,12 @@ describe.each(STORE_KINDS)('quotas and budgets on the %s store', (kind) => {
       return found;
     });
     expect(reached?.data.used).toBe(charged(rows) / 1e6);
+    // And the listing reads the same use back from the records, in EUR.
+    const listed = await gateway.fetch(`/admin/v1/tenants/${tenant.slug}/quotas`, {
+      headers: { authorization: `Bearer ${gateway.adminKey}` },
+    });
+    const { data } = (await listed.json()) as { data: { id: string; used: number }[] };
+    expect(data.find((item) => item.id === quota.id)?.used).toBe(charged(rows) / 1e6);
   });
 
   it('prices a charge budget with the plan in effect, a price change included', async () => {
