@@ -89,7 +89,7 @@ export async function buildGateway({
   });
   const { tenants } = instruments;
   const limits = new LimitsCache(
-    { rules: services.limitRules, quotas: services.quotas },
+    { rules: services.limitRules, quotas: services.quotas, plans: services.billing },
     services.bus,
   );
   let limiter: RateLimiter | null = null;

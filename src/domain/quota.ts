@@ -13,6 +13,10 @@ export const QUOTA_METRICS = {
     unit: 'tokens',
     /** Counted whole, as Redis counts. */
     whole: true,
+    /** What its counter holds of one unit of the amount. */
+    scale: 1,
+    /** Decimals an amount may have beyond `whole`; null: not checked. */
+    decimals: null,
     min: 1,
     max: 1_000_000_000,
   },
@@ -21,6 +25,9 @@ export const QUOTA_METRICS = {
     noun: 'spend budget',
     unit: 'USD',
     whole: false,
+    /** Its counter holds billionths of a dollar. */
+    scale: 1e9,
+    decimals: null,
     /** The 10 decimals the database keeps. */
     min: 1e-10,
     /**
@@ -28,6 +35,21 @@ export const QUOTA_METRICS = {
      * up to about nine million dollars.
      */
     max: 9_000_000,
+  },
+  charge: {
+    description:
+      "what the tenant is charged under its price plan, in the plan's currency (major units, at most 6 decimals); nothing without a plan",
+    noun: 'charge budget',
+    /** Named in the refusal by the plan's currency code when there is one. */
+    unit: "in the plan's currency",
+    whole: false,
+    /** Its counter holds micro-units, as billing keeps every amount. */
+    scale: 1_000_000,
+    /** To the micro-unit, as billing's amounts. */
+    decimals: 6,
+    min: 0.000001,
+    /** A billion units: micro-units stay exact integers, and the database keeps 10 digits. */
+    max: 1_000_000_000,
   },
 } as const;
 

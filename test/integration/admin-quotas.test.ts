@@ -163,6 +163,11 @@ describe('/admin/v1/tenants/{tenant}/quotas', () => {
       { ...base, amount: -1 },
       { ...base, amount: '10' },
       { ...base, amount: 1e10 },
+      // Charges are counted to the micro-unit, as billing counts them.
+      { ...base, metric: 'charge', amount: -5 },
+      { ...base, metric: 'charge', amount: 0 },
+      { ...base, metric: 'charge', amount: 1.0000001 },
+      { ...base, metric: 'charge', amount: '25.00' },
       { scope: 'tenant', metric: 'cost', period: 'month' },
       { ...base, thresholds: [0] },
       { ...base, thresholds: [101] },
@@ -201,6 +206,8 @@ describe('/admin/v1/tenants/{tenant}/quotas', () => {
         { scope: 'tenant', metric: 'cost', period: 'day', amount: 1, thresholds: [101] },
         'thresholds',
       ],
+      [{ scope: 'tenant', metric: 'charge', period: 'total', amount: 0.0000001 }, 'amount'],
+      [{ scope: 'tenant', metric: 'charge', period: 'total', amount: -1 }, 'amount'],
       [{ scope: 'tenant', metric: 'bytes', period: 'day', amount: 1 }, 'metric'],
       [{ scope: 'tenant', metric: 'cost', period: 'week', amount: 1 }, 'period'],
     ] as const) {
@@ -369,6 +376,14 @@ describe.each(BACKENDS)('quotas stored on %s', (kind) => {
     const [listed] = await services.quotas.list('acme');
     expect(listed).toEqual({ ...again.quota });
     expect(typeof listed?.amount).toBe('number');
+    const charge = await services.quotas.set('acme', {
+      scope: 'tenant',
+      metric: 'charge',
+      period: 'total',
+      amount: 999_999_999.999999,
+    });
+    expect(charge.quota.amount).toBe(999_999_999.999999);
+    await services.quotas.delete('acme', charge.quota.id);
     expect(await services.quotas.delete('acme', quota.id)).toMatchObject({ id: quota.id });
     await expect(services.quotas.delete('acme', quota.id)).rejects.toMatchObject({
       code: 'quota_not_found',

@@ -135,6 +135,41 @@ describe.each(STORE_KINDS)('quotas and budgets on the %s store', (kind) => {
       .filter((event) => event.tenantId === tenant.id && event.data.quota_id === quotaId)
       .map((event) => (event.type === 'quota.exhausted' ? 'exhausted' : event.data.threshold));
 
+  /** A EUR rate card for `gpt-test`, in EUR per million tokens. */
+  const setPlan = (input: string, output: string) =>
+    gateway.services.billing.setPlan(tenant.slug, {
+      currency: 'EUR',
+      usd_rate: '0.9',
+      rates: { 'gpt-test': { input, output } },
+    });
+
+  /** Micro-units a request of `body` is charged at these rates, the upstream reporting as reserved. */
+  const chargeOfOne = (input: number, output: number) =>
+    reserved.promptTokens * input + MAX_TOKENS * output;
+
+  const chargeRows = async () =>
+    gateway.services.tenants
+      .database(await gateway.services.tenants.get(tenant.slug))
+      .selectFrom('usage_records')
+      .select([
+        'price_plan_id',
+        'charge_input_micros',
+        'charge_output_micros',
+        'charge_other_micros',
+      ])
+      .orderBy('at')
+      .execute();
+
+  const charged = (rows: Awaited<ReturnType<typeof chargeRows>>) =>
+    rows.reduce(
+      (sum, row) =>
+        sum +
+        Number(row.charge_input_micros) +
+        Number(row.charge_output_micros) +
+        Number(row.charge_other_micros),
+      0,
+    );
+
   const usageRows = async () =>
     gateway.services.tenants
       .database(await gateway.services.tenants.get(tenant.slug))
@@ -257,6 +292,80 @@ describe.each(STORE_KINDS)('quotas and budgets on the %s store', (kind) => {
     await apiError(tenant.client.chat.completions.create({ ...body, max_tokens: 1 }));
   });
 
+  it('holds a tenant to a charge budget, counting what its records are charged', async () => {
+    answer();
+    await setPlan('1000', '2000');
+    const each = chargeOfOne(1000, 2000);
+    // Room for exactly 3 requests, in EUR.
+    const quota = await setQuota({
+      scope: 'tenant',
+      metric: 'charge',
+      period: 'total',
+      amount: (3 * each) / 1e6,
+      thresholds: [100],
+    });
+    for (let i = 0; i < 3; i++) await tenant.client.chat.completions.create(body);
+    const refused = await apiError(tenant.client.chat.completions.create(body));
+    expect([refused.status, refused.code]).toEqual([429, 'insufficient_quota']);
+    expect(refused.message).toMatch(/the total charge budget of [\d.]+ EUR on this tenant/);
+    expect(upstream.requests).toHaveLength(3);
+    const rows = await eventually(async () => {
+      const rows = await chargeRows();
+      expect(rows).toHaveLength(3);
+      return rows;
+    });
+    expect(charged(rows)).toBe(3 * each);
+    // The counter's use when it reached 100 %: what the records were charged.
+    const reached = await eventually(async () => {
+      const found = (await events.recent(1000)).find(
+        (event) => event.type === 'quota.threshold_reached' && event.data.quota_id === quota.id,
+      );
+      expect(found).toBeDefined();
+      return found;
+    });
+    expect(reached?.data.used).toBe(charged(rows) / 1e6);
+    // And the listing reads the same use back from the records, in EUR.
+    const listed = await gateway.fetch(`/admin/v1/tenants/${tenant.slug}/quotas`, {
+      headers: { authorization: `Bearer ${gateway.adminKey}` },
+    });
+    const { data } = (await listed.json()) as { data: { id: string; used: number }[] };
+    expect(data.find((item) => item.id === quota.id)?.used).toBe(charged(rows) / 1e6);
+  });
+
+  it('prices a charge budget with the plan in effect, a price change included', async () => {
+    answer();
+    const first = await setPlan('1000', '2000');
+    const cheap = chargeOfOne(1000, 2000);
+    const dear = chargeOfOne(2000, 4000);
+    // Two requests at the first prices, then room for one at twice them (four at the old).
+    await setQuota({
+      scope: 'tenant',
+      metric: 'charge',
+      period: 'month',
+      amount: (2 * cheap + dear) / 1e6,
+    });
+    for (let i = 0; i < 2; i++) await tenant.client.chat.completions.create(body);
+    const second = await setPlan('2000', '4000');
+    await tenant.client.chat.completions.create(body);
+    const refused = await apiError(tenant.client.chat.completions.create(body));
+    expect(refused.code).toBe('insufficient_quota');
+    expect(upstream.requests).toHaveLength(3);
+    const rows = await eventually(async () => {
+      const rows = await chargeRows();
+      expect(rows).toHaveLength(3);
+      return rows;
+    });
+    expect(rows.map((row) => row.price_plan_id)).toEqual([first.id, first.id, second.id]);
+    expect(charged(rows)).toBe(2 * cheap + dear);
+  });
+
+  it('counts nothing against a charge budget of a tenant without a plan', async () => {
+    answer();
+    await setQuota({ scope: 'tenant', metric: 'charge', period: 'day', amount: 0.000001 });
+    for (let i = 0; i < 3; i++) await tenant.client.chat.completions.create(body);
+    expect(upstream.requests).toHaveLength(3);
+  });
+
   it('rebuilds lost counters from the usage records before trusting them again', async () => {
     answer();
     const before = (await usageRows()).length;
@@ -279,6 +388,30 @@ describe.each(STORE_KINDS)('quotas and budgets on the %s store', (kind) => {
     const survivor = await restartCounters(kind, tenant.id, gateway, upstream.url);
     try {
       // Rebuilt at 4 of 5: one more fits, the sixth does not.
+      const client = survivor.client.withOptions({ apiKey: tenant.client.apiKey });
+      await client.chat.completions.create(body);
+      const refused = await apiError(client.chat.completions.create(body));
+      expect(refused.code).toBe('insufficient_quota');
+      expect(upstream.requests).toHaveLength(5);
+    } finally {
+      if (survivor !== gateway) await survivor.close();
+    }
+  });
+
+  it("rebuilds a lost charge budget from the records' stored charges", async () => {
+    answer();
+    await setPlan('1000', '2000');
+    // Room for 5 requests and a half; 4 are made, and the counter is lost.
+    await setQuota({
+      scope: 'tenant',
+      metric: 'charge',
+      period: 'total',
+      amount: (5.5 * chargeOfOne(1000, 2000)) / 1e6,
+    });
+    for (let i = 0; i < 4; i++) await tenant.client.chat.completions.create(body);
+    await eventually(async () => expect(await chargeRows()).toHaveLength(4));
+    const survivor = await restartCounters(kind, tenant.id, gateway, upstream.url);
+    try {
       const client = survivor.client.withOptions({ apiKey: tenant.client.apiKey });
       await client.chat.completions.create(body);
       const refused = await apiError(client.chat.completions.create(body));

@@ -16,7 +16,13 @@ async function downgrade(services: TestServices, slug: string): Promise<string> 
   // What each migration created, to undo the newest one.
   const created: Record<
     string,
-    { tables?: string[]; indexes?: string[]; columns?: [table: string, column: string][] }
+    {
+      tables?: string[];
+      indexes?: string[];
+      columns?: [table: string, column: string][];
+      /** A check constraint as it was before: its name, table and condition. */
+      check?: [name: string, table: string, condition: string];
+    }
   > = {
     '0002-rate-limits': { tables: ['rate_limits'] },
     '0003-usage-records': { tables: ['usage_records'] },
@@ -48,6 +54,9 @@ async function downgrade(services: TestServices, slug: string): Promise<string> 
         'invoice_id',
       ].map((column): [string, string] => ['usage_records', column]),
     },
+    '0013-charge-quotas': {
+      check: ['quotas_metric_check', 'quotas', "metric in ('tokens', 'cost')"],
+    },
   };
   const undo = created[newest];
   if (undo === undefined) throw new Error(`teach this test to undo ${newest}`);
@@ -55,6 +64,13 @@ async function downgrade(services: TestServices, slug: string): Promise<string> 
   for (const index of undo.indexes ?? []) await sql`drop index ${sql.ref(index)}`.execute(db);
   for (const [table, column] of undo.columns ?? [])
     await sql`alter table ${sql.table(table)} drop column ${sql.ref(column)}`.execute(db);
+  if (undo.check !== undefined) {
+    const [name, table, condition] = undo.check;
+    await sql`alter table ${sql.table(table)} drop constraint ${sql.ref(name)}`.execute(db);
+    await sql`alter table ${sql.table(table)} add constraint ${sql.ref(name)} check (${sql.raw(condition)})`.execute(
+      db,
+    );
+  }
   await sql`delete from schema_migrations where name = ${newest}`.execute(db);
   return newest;
 }

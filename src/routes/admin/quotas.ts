@@ -13,7 +13,7 @@ import {
   type QuotaPeriod,
   quotaJson,
 } from '../../domain/quota.js';
-import { NANOS_PER_UNIT, periodAt } from '../../services/limits/quota-period.js';
+import { periodAt } from '../../services/limits/quota-period.js';
 import type { LimitScope } from '../../storage/tenant-schema.js';
 import { errors, ListOf, TenantParams, Timestamp } from './schemas.js';
 import { actorOf, tenantOf } from './tenant-scope.js';
@@ -100,7 +100,7 @@ const QuotaWithUse = Type.Object(
     ...QuotaObject.properties,
     used: Type.Number({
       description:
-        "What the target used in the current period, from the usage records: tokens, or spend in the price table's currency.",
+        "What the target used in the current period, from the usage records, in the quota's metric: tokens, spend in the price table's currency, or charges in the plan's currency.",
     }),
     period_start: Type.Union([Timestamp, Type.Null()], {
       description: 'When the current period began (UTC); null for `total`.',
@@ -131,7 +131,7 @@ export const quotaRoutes: FastifyPluginAsyncTypebox<Services> = async (
     const used = await usageRecords.usedIn(tenantId, quota, window);
     return {
       ...quotaJson(quota),
-      used: quota.metric === 'cost' ? used / NANOS_PER_UNIT : used,
+      used: used / QUOTA_METRICS[quota.metric].scale,
       period_start: window.start?.toISOString() ?? null,
     };
   };

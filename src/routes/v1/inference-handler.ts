@@ -55,12 +55,17 @@ async function admit(
   });
 }
 
-/** What a call used, as limits and quotas count it. */
-function usedOf(usage: Usage | null, cost: number | null, dedupOf?: string | null): Used | null {
+/** What a call used, as limits and quotas count it (charge budgets price the split). */
+function usedOf(
+  usage: Usage | null,
+  cost: number | null,
+  dedupOf: string | null | undefined,
+  byok: boolean,
+): Used | null {
   if (usage === null) return null;
   // Served by another request's upstream call: its tokens and cost are that request's.
   if (dedupOf) return { tokens: 0, cost: 0 };
-  return { tokens: usage.promptTokens + usage.completionTokens, cost: cost ?? 0 };
+  return { tokens: usage.promptTokens + usage.completionTokens, cost: cost ?? 0, usage, byok };
 }
 
 /**
@@ -166,7 +171,7 @@ async function startStream(
       caching.answered({ ...servedOf(stream), body: answer, usage: outcome.usage, cost });
     } else caching.failed();
     // What was delivered counts, a cut stream too; nothing at all releases the tokens.
-    await admission.settle(usedOf(record.usage, record.cost, record.dedupOf));
+    await admission.settle(usedOf(record.usage, record.cost, record.dedupOf, stream.byok));
   });
   // The cache keeps the chat frames; the client's API writes them its own way after.
   const chat = assembler ? assembling(stream.events, assembler) : stream.events;
@@ -191,7 +196,9 @@ async function complete(deps: HandlerDeps, input: Prepared, request: FastifyRequ
     dedupOf: result.dedupOf ?? null,
   };
   // After the response, off its path: the correction is the request's second round trip.
-  request.settled = admission.settle(usedOf(result.usage, request.inference.cost, result.dedupOf));
+  request.settled = admission.settle(
+    usedOf(result.usage, request.inference.cost, result.dedupOf, result.byok),
+  );
   // What the upstream call cost, even when another request in flight paid for it.
   const cost = costOf(result.usage, result.deployment.pricing);
   caching.answered({ ...servedOf(result), body: result.body, usage: result.usage, cost });

@@ -154,6 +154,11 @@ function withEmbedding(
       admission.settle({
         tokens: (used?.tokens ?? 0) + tokens,
         cost: (used?.cost ?? 0) + embedding.cost,
+        // A charge budget prices the embedding's tokens as prompt tokens of the answer's model.
+        ...(used?.usage && {
+          usage: { ...used.usage, promptTokens: used.usage.promptTokens + tokens },
+          byok: used.byok ?? false,
+        }),
       }),
   };
 }

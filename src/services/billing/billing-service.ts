@@ -58,7 +58,7 @@ export class BillingService {
     input: PlanInput,
     actor: Actor = SYSTEM_ACTOR,
   ): Promise<PricePlan> {
-    const { db } = await this.options.tenants.open(tenantRef);
+    const { tenant, db } = await this.options.tenants.open(tenantRef);
     const values = planValuesOf(input);
     const now = this.now();
     const effectiveAt =
@@ -95,6 +95,8 @@ export class BillingService {
         });
         return { before: null, after: plan };
       },
+      // Charge budgets price requests with the plan: every instance reads it again.
+      invalidate: () => ({ tenantId: tenant.id }),
     });
     if (after === null) throw new Error('unreachable: a created plan');
     return after;

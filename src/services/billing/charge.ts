@@ -45,9 +45,13 @@ const perToken = (tokens: number, pricePerMillion: number) =>
 
 /**
  * A record's charge under the plan version effective at its time: each part rounded
- * half-even to the micro-unit, once, here; invoices only add these parts up.
+ * half-even to the micro-unit, once, here; invoices only add these parts up. Charge budgets
+ * price a request here too, before and after its call.
  */
-export function chargeOf(record: UsageRecord, plan: PricePlan | null): Charge {
+export function chargeOf(
+  record: Pick<UsageRecord, 'model' | 'usage' | 'cost' | 'cacheHit' | 'byok'>,
+  plan: PricePlan | null,
+): Charge {
   if (plan === null) return NO_CHARGE;
   const base = { ...NO_CHARGE, planId: plan.id };
   if (record.cacheHit) return { ...base, basis: 'cache_hit', other: costPlus(record.cost, plan) };

@@ -1,4 +1,5 @@
 import { type Static, type TObject, type TProperties, Type } from '@sinclair/typebox';
+import { QUOTA_METRIC_NAMES } from '../../domain/quota.js';
 import { SemanticSettingsSchema } from '../cache/semantic-settings-check.js';
 
 /**
@@ -23,7 +24,8 @@ const quota = {
   quota_id: Type.String(),
   scope: Type.Union([Type.Literal('tenant'), Type.Literal('user'), Type.Literal('key')]),
   subject_id: Nullable(Type.String()),
-  metric: Type.Union([Type.Literal('tokens'), Type.Literal('cost')]),
+  // From the quota catalogue, so a new metric is announced as it is counted.
+  metric: Type.Union(QUOTA_METRIC_NAMES.map((name) => Type.Literal(name))),
   period: Type.Union([Type.Literal('day'), Type.Literal('month'), Type.Literal('total')]),
   period_start: Nullable(Type.String({ format: 'date-time' })),
   amount: Type.Number(),

@@ -1,4 +1,5 @@
 import type { ModelPricing } from '../../config/load.js';
+import type { PricePlan } from '../../domain/billing.js';
 import {
   countsTokens,
   LIMIT_KIND_NAMES,
@@ -7,6 +8,7 @@ import {
 } from '../../domain/limit-kinds.js';
 import { QUOTA_METRICS, QUOTA_PERIODS } from '../../domain/quota.js';
 import { GatewayError } from '../../errors/gateway-error.js';
+import { planAt } from '../billing/charge.js';
 import type { EventPublisher } from '../events/publisher.js';
 import type { TenantPrincipal } from '../keys/key-service.js';
 import { costOf } from '../usage/cost.js';
@@ -15,6 +17,7 @@ import { formatDuration, rateLimitHeaders } from './headers.js';
 import type { CounterSpec, Crossing } from './ledger.js';
 import type { LimitRule } from './limit-rules.js';
 import type { PoolState } from './pool.js';
+import { type Counts, type Pricing, pricingOf } from './quota-charge.js';
 import { type PeriodWindow, periodAt, toNanos } from './quota-period.js';
 import type { Quota } from './quotas.js';
 
@@ -24,6 +27,8 @@ export type FailureMode = 'open' | 'closed';
 export interface TenantLimits {
   rules: LimitRule[];
   quotas: Quota[];
+  /** The price plan's versions, when a quota counts charges; absent or empty: no plan. */
+  plans?: readonly PricePlan[];
 }
 
 export interface RateLimiterOptions {
@@ -68,6 +73,10 @@ export interface Used {
   tokens: number;
   /** In the price table's currency. */
   cost: number;
+  /** How the tokens split, for a charge at the plan's rates; absent: all prompt tokens. */
+  usage?: { promptTokens: number; completionTokens: number; cachedTokens: number };
+  /** Sent with the tenant's own provider key: charged the plan's BYOK fee. */
+  byok?: boolean;
 }
 
 /** What a request was admitted with; settle it once, when it is over. */
@@ -139,6 +148,8 @@ interface QuotaInPeriod {
   tenantId: string;
   quota: Quota;
   window: PeriodWindow;
+  /** A charge budget's currency, its plan's; none without a plan. */
+  currency?: string | undefined;
 }
 
 /**
@@ -162,14 +173,22 @@ export class RateLimiter {
     const quotas = request.cacheHit ? [] : limits.quotas.filter((q) => binds(q, principal));
     if (rules.length === 0 && quotas.length === 0) return ADMITTED_UNLIMITED;
     const needsTokens = !request.cacheHit && (quotas.length > 0 || rules.some(limitsTokens));
+    // The version in effect at the request's time, as the usage worker charges its record.
+    const plan = planAt(limits.plans ?? [], request.at);
+    const charged = pricingOf(model.name, plan);
     const boundFor = (reserved: Reservation): Bound[] => {
       const tokens = reserved.promptTokens + reserved.completionTokens;
       const usage = { ...reserved, cachedTokens: 0, totalTokens: tokens, estimated: true };
-      const nanos = toNanos(costOf(usage, model.pricing));
+      const cost = costOf(usage, model.pricing);
+      const counts: Counts = {
+        tokens,
+        cost: toNanos(cost),
+        charge: quotas.some((q) => q.metric === 'charge') ? charged({ tokens, cost, usage }) : 0,
+      };
       return [
         ...rules.flatMap((rule) => ruleChecks(principal, rule, tokens, request.cacheHit === true)),
         ...quotas.map((quota) =>
-          this.quotaCheck(principal, quota, request.at, quota.metric === 'cost' ? nanos : tokens),
+          this.quotaCheck(principal, quota, request.at, counts[quota.metric], plan),
         ),
       ];
     };
@@ -184,7 +203,7 @@ export class RateLimiter {
       // The first refusal was the one that crossed the line, and its alert is still owed.
       if (decision.kind === 'refused' && first.firstRefusal) decision.firstRefusal = true;
     }
-    if (decision.kind === 'unavailable') return this.unchecked(bound, decision.error);
+    if (decision.kind === 'unavailable') return this.unchecked(bound, decision.error, charged);
     if (decision.kind !== 'missing') this.reportUse(principal.tenantId, bound, decision.states);
     if (decision.kind === 'refused') {
       const refusing = bound[decision.check];
@@ -194,7 +213,7 @@ export class RateLimiter {
     if (decision.kind === 'missing') throw new Error('quota counters stayed unseeded');
     return {
       headers: headersOf(bound, decision.states),
-      settle: async (used) => this.release(bound, decision.ticket, used),
+      settle: async (used) => this.release(bound, decision.ticket, used, charged),
     };
   }
 
@@ -213,7 +232,7 @@ export class RateLimiter {
   crossed(spec: CounterSpec, crossing: Crossing): void {
     const known = this.quotas.get(spec.key);
     if (known === undefined) return;
-    const used = known.quota.metric === 'cost' ? crossing.used / 1e9 : crossing.used;
+    const used = crossing.used / QUOTA_METRICS[known.quota.metric].scale;
     this.emit(known, { threshold: crossing.threshold, used });
   }
 
@@ -239,26 +258,31 @@ export class RateLimiter {
   }
 
   /** The ledger could not say: served and counted for later (open), or a 503 (closed). */
-  private unchecked(bound: Bound[], error: unknown): Admission {
+  private unchecked(bound: Bound[], error: unknown, charged: Pricing): Admission {
     this.options.onUnchecked(error);
     if (this.options.failureMode === 'closed')
       throw new GatewayError('service_unavailable', {
         message: 'Rate limits cannot be checked right now; please retry shortly.',
       });
     const ticket = this.options.admissions.admitUnchecked(bound.map((b) => b.check));
-    return { headers: {}, settle: async (used) => this.release(bound, ticket, used) };
+    return { headers: {}, settle: async (used) => this.release(bound, ticket, used, charged) };
   }
 
-  private release(bound: Bound[], ticket: Ticket, used: Used | null): void {
+  private release(bound: Bound[], ticket: Ticket, used: Used | null, charged: Pricing): void {
     if (used === null) {
       this.options.admissions.release(ticket, null);
       return;
     }
-    const usedNanos = toNanos(used.cost);
+    const metrics = new Set(bound.map((b) => b.quota?.quota.metric));
+    const counts: Counts = {
+      tokens: used.tokens,
+      cost: toNanos(used.cost),
+      charge: metrics.has('charge') ? charged(used) : 0,
+    };
     this.options.admissions.release(
       ticket,
       bound.map(({ limit, quota }) => {
-        if (quota !== undefined) return quota.quota.metric === 'cost' ? usedNanos : used.tokens;
+        if (quota !== undefined) return counts[quota.quota.metric];
         if (limit !== undefined && countsTokens(limitKind(limit.kind))) return used.tokens;
         // A request counts as one, whatever happened; a concurrent slot just comes back.
         return null;
@@ -266,16 +290,23 @@ export class RateLimiter {
     );
   }
 
-  private quotaCheck(principal: TenantPrincipal, quota: Quota, at: Date, amount: number): Bound {
+  private quotaCheck(
+    principal: TenantPrincipal,
+    quota: Quota,
+    at: Date,
+    amount: number,
+    plan: PricePlan | null,
+  ): Bound {
     const window = periodAt(quota.period, at);
     const spec: CounterSpec = {
       key: `llmb:q:{${principal.tenantId}}:${quota.id}:${window.label}`,
       kind: 'quota',
-      limit: quota.metric === 'cost' ? toNanos(quota.amount) : quota.amount,
+      limit: Math.round(quota.amount * QUOTA_METRICS[quota.metric].scale),
       thresholds: quota.thresholds,
       ...(window.end && { expiresAt: window.end.getTime() + QUOTA_MARGIN_MS }),
     };
-    const known = { tenantId: principal.tenantId, quota, window };
+    const currency = quota.metric === 'charge' ? plan?.currency : undefined;
+    const known = { tenantId: principal.tenantId, quota, window, currency };
     if (!this.quotas.has(spec.key)) {
       if (this.quotas.size >= MAX_KNOWN_QUOTAS)
         this.quotas.delete(this.quotas.keys().next().value as string);
@@ -293,7 +324,7 @@ export class RateLimiter {
     const headers = headersOf(bound, decision.states);
     if (item.quota) {
       if (decision.firstRefusal) this.emit(item.quota);
-      return quotaRefusal(item.quota.quota, headers);
+      return quotaRefusal(item.quota, headers);
     }
     const state = stateAt(decision.states, decision.check);
     return rateRefusal(item, decision.retryAfterMs, state, model, headers);
@@ -321,7 +352,7 @@ function kindOf(bound: Bound): string {
   if (bound.limit !== undefined) return bound.limit.kind;
   const quota = bound.quota?.quota;
   if (quota === undefined) return 'unknown';
-  const metric = quota.metric === 'cost' ? 'budget_usd' : 'tokens';
+  const metric = { tokens: 'tokens', cost: 'budget_usd', charge: 'charge' }[quota.metric];
   return quota.period === 'total' ? `${metric}_total` : `${metric}_per_${quota.period}`;
 }
 
@@ -388,8 +419,12 @@ function rateRefusal(
  * OpenAI's 429 `insufficient_quota`. Retrying cannot help before the period turns (or an
  * admin raises the quota), so the SDKs are told not to (`x-should-retry: false`).
  */
-function quotaRefusal(quota: Quota, headers: Record<string, string>): GatewayError {
-  const { noun, unit } = QUOTA_METRICS[quota.metric];
+function quotaRefusal(
+  { quota, currency }: QuotaInPeriod,
+  headers: Record<string, string>,
+): GatewayError {
+  const { noun } = QUOTA_METRICS[quota.metric];
+  const unit = currency ?? QUOTA_METRICS[quota.metric].unit;
   const on = quota.scope === 'tenant' ? 'this tenant' : `this ${quota.scope}`;
   return new GatewayError('insufficient_quota', {
     message: `You exceeded ${QUOTA_PERIODS[quota.period].refusal} ${noun} of ${quota.amount} ${unit} on ${on}. Ask an admin of your organization to raise it, or wait for the next period.`,

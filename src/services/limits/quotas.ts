@@ -49,12 +49,14 @@ function checkedAmount(metric: QuotaMetric, amount: unknown): number {
     throw invalid('amount must be a number greater than 0.', 'amount');
   if (amount > MAX_QUOTA_AMOUNT)
     throw invalid(`amount must be at most ${MAX_QUOTA_AMOUNT}.`, 'amount');
-  const { whole, unit, min, max } = QUOTA_METRICS[metric];
+  const { whole, unit, decimals, min, max } = QUOTA_METRICS[metric];
   if (whole && !Number.isInteger(amount))
     throw invalid(
       `A ${metric} quota counts whole ${unit}: amount must be a whole number.`,
       'amount',
     );
+  if (decimals !== null && Number(amount.toFixed(decimals)) !== amount)
+    throw invalid(`A ${metric} amount has at most ${decimals} decimals.`, 'amount');
   if (amount > max) throw invalid(`A ${metric} amount must be at most ${max}.`, 'amount');
   if (amount < min) throw invalid(`A ${metric} amount must be at least ${decimal(min)}.`, 'amount');
   return amount;

@@ -46,7 +46,8 @@ export class UsageRecords {
 
   /**
    * What one quota's subject used in a period, as the quota counts it: prompt and completion
-   * tokens, or spend in nanos (each row's cost rounded as the counter rounds it).
+   * tokens, spend in nanos (each row's cost rounded as the counter rounds it), or the stored
+   * charges in micro-units.
    */
   async usedIn(tenantId: string, quota: QuotaSubject, window: PeriodWindow): Promise<number> {
     const { records } = await this.records(tenantId);

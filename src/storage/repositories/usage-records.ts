@@ -5,8 +5,11 @@ import type { ChargeParts, UsageGroup } from '../usage-charges.js';
 
 /** Whose usage a quota counts, over which period; null bounds: open on that side. */
 export interface UsedFilter {
-  /** Prompt and completion tokens, or spend in whole units of `costUnit` per currency unit. */
-  metric: 'tokens' | 'cost';
+  /**
+   * Prompt and completion tokens, spend in whole units of `costUnit` per currency unit, or
+   * the records' stored charges in micro-units of the plan's currency.
+   */
+  metric: 'tokens' | 'cost' | 'charge';
   /** How many counted units one currency unit is (nanos: 1e9), each row rounded. */
   costUnit: number;
   userId?: string | null;
@@ -103,10 +106,12 @@ export class UsageRecordRepository {
 
   /** What the filter's subject used in its period, as a quota counts it. */
   async used(filter: UsedFilter): Promise<number> {
-    const measure =
-      filter.metric === 'cost'
-        ? sql<string>`coalesce(sum(round(cost * ${filter.costUnit})), 0)`
-        : sql<string>`coalesce(sum(input_tokens + output_tokens), 0)`;
+    const measure = {
+      tokens: sql<string>`coalesce(sum(input_tokens + output_tokens), 0)`,
+      cost: sql<string>`coalesce(sum(round(cost * ${filter.costUnit})), 0)`,
+      // The charge fixed when the record was written, never priced again.
+      charge: sql<string>`coalesce(sum(charge_input_micros + charge_cached_micros + charge_output_micros + charge_other_micros), 0)`,
+    }[filter.metric];
     // Cache hits spent nothing upstream: no quota or budget counts them.
     let query = this.db
       .selectFrom('usage_records')
