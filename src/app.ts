@@ -95,6 +95,7 @@ export async function buildApp(root: Root): Promise<FastifyInstance> {
     idempotency: gateway.idempotency,
     semantic: gateway.semantic,
     usage: gateway.usage,
+    responses: gateway.responses,
   });
   await app.register(adminRoutes, {
     prefix: '/admin/v1',

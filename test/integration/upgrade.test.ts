@@ -34,6 +34,7 @@ async function downgrade(services: TestServices, slug: string): Promise<string> 
     },
     '0010-semantic-cache': { tables: ['semantic_cache_entries'] },
     '0011-semantic-cache-settings': { columns: [['cache_settings', 'semantic']] },
+    '0012-responses': { tables: ['responses'] },
   };
   const undo = created[newest];
   if (undo === undefined) throw new Error(`teach this test to undo ${newest}`);

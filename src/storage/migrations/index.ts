@@ -14,6 +14,7 @@ import * as tenant0008 from './tenant/0008-provider-keys.js';
 import * as tenant0009 from './tenant/0009-response-cache.js';
 import * as tenant0010 from './tenant/0010-semantic-cache.js';
 import * as tenant0011 from './tenant/0011-semantic-cache-settings.js';
+import * as tenant0012 from './tenant/0012-responses.js';
 
 /**
  * Versioned migrations, in the repository and in order. Kysely's migrator records them per
@@ -38,6 +39,7 @@ const tenantMigrations: Record<string, Migration> = {
   '0009-response-cache': tenant0009,
   '0010-semantic-cache': tenant0010,
   '0011-semantic-cache-settings': tenant0011,
+  '0012-responses': tenant0012,
 };
 
 /** Every migration's name, in order, per schema. */
