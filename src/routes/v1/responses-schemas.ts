@@ -36,8 +36,13 @@ export const ResponsesRequest = Type.Object(
 export const ResponseIdParams = Type.Object({ id: Type.String({ minLength: 1 }) });
 
 export const InputItemsQuery = Type.Object({
-  limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
-  order: Type.Union([Type.Literal('asc'), Type.Literal('desc')], { default: 'desc' }),
+  // Query strings arrive as text and the gateway never coerces types: the number is a pattern.
+  limit: Type.Optional(
+    Type.String({ pattern: '^(100|[1-9][0-9]?)$', description: '1 to 100, default 20.' }),
+  ),
+  order: Type.Optional(
+    Type.Union([Type.Literal('asc'), Type.Literal('desc')], { description: 'Default desc.' }),
+  ),
   after: Type.Optional(Type.String()),
 });
 

@@ -162,7 +162,8 @@ export const responsesRoutes: FastifyPluginAsyncTypebox<V1Deps> = async (app, de
     },
     async (request) => {
       const { id } = request.params;
-      const { limit, order, after } = request.query;
+      const { order = 'desc', after } = request.query;
+      const limit = Number(request.query.limit ?? '20');
       const stored = await deps.responses.get(requireOwner(request, id, 'response_id'), id);
       const items = order === 'asc' ? stored.inputItems : [...stored.inputItems].reverse();
       const start = after === undefined ? 0 : items.findIndex((item) => item.id === after) + 1;

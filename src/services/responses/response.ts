@@ -30,8 +30,8 @@ export function responseShell(id: string, body: JsonObject, createdAt: number): 
     tools: body.tools ?? [],
     top_p: body.top_p ?? 1,
     truncation: 'disabled',
-    usage: null,
-    user: body.user ?? null,
+    // OpenAI's schema has no null for these: left out until known.
+    ...(typeof body.user === 'string' && { user: body.user }),
     metadata: body.metadata ?? {},
   };
 }
