@@ -153,6 +153,23 @@ describe.each(CASES)('Responses API state on %s with the %s stores', (database, 
     expect(upstream.requests).toHaveLength(1);
   });
 
+  it("holds responses to the tenant's quotas, as chat: a 429 before the upstream", async () => {
+    const slug = `responses-quota-${database}`;
+    await a.services.tenants.create({ slug, name: slug });
+    const { secret } = await a.services.keys.create(slug, { name: 'caller', role: 'owner' });
+    const quota = await a.fetch(`/admin/v1/tenants/${slug}/quotas`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${a.adminKey}` },
+      body: JSON.stringify({ scope: 'tenant', metric: 'tokens', period: 'day', amount: 1 }),
+    });
+    expect(quota.status).toBe(201);
+    const client = new OpenAI({ apiKey: secret, baseURL: `${b.url}/v1`, maxRetries: 0 });
+    const refused = await apiError(client.responses.create({ model: 'gpt-test', input: 'Hi' }));
+    expect(refused.status).toBe(429);
+    expect(refused.code).toBe('insufficient_quota');
+    expect(upstream.requests).toHaveLength(0);
+  });
+
   it("answers 404 for another tenant's response on both instances", async () => {
     upstream.next((_req, res) => json(res, 200, chatCompletion('Ours.')));
     const ours = await a.client.responses.create({ model: 'gpt-test', input: 'Hi' });
