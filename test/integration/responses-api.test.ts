@@ -360,7 +360,7 @@ describe('POST /v1/responses on a chat-completions upstream', () => {
       sse(res, textChunks(['Hal', 'lo', ' wor']), { cutAfter: 3, gapMs: 5 }),
     );
     const stream = gateway.client.responses.stream({ model: 'gpt-test', input: 'Hi' });
-    const events: { type: string }[] = [];
+    const events: OpenAI.Responses.ResponseStreamEvent[] = [];
     stream.on('event', (event) => events.push(event));
     const error = await stream.finalResponse().then(
       () => null,
@@ -369,7 +369,17 @@ describe('POST /v1/responses on a chat-completions upstream', () => {
     // The SDK rejects with the stream's `error` event, after the failed response.
     expect(error).toMatchObject({ type: 'error', code: 'upstream_error' });
     expect(events.map((event) => event.type).slice(-2)).toEqual(['response.failed', 'error']);
-    expect(events.at(-2)).toMatchObject({ response: { status: 'failed', output: [] } });
+    // The failed response holds the cut message as far as its deltas went.
+    const delivered = events
+      .map((event) => (event.type === 'response.output_text.delta' ? event.delta : ''))
+      .join('');
+    expect(delivered).not.toBe('');
+    expect(events.at(-2)).toMatchObject({
+      response: {
+        status: 'failed',
+        output: [{ type: 'message', status: 'incomplete', content: [{ text: delivered }] }],
+      },
+    });
     for (const event of events) expectOpenAISchema('ResponseStreamEvent', event);
   });
 });

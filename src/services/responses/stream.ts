@@ -120,11 +120,20 @@ class ResponseState {
     const response = {
       ...this.shell,
       status: 'failed',
-      output: this.output,
+      // What was sent of the item the failure cut, as the deltas already gave it.
+      output: this.open === null ? this.output : [...this.output, this.partial(this.open)],
       error: { code: code === 'rate_limit_exceeded' ? code : 'server_error', message },
     };
     yield this.event('response.failed', { response });
     yield this.event('error', { code, message, param: null });
+  }
+
+  private partial(open: Open): JsonObject {
+    if (open.kind === 'message')
+      return { ...open.item, status: 'incomplete', content: [textPart(open.text)] };
+    if (open.kind === 'reasoning')
+      return { ...open.item, summary: [{ type: 'summary_text', text: open.text }] };
+    return { ...open.item, status: 'incomplete' };
   }
 
   private where(item: JsonObject) {
