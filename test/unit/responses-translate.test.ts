@@ -4,6 +4,7 @@ import type { JsonObject } from '../../src/providers/types.js';
 import { toChatRequest } from '../../src/services/responses/chat-request.js';
 import { chatMessages, inputItems } from '../../src/services/responses/request.js';
 import { responseShell, toResponse } from '../../src/services/responses/response.js';
+import { toResponseEvents } from '../../src/services/responses/stream.js';
 import { expectOpenAISchema } from '../helpers/openai-schema.js';
 
 const body = (extra: JsonObject = {}): JsonObject => ({ model: 'm', input: 'Hi', ...extra });
@@ -146,5 +147,38 @@ describe('chat completion -> response', () => {
       'message',
       'function_call',
     ]);
+  });
+});
+
+describe('chat chunks -> response events', () => {
+  const frame = (value: unknown) => `data: ${JSON.stringify(value)}\n\n`;
+  const chunk = (delta: JsonObject, finish: string | null = null) =>
+    frame({ id: 'c1', model: 'm', choices: [{ index: 0, delta, finish_reason: finish }] });
+
+  async function run(finished: () => Promise<void>) {
+    const events: JsonObject[] = [];
+    const frames = [chunk({ content: 'Hi' }), chunk({}, 'stop'), 'data: [DONE]\n\n'];
+    const shell = responseShell('resp_1', body(), 1_700_000_000);
+    for await (const text of toResponseEvents(frames, { shell, finished, now: () => 1 }))
+      events.push(JSON.parse(String(text.split('\n')[1]).slice('data: '.length)) as JsonObject);
+    for (const event of events) expectOpenAISchema('ResponseStreamEvent', event);
+    return events;
+  }
+
+  it('completes once the response is kept', async () => {
+    const events = await run(async () => {});
+    expect(events.map((event) => event.sequence_number)).toEqual(events.map((_e, i) => i));
+    expect(events.at(-1)).toMatchObject({
+      type: 'response.completed',
+      response: { status: 'completed', output: [{ content: [{ text: 'Hi' }] }] },
+    });
+  });
+
+  it('fails a response it could not keep, with the error event the SDKs raise', async () => {
+    const events = await run(async () => {
+      throw new Error('database down');
+    });
+    expect(events.slice(-2).map((event) => event.type)).toEqual(['response.failed', 'error']);
+    expect(JSON.stringify(events)).not.toContain('database down');
   });
 });

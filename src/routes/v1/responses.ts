@@ -82,8 +82,14 @@ export const responsesRoutes: FastifyPluginAsyncTypebox<V1Deps> = async (app, de
         shell,
         now: unixNow,
         finished: async (response) => {
-          if (store && owner !== null)
+          if (!store || owner === null) return;
+          try {
             await deps.responses.put(owner, { id: String(shell.id), response, inputItems: items });
+          } catch (error) {
+            // A stream turns it into response.failed: the cause is only here.
+            request.log.error({ err: error }, 'storing a response failed');
+            throw error;
+          }
         },
       });
       return infer('chat', chat, request, reply, format);

@@ -47,7 +47,13 @@ export async function* toResponseEvents(
       yield* state.close();
       const usage = state.usage ?? (await options.usage?.()) ?? null;
       const response = state.response(usage, options.now());
-      await options.finished(response);
+      try {
+        await options.finished(response);
+      } catch {
+        // Answered and accounted, but not kept: the client must not count on continuing it.
+        yield* state.fail({ code: 'internal_error', message: 'The response could not be stored.' });
+        return;
+      }
       const type = response.status === 'completed' ? 'response.completed' : 'response.incomplete';
       yield state.event(type, { response });
       return;
