@@ -383,3 +383,16 @@ describe('POST /v1/responses on a chat-completions upstream', () => {
     for (const event of events) expectOpenAISchema('ResponseStreamEvent', event);
   });
 });
+
+describe('POST /v1/responses on the mock provider', () => {
+  it('answers whole and streamed, as the quickstart config would', async () => {
+    const model = 'org/model-with-slash';
+    const whole = await gateway.client.responses.create({ model, input: 'Hello!' });
+    expectOpenAISchema('Response', whole);
+    expect(whole.output_text).not.toBe('');
+    const stream = gateway.client.responses.stream({ model, input: 'Hello!' });
+    const final = await stream.finalResponse();
+    expect(final.output_text).not.toBe('');
+    expect(final.usage?.total_tokens).toBeGreaterThan(0);
+  });
+});

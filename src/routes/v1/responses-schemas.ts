@@ -30,7 +30,12 @@ export const ResponsesRequest = Type.Object(
     metadata: nullable(Type.Record(Type.String(), Type.String())),
     user: Type.Optional(Type.String()),
   },
-  { ...open, description: "OpenAI's Responses API request." },
+  {
+    ...open,
+    description:
+      "OpenAI's Responses API request, served by any model through translation to a chat completion.",
+    examples: [{ model: 'mock-chat', instructions: 'Be brief.', input: 'Hello!' }],
+  },
 );
 
 export const ResponseIdParams = Type.Object({ id: Type.String({ minLength: 1 }) });
