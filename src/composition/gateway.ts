@@ -22,6 +22,7 @@ import { buildRouting, type Routing } from './routing.js';
 import type { Services } from './services.js';
 import { buildTracing } from './tracing.js';
 
+const DAY_MS = 86_400_000;
 /** How long a window lease hands out units: what it did not is back a moment later. */
 const LEASE_MS = 1000;
 /**
@@ -157,7 +158,10 @@ export async function buildGateway({
     idempotency,
     semantic,
     usage,
-    responses: new ResponseStore({ database: (tenantId) => databases.get(tenantId) }),
+    responses: new ResponseStore({
+      database: (tenantId) => databases.get(tenantId),
+      retentionMs: env.responsesRetentionDays === 0 ? null : env.responsesRetentionDays * DAY_MS,
+    }),
     tracing,
     close: async () => {
       await admissions.close();

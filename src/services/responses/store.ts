@@ -14,6 +14,9 @@ export interface ResponseOwner {
 export interface ResponseStoreOptions {
   /** The tenant's database (its primary: a response is read back at once, maybe elsewhere). */
   database: (tenantId: string) => Promise<Kysely<TenantSchema>>;
+  /** How long a response is kept; null: until deleted. */
+  retentionMs: number | null;
+  now?: () => number;
 }
 
 /**
@@ -24,13 +27,20 @@ export interface ResponseStoreOptions {
 export class ResponseStore {
   constructor(private readonly options: ResponseStoreOptions) {}
 
+  /**
+   * Keeps a response, and removes the key's expired ones: expiry needs no sweep over every
+   * tenant, and an idle key's old responses read as gone all the same.
+   */
   async put(owner: ResponseOwner, stored: Omit<StoredResponse, 'apiKeyId'>): Promise<void> {
-    await (await this.repository(owner)).put({ ...stored, apiKeyId: owner.keyId });
+    const repository = await this.repository(owner);
+    const cutoff = this.cutoff();
+    if (cutoff !== null) await repository.deleteOlder(owner.keyId, cutoff);
+    await repository.put({ ...stored, apiKeyId: owner.keyId }, new Date(this.now()));
   }
 
   /** The response, or `response_not_found` naming `param`. */
   async get(owner: ResponseOwner, id: string, param = 'response_id'): Promise<StoredResponse> {
-    const stored = await (await this.repository(owner)).get(id, owner.keyId);
+    const stored = await (await this.repository(owner)).get(id, owner.keyId, this.cutoff());
     if (stored === null) throw notFound(id, param);
     return stored;
   }
@@ -38,6 +48,16 @@ export class ResponseStore {
   async delete(owner: ResponseOwner, id: string): Promise<void> {
     if (!(await (await this.repository(owner)).delete(id, owner.keyId)))
       throw notFound(id, 'response_id');
+  }
+
+  private now(): number {
+    return (this.options.now ?? Date.now)();
+  }
+
+  /** Responses created before this are past their retention. */
+  private cutoff(): Date | null {
+    const { retentionMs } = this.options;
+    return retentionMs === null ? null : new Date(this.now() - retentionMs);
   }
 
   private async repository(owner: ResponseOwner) {

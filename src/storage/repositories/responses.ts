@@ -22,7 +22,7 @@ const parsed = <T>(value: T | string): T =>
 export class ResponsesRepository {
   constructor(private readonly db: Kysely<TenantSchema>) {}
 
-  async put(stored: StoredResponse): Promise<void> {
+  async put(stored: StoredResponse, at: Date): Promise<void> {
     await this.db
       .insertInto('responses')
       .values({
@@ -30,17 +30,20 @@ export class ResponsesRepository {
         api_key_id: stored.apiKeyId,
         response: JSON.stringify(stored.response),
         input_items: JSON.stringify(stored.inputItems),
+        created_at: at,
       })
       .execute();
   }
 
-  async get(id: string, apiKeyId: string): Promise<StoredResponse | null> {
-    const row = await this.db
+  /** Null too when it was created before `notBefore` (past its retention). */
+  async get(id: string, apiKeyId: string, notBefore: Date | null): Promise<StoredResponse | null> {
+    let query = this.db
       .selectFrom('responses')
       .selectAll()
       .where('id', '=', id)
-      .where('api_key_id', '=', apiKeyId)
-      .executeTakeFirst();
+      .where('api_key_id', '=', apiKeyId);
+    if (notBefore !== null) query = query.where('created_at', '>=', notBefore);
+    const row = await query.executeTakeFirst();
     if (row === undefined) return null;
     return {
       id: row.id,
@@ -48,6 +51,16 @@ export class ResponsesRepository {
       response: parsed(row.response),
       inputItems: parsed(row.input_items),
     };
+  }
+
+  /** Removes the key's responses created before `before`; how many there were. */
+  async deleteOlder(apiKeyId: string, before: Date): Promise<number> {
+    const result = await this.db
+      .deleteFrom('responses')
+      .where('api_key_id', '=', apiKeyId)
+      .where('created_at', '<', before)
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
   }
 
   /** True when there was such a response. */
