@@ -56,6 +56,22 @@ describe('Responses request -> chat request', () => {
     ]);
   });
 
+  it('gives input items the shapes input_items lists, ids included', () => {
+    const items = inputItems([
+      { role: 'user', content: 'Hi' },
+      { role: 'assistant', content: 'Hello.' },
+      { type: 'function_call', call_id: 'c1', name: 'w', arguments: '{}' },
+      { type: 'function_call_output', call_id: 'c1', output: 'ok' },
+    ]);
+    expectOpenAISchema('ResponseItemList', {
+      object: 'list',
+      data: items,
+      first_id: items[0]?.id,
+      last_id: items.at(-1)?.id,
+      has_more: false,
+    });
+  });
+
   it('maps json_object, reasoning effort, tool_choice strings and streams with usage', () => {
     expect(
       chat({

@@ -1,6 +1,7 @@
 import { GatewayError } from '../../errors/gateway-error.js';
 import type { JsonObject } from '../../providers/types.js';
 import { newId } from '../../utils/ids.js';
+import { textPart } from './response.js';
 
 type Item = JsonObject;
 
@@ -35,11 +36,12 @@ function inputItem(item: Item, at: string): Item {
   if (type === 'message') {
     if (typeof item.role !== 'string' || !ROLES.has(item.role))
       throw refuse(`${at}.role must be one of user, system, developer, assistant.`, `${at}.role`);
-    const text = item.role === 'assistant' ? 'output_text' : 'input_text';
     const content =
-      typeof item.content === 'string'
-        ? [{ type: text, text: item.content, ...(text === 'output_text' && { annotations: [] }) }]
-        : item.content;
+      typeof item.content !== 'string'
+        ? item.content
+        : item.role === 'assistant'
+          ? [textPart(item.content)]
+          : [{ type: 'input_text', text: item.content }];
     if (!Array.isArray(content)) throw refuse(`${at}.content must be a string or a list.`, at);
     (content as Item[]).forEach((part, index) => {
       checkPart(part, `${at}.content[${index}]`);
