@@ -1,8 +1,16 @@
 import { readFileSync } from 'node:fs';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import type { Http2SecureServer } from 'node:http2';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyHttp2SecureOptions,
+  type FastifyInstance,
+  type FastifyServerOptions,
+  LogController,
+} from 'fastify';
 import type { Root } from './composition/root.js';
 import { GatewayError } from './errors/gateway-error.js';
 import { registerAlerts } from './plugins/alerts.js';
+import { registerCompression } from './plugins/compression.js';
 import { registerDocs } from './plugins/docs.js';
 import { registerErrorHandling } from './plugins/errors.js';
 import { registerHttpEdge } from './plugins/http-edge.js';
@@ -10,11 +18,13 @@ import { registerJsonBodyParser } from './plugins/json-body.js';
 import { registerLogShipping } from './plugins/log-shipping.js';
 import { registerMetrics } from './plugins/metrics.js';
 import { registerRequestContext, requestIdFor } from './plugins/request-context.js';
+import { prepareSecureServer, registerHttp2Headers, secureServerOptions } from './plugins/tls.js';
 import { registerTracing } from './plugins/tracing.js';
 import { registerUsageEvents } from './plugins/usage-events.js';
 import { adminRoutes } from './routes/admin/index.js';
 import { healthRoutes } from './routes/ops/health.js';
 import { v1Routes } from './routes/v1/index.js';
+import { organizationRoutes } from './routes/v1/organization.js';
 
 /** Trusts the nearest `hops` proxies: their X-Forwarded-For entries name the client. */
 const hopsOf = (hops: number) => (_address: string, hop: number) => hop < hops;
@@ -31,7 +41,7 @@ export async function buildApp(root: Root): Promise<FastifyInstance> {
   const { config, services, gateway } = root;
   if (gateway === null) throw new Error('buildApp needs a root composed for serve');
   const logger: FastifyBaseLogger = root.log;
-  const app = Fastify({
+  const options: FastifyServerOptions = {
     loggerInstance: logger,
     bodyLimit: config.env.bodyLimitBytes,
     // The client's address (request.ip) from X-Forwarded-For, only through trusted proxies.
@@ -56,7 +66,22 @@ export async function buildApp(root: Root): Promise<FastifyInstance> {
         allErrors: true,
       },
     },
-  });
+  };
+  const { tls } = config.env;
+  // Node's HTTP/2 compatibility API gives requests and responses the shape of HTTP/1's, which
+  // is all the app uses: the one instance type serves both.
+  const app: FastifyInstance =
+    tls === null
+      ? Fastify(options)
+      : (Fastify({
+          ...(options as FastifyHttp2SecureOptions<Http2SecureServer>),
+          http2: true,
+          https: secureServerOptions(tls),
+        }) as unknown as FastifyInstance);
+  if (tls !== null) {
+    prepareSecureServer(app.server as unknown as Http2SecureServer);
+    registerHttp2Headers(app);
+  }
   app.addHook('onClose', () => root.close());
 
   let accepting = true;
@@ -71,10 +96,12 @@ export async function buildApp(root: Root): Promise<FastifyInstance> {
   // OpenAI's shape (Fastify's own 503 body is not), and the connection is closed after it.
   app.addHook('onRequest', async (request, reply) => {
     if (accepting || request.url.startsWith('/health/')) return;
+    // Taken off again for HTTP/2, whose session the drain closes with GOAWAY instead.
     reply.header('connection', 'close');
     throw new GatewayError('service_unavailable');
   });
   registerErrorHandling(app);
+  registerCompression(app);
   registerJsonBodyParser(app);
   registerMetrics(app, requestContext, root.instruments);
   gateway.routing.start();
@@ -96,6 +123,19 @@ export async function buildApp(root: Root): Promise<FastifyInstance> {
     semantic: gateway.semantic,
     usage: gateway.usage,
     responses: gateway.responses,
+  });
+  const embeddingOnly = new Set(
+    config.models
+      .filter(
+        (m) => m.capabilities.embeddings && !m.capabilities.chat && !m.capabilities.completions,
+      )
+      .map((m) => m.name),
+  );
+  await app.register(organizationRoutes, {
+    prefix: '/v1/organization',
+    authenticator: gateway.authenticator,
+    tenants: services.tenants,
+    isEmbeddingModel: (model) => embeddingOnly.has(model),
   });
   await app.register(adminRoutes, {
     prefix: '/admin/v1',

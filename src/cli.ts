@@ -4,6 +4,7 @@ import { userInfo } from 'node:os';
 import type { Kysely } from 'kysely';
 import { adminKeyCommand } from './cli/admin-key-commands.js';
 import { auditCommand } from './cli/audit-commands.js';
+import { billingCommand } from './cli/billing-commands.js';
 import { keyCommand } from './cli/key-commands.js';
 import { CliCommand, isHelpExit, type Output, UsageError, type Using } from './cli/program.js';
 import { secretsCommand } from './cli/secrets-command.js';
@@ -87,6 +88,17 @@ function program(): CliCommand {
         auditCommand({
           using: composed((root) => ({ audit: root.services.audit })),
           out,
+          outcome: exitOneUnless,
+        }),
+      )
+      .addCommand(
+        billingCommand({
+          using: composed((root) => ({
+            tenants: root.services.tenants,
+            invoices: root.services.invoices,
+          })),
+          out,
+          actor,
           outcome: exitOneUnless,
         }),
       )

@@ -4,6 +4,7 @@ import { buildApp } from './app.js';
 import { compose, type Root } from './composition/root.js';
 import { bootstrapDefaultTenant } from './composition/services.js';
 import type { AppConfig } from './config/load.js';
+import { connectionsOf } from './plugins/connections.js';
 
 export interface StartOptions {
   /** Where log lines go (stdout by default). */
@@ -65,14 +66,16 @@ export async function startServer(config: AppConfig, options: StartOptions = {})
  * grace period cuts what is left (which aborts those upstream calls).
  */
 export async function closeGracefully(app: FastifyInstance, graceMs: number): Promise<void> {
+  const connections = connectionsOf(app.server);
   const deadline = setTimeout(() => {
     app.log.warn({ graceMs }, 'shutdown grace period over; closing open connections');
-    app.server.closeAllConnections();
+    connections.closeAll();
   }, graceMs);
   deadline.unref();
   // server.close() reaps idle keep-alive connections only once; a connection whose response
   // ends during the drain would otherwise stay open, and hold the close, until its timeout.
-  const reaper = setInterval(() => app.server.closeIdleConnections(), 100);
+  // An HTTP/2 session is told to go away: its open streams finish, new ones go elsewhere.
+  const reaper = setInterval(() => connections.closeIdle(), 100);
   reaper.unref();
   try {
     await app.close();

@@ -1,5 +1,7 @@
+import type { Http2SecureServer } from 'node:http2';
 import type { Command } from 'commander';
 import type { AppConfig } from '../config/load.js';
+import { reloadCertificate } from '../plugins/tls.js';
 import { closeGracefully, startServer } from '../server.js';
 import { handOverFirstStartKeys } from './first-start-keys.js';
 import { cliCommand, type Output } from './program.js';
@@ -24,6 +26,14 @@ async function serve(config: AppConfig): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  const { tls } = config.env;
+  // A renewed certificate is taken without a restart: new handshakes get it, open
+  // connections and their streams go on with the old one. Without TLS, SIGHUP is ignored
+  // rather than ending the process.
+  process.on('SIGHUP', () => {
+    if (tls === null) app.log.info('SIGHUP ignored: no TLS certificate to reload');
+    else reloadCertificate(app.server as unknown as Http2SecureServer, tls, app.log);
+  });
   await handOverFirstStartKeys(firstStart, {
     dataDir: config.env.dataDir,
     log: app.log,

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { AppConfig } from '../config/load.js';
 import type { Metrics } from '../observability/metrics/catalogue.js';
+import { PeriodCloser } from '../services/billing/period-closer.js';
 import { startLogShipping } from '../services/logs/log-shipping.js';
 import { LOG_SINK_GROUP } from '../services/logs/log-sink.js';
 import { TenantReaper } from '../services/tenancy/tenant-reaper.js';
@@ -41,6 +42,9 @@ export interface BackgroundHost {
 export interface Background {
   stop(): Promise<void>;
 }
+
+/** How often the worker looks for an ended billing period to finalize. */
+const PERIOD_CLOSE_INTERVAL_MS = 5 * 60_000;
 
 /** What a role runs besides answering requests: how many of each, or whether at all. */
 interface Plan {
@@ -142,12 +146,24 @@ export async function startBackground(root: BackgroundHost): Promise<Background>
           log,
         })
       : null;
+  // Where usage is written, the invoices of the period that ended are finalized too.
+  const closer =
+    plan.usageWorkers > 0
+      ? new PeriodCloser({
+          tenants: services.tenants,
+          invoices: services.invoices,
+          log,
+          intervalMs: PERIOD_CLOSE_INTERVAL_MS,
+        })
+      : null;
   reaper?.start();
   sweeper?.start();
+  closer?.start();
   return {
     async stop() {
       await reaper?.stop();
       await sweeper?.stop();
+      await closer?.stop();
       // The in-process queue's entries would not outlive the process: written out first.
       await usage?.stop({ drain: backends.kind === 'memory' });
       await webhooks?.stop();

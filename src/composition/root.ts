@@ -26,6 +26,8 @@ export interface ComposeOptions {
   backends?: BackendOverrides;
   /** Where spans go instead of the OTLP exporter, tracing on whatever the config says. */
   spanExporter?: SpanExporter;
+  /** The clock billing reads (which periods are over, effective times); tests set it. */
+  clock?: () => Date;
 }
 
 export interface Root extends BackgroundHost {
@@ -62,8 +64,11 @@ export async function compose(config: AppConfig, options: ComposeOptions): Promi
     env.redisUrl === null
       ? null
       : openRedis(env.redisUrl, {
-          command: instruments.system.redisCommand,
-          error: instruments.system.redisError,
+          tls: { ca: env.redisTlsCa },
+          observer: {
+            command: instruments.system.redisCommand,
+            error: instruments.system.redisError,
+          },
         });
   // This process's name wherever instances meet: the ledger's holds, the instance count.
   const holder = consumerName(0);
@@ -72,7 +77,14 @@ export async function compose(config: AppConfig, options: ComposeOptions): Promi
       ? memoryBackends(env, options.backends)
       : redisBackends(redis, { ...env, holder }, options.backends);
   const publisher = new EventPublisher({ log: backends.events, logger: log });
-  const services = buildServices({ config, storage, backends, publisher, log });
+  const services = buildServices({
+    config,
+    storage,
+    backends,
+    publisher,
+    log,
+    clock: options.clock,
+  });
   publisher.countWith(instruments.pipeline.event);
   const unobserve = watchStorage(instruments, storage, { services, backends });
   let gateway: Gateway | null = null;

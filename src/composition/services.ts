@@ -3,6 +3,8 @@ import { tenantKeyProviders } from '../providers/registry.js';
 import type { EpisodeGate } from '../services/alerts/episode-gate.js';
 import { AuditLogService } from '../services/audit/audit-log-service.js';
 import { ChangeRecorder } from '../services/audit/changes.js';
+import { BillingService } from '../services/billing/billing-service.js';
+import { InvoiceService } from '../services/billing/invoice-service.js';
 import { CacheSettingsService } from '../services/cache/cache-settings.js';
 import { KeyRing } from '../services/credentials/key-ring.js';
 import {
@@ -73,6 +75,10 @@ export interface Services {
   providerKeys: ProviderKeyService;
   /** Each tenant's response cache settings, and its cache's contents (stats, purge). */
   cacheSettings: CacheSettingsService;
+  /** Each tenant's price plan versions and credits. */
+  billing: BillingService;
+  /** Each tenant's invoices and credit notes: drafts, finalization, payment, voiding. */
+  invoices: InvoiceService;
 }
 
 export interface ServiceDeps {
@@ -81,6 +87,8 @@ export interface ServiceDeps {
   backends: Backends;
   publisher: EventPublisher;
   log: UsagePublisherLog;
+  /** What billing takes for now; the system clock by default. */
+  clock?: () => Date;
 }
 
 /** How long a tenant's deletion waits for its response cache to be emptied. */
@@ -93,6 +101,7 @@ export function buildServices({
   backends,
   publisher,
   log,
+  clock,
 }: ServiceDeps): Services {
   const { env, providers } = config;
   const { bus } = backends;
@@ -164,6 +173,15 @@ export function buildServices({
       store: backends.responses,
       defaultBudgetBytes: config.cache.tenantBudgetBytes,
       catalog: new ModelCatalog(config.models, config.routers),
+    }),
+    billing: new BillingService({ tenants, changes, now: clock }),
+    invoices: new InvoiceService({
+      tenants,
+      control: storage.control,
+      changes,
+      publisher,
+      queue: backends.usageQueue,
+      now: clock,
     }),
     providerKeys: new ProviderKeyService({
       tenants,

@@ -1,6 +1,7 @@
 import { checked } from './checked.js';
 import { type Env, type EnvConfig, readSecret } from './env.js';
 import { DATABASE_SERVER_NAME, DatabaseServerSchema } from './file-schema.js';
+import { checkPostgresTlsFiles } from './tls.js';
 
 /** The control plane's own server (DATABASE_URL): tenants registered without a server. */
 export const DEFAULT_DATABASE_SERVER = 'default';
@@ -38,6 +39,7 @@ function postgresUrl(
     errors.push(`CONFIG_FILE ${path}: ${variable} must hold a postgres:// or postgresql:// URL`);
     return null;
   }
+  checkPostgresTlsFiles(value, `CONFIG_FILE ${path}: ${variable}`, errors);
   return value;
 }
 

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isWellFormedApiKey } from '../domain/key-format.js';
 import { isAllowListEntry } from '../utils/hosts.js';
+import { checkPostgresTlsFiles, readRedisCa, readTlsFiles, type TlsFiles } from './tls.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 const LOG_LEVELS: readonly LogLevel[] = [
@@ -26,6 +27,10 @@ export interface EnvConfig {
   host: string;
   databaseUrl: string | null;
   redisUrl: string | null;
+  /** The CA (PEM) a `rediss://` server's certificate is checked against; null: the system's. */
+  redisTlsCa: string | null;
+  /** The gateway's own certificate and key: HTTPS and HTTP/2 on PORT; null: plain HTTP. */
+  tls: TlsFiles | null;
   dataDir: string;
   /** Where a deleted tenant's final export is written before its database is dropped. */
   exportDir: string;
@@ -217,16 +222,26 @@ export function readEnv(env: Env, errors: string[]): EnvConfig {
       "BOOTSTRAP_ADMIN_KEY is not a well-formed key; make one with 'llm-backend admin-key generate'",
     );
   }
+  const databaseUrl = url(
+    readSecret(env, 'DATABASE_URL', errors),
+    'DATABASE_URL',
+    ['postgres:', 'postgresql:'],
+    errors,
+  );
+  checkPostgresTlsFiles(databaseUrl, 'DATABASE_URL', errors);
+  const redisUrl = url(
+    readSecret(env, 'REDIS_URL', errors),
+    'REDIS_URL',
+    ['redis:', 'rediss:'],
+    errors,
+  );
   return {
     port: integer(env, 'PORT', 8000, 0, 65535, errors),
     host: env.HOST || '127.0.0.1',
-    databaseUrl: url(
-      readSecret(env, 'DATABASE_URL', errors),
-      'DATABASE_URL',
-      ['postgres:', 'postgresql:'],
-      errors,
-    ),
-    redisUrl: url(readSecret(env, 'REDIS_URL', errors), 'REDIS_URL', ['redis:', 'rediss:'], errors),
+    databaseUrl,
+    redisUrl,
+    redisTlsCa: readRedisCa(env.REDIS_TLS_CA_FILE, redisUrl, errors),
+    tls: readTlsFiles(env.TLS_CERT_FILE, env.TLS_KEY_FILE, errors),
     dataDir,
     exportDir: env.EXPORT_DIR || join(dataDir, 'exports'),
     configFile: env.CONFIG_FILE || DEFAULT_CONFIG_FILE,

@@ -35,6 +35,11 @@ export interface UsageRecord {
   cacheHit: boolean;
   /** For a cache hit, what the upstream would have cost (the stored answer's cost); else 0. */
   savedCost: number;
+  /**
+   * Served with the tenant's own provider key (see provider-keys.md): the provider bills the
+   * tenant, so the cost is 0 and the charge the plan's BYOK fee. Absent: false.
+   */
+  byok?: boolean;
 }
 
 /** As it travels through a usage queue: the record, the time as an ISO string. */

@@ -208,6 +208,27 @@ export const errorRegistry = {
     type: 'invalid_request_error',
     message: 'A user with this email exists already.',
   },
+  invoice_not_found: {
+    status: 404,
+    type: 'invalid_request_error',
+    message: 'The invoice does not exist.',
+  },
+  price_plan_not_found: {
+    status: 404,
+    type: 'invalid_request_error',
+    message: 'The tenant has no price plan for this period.',
+  },
+  period_not_closed: {
+    status: 409,
+    type: 'invalid_request_error',
+    message:
+      'The billing period cannot be finalized yet: it has not ended, usage from before its end is still queued, or an earlier period is still open.',
+  },
+  invoice_status_conflict: {
+    status: 409,
+    type: 'invalid_request_error',
+    message: 'The invoice is not in a status that allows this.',
+  },
 } as const satisfies Record<string, ErrorDefinition>;
 
 export interface ErrorDefinition {

@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { GatewayError } from '../errors/gateway-error.js';
 import { drainBody } from './body-drain.js';
+import { clientGone } from './response-state.js';
 
 type ValidationItem = NonNullable<FastifyError['validation']>[number];
 
@@ -74,11 +75,6 @@ export function sendError(reply: FastifyReply, error: GatewayError): FastifyRepl
     .send(JSON.stringify(error.toBody()));
 }
 
-/** The client closed its connection: nothing sent now can reach it. */
-function clientGone(reply: FastifyReply): boolean {
-  return reply.raw.destroyed || reply.raw.socket?.destroyed === true;
-}
-
 /** The app's error and not-found handlers, writing OpenAI's error shape. */
 export function registerErrorHandling(app: FastifyInstance): void {
   handleErrors(app, sendError);
@@ -106,7 +102,7 @@ export function handleErrors(app: FastifyInstance, send: ErrorSender): void {
     // A client that went away aborts its upstream call; that is its choice, not a fault,
     // and it must not flood the error log (the request line says 499 already). Only the
     // connection tells: the request stream is destroyed once its body has been read.
-    if (clientError.status >= 500 && !clientGone(reply))
+    if (clientError.status >= 500 && !clientGone(reply.raw))
       request.log.error({ err: error }, 'request failed');
     request.errorCode = clientError.wireCode ?? clientError.code;
     // Fastify refuses an oversized body before reading it; the rest is read first, so the

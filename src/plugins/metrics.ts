@@ -4,7 +4,12 @@ import { NO_MODEL } from '../observability/metrics/inference.js';
 import type { FinishedRequest, RequestContext } from './request-context.js';
 
 /** The routes whose requests are inference: their own metrics, by model and tenant. */
-const INFERENCE_ROUTES = new Set(['/v1/chat/completions', '/v1/completions', '/v1/embeddings']);
+const INFERENCE_ROUTES = new Set([
+  '/v1/chat/completions',
+  '/v1/completions',
+  '/v1/embeddings',
+  '/v1/messages',
+]);
 
 /**
  * Records each finished request into the catalogue (HTTP, and for the inference routes the
@@ -45,7 +50,8 @@ function recordInference(metrics: Metrics, route: string, finished: FinishedRequ
   metrics.inference.record({
     route,
     tenant,
-    model: inference?.model ?? NO_MODEL,
+    // Configured names only, never the client's raw `model`: the series count stays bounded.
+    model: inference?.model ?? request.modelName ?? NO_MODEL,
     provider: inference?.provider ?? NO_MODEL,
     deployment: inference?.deployment ?? NO_MODEL,
     ok: status < 400,

@@ -2,6 +2,7 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest }
 import type { Usage } from '../services/inference/usage.js';
 import type { KeyPrincipal } from '../services/keys/key-service.js';
 import { newId } from '../utils/ids.js';
+import { responseFinished } from './response-state.js';
 
 /** What a request did upstream, filled in by the inference routes, read by logs and metrics. */
 export interface InferenceRecord {
@@ -21,6 +22,8 @@ export interface InferenceRecord {
   cacheHit?: boolean;
   /** For a cache hit, what the upstream call would have cost. */
   savedCost?: number;
+  /** Served with the tenant's own provider key (no provider cost to the platform). */
+  byok?: boolean;
   /** The request's usage event id (`evt_...`), made when it reached a model. */
   eventId: string;
   /** Its usage event was committed before the answer's last byte: none is made at the end. */
@@ -35,6 +38,11 @@ export interface InferenceRecord {
 declare module 'fastify' {
   interface FastifyRequest {
     inference: InferenceRecord | null;
+    /**
+     * The configured model the request was resolved to, set before any limit or upstream
+     * call: the metrics name it when no answer came (a refusal, every upstream failing).
+     */
+    modelName: string | null;
     errorCode: string | null;
     /** Settles once work that outlives the response (a stream's usage) is recorded. */
     settled: Promise<void> | null;
@@ -80,6 +88,7 @@ export function requestIdFor(header: string | string[] | undefined): string {
 export function registerRequestContext(app: FastifyInstance): RequestContext {
   const listeners: FinishedListener[] = [logCompletion];
   app.decorateRequest('inference', null);
+  app.decorateRequest('modelName', null);
   app.decorateRequest('errorCode', null);
   app.decorateRequest('settled', null);
   app.decorateRequest('principal', null);
@@ -94,7 +103,7 @@ export function registerRequestContext(app: FastifyInstance): RequestContext {
 }
 
 async function finish(request: FastifyRequest, reply: FastifyReply, listeners: FinishedListener[]) {
-  const clientAborted = !reply.raw.writableFinished;
+  const clientAborted = !responseFinished(reply.raw);
   await request.settled;
   const finished: FinishedRequest = {
     request,

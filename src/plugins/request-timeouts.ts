@@ -1,3 +1,4 @@
+import type { Http2ServerRequest } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { GatewayError } from '../errors/gateway-error.js';
@@ -44,6 +45,7 @@ export function registerRequestTimeouts(app: FastifyInstance, timeouts: RequestT
   // Read when the server starts listening, so set before; @types/node lists it as an option only.
   (server as typeof server & { connectionsCheckingInterval: number }).connectionsCheckingInterval =
     Math.min(CHECK_EVERY_MS, ...[timeouts.bodyMs, timeouts.headersMs].filter((ms) => ms > 0));
+  if (timeouts.bodyMs > 0) watchHttp2Bodies(app, timeouts.bodyMs);
   if (timeouts.bodyMs === 0 && timeouts.headersMs === 0) return;
 
   // The request a connection is receiving, to answer it in OpenAI's shape and log it as such.
@@ -72,5 +74,33 @@ export function registerRequestTimeouts(app: FastifyInstance, timeouts: RequestT
       'request not received in time; connection closed',
     );
     socket.destroy();
+  });
+}
+
+/**
+ * HTTP/2 streams share a connection, so Node's per-connection request timeout does not see
+ * them: each request's body is timed here instead (its headers arrive in one frame). A late
+ * body gets the 408 through the app, then its stream is reset so the client stops sending.
+ */
+function watchHttp2Bodies(app: FastifyInstance, bodyMs: number): void {
+  app.addHook('onRequest', (request, reply, done) => {
+    const raw = request.raw as unknown as Http2ServerRequest;
+    if (request.raw.httpVersionMajor !== 2 || raw.complete) return done();
+    const timer = setTimeout(() => {
+      if (raw.complete || reply.raw.destroyed) return;
+      request.errorCode = 'request_timeout';
+      request.log.info('request not received in time; stream closed');
+      // The response's own 'finish' waits for the stream to close: the stream's is the one.
+      raw.stream.once('finish', () => raw.stream.destroy());
+      if (reply.sent) raw.stream.destroy();
+      // The body parser is reading: it fails with the timeout and answers it, as it would
+      // any body that broke off. Answering past it would leave it to answer a second time.
+      else if (raw.listenerCount('error') > 0)
+        raw.emit('error', new GatewayError('request_timeout'));
+      else reply.send(new GatewayError('request_timeout'));
+    }, bodyMs);
+    timer.unref();
+    reply.raw.once('close', () => clearTimeout(timer));
+    done();
   });
 }

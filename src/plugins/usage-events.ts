@@ -128,6 +128,7 @@ function usageEventOf(request: FastifyRequest, ending: Ending): UsageEvent | nul
     clientDisconnected: ending.clientDisconnected,
     cacheHit: inference.cacheHit ?? false,
     savedCost: inference.savedCost ?? 0,
+    byok: inference.byok ?? false,
   };
 }
 

@@ -58,7 +58,26 @@ export interface AuditLogTable {
   hash: string;
 }
 
+/** The last number given in each invoice series. */
+export interface InvoiceCountersTable {
+  series: string;
+  last: ColumnType<string, number, number>;
+}
+
+/** Which document each invoice number went to. */
+export interface InvoiceNumbersTable {
+  series: string;
+  number: ColumnType<string, number, number>;
+  /** What the number is for: `<tenant id>/<period>` for an invoice, a credit note's id. */
+  ref: string;
+  tenant_id: string;
+  document_id: string;
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
 export interface ControlSchema {
+  invoice_counters: InvoiceCountersTable;
+  invoice_numbers: InvoiceNumbersTable;
   tenants: TenantsTable;
   api_key_index: ApiKeyIndexTable;
   platform_api_keys: PlatformApiKeysTable;

@@ -35,6 +35,11 @@ export class MemoryConsumerGroup<T> {
     this.clock = options.clock ?? Date.now;
   }
 
+  /** The oldest entry's id (entries keep the order they came in). */
+  firstId(): string | undefined {
+    return this.entries.keys().next().value;
+  }
+
   get size(): number {
     return this.entries.size;
   }

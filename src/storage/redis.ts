@@ -33,8 +33,23 @@ export interface RedisConnections {
   close(): Promise<void>;
 }
 
-function open(url: string): Redis {
-  const client = new Redis(url, CONNECTION_OPTIONS);
+export interface RedisTlsOptions {
+  /** The CA (PEM) the server's certificate is checked against, for `rediss://`; null: the system's. */
+  ca: string | null;
+}
+
+/** How the process's connections are opened: TLS, and who is told of each command. */
+export interface OpenRedisOptions {
+  tls?: RedisTlsOptions;
+  observer?: RedisObserver;
+}
+
+function open(url: string, tls: RedisTlsOptions): Redis {
+  // ioredis turns `rediss://` into TLS with the system's CAs; a private CA is added here.
+  // The server's name is still checked against its certificate.
+  const options =
+    tls.ca === null ? CONNECTION_OPTIONS : { ...CONNECTION_OPTIONS, tls: { ca: tls.ca } };
+  const client = new Redis(url, options);
   // Failures surface on each call, where the caller decides; an unheard 'error' event would
   // end the process.
   client.on('error', () => {});
@@ -84,8 +99,9 @@ function instrument(
 /** How long closing waits for replies still due before it cuts the command connection. */
 const QUIT_GRACE_MS = 1000;
 
-export function openRedis(url: string, observer?: RedisObserver): RedisConnections {
-  const command = open(url);
+export function openRedis(url: string, options: OpenRedisOptions = {}): RedisConnections {
+  const { tls = { ca: null }, observer } = options;
+  const command = open(url, tls);
   let closing = false;
   const isClosing = () => closing;
   if (observer !== undefined) instrument(command, 'command', observer, isClosing);
@@ -97,14 +113,14 @@ export function openRedis(url: string, observer?: RedisObserver): RedisConnectio
       let client = blocking.get(name);
       // A reader cuts its connection when it stops; one starting again gets a new one.
       if (client === undefined || client.status === 'end') {
-        client = open(url);
+        client = open(url, tls);
         if (observer !== undefined) instrument(client, 'blocking', observer, isClosing);
         blocking.set(name, client);
       }
       return client;
     },
     subscriber() {
-      subscriber ??= open(url);
+      subscriber ??= open(url, tls);
       return subscriber;
     },
     async close() {

@@ -86,6 +86,84 @@ export interface UsageRecordsTable {
   cache_hit: ColumnType<boolean, boolean | undefined, boolean>;
   /** What the upstream would have cost for a cache hit; numeric, read back as a string. */
   saved_cost: ColumnType<string, number | undefined, number>;
+  /** Served with the tenant's own provider key: no provider cost to the platform. */
+  byok: ColumnType<boolean, boolean | undefined, boolean>;
+  /** The price plan version the charge came from; null when the tenant had none. */
+  price_plan_id: ColumnType<string | null, string | null | undefined, string | null>;
+  /** What the charge is for: `rate_card`, `cost_plus`, `byok`, `cache_hit` or `none`. */
+  charge_basis: ColumnType<string, string | undefined, string>;
+  /** The charge's parts in micro-units (bigint, read back as strings). */
+  charge_input_micros: ColumnType<string, number | undefined, number>;
+  charge_cached_micros: ColumnType<string, number | undefined, number>;
+  charge_output_micros: ColumnType<string, number | undefined, number>;
+  charge_other_micros: ColumnType<string, number | undefined, number>;
+  /** The invoice that billed the record; null until one did. */
+  invoice_id: ColumnType<string | null, string | null | undefined, string | null>;
+}
+
+/** bigint money columns: written as numbers, read back as strings. */
+type Micros = ColumnType<string, number, number>;
+
+/** A price plan version, effective from `effective_at` until the next one. */
+export interface PricePlansTable {
+  id: string;
+  effective_at: Timestamp;
+  currency: string;
+  markup_ppm: Micros;
+  /** Units of the plan's currency per US dollar, in micro-units. */
+  usd_rate_micros: Micros;
+  /** `{ model: { input, cached_input, output } }`: micro-units per million tokens. */
+  rates: ColumnType<Record<string, Record<string, number>>, string, string>;
+  base_fee_micros: Micros;
+  included_micros: Micros;
+  byok_fee_micros: Micros;
+  tax_ppm: Micros;
+  created_at: Timestamp;
+}
+
+export interface CreditsTable {
+  id: string;
+  currency: string;
+  amount_micros: Micros;
+  remaining_micros: Micros;
+  reason: string;
+  expires_at: Date | null;
+  created_at: Timestamp;
+}
+
+export interface InvoicesTable {
+  id: string;
+  kind: 'invoice' | 'credit_note';
+  number: string;
+  period: string;
+  status: 'finalized' | 'paid' | 'void';
+  currency: string;
+  price_plan_id: string | null;
+  subtotal_micros: Micros;
+  tax_ppm: Micros;
+  tax_micros: Micros;
+  total_micros: Micros;
+  credits_micros: Micros;
+  amount_due_micros: Micros;
+  refers_to: string | null;
+  memo: string | null;
+  finalized_at: Timestamp;
+  paid_at: Date | null;
+  voided_at: Date | null;
+}
+
+export interface InvoiceLinesTable {
+  invoice_id: string;
+  position: number;
+  kind: string;
+  description: string;
+  model: string | null;
+  period: string | null;
+  quantity: Micros;
+  unit: string;
+  unit_price_micros: ColumnType<string | null, number | null, number | null>;
+  amount_micros: Micros;
+  credit_id: string | null;
 }
 
 /** The tenant's response cache settings: one row at most, null fields follow the defaults. */
@@ -209,5 +287,9 @@ export interface TenantSchema {
   webhook_attempts: WebhookAttemptsTable;
   provider_keys: ProviderKeysTable;
   semantic_cache_entries: SemanticCacheEntriesTable;
+  price_plans: PricePlansTable;
+  credits: CreditsTable;
+  invoices: InvoicesTable;
+  invoice_lines: InvoiceLinesTable;
   responses: ResponsesTable;
 }

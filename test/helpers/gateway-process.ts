@@ -31,7 +31,7 @@ export async function startRole(
   child.once('exit', () => children.delete(child));
   let output = '';
   const ready =
-    command === 'serve' ? /Server listening at (http:\/\/[^\s"]+)/ : /usage workers started/;
+    command === 'serve' ? /Server listening at (https?:\/\/[^\s"]+)/ : /usage workers started/;
   const url = await new Promise<string>((resolve, reject) => {
     child.stdout?.on('data', (data: Buffer) => {
       output += data.toString();

@@ -58,6 +58,8 @@ export interface TestServicesOptions {
   idempotency?: IdempotencyStore;
   /** Where instances share answers in flight; default: none (this instance's own flights). */
   dedup?: FlightExchange | null;
+  /** What billing takes for now; default: the system clock. */
+  clock?: () => Date;
   /** Default: no allow-list, 2 s timeouts and 50 ms retries. */
   webhooks?: { allowedHosts?: string[]; timeoutMs?: number; retryBaseMs?: number };
   /** Spans of a `serve` root go here, tracing on; default: as the config says (off). */
@@ -155,6 +157,7 @@ export async function composeForTest(
       ),
       logDestination: options.logDestination ?? silent,
       spanExporter: options.spanExporter,
+      clock: options.clock,
     },
   );
   return {

@@ -11,6 +11,7 @@ import { Redis } from 'ioredis';
 import OpenAI from 'openai';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { apiError } from '../helpers/api-error.js';
+import { issueCertificate, makeTestCa } from '../helpers/certificates.js';
 import { createBackend } from '../helpers/databases.js';
 import { writeConfigFile } from '../helpers/gateway.js';
 import { TEST_REDIS_URL } from '../helpers/limit-stores.js';
@@ -860,6 +861,35 @@ describe('cli', () => {
       expect(content).not.toBe(mockReply(prompt));
       expect(mockReply(prompt).startsWith(content)).toBe(true);
       if (failure === null) expect(content.length).toBeLessThan(mockReply(prompt).length);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'serve with certificate files that cannot be used exits 1, naming the setting',
+    async () => {
+      await buildOnce();
+      const ca = makeTestCa();
+      const cert = issueCertificate(ca, 'server');
+      const other = issueCertificate(ca, 'other');
+      const missing = join(ca.dir, 'missing.pem');
+      // The built server, as `npm start` runs it.
+      const absent = startCli(
+        ['serve'],
+        { TLS_CERT_FILE: missing, TLS_KEY_FILE: cert.keyFile },
+        'built',
+      );
+      expect(await absent.exited).toEqual({ code: 1, signal: null });
+      expect(absent.stderr()).toContain(`TLS_CERT_FILE: cannot read ${missing} (ENOENT)`);
+      const mismatched = startCli(['serve'], {
+        TLS_CERT_FILE: cert.certFile,
+        TLS_KEY_FILE: other.keyFile,
+      });
+      expect(await mismatched.exited).toEqual({ code: 1, signal: null });
+      expect(mismatched.stderr()).toContain('TLS_CERT_FILE and TLS_KEY_FILE');
+      expect(mismatched.stderr()).toContain('not a usable certificate and private key');
+      // The key's content never reaches the output.
+      expect(mismatched.stdout() + mismatched.stderr()).not.toContain('PRIVATE KEY');
     },
     TEST_TIMEOUT_MS,
   );

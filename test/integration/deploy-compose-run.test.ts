@@ -91,6 +91,7 @@ function serviceEnv(name: string, databaseUrl: string): Record<string, string> {
   env.USAGE_STREAM = stream;
   if (env.HOST === '0.0.0.0') env.HOST = '127.0.0.1';
   if (env.PORT !== undefined) env.PORT = '0';
+  if (env.OPS_PORT !== undefined) env.OPS_PORT = '0';
   return env;
 }
 

@@ -48,6 +48,9 @@ async function snapshot(tenant: Tenant): Promise<string> {
     providerKeys: await db.selectFrom('provider_keys').selectAll().orderBy('provider').execute(),
     responses: await db.selectFrom('responses').selectAll().orderBy('id').execute(),
     audit: await db.selectFrom('audit_log').selectAll().orderBy('seq').execute(),
+    plans: await db.selectFrom('price_plans').selectAll().orderBy('id').execute(),
+    credits: await db.selectFrom('credits').selectAll().orderBy('id').execute(),
+    invoices: await db.selectFrom('invoices').selectAll().orderBy('id').execute(),
     registry: await control.selectFrom('tenants').selectAll().where('id', '=', tenant.id).execute(),
     index: await control
       .selectFrom('api_key_index')
@@ -119,6 +122,8 @@ function fill(path: string, tenant: string): string {
     delivery: victimDelivery,
     id: victimResponse,
     provider: 'upstream',
+    // Refused before any lookup: the victim need not have one.
+    invoice: 'inv_missing',
   };
   return path.replace(/\{(\w+)\}/g, (_match, name: string) => {
     const id = ids[name];

@@ -60,6 +60,14 @@ async function someTraffic(): Promise<void> {
     body: JSON.stringify({ model: 'no-such-model', messages: [{ role: 'user', content: 'Hi' }] }),
   });
   expect(missing.status).toBe(404);
+  // Every upstream attempt fails: the request keeps the configured model it asked for.
+  upstream.always((_req, res) => json(res, 500, { error: { message: 'down' } }));
+  const failed = await gateway.fetch('/v1/chat/completions', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'gpt-test', messages: [{ role: 'user', content: 'Hi' }] }),
+  });
+  expect(failed.status).toBeGreaterThanOrEqual(500);
 }
 
 describe('the metrics catalogue', () => {
@@ -79,6 +87,9 @@ describe('the metrics catalogue', () => {
     );
     expect(text).toMatch(
       /^llm_backend_inference_errors_total\{route="\/v1\/chat\/completions",model="none",provider="none",code="model_not_found"\} [1-9]/m,
+    );
+    expect(text).toMatch(
+      /^llm_backend_inference_errors_total\{route="\/v1\/chat\/completions",model="gpt-test",provider="none",code="upstream_[a-z_]+"\} [1-9]/m,
     );
     expect(text).toMatch(
       /^llm_backend_tokens_total\{tenant="test",model="gpt-test",provider="upstream",kind="output",estimated="false"\} [1-9]/m,

@@ -1,5 +1,6 @@
 import OpenAI from 'openai';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { UsageWorker } from '../../src/services/usage/usage-worker.js';
 import { chatCompletion, FakeUpstream, json } from '../helpers/fake-upstream.js';
 import { startGateway, TEST_UPSTREAM_KEY, type TestGateway } from '../helpers/gateway.js';
 
@@ -20,7 +21,14 @@ beforeAll(async () => {
           tenant_keys: true,
         },
       },
-      models: [{ name: 'gpt-byok', provider: 'byok', model: 'upstream-model' }],
+      models: [
+        {
+          name: 'gpt-byok',
+          provider: 'byok',
+          model: 'upstream-model',
+          pricing: { input: 1, output: 2 },
+        },
+      ],
     }),
   );
 });
@@ -70,5 +78,52 @@ describe("a tenant's own provider key on the request path", () => {
     expect((await setKey('test', 'sk-tenant-secret-never-logged')).status).toBeLessThan(300);
     await keyUpstreamSaw();
     expect(JSON.stringify(gateway.logs)).not.toContain('sk-tenant-secret-never-logged');
+  });
+});
+
+describe("a tenant's own provider key in accounting", () => {
+  it("costs the platform nothing and is charged the plan's BYOK fee instead of its tokens", async () => {
+    await gateway.services.tenants.create({ slug: 'byok-bill', name: 'BYOK' });
+    await gateway.services.billing.setPlan('byok-bill', {
+      currency: 'USD',
+      rates: { 'gpt-byok': { input: '5', output: '10' } },
+      byok_fee: '0.002',
+    });
+    const { secret } = await gateway.services.keys.create('byok-bill', {
+      name: 'b',
+      role: 'owner',
+    });
+    const client = new OpenAI({ apiKey: secret, baseURL: `${gateway.url}/v1`, maxRetries: 0 });
+    await keyUpstreamSaw(client);
+    expect((await setKey('byok-bill', 'sk-byok-bill-own-key-1')).status).toBe(201);
+    expect(await keyUpstreamSaw(client)).toBe('Bearer sk-byok-bill-own-key-1');
+    await new UsageWorker({
+      queue: gateway.services.usageQueue,
+      records: gateway.services.usageRecords,
+      consumer: 'byok-test',
+      log: { warn: () => {}, error: () => {} },
+    }).drain();
+    const rows = await gateway.services.tenants
+      .database(await gateway.services.tenants.get('byok-bill'))
+      .selectFrom('usage_records')
+      .select(['byok', 'cost', 'charge_basis', 'charge_input_micros', 'charge_other_micros'])
+      .orderBy('at')
+      .execute();
+    expect(rows).toHaveLength(2);
+    const [platform, own] = rows;
+    expect(platform).toMatchObject({
+      byok: false,
+      charge_basis: 'rate_card',
+      charge_other_micros: '0',
+    });
+    expect(Number(platform?.cost)).toBeGreaterThan(0);
+    expect(Number(platform?.charge_input_micros)).toBeGreaterThan(0);
+    expect(own).toMatchObject({
+      byok: true,
+      charge_basis: 'byok',
+      charge_input_micros: '0',
+      charge_other_micros: '2000',
+    });
+    expect(Number(own?.cost)).toBe(0);
   });
 });

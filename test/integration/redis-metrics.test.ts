@@ -8,8 +8,10 @@ describe("the Redis connections' metrics", () => {
     const timed: string[] = [];
     const failed: string[] = [];
     const redis = openRedis(TEST_REDIS_URL, {
-      command: (connection) => timed.push(connection),
-      error: (connection) => failed.push(connection),
+      observer: {
+        command: (connection) => timed.push(connection),
+        error: (connection) => failed.push(connection),
+      },
     });
     const key = `llmb:test:redis-metrics:${randomBytes(4).toString('hex')}`;
     try {

@@ -34,7 +34,21 @@ async function downgrade(services: TestServices, slug: string): Promise<string> 
     },
     '0010-semantic-cache': { tables: ['semantic_cache_entries'] },
     '0011-semantic-cache-settings': { columns: [['cache_settings', 'semantic']] },
-    '0012-responses': { tables: ['responses'] },
+    '0012-billing': {
+      tables: ['invoice_lines', 'invoices', 'credits', 'price_plans'],
+      indexes: ['usage_records_unbilled'],
+      columns: [
+        'byok',
+        'price_plan_id',
+        'charge_basis',
+        'charge_input_micros',
+        'charge_cached_micros',
+        'charge_output_micros',
+        'charge_other_micros',
+        'invoice_id',
+      ].map((column): [string, string] => ['usage_records', column]),
+    },
+    '0013-responses': { tables: ['responses'] },
   };
   const undo = created[newest];
   if (undo === undefined) throw new Error(`teach this test to undo ${newest}`);

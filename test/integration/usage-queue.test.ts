@@ -43,6 +43,24 @@ describe.each(QUEUE_KINDS)('usage queue on %s', (kind) => {
     ]);
   });
 
+  it('tells when its oldest unacknowledged entry was queued, taken or not', async () => {
+    queue = openQueue(kind, { claimIdleMs: 60_000 });
+    expect(await queue.oldest()).toBeNull();
+    const before = Date.now();
+    await queue.publish([usageEvent('tnt_a')]);
+    await queue.publish([usageEvent('tnt_a')]);
+    const oldest = await queue.oldest();
+    expect(oldest?.getTime()).toBeGreaterThanOrEqual(before);
+    expect(oldest?.getTime()).toBeLessThanOrEqual(Date.now());
+    const [first, second] = await queue.read('worker-1', 2, 10);
+    // Taken but not acknowledged: still the oldest.
+    expect(await queue.oldest()).toEqual(oldest);
+    await queue.ack([first?.id ?? '']);
+    expect((await queue.oldest())?.getTime()).toBeGreaterThanOrEqual(oldest?.getTime() ?? 0);
+    await queue.ack([second?.id ?? '']);
+    expect(await queue.oldest()).toBeNull();
+  });
+
   it('wakes a waiting reader when an event arrives', async () => {
     queue = openQueue(kind);
     const waiting = queue.read('worker-1', 10, 5_000);

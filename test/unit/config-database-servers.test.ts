@@ -124,3 +124,22 @@ describe('loadConfig: database_servers', () => {
     ]);
   });
 });
+
+describe('loadConfig: database_servers over TLS', () => {
+  it('names a server URL whose sslrootcert cannot be read, never the URL', () => {
+    const missing = join(scratch, 'no-such-ca.pem');
+    const problems = problemsOf(
+      { 'eu-1': { url_env: 'EU1_DATABASE_URL' } },
+      { EU1_DATABASE_URL: `${EU1}?sslmode=verify-full&sslrootcert=${missing}` },
+    );
+    const problem = problems.find((text) => text.includes('sslrootcert'));
+    expect(problem).toContain('EU1_DATABASE_URL');
+    expect(problem).toContain(missing);
+    expect(problem).not.toContain('eu1-pass');
+    const ca = join(scratch, 'ca.pem');
+    writeFileSync(ca, 'a CA file; only its being readable is checked here\n');
+    const url = `${EU1}?sslmode=verify-full&sslrootcert=${ca}`;
+    const config = load({ 'eu-1': { url_env: 'EU1_DATABASE_URL' } }, { EU1_DATABASE_URL: url });
+    expect(config.databaseServers).toEqual([{ name: 'eu-1', url, replicaUrl: null }]);
+  });
+});

@@ -5,6 +5,7 @@ import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import type { Env } from '../../src/config/env.js';
 import { type AppConfig, ConfigError, loadConfig } from '../../src/config/load.js';
 import type { ProviderConfig } from '../../src/providers/types.js';
+import { issueCertificate, makeTestCa } from '../helpers/certificates.js';
 import { writeConfigFile } from '../helpers/gateway.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'llm-backend-config-test-'));
@@ -701,5 +702,71 @@ describe('loadConfig: resolution', () => {
     expect(config.env.host).toBe('0.0.0.0');
     expect(config.env.logLevel).toBe('debug');
     expect(config.env.shutdownGraceMs).toBe(0);
+  });
+});
+
+describe('loadConfig: TLS settings', () => {
+  const ca = makeTestCa();
+  const cert = issueCertificate(ca, 'config');
+  const other = issueCertificate(ca, 'other');
+
+  it('takes a certificate and its key, and none by default', () => {
+    expect(loadConfig({}).env.tls).toBeNull();
+    const env = loadConfig({ TLS_CERT_FILE: cert.certFile, TLS_KEY_FILE: cert.keyFile }).env;
+    expect(env.tls).toEqual({ certFile: cert.certFile, keyFile: cert.keyFile });
+  });
+
+  it('wants both files, readable, and a key that is the certificate’s', () => {
+    problemWith(
+      problemsOf({ TLS_CERT_FILE: cert.certFile }),
+      'TLS_CERT_FILE and TLS_KEY_FILE go together',
+    );
+    problemWith(
+      problemsOf({ TLS_KEY_FILE: cert.keyFile }),
+      'TLS_CERT_FILE and TLS_KEY_FILE go together',
+    );
+    const missing = join(scratch, 'missing.key');
+    problemWith(
+      problemsOf({ TLS_CERT_FILE: cert.certFile, TLS_KEY_FILE: missing }),
+      `TLS_KEY_FILE: cannot read ${missing}`,
+    );
+    const mismatch = problemWith(
+      problemsOf({ TLS_CERT_FILE: cert.certFile, TLS_KEY_FILE: other.keyFile }),
+      'not a usable certificate and private key',
+    );
+    expect(mismatch).not.toContain('PRIVATE KEY');
+    problemWith(
+      problemsOf({ TLS_CERT_FILE: writeText('not pem'), TLS_KEY_FILE: cert.keyFile }),
+      'not a usable certificate and private key',
+    );
+  });
+
+  it('takes a Redis CA file for rediss:// only, and checks it holds a certificate', () => {
+    const env = loadConfig({
+      REDIS_URL: 'rediss://127.0.0.1:6380',
+      REDIS_TLS_CA_FILE: ca.certFile,
+    }).env;
+    expect(env.redisTlsCa).toBe(ca.pem);
+    expect(loadConfig({ REDIS_URL: 'rediss://127.0.0.1:6380' }).env.redisTlsCa).toBeNull();
+    problemWith(
+      problemsOf({ REDIS_URL: 'redis://127.0.0.1:6379', REDIS_TLS_CA_FILE: ca.certFile }),
+      'REDIS_TLS_CA_FILE needs a rediss:// REDIS_URL',
+    );
+    problemWith(problemsOf({ REDIS_TLS_CA_FILE: ca.certFile }), 'REDIS_TLS_CA_FILE needs');
+    problemWith(
+      problemsOf({ REDIS_URL: 'rediss://127.0.0.1:6380', REDIS_TLS_CA_FILE: writeText('x') }),
+      'REDIS_TLS_CA_FILE:',
+      'holds no PEM certificate',
+    );
+  });
+
+  it('names an unreadable sslrootcert of DATABASE_URL without echoing the URL', () => {
+    const missing = join(scratch, 'no-ca.pem');
+    const url = `postgres://app:s3cret@db.example:5432/llmb?sslmode=verify-full&sslrootcert=${missing}`;
+    const problem = problemWith(problemsOf({ DATABASE_URL: url }), 'DATABASE_URL', 'sslrootcert');
+    expect(problem).toContain(missing);
+    expect(problem).not.toContain('s3cret');
+    const readable = url.replace(missing, ca.certFile);
+    expect(loadConfig({ DATABASE_URL: readable }).env.databaseUrl).toBe(readable);
   });
 });

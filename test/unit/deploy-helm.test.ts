@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  PodMonitor,
   PrometheusRule,
   ServiceMonitor,
 } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
@@ -36,6 +37,8 @@ const MODELS: Record<string, (manifest: object) => { validate(): void }> = {
     new PodDisruptionBudget(m as ConstructorParameters<typeof PodDisruptionBudget>[0]),
   'monitoring.coreos.com/v1/ServiceMonitor': (m) =>
     new ServiceMonitor(m as ConstructorParameters<typeof ServiceMonitor>[0]),
+  'monitoring.coreos.com/v1/PodMonitor': (m) =>
+    new PodMonitor(m as ConstructorParameters<typeof PodMonitor>[0]),
   'monitoring.coreos.com/v1/PrometheusRule': (m) =>
     new PrometheusRule(m as ConstructorParameters<typeof PrometheusRule>[0]),
 };
@@ -100,6 +103,7 @@ describe('the Helm chart', () => {
       'templates/ingress.yaml',
       'templates/migration-job.yaml',
       'templates/pdb.yaml',
+      'templates/podmonitor.yaml',
       'templates/prometheusrule.yaml',
       'templates/service.yaml',
       'templates/servicemonitor.yaml',
@@ -189,6 +193,39 @@ describe('the Helm chart', () => {
     expect(monitor.spec.endpoints).toEqual([
       expect.objectContaining({ port: service.spec.ports[0]?.name, path: '/metrics' }),
     ]);
+  });
+
+  it("scrapes the workers' pods on the ops port the worker is given", () => {
+    const worker = only(rendered.defaults ?? [], 'apps/v1/Deployment', 'llmb-worker') as {
+      spec: {
+        template: {
+          spec: {
+            containers: {
+              env: EnvVar[];
+              ports: { name: string; containerPort: number }[];
+              livenessProbe: { httpGet: { path: string; port: string } };
+            }[];
+          };
+        };
+      };
+    };
+    const container = worker.spec.template.spec.containers[0];
+    const monitor = only(rendered.defaults ?? [], 'monitoring.coreos.com/v1/PodMonitor') as {
+      spec: {
+        selector: { matchLabels: Record<string, string> };
+        podMetricsEndpoints: { port: string; path: string }[];
+      };
+    };
+    expect(monitor.spec.selector.matchLabels['app.kubernetes.io/component']).toBe('worker');
+    const [endpoint] = monitor.spec.podMetricsEndpoints;
+    expect(endpoint?.path).toBe('/metrics');
+    const port = container?.ports.find((candidate) => candidate.name === endpoint?.port);
+    expect(port?.containerPort).toBe(9464);
+    expect(container?.env.find((variable) => variable.name === 'OPS_PORT')?.value).toBe(
+      String(port?.containerPort),
+    );
+    expect(container?.livenessProbe.httpGet).toEqual({ path: '/health/live', port: 'metrics' });
+    expect(rendered.minimal?.some((m) => m.manifest.kind === 'PodMonitor')).toBe(false);
   });
 
   it.skipIf(!existsSync(RULES))(

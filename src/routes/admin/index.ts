@@ -5,7 +5,9 @@ import { refuseNul } from '../../plugins/nul-guard.js';
 import type { Authenticator } from '../../services/keys/authenticator.js';
 import { apiKeyRoutes } from './api-keys.js';
 import { auditLogRoutes } from './audit-logs.js';
+import { billingReportRoutes, creditRoutes, planRoutes } from './billing.js';
 import { cacheRoutes } from './cache.js';
+import { invoiceRoutes } from './invoices.js';
 import { limitRoutes } from './limits.js';
 import { providerKeyRoutes } from './provider-keys.js';
 import { quotaRoutes } from './quotas.js';
@@ -37,4 +39,8 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
   await app.register(webhookRoutes, { prefix: '/tenants/:tenant/webhooks', ...services });
   await app.register(providerKeyRoutes, { prefix: '/tenants/:tenant/provider-keys', ...services });
   await app.register(cacheRoutes, { prefix: '/tenants/:tenant/cache', ...services });
+  await app.register(billingReportRoutes, { prefix: '/billing', ...services });
+  await app.register(planRoutes, { prefix: '/tenants/:tenant/plan', ...services });
+  await app.register(creditRoutes, { prefix: '/tenants/:tenant/credits', ...services });
+  await app.register(invoiceRoutes, { prefix: '/tenants/:tenant/invoices', ...services });
 }

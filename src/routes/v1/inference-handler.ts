@@ -67,9 +67,11 @@ function usedOf(usage: Usage | null, cost: number | null, dedupOf?: string | nul
  * What a fresh answer cost. A follower of another request's upstream call is accounted like a
  * cache hit: nothing spent, what the call would have cost as saved, and no quota counts it.
  */
-function costs(usage: Usage, pricing: ModelPricing, dedupOf: string | null) {
+function costs(usage: Usage, pricing: ModelPricing, dedupOf: string | null, byok: boolean) {
   const cost = costOf(usage, pricing);
-  return dedupOf ? { cost: 0, cacheHit: true, savedCost: cost } : { cost };
+  if (dedupOf) return { cost: 0, cacheHit: true, savedCost: cost, byok: false };
+  // Sent with the tenant's own provider key: the provider bills the tenant, not the platform.
+  return byok ? { cost: 0, byok } : { cost, byok };
 }
 
 type HandlerDeps = Pick<
@@ -144,14 +146,15 @@ async function startStream(
     const dedupOf = stream.dedupOf ?? null;
     Object.assign(record, {
       usage: outcome.usage,
-      ...costs(outcome.usage, stream.deployment.pricing, dedupOf),
+      ...costs(outcome.usage, stream.deployment.pricing, dedupOf, stream.byok),
       timeToFirstChunkMs: outcome.timeToFirstChunkMs,
       dedupOf,
     });
   };
   accounting.track(async () => {
     const usage = await stream.progress();
-    return { usage, cost: stream.dedupOf ? 0 : costOf(usage, stream.deployment.pricing) };
+    const free = stream.dedupOf || stream.byok;
+    return { usage, cost: free ? 0 : costOf(usage, stream.deployment.pricing) };
   });
   request.settled = stream.outcome.then(async (outcome) => {
     ended(outcome);
@@ -181,7 +184,7 @@ async function complete(deps: HandlerDeps, input: Prepared, request: FastifyRequ
     attempts: result.attempts,
     stream: false,
     usage: result.usage,
-    ...costs(result.usage, result.deployment.pricing, result.dedupOf ?? null),
+    ...costs(result.usage, result.deployment.pricing, result.dedupOf ?? null, result.byok),
     timeToFirstChunkMs: null,
     eventId: newId('evt'),
     committed: false,
@@ -292,6 +295,7 @@ export function inferenceHandler(deps: HandlerDeps) {
       allowed,
       maxLatencyMs: hints.maxLatencyMs,
     });
+    request.modelName = model.name;
     // Read first: a bad value is refused before anything is claimed or counted.
     const optIn = semanticOptIn(request);
     const caching = await lookUp(deps, capability, body, model, request);

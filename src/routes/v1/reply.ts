@@ -1,4 +1,5 @@
 import type { FastifyReply } from 'fastify';
+import { responseFinished } from '../../plugins/response-state.js';
 
 export const SSE_HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',
@@ -12,7 +13,7 @@ export const SSE_HEADERS = {
 export function signalForClient(reply: FastifyReply): AbortSignal {
   const controller = new AbortController();
   reply.raw.once('close', () => {
-    if (!reply.raw.writableFinished) controller.abort();
+    if (!responseFinished(reply.raw)) controller.abort();
   });
   return controller.signal;
 }

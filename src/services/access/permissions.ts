@@ -19,6 +19,8 @@ export const ACTIONS = [
   'audit:read',
   'usage:read',
   'billing:read',
+  'billing:write',
+  'billing:report',
   'limits:read',
   'limits:write',
   'webhooks:read',
@@ -77,6 +79,10 @@ export const PERMISSION_MATRIX = {
   'audit:read': MANAGERS,
   'usage:read': allow('owner', 'admin', 'member', 'viewer', 'billing'),
   'billing:read': allow('owner', 'admin', 'billing'),
+  // What a tenant pays is the platform's call: no tenant role sets its own prices or credits,
+  // finalizes, voids or marks paid its invoices, or sees other tenants' margins.
+  'billing:write': NOBODY,
+  'billing:report': NOBODY,
   'limits:read': allow('owner', 'admin', 'viewer'),
   'limits:write': MANAGERS,
   // Webhook URLs may carry a receiver's token, and a webhook sends the tenant's events out.

@@ -226,7 +226,7 @@ export class Deduplicator implements Inference {
     const deployment: DeploymentConfig | undefined =
       model.deployments.find((d) => d.id === name.deployment) ?? model.deployments[0];
     if (deployment === undefined) throw new Error(`model '${model.name}' has no deployment`);
-    return { model, deployment, attempts: name.attempts };
+    return { model, deployment, attempts: name.attempts, byok: name.byok ?? false };
   }
 }
 

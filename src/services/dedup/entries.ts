@@ -8,6 +8,8 @@ export interface ServedName {
   model: string;
   deployment: string;
   attempts: number;
+  /** The leader's call went with the tenant's own provider key; absent: it did not. */
+  byok?: boolean;
 }
 
 /** A failure as every subscriber of a flight sees it, whichever instance reads it. */

@@ -40,6 +40,7 @@ export const servedName = (served: Served): ServedName => ({
   model: served.model.name,
   deployment: served.deployment.id,
   attempts: served.attempts,
+  byok: served.byok,
 });
 
 const failure = (error: unknown, usage: Usage | null = null): FlightEntry => ({

@@ -36,6 +36,16 @@ const apiKey = {
   user_id: Nullable(Type.String()),
 };
 
+const invoice = {
+  invoice_id: Type.String(),
+  kind: Type.Union([Type.Literal('invoice'), Type.Literal('credit_note')]),
+  number: Type.String(),
+  period: Type.String({ description: 'the billing period, `2026-11`' }),
+  currency: Type.String(),
+  total: Type.String({ description: 'a decimal string in the currency' }),
+  amount_due: Type.String({ description: 'the total less the credits applied' }),
+};
+
 const window = { window_seconds: Type.Number() };
 
 const alerts = {
@@ -147,6 +157,16 @@ export const EVENT_TYPES = {
       entries: Type.Integer({ description: 'exact cache entries dropped' }),
       semantic_entries: Type.Integer({ description: 'semantic cache entries dropped' }),
     }),
+  },
+  'invoice.finalized': {
+    when: "The tenant's invoice (or credit note) for a period was finalized ([billing.md](billing.md)).",
+    audience: 'tenant',
+    data: Type.Object(invoice),
+  },
+  'invoice.paid': {
+    when: 'An invoice was marked paid.',
+    audience: 'tenant',
+    data: Type.Object(invoice),
   },
   ...alertEvents(),
   'webhook.test': {

@@ -16,6 +16,8 @@ export interface Served {
   deployment: DeploymentConfig;
   /** Upstream calls made, the successful one included. */
   attempts: number;
+  /** Sent with the tenant's own provider key: the provider bills the tenant, not the platform. */
+  byok: boolean;
 }
 
 export interface InferenceResult extends Served {
@@ -79,11 +81,12 @@ export class InferenceService {
       try {
         const { provider, ctx } = await this.prepare(target.deployment, call, span);
         const upstreamBody = { ...body, model: target.deployment.upstreamModel };
+        const byok = ctx.apiKey !== undefined;
         if (capability === 'chat')
-          return { value: await provider.chatCompletion(upstreamBody, ctx) };
+          return { value: { response: await provider.chatCompletion(upstreamBody, ctx), byok } };
         if (capability === 'completions')
-          return { value: await provider.completion(upstreamBody, ctx) };
-        return { value: await provider.embeddings(upstreamBody, ctx) };
+          return { value: { response: await provider.completion(upstreamBody, ctx), byok } };
+        return { value: { response: await provider.embeddings(upstreamBody, ctx), byok } };
       } catch (error) {
         failAttempt(span, error);
         throw error;
@@ -91,9 +94,10 @@ export class InferenceService {
         span.end();
       }
     });
-    const response = routed.value;
+    const { response, byok } = routed.value;
     const usage = readUsage(response.usage) ?? (await estimateResponse(capability, body, response));
-    return { ...routed, body: response, usage };
+    const { model: served, deployment, attempts } = routed;
+    return { model: served, deployment, attempts, byok, body: response, usage };
   }
 
   /**
@@ -130,7 +134,7 @@ export class InferenceService {
             : await provider.completionStream(upstreamBody, ctx);
         const value = await afterFirstChunk(upstream);
         served = span;
-        return { value, finished };
+        return { value: { upstream: value, byok: ctx.apiKey !== undefined }, finished };
       } catch (error) {
         failAttempt(span, error);
         span.end();
@@ -138,7 +142,7 @@ export class InferenceService {
       }
     });
     const relay = createRelay({
-      upstream: routed.value,
+      upstream: routed.value.upstream,
       clientWantsUsage: clientOptions.include_usage === true,
       signal: call.signal,
       startedAt: started,
@@ -159,6 +163,7 @@ export class InferenceService {
       model: routed.model,
       deployment: routed.deployment,
       attempts: routed.attempts,
+      byok: routed.value.byok,
     };
   }
 

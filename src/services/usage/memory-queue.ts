@@ -1,5 +1,5 @@
 import { MemoryConsumerGroup } from '../../storage/memory-group.js';
-import type { DeadLetter, Delivery, UsageQueue } from './queue.js';
+import { type DeadLetter, type Delivery, timeOfEntry, type UsageQueue } from './queue.js';
 import type { UsageEvent } from './usage-records.js';
 import { decodeUsageEvent, encodeUsageEvent } from './usage-wire.js';
 
@@ -65,6 +65,10 @@ export class MemoryUsageQueue implements UsageQueue {
 
   async deadLetterCount(): Promise<number> {
     return this.dead.length;
+  }
+
+  async oldest(): Promise<Date | null> {
+    return timeOfEntry(this.group.firstId());
   }
 
   /** Nothing outlives the process here, which the gateway meets by draining at stop. */

@@ -47,7 +47,19 @@ export interface UsageQueue {
   pending(): Promise<number>;
   /** How many dead letters are kept. */
   deadLetterCount(): Promise<number>;
+  /**
+   * When the oldest entry not yet acknowledged was queued; null when none is. An invoice's
+   * period is closed only once nothing queued before its end is left.
+   */
+  oldest(): Promise<Date | null>;
   /** Why queued events might not survive a restart of the queue's server; null if they do. */
   durabilityWarning(): Promise<string | null>;
   close(): Promise<void>;
+}
+
+/** The time in a stream entry id (`<ms>-<seq>`), as both queues make them; null for none. */
+export function timeOfEntry(id: string | undefined): Date | null {
+  if (id === undefined) return null;
+  const ms = Number(id.slice(0, id.indexOf('-')));
+  return Number.isFinite(ms) ? new Date(ms) : null;
 }

@@ -6,7 +6,7 @@ import {
   readGroup,
   type StreamEntry,
 } from '../../storage/redis-streams.js';
-import type { DeadLetter, Delivery, UsageQueue } from './queue.js';
+import { type DeadLetter, type Delivery, timeOfEntry, type UsageQueue } from './queue.js';
 import type { UsageEvent } from './usage-records.js';
 import { decodeUsageEvent, encodeUsageEvent } from './usage-wire.js';
 
@@ -140,6 +140,12 @@ export class RedisUsageQueue implements UsageQueue {
 
   async deadLetterCount(): Promise<number> {
     return this.options.client.xlen(this.dead);
+  }
+
+  /** Acknowledged entries are deleted, so the stream's first entry is the oldest left. */
+  async oldest(): Promise<Date | null> {
+    const [first] = await this.options.client.xrange(this.stream, '-', '+', 'COUNT', 1);
+    return timeOfEntry(first?.[0]);
   }
 
   /**

@@ -1,5 +1,7 @@
 import type { UsageRecord } from '../../domain/usage-record.js';
+import { PricePlanRepository } from '../../storage/repositories/price-plans.js';
 import { monthOf, UsageRecordRepository } from '../../storage/repositories/usage-records.js';
+import { chargeOf, planAt } from '../billing/charge.js';
 import { NANOS_PER_UNIT, type PeriodWindow } from '../limits/quota-period.js';
 import type { Quota } from '../limits/quotas.js';
 import type { TenantService } from '../tenancy/tenant-service.js';
@@ -35,7 +37,11 @@ export class UsageRecords {
       await records.ensureMonth(month);
       this.partitions.add(known);
     }
-    return records.insert(events);
+    // The charge is fixed here, from the plan version in effect at each record's time, so a
+    // later price change never rewrites it. One read per batch: plans change rarely.
+    const plans = await new PricePlanRepository(this.tenants.database(tenant)).list();
+    const charges = events.map((event) => chargeOf(event, planAt(plans, event.at)));
+    return records.insert(events, charges);
   }
 
   /**

@@ -3,6 +3,7 @@ import * as control0001 from './control/0001-init.js';
 import * as control0002 from './control/0002-platform-keys.js';
 import * as control0003 from './control/0003-tenant-servers.js';
 import * as control0004 from './control/0004-tenant-allowed-models.js';
+import * as control0005 from './control/0005-invoice-numbers.js';
 import * as tenant0001 from './tenant/0001-init.js';
 import * as tenant0002 from './tenant/0002-rate-limits.js';
 import * as tenant0003 from './tenant/0003-usage-records.js';
@@ -14,7 +15,8 @@ import * as tenant0008 from './tenant/0008-provider-keys.js';
 import * as tenant0009 from './tenant/0009-response-cache.js';
 import * as tenant0010 from './tenant/0010-semantic-cache.js';
 import * as tenant0011 from './tenant/0011-semantic-cache-settings.js';
-import * as tenant0012 from './tenant/0012-responses.js';
+import * as tenant0012 from './tenant/0012-billing.js';
+import * as tenant0013 from './tenant/0013-responses.js';
 
 /**
  * Versioned migrations, in the repository and in order. Kysely's migrator records them per
@@ -26,6 +28,7 @@ const controlMigrations: Record<string, Migration> = {
   '0002-platform-keys': control0002,
   '0003-tenant-servers': control0003,
   '0004-tenant-allowed-models': control0004,
+  '0005-invoice-numbers': control0005,
 };
 const tenantMigrations: Record<string, Migration> = {
   '0001-init': tenant0001,
@@ -39,7 +42,8 @@ const tenantMigrations: Record<string, Migration> = {
   '0009-response-cache': tenant0009,
   '0010-semantic-cache': tenant0010,
   '0011-semantic-cache-settings': tenant0011,
-  '0012-responses': tenant0012,
+  '0012-billing': tenant0012,
+  '0013-responses': tenant0013,
 };
 
 /** Every migration's name, in order, per schema. */
