@@ -122,6 +122,7 @@ export async function buildApp(root: Root): Promise<FastifyInstance> {
     idempotency: gateway.idempotency,
     semantic: gateway.semantic,
     usage: gateway.usage,
+    responses: gateway.responses,
   });
   const embeddingOnly = new Set(
     config.models

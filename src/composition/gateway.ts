@@ -14,6 +14,7 @@ import { FailureThrottle } from '../services/keys/failure-throttle.js';
 import { Admissions } from '../services/limits/admission.js';
 import { RateLimiter } from '../services/limits/limiter.js';
 import { LimitsCache } from '../services/limits/limits-cache.js';
+import { ResponseStore } from '../services/responses/store.js';
 import type { Tracing } from '../services/tracing/span.js';
 import { UsageCommitter } from '../services/usage/usage-commit.js';
 import type { Backends } from './backends.js';
@@ -21,6 +22,7 @@ import { buildRouting, type Routing } from './routing.js';
 import type { Services } from './services.js';
 import { buildTracing } from './tracing.js';
 
+const DAY_MS = 86_400_000;
 /** How long a window lease hands out units: what it did not is back a moment later. */
 const LEASE_MS = 1000;
 /**
@@ -46,6 +48,8 @@ export interface Gateway {
   semantic: SemanticCaching;
   /** Makes each answer's usage event durable before the answer's last byte leaves. */
   usage: UsageCommitter;
+  /** Stored Responses API responses, in each tenant's database. */
+  responses: ResponseStore;
   /** Spans per request (OpenTelemetry) when OTEL_TRACES_EXPORTER=otlp; a no-op otherwise. */
   tracing: Tracing;
   /** Gives back what this instance holds in the ledger, stops the health checks and providers. */
@@ -125,7 +129,7 @@ export async function buildGateway({
       log.warn({ err: error, failureMode: env.rateLimitFailureMode }, 'rate limits not checked');
     },
   });
-  const { cache, idempotency, semantic } = buildCaching(
+  const { cache, idempotency, semantic, databases } = buildCaching(
     { config, services, backends, instruments, log },
     routing,
   );
@@ -154,6 +158,10 @@ export async function buildGateway({
     idempotency,
     semantic,
     usage,
+    responses: new ResponseStore({
+      database: (tenantId) => databases.get(tenantId),
+      retentionMs: env.responsesRetentionDays === 0 ? null : env.responsesRetentionDays * DAY_MS,
+    }),
     tracing,
     close: async () => {
       await admissions.close();
@@ -166,12 +174,13 @@ export async function buildGateway({
 
 /**
  * The response cache and Idempotency-Key over the backends' stores, with their metric, and
- * the semantic cache over the tenants' databases, one per process.
+ * the semantic cache over the tenants' databases, one per process; the tenants' database
+ * handles, which stored responses use too.
  */
 function buildCaching(
   { config, services, backends, instruments, log }: Omit<GatewayDeps, 'holder'>,
   routing: Routing,
-): { cache: ResponseCache; idempotency: Idempotency; semantic: SemanticCaching } {
+) {
   const outcome = (tenantId: string, cache: string, outcome: string) =>
     instruments.inference.cache(instruments.tenants.of(tenantId), cache, outcome);
   const settings = new CacheSettingsCache(
@@ -205,7 +214,7 @@ function buildCaching(
     onError: (error) => log.warn({ err: error }, 'semantic cache store failed'),
     onOutcome: (result, tenantId) => outcome(tenantId, 'semantic', result),
   });
-  return { cache, idempotency, semantic };
+  return { cache, idempotency, semantic, databases };
 }
 
 /** Identical requests in flight share one upstream call, across instances with Redis. */

@@ -62,6 +62,8 @@ export interface EnvConfig {
   shutdownGraceMs: number;
   /** How long a deleted tenant's database is kept before `tenant purge` drops it. */
   tenantDeletionGraceHours: number;
+  /** Days a stored Responses API response is kept; 0: until deleted. */
+  responsesRetentionDays: number;
   /** Usage writers this process runs; 0 leaves them to `llm-backend worker` processes. */
   usageWorkers: number;
   /** How long a usage event may stay taken and unwritten before another worker takes it. */
@@ -267,6 +269,7 @@ export function readEnv(env: Env, errors: string[]): EnvConfig {
     },
     shutdownGraceMs: integer(env, 'SHUTDOWN_GRACE_MS', 30_000, 0, 3_600_000, errors),
     tenantDeletionGraceHours: integer(env, 'TENANT_DELETION_GRACE_HOURS', 72, 0, 8760, errors),
+    responsesRetentionDays: integer(env, 'RESPONSES_RETENTION_DAYS', 30, 0, 3650, errors),
     usageWorkers: usageWorkers(env, errors),
     usageClaimIdleMs: integer(env, 'USAGE_CLAIM_IDLE_MS', 30_000, 100, 3_600_000, errors),
     usageStream: env.USAGE_STREAM || 'llmb:usage',

@@ -116,6 +116,11 @@ export const errorRegistry = {
     type: 'invalid_request_error',
     message: 'A tenant with this slug exists already.',
   },
+  response_not_found: {
+    status: 404,
+    type: 'invalid_request_error',
+    message: 'No response with this id was found.',
+  },
   not_found: {
     status: 404,
     type: 'invalid_request_error',

@@ -27,7 +27,7 @@ export async function registerDocs(app: FastifyInstance, version: string): Promi
       info: {
         title: 'llm-backend',
         description:
-          "OpenAI-compatible, multi-tenant LLM backend; also Anthropic's Messages API (/v1/messages).",
+          "OpenAI-compatible, multi-tenant LLM backend, with OpenAI's Responses API (/v1/responses) on any model; also Anthropic's Messages API (/v1/messages).",
         version,
         license: { name: 'MIT', identifier: 'MIT' },
       },

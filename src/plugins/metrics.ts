@@ -9,6 +9,7 @@ const INFERENCE_ROUTES = new Set([
   '/v1/completions',
   '/v1/embeddings',
   '/v1/messages',
+  '/v1/responses',
 ]);
 
 /**

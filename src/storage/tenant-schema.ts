@@ -262,6 +262,18 @@ export interface SemanticCacheEntriesTable {
   expires_at: Date;
 }
 
+/** A stored Responses API response (see services/responses/store.ts). */
+export interface ResponsesTable {
+  id: string;
+  /** The key that created it: the only one that may read, continue or delete it. */
+  api_key_id: string;
+  /** The response object as sent. */
+  response: ColumnType<Record<string, unknown>, string, string>;
+  /** Every input item the response answered, those of earlier turns first. */
+  input_items: ColumnType<Record<string, unknown>[], string, string>;
+  created_at: Timestamp;
+}
+
 export interface TenantSchema {
   users: UsersTable;
   api_keys: ApiKeysTable;
@@ -279,4 +291,5 @@ export interface TenantSchema {
   credits: CreditsTable;
   invoices: InvoicesTable;
   invoice_lines: InvoiceLinesTable;
+  responses: ResponsesTable;
 }

@@ -31,6 +31,7 @@ let victimLimit: string;
 let victimQuota: string;
 let victimWebhook: string;
 let victimDelivery: string;
+let victimResponse: string;
 let routes: Route[];
 
 async function snapshot(tenant: Tenant): Promise<string> {
@@ -45,6 +46,7 @@ async function snapshot(tenant: Tenant): Promise<string> {
     deliveries: await db.selectFrom('webhook_deliveries').selectAll().orderBy('id').execute(),
     attempts: await db.selectFrom('webhook_attempts').selectAll().orderBy('id').execute(),
     providerKeys: await db.selectFrom('provider_keys').selectAll().orderBy('provider').execute(),
+    responses: await db.selectFrom('responses').selectAll().orderBy('id').execute(),
     audit: await db.selectFrom('audit_log').selectAll().orderBy('seq').execute(),
     plans: await db.selectFrom('price_plans').selectAll().orderBy('id').execute(),
     credits: await db.selectFrom('credits').selectAll().orderBy('id').execute(),
@@ -67,6 +69,14 @@ beforeAll(async () => {
   const made = await keys.create('victim', { name: 'b', role: 'owner', userId: victimUser });
   victimKey = made.key.id;
   victimSecret = made.secret;
+  // A stored Responses API response, made by the victim's own key (before its quota).
+  victimResponse = (
+    await new OpenAI({
+      apiKey: victimSecret,
+      baseURL: `${gateway.url}/v1`,
+      maxRetries: 0,
+    }).responses.create({ model: 'gpt-test', input: 'hi' })
+  ).id;
   victimLimit = (
     await gateway.services.limitRules.set('victim', {
       scope: 'key',
@@ -110,6 +120,7 @@ function fill(path: string, tenant: string): string {
     quota: victimQuota,
     webhook: victimWebhook,
     delivery: victimDelivery,
+    id: victimResponse,
     provider: 'upstream',
     // Refused before any lookup: the victim need not have one.
     invoice: 'inv_missing',
@@ -155,14 +166,17 @@ describe("tenant A's owner key against tenant B", () => {
   it("finds none of B's keys or users through A's own tenant", async () => {
     const before = await snapshot(victim);
     const byId = routes.filter((route) =>
-      /\{(key|user|limit|quota|webhook|delivery)\}/.test(route.path),
+      /\{(key|user|limit|quota|webhook|delivery|id)\}/.test(route.path),
     );
     expect(byId.length).toBeGreaterThanOrEqual(5);
+    expect(byId.filter((route) => route.path.startsWith('/v1/responses/'))).toHaveLength(4);
     for (const route of byId) {
       const response = await send(route, fill(route.path, 'test'));
       const body = (await response.json()) as { error?: { code: string } };
       expect(response.status, `${route.method} ${route.path}`).toBe(404);
-      expect(body.error?.code).toMatch(/^(key|user|limit|quota|webhook|delivery)_not_found$/);
+      expect(body.error?.code).toMatch(
+        /^(key|user|limit|quota|webhook|delivery|response)_not_found$/,
+      );
     }
     expect(await snapshot(victim)).toBe(before);
   });

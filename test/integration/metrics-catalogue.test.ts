@@ -54,6 +54,7 @@ async function someTraffic(): Promise<void> {
     stream: true,
   });
   for await (const _chunk of stream);
+  await gateway.client.responses.create({ model: 'gpt-test', input: 'Hi' });
   const missing = await gateway.fetch('/v1/chat/completions', {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -84,6 +85,9 @@ describe('the metrics catalogue', () => {
     const text = await scrape(gateway);
     expect(text).toMatch(
       /^llm_backend_inference_requests_total\{route="\/v1\/chat\/completions",model="gpt-test",provider="upstream",deployment="upstream",tenant="test",outcome="ok"\} [1-9]/m,
+    );
+    expect(text).toMatch(
+      /^llm_backend_inference_requests_total\{route="\/v1\/responses",model="gpt-test",provider="upstream",deployment="upstream",tenant="test",outcome="ok"\} [1-9]/m,
     );
     expect(text).toMatch(
       /^llm_backend_inference_errors_total\{route="\/v1\/chat\/completions",model="none",provider="none",code="model_not_found"\} [1-9]/m,

@@ -160,6 +160,7 @@ describe.each(BACKENDS)('purging deleted tenants on %s', (kind) => {
       'provider_keys',
       'quotas',
       'rate_limits',
+      'responses',
       'usage_records',
       'users',
       'webhook_attempts',

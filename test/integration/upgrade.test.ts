@@ -57,6 +57,7 @@ async function downgrade(services: TestServices, slug: string): Promise<string> 
     '0013-charge-quotas': {
       check: ['quotas_metric_check', 'quotas', "metric in ('tokens', 'cost')"],
     },
+    '0014-responses': { tables: ['responses'] },
   };
   const undo = created[newest];
   if (undo === undefined) throw new Error(`teach this test to undo ${newest}`);

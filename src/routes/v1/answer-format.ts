@@ -2,6 +2,8 @@ import type { JsonObject } from '../../providers/types.js';
 import type { Usage } from '../../services/inference/usage.js';
 import { toAnthropicMessage } from '../../services/messages/response.js';
 import { toMessageEvents } from '../../services/messages/stream.js';
+import { toResponse } from '../../services/responses/response.js';
+import { toResponseEvents } from '../../services/responses/stream.js';
 
 type Frames = AsyncIterable<string> | Iterable<string>;
 
@@ -11,8 +13,11 @@ type Frames = AsyncIterable<string> | Iterable<string>;
  * shared inference path and the wire, so every API runs the same admission and accounting.
  */
 export interface AnswerFormat {
-  /** A whole answer; `usage` is what was accounted for it, when known. */
-  json(answer: JsonObject, usage: Usage | null): string;
+  /**
+   * A whole answer; `usage` is what was accounted for it, when known. Async for an API that
+   * keeps what it answered (the Responses API stores it before the client can ask for it).
+   */
+  json(answer: JsonObject, usage: Usage | null): string | Promise<string>;
   /** A stream's SSE frames; `usage` gives the accounted usage once the stream is over. */
   frames(frames: Frames, usage?: () => Promise<Usage | null>): Frames;
 }
@@ -28,5 +33,26 @@ export function anthropicFormat(stopSequences: readonly string[]): AnswerFormat 
   return {
     json: (answer, usage) => JSON.stringify(toAnthropicMessage(answer, usage, stopSequences)),
     frames: (frames, usage) => toMessageEvents(frames, { stopSequences, usage }),
+  };
+}
+
+export interface ResponsesFormatOptions {
+  /** The response before the model answers: id, time and the request's settings. */
+  shell: JsonObject;
+  /** Keeps the finished response (when `store`), before the client sees it. */
+  finished: (response: JsonObject) => Promise<void>;
+  /** Unix seconds. */
+  now: () => number;
+}
+
+/** OpenAI's Responses API over a chat answer (see services/responses). */
+export function responsesFormat(options: ResponsesFormatOptions): AnswerFormat {
+  return {
+    json: async (answer, usage) => {
+      const response = toResponse(options.shell, answer, usage, options.now());
+      await options.finished(response);
+      return JSON.stringify(response);
+    },
+    frames: (frames, usage) => toResponseEvents(frames, { ...options, usage }),
   };
 }

@@ -20,7 +20,7 @@ interface HitInput {
 }
 
 /** Sends a stored answer, as JSON or as an SSE stream. */
-export function sendStored(
+export async function sendStored(
   reply: FastifyReply,
   answer: ReturnType<typeof storedAnswer>,
   format: AnswerFormat,
@@ -28,7 +28,8 @@ export function sendStored(
   usage: Usage | null = null,
 ) {
   reply.headers(headers);
-  if ('body' in answer) return reply.type('application/json').send(format.json(answer.body, usage));
+  if ('body' in answer)
+    return reply.type('application/json').send(await format.json(answer.body, usage));
   return reply.headers(SSE_HEADERS).send(Readable.from(format.frames(answer.frames)));
 }
 

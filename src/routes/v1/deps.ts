@@ -5,6 +5,7 @@ import type { Inference } from '../../services/dedup/deduplicator.js';
 import type { ModelCatalog } from '../../services/inference/model-catalog.js';
 import type { Authenticator } from '../../services/keys/authenticator.js';
 import type { RateLimiter } from '../../services/limits/limiter.js';
+import type { ResponseStore } from '../../services/responses/store.js';
 import type { ModelResolver } from '../../services/routing/auto-router.js';
 import type { UsageCommitter } from '../../services/usage/usage-commit.js';
 
@@ -27,4 +28,6 @@ export interface V1Deps {
   idempotency: Idempotency;
   /** Makes an answer's usage event durable before its last byte leaves. */
   usage: UsageCommitter;
+  /** Stored Responses API responses (`store`, `previous_response_id`). */
+  responses: ResponseStore;
 }

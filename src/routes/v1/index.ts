@@ -3,6 +3,7 @@ import { requireKey } from '../../plugins/auth.js';
 import type { V1Deps } from './deps.js';
 import { inferenceHandler } from './inference-handler.js';
 import { messagesRoutes } from './messages.js';
+import { responsesRoutes } from './responses.js';
 import {
   ChatCompletionRequest,
   CompletionRequest,
@@ -28,6 +29,7 @@ export const v1Routes: FastifyPluginAsyncTypebox<V1Deps> = async (app, options) 
 const openAIRoutes: FastifyPluginAsyncTypebox<V1Deps> = async (app, deps) => {
   requireKey(app, deps.authenticator, (method) => (method === 'GET' ? 'models:read' : 'inference'));
   const infer = inferenceHandler(deps);
+  await app.register(responsesRoutes, deps);
 
   app.post(
     '/chat/completions',

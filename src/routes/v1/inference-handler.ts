@@ -203,7 +203,7 @@ async function complete(deps: HandlerDeps, input: Prepared, request: FastifyRequ
   const cost = costOf(result.usage, result.deployment.pricing);
   caching.answered({ ...servedOf(result), body: result.body, usage: result.usage, cost });
   // Sent as a string: the upstream's object reaches the client exactly, unknown fields too.
-  return { headers: servedHeaders(result), text: format.json(result.body, result.usage) };
+  return { headers: servedHeaders(result), text: await format.json(result.body, result.usage) };
 }
 
 /** Who served a fresh answer, as its cache entry keeps it. */

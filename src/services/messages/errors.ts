@@ -41,6 +41,7 @@ export const ANTHROPIC_ERROR_TYPES: Readonly<Record<ErrorCode, AnthropicErrorTyp
   tenant_not_found: 'not_found_error',
   tenant_exists: 'invalid_request_error',
   not_found: 'not_found_error',
+  response_not_found: 'not_found_error',
   request_too_large: 'request_too_large',
   request_timeout: 'invalid_request_error',
   unsupported_media_type: 'invalid_request_error',

@@ -17,6 +17,7 @@ import * as tenant0010 from './tenant/0010-semantic-cache.js';
 import * as tenant0011 from './tenant/0011-semantic-cache-settings.js';
 import * as tenant0012 from './tenant/0012-billing.js';
 import * as tenant0013 from './tenant/0013-charge-quotas.js';
+import * as tenant0014 from './tenant/0014-responses.js';
 
 /**
  * Versioned migrations, in the repository and in order. Kysely's migrator records them per
@@ -44,6 +45,7 @@ const tenantMigrations: Record<string, Migration> = {
   '0011-semantic-cache-settings': tenant0011,
   '0012-billing': tenant0012,
   '0013-charge-quotas': tenant0013,
+  '0014-responses': tenant0014,
 };
 
 /** Every migration's name, in order, per schema. */
