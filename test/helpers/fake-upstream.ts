@@ -147,6 +147,30 @@ export function newGate(): { open: () => void; opened: Promise<void> } {
 /** Never answers: for timeouts. */
 export const stall: Script = () => new Promise(() => {});
 
+/** An upstream answer asking for one function call: `get_weather` for Paris, id `call_1`. */
+export function toolCallCompletion(): Record<string, unknown> {
+  return chatCompletion('', {
+    choices: [
+      {
+        index: 0,
+        message: {
+          role: 'assistant',
+          content: null,
+          tool_calls: [
+            {
+              id: 'call_1',
+              type: 'function',
+              function: { name: 'get_weather', arguments: '{"city":"Paris"}' },
+            },
+          ],
+        },
+        logprobs: null,
+        finish_reason: 'tool_calls',
+      },
+    ],
+  });
+}
+
 export function chatCompletion(
   content: string,
   extra: Record<string, unknown> = {},

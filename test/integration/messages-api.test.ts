@@ -8,6 +8,7 @@ import {
   type RecordedRequest,
   sse,
   textChunks,
+  toolCallCompletion,
 } from '../helpers/fake-upstream.js';
 import { type TestGateway, useUpstreamGateway } from '../helpers/gateway.js';
 
@@ -38,26 +39,7 @@ const sent = (index = 0): Record<string, unknown> => {
   return request.body;
 };
 
-const toolCallAnswer = chatCompletion('', {
-  choices: [
-    {
-      index: 0,
-      message: {
-        role: 'assistant',
-        content: null,
-        tool_calls: [
-          {
-            id: 'call_1',
-            type: 'function',
-            function: { name: 'get_weather', arguments: '{"city":"Paris"}' },
-          },
-        ],
-      },
-      logprobs: null,
-      finish_reason: 'tool_calls',
-    },
-  ],
-});
+const toolCallAnswer = toolCallCompletion();
 
 describe('POST /v1/messages on an OpenAI-format upstream', () => {
   it('answers messages.create with a message, the request mapped to a chat request', async () => {

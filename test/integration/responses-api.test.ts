@@ -8,6 +8,7 @@ import {
   type RecordedRequest,
   sse,
   textChunks,
+  toolCallCompletion,
 } from '../helpers/fake-upstream.js';
 import { type TestGateway, useUpstreamGateway } from '../helpers/gateway.js';
 import { expectOpenAISchema } from '../helpers/openai-schema.js';
@@ -33,26 +34,7 @@ const WEATHER = {
   strict: true,
 };
 
-const toolCallAnswer = chatCompletion('', {
-  choices: [
-    {
-      index: 0,
-      message: {
-        role: 'assistant',
-        content: null,
-        tool_calls: [
-          {
-            id: 'call_1',
-            type: 'function',
-            function: { name: 'get_weather', arguments: '{"city":"Paris"}' },
-          },
-        ],
-      },
-      logprobs: null,
-      finish_reason: 'tool_calls',
-    },
-  ],
-});
+const toolCallAnswer = toolCallCompletion();
 
 /** A key of its own in the test tenant: responses are scoped to the key that made them. */
 async function otherKeyClient(g: TestGateway): Promise<OpenAI> {

@@ -1,5 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import type { TenantSchema } from '../tenant-schema.js';
+import { summedCharges } from './summed-charges.js';
 
 /** Which usage records to sum into time buckets. */
 export interface BucketSelection {
@@ -76,12 +77,7 @@ export class UsageBucketRepository {
       inputTokens: Number(row.input_tokens),
       cachedTokens: Number(row.cached_tokens),
       outputTokens: Number(row.output_tokens),
-      charge: {
-        input: Number(row.charge_input),
-        cached: Number(row.charge_cached),
-        output: Number(row.charge_output),
-        other: Number(row.charge_other),
-      },
+      charge: summedCharges(row),
     }));
   }
 }

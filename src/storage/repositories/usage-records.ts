@@ -2,6 +2,7 @@ import { type ExpressionBuilder, type Kysely, sql } from 'kysely';
 import type { UsageRecord } from '../../domain/usage-record.js';
 import type { TenantSchema } from '../tenant-schema.js';
 import type { ChargeParts, UsageGroup } from '../usage-charges.js';
+import { summedCharges } from './summed-charges.js';
 
 /** Whose usage a quota counts, over which period; null bounds: open on that side. */
 export interface UsedFilter {
@@ -173,12 +174,7 @@ export class UsageRecordRepository {
       inputTokens: Number(row.input_tokens),
       cachedTokens: Number(row.cached_tokens),
       outputTokens: Number(row.output_tokens),
-      charge: {
-        input: Number(row.charge_input),
-        cached: Number(row.charge_cached),
-        output: Number(row.charge_output),
-        other: Number(row.charge_other),
-      },
+      charge: summedCharges(row),
       cost: String(row.cost),
     }));
   }
