@@ -130,6 +130,8 @@ describe('/admin/v1/tenants/{tenant}/plan, /credits and /invoices', () => {
     const page = await html.text();
     expect(page).toContain(`Invoice ${invoice.number}`);
     expect(page).toContain('16.68');
+    // Token prices are per million tokens, and the page says so.
+    expect(page).toMatch(/<td class="n">\d+\.\d+ \/ 1M tokens<\/td>/);
     const csv = await call(`/tenants/test/invoices/${invoice.id}/csv`, billing);
     expect(csv.headers.get('content-type')).toMatch(/^text\/csv/);
     const rows = (await csv.text()).trim().split('\r\n');

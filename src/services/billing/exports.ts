@@ -63,6 +63,12 @@ const escapeHtml = (text: string) =>
       ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[char] ?? char,
   );
 
+/** Token prices are per million tokens: said on the page, where a reader multiplies. */
+const unitPrice = (line: { unit: string; unit_price: string | null }) =>
+  line.unit_price !== null && line.unit === 'tokens'
+    ? `${line.unit_price} / 1M tokens`
+    : line.unit_price;
+
 /** A printable invoice: one self-contained page, no script, every value escaped. */
 export function invoiceHtml(invoice: Invoice, tenantName: string): string {
   const json = invoiceJson(invoice);
@@ -71,7 +77,7 @@ export function invoiceHtml(invoice: Invoice, tenantName: string): string {
   const lines = json.lines
     .map(
       (line) =>
-        `<tr><td>${e(line.description)}</td><td class="n">${e(line.quantity)} ${e(line.unit)}</td><td class="n">${e(line.unit_price)}</td><td class="n">${e(line.amount)}</td></tr>`,
+        `<tr><td>${e(line.description)}</td><td class="n">${e(line.quantity)} ${e(line.unit)}</td><td class="n">${e(unitPrice(line))}</td><td class="n">${e(line.amount)}</td></tr>`,
     )
     .join('\n');
   const credits = json.credits
