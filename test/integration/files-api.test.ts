@@ -220,6 +220,23 @@ describe.each(KINDS)('the Files API on %s', (database) => {
       purpose: 'batch',
     });
     await remove([kept[1]?.id ?? '', after.id]);
+    // Uploads at the same moment take turns: exactly as many fit as would one after another.
+    const racing = await Promise.allSettled(
+      [0, 1, 2, 3].map(async (i) =>
+        gateway.client.files.create({
+          file: await toFile(big, `race-${i}.jsonl`),
+          purpose: 'batch',
+        }),
+      ),
+    );
+    const stored = racing.flatMap((result) =>
+      result.status === 'fulfilled' ? [result.value.id] : [],
+    );
+    expect(stored).toHaveLength(2);
+    for (const result of racing)
+      if (result.status === 'rejected')
+        expect((result.reason as { code?: string }).code).toBe('file_storage_exceeded');
+    await remove(stored);
   });
 
   it("answers 404 for another tenant's file, and lists none of it", async () => {

@@ -65,11 +65,6 @@ export class FileService {
   async create(tenantId: string, upload: Upload): Promise<FileObject> {
     checkUpload(upload, this.options.maxFileBytes);
     const repository = await this.repository(tenantId);
-    // Checked before the write, not in one transaction with it: two uploads at the same
-    // moment may together pass the quota by at most one file.
-    const used = await repository.totalBytes();
-    if (used + upload.content.length > this.options.tenantQuotaBytes)
-      throw new GatewayError('file_storage_exceeded', { param: 'file' });
     const file: StoredFile = {
       id: newId('file'),
       filename: upload.filename,
@@ -77,7 +72,8 @@ export class FileService {
       bytes: upload.content.length,
       createdAt: new Date((this.options.now ?? Date.now)()),
     };
-    await repository.put(file, upload.content);
+    if (!(await repository.put(file, upload.content, this.options.tenantQuotaBytes)))
+      throw new GatewayError('file_storage_exceeded', { param: 'file' });
     return fileObject(file);
   }
 

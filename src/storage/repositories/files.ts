@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { TenantSchema } from '../tenant-schema.js';
 
 /** A stored file's description (its content is read apart). */
@@ -31,9 +31,19 @@ const toFile = (row: {
 export class FilesRepository {
   constructor(private readonly db: Kysely<TenantSchema>) {}
 
-  /** Stores the description and the content in one transaction: a file is whole or absent. */
-  async put(file: StoredFile, content: Uint8Array): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
+  /**
+   * Stores the description and the content in one transaction, so a file is whole or absent;
+   * false, storing nothing, when the tenant's files would pass `quotaBytes`. The check and the
+   * write hold one lock, so uploads at the same moment cannot pass the quota together.
+   */
+  async put(file: StoredFile, content: Uint8Array, quotaBytes: number): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      await sql`select pg_advisory_xact_lock(hashtext('files:quota'))`.execute(trx);
+      const used = await trx
+        .selectFrom('files')
+        .select((eb) => eb.fn.coalesce(eb.fn.sum<string | number>('bytes'), eb.lit(0)).as('total'))
+        .executeTakeFirstOrThrow();
+      if (Number(used.total) + content.length > quotaBytes) return false;
       await trx
         .insertInto('files')
         .values({
@@ -48,6 +58,7 @@ export class FilesRepository {
         const data = content.subarray(seq * FILE_CHUNK_BYTES, (seq + 1) * FILE_CHUNK_BYTES);
         await trx.insertInto('file_chunks').values({ file_id: file.id, seq, data }).execute();
       }
+      return true;
     });
   }
 
@@ -101,15 +112,6 @@ export class FilesRepository {
       if (row === undefined) return;
       yield row.data;
     }
-  }
-
-  /** The bytes all the tenant's files take. */
-  async totalBytes(): Promise<number> {
-    const row = await this.db
-      .selectFrom('files')
-      .select((eb) => eb.fn.coalesce(eb.fn.sum<string | number>('bytes'), eb.lit(0)).as('total'))
-      .executeTakeFirstOrThrow();
-    return Number(row.total);
   }
 
   /** True when there was such a file; its chunks go with it. */
