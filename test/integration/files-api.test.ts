@@ -239,6 +239,39 @@ describe.each(KINDS)('the Files API on %s', (database) => {
     await remove(stored);
   });
 
+  it('needs the inference permission, for reading files too', async () => {
+    const ours = await gateway.client.files.create({
+      file: await toFile(jsonl(1), 'ours.jsonl'),
+      purpose: 'batch',
+    });
+    const { secret } = await gateway.services.keys.create('test', { name: 'v', role: 'viewer' });
+    const viewer = new OpenAI({ apiKey: secret, baseURL: `${gateway.url}/v1`, maxRetries: 0 });
+    for (const call of [
+      () => viewer.files.list(),
+      () => viewer.files.retrieve(ours.id),
+      () => viewer.files.content(ours.id),
+      () => viewer.files.delete(ours.id),
+      async () =>
+        viewer.files.create({ file: await toFile(jsonl(1), 'v.jsonl'), purpose: 'batch' }),
+    ]) {
+      const error = await apiError(call());
+      expect([error.status, error.code]).toEqual([403, 'permission_denied']);
+    }
+    expect((await gateway.client.files.list()).data.map((f) => f.id)).toEqual([ours.id]);
+    await remove([ours.id]);
+  });
+
+  it('describes the upload as multipart/form-data in the served OpenAPI document', async () => {
+    const doc = (await (await fetch(`${gateway.url}/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, { requestBody?: { content: Record<string, unknown> } }>>;
+    };
+    expect(Object.keys(doc.paths['/v1/files']?.post?.requestBody?.content ?? {})).toEqual([
+      'multipart/form-data',
+    ]);
+    expect(Object.keys(doc.paths['/v1/files/{file_id}'] ?? {}).sort()).toEqual(['delete', 'get']);
+    expect(doc.paths['/v1/files/{file_id}/content']?.get).toBeDefined();
+  });
+
   it("answers 404 for another tenant's file, and lists none of it", async () => {
     const ours = await gateway.client.files.create({
       file: await toFile(jsonl(1), 'ours.jsonl'),
