@@ -38,11 +38,9 @@ export const FileObject = Type.Object(
     object: Type.Literal('file'),
     bytes: Type.Integer(),
     created_at: Type.Integer(),
-    expires_at: Type.Null(),
     filename: Type.String(),
     purpose: Type.String(),
     status: Type.Literal('processed'),
-    status_details: Type.Null(),
   },
   { description: "OpenAI's `OpenAIFile`." },
 );

@@ -9,17 +9,15 @@ export type { StoredFile };
 /** The purposes a client may upload with: only batch input is used here. */
 export const UPLOAD_PURPOSES = ['batch'] as const;
 
-/** OpenAI's `file` object. */
+/** OpenAI's `file` object (no `expires_at`: files are kept until deleted). */
 export interface FileObject {
   id: string;
   object: 'file';
   bytes: number;
   created_at: number;
-  expires_at: null;
   filename: string;
   purpose: string;
   status: 'processed';
-  status_details: null;
 }
 
 export interface FileServiceOptions {
@@ -46,11 +44,9 @@ export function fileObject(file: StoredFile): FileObject {
     object: 'file',
     bytes: file.bytes,
     created_at: Math.floor(file.createdAt.getTime() / 1000),
-    expires_at: null,
     filename: file.filename,
     purpose: file.purpose,
     status: 'processed',
-    status_details: null,
   };
 }
 
