@@ -174,6 +174,12 @@ describe.each(KINDS)('the Files API on %s', (database) => {
         'file',
       ],
     ];
+    for (const name of ['a\u0000.jsonl', `${'n'.repeat(600)}.jsonl`])
+      refusals.push([
+        async () => t.client.files.create({ file: await toFile(jsonl(1), name), purpose: 'batch' }),
+        400,
+        'file',
+      ]);
     for (const [call, status, param] of refusals) {
       const error = await apiError(call());
       expect([error.status, error.param]).toEqual([status, param]);

@@ -37,6 +37,7 @@ export interface Upload {
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
+const MAX_FILENAME_LENGTH = 512;
 
 export function fileObject(file: StoredFile): FileObject {
   return {
@@ -122,7 +123,13 @@ function checkUpload(upload: Upload, maxFileBytes: number): void {
     throw new GatewayError('file_too_large', { param: 'file' });
   if (upload.content.length === 0)
     throw new GatewayError('invalid_request', { message: 'The file is empty.', param: 'file' });
-  if (!upload.filename.endsWith('.jsonl'))
+  // Text columns cannot hold NUL, and a name is for people to read: refused, not stored.
+  if (upload.filename.includes('\u0000') || upload.filename.length > MAX_FILENAME_LENGTH)
+    throw new GatewayError('invalid_request', {
+      message: `The file name must be at most ${MAX_FILENAME_LENGTH} characters, without NUL.`,
+      param: 'file',
+    });
+  if (!upload.filename.toLowerCase().endsWith('.jsonl'))
     throw new GatewayError('invalid_request', {
       message: "A file with purpose 'batch' must be JSONL, with a .jsonl name.",
       param: 'file',
