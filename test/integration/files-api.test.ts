@@ -209,6 +209,8 @@ describe.each(KINDS)('the Files API on %s', (database) => {
       body: JSON.stringify({ purpose: 'batch' }),
     });
     expect(asJson.status).toBe(400);
+    for (const path of ['/v1/files?purpose=a%00', '/v1/files/file_a%00b', '/v1/files?after=%00'])
+      expect((await t.fetch(path)).status, path).toBe(400);
     expect((await t.client.files.list()).data).toEqual([]);
     // The server goes on.
     const ok = await t.client.files.create({

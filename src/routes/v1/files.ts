@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { GatewayError } from '../../errors/gateway-error.js';
+import { refuseNul } from '../../plugins/nul-guard.js';
 import { authorize } from '../../services/access/permissions.js';
 import type { V1Deps } from './deps.js';
 import {
@@ -51,6 +52,8 @@ function uploadOf(form: FormData): { purpose: string; file: File } {
  */
 export const filesRoutes: FastifyPluginAsyncTypebox<V1Deps> = async (app, deps) => {
   const tags = ['Files'];
+  // Ids, filters and cursors here are queried as text, which cannot hold NUL (a 500 else).
+  refuseNul(app);
   // Files hold prompts: reading them takes what sending them does, not just models:read.
   app.addHook('preHandler', async (request) => {
     if (request.principal) authorize(request.principal, 'inference');
