@@ -55,7 +55,8 @@ export const filesRoutes: FastifyPluginAsyncTypebox<V1Deps> = async (app, deps) 
   // Ids, filters and cursors here are queried as text, which cannot hold NUL (a 500 else).
   refuseNul(app);
   // Files hold prompts: reading them takes what sending them does, not just models:read.
-  app.addHook('preHandler', async (request) => {
+  // On request (after the key's check), so a refused upload's body is never read in.
+  app.addHook('onRequest', async (request) => {
     if (request.principal) authorize(request.principal, 'inference');
   });
   app.addContentTypeParser(
