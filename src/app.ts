@@ -123,6 +123,8 @@ export async function buildApp(root: Root): Promise<FastifyInstance> {
     semantic: gateway.semantic,
     usage: gateway.usage,
     responses: gateway.responses,
+    files: gateway.files,
+    filesMaxBytes: config.env.filesMaxBytes,
   });
   const embeddingOnly = new Set(
     config.models

@@ -9,6 +9,7 @@ import { SemanticCache } from '../services/cache/semantic-cache.js';
 import { SemanticCaching } from '../services/cache/semantic-caching.js';
 import { CacheSettingsCache, TenantMemo } from '../services/cache/settings-cache.js';
 import { Deduplicator, type Inference } from '../services/dedup/deduplicator.js';
+import { FileService } from '../services/files/file-service.js';
 import { type Authenticator, CachingAuthenticator } from '../services/keys/authenticator.js';
 import { FailureThrottle } from '../services/keys/failure-throttle.js';
 import { Admissions } from '../services/limits/admission.js';
@@ -50,6 +51,8 @@ export interface Gateway {
   usage: UsageCommitter;
   /** Stored Responses API responses, in each tenant's database. */
   responses: ResponseStore;
+  /** Files API files, in each tenant's database. */
+  files: FileService;
   /** Spans per request (OpenTelemetry) when OTEL_TRACES_EXPORTER=otlp; a no-op otherwise. */
   tracing: Tracing;
   /** Gives back what this instance holds in the ledger, stops the health checks and providers. */
@@ -161,6 +164,11 @@ export async function buildGateway({
     responses: new ResponseStore({
       database: (tenantId) => databases.get(tenantId),
       retentionMs: env.responsesRetentionDays === 0 ? null : env.responsesRetentionDays * DAY_MS,
+    }),
+    files: new FileService({
+      database: (tenantId) => databases.get(tenantId),
+      maxFileBytes: env.filesMaxBytes,
+      tenantQuotaBytes: env.filesTenantQuotaBytes,
     }),
     tracing,
     close: async () => {

@@ -64,6 +64,10 @@ export interface EnvConfig {
   tenantDeletionGraceHours: number;
   /** Days a stored Responses API response is kept; 0: until deleted. */
   responsesRetentionDays: number;
+  /** The largest file /v1/files accepts. */
+  filesMaxBytes: number;
+  /** The bytes one tenant's stored files may take together. */
+  filesTenantQuotaBytes: number;
   /** Usage writers this process runs; 0 leaves them to `llm-backend worker` processes. */
   usageWorkers: number;
   /** How long a usage event may stay taken and unwritten before another worker takes it. */
@@ -270,6 +274,15 @@ export function readEnv(env: Env, errors: string[]): EnvConfig {
     shutdownGraceMs: integer(env, 'SHUTDOWN_GRACE_MS', 30_000, 0, 3_600_000, errors),
     tenantDeletionGraceHours: integer(env, 'TENANT_DELETION_GRACE_HOURS', 72, 0, 8760, errors),
     responsesRetentionDays: integer(env, 'RESPONSES_RETENTION_DAYS', 30, 0, 3650, errors),
+    filesMaxBytes: integer(env, 'FILES_MAX_BYTES', 100 * 1024 ** 2, 1024, 1024 ** 3, errors),
+    filesTenantQuotaBytes: integer(
+      env,
+      'FILES_TENANT_QUOTA_BYTES',
+      1024 ** 3,
+      1024,
+      1024 ** 4,
+      errors,
+    ),
     usageWorkers: usageWorkers(env, errors),
     usageClaimIdleMs: integer(env, 'USAGE_CLAIM_IDLE_MS', 30_000, 100, 3_600_000, errors),
     usageStream: env.USAGE_STREAM || 'llmb:usage',

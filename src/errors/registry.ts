@@ -121,6 +121,21 @@ export const errorRegistry = {
     type: 'invalid_request_error',
     message: 'No response with this id was found.',
   },
+  file_not_found: {
+    status: 404,
+    type: 'invalid_request_error',
+    message: 'No file with this id was found.',
+  },
+  file_too_large: {
+    status: 413,
+    type: 'invalid_request_error',
+    message: 'The file is larger than the configured limit.',
+  },
+  file_storage_exceeded: {
+    status: 400,
+    type: 'invalid_request_error',
+    message: "The file would take the tenant's stored files past its storage quota.",
+  },
   not_found: {
     status: 404,
     type: 'invalid_request_error',

@@ -41,8 +41,8 @@ function refuse(param: string): GatewayError {
  * 400 naming the field. PostgreSQL cannot store NUL in text or JSON and fails the query,
  * which would be a 500; tenant ids in the path are looked up as early as onRequest.
  *
- * For the admin API, where such strings become names, ids and filters that are stored or
- * queried. Not for the data plane: a prompt is the client's own bytes and goes upstream
+ * For the admin API and the Files API, where such strings become names, ids and filters that
+ * are stored or queried. Not for the rest of the data plane: a prompt is the client's own bytes and goes upstream
  * exactly as sent (NUL included), and nothing a client writes there is stored as text —
  * usage records name the model from the config, never the client's string.
  */

@@ -274,6 +274,24 @@ export interface ResponsesTable {
   created_at: Timestamp;
 }
 
+/** A file uploaded through /v1/files; its content is in `file_chunks`. */
+export interface FilesTable {
+  id: string;
+  filename: string;
+  /** OpenAI's purpose, such as `batch`. */
+  purpose: string;
+  /** Its size; pg returns bigint as text. */
+  bytes: ColumnType<string | number, number, number>;
+  created_at: Timestamp;
+}
+
+/** One piece of a file's content, in order of `seq`. */
+export interface FileChunksTable {
+  file_id: string;
+  seq: number;
+  data: Uint8Array;
+}
+
 export interface TenantSchema {
   users: UsersTable;
   api_keys: ApiKeysTable;
@@ -292,4 +310,6 @@ export interface TenantSchema {
   invoices: InvoicesTable;
   invoice_lines: InvoiceLinesTable;
   responses: ResponsesTable;
+  files: FilesTable;
+  file_chunks: FileChunksTable;
 }

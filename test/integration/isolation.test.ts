@@ -1,4 +1,4 @@
-import OpenAI from 'openai';
+import OpenAI, { toFile } from 'openai';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Tenant } from '../../src/services/tenancy/tenant-service.js';
 import { chatCompletion, json } from '../helpers/fake-upstream.js';
@@ -32,6 +32,7 @@ let victimQuota: string;
 let victimWebhook: string;
 let victimDelivery: string;
 let victimResponse: string;
+let victimFile: string;
 let routes: Route[];
 
 async function snapshot(tenant: Tenant): Promise<string> {
@@ -47,6 +48,8 @@ async function snapshot(tenant: Tenant): Promise<string> {
     attempts: await db.selectFrom('webhook_attempts').selectAll().orderBy('id').execute(),
     providerKeys: await db.selectFrom('provider_keys').selectAll().orderBy('provider').execute(),
     responses: await db.selectFrom('responses').selectAll().orderBy('id').execute(),
+    files: await db.selectFrom('files').selectAll().orderBy('id').execute(),
+    chunks: await db.selectFrom('file_chunks').selectAll().orderBy('file_id').execute(),
     audit: await db.selectFrom('audit_log').selectAll().orderBy('seq').execute(),
     plans: await db.selectFrom('price_plans').selectAll().orderBy('id').execute(),
     credits: await db.selectFrom('credits').selectAll().orderBy('id').execute(),
@@ -70,12 +73,17 @@ beforeAll(async () => {
   victimKey = made.key.id;
   victimSecret = made.secret;
   // A stored Responses API response, made by the victim's own key (before its quota).
-  victimResponse = (
-    await new OpenAI({
-      apiKey: victimSecret,
-      baseURL: `${gateway.url}/v1`,
-      maxRetries: 0,
-    }).responses.create({ model: 'gpt-test', input: 'hi' })
+  const victimClient = new OpenAI({
+    apiKey: victimSecret,
+    baseURL: `${gateway.url}/v1`,
+    maxRetries: 0,
+  });
+  victimResponse = (await victimClient.responses.create({ model: 'gpt-test', input: 'hi' })).id;
+  victimFile = (
+    await victimClient.files.create({
+      file: await toFile(Buffer.from('{"custom_id":"a"}\n'), 'in.jsonl'),
+      purpose: 'batch',
+    })
   ).id;
   victimLimit = (
     await gateway.services.limitRules.set('victim', {
@@ -121,6 +129,7 @@ function fill(path: string, tenant: string): string {
     webhook: victimWebhook,
     delivery: victimDelivery,
     id: victimResponse,
+    file_id: victimFile,
     provider: 'upstream',
     // Refused before any lookup: the victim need not have one.
     invoice: 'inv_missing',
@@ -166,16 +175,17 @@ describe("tenant A's owner key against tenant B", () => {
   it("finds none of B's keys or users through A's own tenant", async () => {
     const before = await snapshot(victim);
     const byId = routes.filter((route) =>
-      /\{(key|user|limit|quota|webhook|delivery|id)\}/.test(route.path),
+      /\{(key|user|limit|quota|webhook|delivery|id|file_id)\}/.test(route.path),
     );
     expect(byId.length).toBeGreaterThanOrEqual(5);
     expect(byId.filter((route) => route.path.startsWith('/v1/responses/'))).toHaveLength(4);
+    expect(byId.filter((route) => route.path.startsWith('/v1/files/'))).toHaveLength(3);
     for (const route of byId) {
       const response = await send(route, fill(route.path, 'test'));
       const body = (await response.json()) as { error?: { code: string } };
       expect(response.status, `${route.method} ${route.path}`).toBe(404);
       expect(body.error?.code).toMatch(
-        /^(key|user|limit|quota|webhook|delivery|response)_not_found$/,
+        /^(key|user|limit|quota|webhook|delivery|response|file)_not_found$/,
       );
     }
     expect(await snapshot(victim)).toBe(before);

@@ -154,6 +154,8 @@ describe.each(BACKENDS)('purging deleted tenants on %s', (kind) => {
       'audit_log',
       'cache_settings',
       'credits',
+      'file_chunks',
+      'files',
       'invoice_lines',
       'invoices',
       'price_plans',

@@ -58,6 +58,7 @@ async function downgrade(services: TestServices, slug: string): Promise<string> 
       check: ['quotas_metric_check', 'quotas', "metric in ('tokens', 'cost')"],
     },
     '0014-responses': { tables: ['responses'] },
+    '0015-files': { tables: ['file_chunks', 'files'] },
   };
   const undo = created[newest];
   if (undo === undefined) throw new Error(`teach this test to undo ${newest}`);

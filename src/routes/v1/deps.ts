@@ -2,6 +2,7 @@ import type { Idempotency } from '../../services/cache/idempotency.js';
 import type { ResponseCache } from '../../services/cache/response-cache.js';
 import type { SemanticCaching } from '../../services/cache/semantic-caching.js';
 import type { Inference } from '../../services/dedup/deduplicator.js';
+import type { FileService } from '../../services/files/file-service.js';
 import type { ModelCatalog } from '../../services/inference/model-catalog.js';
 import type { Authenticator } from '../../services/keys/authenticator.js';
 import type { RateLimiter } from '../../services/limits/limiter.js';
@@ -30,4 +31,8 @@ export interface V1Deps {
   usage: UsageCommitter;
   /** Stored Responses API responses (`store`, `previous_response_id`). */
   responses: ResponseStore;
+  /** Files API files (batch input and output). */
+  files: FileService;
+  /** The largest file an upload may carry. */
+  filesMaxBytes: number;
 }

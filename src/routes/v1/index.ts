@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { requireKey } from '../../plugins/auth.js';
 import type { V1Deps } from './deps.js';
+import { filesRoutes } from './files.js';
 import { inferenceHandler } from './inference-handler.js';
 import { messagesRoutes } from './messages.js';
 import { responsesRoutes } from './responses.js';
@@ -30,6 +31,7 @@ const openAIRoutes: FastifyPluginAsyncTypebox<V1Deps> = async (app, deps) => {
   requireKey(app, deps.authenticator, (method) => (method === 'GET' ? 'models:read' : 'inference'));
   const infer = inferenceHandler(deps);
   await app.register(responsesRoutes, deps);
+  await app.register(filesRoutes, deps);
 
   app.post(
     '/chat/completions',

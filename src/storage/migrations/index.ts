@@ -18,6 +18,7 @@ import * as tenant0011 from './tenant/0011-semantic-cache-settings.js';
 import * as tenant0012 from './tenant/0012-billing.js';
 import * as tenant0013 from './tenant/0013-charge-quotas.js';
 import * as tenant0014 from './tenant/0014-responses.js';
+import * as tenant0015 from './tenant/0015-files.js';
 
 /**
  * Versioned migrations, in the repository and in order. Kysely's migrator records them per
@@ -46,6 +47,7 @@ const tenantMigrations: Record<string, Migration> = {
   '0012-billing': tenant0012,
   '0013-charge-quotas': tenant0013,
   '0014-responses': tenant0014,
+  '0015-files': tenant0015,
 };
 
 /** Every migration's name, in order, per schema. */
