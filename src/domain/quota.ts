@@ -7,6 +7,8 @@ import type { LimitScope } from './roles.js';
  */
 export const QUOTA_METRICS = {
   tokens: {
+    /** How the metrics name its quotas' kind: `<this>_per_day`, `<this>_total`. */
+    metricsKind: 'tokens',
     description: 'prompt and completion tokens together',
     /** In the refusal: `... today's token quota of 1000 tokens ...`. */
     noun: 'token quota',
@@ -21,6 +23,7 @@ export const QUOTA_METRICS = {
     max: 1_000_000_000,
   },
   cost: {
+    metricsKind: 'budget_usd',
     description: "spend in the currency of the models' prices in the config file (US dollars)",
     noun: 'spend budget',
     unit: 'USD',
@@ -37,6 +40,7 @@ export const QUOTA_METRICS = {
     max: 9_000_000,
   },
   charge: {
+    metricsKind: 'charge',
     description:
       "what the tenant is charged under its price plan, in the plan's currency (major units, at most 6 decimals); nothing without a plan",
     noun: 'charge budget',

@@ -108,7 +108,9 @@ export function inferenceMetrics(registry: Registry): InferenceMetrics {
       const { route, model, provider, deployment, tenant } = o;
       perRequest(route, model, provider, deployment, tenant, o.ok ? 'ok' : 'error').inc();
       if (o.errorCode !== null) perError(route, model, provider, o.errorCode).inc();
-      if (model === NO_MODEL) return;
+      // Only answers a deployment gave have a duration and tokens: a refusal or a request whose
+      // every attempt failed keeps its model for the counts above, not for the latencies.
+      if (deployment === NO_MODEL) return;
       const time = timing(route, model, provider, deployment);
       time.whole.observe(o.seconds);
       if (o.firstTokenSeconds !== null) time.first.observe(o.firstTokenSeconds);

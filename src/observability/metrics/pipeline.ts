@@ -97,9 +97,11 @@ export function pipelineMetrics(registry: Registry): PipelineMetrics {
     registers: [registry],
   });
   const event = seriesOf((type) => events.labels(type));
+  // Observed for every answer: the labelled series looked up once, as everywhere else.
+  const waited = seriesOf((outcome) => wait.labels(outcome));
   return {
     event: (type) => event(type).inc(),
-    commitWait: (seconds, outcome) => wait.observe({ outcome }, seconds),
+    commitWait: (seconds, outcome) => waited(outcome).observe(seconds),
     delivery: (seconds, outcome) => deliveries.observe({ outcome }, seconds),
     watchUsage(view) {
       usage = view;

@@ -352,7 +352,7 @@ function kindOf(bound: Bound): string {
   if (bound.limit !== undefined) return bound.limit.kind;
   const quota = bound.quota?.quota;
   if (quota === undefined) return 'unknown';
-  const metric = { tokens: 'tokens', cost: 'budget_usd', charge: 'charge' }[quota.metric];
+  const metric = QUOTA_METRICS[quota.metric].metricsKind;
   return quota.period === 'total' ? `${metric}_total` : `${metric}_per_${quota.period}`;
 }
 
