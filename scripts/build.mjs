@@ -4,8 +4,10 @@
 // this script settles dist/ with src/ first: outputs whose source is gone are removed (a
 // stale module could still be imported by name and hide a missing file), and a missing
 // output drops the build info, so tsc compiles everything again instead of trusting it.
+// Then the admin panel (web/) is built with Vite into dist/web, when any of its sources is
+// newer than the last build.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,4 +44,16 @@ const result = spawnSync(process.execPath, [tsc, '--build', 'tsconfig.build.json
   cwd: root,
   stdio: 'inherit',
 });
-process.exit(result.status ?? 1);
+if (result.status !== 0) process.exit(result.status ?? 1);
+
+const web = join(root, 'web');
+const webIndex = join(dist, 'web', 'index.html');
+/** The newest modification time among the web app's sources and the packages it builds with. */
+function newestWebSource() {
+  const inputs = [...filesUnder(web).map((file) => join(web, file)), join(root, 'package-lock.json')];
+  return Math.max(...inputs.filter((file) => existsSync(file)).map((file) => statSync(file).mtimeMs));
+}
+if (!existsSync(webIndex) || statSync(webIndex).mtimeMs < newestWebSource()) {
+  const { build } = await import('vite');
+  await build({ configFile: join(web, 'vite.config.ts'), logLevel: 'warn' });
+}

@@ -1,0 +1,34 @@
+import { useCallback, useEffect, useState } from 'react';
+import { api, messageOf } from './api.js';
+
+export interface Resource<T> {
+  data: T | null;
+  error: string | null;
+  loading: boolean;
+  reload(): void;
+}
+
+/** GETs `path` (again whenever it changes or reload() is called); null path: nothing yet. */
+export function useResource<T>(path: string | null): Resource<T> {
+  const [state, setState] = useState<{ data: T | null; error: string | null; loading: boolean }>({
+    data: null,
+    error: null,
+    loading: path !== null,
+  });
+  const [generation, setGeneration] = useState(0);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: generation forces a new fetch.
+  useEffect(() => {
+    if (path === null) return;
+    let live = true;
+    setState((previous) => ({ ...previous, loading: true, error: null }));
+    api.get<T>(path).then(
+      (data) => live && setState({ data, error: null, loading: false }),
+      (error: unknown) => live && setState({ data: null, error: messageOf(error), loading: false }),
+    );
+    return () => {
+      live = false;
+    };
+  }, [path, generation]);
+  const reload = useCallback(() => setGeneration((value) => value + 1), []);
+  return { ...state, reload };
+}

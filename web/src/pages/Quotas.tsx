@@ -1,0 +1,168 @@
+import { useState } from 'react';
+import { api, tenantPath } from '../api.js';
+import { ConfirmButton } from '../components/ConfirmDialog.js';
+import { DataTable } from '../components/DataTable.js';
+import { FormRow, SelectField, TextField } from '../components/Fields.js';
+import { Page, Section } from '../components/Page.js';
+import { ErrorMessage, Loaded, Notice } from '../components/Status.js';
+import { useAction } from '../components/useAction.js';
+import { number, time } from '../format.js';
+import { useResource } from '../hooks.js';
+import { useCan } from '../session.js';
+import type { List, Quota } from '../types.js';
+import { scopeOptions } from './Limits.js';
+
+const metricOptions = [
+  { value: 'tokens', label: 'Tokens' },
+  { value: 'cost', label: 'Cost (US dollars)' },
+  { value: 'charge', label: 'Charge (plan currency)' },
+];
+const periodOptions = [
+  { value: 'day', label: 'Day' },
+  { value: 'month', label: 'Month' },
+  { value: 'total', label: 'Total' },
+];
+
+/** A quota's use: the amount, and a meter of how much of it is gone. */
+export function QuotaUse({ quota }: { quota: Quota }) {
+  const percent = quota.amount > 0 ? Math.min(100, (quota.used / quota.amount) * 100) : 0;
+  const label = `${number(Math.round(quota.used * 1e6) / 1e6)} of ${number(quota.amount)}`;
+  return (
+    <span className="meter-cell">
+      <meter min={0} max={100} value={percent} aria-label={`${quota.metric} used`} />
+      <span>
+        {label} ({percent.toFixed(1)}%)
+      </span>
+    </span>
+  );
+}
+
+/** Token quotas and spend budgets, with what each target used this period. */
+export function QuotasPage({ tenant }: { tenant: string }) {
+  const quotas = useResource<List<Quota>>(tenantPath(tenant, '/quotas'));
+  const can = useCan();
+  const action = useAction();
+  const [scope, setScope] = useState('tenant');
+  const [subject, setSubject] = useState('');
+  const [metric, setMetric] = useState('tokens');
+  const [period, setPeriod] = useState('month');
+  const [amount, setAmount] = useState('');
+  const [thresholds, setThresholds] = useState('');
+
+  const save = () =>
+    action.run(async () => {
+      const marks = thresholds
+        .split(',')
+        .map((mark) => mark.trim())
+        .filter((mark) => mark !== '')
+        .map(Number);
+      await api.post(tenantPath(tenant, '/quotas'), {
+        scope,
+        ...(scope !== 'tenant' ? { subject_id: subject.trim() } : {}),
+        metric,
+        period,
+        amount: Number(amount),
+        ...(marks.length > 0 ? { thresholds: marks } : {}),
+      });
+      quotas.reload();
+      return 'The quota was saved.';
+    });
+
+  return (
+    <Page title="Quotas and budgets">
+      {can('limits:write') && (
+        <Section title="Set a quota">
+          <FormRow
+            label="Set a quota"
+            onSubmit={() => void save()}
+            busy={action.busy}
+            submit="Save quota"
+          >
+            <SelectField
+              label="Scope"
+              options={scopeOptions}
+              value={scope}
+              onChange={(e) => setScope(e.target.value)}
+            />
+            {scope !== 'tenant' && (
+              <TextField
+                label="User or key ID"
+                required
+                value={subject}
+                onChange={(e) => setSubject(e.target.value)}
+              />
+            )}
+            <SelectField
+              label="Metric"
+              options={metricOptions}
+              value={metric}
+              onChange={(e) => setMetric(e.target.value)}
+            />
+            <SelectField
+              label="Period"
+              options={periodOptions}
+              value={period}
+              onChange={(e) => setPeriod(e.target.value)}
+            />
+            <TextField
+              label="Amount"
+              required
+              inputMode="decimal"
+              value={amount}
+              onChange={(e) => setAmount(e.target.value)}
+            />
+            <TextField
+              label="Alert thresholds (%)"
+              value={thresholds}
+              onChange={(e) => setThresholds(e.target.value)}
+              hint="e.g. 50, 80, 100"
+            />
+          </FormRow>
+        </Section>
+      )}
+      <ErrorMessage message={action.error} />
+      <Notice message={action.notice} />
+      <Section title="Quotas">
+        <Loaded resource={quotas} what="quotas">
+          {(list) => (
+            <DataTable
+              caption="Quotas and budgets"
+              rows={list.data}
+              rowKey={(q) => q.id}
+              empty="No quotas or budgets."
+              columns={[
+                { header: 'Scope', cell: (q) => q.scope },
+                { header: 'Subject', cell: (q) => q.subject_id ?? '–' },
+                { header: 'Metric', cell: (q) => q.metric },
+                { header: 'Period', cell: (q) => q.period },
+                { header: 'Used', cell: (q) => <QuotaUse quota={q} /> },
+                { header: 'Since', cell: (q) => time(q.period_start) },
+                {
+                  header: 'Thresholds',
+                  cell: (q) => q.thresholds.map((t) => `${t}%`).join(', ') || '–',
+                },
+                {
+                  header: 'Actions',
+                  cell: (q) =>
+                    can('limits:write') && (
+                      <ConfirmButton
+                        label={`Lift quota ${q.id}`}
+                        title="Lift this quota?"
+                        confirmLabel="Lift quota"
+                        onConfirm={async () => {
+                          await api.delete(tenantPath(tenant, `/quotas/${q.id}`));
+                          quotas.reload();
+                        }}
+                      >
+                        The target is no longer held to this amount.
+                      </ConfirmButton>
+                    ),
+                },
+              ]}
+            />
+          )}
+        </Loaded>
+      </Section>
+    </Page>
+  );
+}
