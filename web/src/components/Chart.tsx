@@ -26,7 +26,9 @@ export function DayChart({
   useEffect(() => {
     const element = holder.current;
     if (element === null || days.length === 0) return;
-    const xs = days.map((day) => Date.parse(`${day}T00:00:00Z`) / 1000);
+    // The x values are the days' positions, labelled with the UTC day itself: uPlot's time
+    // axis would label them in the browser's time zone.
+    const xs = days.map((_day, index) => index);
     const chart = new uPlot(
       {
         width: Math.max(320, element.clientWidth || 640),
@@ -39,7 +41,14 @@ export function DayChart({
             width: 2,
           })),
         ],
-        axes: [{}, { size: 60 }],
+        scales: { x: { time: false } },
+        axes: [
+          {
+            incrs: [1],
+            values: (_plot, splits) => splits.map((split) => days[split]?.slice(5) ?? ''),
+          },
+          { size: 60 },
+        ],
       },
       [xs, ...series.map((one) => one.values)],
       element,
