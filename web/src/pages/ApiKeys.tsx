@@ -106,6 +106,7 @@ export function ApiKeysPage({ tenant }: { tenant: string }) {
               empty="No keys yet."
               columns={[
                 { header: 'Name', cell: (k) => k.name },
+                { header: 'ID', cell: (k) => <code>{k.id}</code> },
                 { header: 'Prefix', cell: (k) => <code>{k.display_prefix}</code> },
                 { header: 'Role', cell: (k) => k.role },
                 { header: 'User', cell: (k) => k.user_id ?? '–' },
