@@ -99,7 +99,13 @@ describe('admin panel as a platform admin', () => {
     expect(secret).toMatch(/^llmb_/);
     await page.getByRole('button', { name: 'Copy secret' }).click();
     await page.getByText('Copied to the clipboard.').waitFor({ timeout: UI_WAIT });
-    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(secret);
+    expect(
+      await page.evaluate(() =>
+        (
+          globalThis as unknown as { navigator: { clipboard: { readText(): Promise<string> } } }
+        ).navigator.clipboard.readText(),
+      ),
+    ).toBe(secret);
     await page.getByRole('button', { name: 'Done' }).click();
     const keyId =
       (await page.getByRole('row', { name: /e2e/ }).locator('code').first().textContent()) ?? '';

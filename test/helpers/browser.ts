@@ -81,11 +81,12 @@ const AXE_SOURCE = readFileSync(join(REPO_ROOT, 'node_modules/axe-core/axe.min.j
  * protocol: a <script> tag (addScriptTag) would be inline, which the panel's CSP refuses.
  */
 export async function seriousViolations(page: Page): Promise<AxeViolation[]> {
-  const hasAxe = await page.evaluate(() => 'axe' in window);
+  const hasAxe = await page.evaluate(() => 'axe' in globalThis);
   if (!hasAxe) await page.evaluate(AXE_SOURCE);
   const violations = await page.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run(): Promise<{ violations: AxeViolation[] }> } })
-      .axe;
+    const axe = (
+      globalThis as unknown as { axe: { run(): Promise<{ violations: AxeViolation[] }> } }
+    ).axe;
     const result = await axe.run();
     return result.violations.map(({ id, impact, help, nodes }) => ({
       id,
