@@ -18,6 +18,7 @@ RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY scripts/build.mjs scripts/build.mjs
 COPY src src
+COPY web web
 RUN node scripts/build.mjs
 
 FROM ${NODE_IMAGE} AS runtime
