@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useMemo, useState } from 'react';
-import { ApiError, api, setCsrfToken } from './api.js';
+import { ApiError, api, setCsrfToken, whenSignedOut } from './api.js';
 import { Layout } from './components/Layout.js';
 import { ErrorMessage, Loading } from './components/Status.js';
 import { SignIn } from './pages/SignIn.js';
@@ -28,6 +28,10 @@ export function App() {
   }, []);
 
   useEffect(() => {
+    whenSignedOut(() => {
+      setCsrfToken(null);
+      setState({ kind: 'out' });
+    });
     api.get<Session>('/ui/api/session').then(signedIn, (error: unknown) => {
       if (error instanceof ApiError && error.status === 401) setState({ kind: 'out' });
       else setState({ kind: 'failed', message: error instanceof Error ? error.message : '' });

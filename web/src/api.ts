@@ -21,6 +21,12 @@ export class ApiError extends Error {
 }
 
 let csrfToken: string | null = null;
+let onSignedOut: () => void = () => {};
+
+/** What to do when the session is gone (expired, revoked key): the app shows the sign-in. */
+export function whenSignedOut(handler: () => void): void {
+  onSignedOut = handler;
+}
 
 /** Set on sign-in and on each session check; cleared on sign-out. */
 export function setCsrfToken(token: string | null): void {
@@ -62,7 +68,13 @@ export async function request<T>(method: string, path: string, body?: unknown): 
   } catch {
     throw new ApiError('The gateway could not be reached. Check the connection.', 0, null, null);
   }
-  if (!response.ok) throw await errorOf(response);
+  if (!response.ok) {
+    const error = await errorOf(response);
+    // A 401 from the API with a session in hand means the session ended under the page.
+    if (response.status === 401 && csrfToken !== null && !path.startsWith('/ui/api/session'))
+      onSignedOut();
+    throw error;
+  }
   if (response.status === 204) return undefined as T;
   return (await response.json()) as T;
 }
