@@ -18,11 +18,13 @@ import { registerJsonBodyParser } from './plugins/json-body.js';
 import { registerLogShipping } from './plugins/log-shipping.js';
 import { registerMetrics } from './plugins/metrics.js';
 import { registerRequestContext, requestIdFor } from './plugins/request-context.js';
+import { registerSessionCookies, sessionGate } from './plugins/session-auth.js';
 import { prepareSecureServer, registerHttp2Headers, secureServerOptions } from './plugins/tls.js';
 import { registerTracing } from './plugins/tracing.js';
 import { registerUsageEvents } from './plugins/usage-events.js';
 import { adminRoutes } from './routes/admin/index.js';
 import { healthRoutes } from './routes/ops/health.js';
+import { uiRoutes } from './routes/ui/index.js';
 import { v1Routes } from './routes/v1/index.js';
 import { organizationRoutes } from './routes/v1/organization.js';
 
@@ -109,6 +111,8 @@ export async function buildApp(root: Root): Promise<FastifyInstance> {
   registerLogShipping(app, requestContext, services.logStream);
   registerAlerts(app, requestContext, gateway.alerts, config.alerts);
   await registerDocs(app, version);
+  await registerSessionCookies(app);
+  const sessions = sessionGate(gateway.sessions);
 
   await app.register(v1Routes, {
     prefix: '/v1',
@@ -116,6 +120,7 @@ export async function buildApp(root: Root): Promise<FastifyInstance> {
     catalog: gateway.routing.catalog,
     resolver: gateway.routing.resolver,
     authenticator: gateway.authenticator,
+    sessions,
     limiter: gateway.limiter,
     defaultCompletionTokens: config.env.rateLimitDefaultCompletionTokens,
     cache: gateway.cache,
@@ -142,7 +147,16 @@ export async function buildApp(root: Root): Promise<FastifyInstance> {
   await app.register(adminRoutes, {
     prefix: '/admin/v1',
     authenticator: gateway.authenticator,
+    sessions,
     services,
+    deployments: () => gateway.routing.router.statuses(),
+  });
+  await app.register(uiRoutes, {
+    dir: config.env.adminPanel.dir,
+    sessions: gateway.sessions,
+    gate: sessions,
+    tenants: services.tenants,
+    ssoTenants: () => [],
   });
   await app.register(healthRoutes, {
     prefix: '/health',

@@ -31,6 +31,8 @@ import type { Ledger } from '../services/limits/ledger.js';
 import { MemoryLedger } from '../services/limits/memory-ledger.js';
 import { RedisLedger } from '../services/limits/redis-ledger.js';
 import { LOG_STREAM_BATCH_MS, LOG_STREAM_MAX } from '../services/logs/log-shipping.js';
+import { RedisSessionStore } from '../services/sessions/redis-store.js';
+import { MemorySessionStore, type SessionStore } from '../services/sessions/store.js';
 import { MemoryUsageQueue } from '../services/usage/memory-queue.js';
 import {
   MemoryProvisionalUsage,
@@ -75,6 +77,8 @@ export interface Backends {
   idempotency: IdempotencyStore;
   /** Where instances share answers in flight; null: one instance, its own flights only. */
   dedup: FlightExchange | null;
+  /** The admin panel's sign-in sessions. */
+  sessions: SessionStore;
   /**
    * The event log (or, with `source` 'logs', the log stream) read by one consumer group,
    * with a blocking reader of its own.
@@ -113,6 +117,7 @@ export function memoryBackends(
     responses: overrides.responses ?? new MemoryResponseStore(),
     idempotency: overrides.idempotency ?? new MemoryIdempotencyStore(),
     dedup: overrides.dedup ?? null,
+    sessions: overrides.sessions ?? new MemorySessionStore(),
   };
   return {
     ...backends,
@@ -169,6 +174,7 @@ export function redisBackends(
             blocking: () => redis.blocking('dedup'),
             leaseMs: settings.dedup.leaseMs,
           }),
+    sessions: overrides.sessions ?? new RedisSessionStore(client),
   };
   return {
     ...backends,

@@ -1,4 +1,5 @@
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
+import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { AppConfig } from '../config/load.js';
 import type { Metrics } from '../observability/metrics/catalogue.js';
@@ -16,8 +17,11 @@ import { Admissions } from '../services/limits/admission.js';
 import { RateLimiter } from '../services/limits/limiter.js';
 import { LimitsCache } from '../services/limits/limits-cache.js';
 import { ResponseStore } from '../services/responses/store.js';
+import { AuditedSessions } from '../services/sessions/session-audit.js';
+import { SessionService } from '../services/sessions/session-service.js';
 import type { Tracing } from '../services/tracing/span.js';
 import { UsageCommitter } from '../services/usage/usage-commit.js';
+import type { ControlSchema } from '../storage/control-schema.js';
 import type { Backends } from './backends.js';
 import { buildRouting, type Routing } from './routing.js';
 import type { Services } from './services.js';
@@ -40,6 +44,8 @@ export interface Gateway {
   /** The inference routes' upstream calls: through deduplication unless DEDUP is off. */
   inference: Inference;
   authenticator: Authenticator;
+  /** The admin panel's sign-in sessions, each checked against its key on every use. */
+  sessions: SessionService;
   limiter: RateLimiter;
   alerts: AlertMonitor;
   /** Each tenant's exact response cache, on the request path. */
@@ -69,6 +75,10 @@ export interface GatewayDeps {
   log: Logger;
   /** Spans go here instead of the OTLP exporter (tests). */
   spanExporter?: SpanExporter;
+  /** The control plane, where platform keys' sign-ins are audited. */
+  control: Kysely<ControlSchema>;
+  /** What sessions take for now (their idle and absolute ends); tests move it. */
+  clock?: () => Date;
 }
 
 export async function buildGateway({
@@ -79,6 +89,8 @@ export async function buildGateway({
   instruments,
   log,
   spanExporter,
+  clock,
+  control,
 }: GatewayDeps): Promise<Gateway> {
   const { env } = config;
   const providerKeys = services.providerKeys;
@@ -151,10 +163,22 @@ export async function buildGateway({
     onWait: instruments.pipeline.commitWait,
   });
   const tracing = buildTracing(config.tracing, log, spanExporter);
+  const sessions = new SessionService({
+    store: backends.sessions,
+    keys: authenticator,
+    keyIndex: services.keys,
+    bus: services.bus,
+    audit: new AuditedSessions({ tenants: services.tenants, control }),
+    idleSeconds: env.adminPanel.sessionIdleSeconds,
+    maxAgeSeconds: env.adminPanel.sessionMaxAgeSeconds,
+    now: clock === undefined ? undefined : () => clock().getTime(),
+    onError: (error) => log.warn({ err: error }, 'admin panel sessions not checked'),
+  });
   return {
     routing,
     inference: buildInference(config, routing, backends, instruments, log),
     authenticator,
+    sessions,
     limiter,
     alerts,
     cache,
@@ -186,7 +210,7 @@ export async function buildGateway({
  * handles, which stored responses use too.
  */
 function buildCaching(
-  { config, services, backends, instruments, log }: Omit<GatewayDeps, 'holder'>,
+  { config, services, backends, instruments, log }: Omit<GatewayDeps, 'holder' | 'control'>,
   routing: Routing,
 ) {
   const outcome = (tenantId: string, cache: string, outcome: string) =>

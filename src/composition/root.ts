@@ -26,7 +26,10 @@ export interface ComposeOptions {
   backends?: BackendOverrides;
   /** Where spans go instead of the OTLP exporter, tracing on whatever the config says. */
   spanExporter?: SpanExporter;
-  /** The clock billing reads (which periods are over, effective times); tests set it. */
+  /**
+   * The clock billing (which periods are over, effective times) and the admin panel's sessions
+   * (idle and absolute ends) read; tests set it.
+   */
   clock?: () => Date;
 }
 
@@ -98,6 +101,8 @@ export async function compose(config: AppConfig, options: ComposeOptions): Promi
         instruments,
         log,
         spanExporter: options.spanExporter,
+        clock: options.clock,
+        control: storage.control,
       });
   } catch (error) {
     await closeConnections();

@@ -106,6 +106,17 @@ export interface EnvConfig {
   dedup: DedupConfig;
   /** How many tenants get a `tenant` label of their own in the metrics; later ones: `other`. */
   metricsTenantLabels: number;
+  /** The admin panel at /ui: its built files and its sign-in sessions. */
+  adminPanel: AdminPanelConfig;
+}
+
+export interface AdminPanelConfig {
+  /** The built web app (index.html and assets) served at /ui/. */
+  dir: string;
+  /** A session unused this long ends. */
+  sessionIdleSeconds: number;
+  /** A session ends this long after sign-in, however much it is used. */
+  sessionMaxAgeSeconds: number;
 }
 
 export interface DedupConfig {
@@ -126,6 +137,9 @@ export type Env = Readonly<Record<string, string | undefined>>;
 export const DEFAULT_CONFIG_FILE = fileURLToPath(
   new URL('../../config/llm-backend.yaml', import.meta.url),
 );
+
+/** Where `npm run build` puts the web app: dist/web under the package root. */
+export const DEFAULT_UI_DIR = fileURLToPath(new URL('../../dist/web', import.meta.url));
 
 /**
  * Reads a variable that may instead be given as NAME_FILE (a path whose content is the value),
@@ -300,6 +314,11 @@ export function readEnv(env: Env, errors: string[]): EnvConfig {
     opsPort: opsPort(env, errors),
     dedup: dedup(env, errors),
     metricsTenantLabels: integer(env, 'METRICS_TENANT_LABELS', 100, 0, 10_000, errors),
+    adminPanel: {
+      dir: env.UI_DIR || DEFAULT_UI_DIR,
+      sessionIdleSeconds: integer(env, 'SESSION_IDLE_TIMEOUT_SECONDS', 1800, 1, 2_592_000, errors),
+      sessionMaxAgeSeconds: integer(env, 'SESSION_MAX_AGE_SECONDS', 43_200, 1, 31_536_000, errors),
+    },
   };
 }
 

@@ -1,9 +1,9 @@
 /**
- * Who did something: a tenant's key or a platform admin key on the API, an operator on the
- * CLI, or the system itself.
+ * Who did something: a tenant's key or a platform admin key on the API, a tenant's user
+ * signed in to the admin panel by single sign-on, an operator on the CLI, or the system.
  */
 export interface Actor {
-  type: 'key' | 'platform_key' | 'cli' | 'system';
+  type: 'key' | 'platform_key' | 'user' | 'cli' | 'system';
   id: string | null;
   ip?: string | null;
   userAgent?: string | null;
@@ -15,6 +15,7 @@ export const SYSTEM_ACTOR: Actor = { type: 'system', id: null };
 export const ACTOR_TYPES = [
   'key',
   'platform_key',
+  'user',
   'cli',
   'system',
 ] as const satisfies readonly Actor['type'][];

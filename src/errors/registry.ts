@@ -244,6 +244,34 @@ export const errorRegistry = {
     type: 'invalid_request_error',
     message: 'The invoice is not in a status that allows this.',
   },
+  csrf_token_invalid: {
+    status: 403,
+    type: 'invalid_request_error',
+    message:
+      'This request was made with the admin panel session cookie but without its CSRF token: send the x-csrf-token header the session gave you.',
+  },
+  session_expired: {
+    status: 401,
+    type: 'invalid_request_error',
+    message:
+      'Your admin panel session has ended (signed out, expired, or its key revoked); sign in again.',
+  },
+  ui_not_built: {
+    status: 404,
+    type: 'invalid_request_error',
+    message:
+      'The admin panel is not built on this server: run `npm run build` (or set UI_DIR to a built copy) and restart.',
+  },
+  oidc_provider_not_found: {
+    status: 404,
+    type: 'invalid_request_error',
+    message: 'No single sign-on is configured for this tenant.',
+  },
+  oidc_login_failed: {
+    status: 401,
+    type: 'invalid_request_error',
+    message: 'Single sign-on failed; start again from the sign-in page.',
+  },
 } as const satisfies Record<string, ErrorDefinition>;
 
 export interface ErrorDefinition {

@@ -2,23 +2,30 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { type Action, authorize } from '../services/access/permissions.js';
 import type { Authenticator } from '../services/keys/authenticator.js';
 import { bindToLog, callerBindings } from './request-context.js';
+import type { SessionGate } from './session-auth.js';
 import { spanOf } from './tracing.js';
 
 /**
  * Every route of the scope this is registered in needs a valid key, allowed `actionFor` when
  * given (routes that check per tenant leave it out). Runs before the body is parsed, so an
- * unauthenticated caller cannot make the gateway read a large body.
+ * unauthenticated caller cannot make the gateway read a large body. With `sessions`, a
+ * request without an Authorization header may authenticate by the admin panel's session
+ * cookie instead, as the session's key; a request with one never looks at cookies.
  */
 export function requireKey(
   app: FastifyInstance,
   authenticator: Authenticator,
   actionFor?: (method: string) => Action,
   credential: (request: FastifyRequest) => string | undefined = bearerHeader,
+  sessions?: SessionGate,
 ): void {
   app.addHook('onRequest', async (request) => {
     const span = spanOf(request).child('auth');
     try {
-      const principal = await authenticator.authenticate(credential(request), request.ip);
+      const principal =
+        (request.headers.authorization === undefined
+          ? await sessions?.principalFor(request)
+          : null) ?? (await authenticator.authenticate(credential(request), request.ip));
       if (actionFor) authorize(principal, actionFor(request.method));
       request.principal = principal;
       // Every later line of this request's log names its caller.

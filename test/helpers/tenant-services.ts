@@ -13,6 +13,7 @@ import type { FlightExchange } from '../../src/services/dedup/exchange.js';
 import type { EventLog } from '../../src/services/events/event-log.js';
 import type { InvalidationBus } from '../../src/services/keys/invalidation.js';
 import type { Ledger } from '../../src/services/limits/ledger.js';
+import type { SessionStore } from '../../src/services/sessions/store.js';
 import type { ProvisionalUsage } from '../../src/services/usage/provisional-usage.js';
 import type { UsageQueue } from '../../src/services/usage/queue.js';
 import type { DueIndex } from '../../src/services/webhooks/due-index.js';
@@ -58,7 +59,9 @@ export interface TestServicesOptions {
   idempotency?: IdempotencyStore;
   /** Where instances share answers in flight; default: none (this instance's own flights). */
   dedup?: FlightExchange | null;
-  /** What billing takes for now; default: the system clock. */
+  /** The admin panel's sessions; default: in-process. */
+  sessions?: SessionStore;
+  /** What billing and the admin panel's sessions take for now; default: the system clock. */
   clock?: () => Date;
   /** Default: no allow-list, 2 s timeouts and 50 ms retries. */
   webhooks?: { allowedHosts?: string[]; timeoutMs?: number; retryBaseMs?: number };
@@ -146,6 +149,7 @@ export async function composeForTest(
     responses: options.responses,
     idempotency: options.idempotency,
     dedup: options.dedup,
+    sessions: options.sessions,
   };
   const root = await compose(
     testConfig(options.config ?? defaultConfig(), options, exportDirectory),

@@ -2,11 +2,14 @@ import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../composition/services.js';
 import { requireKey } from '../../plugins/auth.js';
 import { refuseNul } from '../../plugins/nul-guard.js';
+import type { SessionGate } from '../../plugins/session-auth.js';
 import type { Authenticator } from '../../services/keys/authenticator.js';
+import type { DeploymentStatus } from '../../services/routing/deployment-state.js';
 import { apiKeyRoutes } from './api-keys.js';
 import { auditLogRoutes } from './audit-logs.js';
 import { billingReportRoutes, creditRoutes, planRoutes } from './billing.js';
 import { cacheRoutes } from './cache.js';
+import { deploymentRoutes } from './deployments.js';
 import { invoiceRoutes } from './invoices.js';
 import { limitRoutes } from './limits.js';
 import { providerKeyRoutes } from './provider-keys.js';
@@ -19,12 +22,16 @@ import { webhookRoutes } from './webhooks.js';
 
 export interface AdminDeps {
   authenticator: Authenticator;
+  /** The admin panel's session cookie, taken as the session's key. */
+  sessions: SessionGate;
   services: Services;
+  /** The router's deployments as this instance sees them. */
+  deployments: () => DeploymentStatus[];
 }
 
 /** /admin/v1: each route checks its own permission against the tenant in its URL, if any. */
 export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
-  requireKey(app, deps.authenticator);
+  requireKey(app, deps.authenticator, undefined, undefined, deps.sessions);
   // Before the tenant in the path is looked up.
   refuseNul(app);
   scopeToTenant(app, deps.services.tenants);
@@ -43,4 +50,5 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
   await app.register(planRoutes, { prefix: '/tenants/:tenant/plan', ...services });
   await app.register(creditRoutes, { prefix: '/tenants/:tenant/credits', ...services });
   await app.register(invoiceRoutes, { prefix: '/tenants/:tenant/invoices', ...services });
+  await app.register(deploymentRoutes, { prefix: '/deployments', deployments: deps.deployments });
 }

@@ -1,3 +1,4 @@
+import type { SessionGate } from '../../plugins/session-auth.js';
 import type { Idempotency } from '../../services/cache/idempotency.js';
 import type { ResponseCache } from '../../services/cache/response-cache.js';
 import type { SemanticCaching } from '../../services/cache/semantic-caching.js';
@@ -18,6 +19,8 @@ export interface V1Deps {
   /** Turns the requested name (a model, or a router such as `auto`) into a model. */
   resolver: ModelResolver;
   authenticator: Authenticator;
+  /** The admin panel's session cookie, taken on `GET /v1/models` only. */
+  sessions?: SessionGate;
   limiter: RateLimiter;
   /** Completion tokens reserved against token limits when a request sets no max_tokens. */
   defaultCompletionTokens: number;

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { requireKey } from '../../plugins/auth.js';
+import { readOnly } from '../../plugins/session-auth.js';
 import type { V1Deps } from './deps.js';
 import { filesRoutes } from './files.js';
 import { inferenceHandler } from './inference-handler.js';
@@ -28,7 +29,13 @@ export const v1Routes: FastifyPluginAsyncTypebox<V1Deps> = async (app, options) 
 };
 
 const openAIRoutes: FastifyPluginAsyncTypebox<V1Deps> = async (app, deps) => {
-  requireKey(app, deps.authenticator, (method) => (method === 'GET' ? 'models:read' : 'inference'));
+  requireKey(
+    app,
+    deps.authenticator,
+    (method) => (method === 'GET' ? 'models:read' : 'inference'),
+    undefined,
+    deps.sessions && readOnly(deps.sessions, ['/v1/models']),
+  );
   const infer = inferenceHandler(deps);
   await app.register(responsesRoutes, deps);
   await app.register(filesRoutes, deps);

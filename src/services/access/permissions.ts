@@ -27,6 +27,7 @@ export const ACTIONS = [
   'webhooks:write',
   'provider_keys:read',
   'provider_keys:write',
+  'deployments:read',
 ] as const;
 
 export type Action = (typeof ACTIONS)[number];
@@ -92,6 +93,8 @@ export const PERMISSION_MATRIX = {
   // since it decides whose account the tenant's requests are billed to.
   'provider_keys:read': allow('owner', 'admin', 'viewer'),
   'provider_keys:write': MANAGERS,
+  // The platform's upstreams, their load and health: nothing a tenant should see.
+  'deployments:read': NOBODY,
 } as const satisfies Record<Action, readonly TenantRole[]>;
 
 /** What only a tenant's key can do: calls that are billed to a tenant. */

@@ -101,8 +101,43 @@ export class CachingAuthenticator implements Authenticator {
       this.throttle?.fail(client, now);
       throw cached.refused;
     }
+    return this.lookup(
+      fingerprint,
+      () => this.keys.resolve(secret),
+      now,
+      () => this.throttle?.fail(client, now),
+    );
+  }
+
+  /**
+   * The caller behind a key's stored hash (a session keeps it instead of the secret): cached
+   * under the same entries, so a revocation on the bus ends a session's key at once too.
+   * Not throttled: the hash came from our own session store, not from a client.
+   */
+  async resume(hash: string): Promise<KeyPrincipal> {
+    const now = Date.now();
+    const cached = this.entries.get(hash);
+    if (cached !== undefined && cached.until > now) {
+      if ('refused' in cached) throw cached.refused;
+      this.touch(cached.principal);
+      return cached.principal;
+    }
+    return this.lookup(
+      hash,
+      () => this.keys.resolveHash(hash),
+      now,
+      () => {},
+    );
+  }
+
+  private async lookup(
+    fingerprint: string,
+    resolve: () => Promise<KeyPrincipal>,
+    now: number,
+    onUnknown: () => void,
+  ): Promise<KeyPrincipal> {
     try {
-      const principal = await this.keys.resolve(secret);
+      const principal = await resolve();
       this.onResolved(principal);
       this.touch(principal);
       const expires = principal.validUntil?.getTime() ?? Number.POSITIVE_INFINITY;
@@ -112,7 +147,7 @@ export class CachingAuthenticator implements Authenticator {
       // Only "no such key" is remembered: a disabled tenant may be enabled again at any time.
       if (error instanceof GatewayError && error.code === 'invalid_api_key') {
         this.remember(fingerprint, { refused: error, until: now + this.ttlMs });
-        this.throttle?.fail(client, now);
+        onUnknown();
       }
       throw error;
     }

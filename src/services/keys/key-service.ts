@@ -222,7 +222,32 @@ export class KeyService {
   async resolve(secret: string, now = new Date()): Promise<KeyPrincipal> {
     // Malformed keys (wrong prefix, length or checksum) never reach the database.
     if (!parseApiKey(secret).ok) throw invalidKey();
-    const { keyId, tenantId, hash } = await this.indexEntry(secret);
+    return this.resolveEntry(await this.indexEntry(secret), now);
+  }
+
+  /**
+   * The stored hash a secret is indexed under: what a session keeps instead of the secret,
+   * to check the key again on each use (see `resolveHash`).
+   */
+  async indexHash(secret: string): Promise<string> {
+    if (!parseApiKey(secret).ok) throw invalidKey();
+    return (await this.indexEntry(secret)).hash;
+  }
+
+  /**
+   * The caller behind a stored hash, checked as `resolve` checks a secret: revoked, expired,
+   * rotated out, tenant disabled or deleted, user disabled all refuse it.
+   */
+  async resolveHash(hash: string, now = new Date()): Promise<KeyPrincipal> {
+    const entry = await this.index.find(hash);
+    if (entry === null) throw invalidKey();
+    return this.resolveEntry({ ...entry, hash }, now);
+  }
+
+  private async resolveEntry(
+    { keyId, tenantId, hash }: { keyId: string; tenantId: string | null; hash: string },
+    now: Date,
+  ): Promise<KeyPrincipal> {
     if (tenantId === null) return this.options.platformKeys.resolve(keyId, hash, now);
     const tenant = await this.options.tenants.get(tenantId).catch(() => {
       throw invalidKey();

@@ -6,6 +6,21 @@ const NEVER_OPEN = { failureThreshold: Number.POSITIVE_INFINITY, cooldownMs: 0 }
 
 /** Weight of the newest sample in the latency average. */
 const LATENCY_ALPHA = 0.2;
+/** The latest latencies kept for the median the admin panel shows. */
+const LATENCY_SAMPLES = 101;
+
+/** One deployment as the admin API's `GET /admin/v1/deployments` lists it. */
+export interface DeploymentStatus {
+  model: string;
+  deployment: string;
+  provider: string;
+  circuit_state: CircuitState;
+  in_flight: number;
+  latency_ms_p50: number | null;
+  region: string | null;
+  weight: number;
+  priority: number;
+}
 
 export interface DeploymentSnapshot {
   model: string;
@@ -28,6 +43,8 @@ export class DeploymentState {
   latencyMs: number | null = null;
   /** An upstream 429 asked us to wait until then. */
   coolingUntil = 0;
+  private readonly samples: number[] = [];
+  private nextSample = 0;
   private readonly requests = new MinuteWindow();
   private readonly tokens = new MinuteWindow();
 
@@ -73,6 +90,35 @@ export class DeploymentState {
   observeLatency(ms: number): void {
     this.latencyMs =
       this.latencyMs === null ? ms : this.latencyMs + LATENCY_ALPHA * (ms - this.latencyMs);
+    // A ring: the oldest sample makes room for the newest.
+    this.samples[this.nextSample] = ms;
+    this.nextSample = (this.nextSample + 1) % LATENCY_SAMPLES;
+  }
+
+  /** The median of the latest latencies; null before any. Sorted on demand: read rarely. */
+  latencyP50(): number | null {
+    if (this.samples.length === 0) return null;
+    const sorted = [...this.samples].sort((a, b) => a - b);
+    const middle = Math.floor(sorted.length / 2);
+    const median =
+      sorted.length % 2 === 1
+        ? (sorted[middle] ?? 0)
+        : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
+    return Math.round(median * 10) / 10;
+  }
+
+  status(now: number): DeploymentStatus {
+    return {
+      model: this.model,
+      deployment: this.config.id,
+      provider: this.config.providerId,
+      circuit_state: this.breaker.state(now),
+      in_flight: this.inFlight,
+      latency_ms_p50: this.latencyP50(),
+      region: this.config.region,
+      weight: this.config.weight,
+      priority: this.config.priority,
+    };
   }
 
   snapshot(now: number): DeploymentSnapshot {

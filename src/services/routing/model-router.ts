@@ -6,7 +6,11 @@ import type {
   RoutingStrategy,
 } from '../../config/load.js';
 import { GatewayError } from '../../errors/gateway-error.js';
-import { type DeploymentSnapshot, DeploymentState } from './deployment-state.js';
+import {
+  type DeploymentSnapshot,
+  DeploymentState,
+  type DeploymentStatus,
+} from './deployment-state.js';
 import { classifyFailure, type Failure } from './failure-kind.js';
 import { orderDeployments, type Random } from './strategies.js';
 
@@ -123,6 +127,12 @@ export class ModelRouter {
   snapshot(): DeploymentSnapshot[] {
     const now = this.now();
     return [...this.states.values()].flat().map((state) => state.snapshot(now));
+  }
+
+  /** Each deployment for the admin API: circuit, load, median latency and its settings. */
+  statuses(): DeploymentStatus[] {
+    const now = this.now();
+    return this.deploymentStates().map((state) => state.status(now));
   }
 
   /** The observed latency of a model's fastest deployment; null before any measurement. */
