@@ -12,6 +12,7 @@ import {
   watchCsp,
 } from '../helpers/admin-panel.js';
 import { buildWebApp, launchBrowser, screenshots, type TestBrowser } from '../helpers/browser.js';
+import { useUsageWorkers } from '../helpers/cache-gateway.js';
 import { chatCompletion, json } from '../helpers/fake-upstream.js';
 import { eventually, useUpstreamGateway } from '../helpers/gateway.js';
 
@@ -40,6 +41,8 @@ afterAll(async () => {
 
 describe('admin panel as a platform admin', () => {
   const { upstream, gateway } = useUpstreamGateway({ env });
+  // The in-process gateway runs no background work of its own: a usage writer, as `serve` has.
+  useUsageWorkers({ gateway });
   const sdk = (apiKey: string) =>
     new OpenAI({ apiKey, baseURL: `${gateway.url}/v1`, maxRetries: 0 });
   it('refuses a wrong key in words and sets no cookie', async () => {
@@ -47,7 +50,7 @@ describe('admin panel as a platform admin', () => {
     await page.getByRole('heading', { name: 'Sign in to llm-backend admin' }).waitFor();
     await expectAccessible(page);
     await shots.take(page, 'sign-in');
-    await page.getByLabel('API key').fill('llmb_not-a-key');
+    await page.getByLabel('API key', { exact: true }).fill('llmb_not-a-key');
     await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     const alert = page.getByRole('alert');
     await alert.waitFor({ timeout: UI_WAIT });
@@ -62,11 +65,11 @@ describe('admin panel as a platform admin', () => {
     await page.getByRole('heading', { level: 1, name: 'Tenants' }).waitFor();
 
     // A tenant, from the Tenants page; a taken slug is refused in words and changes nothing.
-    await page.getByLabel('Slug').fill(slug);
+    await page.getByLabel('Slug', { exact: true }).fill(slug);
     await page.getByLabel('Name', { exact: true }).fill(`UI ${slug}`);
     await page.getByRole('button', { name: 'Create tenant' }).click();
     await page.getByRole('link', { name: slug, exact: true }).waitFor({ timeout: UI_WAIT });
-    await page.getByLabel('Slug').fill(slug);
+    await page.getByLabel('Slug', { exact: true }).fill(slug);
     await page.getByLabel('Name', { exact: true }).fill('Twice');
     await page.getByRole('button', { name: 'Create tenant' }).click();
     await page.getByRole('alert').waitFor({ timeout: UI_WAIT });
@@ -78,9 +81,9 @@ describe('admin panel as a platform admin', () => {
     await page.getByRole('link', { name: slug, exact: true }).click();
     await page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor({ timeout: UI_WAIT });
     await openPage(page, 'Users');
-    await page.getByLabel('Email').fill(`dev@${slug}.example`);
+    await page.getByLabel('Email', { exact: true }).fill(`dev@${slug}.example`);
     await page.getByLabel('Name', { exact: true }).fill('Dev');
-    await page.getByLabel('Role').selectOption('member');
+    await page.getByLabel('Role', { exact: true }).selectOption('member');
     await page.getByRole('button', { name: 'Add user' }).click();
     const added = await page.getByText(/^User .* added/).textContent({ timeout: UI_WAIT });
     const userId = /\((usr_[^)]+)\)/.exec(added ?? '')?.[1] ?? '';
@@ -91,9 +94,9 @@ describe('admin panel as a platform admin', () => {
     await browser.context.grantPermissions(['clipboard-read', 'clipboard-write'], {
       origin: gateway.url,
     });
-    await page.getByLabel('Key name').fill('e2e');
-    await page.getByLabel('Role').selectOption('member');
-    await page.getByLabel('User ID').fill(userId);
+    await page.getByLabel('Key name', { exact: true }).fill('e2e');
+    await page.getByLabel('Role', { exact: true }).selectOption('member');
+    await page.getByLabel('User ID', { exact: true }).fill(userId);
     await page.getByRole('button', { name: 'Create key' }).click();
     const secret = (await page.getByTestId('secret').textContent({ timeout: UI_WAIT })) ?? '';
     expect(secret).toMatch(/^llmb_/);
@@ -120,7 +123,7 @@ describe('admin panel as a platform admin', () => {
     });
     expect(answer.choices[0]?.message.content).toBe('Hello from upstream');
     await openPage(page, 'Usage');
-    await page.getByLabel('Key ID').fill(keyId);
+    await page.getByLabel('Key ID', { exact: true }).fill(keyId);
     await eventually(async () => {
       await page.getByRole('button', { name: 'Apply filters' }).click();
       await page.getByRole('cell', { name: 'gpt-test' }).waitFor({ timeout: 1000 });
@@ -131,9 +134,9 @@ describe('admin panel as a platform admin', () => {
 
     // A token quota for the tenant, and what it used so far.
     await openPage(page, 'Quotas and budgets');
-    await page.getByLabel('Metric').selectOption('tokens');
-    await page.getByLabel('Period').selectOption('month');
-    await page.getByLabel('Amount').fill('1000');
+    await page.getByLabel('Metric', { exact: true }).selectOption('tokens');
+    await page.getByLabel('Period', { exact: true }).selectOption('month');
+    await page.getByLabel('Amount', { exact: true }).fill('1000');
     await page.getByRole('button', { name: 'Save quota' }).click();
     await page.getByText('13 of 1,000').waitFor({ timeout: UI_WAIT });
     await expectAccessible(page);
@@ -157,7 +160,7 @@ describe('admin panel as a platform admin', () => {
 
     // The audit log names the revocation.
     await openPage(page, 'Audit log');
-    await page.getByLabel('Action').fill('api_key.*');
+    await page.getByLabel('Action', { exact: true }).fill('api_key.*');
     await page.getByRole('button', { name: 'Apply filters' }).click();
     await page.getByRole('cell', { name: 'api_key.revoke' }).waitFor({ timeout: UI_WAIT });
     await expectAccessible(page);

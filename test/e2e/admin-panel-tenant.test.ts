@@ -63,7 +63,7 @@ describe('admin panel for a tenant', () => {
   };
   const signOut = async () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
-    await page.getByLabel('API key').waitFor({ timeout: UI_WAIT });
+    await page.getByLabel('API key', { exact: true }).waitFor({ timeout: UI_WAIT });
   };
 
   it('lets a tenant admin run its tenant, refusing what its role may not do in words', async () => {
@@ -72,12 +72,12 @@ describe('admin panel for a tenant', () => {
     const menu = page.getByRole('navigation', { name: 'Main' });
     // No platform pages and no tenant picker: the key's own tenant only.
     expect(await menu.getByRole('link', { name: 'Tenants' }).count()).toBe(0);
-    expect(await page.getByLabel('Manage tenant').count()).toBe(0);
+    expect(await page.getByLabel('Manage tenant', { exact: true }).count()).toBe(0);
 
     await openPage(page, 'Users');
-    await page.getByLabel('Email').fill(`member@${slug}.example`);
+    await page.getByLabel('Email', { exact: true }).fill(`member@${slug}.example`);
     await page.getByLabel('Name', { exact: true }).fill('Member');
-    await page.getByLabel('Role').selectOption('member');
+    await page.getByLabel('Role', { exact: true }).selectOption('member');
     await page.getByRole('button', { name: 'Add user' }).click();
     await page.getByRole('cell', { name: `member@${slug}.example` }).waitFor({ timeout: UI_WAIT });
     await confirm(page, `Disable member@${slug}.example`, 'Disable user');
@@ -85,23 +85,23 @@ describe('admin panel for a tenant', () => {
 
     // An admin cannot make an owner key: the API's message, in words; no key is made.
     await openPage(page, 'API keys');
-    await page.getByLabel('Key name').fill('would-be-owner');
-    await page.getByLabel('Role').selectOption('owner');
+    await page.getByLabel('Key name', { exact: true }).fill('would-be-owner');
+    await page.getByLabel('Role', { exact: true }).selectOption('owner');
     await page.getByRole('button', { name: 'Create key' }).click();
     const refusal = await page.getByRole('alert').textContent({ timeout: UI_WAIT });
     expect(refusal).toMatch(/owner|role|permission/i);
     expect(await page.getByRole('cell', { name: 'would-be-owner' }).count()).toBe(0);
 
     await openPage(page, 'Rate limits');
-    await page.getByLabel('Requests per minute').fill('60');
+    await page.getByLabel('Requests per minute', { exact: true }).fill('60');
     await page.getByRole('button', { name: 'Save limit' }).click();
     await page.getByRole('cell', { name: '60', exact: true }).waitFor({ timeout: UI_WAIT });
     await confirm(page, `Lift limit ${await limitId(page)}`, 'Lift limit');
     await page.getByText('No rate limits').waitFor({ timeout: UI_WAIT });
 
     await openPage(page, 'Webhooks');
-    await page.getByLabel('URL').fill('http://127.0.0.1:9/hook');
-    await page.getByLabel('Event types').fill('api_key.*');
+    await page.getByLabel('URL', { exact: true }).fill('http://127.0.0.1:9/hook');
+    await page.getByLabel('Event types', { exact: true }).fill('api_key.*');
     await page.getByRole('button', { name: 'Add webhook' }).click();
     expect(await page.getByTestId('secret').textContent({ timeout: UI_WAIT })).toMatch(/^whsec_/);
     await page.getByRole('button', { name: 'Done' }).click();
@@ -117,7 +117,7 @@ describe('admin panel for a tenant', () => {
     await shots.take(page, 'webhooks');
 
     await openPage(page, 'Response cache');
-    await page.getByLabel('Time to live (seconds)').fill('600');
+    await page.getByLabel('Time to live (seconds)', { exact: true }).fill('600');
     await page.getByRole('button', { name: 'Save settings' }).click();
     await page.getByText('The cache settings were saved.').waitFor({ timeout: UI_WAIT });
     const settings = await admin<{ ttl_seconds: number }>('GET', `/admin/v1/tenants/${slug}/cache`);

@@ -17,7 +17,7 @@ export function watchCsp(page: Page): string[] {
 /** Signs in on /ui/ with an API key and waits for the first signed-in page. */
 export async function signIn(page: Page, baseUrl: string, apiKey: string): Promise<void> {
   await page.goto(`${baseUrl}/ui/`);
-  await page.getByLabel('API key').fill(apiKey);
+  await page.getByLabel('API key', { exact: true }).fill(apiKey);
   await page.getByRole('button', { name: 'Sign in', exact: true }).click();
   await page.getByRole('button', { name: 'Sign out' }).waitFor({ timeout: UI_WAIT });
 }

@@ -21,6 +21,13 @@ type State =
 export function App() {
   const [state, setState] = useState<State>({ kind: 'checking' });
   const path = usePath();
+  // The tenant a platform admin manages: the one in the address, kept while it visits the
+  // platform pages, so the tenant menu stays.
+  const [picked, setPicked] = useState<string | null>(null);
+  const inPath = /^t\/([^/]+)/.exec(path)?.[1];
+  useEffect(() => {
+    if (inPath !== undefined) setPicked(decodeURIComponent(inPath));
+  }, [inPath]);
 
   const signedIn = useCallback((session: Session) => {
     setCsrfToken(session.csrf_token);
@@ -68,13 +75,12 @@ export function App() {
     );
   if (state.kind === 'out' || context === null) return <SignIn onSignedIn={signedIn} />;
   const principal = state.session.principal;
-  const match = /^t\/([^/]+)/.exec(path);
   const tenant =
     principal.kind === 'tenant'
       ? principal.tenant_id
-      : match
-        ? decodeURIComponent(match[1] ?? '')
-        : null;
+      : inPath !== undefined
+        ? decodeURIComponent(inPath)
+        : picked;
   return (
     <SessionContext.Provider value={context}>
       <Layout tenant={tenant}>

@@ -23,7 +23,9 @@ export function DataTable<T>({
 }) {
   if (rows.length === 0) return <Empty>{empty}</Empty>;
   return (
-    <div className="table-wrap">
+    // A wide table scrolls on its own: focusable and named, so keyboards can scroll it too.
+    // biome-ignore lint/a11y/noNoninteractiveTabindex: a scrolling region must take focus.
+    <section className="table-wrap" tabIndex={0} aria-label={caption}>
       <table>
         <caption className="visually-hidden">{caption}</caption>
         <thead>
@@ -47,6 +49,6 @@ export function DataTable<T>({
           ))}
         </tbody>
       </table>
-    </div>
+    </section>
   );
 }

@@ -61,6 +61,7 @@ export function AuditPage({ tenant }: { tenant: string }) {
           onSubmit={() => {
             setPages([]);
             setApplied(draft);
+            log.reload();
           }}
           busy={log.loading}
           submit="Apply filters"

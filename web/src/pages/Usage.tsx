@@ -50,7 +50,11 @@ export function UsagePage({ tenant }: { tenant: string }) {
       <Section title="Filters">
         <FormRow
           label="Usage filters"
-          onSubmit={() => setApplied(draft)}
+          onSubmit={() => {
+            // Applying the same filters again asks again: new usage may have come in.
+            setApplied(draft);
+            report.reload();
+          }}
           busy={report.loading}
           submit="Apply filters"
         >
