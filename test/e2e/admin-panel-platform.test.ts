@@ -23,24 +23,24 @@ beforeAll(async () => {
   uiDir = await buildWebApp();
   env.UI_DIR = uiDir;
 }, 120_000);
-
-let browser: TestBrowser;
-let page: Page;
-let cspRefusals: string[];
-const shots = screenshots();
-
-beforeAll(async () => {
-  browser = await launchBrowser();
-  page = await browser.context.newPage();
-  cspRefusals = watchCsp(page);
-}, 60_000);
-afterAll(async () => {
-  await browser?.close();
-  rmSync(uiDir, { recursive: true, force: true });
-});
+afterAll(() => rmSync(uiDir, { recursive: true, force: true }));
 
 describe('admin panel as a platform admin', () => {
   const { upstream, gateway } = useUpstreamGateway({ env });
+  let browser: TestBrowser;
+  let page: Page;
+  let cspRefusals: string[];
+  const shots = screenshots();
+
+  beforeAll(async () => {
+    browser = await launchBrowser();
+    page = await browser.context.newPage();
+    cspRefusals = watchCsp(page);
+  }, 60_000);
+  // Registered after the gateway's hooks: the browser closes first, then the gateway.
+  afterAll(async () => {
+    await browser?.close();
+  });
   // The in-process gateway runs no background work of its own: a usage writer, as `serve` has.
   useUsageWorkers({ gateway });
   const sdk = (apiKey: string) =>

@@ -13,37 +13,40 @@ import {
 import { buildWebApp, launchBrowser, screenshots, type TestBrowser } from '../helpers/browser.js';
 import { eventually, useUpstreamGateway } from '../helpers/gateway.js';
 
-// The panel is built once for the file; the gateway serves that build (UI_DIR). Webhooks may
-// point at this machine, so a test webhook has somewhere to go.
-const env: Record<string, string> = { WEBHOOK_ALLOWED_HOSTS: '127.0.0.1' };
+// The panel is built once for the file; the gateway serves that build (UI_DIR).
+const env: Record<string, string> = {};
 let uiDir = '';
 beforeAll(async () => {
   uiDir = await buildWebApp();
   env.UI_DIR = uiDir;
 }, 120_000);
-
-let browser: TestBrowser;
-let page: Page;
-let cspRefusals: string[];
-const shots = screenshots();
-
-beforeAll(async () => {
-  browser = await launchBrowser();
-  page = await browser.context.newPage();
-  cspRefusals = watchCsp(page);
-}, 60_000);
-afterAll(async () => {
-  await browser?.close();
-  rmSync(uiDir, { recursive: true, force: true });
-});
-
-interface Created {
-  id: string;
-  secret?: string;
-}
+afterAll(() => rmSync(uiDir, { recursive: true, force: true }));
 
 describe('admin panel for a tenant', () => {
-  const { gateway } = useUpstreamGateway({ env });
+  // Webhooks may point at this machine, so a test webhook has somewhere to go.
+  const { gateway } = useUpstreamGateway({
+    env,
+    services: { webhooks: { allowedHosts: ['127.0.0.1'] } },
+  });
+  let browser: TestBrowser;
+  let page: Page;
+  let cspRefusals: string[];
+  const shots = screenshots();
+
+  beforeAll(async () => {
+    browser = await launchBrowser();
+    page = await browser.context.newPage();
+    cspRefusals = watchCsp(page);
+  }, 60_000);
+  // Registered after the gateway's hooks: the browser closes first, then the gateway.
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  interface Created {
+    id: string;
+    secret?: string;
+  }
   /** The admin API with the platform admin key, for what a test needs before the browser. */
   const admin = async <T = Created>(method: string, path: string, body?: unknown) => {
     const response = await gateway.fetch(path, {
@@ -79,7 +82,9 @@ describe('admin panel for a tenant', () => {
     await page.getByLabel('Name', { exact: true }).fill('Member');
     await page.getByLabel('Role', { exact: true }).selectOption('member');
     await page.getByRole('button', { name: 'Add user' }).click();
-    await page.getByRole('cell', { name: `member@${slug}.example` }).waitFor({ timeout: UI_WAIT });
+    await page
+      .getByRole('cell', { name: `member@${slug}.example`, exact: true })
+      .waitFor({ timeout: UI_WAIT });
     await confirm(page, `Disable member@${slug}.example`, 'Disable user');
     await page.getByRole('button', { name: `Enable member@${slug}.example` }).waitFor();
 
@@ -90,7 +95,7 @@ describe('admin panel for a tenant', () => {
     await page.getByRole('button', { name: 'Create key' }).click();
     const refusal = await page.getByRole('alert').textContent({ timeout: UI_WAIT });
     expect(refusal).toMatch(/owner|role|permission/i);
-    expect(await page.getByRole('cell', { name: 'would-be-owner' }).count()).toBe(0);
+    expect(await page.getByRole('cell', { name: 'would-be-owner', exact: true }).count()).toBe(0);
 
     await openPage(page, 'Rate limits');
     await page.getByLabel('Requests per minute', { exact: true }).fill('60');

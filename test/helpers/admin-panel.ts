@@ -14,8 +14,9 @@ export function watchCsp(page: Page): string[] {
   return refusals;
 }
 
-/** Signs in on /ui/ with an API key and waits for the first signed-in page. */
+/** Signs in on /ui/ with an API key (no session before) and waits for the first page. */
 export async function signIn(page: Page, baseUrl: string, apiKey: string): Promise<void> {
+  await page.context().clearCookies();
   await page.goto(`${baseUrl}/ui/`);
   await page.getByLabel('API key', { exact: true }).fill(apiKey);
   await page.getByRole('button', { name: 'Sign in', exact: true }).click();
