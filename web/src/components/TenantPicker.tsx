@@ -1,4 +1,4 @@
-import { useId } from 'react';
+import { useEffect, useId, useRef } from 'react';
 import { useResource } from '../hooks.js';
 import { navigate } from '../router.js';
 import type { List, Tenant } from '../types.js';
@@ -7,6 +7,17 @@ import type { List, Tenant } from '../types.js';
 export function TenantPicker({ current }: { current: string | null }) {
   const tenants = useResource<List<Tenant>>('/admin/v1/tenants');
   const id = useId();
+  // A tenant created since the list was loaded: load it again, once per tenant.
+  const asked = useRef<string | null>(null);
+  const list = tenants.data?.data;
+  const reload = tenants.reload;
+  useEffect(() => {
+    if (current === null || list === undefined || asked.current === current) return;
+    if (!list.some((tenant) => tenant.slug === current || tenant.id === current)) {
+      asked.current = current;
+      reload();
+    }
+  }, [current, list, reload]);
   return (
     <div className="field picker">
       <label htmlFor={id}>Manage tenant</label>
@@ -18,7 +29,7 @@ export function TenantPicker({ current }: { current: string | null }) {
         }}
       >
         <option value="">Choose a tenant…</option>
-        {(tenants.data?.data ?? []).map((tenant) => (
+        {(list ?? []).map((tenant) => (
           <option key={tenant.id} value={tenant.slug}>
             {tenant.name} ({tenant.slug})
           </option>
