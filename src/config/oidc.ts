@@ -47,7 +47,10 @@ function url(value: string, path: string, errors: string[]): URL | null {
   try {
     const parsed = new URL(value);
     // Plain HTTP only to this machine: tokens and codes must not cross a network in clear.
-    if (parsed.protocol === 'https:' || (parsed.protocol === 'http:' && LOOPBACK.has(parsed.hostname)))
+    if (
+      parsed.protocol === 'https:' ||
+      (parsed.protocol === 'http:' && LOOPBACK.has(parsed.hostname))
+    )
       return parsed;
     errors.push(`CONFIG_FILE ${path}: must be an https URL (http only for localhost)`);
   } catch {
