@@ -156,7 +156,7 @@ export async function buildApp(root: Root): Promise<FastifyInstance> {
     sessions: gateway.sessions,
     gate: sessions,
     tenants: services.tenants,
-    ssoTenants: () => [],
+    oidc: gateway.oidc,
   });
   await app.register(healthRoutes, {
     prefix: '/health',

@@ -16,6 +16,8 @@ import { FailureThrottle } from '../services/keys/failure-throttle.js';
 import { Admissions } from '../services/limits/admission.js';
 import { RateLimiter } from '../services/limits/limiter.js';
 import { LimitsCache } from '../services/limits/limits-cache.js';
+import { OidcLogin } from '../services/oidc/oidc-login.js';
+import { UserPrincipals } from '../services/oidc/user-principal.js';
 import { ResponseStore } from '../services/responses/store.js';
 import { AuditedSessions } from '../services/sessions/session-audit.js';
 import { SessionService } from '../services/sessions/session-service.js';
@@ -46,6 +48,8 @@ export interface Gateway {
   authenticator: Authenticator;
   /** The admin panel's sign-in sessions, each checked against its key on every use. */
   sessions: SessionService;
+  /** Single sign-on to the admin panel; null when no tenant has it configured. */
+  oidc: OidcLogin | null;
   limiter: RateLimiter;
   alerts: AlertMonitor;
   /** Each tenant's exact response cache, on the request path. */
@@ -167,6 +171,7 @@ export async function buildGateway({
     store: backends.sessions,
     keys: authenticator,
     keyIndex: services.keys,
+    users: new UserPrincipals(services.tenants),
     bus: services.bus,
     audit: new AuditedSessions({ tenants: services.tenants, control }),
     idleSeconds: env.adminPanel.sessionIdleSeconds,
@@ -179,6 +184,17 @@ export async function buildGateway({
     inference: buildInference(config, routing, backends, instruments, log),
     authenticator,
     sessions,
+    oidc:
+      config.oidc.length === 0
+        ? null
+        : new OidcLogin({
+            providers: config.oidc,
+            tenants: services.tenants,
+            users: services.users,
+            sessions,
+            pending: backends.sessions,
+            onFailure: (error) => log.warn({ err: error }, 'single sign-on failed'),
+          }),
     limiter,
     alerts,
     cache,

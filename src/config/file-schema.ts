@@ -30,6 +30,7 @@ export const ConfigFileSchema = Type.Object(
     routing: Type.Optional(Type.Unknown()),
     routers: Type.Optional(Type.Unknown()),
     cache: Type.Optional(Type.Unknown()),
+    oidc: Type.Optional(Type.Unknown()),
   },
   // Unknown top-level keys are reported by load.ts without stopping the other checks.
   { additionalProperties: true },
@@ -43,6 +44,7 @@ export const TOP_LEVEL_KEYS = [
   'routing',
   'routers',
   'cache',
+  'oidc',
 ];
 
 export const DATABASE_SERVER_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;

@@ -15,6 +15,7 @@ import {
   readRouting,
   routingConfigOf,
 } from './models.js';
+import { type OidcTenantConfig, readOidc } from './oidc.js';
 import { checkedProvider, resolveProvider } from './providers.js';
 import { readTracing, type TracingConfig } from './tracing.js';
 import { parseYaml } from './yaml.js';
@@ -45,6 +46,8 @@ export interface AppConfig {
   cache: CacheConfig;
   /** OpenTelemetry traces (the OTEL_* variables); off unless OTEL_TRACES_EXPORTER=otlp. */
   tracing: TracingConfig;
+  /** Single sign-on to the admin panel, per tenant (the file's `oidc`); empty: none. */
+  oidc: readonly OidcTenantConfig[];
 }
 
 export class ConfigError extends Error {
@@ -118,6 +121,7 @@ export function loadConfig(env: Env): AppConfig {
     models.filter((model) => model.capabilities.embeddings).map((model) => model.name),
   );
   const cache = readCache(parsed?.file.cache, parsed?.file.models ?? [], errors, embeddingModels);
+  const oidc = readOidc(parsed?.file.oidc, env, errors);
   if (errors.length > 0) throw new ConfigError(errors);
   return Object.freeze({
     alerts: Object.freeze(alerts),
@@ -129,5 +133,6 @@ export function loadConfig(env: Env): AppConfig {
     routing: Object.freeze(routingConfigOf(routing)),
     databaseServers: Object.freeze(databaseServers),
     tracing: Object.freeze(tracing),
+    oidc: Object.freeze(oidc.map((entry) => Object.freeze(entry))),
   });
 }

@@ -108,6 +108,8 @@ export interface GatewayOptions {
   share?: TestGateway;
   /** Where the databases live: PostgreSQL (the default) or the embedded PGlite. */
   database?: BackendKind;
+  /** The port to listen on (default: a free one). */
+  port?: number;
 }
 
 /** Starts the gateway in-process on a free port with the given config file content and env. */
@@ -133,7 +135,7 @@ export async function startGateway(
   // The config's servers sit next to the fresh control plane, as `serve` would open them.
   const access = await provisionTestTenant(appConfig, stream, options);
   const app = await buildApp(access.services.root);
-  await app.listen({ host: '127.0.0.1', port: 0 });
+  await app.listen({ host: '127.0.0.1', port: options.port ?? 0 });
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : 0;
   const url = `http://127.0.0.1:${port}`;

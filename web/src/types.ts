@@ -15,7 +15,8 @@ export type Principal =
 
 export interface Session {
   principal: Principal;
-  key_id: string;
+  /** Null for a single sign-on session (it acts as the user, with no key). */
+  key_id: string | null;
   csrf_token: string;
   expires_at: string;
   idle_timeout_seconds: number;

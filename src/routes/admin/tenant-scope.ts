@@ -56,11 +56,16 @@ export function tenantOf(request: FastifyRequest): Tenant {
   return request.tenant;
 }
 
-/** The audit log's actor for an admin API request. */
+/**
+ * The audit log's actor for an admin API request: the key, or the user of a single sign-on
+ * session (which acts under no key).
+ */
 export function actorOf(request: FastifyRequest): Actor {
+  const subject = request.session?.record.subject;
+  const user = subject?.kind === 'user' ? subject.userId : null;
   return {
-    type: request.principal?.kind === 'platform' ? 'platform_key' : 'key',
-    id: request.principal?.keyId ?? null,
+    type: user !== null ? 'user' : request.principal?.kind === 'platform' ? 'platform_key' : 'key',
+    id: user ?? request.principal?.keyId ?? null,
     ip: request.ip,
     userAgent: request.headers['user-agent'] ?? null,
     requestId: request.id,

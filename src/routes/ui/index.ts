@@ -1,8 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import { GatewayError } from '../../errors/gateway-error.js';
 import type { SessionGate } from '../../plugins/session-auth.js';
+import type { OidcLogin } from '../../services/oidc/oidc-login.js';
 import type { SessionService } from '../../services/sessions/session-service.js';
 import type { TenantService } from '../../services/tenancy/tenant-service.js';
+import { oidcRoutes } from './oidc.js';
 import { sessionRoutes } from './session.js';
 import { panelHeaders, staticRoutes } from './static.js';
 
@@ -12,10 +14,8 @@ export interface UiDeps {
   sessions: SessionService;
   gate: SessionGate;
   tenants: TenantService;
-  /** The tenants with single sign-on, by name, for the sign-in page's buttons. */
-  ssoTenants: () => string[];
-  /** The single sign-on routes, when any tenant has it. */
-  oidc?: (app: FastifyInstance) => Promise<void>;
+  /** Single sign-on, when any tenant has it. */
+  oidc: OidcLogin | null;
 }
 
 /**
@@ -26,13 +26,9 @@ export interface UiDeps {
 export async function uiRoutes(app: FastifyInstance, deps: UiDeps): Promise<void> {
   panelHeaders(app);
   await app.register(sessionRoutes, deps);
-  app.get('/ui/api/oidc/config', { schema: { hide: true } }, async () => ({
-    providers: deps.ssoTenants().map((tenant) => ({
-      tenant,
-      login_url: `/ui/api/oidc/${encodeURIComponent(tenant)}/login`,
-    })),
-  }));
-  if (deps.oidc !== undefined) await deps.oidc(app);
+  if (deps.oidc === null)
+    app.get('/ui/api/oidc/config', { schema: { hide: true } }, async () => ({ providers: [] }));
+  else await app.register(oidcRoutes, { oidc: deps.oidc });
   // The API has no client-side routes: an unknown path there is not the app's page.
   app.all('/ui/api/*', { schema: { hide: true } }, async () => {
     throw new GatewayError('not_found');

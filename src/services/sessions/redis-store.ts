@@ -8,6 +8,7 @@ import type { SessionRecord, SessionStore } from './store.js';
  */
 const sessionKey = (idHash: string) => `llmb:session:{${idHash}}`;
 const groupKey = (group: string) => `llmb:sessions:{${group}}`;
+const pendingKey = (key: string) => `llmb:session-pending:{${key}}`;
 
 /** KEYS[1]: the session. ARGV: last use, ttl ms. A session that is gone stays gone. */
 const TOUCH = `
@@ -55,5 +56,13 @@ export class RedisSessionStore implements SessionStore {
 
   async members(group: string): Promise<string[]> {
     return this.client.smembers(groupKey(group));
+  }
+
+  async putPending(key: string, value: string, ttlMs: number): Promise<void> {
+    await this.client.set(pendingKey(key), value, 'PX', ttlMs);
+  }
+
+  async takePending(key: string): Promise<string | null> {
+    return this.client.getdel(pendingKey(key));
   }
 }

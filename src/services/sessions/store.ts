@@ -33,6 +33,10 @@ export interface SessionStore {
   delete(idHash: string, groups: string[]): Promise<void>;
   /** The hashes of the sessions listed under a group (some may have ended since). */
   members(group: string): Promise<string[]>;
+  /** A sign-in in progress (single sign-on's state, nonce and PKCE verifier), for `ttlMs`. */
+  putPending(key: string, value: string, ttlMs: number): Promise<void>;
+  /** The pending sign-in, removed as it is read: each one completes at most once. */
+  takePending(key: string): Promise<string | null>;
 }
 
 /** The groups a session is listed under. */
@@ -52,6 +56,7 @@ interface Held {
 export class MemorySessionStore implements SessionStore {
   private readonly sessions = new Map<string, Held>();
   private readonly groups = new Map<string, Set<string>>();
+  private readonly pending = new Map<string, { value: string; until: number }>();
 
   async create(idHash: string, record: SessionRecord, groups: string[], ttlMs: number) {
     this.sweep();
@@ -83,6 +88,18 @@ export class MemorySessionStore implements SessionStore {
 
   async members(group: string): Promise<string[]> {
     return [...(this.groups.get(group) ?? [])];
+  }
+
+  async putPending(key: string, value: string, ttlMs: number): Promise<void> {
+    const now = Date.now();
+    for (const [other, held] of this.pending) if (held.until <= now) this.pending.delete(other);
+    this.pending.set(key, { value, until: now + ttlMs });
+  }
+
+  async takePending(key: string): Promise<string | null> {
+    const held = this.pending.get(key);
+    this.pending.delete(key);
+    return held === undefined || held.until <= Date.now() ? null : held.value;
   }
 
   private forget(group: string, idHash: string): void {

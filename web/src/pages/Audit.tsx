@@ -12,6 +12,7 @@ const actorTypes = [
   { value: '', label: 'Any' },
   { value: 'key', label: 'Tenant key' },
   { value: 'platform_key', label: 'Platform key' },
+  { value: 'user', label: 'User (single sign-on)' },
   { value: 'cli', label: 'Command line' },
   { value: 'system', label: 'System' },
 ];
