@@ -50,8 +50,13 @@ const web = join(root, 'web');
 const webIndex = join(dist, 'web', 'index.html');
 /** The newest modification time among the web app's sources and the packages it builds with. */
 function newestWebSource() {
-  const inputs = [...filesUnder(web).map((file) => join(web, file)), join(root, 'package-lock.json')];
-  return Math.max(...inputs.filter((file) => existsSync(file)).map((file) => statSync(file).mtimeMs));
+  const inputs = [
+    ...filesUnder(web).map((file) => join(web, file)),
+    join(root, 'package-lock.json'),
+  ];
+  return Math.max(
+    ...inputs.filter((file) => existsSync(file)).map((file) => statSync(file).mtimeMs),
+  );
 }
 if (!existsSync(webIndex) || statSync(webIndex).mtimeMs < newestWebSource()) {
   const { build } = await import('vite');
