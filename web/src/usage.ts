@@ -29,18 +29,6 @@ export function usageCsv(report: UsageReport): string {
   return `${[[...groups, ...measures].join(','), ...report.data.map(line)].join('\n')}\n`;
 }
 
-/** Offers `text` as a file download (a blob URL: no request leaves the page). */
-export function download(name: string, text: string, type = 'text/csv'): void {
-  const url = URL.createObjectURL(new Blob([text], { type }));
-  const link = document.createElement('a');
-  link.href = url;
-  link.download = name;
-  document.body.append(link);
-  link.click();
-  link.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10_000);
-}
-
 /** Days × models → one series per model (0 where a day has none), days in order. */
 export function perDay(
   rows: UsageRow[],

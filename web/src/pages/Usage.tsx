@@ -4,10 +4,11 @@ import { DataTable } from '../components/DataTable.js';
 import { FormRow, TextField } from '../components/Fields.js';
 import { Page, Section } from '../components/Page.js';
 import { Loaded } from '../components/Status.js';
+import { download } from '../download.js';
 import { money, number } from '../format.js';
 import { useResource } from '../hooks.js';
 import type { UsageReport, UsageRow } from '../types.js';
-import { download, usageCsv } from '../usage.js';
+import { usageCsv } from '../usage.js';
 
 const GROUPS = ['day', 'model', 'user', 'key'] as const;
 
