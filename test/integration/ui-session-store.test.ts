@@ -23,7 +23,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await redis?.close();
   await services?.close();
-});
+}, 60_000);
 
 const stores: [string, () => SessionStore][] = [
   ['in-process', () => new MemorySessionStore()],
@@ -124,6 +124,25 @@ describe.each(stores)('sessions in the %s store', (kind, makeStore) => {
     await eventually(async () => expect(await store.get(session.idHash)).toBeNull());
     await services.tenants.setStatus(slug, 'active');
     expect(await sessions.resume(id)).toBeNull();
+  });
+
+  it('ends the sessions of a deleted tenant', async () => {
+    const slug = `${tenant}-x`;
+    await services.tenants.create({ slug, name: 'Deleted' });
+    const { secret } = await services.keys.create(slug, { name: 'o', role: 'owner' });
+    const { id, session } = await sessions.signInWithKey(secret, context);
+    await services.tenants.delete(slug);
+    await eventually(async () => expect(await store.get(session.idHash)).toBeNull());
+    expect(await sessions.resume(id)).toBeNull();
+  });
+
+  it('hands a pending sign-in out once, and not after its lifetime', async () => {
+    const key = `pending-${kind}-${Date.now()}`;
+    await store.putPending(key, '{"tenant":"acme"}', 60_000);
+    expect(await store.takePending(key)).toBe('{"tenant":"acme"}');
+    expect(await store.takePending(key)).toBeNull();
+    await store.putPending(`${key}-short`, 'x', 1);
+    await eventually(async () => expect(await store.takePending(`${key}-short`)).toBeNull());
   });
 
   it('refuses a key whose role may not use the panel, and unknown or malformed keys', async () => {

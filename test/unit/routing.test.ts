@@ -200,3 +200,27 @@ describe('classifyFailure', () => {
     expect(parseRetryAfter(null, 0)).toBeNull();
   });
 });
+
+describe('DeploymentState.status', () => {
+  it('gives the median of the latest latencies and the deployment settings', () => {
+    const deployment = state('eu', { region: 'eu', weight: 3, priority: 1 });
+    expect(deployment.status(0)).toMatchObject({ latency_ms_p50: null, circuit_state: 'closed' });
+    for (const ms of [10, 500, 30]) deployment.observeLatency(ms);
+    expect(deployment.status(0)).toEqual({
+      model: 'm',
+      deployment: 'eu',
+      provider: 'eu',
+      circuit_state: 'closed',
+      in_flight: 0,
+      latency_ms_p50: 30,
+      region: 'eu',
+      weight: 3,
+      priority: 1,
+    });
+    deployment.observeLatency(40);
+    expect(deployment.latencyP50()).toBe(35);
+    // Only the latest 101 count: slow old samples are pushed out by fast new ones.
+    for (let i = 0; i < 101; i++) deployment.observeLatency(5);
+    expect(deployment.latencyP50()).toBe(5);
+  });
+});
