@@ -1,7 +1,7 @@
 import { rmSync } from 'node:fs';
 import OpenAI from 'openai';
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   confirm,
   expectAccessible,
@@ -15,6 +15,10 @@ import { buildWebApp, launchBrowser, screenshots, type TestBrowser } from '../he
 import { useUsageWorkers } from '../helpers/cache-gateway.js';
 import { chatCompletion, json } from '../helpers/fake-upstream.js';
 import { eventually, useUpstreamGateway } from '../helpers/gateway.js';
+
+// A browser, a build and a gateway with its tenants' databases: generous hooks, as the
+// machine may be busy (each waits for its event, none measures time).
+vi.setConfig({ hookTimeout: 120_000 });
 
 // The panel is built once for the file; the gateway serves that build (UI_DIR).
 const env: Record<string, string> = {};

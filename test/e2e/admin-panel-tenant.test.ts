@@ -1,6 +1,6 @@
 import { rmSync } from 'node:fs';
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   confirm,
   expectAccessible,
@@ -12,6 +12,10 @@ import {
 } from '../helpers/admin-panel.js';
 import { buildWebApp, launchBrowser, screenshots, type TestBrowser } from '../helpers/browser.js';
 import { eventually, useUpstreamGateway } from '../helpers/gateway.js';
+
+// A browser, a build and a gateway with its tenants' databases: generous hooks, as the
+// machine may be busy (each waits for its event, none measures time).
+vi.setConfig({ hookTimeout: 120_000 });
 
 // The panel is built once for the file; the gateway serves that build (UI_DIR).
 const env: Record<string, string> = {};
