@@ -104,14 +104,15 @@ export class CookieJar {
 /**
  * Follows redirects the way a browser does, across the gateway and the provider, and fills
  * in the provider's login and consent forms as `login`. Ends at the first response that is
- * not a redirect or a form, or at a redirect to exactly `stopAt`.
+ * not a redirect or a form, or at a redirect to `stopAt` (exactly, or as it decides).
  */
 export async function browse(
   start: string,
   jar: CookieJar,
   login: string,
-  stopAt: string,
+  stopAt: string | ((url: string) => boolean),
 ): Promise<{ response: Response; url: string }> {
+  const stop = typeof stopAt === 'string' ? (url: string) => url === stopAt : stopAt;
   let url = start;
   let init: RequestInit = {};
   for (let hop = 0; hop < 20; hop++) {
@@ -125,7 +126,7 @@ export async function browse(
     const location = response.headers.get('location');
     if (response.status >= 300 && response.status < 400 && location !== null) {
       const next = new URL(location, url).href;
-      if (next === stopAt) return { response, url: next };
+      if (stop(next)) return { response, url: next };
       url = next;
       continue;
     }

@@ -29,7 +29,7 @@ afterAll(async () => {
   await b?.close();
   await a?.close();
   for (const redis of connections) await redis.close();
-});
+}, 180_000);
 
 const sessionStatus = (gateway: TestGateway, id: string) =>
   panelFetch(gateway.url, '/admin/v1/tenants/test/users', { session: id }).then((r) => r.status);

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditJson } from '../helpers/audit.js';
 import { startGateway, type TestGateway, upstreamConfig } from '../helpers/gateway.js';
 import { browse, CookieJar, startOidcProvider } from '../helpers/oidc-provider.js';
-import { panelFetch, SESSION_COOKIE, type SessionJson } from '../helpers/panel.js';
+import { panelFetch, SESSION_COOKIE, type SessionJson, sessionCookieOf } from '../helpers/panel.js';
 
 /** Single sign-on end to end: the gateway, a real OpenID Connect provider, a fetch "browser". */
 const suffix = Date.now().toString(36);
@@ -76,10 +76,11 @@ beforeAll(async () => {
     role: 'owner',
   });
 }, 60_000);
+// Generous: dropping the test databases waits for the server's checkpoints.
 afterAll(async () => {
   await gateway?.close();
   await provider?.close();
-});
+}, 180_000);
 
 /** Signs in through the provider as `login`: the session id, or the gateway's refusal. */
 async function sso(tenant: string, login: string, jar = new CookieJar()) {
@@ -197,6 +198,20 @@ describe('single sign-on with OpenID Connect', () => {
     expect(write.status).toBe(403);
   });
 
+  it('completes only in the browser that started the sign-in', async () => {
+    // Someone signs in as themselves and hands the callback link to another browser.
+    const theirs = new CookieJar();
+    const { url } = await browse(`${base}/ui/api/oidc/${existing}/login`, theirs, 'alice', (next) =>
+      next.startsWith(`${base}/ui/api/oidc/${existing}/callback?`),
+    );
+    const victim = await fetch(url, { redirect: 'manual' });
+    expect(victim.status).toBe(401);
+    expect(sessionCookieOf(victim)).toBeNull();
+    // The state is used up by the attempt: the link is worth nothing afterwards either.
+    const again = await fetch(url, { redirect: 'manual', headers: { cookie: theirs.header() } });
+    expect(again.status).toBe(401);
+  });
+
   it('answers unknown tenants, forged callbacks and bad paths with errors', async () => {
     const unknown = await panelFetch(base, '/ui/api/oidc/no-such-tenant/login');
     expect(unknown.status).toBe(404);
@@ -206,7 +221,7 @@ describe('single sign-on with OpenID Connect', () => {
     for (const query of ['', '?code=abc&state=forged', '?error=access_denied&state=x']) {
       const forged = await panelFetch(base, `/ui/api/oidc/${existing}/callback${query}`);
       expect(forged.status, query).toBe(401);
-      expect(forged.headers.getSetCookie()).toEqual([]);
+      expect(sessionCookieOf(forged)).toBeNull();
     }
     const long = await panelFetch(base, `/ui/api/oidc/${'x'.repeat(80)}/login`);
     expect(long.status).toBe(400);

@@ -23,7 +23,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await redis?.close();
   await services?.close();
-}, 60_000);
+}, 180_000);
 
 const stores: [string, () => SessionStore][] = [
   ['in-process', () => new MemorySessionStore()],

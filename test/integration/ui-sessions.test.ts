@@ -22,7 +22,7 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(async () => {
   await gateway?.close();
-});
+}, 180_000);
 
 const errorCode = async (response: Response) =>
   ((await response.json()) as { error?: { code?: string } }).error?.code;

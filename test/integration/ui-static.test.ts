@@ -41,7 +41,7 @@ describe('the admin panel at /ui', () => {
   afterAll(async () => {
     await gateway?.close();
     rmSync(dir, { recursive: true, force: true });
-  });
+  }, 180_000);
 
   const get = (path: string) => fetch(`${gateway.url}${path}`, { redirect: 'manual' });
 
@@ -125,7 +125,7 @@ describe('the session cookie over TLS', () => {
   afterAll(async () => {
     await agent?.close();
     await gateway?.close();
-  });
+  }, 180_000);
 
   it('is Secure, HttpOnly and SameSite=Strict', async () => {
     const address = gateway.app.server.address();

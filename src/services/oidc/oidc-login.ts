@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import * as client from 'openid-client';
 import type { OidcTenantConfig } from '../../config/oidc.js';
 import type { TenantRole } from '../../domain/roles.js';
@@ -17,7 +17,11 @@ interface Pending {
   tenant: string;
   verifier: string;
   nonce: string;
+  /** The hash of the browser binding: only the browser that started may finish. */
+  binding: string;
 }
+
+const digest = (value: string) => createHash('sha256').update(value).digest('base64url');
 
 export interface OidcLoginOptions {
   providers: readonly OidcTenantConfig[];
@@ -30,8 +34,7 @@ export interface OidcLoginOptions {
   onFailure?: (error: unknown) => void;
 }
 
-const pendingKey = (state: string) =>
-  `oidc:${createHash('sha256').update(state).digest('base64url')}`;
+const pendingKey = (state: string) => `oidc:${digest(state)}`;
 
 /**
  * Single sign-on to the admin panel with OpenID Connect, per tenant: the authorization code
@@ -49,16 +52,21 @@ export class OidcLogin {
     return this.options.providers.map((provider) => provider.tenant);
   }
 
-  /** Where to send the browser to sign in; its state waits here for the callback. */
-  async start(tenant: string): Promise<URL> {
+  /**
+   * Where to send the browser to sign in; its state waits here for the callback. `binding`
+   * goes to the browser in a cookie: a callback link made in another browser (someone
+   * signing a victim in to their own account) does not complete without it.
+   */
+  async start(tenant: string): Promise<{ url: URL; binding: string }> {
     const provider = this.provider(tenant);
     const configuration = await this.configuration(provider);
     const verifier = client.randomPKCECodeVerifier();
     const state = client.randomState();
     const nonce = client.randomNonce();
-    const pending: Pending = { tenant, verifier, nonce };
+    const binding = randomBytes(32).toString('base64url');
+    const pending: Pending = { tenant, verifier, nonce, binding: digest(binding) };
     await this.options.pending.putPending(pendingKey(state), JSON.stringify(pending), PENDING_MS);
-    return client.buildAuthorizationUrl(configuration, {
+    const url = client.buildAuthorizationUrl(configuration, {
       redirect_uri: provider.redirectUri.href,
       scope: provider.scopes,
       code_challenge: await client.calculatePKCECodeChallenge(verifier),
@@ -66,12 +74,14 @@ export class OidcLogin {
       state,
       nonce,
     });
+    return { url, binding };
   }
 
   /** Completes a sign-in from the provider's redirect (`query`: its query string). */
   async finish(
     tenant: string,
     query: URLSearchParams,
+    binding: string | undefined,
     context: SignInContext,
     previous?: string,
   ): Promise<{ id: string; session: ActiveSession }> {
@@ -79,7 +89,8 @@ export class OidcLogin {
     const state = query.get('state') ?? '';
     const raw = state === '' ? null : await this.options.pending.takePending(pendingKey(state));
     const pending = raw === null ? null : (JSON.parse(raw) as Pending);
-    if (pending === null || pending.tenant !== tenant) throw new GatewayError('oidc_login_failed');
+    if (pending === null || pending.tenant !== tenant || !sameBinding(pending, binding))
+      throw new GatewayError('oidc_login_failed');
     try {
       // The URL the provider redirected to, as registered: not rebuilt from the Host header.
       const current = new URL(provider.redirectUri.href);
@@ -142,6 +153,13 @@ export class OidcLogin {
     }
     return found;
   }
+}
+
+function sameBinding(pending: Pending, binding: string | undefined): boolean {
+  if (binding === undefined || binding === '') return false;
+  // Hashed again so both sides have one length, whatever the store held.
+  const hash = (value: string) => createHash('sha256').update(value).digest();
+  return timingSafeEqual(hash(digest(binding)), hash(pending.binding));
 }
 
 /** The role the provider's claim maps to, if any: the first of its values the mapping names. */
