@@ -89,8 +89,9 @@ describe('three gateways and two workers behind a load balancer, one gateway kil
       config: config(upstream.url),
       gateways: 3,
       workers: 2,
-      // A busy machine must not turn a slow Redis answer into a decision without it.
-      env: { REDIS_TIMEOUT_MS: '30000', USAGE_COMMIT_TIMEOUT_MS: '30000' },
+      // A busy machine must not turn a slow Redis answer into a decision without it, nor a
+      // leader's late lease renewal into a takeover (a second upstream call).
+      env: { REDIS_TIMEOUT_MS: '30000', USAGE_COMMIT_TIMEOUT_MS: '30000', DEDUP_LEASE_MS: '30000' },
     });
     await topology.start();
   }, 240_000);
