@@ -33,6 +33,8 @@ export interface LlmBackendOptions {
   logFile: string;
   /** A directory for `node --cpu-prof`, or null. */
   cpuProfDir: string | null;
+  /** Settings over the bench's own (the capacity bench: `USAGE_WORKERS=0`). */
+  env?: NodeJS.ProcessEnv;
 }
 
 interface Provisioned {
@@ -83,6 +85,8 @@ export class LlmBackend implements CacheSwitch {
   private readonly baseUrl: string;
   private readonly adminKey: string;
   private readonly dir = mkdtempSync(join(tmpdir(), 'llmb-bench-'));
+  /** The gateway's environment, which a `llm-backend worker` beside it shares. */
+  env: NodeJS.ProcessEnv = {};
 
   constructor(private readonly options: LlmBackendOptions) {
     this.baseUrl = `http://127.0.0.1:${options.port}`;
@@ -93,6 +97,12 @@ export class LlmBackend implements CacheSwitch {
 
   get pid(): number | null {
     return this.child?.pid ?? null;
+  }
+
+  /** The bench tenant's own database. */
+  get tenantDatabase(): string {
+    if (this.tenant === null) throw new Error('not provisioned');
+    return `${CONTROL_DB}_${this.tenant.tenantId}`;
   }
 
   async start(): Promise<Target> {
@@ -129,7 +139,9 @@ export class LlmBackend implements CacheSwitch {
       LOG_LEVEL: logLevel,
       USAGE_STREAM,
       SHUTDOWN_GRACE_MS: '2000',
+      ...this.options.env,
     };
+    this.env = env;
     const node: string[] = [];
     if (cpuProfDir !== null) {
       mkdirSync(cpuProfDir, { recursive: true });
@@ -226,11 +238,9 @@ export class LlmBackend implements CacheSwitch {
    * moving for `stallMs`), then counts the tenant's records.
    */
   async accounting(upstreamReceived: number, stallMs = 3000): Promise<Accounting> {
-    const tenant = this.tenant;
-    if (tenant === null) throw new Error('not provisioned');
     const answeredByStatus = await this.answered();
     const answered = Object.values(answeredByStatus).reduce((sum, n) => sum + n, 0);
-    const database = `${CONTROL_DB}_${tenant.tenantId}`;
+    const database = this.tenantDatabase;
     const count = async () =>
       Number((await sql<{ n: string }>(database, 'SELECT count(*) AS n FROM usage_records'))[0]?.n);
     const started = Date.now();

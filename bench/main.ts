@@ -22,6 +22,7 @@ import {
   describeAccounting,
   type Figures,
   figuresOf,
+  formatJson,
   markdownTable,
   rawTable,
 } from './report.js';
@@ -89,21 +90,6 @@ function build(): void {
     const { stdout, stderr } = error as { stdout?: string; stderr?: string };
     throw new Error(`npm run build failed:\n${stdout ?? ''}${stderr ?? ''}`);
   }
-}
-
-/** JSON laid out as Biome lays it out (lint checks these files): short scalar arrays on a line. */
-function formatJson(value: unknown): string {
-  const text = JSON.stringify(value, null, 2).replace(
-    /^( *)("[^"\n]*": )?\[\n([^[\]{}]*?)\n *\]/gm,
-    (whole, indent: string, key: string | undefined, items: string) => {
-      const line = `${indent}${key ?? ''}[${items
-        .split(',\n')
-        .map((item) => item.trim())
-        .join(', ')}]`;
-      return line.length <= 100 ? line : whole;
-    },
-  );
-  return `${text}\n`;
 }
 
 function commit(): string | null {

@@ -357,3 +357,18 @@ export function describeAccounting(a: Accounting): string {
     .map(([status, n]) => `status ${status}: ${n} answered, ${a.byStatus[status] ?? 0} recorded`);
   return `${head}: NOT ONE PER RESPONSE (${short.join('; ')}; ${a.deadLetters} dead letters).`;
 }
+
+/** JSON laid out as Biome lays it out (lint checks these files): short scalar arrays on a line. */
+export function formatJson(value: unknown): string {
+  const text = JSON.stringify(value, null, 2).replace(
+    /^( *)("[^"\n]*": )?\[\n([^[\]{}]*?)\n *\]/gm,
+    (whole, indent: string, key: string | undefined, items: string) => {
+      const line = `${indent}${key ?? ''}[${items
+        .split(',\n')
+        .map((item) => item.trim())
+        .join(', ')}]`;
+      return line.length <= 100 ? line : whole;
+    },
+  );
+  return `${text}\n`;
+}

@@ -6,7 +6,8 @@ import type { AddressInfo, Socket } from 'node:net';
  * What the compose file's nginx does in front of the api replicas (deploy/compose/nginx.conf):
  * each request goes to the next replica in turn, its body and answer streamed through
  * unbuffered, with X-Forwarded-For appended. (nginx also retries a refused connection on
- * the next replica; the tests never stop a replica behind it, so this proxy does not.)
+ * the next replica; this proxy does not: a test that stops a replica takes it out with
+ * `setUpstreams`, as a load balancer's health check would.)
  */
 export class RoundRobinProxy {
   private server: Server | null = null;
@@ -15,7 +16,12 @@ export class RoundRobinProxy {
   /** How many requests each upstream got, by its base URL. */
   readonly served = new Map<string, number>();
 
-  constructor(private readonly upstreams: readonly string[]) {}
+  constructor(private upstreams: readonly string[]) {}
+
+  /** The replicas from the next request on; requests under way keep theirs. */
+  setUpstreams(upstreams: readonly string[]): void {
+    this.upstreams = [...upstreams];
+  }
 
   get url(): string {
     const address = this.server?.address() as AddressInfo | undefined;

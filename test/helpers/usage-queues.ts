@@ -39,8 +39,8 @@ export function openQueue(
 }
 
 /** Removes a test stream and its dead letters. */
-export async function dropStream(stream: string): Promise<void> {
-  const redis = new Redis(TEST_REDIS_URL);
+export async function dropStream(stream: string, url = TEST_REDIS_URL): Promise<void> {
+  const redis = new Redis(url);
   try {
     await redis.del(stream, `${stream}:dead`);
   } finally {
