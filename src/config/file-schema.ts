@@ -10,6 +10,8 @@ const DatabaseServer = Type.Object(
     url_env: Type.Optional(Type.String({ minLength: 1 })),
     /** A URL to a streaming replica of the server, for reads that tolerate lag. */
     replica_url_env: Type.Optional(Type.String({ minLength: 1 })),
+    /** Replica lag (seconds) beyond which the replica's reads go to the server instead. */
+    max_replica_lag_seconds: Type.Optional(Type.Number({ minimum: 0, maximum: 86_400 })),
   },
   { additionalProperties: false },
 );

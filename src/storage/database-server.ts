@@ -117,8 +117,11 @@ export interface DatabaseServer {
   observeQueries(listener: QueryListener): () => void;
 }
 
-/** control: the control plane's database; tenant: a tenant's; admin: the server's own. */
-export type PoolKind = 'control' | 'tenant' | 'admin';
+/**
+ * control: the control plane's database; tenant: a tenant's; replica: a tenant's on a read
+ * replica; admin: the server's own.
+ */
+export type PoolKind = 'control' | 'tenant' | 'replica' | 'admin';
 
 export interface PoolStats {
   pool: PoolKind;
@@ -140,6 +143,8 @@ export class PostgresServer implements DatabaseServer {
   constructor(
     private readonly url: string,
     private readonly onIdleError: (error: Error) => void = () => {},
+    /** A read replica's tenant pools are told apart from the primary's in the metrics. */
+    private readonly tenantPool: 'tenant' | 'replica' = 'tenant',
   ) {
     this.controlDatabase = decodeURIComponent(new URL(url).pathname.slice(1)) || 'postgres';
     this.admin = this.pool(url, 2, 'admin');
@@ -187,7 +192,7 @@ export class PostgresServer implements DatabaseServer {
       assertDatabaseName(name);
       target.pathname = `/${name}`;
     }
-    const kind = name === null ? 'control' : 'tenant';
+    const kind = name === null ? 'control' : this.tenantPool;
     const pool = this.pool(target.toString(), options.maxConnections ?? 10, kind);
     // Kysely times each query (errors too); the listeners are read per query, so a handle
     // opened before the metrics existed (the control plane) is timed once they do.

@@ -38,8 +38,12 @@ export async function openStorage(
       : new PostgresServer(env.databaseUrl, options.onIdleError);
   let servers: DatabaseServers | undefined;
   try {
-    servers = DatabaseServers.of(server, options.databaseServers, options.onIdleError);
+    servers = DatabaseServers.of(server, options.databaseServers, {
+      onIdleError: options.onIdleError,
+    });
     await server.prepare();
+    // A replica is read from only once its lag is known: the first look, before serving.
+    await servers.ready();
   } catch (error) {
     await servers?.close();
     await server.close();

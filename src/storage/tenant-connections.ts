@@ -39,9 +39,12 @@ export class TenantConnections {
     return this.pool('primary', target, () => this.servers.primary(target.server));
   }
 
-  /** The database on its server's read replica, or the primary where there is none. */
+  /**
+   * The database on its server's read replica, or the primary where there is none, or while
+   * the replica lags beyond its bound (or does not answer).
+   */
   read(target: TenantDatabase): Kysely<TenantSchema> {
-    const replica = this.servers.replica(target.server);
+    const replica = this.servers.readReplica(target.server);
     return replica === null ? this.get(target) : this.pool('replica', target, () => replica);
   }
 

@@ -135,6 +135,8 @@ export async function composeForTest(
     if (options.exportDirectory === undefined)
       rmSync(exportDirectory, { recursive: true, force: true });
   });
+  // As openStorage does: a replica is read from once its lag is known.
+  await storage.servers.ready();
   const overrides: BackendOverrides = {
     bus: options.bus,
     ledger: options.ledger,
