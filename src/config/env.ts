@@ -26,6 +26,11 @@ export interface EnvConfig {
   port: number;
   host: string;
   databaseUrl: string | null;
+  /**
+   * DATABASE_URL's server reached directly, not through a transaction-mode pooler: for
+   * migrations (their lock is a session's) and creating and dropping databases. null: DATABASE_URL.
+   */
+  databaseDirectUrl: string | null;
   redisUrl: string | null;
   /** The CA (PEM) a `rediss://` server's certificate is checked against; null: the system's. */
   redisTlsCa: string | null;
@@ -233,6 +238,18 @@ export function readEnv(env: Env, errors: string[]): EnvConfig {
     errors,
   );
   checkPostgresTlsFiles(databaseUrl, 'DATABASE_URL', errors);
+  const databaseDirectUrl = url(
+    readSecret(env, 'DATABASE_DIRECT_URL', errors),
+    'DATABASE_DIRECT_URL',
+    ['postgres:', 'postgresql:'],
+    errors,
+  );
+  checkPostgresTlsFiles(databaseDirectUrl, 'DATABASE_DIRECT_URL', errors);
+  if (databaseDirectUrl !== null && databaseUrl === null) {
+    errors.push(
+      'DATABASE_DIRECT_URL needs DATABASE_URL: the embedded databases (PGlite) have no pooler',
+    );
+  }
   const redisUrl = url(
     readSecret(env, 'REDIS_URL', errors),
     'REDIS_URL',
@@ -243,6 +260,7 @@ export function readEnv(env: Env, errors: string[]): EnvConfig {
     port: integer(env, 'PORT', 8000, 0, 65535, errors),
     host: env.HOST || '127.0.0.1',
     databaseUrl,
+    databaseDirectUrl,
     redisUrl,
     redisTlsCa: readRedisCa(env.REDIS_TLS_CA_FILE, redisUrl, errors),
     tls: readTlsFiles(env.TLS_CERT_FILE, env.TLS_KEY_FILE, errors),

@@ -8,6 +8,8 @@ const DatabaseServer = Type.Object(
   {
     /** A URL to any database on the server; its role creates and drops tenant databases. */
     url_env: Type.Optional(Type.String({ minLength: 1 })),
+    /** The same server reached directly, past a transaction-mode pooler: migrations, DDL. */
+    direct_url_env: Type.Optional(Type.String({ minLength: 1 })),
     /** A URL to a streaming replica of the server, for reads that tolerate lag. */
     replica_url_env: Type.Optional(Type.String({ minLength: 1 })),
     /** Replica lag (seconds) beyond which the replica's reads go to the server instead. */

@@ -42,8 +42,8 @@ export class DatabaseServers {
       throw new Error('database_servers needs DATABASE_URL: the embedded databases have none');
     }
     const owned: DatabaseServer[] = [];
-    const open = (url: string, tenantPool: 'tenant' | 'replica') => {
-      const server = new PostgresServer(url, onIdleError, tenantPool);
+    const open = (url: string, tenantPool: 'tenant' | 'replica', directUrl?: string | null) => {
+      const server = new PostgresServer(url, onIdleError, tenantPool, directUrl ?? null);
       owned.push(server);
       return server;
     };
@@ -53,7 +53,7 @@ export class DatabaseServers {
     for (const config of configs) {
       const { replicaUrl } = config;
       entries.set(config.name, {
-        primary: config.url === null ? control : open(config.url, 'tenant'),
+        primary: config.url === null ? control : open(config.url, 'tenant', config.directUrl),
         replica: replicaUrl === null ? null : open(replicaUrl, 'replica'),
         lag:
           replicaUrl === null

@@ -5,7 +5,6 @@ import { TENANT, TENANT_SLUG, type Tenant } from '../../domain/tenant.js';
 import { GatewayError } from '../../errors/gateway-error.js';
 import type { ControlSchema } from '../../storage/control-schema.js';
 import { isDatabaseName, tenantDatabaseName } from '../../storage/database-server.js';
-import { migrateToLatest } from '../../storage/migrations/index.js';
 import { type TenantChanges, TenantRepository } from '../../storage/repositories/tenants.js';
 import type { TenantConnections } from '../../storage/tenant-connections.js';
 import type { TenantSchema } from '../../storage/tenant-schema.js';
@@ -90,7 +89,7 @@ export class TenantService {
     const registered = await this.registered(input.slug, server, input.name, allowedModels);
     const { connections } = this.options;
     await connections.servers.primary(registered.server).create(registered.databaseName);
-    await migrateToLatest(connections.get(registered) as Kysely<unknown>, 'tenant');
+    await connections.migrate(registered);
     const { after } = await this.changes.platform(this.options.control, actor, {
       action: 'tenant.create',
       kind: TENANT,
@@ -245,7 +244,7 @@ export class TenantService {
     const { connections } = this.options;
     for (const [index, tenant] of tenants.entries()) {
       await connections.servers.primary(tenant.server).create(tenant.databaseName);
-      const applied = await migrateToLatest(connections.get(tenant) as Kysely<unknown>, 'tenant');
+      const applied = await connections.migrate(tenant);
       onProgress(index + 1, tenants.length, tenant, applied);
     }
   }
