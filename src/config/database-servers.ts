@@ -24,6 +24,8 @@ export interface DatabaseServerConfig {
    * DEFAULT_MAX_REPLICA_LAG_SECONDS.
    */
   maxReplicaLagSeconds?: number;
+  /** How many tenants automatic placement (TENANT_PLACEMENT) puts here; null: no limit. */
+  maxTenants?: number | null;
 }
 
 /** How far a replica may fall behind before its reads go back to the primary. */
@@ -99,6 +101,7 @@ function resolveServer(
       : postgresUrl(entry.direct_url_env, `${path}/direct_url_env`, env, errors),
     replicaUrl: postgresUrl(entry.replica_url_env, `${path}/replica_url_env`, env, errors),
     maxReplicaLagSeconds: entry.max_replica_lag_seconds ?? DEFAULT_MAX_REPLICA_LAG_SECONDS,
+    maxTenants: entry.max_tenants ?? null,
   };
 }
 

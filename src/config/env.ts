@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isWellFormedApiKey } from '../domain/key-format.js';
 import { isAllowListEntry } from '../utils/hosts.js';
+import { type PlacementPolicy, readPlacementPolicy } from './placement.js';
 import { checkPostgresTlsFiles, readRedisCa, readTlsFiles, type TlsFiles } from './tls.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -67,6 +68,8 @@ export interface EnvConfig {
   shutdownGraceMs: number;
   /** How long a deleted tenant's database is kept before `tenant purge` drops it. */
   tenantDeletionGraceHours: number;
+  /** Where tenants created without a server go (see services/tenancy/placement.ts). */
+  tenantPlacement: PlacementPolicy;
   /** Days a stored Responses API response is kept; 0: until deleted. */
   responsesRetentionDays: number;
   /** The largest file /v1/files accepts. */
@@ -291,6 +294,7 @@ export function readEnv(env: Env, errors: string[]): EnvConfig {
     },
     shutdownGraceMs: integer(env, 'SHUTDOWN_GRACE_MS', 30_000, 0, 3_600_000, errors),
     tenantDeletionGraceHours: integer(env, 'TENANT_DELETION_GRACE_HOURS', 72, 0, 8760, errors),
+    tenantPlacement: readPlacementPolicy(env.TENANT_PLACEMENT, errors),
     responsesRetentionDays: integer(env, 'RESPONSES_RETENTION_DAYS', 30, 0, 3650, errors),
     filesMaxBytes: integer(env, 'FILES_MAX_BYTES', 100 * 1024 ** 2, 1024, 1024 ** 3, errors),
     filesTenantQuotaBytes: integer(

@@ -12,6 +12,8 @@ const DatabaseServer = Type.Object(
     direct_url_env: Type.Optional(Type.String({ minLength: 1 })),
     /** A URL to a streaming replica of the server, for reads that tolerate lag. */
     replica_url_env: Type.Optional(Type.String({ minLength: 1 })),
+    /** How many tenants automatic placement puts on the server; absent: no limit. */
+    max_tenants: Type.Optional(Type.Integer({ minimum: 0 })),
     /** Replica lag (seconds) beyond which the replica's reads go to the server instead. */
     max_replica_lag_seconds: Type.Optional(Type.Number({ minimum: 0, maximum: 86_400 })),
   },

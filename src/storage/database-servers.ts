@@ -12,6 +12,8 @@ interface ServerEntry {
   replica: DatabaseServer | null;
   /** The replica's lag, looked at in the background; null: no replica. */
   lag: ReplicaLagMonitor | null;
+  /** How many tenants automatic placement puts here; null: no limit. */
+  maxTenants: number | null;
 }
 
 export interface DatabaseServersOptions {
@@ -48,11 +50,12 @@ export class DatabaseServers {
       return server;
     };
     const entries = new Map<string, ServerEntry>([
-      [DEFAULT_DATABASE_SERVER, { primary: control, replica: null, lag: null }],
+      [DEFAULT_DATABASE_SERVER, { primary: control, replica: null, lag: null, maxTenants: null }],
     ]);
     for (const config of configs) {
       const { replicaUrl } = config;
       entries.set(config.name, {
+        maxTenants: config.maxTenants ?? null,
         primary: config.url === null ? control : open(config.url, 'tenant', config.directUrl),
         replica: replicaUrl === null ? null : open(replicaUrl, 'replica'),
         lag:
@@ -86,6 +89,11 @@ export class DatabaseServers {
 
   names(): string[] {
     return [...this.entries.keys()];
+  }
+
+  /** How many tenants automatic placement puts on the server; null: no limit. */
+  maxTenants(name: string | null): number | null {
+    return this.entry(name).maxTenants;
   }
 
   primary(name: string | null): DatabaseServer {

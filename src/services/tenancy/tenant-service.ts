@@ -11,6 +11,7 @@ import type { TenantSchema } from '../../storage/tenant-schema.js';
 import { newId } from '../../utils/ids.js';
 import { validAllowedModels } from '../access/model-access.js';
 import { ChangeRecorder } from '../audit/changes.js';
+import type { TenantPlacement } from './placement.js';
 import { type PurgeOptions, type PurgeResult, purgeDue } from './tenant-purge.js';
 
 export type { PurgeOptions, PurgeResult, Tenant };
@@ -22,6 +23,8 @@ export interface TenantServiceOptions {
   connections: TenantConnections;
   /** How long a deleted tenant's database is kept before it is dropped. */
   deletionGraceMs: number;
+  /** Chooses the server of a tenant created without one; absent: the control plane's. */
+  placement?: TenantPlacement;
   /** Where a tenant's final export is written before its database is dropped. */
   exportDirectory: string;
   /**
@@ -71,6 +74,18 @@ export class TenantService {
   }
 
   /**
+   * The server named, or for none the placement's choice. A slug registered already is
+   * left to `registered()`: it refuses a taken slug, and resumes a provisioning only on the
+   * server named for it, as without placement.
+   */
+  private async serverFor(slug: string, name: string | null | undefined): Promise<string | null> {
+    const { placement } = this.options;
+    if (name !== undefined && name !== null) return this.serverOf(name);
+    if (placement === undefined || (await this.registry.findBySlug(slug)) !== null) return null;
+    return placement.choose();
+  }
+
+  /**
    * Registers the tenant, then creates and migrates its database on `server` (a name in
    * `database_servers`; default: the control plane's server).
    */
@@ -84,7 +99,7 @@ export class TenantService {
         param: 'slug',
       });
     }
-    const server = this.serverOf(input.server);
+    const server = await this.serverFor(input.slug, input.server);
     const allowedModels = validAllowedModels(input.allowedModels ?? null);
     const registered = await this.registered(input.slug, server, input.name, allowedModels);
     const { connections } = this.options;
