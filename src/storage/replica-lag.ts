@@ -44,6 +44,7 @@ export class ReplicaLagMonitor {
   private lag: number | null = null;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
+  private failing = false;
   private readonly first: Promise<void>;
   private current: Promise<void>;
 
@@ -87,9 +88,12 @@ export class ReplicaLagMonitor {
       const { rows } = await this.pool.query<{ lag: number | null }>(LAG_QUERY);
       // Null: a standby that has replayed no commit since it started; its age is unknown.
       this.lag = rows[0]?.lag ?? null;
+      this.failing = false;
     } catch (error) {
+      // Told once when the replica stops answering, not at every check until it is back.
+      if (!this.failing) this.options.onError?.(error as Error);
+      this.failing = true;
       this.lag = null;
-      this.options.onError?.(error as Error);
     }
     if (this.closed) return;
     // Scheduled after the answer, so a slow replica never has two checks in flight.
