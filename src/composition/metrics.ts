@@ -23,6 +23,7 @@ export function watchStorage(
   instruments.pipeline.watchWebhooks(() => backends.dueIndex.size());
   const servers = storage.servers.all();
   instruments.system.watchPools(() => servers.flatMap((server) => server.pools()));
+  instruments.system.watchReplicas(() => storage.servers.replicaLags());
   const undo = servers.map((server) => server.observeQueries(instruments.system.query));
   return () => {
     for (const stop of undo) stop();

@@ -23,6 +23,7 @@ import { PlatformKeyService } from '../services/keys/platform-key-service.js';
 import type { Ledger } from '../services/limits/ledger.js';
 import { LimitRuleService } from '../services/limits/limit-rules.js';
 import { QuotaService } from '../services/limits/quotas.js';
+import { buildTenantPlacement } from '../services/tenancy/placement.js';
 import { TenantService } from '../services/tenancy/tenant-service.js';
 import { UserService } from '../services/tenancy/user-service.js';
 import type { ProvisionalUsage } from '../services/usage/provisional-usage.js';
@@ -110,6 +111,7 @@ export function buildServices({
     control: storage.control,
     connections: storage.tenants,
     deletionGraceMs: env.tenantDeletionGraceHours * 3_600_000,
+    placement: buildTenantPlacement(env.tenantPlacement, storage.servers, storage.control),
     exportDirectory: env.exportDir,
     changes,
     forgetCaches: async (tenantId) => {

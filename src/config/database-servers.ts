@@ -11,9 +11,25 @@ export interface DatabaseServerConfig {
   name: string;
   /** Any database on the server, whose role creates the tenant databases; null: DATABASE_URL's. */
   url: string | null;
+  /**
+   * The server reached directly rather than through a transaction-mode pooler (PgBouncer),
+   * for migrations and creating and dropping databases; null: `url` (DATABASE_DIRECT_URL's
+   * for the default server).
+   */
+  directUrl?: string | null;
   /** A streaming replica of the server, for reads that tolerate lag; null: none. */
   replicaUrl: string | null;
+  /**
+   * Replica lag in seconds beyond which the replica's reads go to the server itself; absent:
+   * DEFAULT_MAX_REPLICA_LAG_SECONDS.
+   */
+  maxReplicaLagSeconds?: number;
+  /** How many tenants automatic placement (TENANT_PLACEMENT) puts here; null: no limit. */
+  maxTenants?: number | null;
 }
+
+/** How far a replica may fall behind before its reads go back to the primary. */
+export const DEFAULT_MAX_REPLICA_LAG_SECONDS = 10;
 
 const POSTGRES_PROTOCOLS = ['postgres:', 'postgresql:'];
 
@@ -67,10 +83,25 @@ function resolveServer(
       `CONFIG_FILE ${path}: url_env is required (the variable holding a URL to any database on that server)`,
     );
   }
+  if (isDefault && entry.direct_url_env !== undefined) {
+    errors.push(
+      `CONFIG_FILE ${path}/direct_url_env: not allowed on the default server; set DATABASE_DIRECT_URL`,
+    );
+  }
+  if (entry.max_replica_lag_seconds !== undefined && entry.replica_url_env === undefined) {
+    errors.push(
+      `CONFIG_FILE ${path}/max_replica_lag_seconds: needs replica_url_env (there is no replica to bound)`,
+    );
+  }
   return {
     name,
     url: isDefault ? null : postgresUrl(entry.url_env, `${path}/url_env`, env, errors),
+    directUrl: isDefault
+      ? null
+      : postgresUrl(entry.direct_url_env, `${path}/direct_url_env`, env, errors),
     replicaUrl: postgresUrl(entry.replica_url_env, `${path}/replica_url_env`, env, errors),
+    maxReplicaLagSeconds: entry.max_replica_lag_seconds ?? DEFAULT_MAX_REPLICA_LAG_SECONDS,
+    maxTenants: entry.max_tenants ?? null,
   };
 }
 

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isWellFormedApiKey } from '../domain/key-format.js';
 import { isAllowListEntry } from '../utils/hosts.js';
+import { type PlacementPolicy, readPlacementPolicy } from './placement.js';
 import { checkPostgresTlsFiles, readRedisCa, readTlsFiles, type TlsFiles } from './tls.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -26,6 +27,11 @@ export interface EnvConfig {
   port: number;
   host: string;
   databaseUrl: string | null;
+  /**
+   * DATABASE_URL's server reached directly, not through a transaction-mode pooler: for
+   * migrations (their lock is a session's) and creating and dropping databases. null: DATABASE_URL.
+   */
+  databaseDirectUrl: string | null;
   redisUrl: string | null;
   /** The CA (PEM) a `rediss://` server's certificate is checked against; null: the system's. */
   redisTlsCa: string | null;
@@ -62,6 +68,8 @@ export interface EnvConfig {
   shutdownGraceMs: number;
   /** How long a deleted tenant's database is kept before `tenant purge` drops it. */
   tenantDeletionGraceHours: number;
+  /** Where tenants created without a server go (see services/tenancy/placement.ts). */
+  tenantPlacement: PlacementPolicy;
   /** Days a stored Responses API response is kept; 0: until deleted. */
   responsesRetentionDays: number;
   /** The largest file /v1/files accepts. */
@@ -247,6 +255,18 @@ export function readEnv(env: Env, errors: string[]): EnvConfig {
     errors,
   );
   checkPostgresTlsFiles(databaseUrl, 'DATABASE_URL', errors);
+  const databaseDirectUrl = url(
+    readSecret(env, 'DATABASE_DIRECT_URL', errors),
+    'DATABASE_DIRECT_URL',
+    ['postgres:', 'postgresql:'],
+    errors,
+  );
+  checkPostgresTlsFiles(databaseDirectUrl, 'DATABASE_DIRECT_URL', errors);
+  if (databaseDirectUrl !== null && databaseUrl === null) {
+    errors.push(
+      'DATABASE_DIRECT_URL needs DATABASE_URL: the embedded databases (PGlite) have no pooler',
+    );
+  }
   const redisUrl = url(
     readSecret(env, 'REDIS_URL', errors),
     'REDIS_URL',
@@ -257,6 +277,7 @@ export function readEnv(env: Env, errors: string[]): EnvConfig {
     port: integer(env, 'PORT', 8000, 0, 65535, errors),
     host: env.HOST || '127.0.0.1',
     databaseUrl,
+    databaseDirectUrl,
     redisUrl,
     redisTlsCa: readRedisCa(env.REDIS_TLS_CA_FILE, redisUrl, errors),
     tls: readTlsFiles(env.TLS_CERT_FILE, env.TLS_KEY_FILE, errors),
@@ -287,6 +308,7 @@ export function readEnv(env: Env, errors: string[]): EnvConfig {
     },
     shutdownGraceMs: integer(env, 'SHUTDOWN_GRACE_MS', 30_000, 0, 3_600_000, errors),
     tenantDeletionGraceHours: integer(env, 'TENANT_DELETION_GRACE_HOURS', 72, 0, 8760, errors),
+    tenantPlacement: readPlacementPolicy(env.TENANT_PLACEMENT, errors),
     responsesRetentionDays: integer(env, 'RESPONSES_RETENTION_DAYS', 30, 0, 3650, errors),
     filesMaxBytes: integer(env, 'FILES_MAX_BYTES', 100 * 1024 ** 2, 1024, 1024 ** 3, errors),
     filesTenantQuotaBytes: integer(

@@ -8,8 +8,14 @@ const DatabaseServer = Type.Object(
   {
     /** A URL to any database on the server; its role creates and drops tenant databases. */
     url_env: Type.Optional(Type.String({ minLength: 1 })),
+    /** The same server reached directly, past a transaction-mode pooler: migrations, DDL. */
+    direct_url_env: Type.Optional(Type.String({ minLength: 1 })),
     /** A URL to a streaming replica of the server, for reads that tolerate lag. */
     replica_url_env: Type.Optional(Type.String({ minLength: 1 })),
+    /** How many tenants automatic placement puts on the server; absent: no limit. */
+    max_tenants: Type.Optional(Type.Integer({ minimum: 0 })),
+    /** Replica lag (seconds) beyond which the replica's reads go to the server instead. */
+    max_replica_lag_seconds: Type.Optional(Type.Number({ minimum: 0, maximum: 86_400 })),
   },
   { additionalProperties: false },
 );

@@ -181,6 +181,11 @@ export const errorRegistry = {
     type: 'server_error',
     message: 'The server is shutting down or not ready; retry shortly.',
   },
+  database_servers_full: {
+    status: 503,
+    type: 'server_error',
+    message: 'Every database server a new tenant may go to has reached its max_tenants.',
+  },
   model_unavailable: {
     status: 503,
     type: 'server_error',

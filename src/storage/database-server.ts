@@ -106,6 +106,12 @@ export interface DatabaseServer {
   prepare(): Promise<void>;
   /** A new handle on a database (null: the control plane); the caller destroys it. */
   open<DB>(name: string | null, options?: { maxConnections?: number }): Kysely<DB>;
+  /**
+   * A new one-connection handle on a database that reaches the server directly, past a
+   * transaction-mode pooler, for what needs a session of its own (the migrations' lock); the
+   * caller destroys it. Null: there is no separate direct route, so `open`'s handles will do.
+   */
+  openDirect<DB>(name: string | null): Kysely<DB> | null;
   exists(name: string): Promise<boolean>;
   /** Creates the database if it does not exist yet. */
   create(name: string): Promise<void>;
@@ -117,8 +123,11 @@ export interface DatabaseServer {
   observeQueries(listener: QueryListener): () => void;
 }
 
-/** control: the control plane's database; tenant: a tenant's; admin: the server's own. */
-export type PoolKind = 'control' | 'tenant' | 'admin';
+/**
+ * control: the control plane's database; tenant: a tenant's; replica: a tenant's on a read
+ * replica; admin: the server's own.
+ */
+export type PoolKind = 'control' | 'tenant' | 'replica' | 'admin';
 
 export interface PoolStats {
   pool: PoolKind;
@@ -140,9 +149,16 @@ export class PostgresServer implements DatabaseServer {
   constructor(
     private readonly url: string,
     private readonly onIdleError: (error: Error) => void = () => {},
+    /** A read replica's tenant pools are told apart from the primary's in the metrics. */
+    private readonly tenantPool: 'tenant' | 'replica' = 'tenant',
+    /**
+     * The server past a transaction-mode pooler: creating and dropping databases (a pooler
+     * keeps server connections to a database open, which a drop waits for) and migrations.
+     */
+    private readonly directUrl: string | null = null,
   ) {
     this.controlDatabase = decodeURIComponent(new URL(url).pathname.slice(1)) || 'postgres';
-    this.admin = this.pool(url, 2, 'admin');
+    this.admin = this.pool(directUrl ?? url, 2, 'admin');
   }
 
   pools(): PoolStats[] {
@@ -182,13 +198,21 @@ export class PostgresServer implements DatabaseServer {
   }
 
   open<DB>(name: string | null, options: { maxConnections?: number } = {}): Kysely<DB> {
-    const target = new URL(this.url);
+    const kind = name === null ? 'control' : this.tenantPool;
+    return this.handle(this.url, name, options.maxConnections ?? 10, kind);
+  }
+
+  openDirect<DB>(name: string | null): Kysely<DB> | null {
+    return this.directUrl === null ? null : this.handle(this.directUrl, name, 1, 'admin');
+  }
+
+  private handle<DB>(base: string, name: string | null, max: number, kind: PoolKind): Kysely<DB> {
+    const target = new URL(base);
     if (name !== null) {
       assertDatabaseName(name);
       target.pathname = `/${name}`;
     }
-    const kind = name === null ? 'control' : 'tenant';
-    const pool = this.pool(target.toString(), options.maxConnections ?? 10, kind);
+    const pool = this.pool(target.toString(), max, kind);
     // Kysely times each query (errors too); the listeners are read per query, so a handle
     // opened before the metrics existed (the control plane) is timed once they do.
     const log = (event: LogEvent) => {
@@ -308,6 +332,11 @@ export class PGliteServer implements DatabaseServer {
   ) {
     this.unlock = lockDirectory(root);
     this.templateDirectory = options.templateDirectory ?? join(root, 'template');
+  }
+
+  /** In-process: no pooler to go around. */
+  openDirect(): null {
+    return null;
   }
 
   /** In-process databases: no connections to pool. */

@@ -35,24 +35,32 @@ export async function openStorage(
   const server: DatabaseServer =
     env.databaseUrl === null
       ? new PGliteServer(join(env.dataDir, 'pglite'))
-      : new PostgresServer(env.databaseUrl, options.onIdleError);
+      : new PostgresServer(env.databaseUrl, options.onIdleError, 'tenant', env.databaseDirectUrl);
   let servers: DatabaseServers | undefined;
   try {
-    servers = DatabaseServers.of(server, options.databaseServers, options.onIdleError);
+    servers = DatabaseServers.of(server, options.databaseServers, {
+      onIdleError: options.onIdleError,
+    });
     await server.prepare();
+    // A replica is read from only once its lag is known: the first look, before serving.
+    await servers.ready();
   } catch (error) {
     await servers?.close();
     await server.close();
     throw error;
   }
   const control = server.open<ControlSchema>(null, { maxConnections: 10 });
+  // Past PgBouncer where DATABASE_DIRECT_URL says how: the migrations' lock is a session's.
+  const direct = server.openDirect<unknown>(null);
   try {
-    await migrateToLatest(control as Kysely<unknown>, 'control');
+    await migrateToLatest(direct ?? (control as Kysely<unknown>), 'control');
   } catch (error) {
     await control.destroy().catch(() => {});
     await servers.close();
     await server.close();
     throw error;
+  } finally {
+    await direct?.destroy();
   }
   // PGlite holds a whole database in memory per open directory, so fewer stay open.
   const tenants = new TenantConnections(servers, {

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import { DEFAULT_DATABASE_SERVER } from '../config/database-servers.js';
 import type { DatabaseServer } from './database-server.js';
 import type { DatabaseServers } from './database-servers.js';
+import { migrateToLatest } from './migrations/index.js';
 import type { TenantSchema } from './tenant-schema.js';
 
 export interface TenantConnectionsOptions {
@@ -39,10 +40,28 @@ export class TenantConnections {
     return this.pool('primary', target, () => this.servers.primary(target.server));
   }
 
-  /** The database on its server's read replica, or the primary where there is none. */
+  /**
+   * The database on its server's read replica, or the primary where there is none, or while
+   * the replica lags beyond its bound (or does not answer).
+   */
   read(target: TenantDatabase): Kysely<TenantSchema> {
-    const replica = this.servers.replica(target.server);
+    const replica = this.servers.readReplica(target.server);
     return replica === null ? this.get(target) : this.pool('replica', target, () => replica);
+  }
+
+  /**
+   * Brings the database to the latest schema, past PgBouncer where its server has a direct
+   * URL (the migrations' lock is a session's, which transaction pooling does not keep), else
+   * over its pool. Returns the migrations applied now.
+   */
+  async migrate(target: TenantDatabase): Promise<string[]> {
+    const direct = this.servers.primary(target.server).openDirect<unknown>(target.databaseName);
+    if (direct === null) return migrateToLatest(this.get(target) as Kysely<unknown>, 'tenant');
+    try {
+      return await migrateToLatest(direct, 'tenant');
+    } finally {
+      await direct.destroy();
+    }
   }
 
   get size(): number {

@@ -8,6 +8,7 @@ import { compose, type Role, type Root } from '../../src/composition/root.js';
 import type { Services } from '../../src/composition/services.js';
 import type { DatabaseServerConfig } from '../../src/config/database-servers.js';
 import { type AppConfig, loadConfig } from '../../src/config/load.js';
+import type { PlacementPolicy } from '../../src/config/placement.js';
 import type { IdempotencyStore, ResponseStore } from '../../src/services/cache/store.js';
 import type { FlightExchange } from '../../src/services/dedup/exchange.js';
 import type { EventLog } from '../../src/services/events/event-log.js';
@@ -65,6 +66,8 @@ export interface TestServicesOptions {
   clock?: () => Date;
   /** Default: no allow-list, 2 s timeouts and 50 ms retries. */
   webhooks?: { allowedHosts?: string[]; timeoutMs?: number; retryBaseMs?: number };
+  /** TENANT_PLACEMENT; default: as the config says (`default`). */
+  placement?: PlacementPolicy;
   /** Spans of a `serve` root go here, tracing on; default: as the config says (off). */
   spanExporter?: SpanExporter;
 }
@@ -89,6 +92,7 @@ function testConfig(
       ...config.env,
       masterKey: config.env.masterKey ?? TEST_MASTER_KEY,
       tenantDeletionGraceHours: (options.deletionGraceMs ?? 0) / 3_600_000,
+      tenantPlacement: options.placement ?? config.env.tenantPlacement,
       exportDir: exportDirectory,
       webhookAllowedHosts: options.webhooks?.allowedHosts ?? [],
       webhookTimeoutMs: options.webhooks?.timeoutMs ?? 2000,
@@ -138,6 +142,8 @@ export async function composeForTest(
     if (options.exportDirectory === undefined)
       rmSync(exportDirectory, { recursive: true, force: true });
   });
+  // As openStorage does: a replica is read from once its lag is known.
+  await storage.servers.ready();
   const overrides: BackendOverrides = {
     bus: options.bus,
     ledger: options.ledger,

@@ -258,6 +258,8 @@ describe('tenant connection pools', () => {
     const servers = DatabaseServers.of(backend.server, [
       { name: 'default', url: null, replicaUrl: backend.url },
     ]);
+    // The replica is read from once its lag is known.
+    await servers.ready();
     const connections = new TenantConnections(servers, {
       maxOpen: 2,
       maxConnectionsPerTenant: 1,

@@ -53,9 +53,30 @@ describe('loadConfig: database_servers', () => {
       },
     );
     expect(config.databaseServers).toEqual([
-      { name: 'default', url: null, replicaUrl: `${CONTROL}?application_name=replica` },
-      { name: 'eu-1', url: EU1, replicaUrl: EU1_REPLICA },
-      { name: 'us-2', url: 'postgresql://db-us2.internal/postgres', replicaUrl: null },
+      {
+        name: 'default',
+        url: null,
+        replicaUrl: `${CONTROL}?application_name=replica`,
+        directUrl: null,
+        maxReplicaLagSeconds: 10,
+        maxTenants: null,
+      },
+      {
+        name: 'eu-1',
+        url: EU1,
+        replicaUrl: EU1_REPLICA,
+        directUrl: null,
+        maxReplicaLagSeconds: 10,
+        maxTenants: null,
+      },
+      {
+        name: 'us-2',
+        url: 'postgresql://db-us2.internal/postgres',
+        replicaUrl: null,
+        directUrl: null,
+        maxReplicaLagSeconds: 10,
+        maxTenants: null,
+      },
     ]);
     expect(Object.isFrozen(config.databaseServers)).toBe(true);
   });
@@ -140,6 +161,46 @@ describe('loadConfig: database_servers over TLS', () => {
     writeFileSync(ca, 'a CA file; only its being readable is checked here\n');
     const url = `${EU1}?sslmode=verify-full&sslrootcert=${ca}`;
     const config = load({ 'eu-1': { url_env: 'EU1_DATABASE_URL' } }, { EU1_DATABASE_URL: url });
-    expect(config.databaseServers).toEqual([{ name: 'eu-1', url, replicaUrl: null }]);
+    expect(config.databaseServers).toEqual([
+      {
+        name: 'eu-1',
+        url,
+        replicaUrl: null,
+        directUrl: null,
+        maxReplicaLagSeconds: 10,
+        maxTenants: null,
+      },
+    ]);
+  });
+});
+
+describe('max_tenants and TENANT_PLACEMENT', () => {
+  it('reads a capacity per server, the default server included', () => {
+    const config = load(
+      { default: { max_tenants: 0 }, 'eu-1': { url_env: 'EU1_DATABASE_URL', max_tenants: 500 } },
+      { EU1_DATABASE_URL: EU1, TENANT_PLACEMENT: 'most-room' },
+    );
+    expect(config.databaseServers.map(({ name, maxTenants }) => ({ name, maxTenants }))).toEqual([
+      { name: 'default', maxTenants: 0 },
+      { name: 'eu-1', maxTenants: 500 },
+    ]);
+    expect(config.env.tenantPlacement).toBe('most-room');
+    expect(load({}, {}).env.tenantPlacement).toBe('default');
+  });
+
+  it('refuses a capacity that is not a whole number of at least 0, and an unknown policy', () => {
+    for (const bad of [-1, 1.5, 'many']) {
+      const problems = problemsOf(
+        { 'eu-1': { url_env: 'EU1_DATABASE_URL', max_tenants: bad } },
+        {
+          EU1_DATABASE_URL: EU1,
+        },
+      );
+      expect(problems.join('\n'), String(bad)).toContain('/database_servers/eu-1/max_tenants');
+    }
+    const problems = problemsOf({}, { TENANT_PLACEMENT: 'round-robin' });
+    expect(problems).toContain(
+      "TENANT_PLACEMENT must be one of default, most-room, got 'round-robin'",
+    );
   });
 });

@@ -10,6 +10,14 @@ export interface PoolView {
   waiting: number;
 }
 
+/** A read replica's lag as last looked at (see ReplicaLagMonitor). */
+export interface ReplicaView {
+  server: string;
+  /** null: unknown (not looked at yet, or not answering). */
+  lagSeconds: number | null;
+  inUse: boolean;
+}
+
 export interface SystemMetrics {
   /** One database query's time, by pool. */
   query(pool: string, seconds: number): void;
@@ -18,6 +26,8 @@ export interface SystemMetrics {
   redisError(connection: string): void;
   /** Where the pools are read from at scrape time (they come and go with tenants). */
   watchPools(pools: () => Iterable<PoolView>): void;
+  /** Where the replicas' lags are read from at scrape time. */
+  watchReplicas(replicas: () => Iterable<ReplicaView>): void;
 }
 
 const PREFIX = 'llm_backend_';
@@ -41,7 +51,7 @@ export function systemMetrics(registry: Registry, role: string): SystemMetrics {
   let pools: () => Iterable<PoolView> = () => [];
   new Gauge({
     name: 'llm_backend_pg_pool_connections',
-    help: 'PostgreSQL pool connections by pool (control, tenant: every tenant pool together, admin) and state (total, idle, waiting: clients waiting for one).',
+    help: 'PostgreSQL pool connections by pool (control, tenant: every tenant pool together, replica: every tenant pool on a read replica together, admin) and state (total, idle, waiting: clients waiting for one).',
     labelNames: ['pool', 'state'],
     registers: [registry],
     collect() {
@@ -57,6 +67,28 @@ export function systemMetrics(registry: Registry, role: string): SystemMetrics {
       for (const [pool, sum] of sums)
         for (const state of ['total', 'idle', 'waiting'] as const)
           this.set({ pool, state }, sum[state]);
+    },
+  });
+  let replicas: () => Iterable<ReplicaView> = () => [];
+  new Gauge({
+    name: 'llm_backend_pg_replica_lag_seconds',
+    help: "A database server's read replica's lag behind it, in seconds, as the background check last saw it (no series while unknown: not looked at yet or not answering).",
+    labelNames: ['server'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const view of replicas())
+        if (view.lagSeconds !== null) this.set({ server: view.server }, view.lagSeconds);
+    },
+  });
+  new Gauge({
+    name: 'llm_backend_pg_replica_in_use',
+    help: "1 while a database server's read replica serves the reads that tolerate lag, 0 while they go to the server itself (the replica lags beyond max_replica_lag_seconds or does not answer).",
+    labelNames: ['server'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const view of replicas()) this.set({ server: view.server }, view.inUse ? 1 : 0);
     },
   });
   const queries = new Histogram({
@@ -88,6 +120,9 @@ export function systemMetrics(registry: Registry, role: string): SystemMetrics {
     redisError: (connection) => error(connection).inc(),
     watchPools(source) {
       pools = source;
+    },
+    watchReplicas(source) {
+      replicas = source;
     },
   };
 }

@@ -66,7 +66,7 @@ const CreateTenant = Type.Object(
       Type.String({
         pattern: '^[a-z0-9][a-z0-9-]{0,62}$',
         description:
-          "Where to create the tenant's database: a server's name in the config file's `database_servers`. Default: the control plane's own server (`default`).",
+          "Where to create the tenant's database: a server's name in the config file's `database_servers`. Default: as TENANT_PLACEMENT says (the control plane's own server, `default`, unless it is `most-room`); 503 `database_servers_full` when every server it may choose is at its `max_tenants`.",
       }),
     ),
     allowed_models: Type.Optional({

@@ -53,6 +53,7 @@ export const ANTHROPIC_ERROR_TYPES: Readonly<Record<ErrorCode, AnthropicErrorTyp
   upstream_error: 'api_error',
   upstream_unreachable: 'api_error',
   service_unavailable: 'overloaded_error',
+  database_servers_full: 'api_error',
   model_unavailable: 'overloaded_error',
   no_suitable_model: 'invalid_request_error',
   upstream_timeout: 'timeout_error',

@@ -5,13 +5,13 @@ import { TENANT, TENANT_SLUG, type Tenant } from '../../domain/tenant.js';
 import { GatewayError } from '../../errors/gateway-error.js';
 import type { ControlSchema } from '../../storage/control-schema.js';
 import { isDatabaseName, tenantDatabaseName } from '../../storage/database-server.js';
-import { migrateToLatest } from '../../storage/migrations/index.js';
 import { type TenantChanges, TenantRepository } from '../../storage/repositories/tenants.js';
 import type { TenantConnections } from '../../storage/tenant-connections.js';
 import type { TenantSchema } from '../../storage/tenant-schema.js';
 import { newId } from '../../utils/ids.js';
 import { validAllowedModels } from '../access/model-access.js';
 import { ChangeRecorder } from '../audit/changes.js';
+import type { TenantPlacement } from './placement.js';
 import { type PurgeOptions, type PurgeResult, purgeDue } from './tenant-purge.js';
 
 export type { PurgeOptions, PurgeResult, Tenant };
@@ -23,6 +23,8 @@ export interface TenantServiceOptions {
   connections: TenantConnections;
   /** How long a deleted tenant's database is kept before it is dropped. */
   deletionGraceMs: number;
+  /** Chooses the server of a tenant created without one; absent: the control plane's. */
+  placement?: TenantPlacement;
   /** Where a tenant's final export is written before its database is dropped. */
   exportDirectory: string;
   /**
@@ -72,6 +74,18 @@ export class TenantService {
   }
 
   /**
+   * The server named, or for none the placement's choice. A slug registered already is
+   * left to `registered()`: it refuses a taken slug, and resumes a provisioning only on the
+   * server named for it, as without placement.
+   */
+  private async serverFor(slug: string, name: string | null | undefined): Promise<string | null> {
+    const { placement } = this.options;
+    if (name !== undefined && name !== null) return this.serverOf(name);
+    if (placement === undefined || (await this.registry.findBySlug(slug)) !== null) return null;
+    return placement.choose();
+  }
+
+  /**
    * Registers the tenant, then creates and migrates its database on `server` (a name in
    * `database_servers`; default: the control plane's server).
    */
@@ -85,12 +99,12 @@ export class TenantService {
         param: 'slug',
       });
     }
-    const server = this.serverOf(input.server);
+    const server = await this.serverFor(input.slug, input.server);
     const allowedModels = validAllowedModels(input.allowedModels ?? null);
     const registered = await this.registered(input.slug, server, input.name, allowedModels);
     const { connections } = this.options;
     await connections.servers.primary(registered.server).create(registered.databaseName);
-    await migrateToLatest(connections.get(registered) as Kysely<unknown>, 'tenant');
+    await connections.migrate(registered);
     const { after } = await this.changes.platform(this.options.control, actor, {
       action: 'tenant.create',
       kind: TENANT,
@@ -245,7 +259,7 @@ export class TenantService {
     const { connections } = this.options;
     for (const [index, tenant] of tenants.entries()) {
       await connections.servers.primary(tenant.server).create(tenant.databaseName);
-      const applied = await migrateToLatest(connections.get(tenant) as Kysely<unknown>, 'tenant');
+      const applied = await connections.migrate(tenant);
       onProgress(index + 1, tenants.length, tenant, applied);
     }
   }
