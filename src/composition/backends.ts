@@ -167,6 +167,7 @@ export function redisBackends(
         : new RedisFlightExchange({
             client,
             blocking: () => redis.blocking('dedup'),
+            cluster: redis.cluster,
             leaseMs: settings.dedup.leaseMs,
           }),
   };

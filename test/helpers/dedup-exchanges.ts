@@ -16,6 +16,7 @@ export function openExchange(
   const exchange = new RedisFlightExchange({
     client: redis.command,
     blocking: () => redis.blocking('dedup'),
+    cluster: redis.cluster,
     leaseMs: options.leaseMs ?? 3000,
   });
   return {

@@ -42,7 +42,7 @@ export function openQueue(
 export async function dropStream(stream: string): Promise<void> {
   const redis = new Redis(TEST_REDIS_URL);
   try {
-    await redis.del(stream, `${stream}:dead`);
+    await redis.del(stream, `{${stream}}:dead`);
   } finally {
     redis.disconnect();
   }
