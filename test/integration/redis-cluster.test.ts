@@ -102,6 +102,14 @@ afterAll(async () => {
 }, 60_000);
 
 describe('a gateway on a Redis Cluster', () => {
+  it('runs on a cluster that refuses a call whose keys span slots, as the store suites rely on', async () => {
+    const redis = (gateway.services as TestServices).root.redis;
+    expect(redis?.cluster).toBe(true);
+    const spanning = redis?.command.multi().set('{a}:x', '1').set('{b}:x', '1').exec();
+    await expect(spanning).rejects.toThrow(/CROSSSLOT|same slot/);
+    await expect(redis?.command.eval('return 1', 2, '{a}:x', '{b}:x')).rejects.toThrow(/CROSSSLOT/);
+  });
+
   it('admits exactly the limit under concurrent requests, and the workers record every answer', async () => {
     await setRpm(6);
     const { admitted, refused } = await burst(15);
