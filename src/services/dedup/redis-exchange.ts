@@ -1,6 +1,7 @@
 import type { RedisCommands, RedisConnection } from '../../storage/redis.js';
 import { decodeEntry, encodeEntry, type FlightEntry, isFinal } from './entries.js';
 import type { Claim, FlightExchange, FollowHandlers, Leadership } from './exchange.js';
+import { bySlot, FINISH, type Keys, keysOf, RENEW } from './redis-flight-keys.js';
 
 export interface RedisExchangeOptions {
   /** The process's shared command connection. */
@@ -22,23 +23,6 @@ export interface RedisExchangeOptions {
 /** How long a cluster's reader waits between reads that found nothing. */
 const CLUSTER_POLL_MS = 25;
 
-/** Renews a lease and its stream only while this leader still holds it. */
-const RENEW = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  redis.call('PEXPIRE', KEYS[2], ARGV[3])
-  redis.call('PEXPIRE', KEYS[3], ARGV[3])
-  return 1
-end
-return 0`;
-
-/** Lets the entries expire soon and frees the key, unless another leader holds it by now. */
-const FINISH = `
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
-redis.call('PEXPIRE', KEYS[3], ARGV[2])
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-return 1`;
-
 /** Entries read per stream in one call; a stream is a few hundred chunks at most. */
 const READ_COUNT = 1000;
 
@@ -47,37 +31,6 @@ interface Watch {
   leaderId: string;
   lastId: string;
   handlers: FollowHandlers;
-}
-
-interface Keys {
-  lead: string;
-  stream: string;
-  followers: string;
-}
-
-/**
- * The tenant's keys of one request key; the tenant in braces keeps them in one Cluster slot.
- * One stream per leadership, so a follower switching leaders never reads two answers mixed.
- */
-function keysOf(tenantId: string, key: string, leaderId: string): Keys {
-  const base = `llmb:dedup:{${tenantId}}:${key}`;
-  return {
-    lead: `${base}:lead`,
-    stream: `${base}:s:${leaderId}`,
-    followers: `${base}:f:${leaderId}`,
-  };
-}
-
-/** Watches by tenant (hash tag): each group's keys share a cluster slot. */
-function bySlot(watches: Watch[]): Watch[][] {
-  const groups = new Map<string, Watch[]>();
-  for (const watch of watches) {
-    const tag = watch.keys.lead.slice(0, watch.keys.lead.indexOf('}') + 1);
-    const group = groups.get(tag);
-    if (group === undefined) groups.set(tag, [watch]);
-    else group.push(watch);
-  }
-  return [...groups.values()];
 }
 
 type StreamReply = [string, [string, string[]][]][] | null;
