@@ -84,8 +84,12 @@ function openStandalone(url: string, tls: RedisTlsOptions): Redis {
 
 /**
  * A cluster client with the standalone safety options on every node connection. A command
- * the cluster redirects (MOVED, ASK, a failover in progress) is sent again by the client:
- * the first node did not run it. One sent to a node that then dropped is not.
+ * the cluster turns away (MOVED, ASK, TRYAGAIN, CLUSTERDOWN) is sent again by the client:
+ * no node ran it. Unlike a standalone connection, the cluster client also sends again, once
+ * the slots are read anew, a command whose node connection closed (a master that died) and
+ * which may have run there: the counting writes are safe to run twice (the ledger sets holds
+ * and leases to absolute amounts by id and adds usage once per batch id, usage rows are
+ * written once per event id); what is not is in docs/architecture.md (Redis Cluster).
  */
 function openCluster(url: string, tls: RedisTlsOptions): Cluster {
   const parsed = parseClusterUrl(url);
