@@ -1,4 +1,5 @@
 import type { RedisCommands, RedisConnection } from '../../storage/redis.js';
+import { keyBeside } from '../../storage/redis-keys.js';
 import {
   createGroup,
   fieldOf,
@@ -6,7 +7,6 @@ import {
   readGroup,
   type StreamEntry,
 } from '../../storage/redis-streams.js';
-import { keyBeside } from '../../storage/redis-keys.js';
 import { type DeadLetter, type Delivery, timeOfEntry, type UsageQueue } from './queue.js';
 import type { UsageEvent } from './usage-records.js';
 import { decodeUsageEvent, encodeUsageEvent } from './usage-wire.js';
