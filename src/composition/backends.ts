@@ -172,6 +172,7 @@ export function redisBackends(
         : new RedisFlightExchange({
             client,
             blocking: () => redis.blocking('dedup'),
+            cluster: redis.cluster,
             leaseMs: settings.dedup.leaseMs,
           }),
     sessions: overrides.sessions ?? new RedisSessionStore(client),

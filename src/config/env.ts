@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { isWellFormedApiKey } from '../domain/key-format.js';
 import { isAllowListEntry } from '../utils/hosts.js';
 import { type PlacementPolicy, readPlacementPolicy } from './placement.js';
+import { isClusterUrl, parseClusterUrl } from './redis-url.js';
 import { checkPostgresTlsFiles, readRedisCa, readTlsFiles, type TlsFiles } from './tls.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -202,6 +203,19 @@ function url(value: string | undefined, name: string, protocols: string[], error
   return value;
 }
 
+/** A standalone Redis (`redis://`, `rediss://`) or a cluster (`redis+cluster://...`). */
+function redisUrlOf(value: string | undefined, errors: string[]): string | null {
+  if (value === undefined || !isClusterUrl(value))
+    return url(value, 'REDIS_URL', ['redis:', 'rediss:'], errors);
+  try {
+    parseClusterUrl(value);
+  } catch (error) {
+    // The parser's messages never hold the password.
+    errors.push(`REDIS_URL: ${(error as Error).message}`);
+  }
+  return value;
+}
+
 const IP_OR_CIDR = /^([0-9.]+|[0-9a-fA-F:]+)(\/\d{1,3})?$/;
 
 function trustProxy(value: string | undefined, errors: string[]): boolean | number | string[] {
@@ -267,12 +281,7 @@ export function readEnv(env: Env, errors: string[]): EnvConfig {
       'DATABASE_DIRECT_URL needs DATABASE_URL: the embedded databases (PGlite) have no pooler',
     );
   }
-  const redisUrl = url(
-    readSecret(env, 'REDIS_URL', errors),
-    'REDIS_URL',
-    ['redis:', 'rediss:'],
-    errors,
-  );
+  const redisUrl = redisUrlOf(readSecret(env, 'REDIS_URL', errors), errors);
   return {
     port: integer(env, 'PORT', 8000, 0, 65535, errors),
     host: env.HOST || '127.0.0.1',

@@ -86,7 +86,7 @@ export function readRedisCa(
   errors: string[],
 ): string | null {
   if (path === undefined || path === '') return null;
-  if (redisUrl === null || !redisUrl.startsWith('rediss:')) {
+  if (redisUrl === null || !/^rediss(\+cluster)?:/.test(redisUrl)) {
     errors.push('REDIS_TLS_CA_FILE needs a rediss:// REDIS_URL: the CA checks a TLS connection');
     return null;
   }

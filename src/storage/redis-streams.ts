@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisCommands } from './redis.js';
 
 /** A stream entry as ioredis returns it: its id and its fields, name and value in turn. */
 export type StreamEntry = [id: string, fields: string[]];
@@ -17,7 +17,7 @@ export function fieldOf(fields: string[], name: string): string | undefined {
 
 /** Makes the consumer group (and the stream) unless it exists; `start` is `0` or `$`. */
 export async function createGroup(
-  client: Redis,
+  client: RedisCommands,
   stream: string,
   group: string,
   start: '0' | '$',
@@ -41,7 +41,7 @@ export const isNoGroup = (error: unknown): boolean =>
  * the pending list).
  */
 export async function claimIdle(
-  client: Redis,
+  client: RedisCommands,
   read: GroupRead,
   idleMs: number,
 ): Promise<{ entry: StreamEntry; attempts: number }[]> {
@@ -68,7 +68,7 @@ export async function claimIdle(
 
 /** Entries nobody has been handed yet, waiting up to `blockMs` for some to arrive. */
 export async function readNew(
-  blocking: Redis,
+  blocking: RedisCommands,
   read: GroupRead,
   blockMs: number,
 ): Promise<StreamEntry[]> {
@@ -93,7 +93,7 @@ export async function readNew(
  * each with how often it has been handed out.
  */
 export async function readGroup(
-  connections: { client: Redis; blocking: Redis },
+  connections: { client: RedisCommands; blocking: RedisCommands },
   read: GroupRead,
   claimIdleMs: number,
   blockMs: number,

@@ -1,10 +1,35 @@
+import type { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import { type Command, Redis, type RedisOptions } from 'ioredis';
+import {
+  type ChainableCommander,
+  Cluster,
+  type ClusterOptions,
+  type Command,
+  Redis,
+  type RedisCommander,
+  type RedisOptions,
+} from 'ioredis';
+import { isClusterUrl, parseClusterUrl } from '../config/redis-url.js';
 
 /** Told of every command's round trip and failure, for the metrics; must not throw. */
 export interface RedisObserver {
   command(connection: 'command', seconds: number): void;
   error(connection: 'command' | 'blocking'): void;
+}
+
+/**
+ * The commands a standalone Redis and a Redis Cluster both take, which is all the code uses:
+ * on a cluster each goes to the node that owns its keys' slot, so every multi-key command,
+ * MULTI and script keeps its keys in one slot (one hash tag).
+ */
+export interface RedisCommands extends RedisCommander {
+  pipeline(): ChainableCommander;
+  multi(): ChainableCommander;
+}
+
+/** A connection of its own (a blocking reader, the subscriber), cut when its user stops. */
+export interface RedisConnection extends RedisCommands, EventEmitter {
+  disconnect(): void;
 }
 
 /**
@@ -22,14 +47,17 @@ const CONNECTION_OPTIONS: RedisOptions = {
 /**
  * The Redis connections of one process: one for commands, shared (pipelined) by every user;
  * one per blocking reader, since `XREADGROUP ... BLOCK` holds its connection while it waits;
- * and one subscriber, since a subscribed connection takes no other commands.
+ * and one subscriber, since a subscribed connection takes no other commands. On a cluster
+ * each of them is a cluster client (one connection per node it talks to).
  */
 export interface RedisConnections {
-  readonly command: Redis;
+  readonly command: RedisCommands;
+  /** True on a Redis Cluster: readers that wait on many keys at once read them slot by slot. */
+  readonly cluster: boolean;
   /** The blocking reader's own connection, made on first use; one per name at a time. */
-  blocking(name: string): Redis;
+  blocking(name: string): RedisConnection;
   /** The subscriber connection, made on first use. */
-  subscriber(): Redis;
+  subscriber(): RedisConnection;
   close(): Promise<void>;
 }
 
@@ -44,12 +72,38 @@ export interface OpenRedisOptions {
   observer?: RedisObserver;
 }
 
-function open(url: string, tls: RedisTlsOptions): Redis {
+type Client = Redis | Cluster;
+
+function openStandalone(url: string, tls: RedisTlsOptions): Redis {
   // ioredis turns `rediss://` into TLS with the system's CAs; a private CA is added here.
   // The server's name is still checked against its certificate.
   const options =
     tls.ca === null ? CONNECTION_OPTIONS : { ...CONNECTION_OPTIONS, tls: { ca: tls.ca } };
-  const client = new Redis(url, options);
+  return new Redis(url, options);
+}
+
+/**
+ * A cluster client with the standalone safety options on every node connection. A command
+ * the cluster turns away (MOVED, ASK, TRYAGAIN, CLUSTERDOWN) is sent again by the client:
+ * no node ran it. Unlike a standalone connection, the cluster client also sends again, once
+ * the slots are read anew, a command whose node connection closed (a master that died) and
+ * which may have run there: the counting writes are safe to run twice (the ledger sets holds
+ * and leases to absolute amounts by id and adds usage once per batch id, usage rows are
+ * written once per event id); what is not is in docs/architecture.md (Redis Cluster).
+ */
+function openCluster(url: string, tls: RedisTlsOptions): Cluster {
+  const parsed = parseClusterUrl(url);
+  const redisOptions: ClusterOptions['redisOptions'] = {
+    ...CONNECTION_OPTIONS,
+    username: parsed.username,
+    password: parsed.password,
+    ...(parsed.tls ? { tls: tls.ca === null ? {} : { ca: tls.ca } } : {}),
+  };
+  return new Cluster(parsed.nodes, { redisOptions, enableReadyCheck: true });
+}
+
+function open(url: string, tls: RedisTlsOptions): Client {
+  const client = isClusterUrl(url) ? openCluster(url, tls) : openStandalone(url, tls);
   // Failures surface on each call, where the caller decides; an unheard 'error' event would
   // end the process.
   client.on('error', () => {});
@@ -63,21 +117,26 @@ function open(url: string, tls: RedisTlsOptions): Redis {
 const isHandshake = (command: Command) =>
   command.name === 'client' && String(command.args[0]).toLowerCase() === 'setinfo';
 
+/** Both clients' sendCommand; a cluster's takes the node a pipeline is bound for as well. */
+type SendCommand = (command: Command, stream?: unknown, node?: unknown) => unknown;
+
 /**
  * Times every command the client sends (pipelined and MULTI ones each) until its reply, at
  * one clock read and one settled-promise callback per command: no wrapper the callers see.
- * A command can pass through sendCommand more than once (the offline queue's flush): it is
- * timed from the first. Blocking readers are counted for errors only: they wait by design.
+ * A command can pass through sendCommand more than once (the offline queue's flush, a
+ * cluster's redirection): it is timed from the first. Blocking readers are counted for
+ * errors only: they wait by design.
  */
 function instrument(
-  client: Redis,
+  client: Client,
   connection: 'command' | 'blocking',
   observer: RedisObserver,
   closing: () => boolean,
 ): void {
-  const send = client.sendCommand.bind(client);
+  const target = client as unknown as { sendCommand: SendCommand };
+  const send = target.sendCommand.bind(client);
   const seen = new WeakSet<Command>();
-  client.sendCommand = (command, stream) => {
+  target.sendCommand = (command, stream, node) => {
     if (!seen.has(command) && !isHandshake(command)) {
       seen.add(command);
       const started = performance.now();
@@ -92,23 +151,29 @@ function instrument(
         },
       );
     }
-    return send(command, stream);
+    // A cluster passes the node a pipeline goes to: handed on as it came.
+    return send(command, stream, node);
   };
 }
 
 /** How long closing waits for replies still due before it cuts the command connection. */
 const QUIT_GRACE_MS = 1000;
 
+/**
+ * Opens the process's connections: a standalone Redis for `redis://` and `rediss://`, a
+ * Redis Cluster for `redis+cluster://` and `rediss+cluster://` (see docs/configuration.md).
+ */
 export function openRedis(url: string, options: OpenRedisOptions = {}): RedisConnections {
   const { tls = { ca: null }, observer } = options;
   const command = open(url, tls);
   let closing = false;
   const isClosing = () => closing;
   if (observer !== undefined) instrument(command, 'command', observer, isClosing);
-  const blocking = new Map<string, Redis>();
-  let subscriber: Redis | null = null;
+  const blocking = new Map<string, Client>();
+  let subscriber: Client | null = null;
   return {
     command,
+    cluster: command instanceof Cluster,
     blocking(name) {
       let client = blocking.get(name);
       // A reader cuts its connection when it stops; one starting again gets a new one.

@@ -1,17 +1,17 @@
-import { Redis } from 'ioredis';
 import {
   MemoryIdempotencyStore,
   MemoryResponseStore,
 } from '../../src/services/cache/memory-store.js';
 import { RedisIdempotencyStore, RedisResponseStore } from '../../src/services/cache/redis-store.js';
 import type { IdempotencyStore, ResponseStore } from '../../src/services/cache/store.js';
-import { type StoreKind, TEST_REDIS_URL } from './limit-stores.js';
+import { openRedis, type RedisCommands } from '../../src/storage/redis.js';
+import { redisUrlFor, type StoreKind } from './limit-stores.js';
 
 export interface CacheStores {
   responses: ResponseStore;
   idempotency: IdempotencyStore;
   /** The Redis connection the stores use (null in memory): for tests that damage entries. */
-  redis: Redis | null;
+  redis: RedisCommands | null;
   close(): Promise<void>;
 }
 
@@ -25,17 +25,12 @@ export function openCacheStores(
     const idempotency = new MemoryIdempotencyStore(options.clock);
     return { responses, idempotency, redis: null, close: async () => {} };
   }
-  const redis = new Redis(options.url ?? TEST_REDIS_URL, {
-    maxRetriesPerRequest: 1,
-    autoResendUnfulfilledCommands: false,
-  });
-  redis.on('error', () => {});
+  const connections = openRedis(redisUrlFor(kind, options.url));
+  const redis = connections.command;
   return {
     responses: new RedisResponseStore(redis, options.clock),
     idempotency: new RedisIdempotencyStore(redis),
     redis,
-    close: async () => {
-      redis.disconnect();
-    },
+    close: () => connections.close(),
   };
 }

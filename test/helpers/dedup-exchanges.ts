@@ -1,7 +1,7 @@
 import type { FlightExchange } from '../../src/services/dedup/exchange.js';
 import { RedisFlightExchange } from '../../src/services/dedup/redis-exchange.js';
 import { openRedis } from '../../src/storage/redis.js';
-import { type StoreKind, TEST_REDIS_URL } from './limit-stores.js';
+import { redisUrlFor, type StoreKind } from './limit-stores.js';
 
 /**
  * The exchange a gateway of that kind shares answers through: none in process (its own
@@ -12,10 +12,11 @@ export function openExchange(
   options: { leaseMs?: number; url?: string } = {},
 ): FlightExchange | null {
   if (kind === 'memory') return null;
-  const redis = openRedis(options.url ?? TEST_REDIS_URL);
+  const redis = openRedis(redisUrlFor(kind, options.url));
   const exchange = new RedisFlightExchange({
     client: redis.command,
     blocking: () => redis.blocking('dedup'),
+    cluster: redis.cluster,
     leaseMs: options.leaseMs ?? 3000,
   });
   return {

@@ -2,13 +2,23 @@ import type { Ledger } from '../../src/services/limits/ledger.js';
 import { MemoryLedger } from '../../src/services/limits/memory-ledger.js';
 import { RedisLedger } from '../../src/services/limits/redis-ledger.js';
 import { openRedis } from '../../src/storage/redis.js';
+import { testClusterUrl } from './redis-cluster.js';
 import { TEST_REDIS } from './services.js';
 
 export const TEST_REDIS_URL = `redis://${TEST_REDIS.host}:${TEST_REDIS.port}`;
 
-export type StoreKind = 'memory' | 'redis';
+/** In process, a standalone Redis, or a Redis Cluster (a file that calls clusterPerFile). */
+export type StoreKind = 'memory' | 'redis' | 'cluster';
 /** Both ledgers: the same cases run on the embedded default and on Redis. */
 export const STORE_KINDS: StoreKind[] = ['memory', 'redis'];
+/** And on a Redis Cluster too, where a file starts one (clusterPerFile). */
+export const CLUSTER_STORE_KINDS: StoreKind[] = ['memory', 'redis', 'cluster'];
+
+/** The Redis a store of that kind opens on, unless a test names its own. */
+export function redisUrlFor(kind: StoreKind, url?: string): string {
+  if (url !== undefined) return url;
+  return kind === 'cluster' ? testClusterUrl() : TEST_REDIS_URL;
+}
 
 /**
  * A ledger of that kind, opened as the server opens it; a Redis one over connections of its
@@ -19,7 +29,7 @@ export function openLedger(
   options: { clock?: () => number; url?: string } = {},
 ): Ledger {
   if (kind === 'memory') return new MemoryLedger({ clock: options.clock });
-  const redis = openRedis(options.url ?? TEST_REDIS_URL);
+  const redis = openRedis(redisUrlFor(kind, options.url));
   const ledger = new RedisLedger(redis.command, { clock: options.clock });
   return {
     acquire: (call) => ledger.acquire(call),

@@ -1,16 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { MemoryUsageQueue } from '../../src/services/usage/memory-queue.js';
 import type { UsageQueue } from '../../src/services/usage/queue.js';
 import { RedisUsageQueue } from '../../src/services/usage/redis-queue.js';
 import type { UsageEvent } from '../../src/services/usage/usage-records.js';
 import { openRedis } from '../../src/storage/redis.js';
 import { newId } from '../../src/utils/ids.js';
-import { TEST_REDIS_URL } from './limit-stores.js';
+import { redisUrlFor, type StoreKind, TEST_REDIS_URL } from './limit-stores.js';
 
-export type QueueKind = 'memory' | 'redis';
+export type QueueKind = StoreKind;
 /** Both queues: the same cases run on the embedded default and on the Redis Stream. */
 export const QUEUE_KINDS: QueueKind[] = ['memory', 'redis'];
+/** And on a Redis Cluster too, where a file starts one (clusterPerFile). */
+export const CLUSTER_QUEUE_KINDS: QueueKind[] = ['memory', 'redis', 'cluster'];
 
 /** A queue of that kind, opened as the server opens it, on a stream of its own. */
 export function openQueue(
@@ -20,7 +21,8 @@ export function openQueue(
   const stream = options.stream ?? `llmb:test:usage:${randomBytes(4).toString('hex')}`;
   const claimIdleMs = options.claimIdleMs ?? 200;
   if (kind === 'memory') return Object.assign(new MemoryUsageQueue({ claimIdleMs }), { stream });
-  const redis = openRedis(options.url ?? TEST_REDIS_URL);
+  const url = redisUrlFor(kind, options.url);
+  const redis = openRedis(url);
   const queue = new RedisUsageQueue({
     client: redis.command,
     blocking: redis.blocking('usage'),
@@ -33,18 +35,20 @@ export function openQueue(
     close: async () => {
       await close();
       await redis.close();
-      await dropStream(stream);
+      await dropStream(stream, url);
     },
   });
 }
 
 /** Removes a test stream and its dead letters. */
 export async function dropStream(stream: string, url = TEST_REDIS_URL): Promise<void> {
-  const redis = new Redis(url);
+  const redis = openRedis(url);
   try {
-    await redis.del(stream, `${stream}:dead`);
+    // One at a time: on a cluster the two live in one slot only when the stream has no tag.
+    await redis.command.del(stream);
+    await redis.command.del(`{${stream}}:dead`);
   } finally {
-    redis.disconnect();
+    await redis.close();
   }
 }
 

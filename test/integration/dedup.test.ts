@@ -13,7 +13,8 @@ import {
   type TestGateway,
   upstreamConfig,
 } from '../helpers/gateway.js';
-import { STORE_KINDS } from '../helpers/limit-stores.js';
+import { CLUSTER_STORE_KINDS } from '../helpers/limit-stores.js';
+import { clusterPerFile } from '../helpers/redis-cluster.js';
 import { openQueue } from '../helpers/usage-queues.js';
 
 /**
@@ -21,7 +22,10 @@ import { openQueue } from '../helpers/usage-queues.js';
  * as the exchange: the same cases on both. The upstream holds its answer until every request
  * of the test has joined (the followers counter says so), so they are in flight together.
  */
-describe.each(STORE_KINDS)('deduplication in flight (%s)', (kind) => {
+// And on a real Redis Cluster, where followers are read slot by slot.
+clusterPerFile();
+
+describe.each(CLUSTER_STORE_KINDS)('deduplication in flight (%s)', (kind) => {
   const upstream = new FakeUpstream();
   const queue = openQueue('memory');
   let gateway: TestGateway;

@@ -9,12 +9,22 @@ import type {
 } from '../../src/services/limits/ledger.js';
 import { MemoryLedger } from '../../src/services/limits/memory-ledger.js';
 import { RedisLedger } from '../../src/services/limits/redis-ledger.js';
-import { openRedis } from '../../src/storage/redis.js';
+import { openRedis, type RedisConnections } from '../../src/storage/redis.js';
 import { TEST_REDIS_URL } from '../helpers/limit-stores.js';
+import { clusterPerFile } from '../helpers/redis-cluster.js';
 
-type Kind = 'memory' | 'redis';
+type Kind = 'memory' | 'redis' | 'cluster';
 const redis = openRedis(TEST_REDIS_URL);
 afterAll(() => redis.close());
+// The same cases on a real Redis Cluster: a script or call whose keys span slots fails them.
+const cluster = clusterPerFile();
+let onCluster: RedisConnections | null = null;
+afterAll(() => onCluster?.close());
+
+function clusterCommands() {
+  onCluster ??= openRedis(cluster().url);
+  return onCluster.command;
+}
 
 const WINDOW = 60_000;
 const LEASE = 1000;
@@ -31,7 +41,7 @@ function frozenClock() {
   };
 }
 
-describe.each<Kind>(['memory', 'redis'])('the %s ledger', (kind) => {
+describe.each<Kind>(['memory', 'redis', 'cluster'])('the %s ledger', (kind) => {
   const clock = frozenClock();
   let ledger: Ledger;
   let tag: string;
@@ -41,10 +51,13 @@ describe.each<Kind>(['memory', 'redis'])('the %s ledger', (kind) => {
     ledger =
       kind === 'memory'
         ? new MemoryLedger({ clock: clock.now })
-        : new RedisLedger(redis.command, { clock: clock.now });
+        : new RedisLedger(kind === 'redis' ? redis.command : clusterCommands(), {
+            clock: clock.now,
+          });
   });
   afterEach(async () => {
     await ledger.close();
+    // A cluster's keys go with it; KEYS would ask one node only.
     if (kind === 'redis') {
       const keys = await redis.command.keys(`llmb:test:*${tag}*`);
       if (keys.length > 0) await redis.command.del(...keys);

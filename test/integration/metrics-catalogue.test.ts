@@ -189,7 +189,7 @@ describe("the worker's operations port", () => {
     for (const child of children) child.kill('SIGKILL');
     await services?.close();
     const redis = new Redis(TEST_REDIS_URL);
-    await redis.del(stream, `${stream}:dead`);
+    await redis.del(stream, `{${stream}}:dead`);
     redis.disconnect();
   }, 60_000);
 

@@ -86,7 +86,7 @@ describe('Redis commands per request', () => {
     await gateway?.close();
     await upstream.stop();
     const redis = new Redis(REDIS_URL);
-    await redis.del(streams.usage, `${streams.usage}:dead`, streams.logs);
+    await redis.del(streams.usage, `{${streams.usage}}:dead`, streams.logs);
     redis.disconnect();
   }, 60_000);
 

@@ -1,14 +1,25 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, describe, expect, it } from 'vitest';
-import { openCacheStores } from '../helpers/cache-stores.js';
-import { STORE_KINDS, shiftableClock } from '../helpers/limit-stores.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { IdempotencyStore, ResponseStore } from '../../src/services/cache/store.js';
+import { type CacheStores, openCacheStores } from '../helpers/cache-stores.js';
+import { CLUSTER_STORE_KINDS, shiftableClock } from '../helpers/limit-stores.js';
+import { clusterPerFile } from '../helpers/redis-cluster.js';
+
+// The same cases on a real Redis Cluster: a script that reaches a key it was not given, or
+// keys in two slots, fails them.
+clusterPerFile();
 
 const BIG = { ttlMs: 60_000, budgetBytes: 1_000_000 };
 
-describe.each(STORE_KINDS)('the response store on %s', (kind) => {
+describe.each(CLUSTER_STORE_KINDS)('the response store on %s', (kind) => {
   const clock = shiftableClock();
-  const stores = openCacheStores(kind, { clock: clock.now });
-  const store = stores.responses;
+  let stores: CacheStores;
+  let store: ResponseStore;
+  // Opened before the tests, once the file's cluster is up.
+  beforeAll(() => {
+    stores = openCacheStores(kind, { clock: clock.now });
+    store = stores.responses;
+  });
   afterAll(() => stores.close());
   // A tenant per test: nothing one test stores is seen by another.
   const tenant = () => `tnt_${randomUUID()}`;
@@ -82,10 +93,15 @@ describe.each(STORE_KINDS)('the response store on %s', (kind) => {
   });
 });
 
-describe.each(STORE_KINDS)('the idempotency store on %s', (kind) => {
+describe.each(CLUSTER_STORE_KINDS)('the idempotency store on %s', (kind) => {
   const clock = shiftableClock();
-  const stores = openCacheStores(kind, { clock: clock.now });
-  const store = stores.idempotency;
+  let stores: CacheStores;
+  let store: IdempotencyStore;
+  // Opened before the tests, once the file's cluster is up.
+  beforeAll(() => {
+    stores = openCacheStores(kind, { clock: clock.now });
+    store = stores.idempotency;
+  });
   afterAll(() => stores.close());
 
   it('claims a key once, gives what is there to the next, and frees it on release', async () => {

@@ -7,6 +7,7 @@ import { SessionService } from '../../src/services/sessions/session-service.js';
 import { MemorySessionStore, type SessionStore } from '../../src/services/sessions/store.js';
 import { openRedis, type RedisConnections } from '../../src/storage/redis.js';
 import { eventually } from '../helpers/gateway.js';
+import { clusterPerFile, testClusterUrl } from '../helpers/redis-cluster.js';
 import { TEST_REDIS } from '../helpers/services.js';
 import { servicesOn, type TestServices } from '../helpers/tenant-services.js';
 
@@ -15,19 +16,26 @@ const MAX_AGE_SECONDS = 150;
 
 let services: TestServices;
 let redis: RedisConnections;
+let cluster: RedisConnections;
+
+// The Redis cases run on a real Redis Cluster as well: keys of one command in two slots fail.
+clusterPerFile();
 
 beforeAll(async () => {
   services = await servicesOn('postgres');
   redis = openRedis(`redis://${TEST_REDIS.host}:${TEST_REDIS.port}`);
+  cluster = openRedis(testClusterUrl());
 }, 60_000);
 afterAll(async () => {
   await redis?.close();
+  await cluster?.close();
   await services?.close();
 }, 180_000);
 
 const stores: [string, () => SessionStore][] = [
   ['in-process', () => new MemorySessionStore()],
   ['Redis', () => new RedisSessionStore(redis.command)],
+  ['Redis Cluster', () => new RedisSessionStore(cluster.command)],
 ];
 
 /** The same cases against both stores; the clock is the test's, moved by hand. */
@@ -35,7 +43,7 @@ describe.each(stores)('sessions in the %s store', (kind, makeStore) => {
   let store: SessionStore;
   let sessions: SessionService;
   let now = Date.now();
-  const tenant = `sess-${kind === 'Redis' ? 'r' : 'm'}-${Date.now().toString(36)}`;
+  const tenant = `sess-${kind === 'in-process' ? 'm' : kind === 'Redis' ? 'r' : 'c'}-${Date.now().toString(36)}`;
   let ownerKey: string;
   const context = { ip: '127.0.0.1' };
 

@@ -7,8 +7,15 @@ import {
   type ProvisionalUsage,
 } from '../../src/services/usage/provisional-usage.js';
 import { RedisProvisionalUsage } from '../../src/services/usage/redis-provisional-usage.js';
+import { openRedis, type RedisConnections } from '../../src/storage/redis.js';
 import { TEST_REDIS_URL } from '../helpers/limit-stores.js';
-import { openQueue, QUEUE_KINDS, type QueueKind, usageEvent } from '../helpers/usage-queues.js';
+import { clusterPerFile, testClusterUrl } from '../helpers/redis-cluster.js';
+import {
+  CLUSTER_QUEUE_KINDS,
+  openQueue,
+  type QueueKind,
+  usageEvent,
+} from '../helpers/usage-queues.js';
 
 const quiet = { warn: () => {} };
 const PERIOD = 1000;
@@ -19,17 +26,28 @@ afterAll(async () => {
   for (const stream of streams)
     await redis.del(`{${stream}}:provisional`, `{${stream}}:provisional:at`);
   redis.disconnect();
+  await onCluster?.close();
 });
+// The same cases on a real Redis Cluster: the claim script's keys must share a slot.
+clusterPerFile();
+let onCluster: RedisConnections | null = null;
 
 /** Progress records of that kind, next to a usage stream of their own. */
 function open(kind: QueueKind): { provisional: ProvisionalUsage; stream: string } {
   const stream = `llmb:test:usage:${randomBytes(4).toString('hex')}`;
   streams.push(stream);
   if (kind === 'memory') return { provisional: new MemoryProvisionalUsage(), stream };
+  if (kind === 'cluster') {
+    onCluster ??= openRedis(testClusterUrl());
+    return {
+      provisional: new RedisProvisionalUsage({ client: onCluster.command, stream }),
+      stream,
+    };
+  }
   return { provisional: new RedisProvisionalUsage({ client: redis, stream }), stream };
 }
 
-describe.each(QUEUE_KINDS)('running streams’ usage records (%s)', (kind) => {
+describe.each(CLUSTER_QUEUE_KINDS)('running streams’ usage records (%s)', (kind) => {
   it('keeps the last record per event, and forgets it once settled', async () => {
     const { provisional } = open(kind);
     const event = usageEvent('tnt_progress', { streamed: true });

@@ -3,9 +3,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { UsageQueue } from '../../src/services/usage/queue.js';
 import { sleep } from '../helpers/fake-upstream.js';
 import { TEST_REDIS_URL } from '../helpers/limit-stores.js';
-import { openQueue, QUEUE_KINDS, usageEvent } from '../helpers/usage-queues.js';
+import { clusterPerFile } from '../helpers/redis-cluster.js';
+import { CLUSTER_QUEUE_KINDS, openQueue, usageEvent } from '../helpers/usage-queues.js';
 
-describe.each(QUEUE_KINDS)('usage queue on %s', (kind) => {
+// The same cases on a real Redis Cluster: a MULTI or script whose keys span slots fails them.
+clusterPerFile();
+
+describe.each(CLUSTER_QUEUE_KINDS)('usage queue on %s', (kind) => {
   let queue: UsageQueue;
   afterEach(() => queue?.close());
 
@@ -111,6 +115,11 @@ describe.each(QUEUE_KINDS)('usage queue on %s', (kind) => {
     if (kind === 'memory') {
       // Drained at a graceful stop instead; nothing to say at start.
       expect(warning).toBeNull();
+      return;
+    }
+    if (kind === 'cluster') {
+      // The test cluster's nodes run without the append-only file.
+      expect(warning).toMatch(/appendonly/);
       return;
     }
     const redis = new Redis(TEST_REDIS_URL);

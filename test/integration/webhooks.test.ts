@@ -15,13 +15,23 @@ import {
   startWebhookWorkers,
   WEBHOOK_GROUP,
 } from '../../src/services/webhooks/webhook-workers.js';
+import { openRedis, type RedisConnection } from '../../src/storage/redis.js';
 import { newId } from '../../src/utils/ids.js';
 import { chatCompletion, FakeUpstream, json } from '../helpers/fake-upstream.js';
 import { eventually, startGateway, type TestGateway, upstreamConfig } from '../helpers/gateway.js';
 import { TEST_REDIS_URL } from '../helpers/limit-stores.js';
+import { clusterPerFile, testClusterUrl } from '../helpers/redis-cluster.js';
 import { verify, WebhookReceiver } from '../helpers/webhook-receiver.js';
 
-type Kind = 'memory' | 'redis';
+type Kind = 'memory' | 'redis' | 'cluster';
+// The Redis cases run on a real Redis Cluster too.
+clusterPerFile();
+
+/** A connection of its own to the standalone Redis or to the file's cluster. */
+function connectTo(kind: Kind): RedisConnection {
+  if (kind === 'cluster') return openRedis(testClusterUrl()).blocking('test');
+  return new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
+}
 const quiet = { warn: () => {}, error: () => {} };
 
 interface Delivery {
@@ -34,7 +44,7 @@ interface Delivery {
   attempts: { status_code: number | null; error: string | null }[];
 }
 
-describe.each<Kind>(['memory', 'redis'])('webhooks on the %s event log', (kind) => {
+describe.each<Kind>(['memory', 'redis', 'cluster'])('webhooks on the %s event log', (kind) => {
   const receiver = new WebhookReceiver();
   const upstream = new FakeUpstream();
   const suffix = randomBytes(4).toString('hex');
@@ -44,9 +54,9 @@ describe.each<Kind>(['memory', 'redis'])('webhooks on the %s event log', (kind) 
   let gateway: TestGateway;
   let workers: RunningWebhookWorkers | null = null;
 
-  const connect = () => new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
+  const connect = () => connectTo(kind);
   // The feeds' commands share one connection, as in a process; each blocks on its own.
-  const commands = connect();
+  let commands: RedisConnection;
   /** Dispatchers as a process would start them: a fresh feed on the event log each time. */
   async function startWorkers() {
     const feed =
@@ -70,6 +80,7 @@ describe.each<Kind>(['memory', 'redis'])('webhooks on the %s event log', (kind) 
   }
 
   beforeAll(async () => {
+    if (kind !== 'memory') commands = connect();
     await receiver.start();
     await upstream.start();
     upstream.always((_req, res) => json(res, 200, chatCompletion('ok')));
@@ -84,7 +95,7 @@ describe.each<Kind>(['memory', 'redis'])('webhooks on the %s event log', (kind) 
         services: {
           events,
           dueIndex:
-            kind === 'redis'
+            kind !== 'memory'
               ? new RedisDueIndex({ client: commands, key: dueKey })
               : new MemoryDueIndex(),
           webhooks: { allowedHosts: ['127.0.0.1'], retryBaseMs: 20, timeoutMs: 2000 },
@@ -99,8 +110,12 @@ describe.each<Kind>(['memory', 'redis'])('webhooks on the %s event log', (kind) 
     await gateway?.close();
     await receiver.stop();
     await upstream.stop();
-    if (kind === 'redis') await commands.del(stream, dueKey);
-    commands.disconnect();
+    if (kind !== 'memory') {
+      // One at a time: on a cluster the two keys live in different slots.
+      await commands.del(stream);
+      await commands.del(dueKey);
+      commands.disconnect();
+    }
   }, 60_000);
 
   const admin = (path: string, init: RequestInit = {}) =>
@@ -361,11 +376,11 @@ describe.each<Kind>(['memory', 'redis'])('webhooks on the %s event log', (kind) 
   });
 });
 
-describe.each<Kind>(['memory', 'redis'])('the webhook due index on %s', (kind) => {
+describe.each<Kind>(['memory', 'redis', 'cluster'])('the webhook due index on %s', (kind) => {
   it('counts the deliveries scheduled, due or not, for the queue depth metric', async () => {
     const key = `llmb:test:webhooks:due:${randomBytes(4).toString('hex')}`;
-    const client = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
-    const index = kind === 'redis' ? new RedisDueIndex({ client, key }) : new MemoryDueIndex();
+    const client = connectTo(kind);
+    const index = kind !== 'memory' ? new RedisDueIndex({ client, key }) : new MemoryDueIndex();
     try {
       expect(await index.size()).toBe(0);
       const later = new Date(Date.now() + 3_600_000);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import type { Env } from '../../src/config/env.js';
 import { type AppConfig, ConfigError, loadConfig } from '../../src/config/load.js';
+import { parseClusterUrl } from '../../src/config/redis-url.js';
 import type { ProviderConfig } from '../../src/providers/types.js';
 import { issueCertificate, makeTestCa } from '../helpers/certificates.js';
 import { writeConfigFile } from '../helpers/gateway.js';
@@ -273,6 +274,35 @@ describe('loadConfig: environment problems', () => {
     for (const env of cases) {
       const problems = problemsOf(env);
       problemWith(problems, Object.keys(env)[0] as string);
+      for (const problem of problems) expect(problem).not.toContain(password);
+    }
+  });
+
+  it('takes a Redis Cluster URL, and refuses one it cannot read without echoing its password', () => {
+    const url = 'redis+cluster://app:s%40cret@10.0.0.1:7000,[::1]:7001,cache-2:7002/';
+    expect(loadConfig({ REDIS_URL: url }).env.redisUrl).toBe(url);
+    expect(parseClusterUrl(url)).toEqual({
+      nodes: [
+        { host: '10.0.0.1', port: 7000 },
+        { host: '::1', port: 7001 },
+        { host: 'cache-2', port: 7002 },
+      ],
+      username: 'app',
+      password: 's@cret',
+      tls: false,
+    });
+    expect(parseClusterUrl('rediss+cluster://10.0.0.1:7000').tls).toBe(true);
+    const password = 'hunter2-S3cret-Pa55';
+    const bad = [
+      `redis+cluster://:${password}@10.0.0.1`,
+      `redis+cluster://:${password}@10.0.0.1:7000/3`,
+      `redis+cluster://:${password}@10.0.0.1:7000,,10.0.0.2:7000`,
+      `redis+cluster://:${password}@10.0.0.1:99999`,
+      'redis+cluster://',
+    ];
+    for (const value of bad) {
+      const problems = problemsOf({ REDIS_URL: value });
+      problemWith(problems, 'REDIS_URL');
       for (const problem of problems) expect(problem).not.toContain(password);
     }
   });
@@ -752,6 +782,11 @@ describe('loadConfig: TLS settings', () => {
       problemsOf({ REDIS_URL: 'redis://127.0.0.1:6379', REDIS_TLS_CA_FILE: ca.certFile }),
       'REDIS_TLS_CA_FILE needs a rediss:// REDIS_URL',
     );
+    const cluster = {
+      REDIS_URL: 'rediss+cluster://127.0.0.1:7000',
+      REDIS_TLS_CA_FILE: ca.certFile,
+    };
+    expect(loadConfig(cluster).env.redisTlsCa).toBe(ca.pem);
     problemWith(problemsOf({ REDIS_TLS_CA_FILE: ca.certFile }), 'REDIS_TLS_CA_FILE needs');
     problemWith(
       problemsOf({ REDIS_URL: 'rediss://127.0.0.1:6380', REDIS_TLS_CA_FILE: writeText('x') }),

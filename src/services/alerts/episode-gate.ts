@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisCommands } from '../../storage/redis.js';
 
 /**
  * Makes an alert episode open once across every instance: the first to see the condition
@@ -36,7 +36,7 @@ export class MemoryEpisodeGate implements EpisodeGate {
 }
 
 export class RedisEpisodeGate implements EpisodeGate {
-  constructor(private readonly client: Redis) {}
+  constructor(private readonly client: RedisCommands) {}
 
   async open(key: string, ttlMs: number): Promise<boolean> {
     return (await this.client.set(key, '1', 'PX', ttlMs, 'NX')) === 'OK';

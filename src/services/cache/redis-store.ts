@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisCommands } from '../../storage/redis.js';
 import type { CacheStats, IdempotencyStore, ResponseStore, StoredValue } from './store.js';
 
 /**
@@ -9,80 +9,87 @@ import type { CacheStats, IdempotencyStore, ResponseStore, StoredValue } from '.
  */
 const prefix = (tenantId: string) => `llmb:cache:{${tenantId}}:`;
 
-/** Drops one entry and its accounting: expiry, eviction and replacement. */
-const DROP = `
-local function drop(p, key)
-  local size = tonumber(redis.call('hget', p .. 'sizes', key) or '0')
-  redis.call('decrby', p .. 'bytes', size)
-  redis.call('hdel', p .. 'sizes', key)
-  redis.call('zrem', p .. 'idx', key)
-  redis.call('zrem', p .. 'exp', key)
-  redis.call('del', p .. 'e:' .. key)
-end
-`;
-
 /**
- * Forgets entries that expired, a bounded batch per call. Entries Redis itself evicted under
- * `maxmemory` are forgotten the same way once their time is up, or sooner when eviction
- * reaches them.
+ * Every script is handed each key it touches (a cluster refuses a script that reaches a key
+ * it was not given): KEYS[1..4] are the tenant's idx, exp, sizes and bytes. An entry a script
+ * drops without having been handed its key (one evicted for room) is named in its reply and
+ * deleted afterwards by FORGET; expired ones need not be, their keys expire on their own.
  */
-const SWEEP = `${DROP}
-local function sweep(p, now)
-  local gone = redis.call('zrangebyscore', p .. 'exp', '-inf', now, 'LIMIT', 0, 100)
-  for _, key in ipairs(gone) do drop(p, key) end
+const BOOKS = ['idx', 'exp', 'sizes', 'bytes'] as const;
+const books = (p: string) => BOOKS.map((name) => `${p}${name}`);
+
+/** Drops one entry's accounting: expiry, eviction and replacement. */
+const DROP = `
+local function drop(key)
+  local size = tonumber(redis.call('hget', KEYS[3], key) or '0')
+  redis.call('decrby', KEYS[4], size)
+  redis.call('hdel', KEYS[3], key)
+  redis.call('zrem', KEYS[1], key)
+  redis.call('zrem', KEYS[2], key)
 end
 `;
 
-/** KEYS[1]: the tenant's prefix. ARGV: now. */
+/** Forgets the expired entries (a bounded number per call), oldest expiry first. */
+const SWEEP = `${DROP}
+local function sweep(now)
+  local gone = redis.call('zrangebyscore', KEYS[2], '-inf', now, 'LIMIT', 0, 100)
+  for _, key in ipairs(gone) do drop(key) end
+end
+`;
+
 const SWEEP_NOW = `${SWEEP}
-sweep(KEYS[1], tonumber(ARGV[1]))
+sweep(tonumber(ARGV[1]))
 `;
 
 /**
- * KEYS[1]: the tenant's prefix. ARGV: key, value, now, ttl ms, budget bytes. Atomically:
- * forget expired entries, drop the key's old entry, evict the oldest until the new one fits,
- * then store it with its lifetime. Returns 0 when it cannot fit at all.
+ * Stores one entry (KEYS[5] its key) and evicts the oldest until the tenant's entries fit its
+ * budget. Returns {0} when the value alone exceeds the budget, else {1, evicted names...}.
  */
 const PUT = `${SWEEP}
-local p = KEYS[1]
 local key, value = ARGV[1], ARGV[2]
 local now, ttl, budget = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local size = string.len(value)
-if size > budget then return 0 end
-sweep(p, now)
-drop(p, key)
-local bytes = tonumber(redis.call('get', p .. 'bytes') or '0')
+if size > budget then return { 0 } end
+sweep(now)
+drop(key)
+local evicted = { 1 }
+local bytes = tonumber(redis.call('get', KEYS[4]) or '0')
 while bytes + size > budget do
-  local oldest = redis.call('zrange', p .. 'idx', 0, 0)
+  local oldest = redis.call('zrange', KEYS[1], 0, 0)
   if #oldest == 0 then break end
-  drop(p, oldest[1])
-  bytes = tonumber(redis.call('get', p .. 'bytes') or '0')
+  drop(oldest[1])
+  evicted[#evicted + 1] = oldest[1]
+  bytes = tonumber(redis.call('get', KEYS[4]) or '0')
 end
-redis.call('set', p .. 'e:' .. key, now .. ':' .. (now + ttl) .. ':' .. value, 'PX', ttl)
-redis.call('zadd', p .. 'idx', now, key)
-redis.call('zadd', p .. 'exp', now + ttl, key)
-redis.call('hset', p .. 'sizes', key, size)
-redis.call('incrby', p .. 'bytes', size)
-return 1
-`;
-
-/** KEYS[1]: the prefix. Drops every entry and counter of the tenant; returns the entries. */
-const PURGE = `
-local p = KEYS[1]
-local keys = redis.call('zrange', p .. 'idx', 0, -1)
-for i = 1, #keys, 500 do
-  local batch = {}
-  for j = i, math.min(i + 499, #keys) do batch[#batch + 1] = p .. 'e:' .. keys[j] end
-  redis.call('del', unpack(batch))
-end
-redis.call('del', p .. 'idx', p .. 'exp', p .. 'sizes', p .. 'bytes', p .. 'stats')
-return #keys
+redis.call('set', KEYS[5], now .. ':' .. (now + ttl) .. ':' .. value, 'PX', ttl)
+redis.call('zadd', KEYS[1], now, key)
+redis.call('zadd', KEYS[2], now + ttl, key)
+redis.call('hset', KEYS[3], key, size)
+redis.call('incrby', KEYS[4], size)
+return evicted
 `;
 
 /**
- * Entries are stored as `<storedAt>:<expiresAt>:<value>`, so one GET reads all three; the
- * expiry is checked here too, against this store's clock, not only by Redis.
+ * Deletes the entries KEYS[2..] (names in ARGV) unless stored again since they were evicted
+ * (back in the index KEYS[1]).
  */
+const FORGET = `
+for i = 2, #KEYS do
+  if not redis.call('zscore', KEYS[1], ARGV[i - 1]) then redis.call('del', KEYS[i]) end
+end
+return 1
+`;
+
+/** Drops a tenant's bookkeeping (KEYS[1..5]: idx, exp, sizes, bytes, stats); returns the names. */
+const PURGE = `
+local keys = redis.call('zrange', KEYS[1], 0, -1)
+redis.call('del', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+return keys
+`;
+
+/** How many entry keys one DEL takes when a purge deletes them. */
+const PURGE_BATCH = 500;
+
 function parseStored(raw: string | null, now: number): StoredValue | null {
   if (raw === null) return null;
   const first = raw.indexOf(':');
@@ -99,7 +106,7 @@ function parseStored(raw: string | null, now: number): StoredValue | null {
 /** Every instance shares each tenant's cache in Redis. */
 export class RedisResponseStore implements ResponseStore {
   constructor(
-    private readonly client: Redis,
+    private readonly client: RedisCommands,
     private readonly clock: () => number = Date.now,
   ) {}
 
@@ -115,17 +122,28 @@ export class RedisResponseStore implements ResponseStore {
   ): Promise<boolean> {
     if (options.ttlMs <= 0) return false;
     const now = this.clock();
-    const stored = await this.client.eval(
+    const p = prefix(tenantId);
+    const reply = (await this.client.eval(
       PUT,
-      1,
-      prefix(tenantId),
+      5,
+      ...books(p),
+      `${p}e:${key}`,
       key,
       value,
       now,
       Math.round(options.ttlMs),
       options.budgetBytes,
-    );
-    return stored === 1;
+    )) as (number | string)[];
+    const evicted = reply.slice(1).map(String);
+    if (evicted.length > 0)
+      await this.client.eval(
+        FORGET,
+        1 + evicted.length,
+        `${p}idx`,
+        ...evicted.map((name) => `${p}e:${name}`),
+        ...evicted,
+      );
+    return reply[0] === 1;
   }
 
   async count(tenantId: string, outcome: 'hit' | 'miss'): Promise<void> {
@@ -134,7 +152,7 @@ export class RedisResponseStore implements ResponseStore {
 
   async stats(tenantId: string): Promise<CacheStats> {
     const p = prefix(tenantId);
-    await this.client.eval(SWEEP_NOW, 1, p, this.clock());
+    await this.client.eval(SWEEP_NOW, BOOKS.length, ...books(p), this.clock());
     const [entries, bytes, counters] = await Promise.all([
       this.client.zcard(`${p}idx`),
       this.client.get(`${p}bytes`),
@@ -149,7 +167,11 @@ export class RedisResponseStore implements ResponseStore {
   }
 
   async purge(tenantId: string): Promise<number> {
-    return Number(await this.client.eval(PURGE, 1, prefix(tenantId)));
+    const p = prefix(tenantId);
+    const names = (await this.client.eval(PURGE, 5, ...books(p), `${p}stats`)) as string[];
+    for (let i = 0; i < names.length; i += PURGE_BATCH)
+      await this.client.del(...names.slice(i, i + PURGE_BATCH).map((name) => `${p}e:${name}`));
+    return names.length;
   }
 
   /** The connection is the process's, closed with the others. */
@@ -160,7 +182,7 @@ const idempotencyKey = (tenantId: string, key: string) => `llmb:idem:{${tenantId
 
 /** Idempotency keys in Redis: SET NX for the pending marker, so one request wins. */
 export class RedisIdempotencyStore implements IdempotencyStore {
-  constructor(private readonly client: Redis) {}
+  constructor(private readonly client: RedisCommands) {}
 
   async claim(tenantId: string, key: string, value: string, ttlMs: number) {
     const id = idempotencyKey(tenantId, key);

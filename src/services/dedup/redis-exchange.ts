@@ -1,34 +1,27 @@
-import type { Redis } from 'ioredis';
+import type { RedisCommands, RedisConnection } from '../../storage/redis.js';
 import { decodeEntry, encodeEntry, type FlightEntry, isFinal } from './entries.js';
 import type { Claim, FlightExchange, FollowHandlers, Leadership } from './exchange.js';
+import { bySlot, FINISH, type Keys, keysOf, RENEW } from './redis-flight-keys.js';
 
 export interface RedisExchangeOptions {
   /** The process's shared command connection. */
-  client: Redis;
+  client: RedisCommands;
   /** The one blocking connection all of this instance's followers are read through. */
-  blocking: () => Redis;
+  blocking: () => RedisConnection;
   /** How long a leadership lives without its heartbeat: the takeover's delay after a crash. */
   leaseMs: number;
   /** How long a finished leadership's entries stay readable for followers still catching up. */
   lingerMs?: number;
+  /**
+   * A Redis Cluster: one XREAD (or MGET) may name keys of one slot only and CLIENT UNBLOCK
+   * reaches one node, so followers are read slot by slot without blocking, every
+   * CLUSTER_POLL_MS while nothing arrives.
+   */
+  cluster?: boolean;
 }
 
-/** Renews a lease and its stream only while this leader still holds it. */
-const RENEW = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  redis.call('PEXPIRE', KEYS[2], ARGV[3])
-  redis.call('PEXPIRE', KEYS[3], ARGV[3])
-  return 1
-end
-return 0`;
-
-/** Lets the entries expire soon and frees the key, unless another leader holds it by now. */
-const FINISH = `
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
-redis.call('PEXPIRE', KEYS[3], ARGV[2])
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-return 1`;
+/** How long a cluster's reader waits between reads that found nothing. */
+const CLUSTER_POLL_MS = 25;
 
 /** Entries read per stream in one call; a stream is a few hundred chunks at most. */
 const READ_COUNT = 1000;
@@ -38,25 +31,6 @@ interface Watch {
   leaderId: string;
   lastId: string;
   handlers: FollowHandlers;
-}
-
-interface Keys {
-  lead: string;
-  stream: string;
-  followers: string;
-}
-
-/**
- * The tenant's keys of one request key; the tenant in braces keeps them in one Cluster slot.
- * One stream per leadership, so a follower switching leaders never reads two answers mixed.
- */
-function keysOf(tenantId: string, key: string, leaderId: string): Keys {
-  const base = `llmb:dedup:{${tenantId}}:${key}`;
-  return {
-    lead: `${base}:lead`,
-    stream: `${base}:s:${leaderId}`,
-    followers: `${base}:f:${leaderId}`,
-  };
 }
 
 type StreamReply = [string, [string, string[]][]][] | null;
@@ -73,6 +47,8 @@ export class RedisFlightExchange implements FlightExchange {
   private readerId: string | null = null;
   private closed = false;
   private readonly lingerMs: number;
+  /** Ends a cluster reader's pause early: a new watch is to be read. */
+  private nudge: (() => void) | null = null;
 
   constructor(private readonly options: RedisExchangeOptions) {
     this.lingerMs = options.lingerMs ?? 10_000;
@@ -168,29 +144,62 @@ export class RedisFlightExchange implements FlightExchange {
       });
       return;
     }
-    if (this.readerId !== null)
+    if (this.options.cluster) this.nudge?.();
+    else if (this.readerId !== null)
       this.options.client.client('UNBLOCK', this.readerId).catch(() => {});
   }
 
+  /** Reads what the watches' streams hold past what each has seen; blocks up to `blockMs`. */
+  private read(reader: RedisCommands, watches: Watch[], blockMs: number | null) {
+    const block = blockMs === null ? [] : ['BLOCK', blockMs];
+    return reader.call(
+      'XREAD',
+      'COUNT',
+      READ_COUNT,
+      ...block,
+      'STREAMS',
+      ...watches.map((w) => w.keys.stream),
+      ...watches.map((w) => w.lastId),
+    ) as Promise<StreamReply>;
+  }
+
+  /**
+   * One turn on a cluster: each slot's streams read at once without blocking; when none had
+   * anything, a pause that a new watch cuts short.
+   */
+  private async readSlots(): Promise<void> {
+    const groups = bySlot([...this.watches]);
+    const replies = await Promise.all(
+      groups.map((watches) => this.read(this.options.client, watches, null)),
+    );
+    let found = false;
+    for (const [i, reply] of replies.entries()) {
+      found ||= (reply?.length ?? 0) > 0;
+      this.dispatch(groups[i] ?? [], reply);
+    }
+    if (found) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, CLUSTER_POLL_MS);
+      this.nudge = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.nudge = null;
+  }
+
   private async readLoop(): Promise<void> {
-    const reader = this.options.blocking();
     const checkEveryMs = Math.max(1, Math.floor(this.options.leaseMs / 2));
     let checkedAt = Date.now();
     try {
-      this.readerId ??= String(await reader.client('ID'));
+      const reader = this.options.cluster ? null : this.options.blocking();
+      if (reader !== null) this.readerId ??= String(await reader.client('ID'));
       while (this.watches.size > 0 && !this.closed) {
-        const watches = [...this.watches];
-        const reply = (await reader.call(
-          'XREAD',
-          'COUNT',
-          READ_COUNT,
-          'BLOCK',
-          checkEveryMs,
-          'STREAMS',
-          ...watches.map((w) => w.keys.stream),
-          ...watches.map((w) => w.lastId),
-        )) as StreamReply;
-        this.dispatch(watches, reply);
+        if (reader === null) await this.readSlots();
+        else {
+          const watches = [...this.watches];
+          this.dispatch(watches, await this.read(reader, watches, checkEveryMs));
+        }
         if (Date.now() - checkedAt >= checkEveryMs) {
           checkedAt = Date.now();
           await this.checkLeases();
@@ -229,9 +238,14 @@ export class RedisFlightExchange implements FlightExchange {
 
   /** Leases gone or changed hands: the entries written before are read first, then told. */
   private async checkLeases(): Promise<void> {
-    const watches = [...this.watches];
-    if (watches.length === 0) return;
-    const holders = await this.options.client.mget(...watches.map((w) => w.keys.lead));
+    if (this.watches.size === 0) return;
+    // One MGET on a standalone Redis; on a cluster one per slot, all at once.
+    const groups = this.options.cluster ? bySlot([...this.watches]) : [[...this.watches]];
+    const replies = await Promise.all(
+      groups.map((group) => this.options.client.mget(...group.map((w) => w.keys.lead))),
+    );
+    const watches = groups.flat();
+    const holders = replies.flat();
     for (const [index, watch] of watches.entries()) {
       const holder = holders[index] ?? null;
       if (holder === watch.leaderId || !this.watches.has(watch)) continue;

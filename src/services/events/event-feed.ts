@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisCommands, RedisConnection } from '../../storage/redis.js';
 import {
   createGroup,
   fieldOf,
@@ -58,12 +58,12 @@ function fed([entryId, fields]: StreamEntry, attempts: number): FedEvent {
 
 export interface RedisEventFeedOptions {
   /** Commands: claim, acknowledge. */
-  client: Redis;
+  client: RedisCommands;
   /**
    * Its own connection: a blocking XREADGROUP holds it while it waits. The feed owns it and
    * cuts it on close, which ends a read waiting on it.
    */
-  blocking: Redis;
+  blocking: RedisConnection;
   /** The event log's stream. */
   stream: string;
   /** The consumer group: one per kind of consumer (webhooks, alerts...). */

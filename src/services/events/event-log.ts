@@ -1,4 +1,8 @@
-import type { Redis } from 'ioredis';
+import type { RedisCommands, RedisConnection } from '../../storage/redis.js';
+
+/** The process's command connection, or one of its own that close() cuts (ownsConnection). */
+type Client = RedisCommands & Partial<Pick<RedisConnection, 'disconnect'>>;
+
 import { newId } from '../../utils/ids.js';
 
 /** Something a tenant or an operator may want to be told of (delivered by webhooks). */
@@ -71,7 +75,7 @@ export class MemoryEventLog implements EventLog {
 }
 
 export interface RedisEventLogOptions {
-  client: Redis;
+  client: Client;
   /** The stream's key. */
   stream: string;
   /** Events kept (approximately); the oldest go first. */
@@ -160,7 +164,7 @@ export class RedisEventLog implements EventLog {
     // What still waits goes out before the connection closes.
     this.flush();
     await this.flushing;
-    if (this.options.ownsConnection) this.options.client.disconnect();
+    if (this.options.ownsConnection) this.options.client.disconnect?.();
   }
 }
 

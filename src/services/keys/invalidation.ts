@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { Redis } from 'ioredis';
-import type { RedisConnections } from '../../storage/redis.js';
+import type { RedisCommands, RedisConnection, RedisConnections } from '../../storage/redis.js';
 
 /**
  * Cached key resolutions to drop: one key, or every key of a tenant; or capacity of a rate
@@ -54,8 +53,8 @@ function parse(text: string): Invalidation | null {
 
 /** Many instances: Redis pub/sub. Listeners in this process hear their own messages at once. */
 export class RedisInvalidationBus implements InvalidationBus {
-  private readonly publisher: Redis;
-  private readonly subscriber: Redis;
+  private readonly publisher: RedisCommands;
+  private readonly subscriber: RedisConnection;
   private readonly local = new LocalInvalidationBus();
 
   constructor(redis: Pick<RedisConnections, 'command' | 'subscriber'>) {

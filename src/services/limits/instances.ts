@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisCommands } from '../../storage/redis.js';
 
 /** How many instances share the ledger: the prefetch splits what is left between them. */
 export interface InstanceCount {
@@ -24,7 +24,7 @@ export class RedisInstanceCount implements InstanceCount {
   private readonly timer: NodeJS.Timeout;
 
   constructor(
-    private readonly client: Redis,
+    private readonly client: RedisCommands,
     private readonly holder: string,
   ) {
     void this.beat();

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisCommands } from '../../storage/redis.js';
 import {
   type AcquireCall,
   type AcquireResult,
@@ -469,7 +469,7 @@ export interface RedisLedgerOptions {
 /** The ledger in Redis, shared by every instance: one script call per acquire or sync. */
 export class RedisLedger implements Ledger {
   constructor(
-    private readonly client: Redis,
+    private readonly client: RedisCommands,
     private readonly options: RedisLedgerOptions = {},
   ) {}
 

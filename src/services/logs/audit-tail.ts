@@ -1,7 +1,7 @@
-import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import { auditEntryJson } from '../../domain/audit-entry.js';
 import type { ControlSchema } from '../../storage/control-schema.js';
+import type { RedisCommands } from '../../storage/redis.js';
 import { AuditLogRepository } from '../../storage/repositories/audit-log.js';
 import type { EventLog } from '../events/event-log.js';
 import type { TenantService } from '../tenancy/tenant-service.js';
@@ -12,7 +12,7 @@ export interface AuditTailOptions {
   control: Kysely<ControlSchema>;
   /** The log stream the entries are appended to. */
   logs: EventLog;
-  redis: Redis;
+  redis: RedisCommands;
   /** The log stream's key: the cursors and the lock are named after it. */
   stream: string;
   batch?: number;

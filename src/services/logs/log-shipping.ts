@@ -1,6 +1,6 @@
-import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import type { ControlSchema } from '../../storage/control-schema.js';
+import type { RedisCommands } from '../../storage/redis.js';
 import type { EventFeed } from '../events/event-feed.js';
 import type { EventLog } from '../events/event-log.js';
 import type { TenantService } from '../tenancy/tenant-service.js';
@@ -20,7 +20,7 @@ export const LOG_STREAM_BATCH_MS = 50;
 
 export interface LogShippingOptions {
   /** The process's command connection: the audit tail's cursors and lock. */
-  redis: Redis;
+  redis: RedisCommands;
   stream: string;
   /** The log stream read by the sink's consumer group; null: no sink (LOG_SINK_URL unset). */
   sinkFeed: EventFeed | null;

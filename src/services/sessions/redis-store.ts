@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisCommands } from '../../storage/redis.js';
 import type { SessionRecord, SessionStore } from './store.js';
 
 /**
@@ -20,7 +20,7 @@ return 1
 
 /** Every instance: the sessions in Redis, so any instance serves and ends any session. */
 export class RedisSessionStore implements SessionStore {
-  constructor(private readonly client: Redis) {}
+  constructor(private readonly client: RedisCommands) {}
 
   async create(idHash: string, record: SessionRecord, groups: string[], ttlMs: number) {
     const key = sessionKey(idHash);

@@ -1,10 +1,11 @@
-import type { Redis } from 'ioredis';
+import type { RedisCommands } from '../../storage/redis.js';
+import { keyBeside } from '../../storage/redis-keys.js';
 import type { ProvisionalUsage } from './provisional-usage.js';
 import type { UsageEvent } from './usage-records.js';
 import { decodeUsageEvent, encodeUsageEvent } from './usage-wire.js';
 
 export interface RedisProvisionalUsageOptions {
-  client: Redis;
+  client: RedisCommands;
   /** The usage stream's key: the records live beside it, under its name. */
   stream: string;
 }
@@ -38,8 +39,8 @@ export class RedisProvisionalUsage implements ProvisionalUsage {
   private readonly times: string;
 
   constructor(private readonly options: RedisProvisionalUsageOptions) {
-    this.events = `{${options.stream}}:provisional`;
-    this.times = `{${options.stream}}:provisional:at`;
+    this.events = keyBeside(options.stream, 'provisional');
+    this.times = keyBeside(options.stream, 'provisional:at');
   }
 
   async record(event: UsageEvent, at: number): Promise<void> {

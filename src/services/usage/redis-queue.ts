@@ -1,4 +1,5 @@
-import type { Redis } from 'ioredis';
+import type { RedisCommands, RedisConnection } from '../../storage/redis.js';
+import { keyBeside } from '../../storage/redis-keys.js';
 import {
   createGroup,
   fieldOf,
@@ -15,17 +16,20 @@ export const USAGE_GROUP = 'usage-writers';
 
 export interface RedisUsageQueueOptions {
   /** Commands: publish, claim, acknowledge. */
-  client: Redis;
+  client: RedisCommands;
   /**
    * Its own connection: a blocking XREADGROUP holds it while it waits. The queue owns it and
    * cuts it on close, which ends a read waiting on it.
    */
-  blocking: Redis;
+  blocking: RedisConnection;
   /** How long a taken entry may stay unacknowledged before another consumer claims it. */
   claimIdleMs: number;
   /** Dead letters kept (approximately); the oldest go first. */
   maxDeadLetters?: number;
-  /** The stream's key (default `llmb:usage`); dead letters go to `<stream>:dead`. */
+  /**
+   * The stream's key (default `llmb:usage`); dead letters go to `{<stream>}:dead`, in the
+   * stream's cluster slot, since one MULTI moves an entry from one to the other.
+   */
   stream?: string;
 }
 
@@ -46,7 +50,7 @@ export class RedisUsageQueue implements UsageQueue {
 
   constructor(private readonly options: RedisUsageQueueOptions) {
     this.stream = options.stream ?? USAGE_STREAM;
-    this.dead = `${this.stream}:dead`;
+    this.dead = keyBeside(this.stream, 'dead');
   }
 
   async publish(events: UsageEvent[]): Promise<void> {

@@ -1,4 +1,8 @@
-import type { Redis } from 'ioredis';
+import type { RedisCommands, RedisConnection } from '../../storage/redis.js';
+
+/** The process's command connection, or one of its own that close() cuts (ownsConnection). */
+type Client = RedisCommands & Partial<Pick<RedisConnection, 'disconnect'>>;
+
 import { type DueEntry, type DueIndex, entryOf, Listeners, memberOf } from './due-index.js';
 
 // Takes and leases in one step, so two dispatchers never take the same entry.
@@ -15,7 +19,9 @@ return due`;
 export class RedisDueIndex implements DueIndex {
   private readonly listeners = new Listeners();
 
-  constructor(private readonly options: { client: Redis; key: string; ownsConnection?: boolean }) {}
+  constructor(
+    private readonly options: { client: Client; key: string; ownsConnection?: boolean },
+  ) {}
 
   async schedule(entries: (DueEntry & { at: Date })[]): Promise<void> {
     if (entries.length === 0) return;
@@ -54,6 +60,6 @@ export class RedisDueIndex implements DueIndex {
   }
 
   async close(): Promise<void> {
-    if (this.options.ownsConnection) this.options.client.disconnect();
+    if (this.options.ownsConnection) this.options.client.disconnect?.();
   }
 }
