@@ -37,6 +37,11 @@ import {
   type ProvisionalUsage,
 } from '../services/usage/provisional-usage.js';
 import type { UsageQueue } from '../services/usage/queue.js';
+import {
+  type ConversationCache,
+  MemoryConversationCache,
+} from '../services/responses/conversation-cache.js';
+import { RedisConversationCache } from '../services/responses/redis-conversation-cache.js';
 import { RedisProvisionalUsage } from '../services/usage/redis-provisional-usage.js';
 import { RedisUsageQueue } from '../services/usage/redis-queue.js';
 import { type DueIndex, MemoryDueIndex } from '../services/webhooks/due-index.js';
@@ -73,6 +78,8 @@ export interface Backends {
   responses: ResponseStore;
   /** Idempotency keys and the answers they stand for. */
   idempotency: IdempotencyStore;
+  /** Stored Responses API conversations, hot beside the tenants' databases. */
+  conversations: ConversationCache;
   /** Where instances share answers in flight; null: one instance, its own flights only. */
   dedup: FlightExchange | null;
   /**
@@ -112,6 +119,7 @@ export function memoryBackends(
     logStream: overrides.logStream ?? null,
     responses: overrides.responses ?? new MemoryResponseStore(),
     idempotency: overrides.idempotency ?? new MemoryIdempotencyStore(),
+    conversations: overrides.conversations ?? new MemoryConversationCache(),
     dedup: overrides.dedup ?? null,
   };
   return {
@@ -161,6 +169,7 @@ export function redisBackends(
             }),
     responses: overrides.responses ?? new RedisResponseStore(client),
     idempotency: overrides.idempotency ?? new RedisIdempotencyStore(client),
+    conversations: overrides.conversations ?? new RedisConversationCache(client),
     dedup:
       overrides.dedup !== undefined
         ? overrides.dedup
@@ -201,5 +210,6 @@ async function closeAll(backends: Omit<Backends, 'kind' | 'eventFeed' | 'close'>
   await backends.instances.close();
   await backends.responses.close();
   await backends.idempotency.close();
+  await backends.conversations.close();
   await backends.dedup?.close();
 }

@@ -15,6 +15,7 @@ import { FailureThrottle } from '../services/keys/failure-throttle.js';
 import { Admissions } from '../services/limits/admission.js';
 import { RateLimiter } from '../services/limits/limiter.js';
 import { LimitsCache } from '../services/limits/limits-cache.js';
+import { ConversationStateCache } from '../services/responses/state-cache.js';
 import { ResponseStore } from '../services/responses/store.js';
 import type { Tracing } from '../services/tracing/span.js';
 import { UsageCommitter } from '../services/usage/usage-commit.js';
@@ -164,6 +165,7 @@ export async function buildGateway({
     responses: new ResponseStore({
       database: (tenantId) => databases.get(tenantId),
       retentionMs: env.responsesRetentionDays === 0 ? null : env.responsesRetentionDays * DAY_MS,
+      cache: conversations(config, backends, instruments, log),
     }),
     files: new FileService({
       database: (tenantId) => databases.get(tenantId),
@@ -223,6 +225,25 @@ function buildCaching(
     onOutcome: (result, tenantId) => outcome(tenantId, 'semantic', result),
   });
   return { cache, idempotency, semantic, databases };
+}
+
+/** The conversation cache of stored responses, unless RESPONSES_CACHE_TTL_SECONDS is 0. */
+function conversations(
+  config: AppConfig,
+  backends: Backends,
+  instruments: Metrics,
+  log: Logger,
+): ConversationStateCache | undefined {
+  const { responsesCacheTtlSeconds, redisTimeoutMs } = config.env;
+  if (responsesCacheTtlSeconds === 0) return undefined;
+  return new ConversationStateCache({
+    store: backends.conversations,
+    ttlMs: responsesCacheTtlSeconds * 1000,
+    timeoutMs: redisTimeoutMs,
+    onLookup: (tenantId, outcome) =>
+      instruments.inference.conversationState(instruments.tenants.of(tenantId), outcome),
+    onError: (error) => log.warn({ err: error }, 'conversation cache call failed'),
+  });
 }
 
 /** Identical requests in flight share one upstream call, across instances with Redis. */

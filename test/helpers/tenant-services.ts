@@ -12,6 +12,7 @@ import type { IdempotencyStore, ResponseStore } from '../../src/services/cache/s
 import type { FlightExchange } from '../../src/services/dedup/exchange.js';
 import type { EventLog } from '../../src/services/events/event-log.js';
 import type { InvalidationBus } from '../../src/services/keys/invalidation.js';
+import type { ConversationCache } from '../../src/services/responses/conversation-cache.js';
 import type { Ledger } from '../../src/services/limits/ledger.js';
 import type { ProvisionalUsage } from '../../src/services/usage/provisional-usage.js';
 import type { UsageQueue } from '../../src/services/usage/queue.js';
@@ -56,6 +57,8 @@ export interface TestServicesOptions {
   responses?: ResponseStore;
   /** Default: in-process idempotency keys. */
   idempotency?: IdempotencyStore;
+  /** Default: the in-process conversation cache. */
+  conversations?: ConversationCache;
   /** Where instances share answers in flight; default: none (this instance's own flights). */
   dedup?: FlightExchange | null;
   /** What billing takes for now; default: the system clock. */
@@ -145,6 +148,7 @@ export async function composeForTest(
     dueIndex: options.dueIndex,
     responses: options.responses,
     idempotency: options.idempotency,
+    conversations: options.conversations,
     dedup: options.dedup,
   };
   const root = await compose(

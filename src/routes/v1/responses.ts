@@ -70,8 +70,8 @@ export const responsesRoutes: FastifyPluginAsyncTypebox<V1Deps> = async (app, de
       let history: JsonObject[] = [];
       if (typeof previousId === 'string') {
         const owner = requireOwner(request, previousId, 'previous_response_id');
-        const previous = await deps.responses.get(owner, previousId, 'previous_response_id');
-        history = [...previous.inputItems, ...(previous.response.output as JsonObject[])];
+        const previous = await deps.responses.conversation(owner, previousId);
+        history = [...previous.inputItems, ...previous.output];
       }
       const items = [...history, ...input];
       const chat = toChatRequest(body, items);
