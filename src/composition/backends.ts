@@ -31,17 +31,17 @@ import type { Ledger } from '../services/limits/ledger.js';
 import { MemoryLedger } from '../services/limits/memory-ledger.js';
 import { RedisLedger } from '../services/limits/redis-ledger.js';
 import { LOG_STREAM_BATCH_MS, LOG_STREAM_MAX } from '../services/logs/log-shipping.js';
+import {
+  type ConversationCache,
+  MemoryConversationCache,
+} from '../services/responses/conversation-cache.js';
+import { RedisConversationCache } from '../services/responses/redis-conversation-cache.js';
 import { MemoryUsageQueue } from '../services/usage/memory-queue.js';
 import {
   MemoryProvisionalUsage,
   type ProvisionalUsage,
 } from '../services/usage/provisional-usage.js';
 import type { UsageQueue } from '../services/usage/queue.js';
-import {
-  type ConversationCache,
-  MemoryConversationCache,
-} from '../services/responses/conversation-cache.js';
-import { RedisConversationCache } from '../services/responses/redis-conversation-cache.js';
 import { RedisProvisionalUsage } from '../services/usage/redis-provisional-usage.js';
 import { RedisUsageQueue } from '../services/usage/redis-queue.js';
 import { type DueIndex, MemoryDueIndex } from '../services/webhooks/due-index.js';

@@ -12,8 +12,8 @@ import type { IdempotencyStore, ResponseStore } from '../../src/services/cache/s
 import type { FlightExchange } from '../../src/services/dedup/exchange.js';
 import type { EventLog } from '../../src/services/events/event-log.js';
 import type { InvalidationBus } from '../../src/services/keys/invalidation.js';
-import type { ConversationCache } from '../../src/services/responses/conversation-cache.js';
 import type { Ledger } from '../../src/services/limits/ledger.js';
+import type { ConversationCache } from '../../src/services/responses/conversation-cache.js';
 import type { ProvisionalUsage } from '../../src/services/usage/provisional-usage.js';
 import type { UsageQueue } from '../../src/services/usage/queue.js';
 import type { DueIndex } from '../../src/services/webhooks/due-index.js';

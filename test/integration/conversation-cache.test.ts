@@ -24,7 +24,7 @@ describe.each(STORE_KINDS)('the conversation cache on %s', (kind) => {
     expect(await cache.get(other, 'resp_1')).toBeNull();
   });
 
-  it("drops an entry for its owner only, and says whether it did", async () => {
+  it('drops an entry for its owner only, and says whether it did', async () => {
     const t = tenant();
     await cache.put(t, 'resp_1', entry('mine'), 60_000);
     expect(await cache.delete(t, 'resp_1', 'key_b')).toBe(false);
@@ -52,7 +52,8 @@ describe.each(STORE_KINDS)('the conversation cache on %s', (kind) => {
 
     it('drops the least recently used entries when the budget is full', async () => {
       const t = tenant();
-      for (const id of ['a', 'b', 'c']) await cache.put(t, id, entry('0123456789'.repeat(2)), 60_000);
+      for (const id of ['a', 'b', 'c'])
+        await cache.put(t, id, entry('0123456789'.repeat(2)), 60_000);
       // Reading `a` makes `b` the least recently used.
       expect(await cache.get(t, 'a')).not.toBeNull();
       await cache.put(t, 'd', entry('0123456789'.repeat(2)), 60_000);

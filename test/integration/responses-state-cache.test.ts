@@ -102,7 +102,9 @@ describe.each(CASES)('the conversation cache over %s, %s', (database, kind) => {
     );
     const other = await storeFor();
     expect(
-      await missing(other.store.conversation({ tenantId: other.tenantId, keyId: 'key_a' }, 'resp_1')),
+      await missing(
+        other.store.conversation({ tenantId: other.tenantId, keyId: 'key_a' }, 'resp_1'),
+      ),
     ).toBe('response_not_found');
     // Another key cannot drop the owner's entry either.
     expect(await missing(store.delete({ tenantId, keyId: 'key_b' }, 'resp_1'))).toBe(

@@ -15,7 +15,12 @@ export interface CachedConversation {
 export interface ConversationCache {
   get(tenantId: string, responseId: string): Promise<CachedConversation | null>;
   /** Stores (or replaces) an entry for `ttlMs`; nothing for a lifetime of 0 or less. */
-  put(tenantId: string, responseId: string, entry: CachedConversation, ttlMs: number): Promise<void>;
+  put(
+    tenantId: string,
+    responseId: string,
+    entry: CachedConversation,
+    ttlMs: number,
+  ): Promise<void>;
   /** Drops the entry if `owner` owns it; true when it did. */
   delete(tenantId: string, responseId: string, owner: string): Promise<boolean>;
   close(): Promise<void>;

@@ -83,13 +83,19 @@ export class ConversationStateCache {
     expiresAt: number | null,
   ): Promise<void> {
     const { store, timeoutMs } = this.options;
-    const ttlMs = Math.min(this.options.ttlMs, (expiresAt ?? Number.POSITIVE_INFINITY) - this.now());
+    const ttlMs = Math.min(
+      this.options.ttlMs,
+      (expiresAt ?? Number.POSITIVE_INFINITY) - this.now(),
+    );
     if (ttlMs <= 0) return;
     const entry: Entry = { ...owner, id, createdAt, ...state };
     const value = JSON.stringify(entry);
     if (Buffer.byteLength(value, 'utf8') > MAX_CACHED_STATE_BYTES) return;
     try {
-      await withDeadline(store.put(owner.tenantId, id, { owner: owner.keyId, value }, ttlMs), timeoutMs);
+      await withDeadline(
+        store.put(owner.tenantId, id, { owner: owner.keyId, value }, ttlMs),
+        timeoutMs,
+      );
     } catch (error) {
       this.options.onError(error);
     }
