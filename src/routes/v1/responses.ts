@@ -3,6 +3,7 @@ import type { FastifyRequest } from 'fastify';
 import { GatewayError } from '../../errors/gateway-error.js';
 import type { JsonObject } from '../../providers/types.js';
 import { toChatRequest } from '../../services/responses/chat-request.js';
+import { toNativeRequest } from '../../services/responses/native.js';
 import { inputItems } from '../../services/responses/request.js';
 import { responseShell } from '../../services/responses/response.js';
 import type { ResponseOwner } from '../../services/responses/store.js';
@@ -92,7 +93,8 @@ export const responsesRoutes: FastifyPluginAsyncTypebox<V1Deps> = async (app, de
           }
         },
       });
-      return infer('chat', chat, request, reply, format);
+      // Deployments whose provider speaks the Responses API get it as such (see native.ts).
+      return infer('chat', chat, request, reply, format, toNativeRequest(body, items));
     },
   );
 
