@@ -17,7 +17,7 @@ const quiet = { warn: () => {}, error: () => {} };
  * valid against OpenAI's schema); the usage is the upstream's; failover to a chat-only
  * deployment, bad input and a cut stream behave as on the translated path.
  */
-describe('the Responses API on a native upstream', () => {
+describe('the Responses API on a native upstream', { timeout: 60_000 }, () => {
   const native = new FakeUpstream();
   const chat = new FakeUpstream();
   let gateway: TestGateway;
@@ -33,6 +33,8 @@ describe('the Responses API on a native upstream', () => {
           native: { type: 'openai-compatible', base_url: native.url, responses_api: true },
           chat: { type: 'openai-compatible', base_url: chat.url },
         },
+        // Deterministic requests (temperature 0) are cached, as on the translated path.
+        cache: { enabled: true },
         models: [
           {
             name: 'gpt-native',
@@ -191,6 +193,35 @@ describe('the Responses API on a native upstream', () => {
     expect(events.map((event) => event.type)).toContain('response.output_text.delta');
     expect(events.map((event) => event.type).slice(-2)).toEqual(['response.failed', 'error']);
     for (const event of events) expectOpenAISchema('ResponseStreamEvent', event);
+  });
+
+  it('caches a native answer as the translated path would, whole or streamed', async () => {
+    native.next(respondsNatively(['Cached ', 'once.']), respondsNatively(['Streamed ', 'once.']));
+    const whole = { model: 'gpt-native', temperature: 0, input: `whole ${Date.now()}` };
+    const first = await gateway.client.responses.create(whole).withResponse();
+    expect(first.response.headers.get('x-llm-backend-cache')).toBe('miss');
+    const again = await gateway.client.responses.create(whole).withResponse();
+    expect(again.response.headers.get('x-llm-backend-cache')).toBe('hit');
+    expectOpenAISchema('Response', again.data);
+    expect(again.data.id).not.toBe(first.data.id);
+    expect(again.data.output_text).toBe('Cached once.');
+    expect(again.data.usage).toMatchObject({ input_tokens: 11, output_tokens: 5 });
+    const streamed = { model: 'gpt-native', temperature: 0, input: `streamed ${Date.now()}` };
+    const entries = async () => {
+      const stats = await gateway.fetch('/admin/v1/tenants/test/cache/stats');
+      return ((await stats.json()) as { entries: number }).entries;
+    };
+    const before = await entries();
+    const live = await gateway.client.responses.stream(streamed).finalResponse();
+    expect(live.output_text).toBe('Streamed once.');
+    // A stream's answer is stored once it is over, just after its last event.
+    await eventually(async () => expect(await entries()).toBe(before + 1), 10_000);
+    const hit = await gateway.client.responses.create(streamed).withResponse();
+    expect(hit.response.headers.get('x-llm-backend-cache')).toBe('hit');
+    expect(hit.data.output_text).toBe('Streamed once.');
+    const replayed = await gateway.client.responses.stream(whole).finalResponse();
+    expect(replayed.output_text).toBe('Cached once.');
+    expect(native.requests).toHaveLength(2);
   });
 
   it('refuses bad input before any upstream call', async () => {

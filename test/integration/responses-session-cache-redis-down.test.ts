@@ -11,7 +11,7 @@ import { CuttableProxy } from '../helpers/tcp-proxy.js';
  * the database only), continuations read the database, and a DELETE that cannot reach the
  * cache says so instead of leaving a continuable entry behind; a retry finishes it.
  */
-describe('the conversation cache when Redis goes away', () => {
+describe('the conversation cache when Redis goes away', { timeout: 60_000 }, () => {
   const upstream = new FakeUpstream();
   const proxy = new CuttableProxy(TEST_REDIS.host, TEST_REDIS.port);
   let gateway: TestGateway;
