@@ -81,13 +81,18 @@ async function* responseEvents(frames: Frames, options: ResponseStreamOptions) {
       ? frames[Symbol.asyncIterator]()
       : (frames as Iterable<string>)[Symbol.iterator]();
   const first = await iterator.next();
+  // Closing the events closes the frames: the relay's end (its outcome) runs only then.
   const rest = (async function* () {
-    if (first.done) return;
-    yield first.value;
-    for (;;) {
-      const next = await iterator.next();
-      if (next.done) return;
-      yield next.value;
+    try {
+      if (first.done) return;
+      yield first.value;
+      for (;;) {
+        const next = await iterator.next();
+        if (next.done) return;
+        yield next.value;
+      }
+    } finally {
+      await iterator.return?.();
     }
   })();
   yield* !first.done && isTypedEvent(first.value)
