@@ -63,8 +63,9 @@ describe('the Responses API on a native upstream', { timeout: 60_000 }, () => {
     });
   }, 60_000);
   afterAll(async () => {
-    await gateway?.close();
+    // Workers first: they write into the databases the gateway drops when it closes.
     await workers?.stop();
+    await gateway?.close();
     await native.stop();
     await chat.stop();
   }, 60_000);
