@@ -31,6 +31,11 @@ import type { Ledger } from '../services/limits/ledger.js';
 import { MemoryLedger } from '../services/limits/memory-ledger.js';
 import { RedisLedger } from '../services/limits/redis-ledger.js';
 import { LOG_STREAM_BATCH_MS, LOG_STREAM_MAX } from '../services/logs/log-shipping.js';
+import {
+  type ConversationCache,
+  MemoryConversationCache,
+} from '../services/responses/conversation-cache.js';
+import { RedisConversationCache } from '../services/responses/redis-conversation-cache.js';
 import { RedisSessionStore } from '../services/sessions/redis-store.js';
 import { MemorySessionStore, type SessionStore } from '../services/sessions/store.js';
 import { MemoryUsageQueue } from '../services/usage/memory-queue.js';
@@ -75,6 +80,8 @@ export interface Backends {
   responses: ResponseStore;
   /** Idempotency keys and the answers they stand for. */
   idempotency: IdempotencyStore;
+  /** Stored Responses API conversations, hot beside the tenants' databases. */
+  conversations: ConversationCache;
   /** Where instances share answers in flight; null: one instance, its own flights only. */
   dedup: FlightExchange | null;
   /** The admin panel's sign-in sessions. */
@@ -116,6 +123,7 @@ export function memoryBackends(
     logStream: overrides.logStream ?? null,
     responses: overrides.responses ?? new MemoryResponseStore(),
     idempotency: overrides.idempotency ?? new MemoryIdempotencyStore(),
+    conversations: overrides.conversations ?? new MemoryConversationCache(),
     dedup: overrides.dedup ?? null,
     sessions: overrides.sessions ?? new MemorySessionStore(),
   };
@@ -166,6 +174,7 @@ export function redisBackends(
             }),
     responses: overrides.responses ?? new RedisResponseStore(client),
     idempotency: overrides.idempotency ?? new RedisIdempotencyStore(client),
+    conversations: overrides.conversations ?? new RedisConversationCache(client),
     dedup:
       overrides.dedup !== undefined
         ? overrides.dedup
@@ -208,5 +217,6 @@ async function closeAll(backends: Omit<Backends, 'kind' | 'eventFeed' | 'close'>
   await backends.instances.close();
   await backends.responses.close();
   await backends.idempotency.close();
+  await backends.conversations.close();
   await backends.dedup?.close();
 }

@@ -18,6 +18,7 @@ import { RateLimiter } from '../services/limits/limiter.js';
 import { LimitsCache } from '../services/limits/limits-cache.js';
 import { OidcLogin } from '../services/oidc/oidc-login.js';
 import { UserPrincipals } from '../services/oidc/user-principal.js';
+import { ConversationStateCache } from '../services/responses/state-cache.js';
 import { ResponseStore } from '../services/responses/store.js';
 import { AuditedSessions } from '../services/sessions/session-audit.js';
 import { SessionService } from '../services/sessions/session-service.js';
@@ -204,6 +205,7 @@ export async function buildGateway({
     responses: new ResponseStore({
       database: (tenantId) => databases.get(tenantId),
       retentionMs: env.responsesRetentionDays === 0 ? null : env.responsesRetentionDays * DAY_MS,
+      cache: conversations(config, backends, instruments, log),
     }),
     files: new FileService({
       database: (tenantId) => databases.get(tenantId),
@@ -263,6 +265,25 @@ function buildCaching(
     onOutcome: (result, tenantId) => outcome(tenantId, 'semantic', result),
   });
   return { cache, idempotency, semantic, databases };
+}
+
+/** The conversation cache of stored responses, unless RESPONSES_CACHE_TTL_SECONDS is 0. */
+function conversations(
+  config: AppConfig,
+  backends: Backends,
+  instruments: Metrics,
+  log: Logger,
+): ConversationStateCache | undefined {
+  const { responsesCacheTtlSeconds, redisTimeoutMs } = config.env;
+  if (responsesCacheTtlSeconds === 0) return undefined;
+  return new ConversationStateCache({
+    store: backends.conversations,
+    ttlMs: responsesCacheTtlSeconds * 1000,
+    timeoutMs: redisTimeoutMs,
+    onLookup: (tenantId, outcome) =>
+      instruments.inference.conversationState(instruments.tenants.of(tenantId), outcome),
+    onError: (error) => log.warn({ err: error }, 'conversation cache call failed'),
+  });
 }
 
 /** Identical requests in flight share one upstream call, across instances with Redis. */

@@ -73,6 +73,8 @@ export interface EnvConfig {
   tenantPlacement: PlacementPolicy;
   /** Days a stored Responses API response is kept; 0: until deleted. */
   responsesRetentionDays: number;
+  /** Longest seconds a stored response's conversation stays in the conversation cache; 0: off. */
+  responsesCacheTtlSeconds: number;
   /** The largest file /v1/files accepts. */
   filesMaxBytes: number;
   /** The bytes one tenant's stored files may take together. */
@@ -319,6 +321,14 @@ export function readEnv(env: Env, errors: string[]): EnvConfig {
     tenantDeletionGraceHours: integer(env, 'TENANT_DELETION_GRACE_HOURS', 72, 0, 8760, errors),
     tenantPlacement: readPlacementPolicy(env.TENANT_PLACEMENT, errors),
     responsesRetentionDays: integer(env, 'RESPONSES_RETENTION_DAYS', 30, 0, 3650, errors),
+    responsesCacheTtlSeconds: integer(
+      env,
+      'RESPONSES_CACHE_TTL_SECONDS',
+      3600,
+      0,
+      2_592_000,
+      errors,
+    ),
     filesMaxBytes: integer(env, 'FILES_MAX_BYTES', 100 * 1024 ** 2, 1024, 1024 ** 3, errors),
     filesTenantQuotaBytes: integer(
       env,

@@ -46,6 +46,8 @@ const OpenAICompatibleProvider = Type.Object(
   {
     type: Type.Union(openAICompatibleTypes.map((type) => Type.Literal(type))),
     ...httpFields,
+    /** `/v1/responses` goes to the upstream's own Responses API instead of chat completions. */
+    responses_api: Type.Boolean({ default: false }),
   },
   { additionalProperties: false },
 );
@@ -54,6 +56,8 @@ const AzureOpenAIProvider = Type.Object(
   {
     type: Type.Literal('azure-openai'),
     ...httpFields,
+    /** `/v1/responses` goes to the upstream's own Responses API instead of chat completions. */
+    responses_api: Type.Boolean({ default: false }),
     api_version: Type.String({ minLength: 1, default: '2024-10-21' }),
   },
   { additionalProperties: false },

@@ -143,6 +143,7 @@ export function resolveProvider(
         ...httpSettings(entry, null, ctx),
         type: 'azure-openai',
         apiVersion: entry.api_version,
+        responsesApi: entry.responses_api,
       };
     case 'anthropic':
       return {
@@ -155,6 +156,7 @@ export function resolveProvider(
       return {
         ...httpSettings(entry, OPENAI_COMPATIBLE_TYPES[entry.type], ctx),
         type: 'openai-compatible',
+        responsesApi: entry.responses_api,
       };
   }
 }

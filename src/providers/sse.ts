@@ -39,6 +39,29 @@ export async function* readSseData(body: AsyncIterable<Uint8Array>): AsyncGenera
   }
 }
 
+const TERMINAL = new Set(['response.completed', 'response.incomplete', 'response.failed', 'error']);
+
+/**
+ * The Responses API's streams: the `data` payloads of its typed events, up to and with the
+ * terminal one (`response.completed`, `.incomplete`, `.failed` or `error`): they send no
+ * `[DONE]`, though some servers add one after it.
+ */
+export async function* readResponseEvents(body: AsyncIterable<Uint8Array>): AsyncGenerator<string> {
+  for await (const event of readSseEvents(body, (event) => event.data === '[DONE]')) {
+    yield event.data;
+    if (TERMINAL.has(event.event ?? typeOf(event.data))) return;
+  }
+}
+
+function typeOf(data: string): string {
+  try {
+    const parsed = JSON.parse(data) as { type?: unknown } | null;
+    return typeof parsed?.type === 'string' ? parsed.type : '';
+  } catch {
+    return '';
+  }
+}
+
 export class TruncatedStreamError extends Error {
   constructor() {
     super('stream ended before its end marker');

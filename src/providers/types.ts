@@ -19,6 +19,8 @@ export interface HttpProviderSettings {
 /** `baseUrl` includes the version prefix (e.g. .../v1). */
 export interface OpenAICompatibleProviderConfig extends HttpProviderSettings {
   type: 'openai-compatible';
+  /** The upstream serves OpenAI's Responses API (`/responses`), used for `/v1/responses`. */
+  responsesApi?: boolean;
 }
 
 /**
@@ -28,6 +30,8 @@ export interface OpenAICompatibleProviderConfig extends HttpProviderSettings {
 export interface AzureOpenAIProviderConfig extends HttpProviderSettings {
   type: 'azure-openai';
   apiVersion: string;
+  /** The resource serves the Responses API (`/openai/v1/responses`), used for `/v1/responses`. */
+  responsesApi?: boolean;
 }
 
 /** Anthropic's Messages API; `baseUrl` is the host (https://api.anthropic.com). */
@@ -107,5 +111,13 @@ export interface Provider {
   completionStream(body: JsonObject, ctx: CallContext): Promise<ChunkStream>;
   embeddings(body: JsonObject, ctx: CallContext): Promise<JsonObject>;
   listModels(ctx: CallContext): Promise<JsonObject>;
+  /**
+   * OpenAI's Responses API, only on providers configured with `responses_api`: the body is
+   * a Responses request (the stream's payloads, its typed events, up to the terminal one).
+   */
+  readonly responses?: {
+    create(body: JsonObject, ctx: CallContext): Promise<JsonObject>;
+    stream(body: JsonObject, ctx: CallContext): Promise<ChunkStream>;
+  };
   close(): Promise<void>;
 }

@@ -4,6 +4,11 @@ import {
 } from '../../src/services/cache/memory-store.js';
 import { RedisIdempotencyStore, RedisResponseStore } from '../../src/services/cache/redis-store.js';
 import type { IdempotencyStore, ResponseStore } from '../../src/services/cache/store.js';
+import {
+  type ConversationCache,
+  MemoryConversationCache,
+} from '../../src/services/responses/conversation-cache.js';
+import { RedisConversationCache } from '../../src/services/responses/redis-conversation-cache.js';
 import { openRedis, type RedisCommands } from '../../src/storage/redis.js';
 import { redisUrlFor, type StoreKind } from './limit-stores.js';
 
@@ -30,6 +35,31 @@ export function openCacheStores(
   return {
     responses: new RedisResponseStore(redis, options.clock),
     idempotency: new RedisIdempotencyStore(redis),
+    redis,
+    close: () => connections.close(),
+  };
+}
+
+export interface ConversationCaches {
+  cache: ConversationCache;
+  /** The Redis connection the cache uses (null in memory): for tests that look at entries. */
+  redis: RedisCommands | null;
+  close(): Promise<void>;
+}
+
+/** A conversation cache of that kind; a Redis one on a connection of its own. */
+export function openConversationCache(
+  kind: StoreKind,
+  options: { clock?: () => number; url?: string; budgetBytes?: number } = {},
+): ConversationCaches {
+  if (kind === 'memory') {
+    const cache = new MemoryConversationCache(options.budgetBytes, options.clock);
+    return { cache, redis: null, close: () => cache.close() };
+  }
+  const connections = openRedis(redisUrlFor(kind, options.url));
+  const redis = connections.command;
+  return {
+    cache: new RedisConversationCache(redis),
     redis,
     close: () => connections.close(),
   };

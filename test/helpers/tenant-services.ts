@@ -14,6 +14,7 @@ import type { FlightExchange } from '../../src/services/dedup/exchange.js';
 import type { EventLog } from '../../src/services/events/event-log.js';
 import type { InvalidationBus } from '../../src/services/keys/invalidation.js';
 import type { Ledger } from '../../src/services/limits/ledger.js';
+import type { ConversationCache } from '../../src/services/responses/conversation-cache.js';
 import type { SessionStore } from '../../src/services/sessions/store.js';
 import type { ProvisionalUsage } from '../../src/services/usage/provisional-usage.js';
 import type { UsageQueue } from '../../src/services/usage/queue.js';
@@ -58,6 +59,8 @@ export interface TestServicesOptions {
   responses?: ResponseStore;
   /** Default: in-process idempotency keys. */
   idempotency?: IdempotencyStore;
+  /** Default: the in-process conversation cache. */
+  conversations?: ConversationCache;
   /** Where instances share answers in flight; default: none (this instance's own flights). */
   dedup?: FlightExchange | null;
   /** The admin panel's sessions; default: in-process. */
@@ -154,6 +157,7 @@ export async function composeForTest(
     dueIndex: options.dueIndex,
     responses: options.responses,
     idempotency: options.idempotency,
+    conversations: options.conversations,
     dedup: options.dedup,
     sessions: options.sessions,
   };

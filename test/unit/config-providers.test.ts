@@ -634,3 +634,39 @@ describe('a bad file', () => {
     expect(problems).toHaveLength(expected.length);
   });
 });
+
+describe('providers: responses_api', () => {
+  it('is off by default and may be turned on for OpenAI-compatible types and Azure', () => {
+    const off = ofType(withProvider({ type: 'openai' }), 'openai-compatible');
+    expect(off.responsesApi).toBe(false);
+    const openai = ofType(
+      withProvider({ type: 'openai', responses_api: true }),
+      'openai-compatible',
+    );
+    expect(openai.responsesApi).toBe(true);
+    const azure = ofType(
+      withProvider({
+        type: 'azure-openai',
+        base_url: 'https://r.openai.azure.com',
+        responses_api: true,
+      }),
+      'azure-openai',
+    );
+    expect(azure.responsesApi).toBe(true);
+  });
+
+  it('is refused on types that do not speak it, and must be a boolean', () => {
+    problemWith(
+      providerProblems({ type: 'anthropic', responses_api: true }),
+      '/providers/p/responses_api',
+    );
+    problemWith(
+      providerProblems({ type: 'mock', responses_api: true }),
+      '/providers/p/responses_api',
+    );
+    problemWith(
+      providerProblems({ type: 'openai', responses_api: 'yes' }),
+      '/providers/p/responses_api',
+    );
+  });
+});

@@ -29,6 +29,8 @@ export interface InferenceMetrics {
   record(outcome: InferenceOutcome): void;
   /** A cache's decision for a request (cache: exact | semantic). */
   cache(tenant: string, cache: string, outcome: string): void;
+  /** Where `previous_response_id` found its conversation (hit, miss, error). */
+  conversationState(tenant: string, outcome: string): void;
 }
 
 const TIME_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300];
@@ -85,6 +87,12 @@ export function inferenceMetrics(registry: Registry): InferenceMetrics {
     labelNames: ['tenant', 'model'],
     registers: [registry],
   });
+  const states = new Counter({
+    name: 'llm_backend_responses_state_lookups_total',
+    help: 'Conversations previous_response_id looked up in the conversation cache, by tenant and outcome (hit; miss or error: read from the database).',
+    labelNames: ['tenant', 'outcome'],
+    registers: [registry],
+  });
   const perRequest = seriesOf((route, model, provider, deployment, tenant, outcome) =>
     requests.labels(route, model, provider, deployment, tenant, outcome),
   );
@@ -103,6 +111,7 @@ export function inferenceMetrics(registry: Registry): InferenceMetrics {
   }));
   const perCache = seriesOf((tenant, cache, outcome) => caches.labels(tenant, cache, outcome));
   const savedBy = seriesOf((tenant, model) => saved.labels(tenant, model));
+  const perState = seriesOf((tenant, outcome) => states.labels(tenant, outcome));
   return {
     record(o) {
       const { route, model, provider, deployment, tenant } = o;
@@ -124,5 +133,6 @@ export function inferenceMetrics(registry: Registry): InferenceMetrics {
       if (o.saved > 0) savedBy(tenant, model).inc(o.saved);
     },
     cache: (tenant, cache, outcome) => perCache(tenant, cache, outcome).inc(),
+    conversationState: (tenant, outcome) => perState(tenant, outcome).inc(),
   };
 }

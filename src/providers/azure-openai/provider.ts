@@ -1,5 +1,5 @@
 import { HttpTransport } from '../http-transport.js';
-import { readSseData } from '../sse.js';
+import { readResponseEvents, readSseData } from '../sse.js';
 import type {
   AzureOpenAIProviderConfig,
   CallContext,
@@ -16,16 +16,24 @@ type Operation = 'chat/completions' | 'completions' | 'embeddings';
  */
 export class AzureOpenAIProvider implements Provider {
   readonly id: string;
+  readonly responses?: Provider['responses'];
   private readonly http: HttpTransport;
   private readonly apiVersion: string;
 
   constructor(config: AzureOpenAIProviderConfig) {
     this.id = config.id;
     this.apiVersion = encodeURIComponent(config.apiVersion);
-    this.http = new HttpTransport({
+    const http = new HttpTransport({
       settings: config,
       authHeaders: (apiKey) => ({ 'api-key': apiKey }),
     });
+    this.http = http;
+    // Azure's v1 Responses API: the deployment is the body's model, no api-version needed.
+    if (config.responsesApi)
+      this.responses = {
+        create: (body, ctx) => http.json('POST', '/openai/v1/responses', body, ctx),
+        stream: (body, ctx) => http.stream('/openai/v1/responses', body, ctx, readResponseEvents),
+      };
   }
 
   chatCompletion(body: JsonObject, ctx: CallContext): Promise<JsonObject> {

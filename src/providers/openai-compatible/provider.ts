@@ -1,5 +1,5 @@
 import { HttpTransport } from '../http-transport.js';
-import { readSseData } from '../sse.js';
+import { readResponseEvents, readSseData } from '../sse.js';
 import type {
   CallContext,
   ChunkStream,
@@ -14,14 +14,21 @@ import type {
  */
 export class OpenAICompatibleProvider implements Provider {
   readonly id: string;
+  readonly responses?: Provider['responses'];
   private readonly http: HttpTransport;
 
   constructor(config: OpenAICompatibleProviderConfig) {
     this.id = config.id;
-    this.http = new HttpTransport({
+    const http = new HttpTransport({
       settings: config,
       authHeaders: (apiKey) => ({ authorization: `Bearer ${apiKey}` }),
     });
+    this.http = http;
+    if (config.responsesApi)
+      this.responses = {
+        create: (body, ctx) => http.json('POST', '/responses', body, ctx),
+        stream: (body, ctx) => http.stream('/responses', body, ctx, readResponseEvents),
+      };
   }
 
   chatCompletion(body: JsonObject, ctx: CallContext): Promise<JsonObject> {

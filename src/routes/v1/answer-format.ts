@@ -2,8 +2,9 @@ import type { JsonObject } from '../../providers/types.js';
 import type { Usage } from '../../services/inference/usage.js';
 import { toAnthropicMessage } from '../../services/messages/response.js';
 import { toMessageEvents } from '../../services/messages/stream.js';
+import { fromNativeResponse, nativeResponseEvents } from '../../services/responses/native.js';
 import { toResponse } from '../../services/responses/response.js';
-import { toResponseEvents } from '../../services/responses/stream.js';
+import { type ResponseStreamOptions, toResponseEvents } from '../../services/responses/stream.js';
 
 type Frames = AsyncIterable<string> | Iterable<string>;
 
@@ -49,10 +50,52 @@ export interface ResponsesFormatOptions {
 export function responsesFormat(options: ResponsesFormatOptions): AnswerFormat {
   return {
     json: async (answer, usage) => {
-      const response = toResponse(options.shell, answer, usage, options.now());
+      // A Responses API upstream answered with a response of its own; others with a chat one.
+      const response =
+        answer.object === 'response'
+          ? fromNativeResponse(options.shell, answer, usage)
+          : toResponse(options.shell, answer, usage, options.now());
       await options.finished(response);
       return JSON.stringify(response);
     },
-    frames: (frames, usage) => toResponseEvents(frames, { ...options, usage }),
+    frames: (frames, usage) => responseEvents(frames, { ...options, usage }),
   };
+}
+
+/** A Responses API event (`type`), not a chat chunk (which has none). */
+function isTypedEvent(frame: string): boolean {
+  try {
+    const data = JSON.parse(frame.startsWith('data: ') ? frame.slice(6) : frame) as {
+      type?: unknown;
+    } | null;
+    return typeof data?.type === 'string';
+  } catch {
+    return false;
+  }
+}
+
+/** The typed events from a native upstream's events or from chat chunks, by the first frame. */
+async function* responseEvents(frames: Frames, options: ResponseStreamOptions) {
+  const iterator =
+    Symbol.asyncIterator in frames
+      ? frames[Symbol.asyncIterator]()
+      : (frames as Iterable<string>)[Symbol.iterator]();
+  const first = await iterator.next();
+  // Closing the events closes the frames: the relay's end (its outcome) runs only then.
+  const rest = (async function* () {
+    try {
+      if (first.done) return;
+      yield first.value;
+      for (;;) {
+        const next = await iterator.next();
+        if (next.done) return;
+        yield next.value;
+      }
+    } finally {
+      await iterator.return?.();
+    }
+  })();
+  yield* !first.done && isTypedEvent(first.value)
+    ? nativeResponseEvents(rest, options)
+    : toResponseEvents(rest, options);
 }

@@ -16,6 +16,7 @@ import type { StreamOutcome } from '../../services/inference/stream-relay.js';
 import type { Usage } from '../../services/inference/usage.js';
 import type { Admission, Used } from '../../services/limits/limiter.js';
 import { tokensToReserve } from '../../services/limits/reservation.js';
+import { chatCompletionOf } from '../../services/responses/native.js';
 import { costOf } from '../../services/usage/cost.js';
 import { newId } from '../../utils/ids.js';
 import { type AnswerFormat, OPENAI_FORMAT } from './answer-format.js';
@@ -201,7 +202,9 @@ async function complete(deps: HandlerDeps, input: Prepared, request: FastifyRequ
   );
   // What the upstream call cost, even when another request in flight paid for it.
   const cost = costOf(result.usage, result.deployment.pricing);
-  caching.answered({ ...servedOf(result), body: result.body, usage: result.usage, cost });
+  // Cache entries are chat answers, whichever API the upstream spoke.
+  const entry = result.body.object === 'response' ? chatCompletionOf(result.body) : result.body;
+  caching.answered({ ...servedOf(result), body: entry, usage: result.usage, cost });
   // Sent as a string: the upstream's object reaches the client exactly, unknown fields too.
   return { headers: servedHeaders(result), text: await format.json(result.body, result.usage) };
 }
@@ -294,6 +297,7 @@ export function inferenceHandler(deps: HandlerDeps) {
     request: FastifyRequest,
     reply: FastifyReply,
     format: AnswerFormat = OPENAI_FORMAT,
+    responses?: JsonObject,
   ) => {
     const allowed = request.principal?.allowedModels ?? null;
     const hints = routingHints(request.headers);
@@ -339,6 +343,7 @@ export function inferenceHandler(deps: HandlerDeps) {
       strategy: hints.strategy,
       trace: spanOf(request),
       clientTrace: passThroughTrace(request),
+      responses,
     };
     const step = { capability, body, model, caching, admission, signal: call.signal, optIn };
     const semantic = await tracedSemanticStep(deps, step, request);

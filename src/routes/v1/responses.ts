@@ -3,6 +3,7 @@ import type { FastifyRequest } from 'fastify';
 import { GatewayError } from '../../errors/gateway-error.js';
 import type { JsonObject } from '../../providers/types.js';
 import { toChatRequest } from '../../services/responses/chat-request.js';
+import { toNativeRequest } from '../../services/responses/native.js';
 import { inputItems } from '../../services/responses/request.js';
 import { responseShell } from '../../services/responses/response.js';
 import type { ResponseOwner } from '../../services/responses/store.js';
@@ -70,8 +71,8 @@ export const responsesRoutes: FastifyPluginAsyncTypebox<V1Deps> = async (app, de
       let history: JsonObject[] = [];
       if (typeof previousId === 'string') {
         const owner = requireOwner(request, previousId, 'previous_response_id');
-        const previous = await deps.responses.get(owner, previousId, 'previous_response_id');
-        history = [...previous.inputItems, ...(previous.response.output as JsonObject[])];
+        const previous = await deps.responses.conversation(owner, previousId);
+        history = [...previous.inputItems, ...previous.output];
       }
       const items = [...history, ...input];
       const chat = toChatRequest(body, items);
@@ -92,7 +93,8 @@ export const responsesRoutes: FastifyPluginAsyncTypebox<V1Deps> = async (app, de
           }
         },
       });
-      return infer('chat', chat, request, reply, format);
+      // Deployments whose provider speaks the Responses API get it as such (see native.ts).
+      return infer('chat', chat, request, reply, format, toNativeRequest(body, items));
     },
   );
 

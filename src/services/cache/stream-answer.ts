@@ -1,5 +1,6 @@
 import type { JsonObject } from '../../providers/types.js';
 import type { Usage } from '../inference/usage.js';
+import { chatCompletionOf } from '../responses/native.js';
 
 type StreamCapability = 'chat' | 'completions';
 
@@ -42,6 +43,8 @@ export class StreamAssembler {
   private readonly choices = new Map<number, Choice>();
   private head: JsonObject = {};
   private done = false;
+  /** A Responses API upstream's final response, when such an upstream streamed. */
+  private native: JsonObject | null = null;
 
   constructor(private readonly capability: StreamCapability) {}
 
@@ -59,6 +62,10 @@ export class StreamAssembler {
       return;
     }
     if (!isObject(chunk) || 'error' in chunk) return;
+    if (chunk.type === 'response.completed' && isObject(chunk.response)) {
+      this.native = chunk.response;
+      return;
+    }
     if (Object.keys(this.head).length === 0) {
       const { id, created, model, system_fingerprint: fingerprint } = chunk;
       this.head = {
@@ -120,6 +127,7 @@ export class StreamAssembler {
   /** The whole answer; null unless the stream reached its `[DONE]`. */
   answer(usage: Usage): JsonObject | null {
     if (!this.done) return null;
+    if (this.native !== null) return { ...chatCompletionOf(this.native), usage: usageJson(usage) };
     const choices = [...this.choices.values()].sort((a, b) => a.index - b.index);
     const base = { ...this.head, usage: usageJson(usage) };
     if (this.capability === 'completions')

@@ -101,7 +101,9 @@ export class Deduplicator implements Inference {
     if (call.tenantId === null) return null;
     if (!this.options.settings.nondeterministic && !isDeterministic(capability, body)) return null;
     const key = requestKey({ tenantId: call.tenantId, capability, model: model.name, body });
-    return `${key}.${request.stream && capability !== 'embeddings' ? 's' : 'j'}`;
+    // A Responses API request may get a `response` from a native upstream, not a chat answer.
+    const shape = call.responses ? 'r' : '';
+    return `${key}.${request.stream && capability !== 'embeddings' ? 's' : 'j'}${shape}`;
   }
 
   /** The flight of this key in this process, joined, or a new one this request starts. */

@@ -53,6 +53,12 @@ export interface InferenceCall {
   trace?: Span;
   /** The client's trace context, sent upstream unchanged when no span of ours is (tracing off). */
   clientTrace?: Readonly<Record<string, string>> | null;
+  /**
+   * The request as OpenAI's Responses API has it (`/v1/responses`): a deployment whose
+   * provider speaks that API gets it instead of `body`, the chat request, and answers with a
+   * `response` (or its typed events); the others get the chat request.
+   */
+  responses?: JsonObject;
 }
 
 type StreamCapability = Exclude<Capability, 'embeddings'>;
@@ -82,6 +88,11 @@ export class InferenceService {
         const { provider, ctx } = await this.prepare(target.deployment, call, span);
         const upstreamBody = { ...body, model: target.deployment.upstreamModel };
         const byok = ctx.apiKey !== undefined;
+        const native = call.responses && provider.responses;
+        if (capability === 'chat' && native) {
+          const nativeBody = { ...call.responses, model: target.deployment.upstreamModel };
+          return { value: { response: await native.create(nativeBody, ctx), byok } };
+        }
         if (capability === 'chat')
           return { value: { response: await provider.chatCompletion(upstreamBody, ctx), byok } };
         if (capability === 'completions')
@@ -128,8 +139,10 @@ export class InferenceService {
           model: target.deployment.upstreamModel,
           stream_options: { ...clientOptions, include_usage: true },
         };
-        const upstream =
-          capability === 'chat'
+        const native = capability === 'chat' && call.responses ? provider.responses : undefined;
+        const upstream = native
+          ? await native.stream({ ...call.responses, model: upstreamBody.model, stream: true }, ctx)
+          : capability === 'chat'
             ? await provider.chatCompletionStream(upstreamBody, ctx)
             : await provider.completionStream(upstreamBody, ctx);
         const value = await afterFirstChunk(upstream);

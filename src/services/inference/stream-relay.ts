@@ -42,6 +42,9 @@ const sse = (data: string) => `data: ${data}\n\n`;
 
 /** Text the model produced in a chunk, for estimating usage when the upstream gives none. */
 function producedText(chunk: JsonObject): string {
+  // The Responses API's events (native upstreams): the text deltas.
+  if (chunk.type === 'response.output_text.delta' || chunk.type === 'response.refusal.delta')
+    return typeof chunk.delta === 'string' ? chunk.delta : '';
   let text = '';
   const choices = Array.isArray(chunk.choices) ? chunk.choices : [];
   for (const choice of choices as { text?: unknown; delta?: unknown }[]) {
@@ -99,12 +102,13 @@ export function createRelay(options: RelayOptions): Relay {
       for await (const data of options.upstream) {
         timeToFirstChunkMs ??= performance.now() - started;
         const chunk = parseChunk(data);
-        if (chunk.error !== undefined) {
+        const failure = failureOf(chunk);
+        if (failure !== undefined) {
           // Shown like an upstream failure outside a stream: the detail stays with us.
-          throw new GatewayError('upstream_error', { cause: chunk.error });
+          throw new GatewayError('upstream_error', { cause: failure });
         }
         produced += producedText(chunk);
-        usage = readUsage(chunk.usage) ?? usage;
+        usage = readUsage(chunk.usage) ?? responseUsage(chunk) ?? usage;
         if (options.clientWantsUsage || !('usage' in chunk)) {
           yield sse(data);
           continue;
@@ -127,6 +131,21 @@ export function createRelay(options: RelayOptions): Relay {
   }
 
   return { events: events(), outcome, progress };
+}
+
+/** A chat chunk's `error`, or a Responses API `error` or `response.failed` event's. */
+function failureOf(chunk: JsonObject): unknown {
+  if (chunk.error !== undefined) return chunk.error;
+  if (chunk.type === 'error') return chunk;
+  if (chunk.type === 'response.failed')
+    return (chunk.response as JsonObject | undefined)?.error ?? chunk;
+  return undefined;
+}
+
+/** The usage a Responses API stream reports in its final response. */
+function responseUsage(chunk: JsonObject): Usage | null {
+  if (chunk.type !== 'response.completed' && chunk.type !== 'response.incomplete') return null;
+  return readUsage((chunk.response as JsonObject | undefined)?.usage);
 }
 
 function parseChunk(data: string): JsonObject {
