@@ -13,6 +13,7 @@ import {
   runGroup,
   type Using,
 } from './program.js';
+import { moveCommand } from './tenant-move-command.js';
 
 interface JsonOptions {
   json?: boolean;
@@ -88,7 +89,7 @@ function lifecycleCommands(
 /** `llm-backend tenant ...`: thin over TenantService, so the CLI and the admin API agree. */
 export function tenantCommand({ using, out, actor }: CommandContext<TenantService>): Command {
   const group = commandGroup('tenant', out).description(
-    'Create, list, get, disable, enable, delete and purge tenants',
+    'Create, list, get, move, disable, enable, delete and purge tenants',
   );
   const print: Print = (tenant, { json }) =>
     out.line(json ? JSON.stringify(tenantJson(tenant)) : describe(tenant));
@@ -124,6 +125,7 @@ export function tenantCommand({ using, out, actor }: CommandContext<TenantServic
     .action((tenant: string, options: JsonOptions) =>
       using(async (tenants) => print(await tenants.get(tenant), options)),
     );
+  moveCommand(group, { using, out, actor });
   lifecycleCommands(group, { using, out, actor }, print);
   return group;
 }

@@ -31,6 +31,11 @@ import type { Ledger } from '../services/limits/ledger.js';
 import { MemoryLedger } from '../services/limits/memory-ledger.js';
 import { RedisLedger } from '../services/limits/redis-ledger.js';
 import { LOG_STREAM_BATCH_MS, LOG_STREAM_MAX } from '../services/logs/log-shipping.js';
+import {
+  MemoryTenantFence,
+  RedisTenantFence,
+  type TenantFence,
+} from '../services/tenancy/tenant-fence.js';
 import { MemoryUsageQueue } from '../services/usage/memory-queue.js';
 import {
   MemoryProvisionalUsage,
@@ -75,6 +80,8 @@ export interface Backends {
   idempotency: IdempotencyStore;
   /** Where instances share answers in flight; null: one instance, its own flights only. */
   dedup: FlightExchange | null;
+  /** Tenants whose writes pause while their database moves to another server. */
+  fence: TenantFence;
   /**
    * The event log (or, with `source` 'logs', the log stream) read by one consumer group,
    * with a blocking reader of its own.
@@ -113,6 +120,7 @@ export function memoryBackends(
     responses: overrides.responses ?? new MemoryResponseStore(),
     idempotency: overrides.idempotency ?? new MemoryIdempotencyStore(),
     dedup: overrides.dedup ?? null,
+    fence: overrides.fence ?? new MemoryTenantFence(),
   };
   return {
     ...backends,
@@ -169,6 +177,7 @@ export function redisBackends(
             blocking: () => redis.blocking('dedup'),
             leaseMs: settings.dedup.leaseMs,
           }),
+    fence: overrides.fence ?? new RedisTenantFence(client),
   };
   return {
     ...backends,

@@ -112,6 +112,7 @@ export function buildServices({
     deletionGraceMs: env.tenantDeletionGraceHours * 3_600_000,
     exportDirectory: env.exportDir,
     changes,
+    fence: backends.fence,
     forgetCaches: async (tenantId) => {
       try {
         await withDeadline(backends.responses.purge(tenantId), CACHE_PURGE_DEADLINE_MS);

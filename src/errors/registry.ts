@@ -181,6 +181,11 @@ export const errorRegistry = {
     type: 'server_error',
     message: 'The server is shutting down or not ready; retry shortly.',
   },
+  tenant_moving: {
+    status: 503,
+    type: 'server_error',
+    message: "The tenant's database is moving to another server; retry in a few seconds.",
+  },
   model_unavailable: {
     status: 503,
     type: 'server_error',

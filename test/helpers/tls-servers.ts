@@ -26,7 +26,7 @@ export interface TlsServer {
  * Where initdb and postgres are: TEST_POSTGRES_BIN, or Debian's layout (the newest major
  * version under /usr/lib/postgresql). Null when neither has them.
  */
-function postgresBin(): string | null {
+export function postgresBin(): string | null {
   const given = process.env.TEST_POSTGRES_BIN;
   if (given !== undefined) return given;
   const debian = '/usr/lib/postgresql';
@@ -49,7 +49,7 @@ export async function freePort(): Promise<number> {
 }
 
 /** Starts `command`, resolving once its output shows `ready`; rejects if it exits first. */
-async function startUntil(
+export async function startUntil(
   command: string,
   args: string[],
   ready: RegExp,
@@ -75,7 +75,7 @@ async function startUntil(
   return child;
 }
 
-async function stopChild(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+export async function stopChild(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = once(child, 'exit');
   child.kill(signal);
@@ -102,7 +102,7 @@ export async function startTlsRedis(ca: TestCa, cert: TestCertificate): Promise<
 }
 
 /** The uid and gid PostgreSQL runs as when the tests run as root, which it refuses. */
-function postgresUser(): { uid: number; gid: number } | null {
+export function postgresUser(): { uid: number; gid: number } | null {
   if (process.getuid?.() !== 0) return null;
   const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres']).toString().trim());
   return { uid: id('-u'), gid: id('-g') };
@@ -113,7 +113,7 @@ function postgresUser(): { uid: number; gid: number } | null {
  * for others if it lacks it (the test run's temporary root is private to root). Nothing is
  * made readable.
  */
-function traversable(dir: string): void {
+export function traversable(dir: string): void {
   for (let at = dirname(dir); at !== dirname(at); at = dirname(at)) {
     const mode = statSync(at).mode;
     if ((mode & 0o001) === 0) chmodSync(at, (mode & 0o7777) | 0o001);
