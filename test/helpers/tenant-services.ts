@@ -62,6 +62,8 @@ export interface TestServicesOptions {
   clock?: () => Date;
   /** Default: no allow-list, 2 s timeouts and 50 ms retries. */
   webhooks?: { allowedHosts?: string[]; timeoutMs?: number; retryBaseMs?: number };
+  /** The tenant pool cap and connections per pool; default: 8 pools of 2 connections. */
+  tenantPools?: { maxOpen: number; connections: number };
   /** Spans of a `serve` root go here, tracing on; default: as the config says (off). */
   spanExporter?: SpanExporter;
 }
@@ -101,7 +103,8 @@ function storageOn(
   onClose: () => Promise<void>,
 ): Storage {
   const servers = DatabaseServers.of(backend.server, options.servers);
-  const tenants = new TenantConnections(servers, { maxOpen: 8, maxConnectionsPerTenant: 2 });
+  const { maxOpen = 8, connections = 2 } = options.tenantPools ?? {};
+  const tenants = new TenantConnections(servers, { maxOpen, maxConnectionsPerTenant: connections });
   return {
     server: backend.server,
     servers,
