@@ -254,17 +254,36 @@ export class TenantService {
     return purgeDue(purger, now, actor, options);
   }
 
-  /** Brings every tenant database to the latest schema, one at a time, reporting progress. */
+  /**
+   * Brings every tenant database to the latest schema, `concurrency` at a time (default one),
+   * reporting progress as each is done.
+   */
   async migrateAll(
     onProgress: (done: number, total: number, tenant: Tenant, applied: string[]) => void = () => {},
+    concurrency = 1,
   ): Promise<void> {
     const tenants = (await this.list()).filter((tenant) => tenant.status !== 'deleting');
     const { connections } = this.options;
-    for (const [index, tenant] of tenants.entries()) {
-      await connections.servers.primary(tenant.server).create(tenant.databaseName);
-      const applied = await migrateToLatest(connections.get(tenant) as Kysely<unknown>, 'tenant');
-      onProgress(index + 1, tenants.length, tenant, applied);
-    }
+    let next = 0;
+    let done = 0;
+    const lane = async () => {
+      for (let tenant = tenants[next++]; tenant !== undefined; tenant = tenants[next++]) {
+        await connections.servers.primary(tenant.server).create(tenant.databaseName);
+        const db = connections.get(tenant) as Kysely<unknown>;
+        const applied = await migrateToLatest(db, 'tenant');
+        onProgress(++done, tenants.length, tenant, applied);
+      }
+    };
+    // The first failure stops every lane from taking another tenant.
+    const lanes = Array.from({ length: Math.max(1, concurrency) }, () =>
+      lane().catch((error: unknown) => {
+        next = tenants.length;
+        throw error;
+      }),
+    );
+    const results = await Promise.allSettled(lanes);
+    const failed = results.find((result) => result.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
   }
 
   /**
