@@ -15,6 +15,7 @@
  *
  *   npm run bench:tenants                               1,000 tenants
  *   npm run bench:tenants -- --tenants 100 --rounds 2   a quick look
+ *   npm run bench:tenants -- --pools-max 200 --pool-connections 5   the production defaults
  *   npm run bench:tenants -- --skip-build               use dist/ as it is
  */
 import { execFileSync } from 'node:child_process';
@@ -53,7 +54,10 @@ function options() {
       tenants: { type: 'string', default: '1000' },
       concurrency: { type: 'string', default: '4' },
       rounds: { type: 'string', default: '3' },
-      'pools-max': { type: 'string', default: '200' },
+      // The default fits a server with PostgreSQL's default max_connections (100), which
+      // others share: 20 pools of 2 connections, the control plane's 10 and migrate's.
+      'pools-max': { type: 'string', default: '20' },
+      'pool-connections': { type: 'string', default: '2' },
       'skip-build': { type: 'boolean', default: false },
     },
   });
@@ -67,6 +71,7 @@ function options() {
     concurrency: whole('concurrency', values.concurrency),
     rounds: whole('rounds', values.rounds),
     poolsMax: whole('pools-max', values['pools-max']),
+    poolConnections: whole('pool-connections', values['pool-connections']),
     build: !values['skip-build'],
   };
 }
@@ -130,6 +135,7 @@ async function main(): Promise<void> {
     LOG_LEVEL: 'warn',
     USAGE_STREAM,
     TENANT_POOLS_MAX: String(opts.poolsMax),
+    TENANT_POOL_CONNECTIONS: String(opts.poolConnections),
     SHUTDOWN_GRACE_MS: '2000',
   };
   const gateway = startProcess(
@@ -199,7 +205,7 @@ async function main(): Promise<void> {
     const usage = await usageRecords(opts.tenants);
     const settled = await openConnections();
     const result = {
-      command: `npm run bench:tenants -- --tenants ${opts.tenants} --concurrency ${opts.concurrency} --rounds ${opts.rounds} --pools-max ${opts.poolsMax}`,
+      command: `npm run bench:tenants -- --tenants ${opts.tenants} --concurrency ${opts.concurrency} --rounds ${opts.rounds} --pools-max ${opts.poolsMax} --pool-connections ${opts.poolConnections}`,
       at: new Date().toISOString(),
       machine: {
         cpus: cpus().length,
@@ -229,7 +235,7 @@ async function main(): Promise<void> {
       },
       connections: {
         poolsMax: opts.poolsMax,
-        connectionsPerPool: 5,
+        connectionsPerPool: opts.poolConnections,
         mostOpenDuringTraffic: mostConnections,
         openAfterTraffic: settled,
         gatewayTenantPoolConnections: afterTraffic.tenantPoolConnections,
