@@ -3,7 +3,7 @@ import { type Tenant, tenantJson } from '../domain/tenant.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { type Actor, SYSTEM_ACTOR } from '../services/audit/audit-log.js';
 import type { TenantService } from '../services/tenancy/tenant-service.js';
-import { jsonOption } from './options.js';
+import { jsonOption, wholeNumber } from './options.js';
 import {
   type CommandContext,
   cliCommand,
@@ -13,6 +13,7 @@ import {
   runGroup,
   type Using,
 } from './program.js';
+import { moveCommand } from './tenant-move-command.js';
 
 interface JsonOptions {
   json?: boolean;
@@ -88,7 +89,7 @@ function lifecycleCommands(
 /** `llm-backend tenant ...`: thin over TenantService, so the CLI and the admin API agree. */
 export function tenantCommand({ using, out, actor }: CommandContext<TenantService>): Command {
   const group = commandGroup('tenant', out).description(
-    'Create, list, get, disable, enable, delete and purge tenants',
+    'Create, list, get, move, disable, enable, delete and purge tenants',
   );
   const print: Print = (tenant, { json }) =>
     out.line(json ? JSON.stringify(tenantJson(tenant)) : describe(tenant));
@@ -124,6 +125,7 @@ export function tenantCommand({ using, out, actor }: CommandContext<TenantServic
     .action((tenant: string, options: JsonOptions) =>
       using(async (tenants) => print(await tenants.get(tenant), options)),
     );
+  moveCommand(group, { using, out, actor });
   lifecycleCommands(group, { using, out, actor }, print);
   return group;
 }
@@ -138,12 +140,18 @@ export function runTenantCommand(
   return runGroup(tenantCommand({ using: given(tenants), out, actor }), args);
 }
 
-export async function runMigrate(tenants: TenantService, out: Output): Promise<void> {
+export async function runMigrate(
+  tenants: TenantService,
+  out: Output,
+  concurrency = 1,
+): Promise<void> {
   out.line('control plane: up to date');
-  await tenants.migrateAll((done, total, tenant, applied) =>
-    out.line(
-      `tenant ${done}/${total} ${tenant.slug}: ${applied.length === 0 ? 'up to date' : `applied ${applied.join(', ')}`}`,
-    ),
+  await tenants.migrateAll(
+    (done, total, tenant, applied) =>
+      out.line(
+        `tenant ${done}/${total} ${tenant.slug}: ${applied.length === 0 ? 'up to date' : `applied ${applied.join(', ')}`}`,
+      ),
+    concurrency,
   );
 }
 
@@ -151,5 +159,13 @@ export async function runMigrate(tenants: TenantService, out: Output): Promise<v
 export function migrateCommand(using: Using<TenantService>, out: Output): Command {
   return cliCommand('migrate', out)
     .description('Bring the control plane and every tenant database to the latest schema')
-    .action(() => using((tenants) => runMigrate(tenants, out)));
+    .option(
+      '--concurrency <n>',
+      'Tenant databases migrated at once (1 to 64)',
+      wholeNumber(1, 64),
+      1,
+    )
+    .action(({ concurrency }: { concurrency: number }) =>
+      using((tenants) => runMigrate(tenants, out, concurrency)),
+    );
 }

@@ -38,6 +38,11 @@ import {
 import { RedisConversationCache } from '../services/responses/redis-conversation-cache.js';
 import { RedisSessionStore } from '../services/sessions/redis-store.js';
 import { MemorySessionStore, type SessionStore } from '../services/sessions/store.js';
+import {
+  MemoryTenantFence,
+  RedisTenantFence,
+  type TenantFence,
+} from '../services/tenancy/tenant-fence.js';
 import { MemoryUsageQueue } from '../services/usage/memory-queue.js';
 import {
   MemoryProvisionalUsage,
@@ -86,6 +91,8 @@ export interface Backends {
   dedup: FlightExchange | null;
   /** The admin panel's sign-in sessions. */
   sessions: SessionStore;
+  /** Tenants whose writes pause while their database moves to another server. */
+  fence: TenantFence;
   /**
    * The event log (or, with `source` 'logs', the log stream) read by one consumer group,
    * with a blocking reader of its own.
@@ -126,6 +133,7 @@ export function memoryBackends(
     conversations: overrides.conversations ?? new MemoryConversationCache(),
     dedup: overrides.dedup ?? null,
     sessions: overrides.sessions ?? new MemorySessionStore(),
+    fence: overrides.fence ?? new MemoryTenantFence(),
   };
   return {
     ...backends,
@@ -185,6 +193,7 @@ export function redisBackends(
             leaseMs: settings.dedup.leaseMs,
           }),
     sessions: overrides.sessions ?? new RedisSessionStore(client),
+    fence: overrides.fence ?? new RedisTenantFence(client),
   };
   return {
     ...backends,

@@ -248,11 +248,13 @@ function buildCaching(
     onError,
   });
   const idempotency = new Idempotency({ store: backends.idempotency, timeoutMs, onError });
-  // The tenant's database handle, like its settings, is looked up once, not per request.
-  const databases = new TenantMemo(
-    async (tenantId) => services.tenants.database(await services.tenants.get(tenantId)),
-    services.bus,
-  );
+  // Where the tenant's database lives, like its settings, is looked up once, not per request,
+  // and forgotten when the tenant moves (the bus). The handle itself is asked of the pools on
+  // each use: a cached one could be a pool the cap closed since.
+  const placements = new TenantMemo((tenantId) => services.tenants.get(tenantId), services.bus);
+  const databases = {
+    get: async (tenantId: string) => services.tenants.database(await placements.get(tenantId)),
+  };
   const semantic = new SemanticCaching({
     cache: new SemanticCache({
       inference: routing.inference,

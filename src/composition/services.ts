@@ -114,6 +114,7 @@ export function buildServices({
     placement: buildTenantPlacement(env.tenantPlacement, storage.servers, storage.control),
     exportDirectory: env.exportDir,
     changes,
+    fence: backends.fence,
     forgetCaches: async (tenantId) => {
       try {
         await withDeadline(backends.responses.purge(tenantId), CACHE_PURGE_DEADLINE_MS);

@@ -71,6 +71,10 @@ export interface EnvConfig {
   tenantDeletionGraceHours: number;
   /** Where tenants created without a server go (see services/tenancy/placement.ts). */
   tenantPlacement: PlacementPolicy;
+  /** Most tenant database pools open at once; null: 200 on PostgreSQL, 8 with PGlite. */
+  tenantPoolsMax: number | null;
+  /** Connections per tenant database pool (PostgreSQL). */
+  tenantPoolConnections: number;
   /** Days a stored Responses API response is kept; 0: until deleted. */
   responsesRetentionDays: number;
   /** Longest seconds a stored response's conversation stays in the conversation cache; 0: off. */
@@ -320,6 +324,11 @@ export function readEnv(env: Env, errors: string[]): EnvConfig {
     shutdownGraceMs: integer(env, 'SHUTDOWN_GRACE_MS', 30_000, 0, 3_600_000, errors),
     tenantDeletionGraceHours: integer(env, 'TENANT_DELETION_GRACE_HOURS', 72, 0, 8760, errors),
     tenantPlacement: readPlacementPolicy(env.TENANT_PLACEMENT, errors),
+    tenantPoolsMax:
+      env.TENANT_POOLS_MAX === undefined || env.TENANT_POOLS_MAX === ''
+        ? null
+        : integer(env, 'TENANT_POOLS_MAX', 200, 1, 100_000, errors),
+    tenantPoolConnections: integer(env, 'TENANT_POOL_CONNECTIONS', 5, 1, 100, errors),
     responsesRetentionDays: integer(env, 'RESPONSES_RETENTION_DAYS', 30, 0, 3650, errors),
     responsesCacheTtlSeconds: integer(
       env,

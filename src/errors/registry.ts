@@ -186,6 +186,11 @@ export const errorRegistry = {
     type: 'server_error',
     message: 'Every database server a new tenant may go to has reached its max_tenants.',
   },
+  tenant_moving: {
+    status: 503,
+    type: 'server_error',
+    message: "The tenant's database is moving to another server; retry in a few seconds.",
+  },
   model_unavailable: {
     status: 503,
     type: 'server_error',

@@ -64,8 +64,8 @@ export async function openStorage(
   }
   // PGlite holds a whole database in memory per open directory, so fewer stay open.
   const tenants = new TenantConnections(servers, {
-    maxOpen: server.kind === 'pglite' ? 8 : 200,
-    maxConnectionsPerTenant: 5,
+    maxOpen: env.tenantPoolsMax ?? (server.kind === 'pglite' ? 8 : 200),
+    maxConnectionsPerTenant: env.tenantPoolConnections,
   });
   return {
     server,

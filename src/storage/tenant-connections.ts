@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import { DEFAULT_DATABASE_SERVER } from '../config/database-servers.js';
-import type { DatabaseServer } from './database-server.js';
+import type { ClosableHandle, DatabaseServer } from './database-server.js';
 import type { DatabaseServers } from './database-servers.js';
 import { migrateToLatest } from './migrations/index.js';
 import type { TenantSchema } from './tenant-schema.js';
@@ -24,11 +24,17 @@ type Role = 'primary' | 'replica';
 /**
  * A pool per active tenant database (and per replica of one being read), capped so thousands
  * of tenants cannot exhaust the servers' connections: the least recently used pool is closed
- * to make room.
+ * to make room. On PostgreSQL a database's handle outlives its pool: a request that took the
+ * handle before its pool was closed still queries it, and that reopens the pool (closing
+ * another), so the cap never breaks work in flight.
  */
 export class TenantConnections {
-  private readonly open = new Map<string, Kysely<TenantSchema>>();
+  /** Every handle made, by key; a closed PostgreSQL one is reused when asked for again. */
+  private readonly handles = new Map<string, ClosableHandle<TenantSchema>>();
+  /** The handles that may hold connections, least recently used first (Map order). */
+  private readonly open = new Map<string, ClosableHandle<TenantSchema>>();
   private readonly closing = new Set<Promise<void>>();
+  private evicted = 0;
 
   constructor(
     readonly servers: DatabaseServers,
@@ -64,19 +70,31 @@ export class TenantConnections {
     }
   }
 
+  /** Pools open now (at most `maxOpen`). */
   get size(): number {
     return this.open.size;
   }
 
-  /** Closes a database's pools, e.g. before the database is dropped. */
+  /** Pools closed to make room under the cap since the start. */
+  get evictions(): number {
+    return this.evicted;
+  }
+
+  /** Closes a database's pools and forgets its handles, e.g. before the database is dropped. */
   async release(target: TenantDatabase): Promise<void> {
-    this.evict(key('primary', target));
-    this.evict(key('replica', target));
+    for (const name of [key('primary', target), key('replica', target)]) {
+      this.evict(name);
+      const handle = this.handles.get(name);
+      this.handles.delete(name);
+      if (handle !== undefined) this.track(handle.close());
+    }
     await Promise.all(this.closing);
   }
 
   async close(): Promise<void> {
-    for (const name of [...this.open.keys()]) this.evict(name);
+    for (const handle of this.handles.values()) this.track(handle.close());
+    this.handles.clear();
+    this.open.clear();
     await Promise.all(this.closing);
   }
 
@@ -86,31 +104,45 @@ export class TenantConnections {
     server: () => DatabaseServer,
   ): Kysely<TenantSchema> {
     const name = key(role, target);
-    let db = this.open.get(name);
-    if (db !== undefined) {
-      // Re-inserting moves the entry to the end: Map order is our recency order.
-      this.open.delete(name);
-      this.open.set(name, db);
-      return db;
+    let handle = this.handles.get(name);
+    if (handle === undefined) {
+      handle = server().openClosable<TenantSchema>(target.databaseName, {
+        maxConnections: this.options.maxConnectionsPerTenant,
+        // A handle used again after its pool was closed counts as open again.
+        onOpen: () => this.touch(name),
+      });
+      this.handles.set(name, handle);
     }
-    db = server().open<TenantSchema>(target.databaseName, {
-      maxConnections: this.options.maxConnectionsPerTenant,
-    });
-    this.open.set(name, db);
+    this.touch(name);
+    return handle.db;
+  }
+
+  /** Marks the handle most recently used, closing the least recently used beyond the cap. */
+  private touch(name: string): void {
+    const handle = this.handles.get(name);
+    if (handle === undefined) return;
+    // Re-inserting moves the entry to the end: Map order is our recency order.
+    this.open.delete(name);
+    this.open.set(name, handle);
     while (this.open.size > this.options.maxOpen) {
       const [oldest] = this.open.keys();
-      if (oldest === undefined) break;
+      if (oldest === undefined || oldest === name) break;
       this.evict(oldest);
+      this.evicted++;
     }
-    return db;
   }
 
   private evict(name: string): void {
-    const db = this.open.get(name);
-    if (db === undefined) return;
+    const handle = this.open.get(name);
+    if (handle === undefined) return;
     this.open.delete(name);
-    // In-flight queries finish first: destroy waits for checked-out connections.
-    const closing = db.destroy().finally(() => this.closing.delete(closing));
+    if (!handle.reusable) this.handles.delete(name);
+    // In-flight queries finish first: closing waits for checked-out connections.
+    this.track(handle.close());
+  }
+
+  private track(done: Promise<void>): void {
+    const closing: Promise<void> = done.catch(() => {}).finally(() => this.closing.delete(closing));
     this.closing.add(closing);
   }
 }

@@ -71,6 +71,8 @@ export interface TestServicesOptions {
   webhooks?: { allowedHosts?: string[]; timeoutMs?: number; retryBaseMs?: number };
   /** TENANT_PLACEMENT; default: as the config says (`default`). */
   placement?: PlacementPolicy;
+  /** The tenant pool cap and connections per pool; default: 8 pools of 2 connections. */
+  tenantPools?: { maxOpen: number; connections: number };
   /** Spans of a `serve` root go here, tracing on; default: as the config says (off). */
   spanExporter?: SpanExporter;
 }
@@ -111,7 +113,8 @@ function storageOn(
   onClose: () => Promise<void>,
 ): Storage {
   const servers = DatabaseServers.of(backend.server, options.servers);
-  const tenants = new TenantConnections(servers, { maxOpen: 8, maxConnectionsPerTenant: 2 });
+  const { maxOpen = 8, connections = 2 } = options.tenantPools ?? {};
+  const tenants = new TenantConnections(servers, { maxOpen, maxConnectionsPerTenant: connections });
   return {
     server: backend.server,
     servers,

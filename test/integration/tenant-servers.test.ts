@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runTenantCommand } from '../../src/cli/tenant-commands.js';
+import { runMigrate, runTenantCommand } from '../../src/cli/tenant-commands.js';
 import { readEnv } from '../../src/config/env.js';
 import type { TenantService } from '../../src/services/tenancy/tenant-service.js';
 import { migrateToLatest } from '../../src/storage/migrations/index.js';
@@ -144,6 +144,17 @@ describe('tenant databases on two servers', () => {
         [],
       );
     }
+  }, 60_000);
+
+  it('migrates several tenants at once with --concurrency, counting each once', async () => {
+    const lines: string[] = [];
+    await runMigrate(tenants, { line: (text) => lines.push(text) }, 3);
+    const total = (await tenants.list()).length;
+    expect(lines[0]).toBe('control plane: up to date');
+    expect(lines.slice(1).map((line) => line.split(' ')[1])).toEqual(
+      Array.from({ length: total }, (_, i) => `${i + 1}/${total}`),
+    );
+    expect(new Set(lines.slice(1).map((line) => line.split(' ')[2])).size).toBe(total);
   }, 60_000);
 
   it('drops each purged tenant on its own server, leaving the others', async () => {

@@ -55,6 +55,7 @@ export const ANTHROPIC_ERROR_TYPES: Readonly<Record<ErrorCode, AnthropicErrorTyp
   service_unavailable: 'overloaded_error',
   database_servers_full: 'api_error',
   model_unavailable: 'overloaded_error',
+  tenant_moving: 'overloaded_error',
   no_suitable_model: 'invalid_request_error',
   upstream_timeout: 'timeout_error',
   permission_denied: 'permission_error',

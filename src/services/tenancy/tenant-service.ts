@@ -12,9 +12,11 @@ import { newId } from '../../utils/ids.js';
 import { validAllowedModels } from '../access/model-access.js';
 import { ChangeRecorder } from '../audit/changes.js';
 import type { TenantPlacement } from './placement.js';
+import { fenceLowered, MemoryTenantFence, type TenantFence } from './tenant-fence.js';
+import { type MoveOptions, type MoveResult, moveTenant } from './tenant-move.js';
 import { type PurgeOptions, type PurgeResult, purgeDue } from './tenant-purge.js';
 
-export type { PurgeOptions, PurgeResult, Tenant };
+export type { MoveOptions, MoveResult, PurgeOptions, PurgeResult, Tenant };
 export { TENANT_SLUG };
 
 export interface TenantServiceOptions {
@@ -38,7 +40,20 @@ export interface TenantServiceOptions {
    * that is away must not block a deletion.
    */
   forgetCaches?: (tenantId: string) => Promise<void>;
+  /**
+   * Tenants whose writes pause while their database moves (shared by every instance with
+   * Redis). Default: one of this process only.
+   */
+  fence?: TenantFence;
 }
+
+/** How long an operation on a tenant waits for a move's pause to end before it gives up. */
+export const FENCE_WAIT_MS = 5000;
+
+const moving = () =>
+  new GatewayError('tenant_moving', {
+    headers: { 'retry-after': String(Math.ceil(FENCE_WAIT_MS / 1000)) },
+  });
 
 const notFound = () => new GatewayError('tenant_not_found', { param: 'tenant' });
 
@@ -54,10 +69,12 @@ const inTransit = (tenant: Tenant) =>
 export class TenantService {
   private readonly registry: TenantRepository;
   private readonly changes: ChangeRecorder;
+  private readonly fence: TenantFence;
 
   constructor(private readonly options: TenantServiceOptions) {
     this.registry = new TenantRepository(options.control);
     this.changes = options.changes ?? new ChangeRecorder();
+    this.fence = options.fence ?? new MemoryTenantFence();
   }
 
   /** A configured server's name as the registry keeps it: null for the default. */
@@ -251,17 +268,35 @@ export class TenantService {
     return purgeDue(purger, now, actor, options);
   }
 
-  /** Brings every tenant database to the latest schema, one at a time, reporting progress. */
+  /**
+   * Brings every tenant database to the latest schema, `concurrency` at a time (default one),
+   * reporting progress as each is done.
+   */
   async migrateAll(
     onProgress: (done: number, total: number, tenant: Tenant, applied: string[]) => void = () => {},
+    concurrency = 1,
   ): Promise<void> {
     const tenants = (await this.list()).filter((tenant) => tenant.status !== 'deleting');
     const { connections } = this.options;
-    for (const [index, tenant] of tenants.entries()) {
-      await connections.servers.primary(tenant.server).create(tenant.databaseName);
-      const applied = await connections.migrate(tenant);
-      onProgress(index + 1, tenants.length, tenant, applied);
-    }
+    let next = 0;
+    let done = 0;
+    const lane = async () => {
+      for (let tenant = tenants[next++]; tenant !== undefined; tenant = tenants[next++]) {
+        await connections.servers.primary(tenant.server).create(tenant.databaseName);
+        const applied = await connections.migrate(tenant);
+        onProgress(++done, tenants.length, tenant, applied);
+      }
+    };
+    // The first failure stops every lane from taking another tenant.
+    const lanes = Array.from({ length: Math.max(1, concurrency) }, () =>
+      lane().catch((error: unknown) => {
+        next = tenants.length;
+        throw error;
+      }),
+    );
+    const results = await Promise.allSettled(lanes);
+    const failed = results.find((result) => result.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
   }
 
   /**
@@ -269,9 +304,44 @@ export class TenantService {
    * is how it gets fixed); one being provisioned or deleted is treated as absent.
    */
   async open(ref: string): Promise<{ tenant: Tenant; db: Kysely<TenantSchema> }> {
-    const tenant = await this.get(ref);
+    const tenant = await this.unfenced(await this.get(ref));
     if (inTransit(tenant)) throw notFound();
     return { tenant, db: this.database(tenant) };
+  }
+
+  /**
+   * The tenant, whatever its status, once a pause of its writes (a move) is over: where its
+   * database is now. Throws `tenant_moving` after FENCE_WAIT_MS.
+   */
+  async writable(ref: string): Promise<Tenant> {
+    return this.unfenced(await this.get(ref));
+  }
+
+  private async unfenced(tenant: Tenant): Promise<Tenant> {
+    // Redis away: the fence is a courtesy, the move's lock on the old database is the guard.
+    const raised = await this.fence.raised(tenant.id).catch(() => false);
+    if (!raised) return tenant;
+    if (!(await fenceLowered(this.fence, tenant.id, FENCE_WAIT_MS).catch(() => true)))
+      throw moving();
+    // Its database may live elsewhere now.
+    return this.get(tenant.id);
+  }
+
+  /**
+   * Copies the tenant's database to `to` (a name in `database_servers`) with a short pause of
+   * its writes, then serves it from there (see tenant-move.ts).
+   */
+  async move(
+    ref: string,
+    to: string,
+    actor: Actor = SYSTEM_ACTOR,
+    options: MoveOptions = {},
+  ): Promise<MoveResult> {
+    const tenant = await this.get(ref);
+    const target = this.serverOf(to);
+    const { control, connections } = this.options;
+    const deps = { control, connections, changes: this.changes, fence: this.fence };
+    return moveTenant(deps, tenant, target, actor, options);
   }
 
   /** The tenant's database on its own server: for writes, and reads of one's own writes. */

@@ -22,15 +22,16 @@ export class UsageRecords {
 
   constructor(private readonly tenants: TenantService) {}
 
-  private async records(tenantId: string) {
-    const tenant = await this.tenants.get(tenantId);
+  private async records(tenantId: string, write = false) {
+    // A write waits out a move's pause, then goes where the tenant's database is now.
+    const tenant = await (write ? this.tenants.writable(tenantId) : this.tenants.get(tenantId));
     return { tenant, records: new UsageRecordRepository(this.tenants.database(tenant)) };
   }
 
   /** Writes one tenant's events; returns how many were new. */
   async write(tenantId: string, events: UsageEvent[]): Promise<number> {
     if (events.length === 0) return 0;
-    const { tenant, records } = await this.records(tenantId);
+    const { tenant, records } = await this.records(tenantId, true);
     for (const month of new Set(events.map((event) => monthOf(event.at)))) {
       const known = `${tenant.databaseName}/${month}`;
       if (this.partitions.has(known)) continue;

@@ -108,6 +108,11 @@ export class UsageWorker {
         for (const delivery of group) await queue.deadLetter(delivery, 'tenant not found');
         return;
       }
+      if (isMoving(error)) {
+        // Held in the queue, not failed: claimed again once the move has switched servers.
+        this.options.log.warn({ tenantId }, 'tenant is moving; its usage waits in the queue');
+        return;
+      }
       if (!(await records.reachable(tenantId))) {
         // Left pending: claimed again after the claim time, until the database is back.
         this.options.log.warn({ err: error, tenantId }, 'usage write failed; will retry');
@@ -138,6 +143,9 @@ export class UsageWorker {
 }
 
 const eventOf = (delivery: Delivery) => delivery.event as UsageEvent;
+
+const isMoving = (error: unknown) =>
+  error instanceof GatewayError && error.code === 'tenant_moving';
 
 const isGone = (error: unknown) =>
   error instanceof GatewayError && error.code === 'tenant_not_found';

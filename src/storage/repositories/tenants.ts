@@ -129,6 +129,17 @@ export class TenantRepository {
     return toTenant(row);
   }
 
+  /** The tenant's database now lives on `server` (null: the control plane's own server). */
+  async relocate(id: string, server: string | null, now = new Date()): Promise<Tenant> {
+    const row = await this.db
+      .updateTable('tenants')
+      .set({ server, updated_at: now })
+      .where('id', '=', id)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return toTenant(row);
+  }
+
   async markDeleting(id: string, deleteAfter: Date, now = new Date()): Promise<Tenant> {
     const row = await this.db
       .updateTable('tenants')
