@@ -4,6 +4,11 @@ import {
   MemoryEpisodeGate,
   RedisEpisodeGate,
 } from '../services/alerts/episode-gate.js';
+import {
+  type BatchQueue,
+  MemoryBatchQueue,
+  RedisBatchQueue,
+} from '../services/batches/batch-queue.js';
 import { MemoryIdempotencyStore, MemoryResponseStore } from '../services/cache/memory-store.js';
 import { RedisIdempotencyStore, RedisResponseStore } from '../services/cache/redis-store.js';
 import type { IdempotencyStore, ResponseStore } from '../services/cache/store.js';
@@ -75,6 +80,8 @@ export interface Backends {
   idempotency: IdempotencyStore;
   /** Where instances share answers in flight; null: one instance, its own flights only. */
   dedup: FlightExchange | null;
+  /** Batch API lines on their way to the runners. */
+  batchQueue: BatchQueue;
   /**
    * The event log (or, with `source` 'logs', the log stream) read by one consumer group,
    * with a blocking reader of its own.
@@ -85,7 +92,10 @@ export interface Backends {
 
 export type BackendOverrides = Partial<Omit<Backends, 'kind' | 'eventFeed' | 'close'>>;
 
-type Settings = Pick<EnvConfig, 'usageClaimIdleMs' | 'usageStream' | 'logStream' | 'dedup'>;
+type Settings = Pick<
+  EnvConfig,
+  'usageClaimIdleMs' | 'usageStream' | 'logStream' | 'dedup' | 'batchClaimIdleMs'
+>;
 
 function memoryFeed(log: EventLog | null, claimIdleMs: number): EventFeed {
   if (!(log instanceof MemoryEventLog))
@@ -95,7 +105,7 @@ function memoryFeed(log: EventLog | null, claimIdleMs: number): EventFeed {
 
 /** One instance, nothing shared: the embedded default. */
 export function memoryBackends(
-  settings: Pick<Settings, 'usageClaimIdleMs'>,
+  settings: Pick<Settings, 'usageClaimIdleMs' | 'batchClaimIdleMs'>,
   overrides: BackendOverrides = {},
 ): Backends {
   const backends = {
@@ -113,6 +123,8 @@ export function memoryBackends(
     responses: overrides.responses ?? new MemoryResponseStore(),
     idempotency: overrides.idempotency ?? new MemoryIdempotencyStore(),
     dedup: overrides.dedup ?? null,
+    batchQueue:
+      overrides.batchQueue ?? new MemoryBatchQueue({ claimIdleMs: settings.batchClaimIdleMs }),
   };
   return {
     ...backends,
@@ -169,6 +181,13 @@ export function redisBackends(
             blocking: () => redis.blocking('dedup'),
             leaseMs: settings.dedup.leaseMs,
           }),
+    batchQueue:
+      overrides.batchQueue ??
+      new RedisBatchQueue({
+        client,
+        blocking: redis.blocking('batches'),
+        claimIdleMs: settings.batchClaimIdleMs,
+      }),
   };
   return {
     ...backends,
@@ -202,4 +221,5 @@ async function closeAll(backends: Omit<Backends, 'kind' | 'eventFeed' | 'close'>
   await backends.responses.close();
   await backends.idempotency.close();
   await backends.dedup?.close();
+  await backends.batchQueue.close();
 }
