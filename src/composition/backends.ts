@@ -94,7 +94,7 @@ export type BackendOverrides = Partial<Omit<Backends, 'kind' | 'eventFeed' | 'cl
 
 type Settings = Pick<
   EnvConfig,
-  'usageClaimIdleMs' | 'usageStream' | 'logStream' | 'dedup' | 'batchClaimIdleMs'
+  'usageClaimIdleMs' | 'usageStream' | 'logStream' | 'dedup' | 'batchClaimIdleMs' | 'batchStream'
 >;
 
 function memoryFeed(log: EventLog | null, claimIdleMs: number): EventFeed {
@@ -187,6 +187,7 @@ export function redisBackends(
         client,
         blocking: redis.blocking('batches'),
         claimIdleMs: settings.batchClaimIdleMs,
+        stream: settings.batchStream,
       }),
   };
   return {

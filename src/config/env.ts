@@ -78,6 +78,8 @@ export interface EnvConfig {
   batchClaimIdleMs: number;
   /** How long a batch has to finish: its `24h` completion window. */
   batchCompletionWindowMs: number;
+  /** The Redis Stream batch lines are queued on. */
+  batchStream: string;
   /** Usage writers this process runs; 0 leaves them to `llm-backend worker` processes. */
   usageWorkers: number;
   /** How long a usage event may stay taken and unwritten before another worker takes it. */
@@ -305,6 +307,7 @@ export function readEnv(env: Env, errors: string[]): EnvConfig {
       86_400_000,
       errors,
     ),
+    batchStream: env.BATCH_STREAM || 'llmb:batch-lines',
     usageWorkers: usageWorkers(env, errors),
     usageClaimIdleMs: integer(env, 'USAGE_CLAIM_IDLE_MS', 30_000, 100, 3_600_000, errors),
     usageStream: env.USAGE_STREAM || 'llmb:usage',

@@ -8,6 +8,7 @@ import { compose, type Role, type Root } from '../../src/composition/root.js';
 import type { Services } from '../../src/composition/services.js';
 import type { DatabaseServerConfig } from '../../src/config/database-servers.js';
 import { type AppConfig, loadConfig } from '../../src/config/load.js';
+import type { BatchQueue } from '../../src/services/batches/batch-queue.js';
 import type { IdempotencyStore, ResponseStore } from '../../src/services/cache/store.js';
 import type { FlightExchange } from '../../src/services/dedup/exchange.js';
 import type { EventLog } from '../../src/services/events/event-log.js';
@@ -60,6 +61,8 @@ export interface TestServicesOptions {
   dedup?: FlightExchange | null;
   /** What billing takes for now; default: the system clock. */
   clock?: () => Date;
+  /** Default: the in-process batch queue. */
+  batchQueue?: BatchQueue;
   /** Default: no allow-list, 2 s timeouts and 50 ms retries. */
   webhooks?: { allowedHosts?: string[]; timeoutMs?: number; retryBaseMs?: number };
   /** Spans of a `serve` root go here, tracing on; default: as the config says (off). */
@@ -146,6 +149,7 @@ export async function composeForTest(
     responses: options.responses,
     idempotency: options.idempotency,
     dedup: options.dedup,
+    batchQueue: options.batchQueue,
   };
   const root = await compose(
     testConfig(options.config ?? defaultConfig(), options, exportDirectory),

@@ -31,14 +31,13 @@ export const ListBatchesQuery = Type.Object({
   after: Type.Optional(Type.String({ description: 'A batch id: list the batches after it.' })),
 });
 
-const Time = Type.Union([Type.Integer(), Type.Null()]);
+const Time = Type.Optional(Type.Integer());
 
 export const BatchObject = Type.Object(
   {
     id: Type.String(),
     object: Type.Literal('batch'),
     endpoint: Type.String(),
-    errors: Type.Null(),
     input_file_id: Type.String(),
     completion_window: Type.String(),
     status: Type.Union(
@@ -53,8 +52,8 @@ export const BatchObject = Type.Object(
         'cancelled',
       ].map((status) => Type.Literal(status)),
     ),
-    output_file_id: Type.Union([Type.String(), Type.Null()]),
-    error_file_id: Type.Union([Type.String(), Type.Null()]),
+    output_file_id: Type.Optional(Type.String()),
+    error_file_id: Type.Optional(Type.String()),
     created_at: Type.Integer(),
     in_progress_at: Time,
     expires_at: Type.Integer(),
@@ -71,7 +70,7 @@ export const BatchObject = Type.Object(
     }),
     metadata: Type.Union([Type.Record(Type.String(), Type.String()), Type.Null()]),
   },
-  { description: "OpenAI's `Batch`." },
+  { description: "OpenAI's `Batch`: files and times the batch does not have yet are absent." },
 );
 
 const BatchList = Type.Object({
