@@ -95,6 +95,7 @@ export async function startBatches(host: BackgroundHost): Promise<RunningBatches
     concurrency: env.batchConcurrency,
     linesPerSecond: env.batchLinesPerSecond,
     consumer: holder,
+    claimIdleMs: env.batchClaimIdleMs,
     log,
     now,
   });

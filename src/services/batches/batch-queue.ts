@@ -37,6 +37,11 @@ export interface BatchQueue {
   /** Up to `count` jobs: idle ones of any runner first, then new ones, waiting up to `blockMs`. */
   read(consumer: string, count: number, blockMs: number): Promise<TakenJob[]>;
   ack(entryIds: string[]): Promise<void>;
+  /**
+   * Restarts the idle time of jobs `consumer` is still running: only a runner that stopped
+   * renewing them (it died) has its jobs claimed by another, however long a line takes.
+   */
+  touch(consumer: string, entryIds: string[]): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -75,6 +80,10 @@ export class MemoryBatchQueue implements BatchQueue {
 
   async ack(entryIds: string[]): Promise<void> {
     for (const id of entryIds) this.group.remove(id);
+  }
+
+  async touch(consumer: string, entryIds: string[]): Promise<void> {
+    this.group.touch(consumer, entryIds);
   }
 
   async close(): Promise<void> {
@@ -140,6 +149,12 @@ export class RedisBatchQueue implements BatchQueue {
       .xack(this.stream, BATCH_GROUP, ...entryIds)
       .xdel(this.stream, ...entryIds)
       .exec();
+  }
+
+  async touch(consumer: string, entryIds: string[]): Promise<void> {
+    if (entryIds.length === 0) return;
+    // XCLAIM with a min-idle of 0 and JUSTID: the idle time restarts, the count does not grow.
+    await this.options.client.xclaim(this.stream, BATCH_GROUP, consumer, 0, ...entryIds, 'JUSTID');
   }
 
   async close(): Promise<void> {

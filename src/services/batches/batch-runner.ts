@@ -17,6 +17,8 @@ export interface BatchRunnerOptions extends Omit<LineRunnerDeps, 'pace'> {
   /** Lines started per second by this process; 0: no pace. */
   linesPerSecond: number;
   consumer: string;
+  /** The queue's claim time: the jobs running here are renewed three times within it. */
+  claimIdleMs: number;
   log: Logger;
 }
 
@@ -47,6 +49,9 @@ export class BatchRunner {
   private running = false;
   private loop: Promise<void> | null = null;
   private readonly inFlight = new Set<Promise<void>>();
+  /** The entries of the jobs running, renewed so no live runner's job is claimed. */
+  private readonly held = new Set<string>();
+  private renewal: NodeJS.Timeout | null = null;
   private readonly pace: () => Promise<void>;
 
   constructor(private readonly options: BatchRunnerOptions) {
@@ -57,11 +62,19 @@ export class BatchRunner {
     if (this.running) return;
     this.running = true;
     this.loop = this.run();
+    const { queue, consumer, claimIdleMs, log } = this.options;
+    this.renewal = setInterval(() => {
+      queue
+        .touch(consumer, [...this.held])
+        .catch((error: unknown) => log.warn({ err: error }, 'renewing batch lines failed'));
+    }, claimIdleMs / 3);
+    this.renewal.unref();
   }
 
   /** Stops taking lines and waits for those running to be recorded. */
   async stop(): Promise<void> {
     this.running = false;
+    if (this.renewal !== null) clearInterval(this.renewal);
     // The in-process queue's wait ends at once; a Redis read ends within its block time.
     if (this.options.queue.kind === 'memory') await this.options.queue.close();
     await this.loop;
@@ -94,12 +107,15 @@ export class BatchRunner {
 
   private async handle(taken: TakenJob): Promise<void> {
     const { queue, log } = this.options;
+    this.held.add(taken.entryId);
     try {
       if (taken.job !== null) await this.runJob(taken.job);
       await queue.ack([taken.entryId]);
     } catch (error) {
       // Left unacknowledged: another read claims it once idle, and its row says what ran.
       log.warn({ err: error, job: taken.job }, 'batch line failed; it will be claimed again');
+    } finally {
+      this.held.delete(taken.entryId);
     }
   }
 
