@@ -273,10 +273,10 @@ describe.each(SETUPS)('the Batch API on $database with the $queue queue', (setup
         ).id,
       );
     for (const call of [
-      other.client.batches.retrieve(ids[0] ?? ''),
-      other.client.batches.cancel(ids[0] ?? ''),
+      () => other.client.batches.retrieve(ids[0] ?? ''),
+      () => other.client.batches.cancel(ids[0] ?? ''),
     ]) {
-      const error = await apiError(call);
+      const error = await apiError(call());
       expect([error.status, error.code]).toEqual([404, 'batch_not_found']);
     }
     expect((await other.client.batches.list()).data).toEqual([]);
