@@ -7,13 +7,13 @@ import { BatchSweeper } from '../services/batches/batch-sweeper.js';
 import { TenantMemo } from '../services/cache/settings-cache.js';
 import { FileService } from '../services/files/file-service.js';
 import { callModel } from '../services/inference/direct-call.js';
+import type { RateLimiter } from '../services/limits/limiter.js';
 import { consumerName } from '../services/usage/usage-workers.js';
 import { BatchesRepository } from '../storage/repositories/batches.js';
 import type { TenantSchema } from '../storage/tenant-schema.js';
 import type { Backends } from './backends.js';
-import type { BackgroundHost } from './background.js';
-import { buildLimiter } from './limiter.js';
-import { buildRouting } from './routing.js';
+import { buildLimiter, type LimiterDeps } from './limiter.js';
+import { buildRouting, type Routing } from './routing.js';
 import type { Services } from './services.js';
 
 /** How often a runner looks for batches no queued line would finish. */
@@ -56,6 +56,12 @@ export function buildBatchService(
   });
 }
 
+/** What the batch runner takes of the composed process (the background's host). */
+export interface BatchHost extends Omit<LimiterDeps, 'holder'> {
+  /** The serving process's providers and limiter, reused; null in a worker. */
+  gateway: { routing: Routing; limiter: RateLimiter } | null;
+}
+
 export interface RunningBatches {
   stop(): Promise<void>;
 }
@@ -65,7 +71,7 @@ export interface RunningBatches {
  * limiter, built as the gateway builds them but without any HTTP, then a runner on the batch
  * queue and a sweeper for batches no queued line would finish.
  */
-export async function startBatches(host: BackgroundHost): Promise<RunningBatches> {
+export async function startBatches(host: BatchHost): Promise<RunningBatches> {
   const { config, services, backends, log } = host;
   const { env } = config;
   const holder = consumerName(0);
@@ -121,7 +127,7 @@ export async function startBatches(host: BackgroundHost): Promise<RunningBatches
 }
 
 /** The serving process's providers and limiter, or a worker's own, built without HTTP. */
-async function upstreamOf(host: BackgroundHost, holder: string) {
+async function upstreamOf(host: BatchHost, holder: string) {
   if (host.gateway !== null)
     return { routing: host.gateway.routing, limiter: host.gateway.limiter, close: async () => {} };
   const { config, services, log, instruments } = host;

@@ -317,7 +317,7 @@ describe.each(SETUPS)('the Batch API on $database with the $queue queue', (setup
     const t = await freshTenant();
     const gate = newGate();
     let held = 0;
-    upstream.always(async (req, res) => {
+    upstream.always(async (_req, res) => {
       held++;
       await gate.opened;
       json(res, 200, chatCompletion('late'));
