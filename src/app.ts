@@ -129,6 +129,7 @@ export async function buildApp(root: Root): Promise<FastifyInstance> {
     usage: gateway.usage,
     responses: gateway.responses,
     files: gateway.files,
+    batches: gateway.batches,
     filesMaxBytes: config.env.filesMaxBytes,
   });
   const embeddingOnly = new Set(

@@ -4,6 +4,11 @@ import {
   MemoryEpisodeGate,
   RedisEpisodeGate,
 } from '../services/alerts/episode-gate.js';
+import {
+  type BatchQueue,
+  MemoryBatchQueue,
+  RedisBatchQueue,
+} from '../services/batches/batch-queue.js';
 import { MemoryIdempotencyStore, MemoryResponseStore } from '../services/cache/memory-store.js';
 import { RedisIdempotencyStore, RedisResponseStore } from '../services/cache/redis-store.js';
 import type { IdempotencyStore, ResponseStore } from '../services/cache/store.js';
@@ -93,6 +98,8 @@ export interface Backends {
   sessions: SessionStore;
   /** Tenants whose writes pause while their database moves to another server. */
   fence: TenantFence;
+  /** Batch API lines on their way to the runners. */
+  batchQueue: BatchQueue;
   /**
    * The event log (or, with `source` 'logs', the log stream) read by one consumer group,
    * with a blocking reader of its own.
@@ -103,7 +110,10 @@ export interface Backends {
 
 export type BackendOverrides = Partial<Omit<Backends, 'kind' | 'eventFeed' | 'close'>>;
 
-type Settings = Pick<EnvConfig, 'usageClaimIdleMs' | 'usageStream' | 'logStream' | 'dedup'>;
+type Settings = Pick<
+  EnvConfig,
+  'usageClaimIdleMs' | 'usageStream' | 'logStream' | 'dedup' | 'batchClaimIdleMs' | 'batchStream'
+>;
 
 function memoryFeed(log: EventLog | null, claimIdleMs: number): EventFeed {
   if (!(log instanceof MemoryEventLog))
@@ -113,7 +123,7 @@ function memoryFeed(log: EventLog | null, claimIdleMs: number): EventFeed {
 
 /** One instance, nothing shared: the embedded default. */
 export function memoryBackends(
-  settings: Pick<Settings, 'usageClaimIdleMs'>,
+  settings: Pick<Settings, 'usageClaimIdleMs' | 'batchClaimIdleMs'>,
   overrides: BackendOverrides = {},
 ): Backends {
   const backends = {
@@ -134,6 +144,8 @@ export function memoryBackends(
     dedup: overrides.dedup ?? null,
     sessions: overrides.sessions ?? new MemorySessionStore(),
     fence: overrides.fence ?? new MemoryTenantFence(),
+    batchQueue:
+      overrides.batchQueue ?? new MemoryBatchQueue({ claimIdleMs: settings.batchClaimIdleMs }),
   };
   return {
     ...backends,
@@ -194,6 +206,14 @@ export function redisBackends(
           }),
     sessions: overrides.sessions ?? new RedisSessionStore(client),
     fence: overrides.fence ?? new RedisTenantFence(client),
+    batchQueue:
+      overrides.batchQueue ??
+      new RedisBatchQueue({
+        client,
+        blocking: redis.blocking('batches'),
+        claimIdleMs: settings.batchClaimIdleMs,
+        stream: settings.batchStream,
+      }),
   };
   return {
     ...backends,
@@ -228,4 +248,5 @@ async function closeAll(backends: Omit<Backends, 'kind' | 'eventFeed' | 'close'>
   await backends.idempotency.close();
   await backends.conversations.close();
   await backends.dedup?.close();
+  await backends.batchQueue.close();
 }

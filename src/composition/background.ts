@@ -16,6 +16,8 @@ import {
 import type { Storage } from '../storage/open.js';
 import type { RedisConnections } from '../storage/redis.js';
 import type { Backends } from './backends.js';
+import { startBatches } from './batches.js';
+import type { Gateway } from './gateway.js';
 import type { Services } from './services.js';
 
 /**
@@ -37,6 +39,8 @@ export interface BackgroundHost {
   readonly services: Services;
   /** The metrics the background work records (webhook deliveries). */
   readonly instruments: Metrics;
+  /** The request path's objects when this process serves (batch lines reuse its providers). */
+  readonly gateway: Gateway | null;
 }
 
 export interface Background {
@@ -52,9 +56,11 @@ interface Plan {
   webhookWorkers: number;
   logShipping: boolean;
   reaper: boolean;
+  /** Runs Batch API lines: in workers, and in the one process of the embedded default. */
+  batches: boolean;
 }
 
-function planOf({ role, config }: BackgroundHost): Plan {
+function planOf({ role, config, backends }: BackgroundHost): Plan {
   const { env } = config;
   if (role === 'worker')
     return {
@@ -63,6 +69,7 @@ function planOf({ role, config }: BackgroundHost): Plan {
       webhookWorkers: env.webhookWorkers,
       logShipping: true,
       reaper: false,
+      batches: true,
     };
   if (role === 'serve')
     return {
@@ -71,8 +78,10 @@ function planOf({ role, config }: BackgroundHost): Plan {
       // Only where the gateway also writes usage: `llm-backend worker` ships otherwise.
       logShipping: env.usageWorkers > 0,
       reaper: true,
+      // Without Redis no worker can reach the queue: this process runs the lines itself.
+      batches: backends.kind === 'memory',
     };
-  return { usageWorkers: 0, webhookWorkers: 0, logShipping: false, reaper: false };
+  return { usageWorkers: 0, webhookWorkers: 0, logShipping: false, reaper: false, batches: false };
 }
 
 /**
@@ -156,11 +165,13 @@ export async function startBackground(root: BackgroundHost): Promise<Background>
           intervalMs: PERIOD_CLOSE_INTERVAL_MS,
         })
       : null;
+  const batches = plan.batches ? await startBatches(root) : null;
   reaper?.start();
   sweeper?.start();
   closer?.start();
   return {
     async stop() {
+      await batches?.stop();
       await reaper?.stop();
       await sweeper?.stop();
       await closer?.stop();

@@ -4,18 +4,17 @@ import type { Logger } from 'pino';
 import type { AppConfig } from '../config/load.js';
 import type { Metrics } from '../observability/metrics/catalogue.js';
 import { AlertMonitor } from '../services/alerts/alert-monitor.js';
+import type { BatchService } from '../services/batches/batch-service.js';
 import { Idempotency } from '../services/cache/idempotency.js';
 import { ResponseCache } from '../services/cache/response-cache.js';
 import { SemanticCache } from '../services/cache/semantic-cache.js';
 import { SemanticCaching } from '../services/cache/semantic-caching.js';
 import { CacheSettingsCache, TenantMemo } from '../services/cache/settings-cache.js';
 import { Deduplicator, type Inference } from '../services/dedup/deduplicator.js';
-import { FileService } from '../services/files/file-service.js';
+import type { FileService } from '../services/files/file-service.js';
 import { type Authenticator, CachingAuthenticator } from '../services/keys/authenticator.js';
 import { FailureThrottle } from '../services/keys/failure-throttle.js';
-import { Admissions } from '../services/limits/admission.js';
-import { RateLimiter } from '../services/limits/limiter.js';
-import { LimitsCache } from '../services/limits/limits-cache.js';
+import type { RateLimiter } from '../services/limits/limiter.js';
 import { OidcLogin } from '../services/oidc/oidc-login.js';
 import { UserPrincipals } from '../services/oidc/user-principal.js';
 import { ConversationStateCache } from '../services/responses/state-cache.js';
@@ -26,20 +25,13 @@ import type { Tracing } from '../services/tracing/span.js';
 import { UsageCommitter } from '../services/usage/usage-commit.js';
 import type { ControlSchema } from '../storage/control-schema.js';
 import type { Backends } from './backends.js';
+import { buildBatchService, buildFiles } from './batches.js';
+import { buildLimiter } from './limiter.js';
 import { buildRouting, type Routing } from './routing.js';
 import type { Services } from './services.js';
 import { buildTracing } from './tracing.js';
 
 const DAY_MS = 86_400_000;
-/** How long a window lease hands out units: what it did not is back a moment later. */
-const LEASE_MS = 1000;
-/**
- * How long a concurrent or quota hold lives unless renewed (at a third of it): the longest
- * the slots of an instance that died stay taken.
- */
-const HOLD_MS = 15_000;
-/** How long idle capacity stays with this instance for its next requests before it goes back. */
-const IDLE_MS = 250;
 
 /** What only the HTTP gateway needs on top of the services: the request path's objects. */
 export interface Gateway {
@@ -64,6 +56,8 @@ export interface Gateway {
   responses: ResponseStore;
   /** Files API files, in each tenant's database. */
   files: FileService;
+  /** Batch API batches, in each tenant's database; their lines run in the workers. */
+  batches: BatchService;
   /** Spans per request (OpenTelemetry) when OTEL_TRACES_EXPORTER=otlp; a no-op otherwise. */
   tracing: Tracing;
   /** Gives back what this instance holds in the ledger, stops the health checks and providers. */
@@ -111,43 +105,13 @@ export async function buildGateway({
         instruments.tenants.learn(principal.tenantId, principal.tenantSlug);
     },
   });
-  const { tenants } = instruments;
-  const limits = new LimitsCache(
-    { rules: services.limitRules, quotas: services.quotas, plans: services.billing },
-    services.bus,
-  );
-  let limiter: RateLimiter | null = null;
-  const admissions = new Admissions({
-    ledger: backends.ledger,
+  const { limiter, admissions } = buildLimiter({
+    config,
+    services,
+    backends,
     holder,
-    instances: () => backends.instances.count(),
-    leaseMs: LEASE_MS,
-    holdMs: HOLD_MS,
-    idleMs: IDLE_MS,
-    timeoutMs: env.redisTimeoutMs,
-    onError: (error) => log.warn({ err: error }, 'rate limit ledger call failed'),
-    onCrossing: (spec, crossing) => limiter?.crossed(spec, crossing),
-    // Announced like cache invalidations: to every instance, this one included.
-    reclaim: {
-      publish: (key) => services.bus.publish({ reclaim: key }),
-      subscribe: (listener) =>
-        services.bus.subscribe((message) => {
-          if ('reclaim' in message) listener(message.reclaim);
-        }),
-    },
-  });
-  limiter = new RateLimiter({
-    admissions,
-    limits: (tenantId) => limits.get(tenantId),
-    usedIn: (tenantId, quota, window) => services.usageRecords.usedIn(tenantId, quota, window),
-    publisher: services.publisher,
-    failureMode: env.rateLimitFailureMode,
-    onRefused: (tenantId, kind) => instruments.limits.refused(tenants.of(tenantId), kind),
-    onUse: (tenantId, uses) => instruments.limits.used(tenants.of(tenantId), uses),
-    onUnchecked: (error) => {
-      instruments.limits.storeError();
-      log.warn({ err: error, failureMode: env.rateLimitFailureMode }, 'rate limits not checked');
-    },
+    instruments,
+    log,
   });
   const { cache, idempotency, semantic, databases } = buildCaching(
     { config, services, backends, instruments, log },
@@ -180,6 +144,8 @@ export async function buildGateway({
     now: clock === undefined ? undefined : () => clock().getTime(),
     onError: (error) => log.warn({ err: error }, 'admin panel sessions not checked'),
   });
+  const database = (tenantId: string) => databases.get(tenantId);
+  const files = buildFiles(config, database);
   return {
     routing,
     inference: buildInference(config, routing, backends, instruments, log),
@@ -207,11 +173,8 @@ export async function buildGateway({
       retentionMs: env.responsesRetentionDays === 0 ? null : env.responsesRetentionDays * DAY_MS,
       cache: conversations(config, backends, instruments, log),
     }),
-    files: new FileService({
-      database: (tenantId) => databases.get(tenantId),
-      maxFileBytes: env.filesMaxBytes,
-      tenantQuotaBytes: env.filesTenantQuotaBytes,
-    }),
+    files,
+    batches: buildBatchService(config, backends, files, database),
     tracing,
     close: async () => {
       await admissions.close();

@@ -83,6 +83,18 @@ export interface EnvConfig {
   filesMaxBytes: number;
   /** The bytes one tenant's stored files may take together. */
   filesTenantQuotaBytes: number;
+  /** Batch API lines one process runs at once (its share of upstream capacity). */
+  batchConcurrency: number;
+  /** Batch API lines one process starts per second; 0: no pace beyond the concurrency. */
+  batchLinesPerSecond: number;
+  /** Upstream attempts per batch line on retryable errors (429, 5xx, timeouts). */
+  batchLineAttempts: number;
+  /** How long a batch line taken by a runner may stay unacknowledged before another takes it. */
+  batchClaimIdleMs: number;
+  /** How long a batch has to finish: its `24h` completion window. */
+  batchCompletionWindowMs: number;
+  /** The Redis Stream batch lines are queued on. */
+  batchStream: string;
   /** Usage writers this process runs; 0 leaves them to `llm-backend worker` processes. */
   usageWorkers: number;
   /** How long a usage event may stay taken and unwritten before another worker takes it. */
@@ -347,6 +359,19 @@ export function readEnv(env: Env, errors: string[]): EnvConfig {
       1024 ** 4,
       errors,
     ),
+    batchConcurrency: integer(env, 'BATCH_CONCURRENCY', 4, 1, 256, errors),
+    batchLinesPerSecond: integer(env, 'BATCH_LINES_PER_SECOND', 10, 0, 100_000, errors),
+    batchLineAttempts: integer(env, 'BATCH_LINE_ATTEMPTS', 3, 1, 20, errors),
+    batchClaimIdleMs: integer(env, 'BATCH_CLAIM_IDLE_MS', 300_000, 100, 86_400_000, errors),
+    batchCompletionWindowMs: integer(
+      env,
+      'BATCH_COMPLETION_WINDOW_MS',
+      86_400_000,
+      0,
+      86_400_000,
+      errors,
+    ),
+    batchStream: env.BATCH_STREAM || 'llmb:batch-lines',
     usageWorkers: usageWorkers(env, errors),
     usageClaimIdleMs: integer(env, 'USAGE_CLAIM_IDLE_MS', 30_000, 100, 3_600_000, errors),
     usageStream: env.USAGE_STREAM || 'llmb:usage',

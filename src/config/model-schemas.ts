@@ -30,7 +30,19 @@ const pricingFields = {
   output: Type.Number({ minimum: 0, default: 0 }),
   cached_input: Type.Number({ minimum: 0, default: 0 }),
 };
-const Pricing = Type.Object(pricingFields, { additionalProperties: false, default: {} });
+/** Batch API prices, field by field; a field not set is half the normal price. */
+const BatchPricing = Type.Object(
+  {
+    input: Type.Optional(Type.Number({ minimum: 0 })),
+    output: Type.Optional(Type.Number({ minimum: 0 })),
+    cached_input: Type.Optional(Type.Number({ minimum: 0 })),
+  },
+  { additionalProperties: false },
+);
+const Pricing = Type.Object(
+  { ...pricingFields, batch: Type.Optional(BatchPricing) },
+  { additionalProperties: false, default: {} },
+);
 
 const DEPLOYMENT_ID = '^[a-z0-9][a-z0-9_.-]*$';
 
@@ -55,6 +67,7 @@ const Deployment = Type.Object(
           input: Type.Optional(Type.Number({ minimum: 0 })),
           output: Type.Optional(Type.Number({ minimum: 0 })),
           cached_input: Type.Optional(Type.Number({ minimum: 0 })),
+          batch: Type.Optional(BatchPricing),
         },
         { additionalProperties: false },
       ),

@@ -27,6 +27,8 @@ export interface ModelPricing {
   input: number;
   output: number;
   cachedInput: number;
+  /** The Batch API's prices (half the normal ones unless configured). */
+  batch?: { input: number; output: number; cachedInput: number };
 }
 
 export interface DeploymentConfig {
@@ -77,8 +79,20 @@ export interface RouterConfig {
   created: number;
 }
 
-function pricingOf(p: { input: number; output: number; cached_input: number }): ModelPricing {
-  return { input: p.input, output: p.output, cachedInput: p.cached_input };
+interface PricingEntry {
+  input: number;
+  output: number;
+  cached_input: number;
+  batch?: { input?: number; output?: number; cached_input?: number };
+}
+
+function pricingOf(p: PricingEntry): ModelPricing {
+  const batch = {
+    input: p.batch?.input ?? p.input / 2,
+    output: p.batch?.output ?? p.output / 2,
+    cachedInput: p.batch?.cached_input ?? p.cached_input / 2,
+  };
+  return { input: p.input, output: p.output, cachedInput: p.cached_input, batch };
 }
 
 function deploymentsOf(entry: ModelEntry, path: string, errors: string[]): DeploymentConfig[] {

@@ -40,6 +40,8 @@ export interface UsageRecord {
    * tenant, so the cost is 0 and the charge the plan's BYOK fee. Absent: false.
    */
   byok?: boolean;
+  /** A line of a Batch API batch, charged at the batch price. Absent: false. */
+  batch?: boolean;
 }
 
 /** As it travels through a usage queue: the record, the time as an ISO string. */

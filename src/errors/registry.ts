@@ -136,6 +136,16 @@ export const errorRegistry = {
     type: 'invalid_request_error',
     message: "The file would take the tenant's stored files past its storage quota.",
   },
+  batch_not_found: {
+    status: 404,
+    type: 'invalid_request_error',
+    message: 'No batch with this id was found.',
+  },
+  batch_not_cancellable: {
+    status: 409,
+    type: 'invalid_request_error',
+    message: 'The batch has already ended and cannot be cancelled.',
+  },
   not_found: {
     status: 404,
     type: 'invalid_request_error',

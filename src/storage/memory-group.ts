@@ -81,6 +81,15 @@ export class MemoryConsumerGroup<T> {
     return this.entries.delete(id);
   }
 
+  /** Restarts the idle time of entries `consumer` holds: it is still at work on them. */
+  touch(consumer: string, ids: readonly string[]): void {
+    const now = this.clock();
+    for (const id of ids) {
+      const entry = this.entries.get(id);
+      if (entry?.owner === consumer) entry.takenAt = now;
+    }
+  }
+
   /** Ends every wait at once (the group is closing). */
   wakeAll(): void {
     for (const wake of this.waiters) wake();

@@ -99,6 +99,8 @@ export interface UsageRecordsTable {
   charge_other_micros: ColumnType<string, number | undefined, number>;
   /** The invoice that billed the record; null until one did. */
   invoice_id: ColumnType<string | null, string | null | undefined, string | null>;
+  /** A line of a Batch API batch, charged at the batch price. */
+  batch: ColumnType<boolean, boolean | undefined, boolean>;
 }
 
 /** bigint money columns: written as numbers, read back as strings. */
@@ -292,6 +294,54 @@ export interface FileChunksTable {
   data: Uint8Array;
 }
 
+type NullableJson<T> = ColumnType<T | null, string | null | undefined, string | null>;
+type NullableTime = ColumnType<Date | null, Date | null | undefined, Date | null>;
+
+/** A Batch API batch; its lines are in `batch_lines`. */
+export interface BatchesTable {
+  id: string;
+  endpoint: string;
+  input_file_id: string;
+  completion_window: string;
+  status: string;
+  metadata: NullableJson<Record<string, string>>;
+  /** The key that created it: its lines are admitted and accounted as that key's. */
+  key_id: string;
+  user_id: string | null;
+  allowed_models: NullableJson<string[]>;
+  total: number;
+  /** Lines without a final state yet; 0: the batch is ready to be finalized. */
+  remaining: number;
+  /** Whether its lines were handed to the batch queue. */
+  queued: ColumnType<boolean, boolean | undefined, boolean>;
+  output_file_id: ColumnType<string | null, string | null | undefined, string | null>;
+  error_file_id: ColumnType<string | null, string | null | undefined, string | null>;
+  created_at: Date;
+  expires_at: Date;
+  in_progress_at: NullableTime;
+  finalizing_at: NullableTime;
+  completed_at: NullableTime;
+  failed_at: NullableTime;
+  expired_at: NullableTime;
+  cancelling_at: NullableTime;
+  cancelled_at: NullableTime;
+}
+
+/** One line of a batch's input file: `pending`, `running`, then `done`, `failed` or `cancelled`. */
+export interface BatchLinesTable {
+  batch_id: string;
+  idx: number;
+  custom_id: string | null;
+  state: string;
+  request: NullableJson<Record<string, unknown>>;
+  response: NullableJson<Record<string, unknown>>;
+  error: NullableJson<{ code: string; message: string }>;
+  /** The usage record the answer made, kept so a re-claim writes the very same one. */
+  usage_event: NullableJson<Record<string, unknown>>;
+  attempts: ColumnType<number, number | undefined, number>;
+  finished_at: NullableTime;
+}
+
 export interface TenantSchema {
   users: UsersTable;
   api_keys: ApiKeysTable;
@@ -312,4 +362,6 @@ export interface TenantSchema {
   responses: ResponsesTable;
   files: FilesTable;
   file_chunks: FileChunksTable;
+  batches: BatchesTable;
+  batch_lines: BatchLinesTable;
 }

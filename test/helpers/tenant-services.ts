@@ -9,6 +9,7 @@ import type { Services } from '../../src/composition/services.js';
 import type { DatabaseServerConfig } from '../../src/config/database-servers.js';
 import { type AppConfig, loadConfig } from '../../src/config/load.js';
 import type { PlacementPolicy } from '../../src/config/placement.js';
+import type { BatchQueue } from '../../src/services/batches/batch-queue.js';
 import type { IdempotencyStore, ResponseStore } from '../../src/services/cache/store.js';
 import type { FlightExchange } from '../../src/services/dedup/exchange.js';
 import type { EventLog } from '../../src/services/events/event-log.js';
@@ -67,6 +68,8 @@ export interface TestServicesOptions {
   sessions?: SessionStore;
   /** What billing and the admin panel's sessions take for now; default: the system clock. */
   clock?: () => Date;
+  /** Default: the in-process batch queue. */
+  batchQueue?: BatchQueue;
   /** Default: no allow-list, 2 s timeouts and 50 ms retries. */
   webhooks?: { allowedHosts?: string[]; timeoutMs?: number; retryBaseMs?: number };
   /** TENANT_PLACEMENT; default: as the config says (`default`). */
@@ -163,6 +166,7 @@ export async function composeForTest(
     conversations: options.conversations,
     dedup: options.dedup,
     sessions: options.sessions,
+    batchQueue: options.batchQueue,
   };
   const root = await compose(
     testConfig(options.config ?? defaultConfig(), options, exportDirectory),

@@ -59,6 +59,10 @@ async function downgrade(services: TestServices, slug: string): Promise<string> 
     },
     '0014-responses': { tables: ['responses'] },
     '0015-files': { tables: ['file_chunks', 'files'] },
+    '0016-batches': {
+      tables: ['batch_lines', 'batches'],
+      columns: [['usage_records', 'batch']],
+    },
   };
   const undo = created[newest];
   if (undo === undefined) throw new Error(`teach this test to undo ${newest}`);

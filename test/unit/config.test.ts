@@ -704,7 +704,12 @@ describe('loadConfig: resolution', () => {
       jsonMode: false,
       contextWindow: null,
     });
-    expect(bare?.pricing).toEqual({ input: 0, output: 0, cachedInput: 0 });
+    expect(bare?.pricing).toEqual({
+      input: 0,
+      output: 0,
+      cachedInput: 0,
+      batch: { input: 0, output: 0, cachedInput: 0 },
+    });
     expect(bare?.ownedBy).toBe('mock');
     expect(Number.isInteger(bare?.created)).toBe(true);
     expect(full?.capabilities).toEqual({
@@ -716,7 +721,12 @@ describe('loadConfig: resolution', () => {
       jsonMode: false,
       contextWindow: 4096,
     });
-    expect(full?.pricing).toEqual({ input: 1.5, output: 2, cachedInput: 0 });
+    expect(full?.pricing).toEqual({
+      input: 1.5,
+      output: 2,
+      cachedInput: 0,
+      batch: { input: 0.75, output: 1, cachedInput: 0 },
+    });
     expect(full?.ownedBy).toBe('acme');
     expect(full?.created).toBe(1_700_000_000);
   });

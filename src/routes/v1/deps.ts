@@ -1,4 +1,5 @@
 import type { SessionGate } from '../../plugins/session-auth.js';
+import type { BatchService } from '../../services/batches/batch-service.js';
 import type { Idempotency } from '../../services/cache/idempotency.js';
 import type { ResponseCache } from '../../services/cache/response-cache.js';
 import type { SemanticCaching } from '../../services/cache/semantic-caching.js';
@@ -36,6 +37,8 @@ export interface V1Deps {
   responses: ResponseStore;
   /** Files API files (batch input and output). */
   files: FileService;
+  /** Batch API batches (their lines run in the workers). */
+  batches: BatchService;
   /** The largest file an upload may carry. */
   filesMaxBytes: number;
 }

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { requireKey } from '../../plugins/auth.js';
 import { readOnly } from '../../plugins/session-auth.js';
+import { batchesRoutes } from './batches.js';
 import type { V1Deps } from './deps.js';
 import { filesRoutes } from './files.js';
 import { inferenceHandler } from './inference-handler.js';
@@ -39,6 +40,7 @@ const openAIRoutes: FastifyPluginAsyncTypebox<V1Deps> = async (app, deps) => {
   const infer = inferenceHandler(deps);
   await app.register(responsesRoutes, deps);
   await app.register(filesRoutes, deps);
+  await app.register(batchesRoutes, deps);
 
   app.post(
     '/chat/completions',

@@ -6,6 +6,7 @@ import { passThroughTrace, spanOf } from '../../plugins/tracing.js';
 import { commitAnswer, streamAccounting } from '../../plugins/usage-events.js';
 import type { JsonObject } from '../../providers/types.js';
 import type { Deduped } from '../../services/dedup/deduplicator.js';
+import { admitCall, usedOf } from '../../services/inference/admit.js';
 import {
   ATTEMPTS_HEADER,
   type InferenceCall,
@@ -14,8 +15,7 @@ import {
 import { type Capability, permits } from '../../services/inference/model-catalog.js';
 import type { StreamOutcome } from '../../services/inference/stream-relay.js';
 import type { Usage } from '../../services/inference/usage.js';
-import type { Admission, Used } from '../../services/limits/limiter.js';
-import { tokensToReserve } from '../../services/limits/reservation.js';
+import type { Admission } from '../../services/limits/limiter.js';
 import { chatCompletionOf } from '../../services/responses/native.js';
 import { costOf } from '../../services/usage/cost.js';
 import { newId } from '../../utils/ids.js';
@@ -46,27 +46,17 @@ async function admit(
 ): Promise<Admission> {
   const principal = request.principal;
   if (principal?.kind !== 'tenant') return { headers: {}, settle: async () => {} };
-  return deps.limiter.admit({
+  const { defaultCompletionTokens } = deps;
+  const at = request.startedAt;
+  return admitCall(deps.limiter, {
     principal,
     model,
-    at: request.startedAt,
-    reserve: () => tokensToReserve(capability, body, deps.defaultCompletionTokens),
-    reserveExactly: () => tokensToReserve(capability, body, deps.defaultCompletionTokens, true),
+    capability,
+    body,
+    at,
+    defaultCompletionTokens,
     cacheHit,
   });
-}
-
-/** What a call used, as limits and quotas count it (charge budgets price the split). */
-function usedOf(
-  usage: Usage | null,
-  cost: number | null,
-  dedupOf: string | null | undefined,
-  byok: boolean,
-): Used | null {
-  if (usage === null) return null;
-  // Served by another request's upstream call: its tokens and cost are that request's.
-  if (dedupOf) return { tokens: 0, cost: 0 };
-  return { tokens: usage.promptTokens + usage.completionTokens, cost: cost ?? 0, usage, byok };
 }
 
 /**

@@ -2,7 +2,8 @@ import type { PricePlan } from '../../domain/billing.js';
 import { divideHalfEven, MICROS_PER_UNIT } from '../../domain/money.js';
 import type { UsageRecord } from '../../domain/usage-record.js';
 
-export type ChargeBasis = 'rate_card' | 'cost_plus' | 'byok' | 'cache_hit' | 'none';
+/** `batch`: a Batch API line on the rate card, at half its per-token prices. */
+export type ChargeBasis = 'rate_card' | 'batch' | 'cost_plus' | 'byok' | 'cache_hit' | 'none';
 
 /** What a usage record is charged, in micro-units of the plan's currency, part by part. */
 export interface Charge {
@@ -40,8 +41,8 @@ function costPlus(cost: number, plan: PricePlan): number {
 }
 
 /** Tokens at a price per million tokens, rounded half-even to the micro-unit. */
-const perToken = (tokens: number, pricePerMillion: number) =>
-  Number(divideHalfEven(BigInt(tokens) * BigInt(pricePerMillion), MILLION));
+const perToken = (tokens: number, pricePerMillion: number, divisor = 1n) =>
+  Number(divideHalfEven(BigInt(tokens) * BigInt(pricePerMillion), MILLION * divisor));
 
 /**
  * A record's charge under the plan version effective at its time: each part rounded
@@ -49,7 +50,7 @@ const perToken = (tokens: number, pricePerMillion: number) =>
  * price a request here too, before and after its call.
  */
 export function chargeOf(
-  record: Pick<UsageRecord, 'model' | 'usage' | 'cost' | 'cacheHit' | 'byok'>,
+  record: Pick<UsageRecord, 'model' | 'usage' | 'cost' | 'cacheHit' | 'byok' | 'batch'>,
   plan: PricePlan | null,
 ): Charge {
   if (plan === null) return NO_CHARGE;
@@ -60,12 +61,14 @@ export function chargeOf(
   if (rate === undefined)
     return { ...base, basis: 'cost_plus', other: costPlus(record.cost, plan) };
   const cachedTokens = Math.min(record.usage.cachedTokens, record.usage.promptTokens);
+  // Batch lines pay half the rate card, as the Batch API's prices are half the normal ones.
+  const divisor = record.batch ? 2n : 1n;
   return {
     ...base,
-    basis: 'rate_card',
-    input: perToken(record.usage.promptTokens - cachedTokens, rate.input),
-    cached: perToken(cachedTokens, rate.cachedInput),
-    output: perToken(record.usage.completionTokens, rate.output),
+    basis: record.batch ? 'batch' : 'rate_card',
+    input: perToken(record.usage.promptTokens - cachedTokens, rate.input, divisor),
+    cached: perToken(cachedTokens, rate.cachedInput, divisor),
+    output: perToken(record.usage.completionTokens, rate.output, divisor),
   };
 }
 

@@ -14,6 +14,11 @@ function groupLines(group: UsageGroup, plan: PricePlan | undefined, invoicePerio
   const lines: InvoiceLine[] = [];
   switch (group.basis) {
     case 'rate_card':
+    case 'batch': {
+      // Batch lines: their own invoice lines, at half the rate card's unit prices.
+      const batch = group.basis === 'batch';
+      const unit = (price: number | undefined) =>
+        price === undefined ? null : batch ? Math.round(price / 2) : price;
       for (const [tokenKind, quantity, unitPrice, amount] of [
         ['input', group.inputTokens, rate?.input, group.charge.input],
         ['cached input', group.cachedTokens, rate?.cachedInput, group.charge.cached],
@@ -22,13 +27,14 @@ function groupLines(group: UsageGroup, plan: PricePlan | undefined, invoicePerio
         if (quantity > 0 || amount !== 0)
           lines.push({
             ...base,
-            description: `${group.model} ${tokenKind} tokens${late}`,
+            description: `${group.model} ${batch ? 'batch ' : ''}${tokenKind} tokens${late}`,
             quantity,
             unit: 'tokens',
-            unitPrice: unitPrice ?? null,
+            unitPrice: unit(unitPrice),
             amount,
           });
       return lines;
+    }
     case 'cost_plus':
       return [
         {

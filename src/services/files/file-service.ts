@@ -74,6 +74,30 @@ export class FileService {
     return fileObject(file);
   }
 
+  /**
+   * Stores a file the platform made (a batch's output), under an id it chose: written again,
+   * it replaces the earlier one, so a finalization run twice leaves one file. Outside the
+   * upload checks and the tenant's quota: the tenant's own batch made it.
+   */
+  async store(tenantId: string, file: Omit<Upload, 'filename'> & { id: string; filename: string }) {
+    const repository = await this.repository(tenantId);
+    await repository.delete(file.id);
+    const stored: StoredFile = {
+      id: file.id,
+      filename: file.filename,
+      purpose: file.purpose,
+      bytes: file.content.length,
+      createdAt: new Date((this.options.now ?? Date.now)()),
+    };
+    await repository.put(stored, file.content, Number.POSITIVE_INFINITY);
+    return fileObject(stored);
+  }
+
+  /** The stored file's description, or null: for callers that answer a missing file their way. */
+  async find(tenantId: string, id: string): Promise<StoredFile | null> {
+    return (await this.repository(tenantId)).get(id);
+  }
+
   async get(tenantId: string, id: string): Promise<FileObject> {
     return fileObject(await this.stored(tenantId, id));
   }

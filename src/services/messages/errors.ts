@@ -45,6 +45,8 @@ export const ANTHROPIC_ERROR_TYPES: Readonly<Record<ErrorCode, AnthropicErrorTyp
   file_not_found: 'not_found_error',
   file_too_large: 'request_too_large',
   file_storage_exceeded: 'invalid_request_error',
+  batch_not_found: 'not_found_error',
+  batch_not_cancellable: 'invalid_request_error',
   request_too_large: 'request_too_large',
   request_timeout: 'invalid_request_error',
   unsupported_media_type: 'invalid_request_error',

@@ -15,3 +15,14 @@ export function costOf(usage: Usage, pricing: ModelPricing): number {
   // Rounded to the 10 decimals stored, so sums in the database and here agree.
   return Math.round(perMillion * 1e4) / 1e10;
 }
+
+/** The prices a Batch API line is charged at: the batch prices, half the normal by default. */
+export function batchPricing(pricing: ModelPricing): ModelPricing {
+  return (
+    pricing.batch ?? {
+      input: pricing.input / 2,
+      output: pricing.output / 2,
+      cachedInput: pricing.cachedInput / 2,
+    }
+  );
+}

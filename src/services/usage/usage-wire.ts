@@ -46,7 +46,8 @@ export function decodeUsageEvent(text: string): UsageEvent | null {
     typeof raw.clientDisconnected === 'boolean' &&
     (raw.cacheHit === undefined || typeof raw.cacheHit === 'boolean') &&
     (raw.savedCost === undefined || isCount(raw.savedCost)) &&
-    (raw.byok === undefined || typeof raw.byok === 'boolean');
+    (raw.byok === undefined || typeof raw.byok === 'boolean') &&
+    (raw.batch === undefined || typeof raw.batch === 'boolean');
   if (!valid) return null;
   // Events queued before the cache existed carry neither field.
   const cache = { cacheHit: raw.cacheHit ?? false, savedCost: raw.savedCost ?? 0 };

@@ -19,6 +19,7 @@ import * as tenant0012 from './tenant/0012-billing.js';
 import * as tenant0013 from './tenant/0013-charge-quotas.js';
 import * as tenant0014 from './tenant/0014-responses.js';
 import * as tenant0015 from './tenant/0015-files.js';
+import * as tenant0016 from './tenant/0016-batches.js';
 
 /**
  * Versioned migrations, in the repository and in order. Kysely's migrator records them per
@@ -48,6 +49,7 @@ const tenantMigrations: Record<string, Migration> = {
   '0013-charge-quotas': tenant0013,
   '0014-responses': tenant0014,
   '0015-files': tenant0015,
+  '0016-batches': tenant0016,
 };
 
 /** Every migration's name, in order, per schema. */

@@ -84,6 +84,7 @@ export class UsageRecordRepository {
           cache_hit: record.cacheHit,
           saved_cost: record.savedCost,
           byok: record.byok ?? false,
+          batch: record.batch ?? false,
         })),
       )
       .onConflict((conflict) => conflict.columns(['at', 'id']).doNothing())
