@@ -106,6 +106,12 @@ export const errorRegistry = {
     type: 'invalid_request_error',
     message: 'The API key does not exist.',
   },
+  last_platform_key: {
+    status: 409,
+    type: 'invalid_request_error',
+    message:
+      'This is the last platform admin key that still works; create another before revoking it.',
+  },
   tenant_not_found: {
     status: 404,
     type: 'invalid_request_error',

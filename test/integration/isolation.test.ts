@@ -174,8 +174,12 @@ describe("tenant A's owner key against tenant B", () => {
 
   it("finds none of B's keys or users through A's own tenant", async () => {
     const before = await snapshot(victim);
-    const byId = routes.filter((route) =>
-      /\{(key|user|limit|quota|webhook|delivery|id|file_id)\}/.test(route.path),
+    // The platform's own keys are no tenant's: a tenant key is refused them outright (below).
+    const platformOnly = (route: Route) => route.path.startsWith('/admin/v1/platform-keys');
+    const byId = routes.filter(
+      (route) =>
+        /\{(key|user|limit|quota|webhook|delivery|id|file_id)\}/.test(route.path) &&
+        !platformOnly(route),
     );
     expect(byId.length).toBeGreaterThanOrEqual(5);
     expect(byId.filter((route) => route.path.startsWith('/v1/responses/'))).toHaveLength(4);
@@ -187,6 +191,12 @@ describe("tenant A's owner key against tenant B", () => {
       expect(body.error?.code).toMatch(
         /^(key|user|limit|quota|webhook|delivery|response|file)_not_found$/,
       );
+    }
+    const platformKeys = routes.filter(platformOnly);
+    expect(platformKeys.length).toBeGreaterThanOrEqual(3);
+    for (const route of platformKeys) {
+      const response = await send(route, fill(route.path, 'test'));
+      expect(response.status, `${route.method} ${route.path}`).toBe(403);
     }
     expect(await snapshot(victim)).toBe(before);
   });

@@ -93,6 +93,24 @@ describe('key changes reach every instance', () => {
     await eventually(async () => expect(await callWith(b, secret)).toBe(401), 1000);
   });
 
+  it('a platform key revoked over the admin API on one instance is refused by another', async () => {
+    const admin = await a.services.platformKeys.create({ name: 'operator' });
+    const adminCall = (target: Instance, key: string, path: string, method = 'GET') =>
+      fetch(`${target.url}/admin/v1${path}`, {
+        method,
+        headers: { authorization: `Bearer ${key}` },
+      });
+    const made = await a.services.platformKeys.create({ name: 'doomed-platform' });
+    expect((await adminCall(b, made.secret, '/tenants')).status).toBe(200);
+    const revoked = await adminCall(a, admin.secret, `/platform-keys/${made.key.id}`, 'DELETE');
+    expect(revoked.status).toBe(200);
+    // B's cache would keep the key for a minute; only the announcement ends it sooner.
+    await eventually(
+      async () => expect((await adminCall(b, made.secret, '/tenants')).status).toBe(401),
+      10_000,
+    );
+  });
+
   it("disabling a tenant reaches another instance's cache within a second", async () => {
     const { secret } = await a.services.keys.create('acme', { name: 'paused', role: 'member' });
     expect(await callWith(b, secret)).toBe(200);

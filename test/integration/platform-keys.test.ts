@@ -56,6 +56,26 @@ describe.each(BACKENDS)('platform admin keys on %s', (kind) => {
     expect(JSON.stringify(audit)).not.toMatch(/llmb_[0-9A-Za-z]{38}|key_hash/);
   });
 
+  it('keeps one working key when asked to, and counts neither revoked nor expired ones', async () => {
+    const past = new Date(Date.now() - 1000);
+    await services.platformKeys.create({ name: 'expired', expiresAt: past });
+    const last = await services.platformKeys.create({ name: 'keeper' });
+    for (const key of await services.platformKeys.list())
+      if (key.id !== last.key.id && key.revokedAt === null)
+        await services.platformKeys.revoke(key.id);
+    await expect(
+      services.platformKeys.revoke(last.key.id, new Date(), undefined, { keepOne: true }),
+    ).rejects.toMatchObject({ code: 'last_platform_key', status: 409 });
+    expect(await services.keys.resolve(last.secret)).toMatchObject({ kind: 'platform' });
+
+    // With another one working, it goes.
+    await services.platformKeys.create({ name: 'successor' });
+    const revoked = await services.platformKeys.revoke(last.key.id, new Date(), undefined, {
+      keepOne: true,
+    });
+    expect(revoked.revokedAt).not.toBeNull();
+  });
+
   it('rotates with a grace period for the old secret, then refuses it', async () => {
     const { key, secret: first } = await services.platformKeys.create({ name: 'rotating' });
     const now = new Date();

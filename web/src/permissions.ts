@@ -25,7 +25,9 @@ export type Action =
   | 'webhooks:read'
   | 'webhooks:write'
   | 'provider_keys:read'
-  | 'provider_keys:write';
+  | 'provider_keys:write'
+  | 'platform_keys:read'
+  | 'platform_keys:write';
 
 const RUN_TENANT: Action[] = [
   'tenants:read',

@@ -65,6 +65,24 @@ export interface ApiKey {
   secret?: string;
 }
 
+/** A platform admin key (`/admin/v1/platform-keys`). */
+export interface PlatformKey {
+  id: string;
+  name: string;
+  display_prefix: string;
+  expires_at: string | null;
+  revoked_at: string | null;
+  previous_valid_until: string | null;
+  last_used_at: string | null;
+  created_at: string;
+  secret?: string;
+}
+
+/** The answer of the audit chain check. */
+export type ChainCheck =
+  | { ok: true; entries: number }
+  | { ok: false; index: number; reason: 'previous_hash_mismatch' | 'hash_mismatch' };
+
 export interface Model {
   id: string;
   owned_by?: string;

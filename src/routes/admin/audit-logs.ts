@@ -58,6 +58,26 @@ const AuditLogList = Type.Object({
   has_more: Type.Boolean(),
 });
 
+const Verification = Type.Union(
+  [
+    Type.Object({
+      ok: Type.Literal(true),
+      entries: Type.Integer({ description: 'How many entries the chain holds, all matching.' }),
+    }),
+    Type.Object({
+      ok: Type.Literal(false),
+      index: Type.Integer({
+        description: 'The first entry that does not match: its position, oldest first, from 0.',
+      }),
+      reason: Type.Unsafe<'previous_hash_mismatch' | 'hash_mismatch'>({
+        type: 'string',
+        enum: ['previous_hash_mismatch', 'hash_mismatch'],
+      }),
+    }),
+  ],
+  { examples: [{ ok: true, entries: 42 }] },
+);
+
 function toAuditQuery(query: Static<typeof Query>): AuditQuery {
   const at = (value: string | undefined) => (value === undefined ? undefined : new Date(value));
   return {
@@ -97,6 +117,27 @@ export const auditLogRoutes: FastifyPluginAsyncTypebox<Services> = async (app, {
         last_id: data.at(-1)?.id ?? null,
         has_more: page.hasMore,
       };
+    },
+  );
+
+  app.post(
+    '/verify',
+    {
+      // A POST, not a GET: it reads and hashes the whole log, so no prefetch or crawler should.
+      config: { action: 'audit:read' },
+      schema: {
+        tags: ['Audit logs'],
+        summary:
+          "Recompute the tenant's audit hash chain (as `llm-backend audit verify`); the first entry that does not match, if any.",
+        params: Type.Object({ tenant: Type.String() }),
+        response: { 200: Verification, ...errors },
+      },
+    },
+    async (request) => {
+      const result = await audit.verify(tenantOf(request).id);
+      return result.ok
+        ? { ok: true as const, entries: result.count }
+        : { ok: false as const, index: result.index, reason: result.reason };
     },
   );
 };

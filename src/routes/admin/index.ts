@@ -12,6 +12,7 @@ import { cacheRoutes } from './cache.js';
 import { deploymentRoutes } from './deployments.js';
 import { invoiceRoutes } from './invoices.js';
 import { limitRoutes } from './limits.js';
+import { platformKeyRoutes } from './platform-keys.js';
 import { providerKeyRoutes } from './provider-keys.js';
 import { quotaRoutes } from './quotas.js';
 import { scopeToTenant } from './tenant-scope.js';
@@ -50,5 +51,6 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
   await app.register(planRoutes, { prefix: '/tenants/:tenant/plan', ...services });
   await app.register(creditRoutes, { prefix: '/tenants/:tenant/credits', ...services });
   await app.register(invoiceRoutes, { prefix: '/tenants/:tenant/invoices', ...services });
+  await app.register(platformKeyRoutes, { prefix: '/platform-keys', ...services });
   await app.register(deploymentRoutes, { prefix: '/deployments', deployments: deps.deployments });
 }

@@ -28,6 +28,8 @@ export const ACTIONS = [
   'provider_keys:read',
   'provider_keys:write',
   'deployments:read',
+  'platform_keys:read',
+  'platform_keys:write',
 ] as const;
 
 export type Action = (typeof ACTIONS)[number];
@@ -95,6 +97,9 @@ export const PERMISSION_MATRIX = {
   'provider_keys:write': MANAGERS,
   // The platform's upstreams, their load and health: nothing a tenant should see.
   'deployments:read': NOBODY,
+  // The keys that run the whole platform: no tenant role sees or makes them.
+  'platform_keys:read': NOBODY,
+  'platform_keys:write': NOBODY,
 } as const satisfies Record<Action, readonly TenantRole[]>;
 
 /** What only a tenant's key can do: calls that are billed to a tenant. */

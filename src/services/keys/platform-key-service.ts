@@ -141,7 +141,17 @@ export class PlatformKeyService {
     return { key: after, secret: fresh.secret };
   }
 
-  async revoke(keyId: string, now = new Date(), actor: Actor = SYSTEM_ACTOR): Promise<PlatformKey> {
+  /**
+   * Ends a key at once. With `keepOne` (the admin API), the last key that still works is
+   * refused: revoking it over HTTP would lock every admin out; the CLI, which needs no key,
+   * may still do it.
+   */
+  async revoke(
+    keyId: string,
+    now = new Date(),
+    actor: Actor = SYSTEM_ACTOR,
+    { keepOne = false }: { keepOne?: boolean } = {},
+  ): Promise<PlatformKey> {
     const { after } = await this.changes.platform(this.options.control, actor, {
       action: 'platform_api_key.revoke',
       kind: PLATFORM_KEY,
@@ -149,6 +159,8 @@ export class PlatformKeyService {
         const keys = new PlatformKeyRepository(trx);
         const before = await keys.findWithSecrets(keyId, true);
         if (before === null) throw notFound();
+        if (keepOne && before.key.revokedAt === null && (await keys.activeOthers(keyId, now)) === 0)
+          throw new GatewayError('last_platform_key', { param: 'key' });
         const revoked = await keys.revoke(keyId, now);
         await new KeyIndexRepository(trx).removeKey(keyId);
         return { before: before.key, after: revoked };

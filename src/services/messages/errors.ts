@@ -38,6 +38,7 @@ export const ANTHROPIC_ERROR_TYPES: Readonly<Record<ErrorCode, AnthropicErrorTyp
   tenant_disabled: 'permission_error',
   user_disabled: 'permission_error',
   key_not_found: 'not_found_error',
+  last_platform_key: 'invalid_request_error',
   tenant_not_found: 'not_found_error',
   tenant_exists: 'invalid_request_error',
   not_found: 'not_found_error',

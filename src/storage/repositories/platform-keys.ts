@@ -56,6 +56,23 @@ export class PlatformKeyRepository {
     return found !== undefined;
   }
 
+  /**
+   * How many keys besides `id` still work at `now` (neither revoked nor expired). Inside a
+   * transaction, callers take turns first, so two revocations at once cannot both see the
+   * other's key as the one left.
+   */
+  async activeOthers(id: string, now: Date): Promise<number> {
+    await sql`select pg_advisory_xact_lock(hashtext('platform_api_keys.revoke'))`.execute(this.db);
+    const row = await this.db
+      .selectFrom('platform_api_keys')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .where('id', '!=', id)
+      .where('revoked_at', 'is', null)
+      .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
   async insert(key: NewPlatformKey): Promise<PlatformKey> {
     const row = await this.db
       .insertInto('platform_api_keys')

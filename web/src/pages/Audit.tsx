@@ -1,12 +1,13 @@
 import { useState } from 'react';
-import { query, tenantPath } from '../api.js';
+import { api, query, tenantPath } from '../api.js';
 import { DataTable } from '../components/DataTable.js';
 import { FormRow, SelectField, TextField } from '../components/Fields.js';
 import { Page, Section } from '../components/Page.js';
-import { Loaded } from '../components/Status.js';
+import { ErrorMessage, Loaded, Notice } from '../components/Status.js';
+import { useAction } from '../components/useAction.js';
 import { time } from '../format.js';
 import { useResource } from '../hooks.js';
-import type { AuditEntry, List } from '../types.js';
+import type { AuditEntry, ChainCheck, List } from '../types.js';
 
 const actorTypes = [
   { value: '', label: 'Any' },
@@ -23,6 +24,16 @@ interface Filters {
   target_id: string;
   since: string;
   until: string;
+}
+
+/** The chain check's answer in words. */
+export function chainWords(check: ChainCheck): string {
+  if (check.ok) return `Chain intact: all ${check.entries} entries match.`;
+  const why =
+    check.reason === 'hash_mismatch'
+      ? 'it was changed'
+      : 'an entry before it was removed or reordered';
+  return `Chain broken at entry ${check.index} (counting from 0, oldest first): ${why}.`;
 }
 
 const instant = (day: string) => (day === '' ? undefined : `${day}T00:00:00Z`);
@@ -51,6 +62,11 @@ export function AuditPage({ tenant }: { tenant: string }) {
         after,
       }),
   );
+  const check = useAction();
+  const verify = () =>
+    check.run(async () =>
+      chainWords(await api.post<ChainCheck>(tenantPath(tenant, '/audit-logs/verify'))),
+    );
   const set = (name: keyof Filters) => (event: { target: { value: string } }) =>
     setDraft({ ...draft, [name]: event.target.value });
 
@@ -127,10 +143,14 @@ export function AuditPage({ tenant }: { tenant: string }) {
       <Section title="Chain check">
         <p>
           Every entry is chained to the one before it by a hash, so an entry changed or removed in
-          the database breaks the chain. Check it on the gateway&apos;s host with{' '}
-          <code>llm-backend audit verify {tenant}</code>: it exits 1 at the first entry that does
-          not match.
+          the database breaks the chain. The check reads the whole log (as{' '}
+          <code>llm-backend audit verify {tenant}</code> does).
         </p>
+        <button type="button" onClick={() => void verify()} disabled={check.busy}>
+          Verify chain
+        </button>
+        <ErrorMessage message={check.error} />
+        <Notice message={check.notice} />
       </Section>
     </Page>
   );
