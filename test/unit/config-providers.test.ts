@@ -357,7 +357,12 @@ describe('models: deployments', () => {
         region: null,
         requestsPerMinute: null,
         tokensPerMinute: null,
-        pricing: { input: 2, output: 0, cachedInput: 0 },
+        pricing: {
+          input: 2,
+          output: 0,
+          cachedInput: 0,
+          batch: { input: 1, output: 0, cachedInput: 0 },
+        },
       },
     ]);
   });
@@ -399,7 +404,12 @@ describe('models: deployments', () => {
         region: null,
         requestsPerMinute: null,
         tokensPerMinute: null,
-        pricing: { input: 1, output: 2, cachedInput: 0.5 },
+        pricing: {
+          input: 1,
+          output: 2,
+          cachedInput: 0.5,
+          batch: { input: 0.5, output: 1, cachedInput: 0.25 },
+        },
       },
       {
         id: 'b-eu.1',
@@ -410,7 +420,12 @@ describe('models: deployments', () => {
         region: 'eu-west',
         requestsPerMinute: 60,
         tokensPerMinute: 1000,
-        pricing: { input: 4, output: 5, cachedInput: 1 },
+        pricing: {
+          input: 4,
+          output: 5,
+          cachedInput: 1,
+          batch: { input: 2, output: 2.5, cachedInput: 0.5 },
+        },
       },
     ]);
     expect(m?.routing).toEqual({
@@ -444,6 +459,7 @@ describe('models: deployments', () => {
       input: 3,
       output: 2,
       cachedInput: 0.5,
+      batch: { input: 1.5, output: 1, cachedInput: 0.25 },
     });
   });
 
