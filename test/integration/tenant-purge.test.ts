@@ -152,6 +152,8 @@ describe.each(BACKENDS)('purging deleted tenants on %s', (kind) => {
     expect(Object.keys(rows)).toEqual([
       'api_keys',
       'audit_log',
+      'batch_lines',
+      'batches',
       'cache_settings',
       'credits',
       'file_chunks',
