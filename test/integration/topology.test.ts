@@ -1,8 +1,8 @@
 import type { ServerResponse } from 'node:http';
-import { Redis } from 'ioredis';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tokensToReserve } from '../../src/services/limits/reservation.js';
+import { openRedis } from '../../src/storage/redis.js';
 import { sharedBody } from '../helpers/dedup.js';
 import {
   chatCompletion,
@@ -244,7 +244,9 @@ describe('three gateways and two workers behind a load balancer, one gateway kil
       expect(await send(revoked.client(gateway.url), body('warm'))).toMatchObject({
         kind: 'answered',
       });
-    const subscriber = new Redis(TOPOLOGY_REDIS_URL);
+    // Through the product's own opener, so a cluster URL works as well as a standalone one.
+    const connections = openRedis(TOPOLOGY_REDIS_URL);
+    const subscriber = connections.subscriber();
     let announcedAt: number | null = null;
     await subscriber.subscribe('llm-backend:keys:invalidate');
     subscriber.on('message', (_channel: string, text: string) => {
@@ -276,7 +278,7 @@ describe('three gateways and two workers behind a load balancer, one gateway kil
       // The order of events: every instance refused its first request after the announcement.
       for (const delay of delays) expect(delay.attempt).toBe(1);
     } finally {
-      subscriber.disconnect();
+      await connections.close();
     }
   }, 120_000);
 });
