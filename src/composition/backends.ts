@@ -210,7 +210,7 @@ export function redisBackends(
       overrides.batchQueue ??
       new RedisBatchQueue({
         client,
-        blocking: redis.blocking('batches'),
+        blocking: () => redis.blocking('batches'),
         claimIdleMs: settings.batchClaimIdleMs,
         stream: settings.batchStream,
       }),

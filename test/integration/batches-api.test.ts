@@ -43,7 +43,7 @@ function batchQueueFor(setup: Setup): BatchQueue | undefined {
   const stream = `test:batches:${process.pid}:${Date.now()}:${redisQueues.length}`;
   const queue = new RedisBatchQueue({
     client: new Redis(TEST_REDIS_URL),
-    blocking: new Redis(TEST_REDIS_URL),
+    blocking: () => new Redis(TEST_REDIS_URL),
     claimIdleMs: 30_000,
     stream,
   });

@@ -96,8 +96,11 @@ export const BATCH_GROUP = 'batch-runners';
 
 export interface RedisBatchQueueOptions {
   client: RedisCommands;
-  /** Its own connection for the blocking read; the queue owns it and cuts it on close. */
-  blocking: RedisConnection;
+  /**
+   * Its own connection for the blocking read, opened on the first read: a gateway, which only
+   * publishes, never opens one. The queue cuts it on close.
+   */
+  blocking: () => RedisConnection;
   claimIdleMs: number;
   stream?: string;
 }
@@ -107,6 +110,7 @@ export class RedisBatchQueue implements BatchQueue {
   readonly kind = 'redis' as const;
   private group: Promise<void> | null = null;
   private readonly stream: string;
+  private reader: RedisConnection | null = null;
 
   constructor(private readonly options: RedisBatchQueueOptions) {
     this.stream = options.stream ?? BATCH_STREAM;
@@ -134,7 +138,9 @@ export class RedisBatchQueue implements BatchQueue {
     await this.group;
     const read = { stream: this.stream, group: BATCH_GROUP, consumer, count };
     try {
-      const taken = await readGroup(this.options, read, this.options.claimIdleMs, blockMs);
+      this.reader ??= this.options.blocking();
+      const connections = { client: this.options.client, blocking: this.reader };
+      const taken = await readGroup(connections, read, this.options.claimIdleMs, blockMs);
       return taken.map(({ entry, attempts }) => taken1(entry, attempts));
     } catch (error) {
       if (isNoGroup(error)) this.group = null;
@@ -158,7 +164,7 @@ export class RedisBatchQueue implements BatchQueue {
   }
 
   async close(): Promise<void> {
-    this.options.blocking.disconnect();
+    this.reader?.disconnect();
   }
 }
 
