@@ -112,7 +112,14 @@ export type BackendOverrides = Partial<Omit<Backends, 'kind' | 'eventFeed' | 'cl
 
 type Settings = Pick<
   EnvConfig,
-  'usageClaimIdleMs' | 'usageStream' | 'logStream' | 'dedup' | 'batchClaimIdleMs' | 'batchStream'
+  | 'usageClaimIdleMs'
+  | 'usageStream'
+  | 'logStream'
+  | 'dedup'
+  | 'batchClaimIdleMs'
+  | 'batchStream'
+  | 'redisReplicaAcks'
+  | 'redisReplicaAckTimeoutMs'
 >;
 
 function memoryFeed(log: EventLog | null, claimIdleMs: number): EventFeed {
@@ -155,6 +162,16 @@ export function memoryBackends(
   };
 }
 
+/**
+ * How many replicas a usage publish waits for: as set, or on 'auto' one when the cluster
+ * client's slot map shows a replica of the stream's master (none left after a failover: the
+ * master alone, not a wait for a replica that is not there on every publish).
+ */
+function replicaAcks(redis: RedisConnections, setting: number | 'auto', stream: string) {
+  if (setting !== 'auto') return () => setting;
+  return () => Math.min(1, redis.replicasOf(stream));
+}
+
 /** Every instance and worker meets in Redis, over the process's few connections. */
 export function redisBackends(
   redis: RedisConnections,
@@ -174,6 +191,9 @@ export function redisBackends(
         blocking: redis.blocking('usage'),
         claimIdleMs: settings.usageClaimIdleMs,
         stream: settings.usageStream,
+        replicaAcks: replicaAcks(redis, settings.redisReplicaAcks, settings.usageStream),
+        replicaAckTimeoutMs: settings.redisReplicaAckTimeoutMs,
+        waiting: () => redis.blocking('usage-publish'),
       }),
     usageProgress:
       overrides.usageProgress ??

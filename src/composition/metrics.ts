@@ -19,6 +19,7 @@ export function watchStorage(
     backlog: () => queue.backlog(),
     pending: () => queue.pending(),
     deadLetters: () => queue.deadLetterCount(),
+    unreplicated: () => queue.unreplicated(),
   });
   instruments.pipeline.watchWebhooks(() => backends.dueIndex.size());
   const servers = storage.servers.all();

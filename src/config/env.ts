@@ -50,6 +50,13 @@ export interface EnvConfig {
   masterKeyPrevious: string | null;
   /** The longest any one Redis call may take before it counts as failed. */
   redisTimeoutMs: number;
+  /**
+   * Replicas that must hold a usage event before its answer is released (Redis WAIT);
+   * 'auto': one on a Redis Cluster that has replicas, none otherwise.
+   */
+  redisReplicaAcks: number | 'auto';
+  /** How long a usage publish waits for those replicas before it goes on without them. */
+  redisReplicaAckTimeoutMs: number;
   /** Serve (open) or refuse with 503 (closed) when rate limits cannot be checked. */
   rateLimitFailureMode: 'open' | 'closed';
   /** Completion tokens reserved for a request that sets no max_tokens. */
@@ -317,6 +324,11 @@ export function readEnv(env: Env, errors: string[]): EnvConfig {
     authFailuresPerMinute: integer(env, 'AUTH_FAILURES_PER_MINUTE', 30, 0, 1_000_000, errors),
     trustProxy: trustProxy(env.TRUST_PROXY, errors),
     redisTimeoutMs: integer(env, 'REDIS_TIMEOUT_MS', 100, 1, 60_000, errors),
+    redisReplicaAcks:
+      (env.REDIS_REPLICA_ACKS ?? 'auto') === 'auto'
+        ? 'auto'
+        : integer(env, 'REDIS_REPLICA_ACKS', 0, 0, 16, errors),
+    redisReplicaAckTimeoutMs: integer(env, 'REDIS_REPLICA_ACK_TIMEOUT_MS', 500, 1, 60_000, errors),
     rateLimitFailureMode: failureMode(env.RATE_LIMIT_FAILURE_MODE, errors),
     rateLimitDefaultCompletionTokens: integer(
       env,

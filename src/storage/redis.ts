@@ -10,6 +10,7 @@ import {
   type RedisOptions,
 } from 'ioredis';
 import { isClusterUrl, parseClusterUrl } from '../config/redis-url.js';
+import { keySlot } from './redis-slot.js';
 
 /** Told of every command's round trip and failure, for the metrics; must not throw. */
 export interface RedisObserver {
@@ -54,6 +55,12 @@ export interface RedisConnections {
   readonly command: RedisCommands;
   /** True on a Redis Cluster: readers that wait on many keys at once read them slot by slot. */
   readonly cluster: boolean;
+  /**
+   * The replicas of the node that holds `key`, as the command client knows them now: on a
+   * cluster, from its slot map (read anew every few seconds; a failed replica drops out);
+   * 0 for a standalone server, whose replicas it is not told of.
+   */
+  replicasOf(key: string): number;
   /** The blocking reader's own connection, made on first use; one per name at a time. */
   blocking(name: string): RedisConnection;
   /** The subscriber connection, made on first use. */
@@ -99,8 +106,17 @@ function openCluster(url: string, tls: RedisTlsOptions): Cluster {
     password: parsed.password,
     ...(parsed.tls ? { tls: tls.ca === null ? {} : { ca: tls.ca } } : {}),
   };
-  return new Cluster(parsed.nodes, { redisOptions, enableReadyCheck: true });
+  return new Cluster(parsed.nodes, {
+    redisOptions,
+    enableReadyCheck: true,
+    // The slot map is read anew now and then, not only when a node redirects: a replica
+    // that joined or failed shows in it (a usage publish waits for the replicas it lists).
+    slotsRefreshInterval: SLOTS_REFRESH_MS,
+  });
 }
+
+/** How often a cluster client reads the slot map (and so each slot's replicas) anew. */
+const SLOTS_REFRESH_MS = 5000;
 
 function open(url: string, tls: RedisTlsOptions): Client {
   const client = isClusterUrl(url) ? openCluster(url, tls) : openStandalone(url, tls);
@@ -174,6 +190,8 @@ export function openRedis(url: string, options: OpenRedisOptions = {}): RedisCon
   return {
     command,
     cluster: command instanceof Cluster,
+    replicasOf: (key) =>
+      command instanceof Cluster ? Math.max(0, (command.slots[keySlot(key)]?.length ?? 1) - 1) : 0,
     blocking(name) {
       let client = blocking.get(name);
       // A reader cuts its connection when it stops; one starting again gets a new one.
@@ -194,10 +212,16 @@ export function openRedis(url: string, options: OpenRedisOptions = {}): RedisCon
       for (const client of blocking.values()) client.disconnect();
       subscriber?.disconnect();
       // quit() lets replies still due arrive (the last usage batch); a Redis that is away
-      // must not hold the shutdown, so it is cut after a moment.
-      const cut = setTimeout(() => command.disconnect(), QUIT_GRACE_MS);
-      await command.quit().catch(() => command.disconnect());
+      // must not hold the shutdown, so it is cut after a moment. Not only the connection:
+      // a cluster's quit() waits on every node, and one that died never answers, even once
+      // cut, so the wait itself ends then too.
+      let cut: NodeJS.Timeout | undefined;
+      const grace = new Promise<void>((resolve) => {
+        cut = setTimeout(resolve, QUIT_GRACE_MS);
+      });
+      await Promise.race([command.quit().catch(() => {}), grace]);
       clearTimeout(cut);
+      command.disconnect();
     },
   };
 }

@@ -108,6 +108,19 @@ async function healthy(ports: number[]): Promise<boolean> {
   return true;
 }
 
+/**
+ * Every replica has finished its first copy of its master: a master killed before then
+ * leaves a replica without its data, which no client could help.
+ */
+async function replicated(ports: number[]): Promise<boolean> {
+  for (const port of ports) {
+    const info = String(await onNode(port, 'INFO', 'replication').catch(() => ''));
+    if (/role:slave/.test(info) && !/master_link_status:up/.test(info)) return false;
+    if (/role:master/.test(info) && !/connected_slaves:[1-9]/.test(info)) return false;
+  }
+  return true;
+}
+
 async function until(what: string, check: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + DEADLINE_MS;
   while (!(await check())) {
@@ -159,6 +172,7 @@ export async function startRedisCluster(): Promise<RedisCluster> {
       '--cluster-yes',
     ]);
     await until('form', () => healthy(ports));
+    await until('replicate', () => replicated(ports));
     const live = () => nodes.filter((n) => n.process.exitCode === null && !n.process.signalCode);
     return {
       url: `redis+cluster://${ports.map((port) => `127.0.0.1:${port}`).join(',')}`,

@@ -138,6 +138,21 @@ describe('loadConfig: environment problems', () => {
     problemWith(problems, 'MASTER_KEY');
   });
 
+  it('reads how many Redis replicas a usage publish waits for', () => {
+    const problems = problemsOf({
+      REDIS_REPLICA_ACKS: 'some',
+      REDIS_REPLICA_ACK_TIMEOUT_MS: '0',
+    });
+    problemWith(problems, 'REDIS_REPLICA_ACKS', 'some');
+    problemWith(problems, 'REDIS_REPLICA_ACK_TIMEOUT_MS', '0');
+    const env = (vars: Record<string, string>) => loadConfig(vars).env;
+    expect(env({}).redisReplicaAcks).toBe('auto');
+    expect(env({ REDIS_REPLICA_ACKS: 'auto' }).redisReplicaAcks).toBe('auto');
+    expect(env({ REDIS_REPLICA_ACKS: '0' }).redisReplicaAcks).toBe(0);
+    expect(env({ REDIS_REPLICA_ACKS: '2' }).redisReplicaAcks).toBe(2);
+    expect(env({}).redisReplicaAckTimeoutMs).toBe(500);
+  });
+
   it('checks the rate limit, Redis and proxy settings', () => {
     const problems = problemsOf({
       RATE_LIMIT_FAILURE_MODE: 'maybe',

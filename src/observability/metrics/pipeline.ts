@@ -8,6 +8,8 @@ export interface UsageView {
   backlog(): Promise<number>;
   pending(): Promise<number>;
   deadLetters(): Promise<number>;
+  /** Publishes no replica confirmed in time (see UsageQueue.unreplicated). */
+  unreplicated(): number;
 }
 
 export interface PipelineMetrics {
@@ -50,6 +52,17 @@ export function pipelineMetrics(registry: Registry): PipelineMetrics {
     registers: [registry],
     collect() {
       if (usage !== null) this.set(usage.buffered());
+    },
+  });
+  new Counter({
+    name: 'llm_backend_usage_unreplicated_publishes_total',
+    help: 'Usage publishes Redis took but no replica confirmed within REDIS_REPLICA_ACK_TIMEOUT_MS: a failover in that moment could lose them.',
+    registers: [registry],
+    collect() {
+      if (usage === null) return;
+      // Counted by the queue; told here as it stands.
+      this.reset();
+      this.inc(usage.unreplicated());
     },
   });
   queueGauge(

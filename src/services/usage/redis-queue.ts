@@ -31,6 +31,19 @@ export interface RedisUsageQueueOptions {
    * stream's cluster slot, since one MULTI moves an entry from one to the other.
    */
   stream?: string;
+  /**
+   * How many replicas must hold a publish before it counts as held (Redis `WAIT`), asked at
+   * each publish since replicas come and go; 0: the master's word is enough.
+   */
+  replicaAcks?: () => number;
+  /** How long a publish waits for those replicas before it counts as held all the same. */
+  replicaAckTimeoutMs?: number;
+  /**
+   * The connection a publish that waits for replicas goes over (made on first use): WAIT
+   * holds its connection until the replicas answer, which must not hold the process's other
+   * commands (the limits) behind it. Default: `client`.
+   */
+  waiting?: () => RedisCommands;
 }
 
 function delivery([id, fields]: StreamEntry, attempts: number): Delivery {
@@ -47,6 +60,7 @@ export class RedisUsageQueue implements UsageQueue {
   private group: Promise<void> | null = null;
   private readonly stream: string;
   private readonly dead: string;
+  private shortfalls = 0;
 
   constructor(private readonly options: RedisUsageQueueOptions) {
     this.stream = options.stream ?? USAGE_STREAM;
@@ -55,11 +69,27 @@ export class RedisUsageQueue implements UsageQueue {
 
   async publish(events: UsageEvent[]): Promise<void> {
     if (events.length === 0) return;
-    const pipeline = this.options.client.pipeline();
+    // A master acknowledges a write before its replicas have it: killed in that moment, the
+    // replica that takes over never had the events, whose answers have gone out. WAIT holds
+    // the publish until the replicas have them too. It counts the writes of its own
+    // connection, so it goes in the XADDs' pipeline; keyless, it follows them to the stream's
+    // master on a cluster.
+    const replicas = this.options.replicaAcks?.() ?? 0;
+    const client =
+      replicas > 0 ? (this.options.waiting?.() ?? this.options.client) : this.options.client;
+    const pipeline = client.pipeline();
     for (const event of events) pipeline.xadd(this.stream, '*', 'event', encodeUsageEvent(event));
+    if (replicas > 0) pipeline.wait(replicas, this.options.replicaAckTimeoutMs ?? 1000);
     const results = (await pipeline.exec()) ?? [];
     const failed = results.find(([error]) => error !== null);
     if (failed) throw failed[0];
+    // Fewer replicas than asked (one is down or behind): the events are held by the master
+    // alone. Retrying would not help and would queue them twice; it is counted instead.
+    if (replicas > 0 && Number(results.at(-1)?.[1]) < replicas) this.shortfalls += 1;
+  }
+
+  unreplicated(): number {
+    return this.shortfalls;
   }
 
   async read(consumer: string, count: number, blockMs: number): Promise<Delivery[]> {
