@@ -38,15 +38,9 @@ export function postgresBin(): string | null {
   return found.find((bin) => existsSync(join(bin, 'initdb'))) ?? null;
 }
 
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  await once(server, 'close');
-  return typeof address === 'object' && address !== null ? address.port : 0;
-}
+import { freePort } from './ports.js';
+
+export { freePort };
 
 /** Starts `command`, resolving once its output shows `ready`; rejects if it exits first. */
 export async function startUntil(

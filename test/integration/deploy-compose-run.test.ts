@@ -21,6 +21,7 @@ import { eventually, upstreamConfig } from '../helpers/gateway.js';
 import { type ChildRole, startRole } from '../helpers/gateway-process.js';
 import { chartProbes, renderDefaultChart } from '../helpers/helm-chart.js';
 import { TEST_REDIS_URL } from '../helpers/limit-stores.js';
+import { freePort } from '../helpers/ports.js';
 import { RoundRobinProxy } from '../helpers/round-robin-proxy.js';
 import { servicesOn, TEST_MASTER_KEY, type TestServices } from '../helpers/tenant-services.js';
 import { dropStream } from '../helpers/usage-queues.js';
@@ -103,17 +104,6 @@ function role(name: string): 'serve' | 'worker' {
   expect(command).toHaveLength(1);
   expect(['serve', 'worker']).toContain(command[0]);
   return command[0] as 'serve' | 'worker';
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function run(

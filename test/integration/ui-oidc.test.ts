@@ -5,6 +5,7 @@ import { auditJson } from '../helpers/audit.js';
 import { startGateway, type TestGateway, upstreamConfig } from '../helpers/gateway.js';
 import { browse, CookieJar, startOidcProvider } from '../helpers/oidc-provider.js';
 import { panelFetch, SESSION_COOKIE, type SessionJson, sessionCookieOf } from '../helpers/panel.js';
+import { freePort } from '../helpers/ports.js';
 
 /** Single sign-on end to end: the gateway, a real OpenID Connect provider, a fetch "browser". */
 const suffix = Date.now().toString(36);
@@ -14,15 +15,6 @@ let gateway: TestGateway;
 let provider: Awaited<ReturnType<typeof startOidcProvider>>;
 let base: string;
 let aliceId: string;
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : 0;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 beforeAll(async () => {
   const port = await freePort();

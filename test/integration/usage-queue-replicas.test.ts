@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisUsageQueue } from '../../src/services/usage/redis-queue.js';
 import { openRedis, type RedisConnections } from '../../src/storage/redis.js';
 import { eventually } from '../helpers/gateway.js';
+import { freePort } from '../helpers/ports.js';
 import { usageEvent } from '../helpers/usage-queues.js';
 
 /**
@@ -22,15 +23,6 @@ let master: RedisConnections;
 let publishing: RedisConnections;
 let replica: RedisConnections;
 let replicaProcess: ChildProcess;
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
 
 async function startRedis(port: number, ...extra: string[]): Promise<ChildProcess> {
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
