@@ -69,6 +69,44 @@ describe('placing new tenants on the server with the most room', () => {
   }, 180_000);
 });
 
+/** Creates at the same moment: each choice counts the tenants chosen before it. */
+describe('placing tenants created at the same moment', () => {
+  let role: ServerRole;
+  let services: TestServices;
+
+  beforeAll(async () => {
+    role = await createServerRole();
+    services = await servicesOn('postgres', {
+      placement: 'most-room',
+      servers: [
+        { name: 'default', url: null, replicaUrl: null, maxTenants: 1 },
+        { name: 'eu-1', url: role.url, replicaUrl: null, maxTenants: 2 },
+      ],
+    });
+  }, 180_000);
+  afterAll(async () => {
+    await services?.close();
+    await role?.drop();
+  }, 180_000);
+
+  it('never takes a server past its max_tenants', async () => {
+    const slugs = ['c-a', 'c-b', 'c-c', 'c-d', 'c-e', 'c-f'];
+    const results = await Promise.allSettled(
+      slugs.map((slug) => services.tenants.create({ slug, name: slug })),
+    );
+    const placed = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value.server] : []));
+    const refused = results.flatMap((r) => (r.status === 'rejected' ? [r.reason] : []));
+    // Room for three in all: two on eu-1, one on the control plane's server.
+    expect(placed.sort()).toEqual(['eu-1', 'eu-1', null].sort());
+    expect(refused).toHaveLength(3);
+    for (const reason of refused) expect(reason).toMatchObject({ code: 'database_servers_full' });
+    expect(Object.fromEntries(await tenantsPerServer(services.backend.control))).toEqual({
+      default: 1,
+      'eu-1': 2,
+    });
+  }, 180_000);
+});
+
 describe.each(BACKENDS)('placement on the %s control plane', (kind) => {
   let services: TestServices;
   beforeAll(async () => {

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
 import { DEFAULT_DATABASE_SERVER } from '../../config/database-servers.js';
 import type { PlacementPolicy } from '../../config/placement.js';
 import { GatewayError } from '../../errors/gateway-error.js';
@@ -46,16 +46,30 @@ export interface TenantPlacementOptions {
 }
 
 /**
- * Chooses the server of a tenant created without one (TENANT_PLACEMENT). The count is read
- * at the time of the choice: tenants created at the same moment may take a server one past
- * its `max_tenants`.
+ * Chooses the server of a tenant created without one (TENANT_PLACEMENT). Choices are made
+ * one at a time (a lock in the control plane's database) and each holds until its tenant is
+ * registered, so tenants created at the same moment never take a server past its
+ * `max_tenants`.
  */
 export class TenantPlacement {
   constructor(private readonly options: TenantPlacementOptions) {}
 
+  /**
+   * Chooses a server and registers the tenant there with `register`, in one transaction
+   * that the next choice waits for: it counts this tenant.
+   */
+  async place<T>(
+    register: (trx: Transaction<ControlSchema>, server: string | null) => Promise<T>,
+  ): Promise<T> {
+    return this.options.control.transaction().execute(async (trx) => {
+      await sql`select pg_advisory_xact_lock(hashtext('tenants.placement'))`.execute(trx);
+      return register(trx, await this.choose(trx));
+    });
+  }
+
   /** The server's name as the registry keeps it (null: the control plane's server). */
-  async choose(): Promise<string | null> {
-    const { policy, servers, control } = this.options;
+  private async choose(control: Kysely<ControlSchema>): Promise<string | null> {
+    const { policy, servers } = this.options;
     const tenants = await tenantsPerServer(control);
     const candidates =
       policy === 'default'

@@ -5,7 +5,11 @@ import { TENANT, TENANT_SLUG, type Tenant } from '../../domain/tenant.js';
 import { GatewayError } from '../../errors/gateway-error.js';
 import type { ControlSchema } from '../../storage/control-schema.js';
 import { isDatabaseName, tenantDatabaseName } from '../../storage/database-server.js';
-import { type TenantChanges, TenantRepository } from '../../storage/repositories/tenants.js';
+import {
+  type NewTenant,
+  type TenantChanges,
+  TenantRepository,
+} from '../../storage/repositories/tenants.js';
 import type { TenantConnections } from '../../storage/tenant-connections.js';
 import type { TenantSchema } from '../../storage/tenant-schema.js';
 import { newId } from '../../utils/ids.js';
@@ -91,15 +95,28 @@ export class TenantService {
   }
 
   /**
-   * The server named, or for none the placement's choice. A slug registered already is
-   * left to `registered()`: it refuses a taken slug, and resumes a provisioning only on the
-   * server named for it, as without placement.
+   * The tenant's `provisioning` row: on the server named, or for none where the placement
+   * chooses. A slug registered already is left to `registered()`: it refuses a taken slug,
+   * and resumes a provisioning only on the server named for it, as without placement.
    */
-  private async serverFor(slug: string, name: string | null | undefined): Promise<string | null> {
+  private async registration(
+    input: { slug: string; name: string; server?: string | null },
+    allowedModels: string[] | null,
+  ): Promise<Tenant> {
     const { placement } = this.options;
-    if (name !== undefined && name !== null) return this.serverOf(name);
-    if (placement === undefined || (await this.registry.findBySlug(slug)) !== null) return null;
-    return placement.choose();
+    const named = input.server !== undefined && input.server !== null;
+    if (named || placement === undefined || (await this.registry.findBySlug(input.slug)) !== null)
+      return this.registered(
+        input.slug,
+        named ? this.serverOf(input.server) : null,
+        input.name,
+        allowedModels,
+      );
+    return placement.place((trx, server) =>
+      new TenantRepository(trx).insert(
+        this.newTenant(input.slug, input.name, server, allowedModels),
+      ),
+    );
   }
 
   /**
@@ -116,9 +133,8 @@ export class TenantService {
         param: 'slug',
       });
     }
-    const server = await this.serverFor(input.slug, input.server);
     const allowedModels = validAllowedModels(input.allowedModels ?? null);
-    const registered = await this.registered(input.slug, server, input.name, allowedModels);
+    const registered = await this.registration(input, allowedModels);
     const { connections } = this.options;
     await connections.servers.primary(registered.server).create(registered.databaseName);
     await connections.migrate(registered);
@@ -164,15 +180,25 @@ export class TenantService {
         tenantDatabaseName(controlDatabase, existing.id),
       );
     if (existing !== null) return existing;
+    return this.registry.insert(this.newTenant(slug, name, server, allowedModels));
+  }
+
+  private newTenant(
+    slug: string,
+    name: string,
+    server: string | null,
+    allowedModels: string[] | null,
+  ): NewTenant {
     const id = newId('tnt');
-    return this.registry.insert({
+    const controlDatabase = this.options.connections.servers.control.controlDatabase;
+    return {
       id,
       slug,
       name,
       databaseName: tenantDatabaseName(controlDatabase, id),
       server,
       allowedModels,
-    });
+    };
   }
 
   async list(): Promise<Tenant[]> {
