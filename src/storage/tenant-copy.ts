@@ -192,7 +192,7 @@ export async function copyRows(
 }
 
 /** Rows split so no insert carries much more than BATCH_BYTES of JSON (files hold blobs). */
-function* batches(rows: string[]): Generator<string[]> {
+export function* batches(rows: string[]): Generator<string[]> {
   let batch: string[] = [];
   let bytes = 0;
   for (const row of rows) {

@@ -3,8 +3,6 @@ import { TENANT, type Tenant } from '../../domain/tenant.js';
 import { TenantRepository } from '../../storage/repositories/tenants.js';
 import {
   addPartitions,
-  type Checksums,
-  checksums,
   copyPlan,
   copyRows,
   copySequences,
@@ -12,6 +10,7 @@ import {
   truncate,
   withReferencing,
 } from '../../storage/tenant-copy.js';
+import { copyChanges, primaryKeys, rowCounts } from '../../storage/tenant-delta.js';
 import type { Move } from './tenant-move-types.js';
 
 /** Phase 2 of a move (see tenant-move.ts): the pause, the delta, the seal and the switch. */
@@ -37,7 +36,7 @@ export async function pausedSwitch(
   m: Move,
   oldDb: Kysely<unknown>,
   newDb: Kysely<unknown>,
-  before: Checksums,
+  xmin: string,
   onSwitch: () => void,
 ): Promise<{ tenant: Tenant; deltaRows: number; pauseMs: number }> {
   for (let attempt = 1; ; attempt++) {
@@ -46,7 +45,7 @@ export async function pausedSwitch(
     try {
       const result = await oldDb
         .transaction()
-        .execute((locked) => underLock(m, locked, newDb, before, onSwitch));
+        .execute((locked) => underLock(m, locked, newDb, xmin, onSwitch));
       return { ...result, pauseMs: Date.now() - started };
     } catch (error) {
       if (attempt >= PAUSE_ATTEMPTS || !retryable(error)) throw error;
@@ -61,7 +60,7 @@ async function underLock(
   m: Move,
   locked: Transaction<unknown>,
   newDb: Kysely<unknown>,
-  before: Checksums,
+  xmin: string,
   onSwitch: () => void,
 ): Promise<{ tenant: Tenant; deltaRows: number }> {
   await sql`set local lock_timeout = ${sql.lit(LOCK_TIMEOUT)}`.execute(locked);
@@ -72,25 +71,28 @@ async function underLock(
   // Read again under the lock: a partition made just before it is in the copy too.
   const plan = await copyPlan(locked);
   await addPartitions(newDb, plan.leaves);
-  const now = await checksums(locked, plan.leaves);
-  const changed = plan.leaves.filter((leaf) => before.get(leaf.name) !== now.get(leaf.name));
-  const redo = withReferencing(
-    plan,
-    changed.map((leaf) => leaf.name),
-  );
+  const keys = await primaryKeys(locked);
+  // The copy held every row of the last round's snapshot (its fingerprints were checked):
+  // what changed since has a newer transaction id, but for deleted rows, which leave the
+  // copy with more rows than the source.
   const deltaRows = await newDb.transaction().execute(async (into) => {
+    const changes = await copyChanges(locked, into, plan.leaves, keys, xmin);
+    const source = await rowCounts(locked, plan.leaves);
+    const copied = await rowCounts(into, plan.leaves);
+    const differing = plan.leaves.filter((leaf) => copied.get(leaf.name) !== source.get(leaf.name));
+    const redo = withReferencing(plan, [...changes.unkeyed, ...differing.map((leaf) => leaf.name)]);
     await truncate(into, redo);
-    const rows = await copyRows(locked, into, redo);
+    const rows = changes.rows + (await copyRows(locked, into, redo));
     await copySequences(locked, into);
+    const after = await rowCounts(into, redo);
+    const still = redo.filter((leaf) => after.get(leaf.name) !== source.get(leaf.name));
+    if (still.length > 0) {
+      throw new Error(
+        `the copy differs from the source in ${still.map((leaf) => leaf.name).join(', ')}`,
+      );
+    }
     return rows;
   });
-  const copied = await newDb.transaction().execute((into) => checksums(into, plan.leaves));
-  const differing = plan.leaves.filter((leaf) => copied.get(leaf.name) !== now.get(leaf.name));
-  if (differing.length > 0) {
-    throw new Error(
-      `the copy differs from the source in ${differing.map((leaf) => leaf.name).join(', ')}`,
-    );
-  }
   const sealer = m.source.open<unknown>(null, { maxConnections: 1 });
   try {
     await seal(sealer, locked, m.tenant.databaseName, false);

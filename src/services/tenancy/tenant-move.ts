@@ -5,14 +5,9 @@ import type { Tenant } from '../../domain/tenant.js';
 import { GatewayError } from '../../errors/gateway-error.js';
 import type { ControlSchema } from '../../storage/control-schema.js';
 import { migrateToLatest } from '../../storage/migrations/index.js';
-import {
-  addPartitions,
-  appliedMigrations,
-  type Checksums,
-  checksums,
-  copyPlan,
-  copyRows,
-} from '../../storage/tenant-copy.js';
+import { addPartitions, appliedMigrations, copyPlan, copyRows } from '../../storage/tenant-copy.js';
+import { snapshotXmin } from '../../storage/tenant-delta.js';
+import { catchUp } from './tenant-move-catchup.js';
 import { pausedSwitch } from './tenant-move-pause.js';
 import type { Move, MoveDeps, MoveOptions } from './tenant-move-types.js';
 
@@ -24,7 +19,7 @@ export interface MoveResult {
   to: string;
   /** Rows copied while the tenant kept serving. */
   rows: number;
-  /** Rows copied again under the pause: those of the tables that changed meanwhile. */
+  /** Rows copied under the pause: those changed since the last round of catching up. */
   deltaRows: number;
   /** How long the tenant's writes were paused. */
   pauseMs: number;
@@ -40,12 +35,14 @@ const serverName = (server: string | null) => server ?? DEFAULT_DATABASE_SERVER;
  * Copies a tenant's database to another server and serves the tenant from there (see
  * docs/tenancy.md, "Moving a tenant"):
  *
- * 1. The rows are copied from one snapshot while the tenant keeps serving; each table's
- *    fingerprint (row count and a sum of row hashes) is noted.
+ * 1. The rows are copied from one snapshot while the tenant keeps serving; then rounds copy
+ *    the rows changed since the round before (found by transaction id), until a round finds
+ *    few, and a last one checks every table's fingerprint (row count and a sum of row
+ *    hashes) against the source in its snapshot (tenant-move-catchup.ts).
  * 2. The pause: the fence goes up on every instance (writers hold back), then one transaction
  *    on the old database locks every table against writes, waiting for writes in flight.
- *    The tables whose fingerprint changed since step 1 are copied again; every table's
- *    fingerprint on the new server must equal the old one's.
+ *    The rows changed since the last round are copied; a table whose row count then differs
+ *    (rows deleted) is copied again whole.
  * 3. The old database is sealed (no new connections, the open ones ended, so nothing written
  *    late can land there), the registry row switches server in one audited change, and every
  *    instance drops what it cached of the tenant (the invalidation bus). The lock and the
@@ -121,8 +118,9 @@ async function move(m: Move): Promise<MoveResult> {
       );
     }
     const bulk = await bulkCopy(oldDb, newDb);
-    progress(`copied ${bulk.rows} rows of ${bulk.sums.size} tables while the tenant kept serving`);
-    const paused = await pausedSwitch(m, oldDb, newDb, bulk.sums, () => {
+    progress(`copied ${bulk.rows} rows of ${bulk.tables} tables while the tenant kept serving`);
+    const caughtUp = await catchUp(m, oldDb, newDb, bulk.xmin);
+    const paused = await pausedSwitch(m, oldDb, newDb, caughtUp.xmin, () => {
       switched = true;
     });
     progress(
@@ -161,21 +159,24 @@ async function move(m: Move): Promise<MoveResult> {
   }
 }
 
-/** Phase 1: every row from one snapshot, and each table's fingerprint in that snapshot. */
+/**
+ * Phase 1: every row from one snapshot, and where the catching up starts from (the
+ * snapshot's xmin: changes since are found by their transaction ids, see tenant-delta.ts).
+ */
 async function bulkCopy(
   oldDb: Kysely<unknown>,
   newDb: Kysely<unknown>,
-): Promise<{ rows: number; sums: Checksums }> {
+): Promise<{ rows: number; tables: number; xmin: string }> {
   return oldDb
     .transaction()
     .setIsolationLevel('repeatable read')
     .execute(async (snapshot) => {
+      const xmin = await snapshotXmin(snapshot);
       const plan = await copyPlan(snapshot);
       await addPartitions(newDb, plan.leaves);
-      const sums = await checksums(snapshot, plan.leaves);
       const rows = await newDb
         .transaction()
         .execute((into) => copyRows(snapshot, into, plan.leaves));
-      return { rows, sums };
+      return { rows, tables: plan.leaves.length, xmin };
     });
 }
