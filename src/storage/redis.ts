@@ -92,11 +92,10 @@ function openStandalone(url: string, tls: RedisTlsOptions): Redis {
 /**
  * A cluster client with the standalone safety options on every node connection. A command
  * the cluster turns away (MOVED, ASK, TRYAGAIN, CLUSTERDOWN) is sent again by the client:
- * no node ran it. Unlike a standalone connection, the cluster client also sends again, once
- * the slots are read anew, a command whose node connection closed (a master that died) and
- * which may have run there: the counting writes are safe to run twice (the ledger sets holds
- * and leases to absolute amounts by id and adds usage once per batch id, usage rows are
- * written once per event id); what is not is in docs/architecture.md (Redis Cluster).
+ * no node ran it. A command whose node connection closed under it (a master that died) may
+ * have run there, so it fails, as on a standalone connection, instead of being sent again
+ * once the slots are read anew (the client's default, `retryDelayOnFailover`): its caller
+ * decides, and a deduplication chunk or an Idempotency-Key claim never runs twice.
  */
 function openCluster(url: string, tls: RedisTlsOptions): Cluster {
   const parsed = parseClusterUrl(url);
@@ -109,6 +108,7 @@ function openCluster(url: string, tls: RedisTlsOptions): Cluster {
   return new Cluster(parsed.nodes, {
     redisOptions,
     enableReadyCheck: true,
+    retryDelayOnFailover: 0,
     // The slot map is read anew now and then, not only when a node redirects: a replica
     // that joined or failed shows in it (a usage publish waits for the replicas it lists).
     slotsRefreshInterval: SLOTS_REFRESH_MS,
