@@ -1,4 +1,4 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -9,12 +9,13 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import OpenAI from 'openai';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { apiError } from '../helpers/api-error.js';
 import { issueCertificate, makeTestCa } from '../helpers/certificates.js';
 import { createBackend } from '../helpers/databases.js';
 import { writeConfigFile } from '../helpers/gateway.js';
 import { TEST_REDIS_URL } from '../helpers/limit-stores.js';
+import { runResource } from '../helpers/run-resource.js';
 import { TEST_DATABASE_URL } from '../helpers/services.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -118,30 +119,16 @@ function withTimeout<T>(
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-/** How the CLI is run: from the sources through tsx, or as `npm start` runs it, from dist/. */
-const ENTRY = {
-  source: ['--import', 'tsx', 'src/cli.ts'],
-  built: ['dist/cli.js'],
-} as const;
+/**
+ * The CLI is run as `npm start` and the container run it, from dist/, built once per test run
+ * (incremental, so quick when dist/ is current). Its start takes a fraction of a start from
+ * the sources through tsx, and this file starts some forty processes.
+ */
+// A build from nothing (no dist/ yet) compiles every module and the admin panel.
+beforeAll(() => runResource('build'), 600_000);
 
-let built: Promise<void> | null = null;
-
-/** `npm run build` once per run of this file; incremental, so quick when dist/ is current. */
-function buildOnce(): Promise<void> {
-  built ??= new Promise<void>((resolve, reject) => {
-    execFile('npm', ['run', 'build'], { cwd: REPO_ROOT }, (error, stdout, stderr) =>
-      error === null ? resolve() : reject(new Error(`npm run build failed:\n${stdout}${stderr}`)),
-    );
-  });
-  return built;
-}
-
-function startCli(
-  args: string[],
-  env: Record<string, string> = {},
-  entry: keyof typeof ENTRY = 'source',
-): Cli {
-  const child = spawn(process.execPath, [...ENTRY[entry], ...args], {
+function startCli(args: string[], env: Record<string, string> = {}): Cli {
+  const child = spawn(process.execPath, ['dist/cli.js', ...args], {
     cwd: REPO_ROOT,
     env: childEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -267,12 +254,11 @@ function seedOnce(): Promise<{ dataDir: string; key: string }> {
  */
 async function serveSeeded(
   env: Record<string, string> = {},
-  entry: keyof typeof ENTRY = 'source',
 ): Promise<{ cli: Cli; url: string; key: string; dataDir: string }> {
   const { dataDir, key } = await seedOnce();
   const copy = scratchDir('llm-backend-cli-copy-');
   cpSync(dataDir, copy, { recursive: true });
-  const cli = startCli(['serve'], { ...env, DATA_DIR: copy }, entry);
+  const cli = startCli(['serve'], { ...env, DATA_DIR: copy });
   return { cli, url: await listening(cli), key, dataDir: copy };
 }
 
@@ -589,20 +575,16 @@ describe('cli', () => {
   it(
     'the built server writes JSON lines only to stdout, with every option on',
     async () => {
-      await Promise.all([buildOnce(), seedOnce()]);
       // LOG_STREAM and LOG_TOKENS are also the yaml package's switches for dumping its parse
       // tree to stdout; the streams are this test's own, removed from Redis afterwards.
       const prefix = `llmb-test-${randomBytes(4).toString('hex')}`;
-      const { cli, url, key } = await serveSeeded(
-        {
-          REDIS_URL: TEST_REDIS_URL,
-          LOG_STREAM: `${prefix}:logs`,
-          LOG_TOKENS: '1',
-          USAGE_STREAM: `${prefix}:usage`,
-          LOG_LEVEL: 'trace',
-        },
-        'built',
-      );
+      const { cli, url, key } = await serveSeeded({
+        REDIS_URL: TEST_REDIS_URL,
+        LOG_STREAM: `${prefix}:logs`,
+        LOG_TOKENS: '1',
+        USAGE_STREAM: `${prefix}:usage`,
+        LOG_LEVEL: 'trace',
+      });
       try {
         await clientFor(url, key).chat.completions.create({
           model: 'mock-chat',
@@ -868,17 +850,11 @@ describe('cli', () => {
   it(
     'serve with certificate files that cannot be used exits 1, naming the setting',
     async () => {
-      await buildOnce();
       const ca = makeTestCa();
       const cert = issueCertificate(ca, 'server');
       const other = issueCertificate(ca, 'other');
       const missing = join(ca.dir, 'missing.pem');
-      // The built server, as `npm start` runs it.
-      const absent = startCli(
-        ['serve'],
-        { TLS_CERT_FILE: missing, TLS_KEY_FILE: cert.keyFile },
-        'built',
-      );
+      const absent = startCli(['serve'], { TLS_CERT_FILE: missing, TLS_KEY_FILE: cert.keyFile });
       expect(await absent.exited).toEqual({ code: 1, signal: null });
       expect(absent.stderr()).toContain(`TLS_CERT_FILE: cannot read ${missing} (ENOENT)`);
       const mismatched = startCli(['serve'], {
