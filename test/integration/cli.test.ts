@@ -235,15 +235,26 @@ async function listening(cli: Cli): Promise<string> {
   return match[1];
 }
 
-let seed: Promise<{ dataDir: string; key: string }> | null = null;
+interface Seed {
+  dataDir: string;
+  /** The default tenant's key. */
+  key: string;
+  keys: FirstStartKeys;
+  /** The first start itself, stopped with SIGTERM, and how it exited. */
+  first: Cli;
+  exit: Exit;
+}
 
-function seedOnce(): Promise<{ dataDir: string; key: string }> {
+let seed: Promise<Seed> | null = null;
+
+/** One first start on a fresh embedded data directory, made once and kept for the file. */
+function seedOnce(): Promise<Seed> {
   seed ??= (async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'llm-backend-cli-seed-'));
     const first = await serve({ DATA_DIR: dataDir });
     first.cli.child.kill('SIGTERM');
-    await first.cli.exited;
-    return { dataDir, key: first.key };
+    const exit = await first.cli.exited;
+    return { dataDir, key: first.key, keys: first.keys, first: first.cli, exit };
   })();
   return seed;
 }
@@ -644,14 +655,26 @@ describe('cli', () => {
   it(
     'the first start saves its keys to an owner-only file, never to stdout; the admin key manages tenants',
     async () => {
-      const dataDir = scratchDir('llm-backend-cli-first-');
-      const { cli, url, key, keys } = await serve({ DATA_DIR: dataDir });
-      const { adminKey } = keys;
+      // The first start every serving test's data comes from: a second one would take as long.
+      const { dataDir, keys, first, exit } = await seedOnce();
+      const { adminKey, tenantKey: key } = keys;
       expect(keys.file).toBe(join(dataDir, 'first-start-keys.txt'));
       expect(statSync(keys.file).mode & 0o777).toBe(0o600);
       expect(adminKey).toMatch(/^llmb_/);
       expect(key).toMatch(/^llmb_/);
       expect(adminKey).not.toBe(key);
+      expect(exit).toEqual({ code: 0, signal: null });
+      // Stdout is JSON log lines only, and no key is in it (nor, with no terminal, in stderr).
+      const lines = first.stdout().trimEnd().split('\n');
+      expect(lines.length).toBeGreaterThan(0);
+      for (const line of lines) expect(() => JSON.parse(line), line).not.toThrow();
+      for (const secret of [adminKey, key]) {
+        expect(first.stdout()).not.toContain(secret);
+        expect(first.stderr()).not.toContain(secret);
+      }
+
+      // A second start on the same data makes no key and no new file; the first keys work.
+      const { cli: again, url, dataDir: data } = await serveSeeded();
       const admin = { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' };
       const created = await fetch(`${url}/admin/v1/tenants`, {
         method: 'POST',
@@ -664,21 +687,7 @@ describe('cli', () => {
       await expect(clientFor(url, key).chat.completions.create(chat)).resolves.toBeDefined();
       const refused = await apiError(clientFor(url, adminKey).chat.completions.create(chat));
       expect(refused.status).toBe(403);
-      cli.child.kill('SIGTERM');
-      expect(await cli.exited).toEqual({ code: 0, signal: null });
-      // Stdout is JSON log lines only, and no key is in it (nor, with no terminal, in stderr).
-      const lines = cli.stdout().trimEnd().split('\n');
-      expect(lines.length).toBeGreaterThan(0);
-      for (const line of lines) expect(() => JSON.parse(line), line).not.toThrow();
-      for (const secret of [adminKey, key]) {
-        expect(cli.stdout()).not.toContain(secret);
-        expect(cli.stderr()).not.toContain(secret);
-      }
-
-      // A second start on the same data makes no key and no new file; the first admin key works.
-      const again = startCli(['serve'], { DATA_DIR: dataDir });
-      const secondUrl = await listening(again);
-      const listed = await fetch(`${secondUrl}/admin/v1/tenants`, { headers: admin });
+      const listed = await fetch(`${url}/admin/v1/tenants`, { headers: admin });
       expect(
         ((await listed.json()) as { data: { slug: string }[] }).data.map((t) => t.slug),
       ).toEqual(expect.arrayContaining(['default', 'acme']));
@@ -686,7 +695,7 @@ describe('cli', () => {
       expect(await again.exited).toEqual({ code: 0, signal: null });
       expect(again.stdout()).not.toMatch(/llmb_/);
       expect(again.logs.some((log) => String(log.msg).startsWith('first start:'))).toBe(false);
-      expect(readdirSync(dataDir).filter((name) => name.startsWith('first-start-keys'))).toEqual([
+      expect(readdirSync(data).filter((name) => name.startsWith('first-start-keys'))).toEqual([
         'first-start-keys.txt',
       ]);
     },
