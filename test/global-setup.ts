@@ -79,6 +79,7 @@ export async function setup(project: TestProject): Promise<() => Promise<void>> 
   // when a file first asks for it, instead of per file.
   const resources = await startRunResources();
   project.provide('runResources', resources.url);
+  project.onTestsRerun(() => resources.rebuild());
   return async () => {
     try {
       // The cluster's nodes write in the run's temporary directory: gone before it is removed.

@@ -44,6 +44,8 @@ export type RunResourceName = keyof typeof RESOURCES;
 export interface RunResources {
   /** The loopback URL the test files ask (GET <url><name>). */
   url: string;
+  /** Makes the build again on the next ask: a rerun in watch mode tests the edited sources. */
+  rebuild(): void;
   /** Ends what was made; throws when something a file asked for could not be made. */
   stop(): Promise<void>;
 }
@@ -82,6 +84,9 @@ export async function startRunResources(): Promise<RunResources> {
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}/`,
+    rebuild() {
+      made.delete('build');
+    },
     async stop() {
       server.closeAllConnections();
       server.close();
