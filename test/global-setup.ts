@@ -3,6 +3,8 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import type { TestProject } from 'vitest/node';
+import { startRunResources } from './helpers/run-resources.js';
 import { TEST_CACHE_VARIABLE, TEST_DATABASE_URL, TEST_REDIS } from './helpers/services.js';
 
 /** Fails the run at once, saying what to start, when a service the suite needs is down. */
@@ -68,9 +70,22 @@ function useRunTempRoot(): () => void {
   };
 }
 
-export async function setup(): Promise<() => void> {
+export async function setup(project: TestProject): Promise<() => Promise<void>> {
   const problems = (await Promise.all([checkPostgres(), checkRedis()])).filter((p) => p !== null);
   if (problems.length > 0)
     throw new Error(`The test suite needs these services:\n- ${problems.join('\n- ')}`);
-  return useRunTempRoot();
+  const removeTempRoot = useRunTempRoot();
+  // What is slow to make (the shared Redis Cluster, the build), made once for the whole run
+  // when a file first asks for it, instead of per file.
+  const resources = await startRunResources();
+  project.provide('runResources', resources.url);
+  project.onTestsRerun(() => resources.rebuild());
+  return async () => {
+    try {
+      // The cluster's nodes write in the run's temporary directory: gone before it is removed.
+      await resources.stop();
+    } finally {
+      removeTempRoot();
+    }
+  };
 }

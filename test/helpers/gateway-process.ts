@@ -1,10 +1,14 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { builtCli, useBuiltCli } from './built-cli.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-/** `llm-backend <command>` from source, as its own process, which a test may kill -9. */
+// Every file that starts roles has the build made before its tests.
+useBuiltCli();
+
+/** `llm-backend <command>`, built, as its own process, which a test may kill -9. */
 export interface ChildRole {
   child: ChildProcess;
   /** Every line written so far (JSON log lines and anything else). */
@@ -22,7 +26,7 @@ export async function startRole(
   env: Record<string, string>,
   children: Set<ChildProcess>,
 ): Promise<ChildRole & { url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', command], {
+  const child = spawn(process.execPath, [await builtCli(), command], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

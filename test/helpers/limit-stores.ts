@@ -7,11 +7,11 @@ import { TEST_REDIS } from './services.js';
 
 export const TEST_REDIS_URL = `redis://${TEST_REDIS.host}:${TEST_REDIS.port}`;
 
-/** In process, a standalone Redis, or a Redis Cluster (a file that calls clusterPerFile). */
+/** In process, a standalone Redis, or a Redis Cluster (sharedCluster or clusterPerFile). */
 export type StoreKind = 'memory' | 'redis' | 'cluster';
 /** Both ledgers: the same cases run on the embedded default and on Redis. */
 export const STORE_KINDS: StoreKind[] = ['memory', 'redis'];
-/** And on a Redis Cluster too, where a file starts one (clusterPerFile). */
+/** And on a Redis Cluster too, in a file that asks for the shared one (sharedCluster). */
 export const CLUSTER_STORE_KINDS: StoreKind[] = ['memory', 'redis', 'cluster'];
 
 /** The Redis a store of that kind opens on, unless a test names its own. */

@@ -10,7 +10,7 @@ import { redisUrlFor, type StoreKind, TEST_REDIS_URL } from './limit-stores.js';
 export type QueueKind = StoreKind;
 /** Both queues: the same cases run on the embedded default and on the Redis Stream. */
 export const QUEUE_KINDS: QueueKind[] = ['memory', 'redis'];
-/** And on a Redis Cluster too, where a file starts one (clusterPerFile). */
+/** And on a Redis Cluster too, in a file that asks for the shared one (sharedCluster). */
 export const CLUSTER_QUEUE_KINDS: QueueKind[] = ['memory', 'redis', 'cluster'];
 
 /** A queue of that kind, opened as the server opens it, on a stream of its own. */

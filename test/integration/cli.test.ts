@@ -1,4 +1,4 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -9,12 +9,13 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import OpenAI from 'openai';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { apiError } from '../helpers/api-error.js';
 import { issueCertificate, makeTestCa } from '../helpers/certificates.js';
 import { createBackend } from '../helpers/databases.js';
 import { writeConfigFile } from '../helpers/gateway.js';
 import { TEST_REDIS_URL } from '../helpers/limit-stores.js';
+import { runResource } from '../helpers/run-resource.js';
 import { TEST_DATABASE_URL } from '../helpers/services.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -118,30 +119,16 @@ function withTimeout<T>(
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-/** How the CLI is run: from the sources through tsx, or as `npm start` runs it, from dist/. */
-const ENTRY = {
-  source: ['--import', 'tsx', 'src/cli.ts'],
-  built: ['dist/cli.js'],
-} as const;
+/**
+ * The CLI is run as `npm start` and the container run it, from dist/, built once per test run
+ * (incremental, so quick when dist/ is current). Its start takes a fraction of a start from
+ * the sources through tsx, and this file starts some forty processes.
+ */
+// A build from nothing (no dist/ yet) compiles every module and the admin panel.
+beforeAll(() => runResource('build'), 600_000);
 
-let built: Promise<void> | null = null;
-
-/** `npm run build` once per run of this file; incremental, so quick when dist/ is current. */
-function buildOnce(): Promise<void> {
-  built ??= new Promise<void>((resolve, reject) => {
-    execFile('npm', ['run', 'build'], { cwd: REPO_ROOT }, (error, stdout, stderr) =>
-      error === null ? resolve() : reject(new Error(`npm run build failed:\n${stdout}${stderr}`)),
-    );
-  });
-  return built;
-}
-
-function startCli(
-  args: string[],
-  env: Record<string, string> = {},
-  entry: keyof typeof ENTRY = 'source',
-): Cli {
-  const child = spawn(process.execPath, [...ENTRY[entry], ...args], {
+function startCli(args: string[], env: Record<string, string> = {}): Cli {
+  const child = spawn(process.execPath, ['dist/cli.js', ...args], {
     cwd: REPO_ROOT,
     env: childEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -248,15 +235,26 @@ async function listening(cli: Cli): Promise<string> {
   return match[1];
 }
 
-let seed: Promise<{ dataDir: string; key: string }> | null = null;
+interface Seed {
+  dataDir: string;
+  /** The default tenant's key. */
+  key: string;
+  keys: FirstStartKeys;
+  /** The first start itself, stopped with SIGTERM, and how it exited. */
+  first: Cli;
+  exit: Exit;
+}
 
-function seedOnce(): Promise<{ dataDir: string; key: string }> {
+let seed: Promise<Seed> | null = null;
+
+/** One first start on a fresh embedded data directory, made once and kept for the file. */
+function seedOnce(): Promise<Seed> {
   seed ??= (async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'llm-backend-cli-seed-'));
     const first = await serve({ DATA_DIR: dataDir });
     first.cli.child.kill('SIGTERM');
-    await first.cli.exited;
-    return { dataDir, key: first.key };
+    const exit = await first.cli.exited;
+    return { dataDir, key: first.key, keys: first.keys, first: first.cli, exit };
   })();
   return seed;
 }
@@ -267,12 +265,11 @@ function seedOnce(): Promise<{ dataDir: string; key: string }> {
  */
 async function serveSeeded(
   env: Record<string, string> = {},
-  entry: keyof typeof ENTRY = 'source',
 ): Promise<{ cli: Cli; url: string; key: string; dataDir: string }> {
   const { dataDir, key } = await seedOnce();
   const copy = scratchDir('llm-backend-cli-copy-');
   cpSync(dataDir, copy, { recursive: true });
-  const cli = startCli(['serve'], { ...env, DATA_DIR: copy }, entry);
+  const cli = startCli(['serve'], { ...env, DATA_DIR: copy });
   return { cli, url: await listening(cli), key, dataDir: copy };
 }
 
@@ -589,20 +586,16 @@ describe('cli', () => {
   it(
     'the built server writes JSON lines only to stdout, with every option on',
     async () => {
-      await Promise.all([buildOnce(), seedOnce()]);
       // LOG_STREAM and LOG_TOKENS are also the yaml package's switches for dumping its parse
       // tree to stdout; the streams are this test's own, removed from Redis afterwards.
       const prefix = `llmb-test-${randomBytes(4).toString('hex')}`;
-      const { cli, url, key } = await serveSeeded(
-        {
-          REDIS_URL: TEST_REDIS_URL,
-          LOG_STREAM: `${prefix}:logs`,
-          LOG_TOKENS: '1',
-          USAGE_STREAM: `${prefix}:usage`,
-          LOG_LEVEL: 'trace',
-        },
-        'built',
-      );
+      const { cli, url, key } = await serveSeeded({
+        REDIS_URL: TEST_REDIS_URL,
+        LOG_STREAM: `${prefix}:logs`,
+        LOG_TOKENS: '1',
+        USAGE_STREAM: `${prefix}:usage`,
+        LOG_LEVEL: 'trace',
+      });
       try {
         await clientFor(url, key).chat.completions.create({
           model: 'mock-chat',
@@ -662,14 +655,26 @@ describe('cli', () => {
   it(
     'the first start saves its keys to an owner-only file, never to stdout; the admin key manages tenants',
     async () => {
-      const dataDir = scratchDir('llm-backend-cli-first-');
-      const { cli, url, key, keys } = await serve({ DATA_DIR: dataDir });
-      const { adminKey } = keys;
+      // The first start every serving test's data comes from: a second one would take as long.
+      const { dataDir, keys, first, exit } = await seedOnce();
+      const { adminKey, tenantKey: key } = keys;
       expect(keys.file).toBe(join(dataDir, 'first-start-keys.txt'));
       expect(statSync(keys.file).mode & 0o777).toBe(0o600);
       expect(adminKey).toMatch(/^llmb_/);
       expect(key).toMatch(/^llmb_/);
       expect(adminKey).not.toBe(key);
+      expect(exit).toEqual({ code: 0, signal: null });
+      // Stdout is JSON log lines only, and no key is in it (nor, with no terminal, in stderr).
+      const lines = first.stdout().trimEnd().split('\n');
+      expect(lines.length).toBeGreaterThan(0);
+      for (const line of lines) expect(() => JSON.parse(line), line).not.toThrow();
+      for (const secret of [adminKey, key]) {
+        expect(first.stdout()).not.toContain(secret);
+        expect(first.stderr()).not.toContain(secret);
+      }
+
+      // A second start on the same data makes no key and no new file; the first keys work.
+      const { cli: again, url, dataDir: data } = await serveSeeded();
       const admin = { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' };
       const created = await fetch(`${url}/admin/v1/tenants`, {
         method: 'POST',
@@ -682,21 +687,7 @@ describe('cli', () => {
       await expect(clientFor(url, key).chat.completions.create(chat)).resolves.toBeDefined();
       const refused = await apiError(clientFor(url, adminKey).chat.completions.create(chat));
       expect(refused.status).toBe(403);
-      cli.child.kill('SIGTERM');
-      expect(await cli.exited).toEqual({ code: 0, signal: null });
-      // Stdout is JSON log lines only, and no key is in it (nor, with no terminal, in stderr).
-      const lines = cli.stdout().trimEnd().split('\n');
-      expect(lines.length).toBeGreaterThan(0);
-      for (const line of lines) expect(() => JSON.parse(line), line).not.toThrow();
-      for (const secret of [adminKey, key]) {
-        expect(cli.stdout()).not.toContain(secret);
-        expect(cli.stderr()).not.toContain(secret);
-      }
-
-      // A second start on the same data makes no key and no new file; the first admin key works.
-      const again = startCli(['serve'], { DATA_DIR: dataDir });
-      const secondUrl = await listening(again);
-      const listed = await fetch(`${secondUrl}/admin/v1/tenants`, { headers: admin });
+      const listed = await fetch(`${url}/admin/v1/tenants`, { headers: admin });
       expect(
         ((await listed.json()) as { data: { slug: string }[] }).data.map((t) => t.slug),
       ).toEqual(expect.arrayContaining(['default', 'acme']));
@@ -704,7 +695,7 @@ describe('cli', () => {
       expect(await again.exited).toEqual({ code: 0, signal: null });
       expect(again.stdout()).not.toMatch(/llmb_/);
       expect(again.logs.some((log) => String(log.msg).startsWith('first start:'))).toBe(false);
-      expect(readdirSync(dataDir).filter((name) => name.startsWith('first-start-keys'))).toEqual([
+      expect(readdirSync(data).filter((name) => name.startsWith('first-start-keys'))).toEqual([
         'first-start-keys.txt',
       ]);
     },
@@ -868,17 +859,11 @@ describe('cli', () => {
   it(
     'serve with certificate files that cannot be used exits 1, naming the setting',
     async () => {
-      await buildOnce();
       const ca = makeTestCa();
       const cert = issueCertificate(ca, 'server');
       const other = issueCertificate(ca, 'other');
       const missing = join(ca.dir, 'missing.pem');
-      // The built server, as `npm start` runs it.
-      const absent = startCli(
-        ['serve'],
-        { TLS_CERT_FILE: missing, TLS_KEY_FILE: cert.keyFile },
-        'built',
-      );
+      const absent = startCli(['serve'], { TLS_CERT_FILE: missing, TLS_KEY_FILE: cert.keyFile });
       expect(await absent.exited).toEqual({ code: 1, signal: null });
       expect(absent.stderr()).toContain(`TLS_CERT_FILE: cannot read ${missing} (ENOENT)`);
       const mismatched = startCli(['serve'], {

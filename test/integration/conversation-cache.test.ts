@@ -4,17 +4,17 @@ import type { ConversationCache } from '../../src/services/responses/conversatio
 import { conversationKey } from '../../src/services/responses/redis-conversation-cache.js';
 import { type ConversationCaches, openConversationCache } from '../helpers/cache-stores.js';
 import { CLUSTER_STORE_KINDS, shiftableClock } from '../helpers/limit-stores.js';
-import { clusterPerFile } from '../helpers/redis-cluster.js';
+import { sharedCluster } from '../helpers/redis-cluster.js';
 
 // The same cases on a real Redis Cluster: keys of one command in two slots fail them.
-clusterPerFile();
+sharedCluster();
 
 /** The conversation cache's contract, on Redis and in process alike. */
 describe.each(CLUSTER_STORE_KINDS)('the conversation cache on %s', (kind) => {
   const clock = shiftableClock();
   let caches: ConversationCaches;
   let cache: ConversationCache;
-  // Opened before the tests, once the file's cluster is up.
+  // Opened before the tests, once the shared cluster's URL is known.
   beforeAll(() => {
     caches = openConversationCache(kind, { clock: clock.now, budgetBytes: 64 });
     cache = caches.cache;

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiError } from '../helpers/api-error.js';
+import { builtCli, useBuiltCli } from '../helpers/built-cli.js';
 import { dedupCount, heldJson, heldStream, readStream, sharedBody } from '../helpers/dedup.js';
 import { openExchange } from '../helpers/dedup-exchanges.js';
 import {
@@ -193,7 +194,7 @@ describe('with Redis unreachable', () => {
 /** `llm-backend serve` as a process of its own over the first instance's databases. */
 async function startLeaderProcess(): Promise<{ child: ChildProcess; url: string }> {
   const backend = (instances[0].services as unknown as { backend: { url: string } }).backend;
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve'], {
+  const child = spawn(process.execPath, [await builtCli(), 'serve'], {
     cwd: REPO_ROOT,
     env: {
       PATH: process.env.PATH ?? '',
@@ -255,6 +256,8 @@ function contentOf(raw: string): string {
 }
 
 describe('the leader killed mid-stream', () => {
+  // Its leader is a process of the built CLI.
+  useBuiltCli();
   let leader: { child: ChildProcess; url: string } | null = null;
   afterAll(async () => {
     leader?.child.kill('SIGKILL');

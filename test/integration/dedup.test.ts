@@ -14,7 +14,7 @@ import {
   upstreamConfig,
 } from '../helpers/gateway.js';
 import { CLUSTER_STORE_KINDS } from '../helpers/limit-stores.js';
-import { clusterPerFile } from '../helpers/redis-cluster.js';
+import { sharedCluster } from '../helpers/redis-cluster.js';
 import { openQueue } from '../helpers/usage-queues.js';
 
 /**
@@ -23,7 +23,7 @@ import { openQueue } from '../helpers/usage-queues.js';
  * of the test has joined (the followers counter says so), so they are in flight together.
  */
 // And on a real Redis Cluster, where followers are read slot by slot.
-clusterPerFile();
+sharedCluster();
 
 describe.each(CLUSTER_STORE_KINDS)('deduplication in flight (%s)', (kind) => {
   const upstream = new FakeUpstream();

@@ -10,6 +10,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { generateApiKey } from '../../src/domain/key-format.js';
+import { builtCli } from '../helpers/built-cli.js';
 import {
   type ComposeService,
   exampleVariables,
@@ -213,17 +214,17 @@ describe('docker-compose.yml, run without Docker', () => {
         expect(response.status, `${path}`).toBe(200);
       }
     }
-    // The worker's check is a CLI command of the same image: from the sources here.
+    // The worker's check is a CLI command of the same image, run as the image runs it.
     const workerCheck = compose.services.worker?.healthcheck?.test as string[];
     expect(workerCheck.slice(0, 3)).toEqual(['CMD', 'node', 'dist/cli.js']);
     const env = {
       PATH: process.env.PATH ?? '',
       ...serviceEnv('worker', services.backend.url ?? ''),
     };
-    const result = await run(['--import', 'tsx', 'src/cli.ts', ...workerCheck.slice(3)], env);
+    const result = await run([await builtCli(), ...workerCheck.slice(3)], env);
     expect(result.code, result.output).toBe(0);
     // And it fails when the worker could not work: Redis unreachable.
-    const broken = await run(['--import', 'tsx', 'src/cli.ts', ...workerCheck.slice(3)], {
+    const broken = await run([await builtCli(), ...workerCheck.slice(3)], {
       ...env,
       REDIS_URL: 'redis://127.0.0.1:1',
       REDIS_TIMEOUT_MS: '200',

@@ -11,18 +11,18 @@ import { MemoryLedger } from '../../src/services/limits/memory-ledger.js';
 import { RedisLedger } from '../../src/services/limits/redis-ledger.js';
 import { openRedis, type RedisConnections } from '../../src/storage/redis.js';
 import { TEST_REDIS_URL } from '../helpers/limit-stores.js';
-import { clusterPerFile } from '../helpers/redis-cluster.js';
+import { sharedCluster, testClusterUrl } from '../helpers/redis-cluster.js';
 
 type Kind = 'memory' | 'redis' | 'cluster';
 const redis = openRedis(TEST_REDIS_URL);
 afterAll(() => redis.close());
 // The same cases on a real Redis Cluster: a script or call whose keys span slots fails them.
-const cluster = clusterPerFile();
+sharedCluster();
 let onCluster: RedisConnections | null = null;
 afterAll(() => onCluster?.close());
 
 function clusterCommands() {
-  onCluster ??= openRedis(cluster().url);
+  onCluster ??= openRedis(testClusterUrl());
   return onCluster.command;
 }
 

@@ -9,6 +9,7 @@ import { ConfigError, loadConfig } from '../../src/config/load.js';
 import { generateApiKey } from '../../src/domain/key-format.js';
 import { whileHolding } from '../../src/storage/advisory-lock.js';
 import { PostgresServer } from '../../src/storage/database-server.js';
+import { builtCli } from '../helpers/built-cli.js';
 import { chatCompletion, FakeUpstream, json } from '../helpers/fake-upstream.js';
 import { eventually, upstreamConfig, writeConfigFile } from '../helpers/gateway.js';
 import { type ChildRole, startRole } from '../helpers/gateway-process.js';
@@ -38,8 +39,8 @@ async function onClient<T>(url: string, work: (client: pg.Client) => Promise<T>)
 }
 
 /** `llm-backend migrate` as its own process; resolves with its exit code and output. */
-function migrate(env: Record<string, string>, children: Set<ChildProcess>) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'migrate'], {
+async function migrate(env: Record<string, string>, children: Set<ChildProcess>) {
+  const child = spawn(process.execPath, [await builtCli(), 'migrate'], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

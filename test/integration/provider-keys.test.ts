@@ -19,6 +19,7 @@ import { KeyService } from '../../src/services/keys/key-service.js';
 import { PlatformKeyService } from '../../src/services/keys/platform-key-service.js';
 import { newId } from '../../src/utils/ids.js';
 import { auditJson } from '../helpers/audit.js';
+import { builtCli, useBuiltCli } from '../helpers/built-cli.js';
 import { eventually, startGateway, type TestGateway, writeConfigFile } from '../helpers/gateway.js';
 import { redisBus } from '../helpers/services.js';
 import { TEST_MASTER_KEY, type TestServices } from '../helpers/tenant-services.js';
@@ -339,6 +340,8 @@ type TestServicesDb =
   ReturnType<TestServices['tenants']['database']> extends Kysely<infer S> ? S : never;
 
 describe('rotating MASTER_KEY', () => {
+  // `secrets rewrap` runs as a process of the built CLI.
+  useBuiltCli();
   it('opens nothing under a wrong master key, with a clear error instead of garbage', async () => {
     const { slug, tenant, owner } = await newTenant();
     const secret = secretKey();
@@ -450,8 +453,9 @@ describe('rotating MASTER_KEY', () => {
       LOG_LEVEL: 'silent',
       TEST_UPSTREAM_KEY: 'unused',
     };
+    const entry = await builtCli();
     const cli = (...args: string[]) =>
-      promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
+      promisify(execFile)(process.execPath, [entry, ...args], {
         cwd: new URL('../..', import.meta.url).pathname,
         env,
       });

@@ -3,11 +3,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IdempotencyStore, ResponseStore } from '../../src/services/cache/store.js';
 import { type CacheStores, openCacheStores } from '../helpers/cache-stores.js';
 import { CLUSTER_STORE_KINDS, shiftableClock } from '../helpers/limit-stores.js';
-import { clusterPerFile } from '../helpers/redis-cluster.js';
+import { sharedCluster } from '../helpers/redis-cluster.js';
 
 // The same cases on a real Redis Cluster: a script that reaches a key it was not given, or
 // keys in two slots, fails them.
-clusterPerFile();
+sharedCluster();
 
 const BIG = { ttlMs: 60_000, budgetBytes: 1_000_000 };
 
@@ -15,7 +15,7 @@ describe.each(CLUSTER_STORE_KINDS)('the response store on %s', (kind) => {
   const clock = shiftableClock();
   let stores: CacheStores;
   let store: ResponseStore;
-  // Opened before the tests, once the file's cluster is up.
+  // Opened before the tests, once the shared cluster's URL is known.
   beforeAll(() => {
     stores = openCacheStores(kind, { clock: clock.now });
     store = stores.responses;
@@ -97,7 +97,7 @@ describe.each(CLUSTER_STORE_KINDS)('the idempotency store on %s', (kind) => {
   const clock = shiftableClock();
   let stores: CacheStores;
   let store: IdempotencyStore;
-  // Opened before the tests, once the file's cluster is up.
+  // Opened before the tests, once the shared cluster's URL is known.
   beforeAll(() => {
     stores = openCacheStores(kind, { clock: clock.now });
     store = stores.idempotency;

@@ -7,7 +7,7 @@ import { SessionService } from '../../src/services/sessions/session-service.js';
 import { MemorySessionStore, type SessionStore } from '../../src/services/sessions/store.js';
 import { openRedis, type RedisConnections } from '../../src/storage/redis.js';
 import { eventually } from '../helpers/gateway.js';
-import { clusterPerFile, testClusterUrl } from '../helpers/redis-cluster.js';
+import { sharedCluster, testClusterUrl } from '../helpers/redis-cluster.js';
 import { TEST_REDIS } from '../helpers/services.js';
 import { servicesOn, type TestServices } from '../helpers/tenant-services.js';
 
@@ -19,7 +19,7 @@ let redis: RedisConnections;
 let cluster: RedisConnections;
 
 // The Redis cases run on a real Redis Cluster as well: keys of one command in two slots fail.
-clusterPerFile();
+sharedCluster();
 
 beforeAll(async () => {
   services = await servicesOn('postgres');

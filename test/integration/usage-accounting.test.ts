@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningWorkers, startUsageWorkers } from '../../src/services/usage/usage-workers.js';
+import { builtCli, useBuiltCli } from '../helpers/built-cli.js';
 import { chatCompletion, FakeUpstream, json, sse, textChunks } from '../helpers/fake-upstream.js';
 import {
   eventually,
@@ -172,6 +173,8 @@ describe.each(QUEUE_KINDS)('usage accounting through the gateway on the %s queue
 });
 
 describe('usage accounting survives a killed worker and a database restart', () => {
+  // Its workers are processes of the built CLI.
+  useBuiltCli();
   const upstream = new FakeUpstream();
   const target = new URL(TEST_DATABASE_URL);
   const proxy = new CuttableProxy(target.hostname, Number(target.port || 5432));
@@ -223,7 +226,7 @@ describe('usage accounting survives a killed worker and a database restart', () 
 
   /** `llm-backend worker` as its own process, once it reads. */
   async function startWorker(): Promise<ChildProcess> {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'worker'], {
+    const child = spawn(process.execPath, [await builtCli(), 'worker'], {
       cwd: REPO_ROOT,
       env: { PATH: process.env.PATH ?? '', ...workerEnv },
       stdio: ['ignore', 'pipe', 'pipe'],

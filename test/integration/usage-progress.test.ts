@@ -9,7 +9,7 @@ import {
 import { RedisProvisionalUsage } from '../../src/services/usage/redis-provisional-usage.js';
 import { openRedis, type RedisConnections } from '../../src/storage/redis.js';
 import { TEST_REDIS_URL } from '../helpers/limit-stores.js';
-import { clusterPerFile, testClusterUrl } from '../helpers/redis-cluster.js';
+import { sharedCluster, testClusterUrl } from '../helpers/redis-cluster.js';
 import {
   CLUSTER_QUEUE_KINDS,
   openQueue,
@@ -29,7 +29,7 @@ afterAll(async () => {
   await onCluster?.close();
 });
 // The same cases on a real Redis Cluster: the claim script's keys must share a slot.
-clusterPerFile();
+sharedCluster();
 let onCluster: RedisConnections | null = null;
 
 /** Progress records of that kind, next to a usage stream of their own. */

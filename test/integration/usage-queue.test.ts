@@ -3,11 +3,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { UsageQueue } from '../../src/services/usage/queue.js';
 import { sleep } from '../helpers/fake-upstream.js';
 import { TEST_REDIS_URL } from '../helpers/limit-stores.js';
-import { clusterPerFile } from '../helpers/redis-cluster.js';
+import { sharedCluster } from '../helpers/redis-cluster.js';
 import { CLUSTER_QUEUE_KINDS, openQueue, usageEvent } from '../helpers/usage-queues.js';
 
 // The same cases on a real Redis Cluster: a MULTI or script whose keys span slots fails them.
-clusterPerFile();
+sharedCluster();
 
 describe.each(CLUSTER_QUEUE_KINDS)('usage queue on %s', (kind) => {
   let queue: UsageQueue;

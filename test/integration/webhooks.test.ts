@@ -20,14 +20,14 @@ import { newId } from '../../src/utils/ids.js';
 import { chatCompletion, FakeUpstream, json } from '../helpers/fake-upstream.js';
 import { eventually, startGateway, type TestGateway, upstreamConfig } from '../helpers/gateway.js';
 import { TEST_REDIS_URL } from '../helpers/limit-stores.js';
-import { clusterPerFile, testClusterUrl } from '../helpers/redis-cluster.js';
+import { sharedCluster, testClusterUrl } from '../helpers/redis-cluster.js';
 import { verify, WebhookReceiver } from '../helpers/webhook-receiver.js';
 
 type Kind = 'memory' | 'redis' | 'cluster';
 // The Redis cases run on a real Redis Cluster too.
-clusterPerFile();
+sharedCluster();
 
-/** A connection of its own to the standalone Redis or to the file's cluster. */
+/** A connection of its own to the standalone Redis or to the shared cluster. */
 function connectTo(kind: Kind): RedisConnection {
   if (kind === 'cluster') return openRedis(testClusterUrl()).blocking('test');
   return new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
