@@ -1,5 +1,3 @@
-import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditJson } from '../helpers/audit.js';
 import { startGateway, type TestGateway, upstreamConfig } from '../helpers/gateway.js';
