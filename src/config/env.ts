@@ -214,6 +214,15 @@ function integer(
   return value;
 }
 
+/** REDIS_REPLICA_ACKS: 'auto' (the default) or how many replicas, 0 to 16. */
+function replicaAcks(raw: string | undefined, errors: string[]): number | 'auto' {
+  if (raw === undefined || raw === '' || raw === 'auto') return 'auto';
+  const value = Number(raw);
+  if (Number.isInteger(value) && value >= 0 && value <= 16) return value;
+  errors.push(`REDIS_REPLICA_ACKS must be 'auto' or an integer from 0 to 16, got '${raw}'`);
+  return 'auto';
+}
+
 function url(value: string | undefined, name: string, protocols: string[], errors: string[]) {
   if (value === undefined) return null;
   try {
@@ -324,10 +333,7 @@ export function readEnv(env: Env, errors: string[]): EnvConfig {
     authFailuresPerMinute: integer(env, 'AUTH_FAILURES_PER_MINUTE', 30, 0, 1_000_000, errors),
     trustProxy: trustProxy(env.TRUST_PROXY, errors),
     redisTimeoutMs: integer(env, 'REDIS_TIMEOUT_MS', 100, 1, 60_000, errors),
-    redisReplicaAcks:
-      (env.REDIS_REPLICA_ACKS ?? 'auto') === 'auto'
-        ? 'auto'
-        : integer(env, 'REDIS_REPLICA_ACKS', 0, 0, 16, errors),
+    redisReplicaAcks: replicaAcks(env.REDIS_REPLICA_ACKS, errors),
     redisReplicaAckTimeoutMs: integer(env, 'REDIS_REPLICA_ACK_TIMEOUT_MS', 500, 1, 60_000, errors),
     rateLimitFailureMode: failureMode(env.RATE_LIMIT_FAILURE_MODE, errors),
     rateLimitDefaultCompletionTokens: integer(

@@ -143,7 +143,7 @@ describe('loadConfig: environment problems', () => {
       REDIS_REPLICA_ACKS: 'some',
       REDIS_REPLICA_ACK_TIMEOUT_MS: '0',
     });
-    problemWith(problems, 'REDIS_REPLICA_ACKS', 'some');
+    problemWith(problems, 'REDIS_REPLICA_ACKS', "'auto' or an integer", 'some');
     problemWith(problems, 'REDIS_REPLICA_ACK_TIMEOUT_MS', '0');
     const env = (vars: Record<string, string>) => loadConfig(vars).env;
     expect(env({}).redisReplicaAcks).toBe('auto');
