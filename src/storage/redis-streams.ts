@@ -16,7 +16,7 @@ export function fieldOf(fields: string[], name: string): string | undefined {
 }
 
 /** Makes the consumer group (and the stream) unless it exists; `start` is `0` or `$`. */
-export async function createGroup(
+async function createGroup(
   client: RedisCommands,
   stream: string,
   group: string,
@@ -40,7 +40,7 @@ export const isNoGroup = (error: unknown): boolean =>
  * included. An entry deleted or trimmed meanwhile is not returned (Redis 7 drops it from
  * the pending list).
  */
-export async function claimIdle(
+async function claimIdle(
   client: RedisCommands,
   read: GroupRead,
   idleMs: number,
@@ -67,7 +67,7 @@ export async function claimIdle(
 }
 
 /** Entries nobody has been handed yet, waiting up to `blockMs` for some to arrive. */
-export async function readNew(
+async function readNew(
   blocking: RedisCommands,
   read: GroupRead,
   blockMs: number,
@@ -92,7 +92,7 @@ export async function readNew(
  * One read for a consumer: entries others left idle first (claimed), new ones otherwise;
  * each with how often it has been handed out.
  */
-export async function readGroup(
+async function readGroup(
   connections: { client: RedisCommands; blocking: RedisCommands },
   read: GroupRead,
   claimIdleMs: number,
@@ -104,4 +104,69 @@ export async function readGroup(
     entry,
     attempts: 1,
   }));
+}
+
+export interface GroupReaderOptions {
+  /** Commands: make the group, claim idle entries. */
+  client: RedisCommands;
+  /** The connection a blocking read waits on, asked for at each read (made on first use). */
+  blocking: () => RedisCommands;
+  stream: string;
+  group: string;
+  /** Where a group made anew starts: `0` the whole stream, `$` what comes from now on. */
+  start: '0' | '$';
+  claimIdleMs: number;
+}
+
+/**
+ * One consumer group's reads, as every stream consumer does them: the group is made before
+ * the first read, made again when Redis lost it (or was flushed), and each read hands out
+ * entries others left idle first, new ones otherwise.
+ */
+export class GroupReader {
+  private made: Promise<void> | null = null;
+
+  constructor(private readonly options: GroupReaderOptions) {}
+
+  /** Makes the group unless it exists; a failure is tried again on the next call. */
+  ensure(): Promise<void> {
+    const { client, stream, group, start } = this.options;
+    this.made ??= createGroup(client, stream, group, start).catch((error: unknown) => {
+      this.made = null;
+      throw error;
+    });
+    return this.made;
+  }
+
+  async read(
+    consumer: string,
+    count: number,
+    blockMs: number,
+  ): Promise<{ entry: StreamEntry; attempts: number }[]> {
+    await this.ensure();
+    const { client, blocking, stream, group, claimIdleMs } = this.options;
+    try {
+      const connections = { client, blocking: blocking() };
+      return await readGroup(connections, { stream, group, consumer, count }, claimIdleMs, blockMs);
+    } catch (error) {
+      // Redis lost its data (or was flushed): make the group again on the next read.
+      if (isNoGroup(error)) this.made = null;
+      throw error;
+    }
+  }
+}
+
+/** Done with, and gone: acknowledged and deleted in one step, so the stream holds the backlog. */
+export async function ackAndDelete(
+  client: RedisCommands,
+  stream: string,
+  group: string,
+  ids: string[],
+): Promise<void> {
+  if (ids.length === 0) return;
+  await client
+    .multi()
+    .xack(stream, group, ...ids)
+    .xdel(stream, ...ids)
+    .exec();
 }

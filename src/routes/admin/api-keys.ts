@@ -8,9 +8,11 @@ import type { KeyPrincipal, KeyService } from '../../services/keys/key-service.j
 import {
   AllowedModels,
   errors,
+  KeyLifecycle,
   ListOf,
   NullableTimestamp,
   Role,
+  RotateKey,
   TenantParams,
   Timestamp,
 } from './schemas.js';
@@ -50,17 +52,7 @@ const ApiKeyObject = Type.Object(
       description:
         "The key's own list. What it may use is the intersection with its tenant's and its user's lists.",
     },
-    expires_at: NullableTimestamp,
-    revoked_at: NullableTimestamp,
-    previous_valid_until: {
-      ...NullableTimestamp,
-      description: 'Until when the secret replaced by the last rotation still works.',
-    },
-    last_used_at: { ...NullableTimestamp, description: 'Recorded about once a minute.' },
-    created_at: Timestamp,
-    secret: Type.Optional(
-      Type.String({ description: 'Only in the answers to create and rotate, never again.' }),
-    ),
+    ...KeyLifecycle,
   },
   {
     examples: [
@@ -81,10 +73,6 @@ const ApiKeyObject = Type.Object(
       },
     ],
   },
-);
-const Rotate = Type.Object(
-  { grace_seconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 30 * 86_400 })) },
-  { additionalProperties: false, examples: [{ grace_seconds: 600 }] },
 );
 
 const KeyParams = Type.Object({ ...TenantParams.properties, key: Type.String() });
@@ -188,7 +176,7 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox<Services> = async (app, { k
         tags,
         summary: 'A new secret; the old one works for grace_seconds more (default 3600).',
         params: KeyParams,
-        body: Rotate,
+        body: RotateKey,
         response: { 200: ApiKeyObject, ...errors },
       },
     },

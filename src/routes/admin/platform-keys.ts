@@ -1,7 +1,7 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox';
 import type { Services } from '../../composition/services.js';
 import { type PlatformKey, platformKeyJson } from '../../domain/api-key.js';
-import { errors, ListOf, NullableTimestamp, Timestamp } from './schemas.js';
+import { errors, KeyLifecycle, ListOf, NullableTimestamp, RotateKey } from './schemas.js';
 import { actorOf } from './tenant-scope.js';
 
 const CreatePlatformKey = Type.Object(
@@ -18,17 +18,7 @@ const PlatformKeyObject = Type.Object(
     id: Type.String(),
     name: Type.String(),
     display_prefix: Type.String({ description: '`llmb_` and 8 characters, to recognise a key.' }),
-    expires_at: NullableTimestamp,
-    revoked_at: NullableTimestamp,
-    previous_valid_until: {
-      ...NullableTimestamp,
-      description: 'Until when the secret replaced by the last rotation still works.',
-    },
-    last_used_at: { ...NullableTimestamp, description: 'Recorded about once a minute.' },
-    created_at: Timestamp,
-    secret: Type.Optional(
-      Type.String({ description: 'Only in the answers to create and rotate, never again.' }),
-    ),
+    ...KeyLifecycle,
   },
   {
     examples: [
@@ -48,10 +38,6 @@ const PlatformKeyObject = Type.Object(
   },
 );
 
-const Rotate = Type.Object(
-  { grace_seconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 30 * 86_400 })) },
-  { additionalProperties: false, examples: [{ grace_seconds: 600 }] },
-);
 const KeyParams = Type.Object({ key: Type.String({ minLength: 1 }) });
 const tags = ['Platform keys'];
 
@@ -114,7 +100,7 @@ export const platformKeyRoutes: FastifyPluginAsyncTypebox<Services> = async (
         tags,
         summary: 'A new secret; the old one works for grace_seconds more (default 3600).',
         params: KeyParams,
-        body: Rotate,
+        body: RotateKey,
         response: { 200: PlatformKeyObject, ...errors },
       },
     },

@@ -37,6 +37,27 @@ export const AllowedModels = Type.Union(
 export const Timestamp = Type.String({ format: 'date-time' });
 export const NullableTimestamp = Type.Union([Timestamp, Type.Null()]);
 
+/** What a tenant's API key and a platform key both tell of their life, and the secret once. */
+export const KeyLifecycle = {
+  expires_at: NullableTimestamp,
+  revoked_at: NullableTimestamp,
+  previous_valid_until: {
+    ...NullableTimestamp,
+    description: 'Until when the secret replaced by the last rotation still works.',
+  },
+  last_used_at: { ...NullableTimestamp, description: 'Recorded about once a minute.' },
+  created_at: Timestamp,
+  secret: Type.Optional(
+    Type.String({ description: 'Only in the answers to create and rotate, never again.' }),
+  ),
+};
+
+/** The body of a key rotation, for both kinds of key. */
+export const RotateKey = Type.Object(
+  { grace_seconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 30 * 86_400 })) },
+  { additionalProperties: false, examples: [{ grace_seconds: 600 }] },
+);
+
 /** OpenAI's list envelope. */
 export function ListOf<T extends TSchema>(item: T) {
   return Type.Object({ object: Type.Literal('list'), data: Type.Array(item) });

@@ -5,6 +5,7 @@ import { toMessageEvents } from '../../services/messages/stream.js';
 import { fromNativeResponse, nativeResponseEvents } from '../../services/responses/native.js';
 import { toResponse } from '../../services/responses/response.js';
 import { type ResponseStreamOptions, toResponseEvents } from '../../services/responses/stream.js';
+import { peekFirst } from '../../utils/peek.js';
 
 type Frames = AsyncIterable<string> | Iterable<string>;
 
@@ -76,25 +77,8 @@ function isTypedEvent(frame: string): boolean {
 
 /** The typed events from a native upstream's events or from chat chunks, by the first frame. */
 async function* responseEvents(frames: Frames, options: ResponseStreamOptions) {
-  const iterator =
-    Symbol.asyncIterator in frames
-      ? frames[Symbol.asyncIterator]()
-      : (frames as Iterable<string>)[Symbol.iterator]();
-  const first = await iterator.next();
   // Closing the events closes the frames: the relay's end (its outcome) runs only then.
-  const rest = (async function* () {
-    try {
-      if (first.done) return;
-      yield first.value;
-      for (;;) {
-        const next = await iterator.next();
-        if (next.done) return;
-        yield next.value;
-      }
-    } finally {
-      await iterator.return?.();
-    }
-  })();
+  const { first, all: rest } = await peekFirst(frames);
   yield* !first.done && isTypedEvent(first.value)
     ? nativeResponseEvents(rest, options)
     : toResponseEvents(rest, options);

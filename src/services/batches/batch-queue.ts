@@ -1,10 +1,9 @@
 import { MemoryConsumerGroup } from '../../storage/memory-group.js';
 import type { RedisCommands, RedisConnection } from '../../storage/redis.js';
 import {
-  createGroup,
+  ackAndDelete,
   fieldOf,
-  isNoGroup,
-  readGroup,
+  GroupReader,
   type StreamEntry,
 } from '../../storage/redis-streams.js';
 
@@ -108,12 +107,23 @@ export interface RedisBatchQueueOptions {
 /** Batch lines on a Redis Stream; acknowledged entries are deleted. */
 export class RedisBatchQueue implements BatchQueue {
   readonly kind = 'redis' as const;
-  private group: Promise<void> | null = null;
   private readonly stream: string;
-  private reader: RedisConnection | null = null;
+  private readonly group: GroupReader;
+  private blocking: RedisConnection | null = null;
 
   constructor(private readonly options: RedisBatchQueueOptions) {
     this.stream = options.stream ?? BATCH_STREAM;
+    this.group = new GroupReader({
+      client: options.client,
+      blocking: () => {
+        this.blocking ??= options.blocking();
+        return this.blocking;
+      },
+      stream: this.stream,
+      group: BATCH_GROUP,
+      start: '0',
+      claimIdleMs: options.claimIdleMs,
+    });
   }
 
   async publish(jobs: BatchJob[]): Promise<void> {
@@ -129,32 +139,12 @@ export class RedisBatchQueue implements BatchQueue {
   }
 
   async read(consumer: string, count: number, blockMs: number): Promise<TakenJob[]> {
-    this.group ??= createGroup(this.options.client, this.stream, BATCH_GROUP, '0').catch(
-      (error: unknown) => {
-        this.group = null;
-        throw error;
-      },
-    );
-    await this.group;
-    const read = { stream: this.stream, group: BATCH_GROUP, consumer, count };
-    try {
-      this.reader ??= this.options.blocking();
-      const connections = { client: this.options.client, blocking: this.reader };
-      const taken = await readGroup(connections, read, this.options.claimIdleMs, blockMs);
-      return taken.map(({ entry, attempts }) => taken1(entry, attempts));
-    } catch (error) {
-      if (isNoGroup(error)) this.group = null;
-      throw error;
-    }
+    const taken = await this.group.read(consumer, count, blockMs);
+    return taken.map(({ entry, attempts }) => taken1(entry, attempts));
   }
 
   async ack(entryIds: string[]): Promise<void> {
-    if (entryIds.length === 0) return;
-    await this.options.client
-      .multi()
-      .xack(this.stream, BATCH_GROUP, ...entryIds)
-      .xdel(this.stream, ...entryIds)
-      .exec();
+    await ackAndDelete(this.options.client, this.stream, BATCH_GROUP, entryIds);
   }
 
   async touch(consumer: string, entryIds: string[]): Promise<void> {
@@ -164,7 +154,7 @@ export class RedisBatchQueue implements BatchQueue {
   }
 
   async close(): Promise<void> {
-    this.reader?.disconnect();
+    this.blocking?.disconnect();
   }
 }
 

@@ -1,11 +1,5 @@
 import type { RedisCommands, RedisConnection } from '../../storage/redis.js';
-import {
-  createGroup,
-  fieldOf,
-  isNoGroup,
-  readGroup,
-  type StreamEntry,
-} from '../../storage/redis-streams.js';
+import { fieldOf, GroupReader, type StreamEntry } from '../../storage/redis-streams.js';
 import type { PlatformEvent } from './event-log.js';
 
 /** One event handed to a consumer; handed out again until acknowledged. */
@@ -73,35 +67,30 @@ export interface RedisEventFeedOptions {
 
 /** The event log's Redis Stream, read through a consumer group. */
 export class RedisEventFeed implements EventFeed {
-  private ready: Promise<void> | null = null;
+  private readonly group: GroupReader;
 
-  constructor(private readonly options: RedisEventFeedOptions) {}
+  constructor(private readonly options: RedisEventFeedOptions) {
+    this.group = new GroupReader({
+      client: options.client,
+      blocking: () => options.blocking,
+      stream: options.stream,
+      group: options.group,
+      start: '$',
+      claimIdleMs: options.claimIdleMs,
+    });
+  }
 
   /**
    * Makes the group, reading from the stream's end: a first start delivers what happens from
    * now on, not the log's whole history. Later starts resume where the group stopped.
    */
   start(): Promise<void> {
-    const { client, stream, group } = this.options;
-    this.ready ??= createGroup(client, stream, group, '$').catch((error: unknown) => {
-      this.ready = null;
-      throw error;
-    });
-    return this.ready;
+    return this.group.ensure();
   }
 
   async read(consumer: string, count: number, blockMs: number): Promise<FedEvent[]> {
-    await this.start();
-    const { stream, group, claimIdleMs } = this.options;
-    const read = { stream, group, consumer, count };
-    try {
-      const taken = await readGroup(this.options, read, claimIdleMs, blockMs);
-      return taken.map(({ entry, attempts }) => fed(entry, attempts));
-    } catch (error) {
-      // Redis lost its data (or was flushed): make the group again on the next read.
-      if (isNoGroup(error)) this.ready = null;
-      throw error;
-    }
+    const taken = await this.group.read(consumer, count, blockMs);
+    return taken.map(({ entry, attempts }) => fed(entry, attempts));
   }
 
   async ack(entryIds: string[]): Promise<void> {

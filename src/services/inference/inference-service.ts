@@ -2,6 +2,7 @@ import type { DeploymentConfig, ModelConfig, RoutingStrategy } from '../../confi
 import { UpstreamError } from '../../providers/errors.js';
 import type { ProviderRegistry } from '../../providers/registry.js';
 import type { CallContext, ChunkStream, JsonObject, Provider } from '../../providers/types.js';
+import { peekFirst } from '../../utils/peek.js';
 import { type AttemptTarget, type ModelRouter, RouteFailure } from '../routing/model-router.js';
 import { NOOP_SPAN, type Span } from '../tracing/span.js';
 import { estimatedUsage, estimatePrompt, estimateTokens, messageText } from './estimate.js';
@@ -283,21 +284,7 @@ async function routingTokens(
 
 /** Waits for the first chunk, so a stream that fails before it can still be retried. */
 async function afterFirstChunk(stream: ChunkStream): Promise<ChunkStream> {
-  const iterator = stream[Symbol.asyncIterator]();
-  const first = await iterator.next();
-  return (async function* relayed() {
-    try {
-      if (first.done) return;
-      yield first.value;
-      for (;;) {
-        const next = await iterator.next();
-        if (next.done) return;
-        yield next.value;
-      }
-    } finally {
-      await iterator.return?.();
-    }
-  })();
+  return (await peekFirst(stream)).all;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -1,10 +1,10 @@
 import type { RedisCommands, RedisConnection } from '../../storage/redis.js';
 import { keyBeside } from '../../storage/redis-keys.js';
 import {
-  createGroup,
+  ackAndDelete,
   fieldOf,
+  GroupReader,
   isNoGroup,
-  readGroup,
   type StreamEntry,
 } from '../../storage/redis-streams.js';
 import { type DeadLetter, type Delivery, timeOfEntry, type UsageQueue } from './queue.js';
@@ -57,7 +57,7 @@ function delivery([id, fields]: StreamEntry, attempts: number): Delivery {
  * The stream is one key: every instance and worker meets on it, on a cluster too.
  */
 export class RedisUsageQueue implements UsageQueue {
-  private group: Promise<void> | null = null;
+  private readonly reader: GroupReader;
   private readonly stream: string;
   private readonly dead: string;
   private shortfalls = 0;
@@ -65,6 +65,15 @@ export class RedisUsageQueue implements UsageQueue {
   constructor(private readonly options: RedisUsageQueueOptions) {
     this.stream = options.stream ?? USAGE_STREAM;
     this.dead = keyBeside(this.stream, 'dead');
+    // Made from the stream's start: events queued before any worker read are theirs too.
+    this.reader = new GroupReader({
+      client: options.client,
+      blocking: () => options.blocking,
+      stream: this.stream,
+      group: USAGE_GROUP,
+      start: '0',
+      claimIdleMs: options.claimIdleMs,
+    });
   }
 
   async publish(events: UsageEvent[]): Promise<void> {
@@ -93,26 +102,13 @@ export class RedisUsageQueue implements UsageQueue {
   }
 
   async read(consumer: string, count: number, blockMs: number): Promise<Delivery[]> {
-    await this.ensureGroup();
-    const read = { stream: this.stream, group: USAGE_GROUP, consumer, count };
-    try {
-      // Entries a dead worker (or a failed write) left behind go first.
-      const taken = await readGroup(this.options, read, this.options.claimIdleMs, blockMs);
-      return taken.map(({ entry, attempts }) => delivery(entry, attempts));
-    } catch (error) {
-      // Redis lost its data (or was flushed): make the group again on the next read.
-      if (isNoGroup(error)) this.group = null;
-      throw error;
-    }
+    // Entries a dead worker (or a failed write) left behind go first.
+    const taken = await this.reader.read(consumer, count, blockMs);
+    return taken.map(({ entry, attempts }) => delivery(entry, attempts));
   }
 
   async ack(ids: string[]): Promise<void> {
-    if (ids.length === 0) return;
-    await this.options.client
-      .multi()
-      .xack(this.stream, USAGE_GROUP, ...ids)
-      .xdel(this.stream, ...ids)
-      .exec();
+    await ackAndDelete(this.options.client, this.stream, USAGE_GROUP, ids);
   }
 
   async deadLetter(entry: Delivery, reason: string): Promise<void> {
@@ -194,15 +190,5 @@ export class RedisUsageQueue implements UsageQueue {
 
   async close(): Promise<void> {
     this.options.blocking.disconnect();
-  }
-
-  private ensureGroup(): Promise<void> {
-    this.group ??= createGroup(this.options.client, this.stream, USAGE_GROUP, '0').catch(
-      (error: unknown) => {
-        this.group = null;
-        throw error;
-      },
-    );
-    return this.group;
   }
 }
