@@ -1,16 +1,10 @@
-import { type ChildProcess, execFileSync } from 'node:child_process';
-import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import type { ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import {
-  freePort,
-  postgresBin,
-  postgresUser,
-  startUntil,
-  stopChild,
-  traversable,
-} from './tls-servers.js';
+import { freePort } from './ports.js';
+import { postgresDir } from './postgres-process.js';
+import { stopChild } from './processes.js';
 
 /** A PostgreSQL primary and its streaming standby, both the test's own processes. */
 export interface PgStandbyPair {
@@ -45,46 +39,22 @@ const until = async (what: string, check: () => Promise<boolean>) => {
  * `postgres` user, as PostgreSQL requires.
  */
 export async function startPgStandby(): Promise<PgStandbyPair> {
-  const bin = postgresBin();
-  if (bin === null)
-    throw new Error(
-      'No PostgreSQL server binaries (initdb, postgres) found: set TEST_POSTGRES_BIN to their directory',
-    );
-  const user = postgresUser();
-  const dir = mkdtempSync(join(tmpdir(), 'llm-backend-pg-standby-'));
-  const remove = () => rmSync(dir, { recursive: true, force: true });
+  const server = postgresDir('llm-backend-pg-standby-');
+  const { dir, run } = server;
   const children: ChildProcess[] = [];
   const stopAll = async () => {
     // Standby first, so it does not log the primary going away; SIGINT: fast shutdown.
     for (const child of children.reverse()) await stopChild(child, 'SIGINT');
-    remove();
-  };
-  const asPostgres = (command: string, args: string[]) =>
-    user === null
-      ? { command, args }
-      : {
-          command: 'setpriv',
-          args: [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', command, ...args],
-        };
-  const run = (command: string, args: string[]) => {
-    const call = asPostgres(join(bin, command), args);
-    execFileSync(call.command, call.args, {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: { PATH: process.env.PATH ?? '' },
-    });
+    server.remove();
   };
   try {
-    if (user !== null) {
-      traversable(dir);
-      chownSync(dir, user.uid, user.gid);
-    }
     const hbaFile = join(dir, 'pg_hba.conf');
     writeFileSync(
       hbaFile,
       'local all all trust\nhost all all 127.0.0.1/32 trust\nhost replication all 127.0.0.1/32 trust\n',
     );
-    if (user !== null) chownSync(hbaFile, user.uid, user.gid);
-    const start = async (data: string, port: number, ready: RegExp) => {
+    server.own(hbaFile);
+    const start = async (data: string, port: number, ready?: RegExp) => {
       const settings = {
         listen_addresses: '127.0.0.1',
         port: String(port),
@@ -96,17 +66,12 @@ export async function startPgStandby(): Promise<PgStandbyPair> {
         fsync: 'off',
         max_connections: '100',
       };
-      const postgres = asPostgres(join(bin, 'postgres'), [
-        '-D',
-        data,
-        ...Object.entries(settings).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
-      ]);
-      children.push(await startUntil(postgres.command, postgres.args, ready, () => {}));
+      children.push(await server.start(data, settings, ready));
     };
     const [primaryPort, standbyPort] = [await freePort(), await freePort()];
     const primaryData = join(dir, 'primary');
     run('initdb', ['-D', primaryData, '-U', 'postgres', '--auth=trust', '--no-sync']);
-    await start(primaryData, primaryPort, /database system is ready to accept connections/);
+    await start(primaryData, primaryPort);
     const standbyData = join(dir, 'standby');
     // -R writes standby.signal and primary_conninfo; -X stream copies the WAL it needs.
     run('pg_basebackup', [

@@ -2,7 +2,9 @@ import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { freePort, postgresUser, startUntil, stopChild, traversable } from './tls-servers.js';
+import { freePort } from './ports.js';
+import { postgresUser, traversable } from './postgres-process.js';
+import { startUntil, stopChild } from './processes.js';
 
 /** A PgBouncer of the test's own in transaction mode, in front of one PostgreSQL. */
 export interface PgBouncer {

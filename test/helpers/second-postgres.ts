@@ -1,15 +1,7 @@
-import { execFileSync } from 'node:child_process';
-import { chownSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  freePort,
-  postgresBin,
-  postgresUser,
-  startUntil,
-  stopChild,
-  traversable,
-} from './tls-servers.js';
+import { freePort } from './ports.js';
+import { postgresDir } from './postgres-process.js';
+import { stopChild } from './processes.js';
 
 /** A PostgreSQL server of the test's own: a second server for tenants to live on. */
 export interface SecondPostgres {
@@ -24,62 +16,29 @@ export interface SecondPostgres {
  * `postgres`; as root, it runs as the `postgres` user), stopped and removed by `stop()`.
  */
 export async function startSecondPostgres(): Promise<SecondPostgres> {
-  const bin = postgresBin();
-  if (bin === null)
-    throw new Error(
-      'No PostgreSQL server binaries (initdb, postgres) found: set TEST_POSTGRES_BIN to their directory',
-    );
   const port = await freePort();
-  const user = postgresUser();
-  const dir = mkdtempSync(join(tmpdir(), 'llm-backend-pg-second-'));
-  const remove = () => rmSync(dir, { recursive: true, force: true });
-  if (user !== null) {
-    traversable(dir);
-    chownSync(dir, user.uid, user.gid);
-  }
-  const asPostgres = (command: string, args: string[]) =>
-    user === null
-      ? { command, args }
-      : {
-          command: 'setpriv',
-          args: [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', command, ...args],
-        };
-  const data = join(dir, 'data');
-  const initdb = asPostgres(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust']);
+  const pg = postgresDir('llm-backend-pg-second-');
   try {
-    execFileSync(initdb.command, initdb.args, {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: { PATH: process.env.PATH ?? '' },
+    const data = join(pg.dir, 'data');
+    pg.run('initdb', ['-D', data, '-U', 'postgres', '--auth=trust']);
+    const child = await pg.start(data, {
+      listen_addresses: '127.0.0.1',
+      port: String(port),
+      unix_socket_directories: pg.dir,
+      fsync: 'off',
+      max_connections: '200',
     });
+    return {
+      port,
+      url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+      stop: async () => {
+        // SIGINT: PostgreSQL's fast shutdown, which does not wait for clients to leave.
+        await stopChild(child, 'SIGINT');
+        pg.remove();
+      },
+    };
   } catch (error) {
-    remove();
+    pg.remove();
     throw error;
   }
-  const settings = {
-    listen_addresses: '127.0.0.1',
-    port: String(port),
-    unix_socket_directories: dir,
-    fsync: 'off',
-    max_connections: '200',
-  };
-  const postgres = asPostgres(join(bin, 'postgres'), [
-    '-D',
-    data,
-    ...Object.entries(settings).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
-  ]);
-  const child = await startUntil(
-    postgres.command,
-    postgres.args,
-    /database system is ready to accept connections/,
-    remove,
-  );
-  return {
-    port,
-    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
-    stop: async () => {
-      // SIGINT: PostgreSQL's fast shutdown, which does not wait for clients to leave.
-      await stopChild(child, 'SIGINT');
-      remove();
-    },
-  };
 }
