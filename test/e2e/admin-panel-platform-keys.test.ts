@@ -1,4 +1,3 @@
-import { rmSync } from 'node:fs';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
@@ -10,20 +9,15 @@ import {
   unique,
   watchCsp,
 } from '../helpers/admin-panel.js';
-import { buildWebApp, launchBrowser, type TestBrowser } from '../helpers/browser.js';
+import { launchBrowser, type TestBrowser, useBuiltPanel } from '../helpers/browser.js';
 import { useUpstreamGateway } from '../helpers/gateway.js';
 
 // A browser, a build and a gateway: generous hooks, as the machine may be busy (each waits
 // for its event, none measures time).
 vi.setConfig({ hookTimeout: 120_000 });
 
-const env: Record<string, string> = {};
-let uiDir = '';
-beforeAll(async () => {
-  uiDir = await buildWebApp();
-  env.UI_DIR = uiDir;
-}, 120_000);
-afterAll(() => rmSync(uiDir, { recursive: true, force: true }));
+// The gateway serves the run's build of the panel (UI_DIR).
+const env = useBuiltPanel();
 
 describe("admin panel: platform keys and the audit log's chain check", () => {
   const { gateway } = useUpstreamGateway({ env });

@@ -1,4 +1,3 @@
-import { rmSync } from 'node:fs';
 import OpenAI from 'openai';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -11,7 +10,7 @@ import {
   unique,
   watchCsp,
 } from '../helpers/admin-panel.js';
-import { buildWebApp, launchBrowser, screenshots, type TestBrowser } from '../helpers/browser.js';
+import { launchBrowser, screenshots, type TestBrowser, useBuiltPanel } from '../helpers/browser.js';
 import { useUsageWorkers } from '../helpers/cache-gateway.js';
 import { chatCompletion, json } from '../helpers/fake-upstream.js';
 import { eventually, useUpstreamGateway } from '../helpers/gateway.js';
@@ -20,14 +19,8 @@ import { eventually, useUpstreamGateway } from '../helpers/gateway.js';
 // machine may be busy (each waits for its event, none measures time).
 vi.setConfig({ hookTimeout: 120_000 });
 
-// The panel is built once for the file; the gateway serves that build (UI_DIR).
-const env: Record<string, string> = {};
-let uiDir = '';
-beforeAll(async () => {
-  uiDir = await buildWebApp();
-  env.UI_DIR = uiDir;
-}, 120_000);
-afterAll(() => rmSync(uiDir, { recursive: true, force: true }));
+// The gateway serves the run's build of the panel (UI_DIR).
+const env = useBuiltPanel();
 
 describe('admin panel as a platform admin', () => {
   const { upstream, gateway } = useUpstreamGateway({ env });

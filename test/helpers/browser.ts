@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { beforeAll } from 'vitest';
+import { runResource } from './run-resource.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -20,25 +22,18 @@ const ARGS = [
   '--disable-sync',
 ];
 
-/** Builds the admin panel with Vite's build() into a fresh temporary directory. */
-export async function buildWebApp(): Promise<string> {
-  const outDir = mkdtempSync(join(tmpdir(), 'llm-backend-web-'));
-  const { build } = await import('vite');
-  // Vite keeps the NODE_ENV it finds (vitest's `test`), which would bundle React's
-  // development build: the panel is tested as it ships.
-  const nodeEnv = process.env.NODE_ENV;
-  process.env.NODE_ENV = 'production';
-  try {
-    await build({
-      configFile: join(REPO_ROOT, 'web', 'vite.config.ts'),
-      mode: 'production',
-      logLevel: 'warn',
-      build: { outDir, emptyOutDir: true },
-    });
-  } finally {
-    process.env.NODE_ENV = nodeEnv;
-  }
-  return outDir;
+/**
+ * The gateway's environment for a file of browser tests: UI_DIR is the admin panel as the
+ * run's build made it (`npm run build`, dist/web, production mode), built once for every
+ * file that asks, set before the file's gateway starts.
+ */
+export function useBuiltPanel(): Record<string, string> {
+  const env: Record<string, string> = {};
+  beforeAll(async () => {
+    await runResource('build');
+    env.UI_DIR = join(REPO_ROOT, 'dist', 'web');
+  }, 300_000);
+  return env;
 }
 
 export interface TestBrowser {

@@ -31,7 +31,10 @@ const RESOURCES = {
   },
   build: () =>
     new Promise((resolve, reject) => {
-      execFile('npm', ['run', 'build'], { cwd: REPO_ROOT }, (error, stdout, stderr) =>
+      // As a user runs it: not with the NODE_ENV vitest sets (`test`), which Vite would keep
+      // and bundle React's development build into dist/web, for `npm start` to serve after.
+      const { NODE_ENV: _, ...env } = process.env;
+      execFile('npm', ['run', 'build'], { cwd: REPO_ROOT, env }, (error, stdout, stderr) =>
         error === null
           ? resolve({ value: REPO_ROOT })
           : reject(new Error(`npm run build failed:\n${stdout}${stderr}`)),
