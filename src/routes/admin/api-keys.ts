@@ -14,7 +14,6 @@ import {
   Role,
   RotateKey,
   TenantParams,
-  Timestamp,
 } from './schemas.js';
 import { actorOf, tenantOf } from './tenant-scope.js';
 

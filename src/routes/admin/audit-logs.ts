@@ -2,6 +2,7 @@ import { type FastifyPluginAsyncTypebox, type Static, Type } from '@fastify/type
 import type { Services } from '../../composition/services.js';
 import { ACTOR_TYPES, type Actor, auditEntryJson } from '../../domain/audit-entry.js';
 import type { AuditQuery } from '../../services/audit/audit-log.js';
+import { CursorListOf, cursorList } from '../cursor-list.js';
 import { errors } from './schemas.js';
 import { tenantOf } from './tenant-scope.js';
 
@@ -50,13 +51,7 @@ const AuditLogEntry = Type.Object({
   request_id: nullableString,
 });
 
-const AuditLogList = Type.Object({
-  object: Type.Literal('list'),
-  data: Type.Array(AuditLogEntry),
-  first_id: nullableString,
-  last_id: nullableString,
-  has_more: Type.Boolean(),
-});
+const AuditLogList = CursorListOf(AuditLogEntry);
 
 const Verification = Type.Union(
   [
@@ -109,14 +104,7 @@ export const auditLogRoutes: FastifyPluginAsyncTypebox<Services> = async (app, {
     },
     async (request) => {
       const page = await audit.list(tenantOf(request).id, toAuditQuery(request.query));
-      const data = page.data.map(auditEntryJson);
-      return {
-        object: 'list' as const,
-        data,
-        first_id: data[0]?.id ?? null,
-        last_id: data.at(-1)?.id ?? null,
-        has_more: page.hasMore,
-      };
+      return cursorList(page.data.map(auditEntryJson), page.hasMore);
     },
   );
 

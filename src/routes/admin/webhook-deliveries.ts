@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Services } from '../../composition/services.js';
 import { type AttemptedDelivery, attemptJson, deliveryJson } from '../../domain/webhook.js';
+import { cursorList } from '../cursor-list.js';
 import { errors } from './schemas.js';
 import { actorOf, tenantOf } from './tenant-scope.js';
 import {
@@ -44,13 +45,7 @@ export const webhookDeliveryRoutes: FastifyPluginAsyncTypebox<Services> = async 
       const { limit = '20', after, status } = request.query;
       const query = { limit: Number(limit), after, status };
       const page = await deliveries.list(tenantOf(request).id, request.params.webhook, query);
-      return {
-        object: 'list' as const,
-        data: page.data.map(deliveryAnswer),
-        first_id: page.data[0]?.id ?? null,
-        last_id: page.data.at(-1)?.id ?? null,
-        has_more: page.hasMore,
-      };
+      return cursorList(page.data.map(deliveryAnswer), page.hasMore);
     },
   );
 

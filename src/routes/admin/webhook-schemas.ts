@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { DeliveryStatus, WebhookStatus } from '../../domain/webhook.js';
 import { MAX_EVENT_TYPES } from '../../services/webhooks/event-types.js';
+import { CursorListOf } from '../cursor-list.js';
 import { NullableTimestamp, TenantParams, Timestamp } from './schemas.js';
 
 /** The schemas of /admin/v1/tenants/{tenant}/webhooks, apart so the routes stay readable. */
@@ -180,13 +181,7 @@ export const DeliveryObject = Type.Object(
   },
 );
 
-export const DeliveryList = Type.Object({
-  object: Type.Literal('list'),
-  data: Type.Array(DeliveryObject),
-  first_id: Type.Union([Type.String(), Type.Null()]),
-  last_id: Type.Union([Type.String(), Type.Null()]),
-  has_more: Type.Boolean(),
-});
+export const DeliveryList = CursorListOf(DeliveryObject);
 
 export const DeliveryQuery = Type.Object(
   {

@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import { CursorListOf } from '../cursor-list.js';
 import { ErrorResponse } from './schemas.js';
 
 /** The Batch API's schemas; the endpoint and window are checked by the service, with a param. */
@@ -73,13 +74,7 @@ export const BatchObject = Type.Object(
   { description: "OpenAI's `Batch`: files and times the batch does not have yet are absent." },
 );
 
-const BatchList = Type.Object({
-  object: Type.Literal('list'),
-  data: Type.Array(BatchObject),
-  first_id: Type.Union([Type.String(), Type.Null()]),
-  last_id: Type.Union([Type.String(), Type.Null()]),
-  has_more: Type.Boolean(),
-});
+const BatchList = CursorListOf(BatchObject);
 
 const errors = { '4xx': ErrorResponse, '5xx': ErrorResponse };
 

@@ -4,6 +4,7 @@ import { GatewayError } from '../../errors/gateway-error.js';
 import { refuseNul } from '../../plugins/nul-guard.js';
 import { authorize } from '../../services/access/permissions.js';
 import type { TenantPrincipal } from '../../services/keys/key-service.js';
+import { cursorList } from '../cursor-list.js';
 import {
   BatchIdParams,
   batchResponses,
@@ -66,13 +67,7 @@ export const batchesRoutes: FastifyPluginAsyncTypebox<V1Deps> = async (app, deps
       const limit = Number(request.query.limit ?? '20');
       const { tenantId } = tenantOf(request);
       const list = await deps.batches.list(tenantId, { limit, after: request.query.after });
-      return {
-        object: 'list' as const,
-        data: list.data,
-        first_id: list.data[0]?.id ?? null,
-        last_id: list.data.at(-1)?.id ?? null,
-        has_more: list.hasMore,
-      };
+      return cursorList(list.data, list.hasMore);
     },
   );
 

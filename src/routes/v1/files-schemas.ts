@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { UPLOAD_PURPOSES } from '../../services/files/file-service.js';
+import { CursorListOf } from '../cursor-list.js';
 import { ErrorResponse } from './schemas.js';
 
 /**
@@ -45,13 +46,7 @@ export const FileObject = Type.Object(
   { description: "OpenAI's `OpenAIFile`." },
 );
 
-const FileList = Type.Object({
-  object: Type.Literal('list'),
-  data: Type.Array(FileObject),
-  first_id: Type.Union([Type.String(), Type.Null()]),
-  last_id: Type.Union([Type.String(), Type.Null()]),
-  has_more: Type.Boolean(),
-});
+const FileList = CursorListOf(FileObject);
 
 const DeletedFile = Type.Object({
   id: Type.String(),

@@ -3,6 +3,7 @@ import type { FastifyRequest } from 'fastify';
 import { GatewayError } from '../../errors/gateway-error.js';
 import { refuseNul } from '../../plugins/nul-guard.js';
 import { authorize } from '../../services/access/permissions.js';
+import { cursorList } from '../cursor-list.js';
 import type { V1Deps } from './deps.js';
 import {
   deleteFileResponses,
@@ -122,13 +123,7 @@ export const filesRoutes: FastifyPluginAsyncTypebox<V1Deps> = async (app, deps) 
       const { order = 'desc', after, purpose } = request.query;
       const limit = Number(request.query.limit ?? '10000');
       const list = await deps.files.list(tenantOf(request), { limit, order, after, purpose });
-      return {
-        object: 'list' as const,
-        data: list.data,
-        first_id: list.data[0]?.id ?? null,
-        last_id: list.data.at(-1)?.id ?? null,
-        has_more: list.hasMore,
-      };
+      return cursorList(list.data, list.hasMore);
     },
   );
 

@@ -1,4 +1,5 @@
 import { type TSchema, Type } from '@sinclair/typebox';
+import { CursorListOf } from '../cursor-list.js';
 import { ErrorResponse } from './schemas.js';
 
 /**
@@ -62,13 +63,9 @@ export const DeletedResponse = Type.Object({
   deleted: Type.Literal(true),
 });
 
-export const InputItemList = Type.Object({
-  object: Type.Literal('list'),
-  data: Type.Array(Type.Object({ id: Type.String(), type: Type.String() }, open)),
-  first_id: Type.Union([Type.String(), Type.Null()]),
-  last_id: Type.Union([Type.String(), Type.Null()]),
-  has_more: Type.Boolean(),
-});
+export const InputItemList = CursorListOf(
+  Type.Object({ id: Type.String(), type: Type.String() }, open),
+);
 
 const errors = { '4xx': ErrorResponse, '5xx': ErrorResponse };
 

@@ -8,6 +8,7 @@ import { inputItems } from '../../services/responses/request.js';
 import { responseShell } from '../../services/responses/response.js';
 import type { ResponseOwner } from '../../services/responses/store.js';
 import { newId } from '../../utils/ids.js';
+import { cursorList } from '../cursor-list.js';
 import { responsesFormat } from './answer-format.js';
 import type { V1Deps } from './deps.js';
 import { inferenceHandler } from './inference-handler.js';
@@ -176,13 +177,7 @@ export const responsesRoutes: FastifyPluginAsyncTypebox<V1Deps> = async (app, de
       const items = order === 'asc' ? stored.inputItems : [...stored.inputItems].reverse();
       const start = after === undefined ? 0 : items.findIndex((item) => item.id === after) + 1;
       const data = items.slice(start, start + limit);
-      return {
-        object: 'list' as const,
-        data: data as { id: string; type: string }[],
-        first_id: (data[0]?.id as string | undefined) ?? null,
-        last_id: (data.at(-1)?.id as string | undefined) ?? null,
-        has_more: start + limit < items.length,
-      };
+      return cursorList(data as { id: string; type: string }[], start + limit < items.length);
     },
   );
 };
