@@ -40,7 +40,12 @@ describe('EnvelopeCipher', () => {
     expect(openError(() => cipher.open(sealed, 'provider_key:["tnt_b","openai"]')).message).toMatch(
       /does not open/,
     );
-    const flipped = `${sealed.secretSealed.slice(0, -2)}${sealed.secretSealed.endsWith('A') ? 'BB' : 'AA'}`;
+    // Flip one bit of the ciphertext itself: editing trailing base64url characters can leave
+    // the decoded bytes unchanged (the last character may carry padding bits only).
+    const [version, iv, body] = sealed.secretSealed.split('.');
+    const bytes = Buffer.from(body ?? '', 'base64url');
+    bytes[0] = (bytes[0] ?? 0) ^ 1;
+    const flipped = [version, iv, bytes.toString('base64url')].join('.');
     expect(() => cipher.open({ ...sealed, secretSealed: flipped }, CONTEXT)).toThrow(
       SealedSecretError,
     );
