@@ -60,6 +60,7 @@ import { type DueIndex, MemoryDueIndex } from '../services/webhooks/due-index.js
 import { RedisDueIndex } from '../services/webhooks/redis-due-index.js';
 import { WEBHOOK_DUE_KEY } from '../services/webhooks/webhooks.js';
 import type { RedisConnections } from '../storage/redis.js';
+import { NO_REPLICA_WAIT, ReplicaWait } from '../storage/replica-wait.js';
 
 /**
  * The capabilities that live in Redis when there is one (shared by every instance) and in
@@ -100,6 +101,8 @@ export interface Backends {
   fence: TenantFence;
   /** Batch API lines on their way to the runners. */
   batchQueue: BatchQueue;
+  /** Holds stream appends until the master's replicas have them; counts those none confirmed. */
+  readonly replicaWait: ReplicaWait;
   /**
    * The event log (or, with `source` 'logs', the log stream) read by one consumer group,
    * with a blocking reader of its own.
@@ -108,7 +111,9 @@ export interface Backends {
   close(): Promise<void>;
 }
 
-export type BackendOverrides = Partial<Omit<Backends, 'kind' | 'eventFeed' | 'close'>>;
+export type BackendOverrides = Partial<
+  Omit<Backends, 'kind' | 'eventFeed' | 'close' | 'replicaWait'>
+>;
 
 type Settings = Pick<
   EnvConfig,
@@ -156,6 +161,7 @@ export function memoryBackends(
   };
   return {
     ...backends,
+    replicaWait: NO_REPLICA_WAIT,
     eventFeed: (_group, claimIdleMs, source = 'events') =>
       memoryFeed(source === 'events' ? backends.events : backends.logStream, claimIdleMs),
     close: () => closeAll(backends),
@@ -163,13 +169,20 @@ export function memoryBackends(
 }
 
 /**
- * How many replicas a usage publish waits for: as set, or on 'auto' one when the cluster
- * client's slot map shows a replica of the stream's master (none left after a failover: the
- * master alone, not a wait for a replica that is not there on every publish).
+ * How many replicas a stream append waits for: as set, or on 'auto' one when the cluster
+ * client's slot map shows a replica of the key's master (none left after a failover: the
+ * master alone, not a wait for a replica that is not there on every append).
  */
-function replicaAcks(redis: RedisConnections, setting: number | 'auto', stream: string) {
-  if (setting !== 'auto') return () => setting;
-  return () => Math.min(1, redis.replicasOf(stream));
+function replicaWaitOn(
+  redis: RedisConnections,
+  settings: Pick<Settings, 'redisReplicaAcks' | 'redisReplicaAckTimeoutMs'>,
+): ReplicaWait {
+  const setting = settings.redisReplicaAcks;
+  return new ReplicaWait({
+    replicas: setting === 'auto' ? (key) => Math.min(1, redis.replicasOf(key)) : () => setting,
+    connection: () => redis.blocking('replicated-writes'),
+    timeoutMs: settings.redisReplicaAckTimeoutMs,
+  });
 }
 
 /** Every instance and worker meets in Redis, over the process's few connections. */
@@ -179,6 +192,7 @@ export function redisBackends(
   overrides: BackendOverrides = {},
 ): Backends {
   const client = redis.command;
+  const replicaWait = replicaWaitOn(redis, settings);
   const backends = {
     kind: 'redis' as const,
     bus: overrides.bus ?? new RedisInvalidationBus(redis),
@@ -191,14 +205,12 @@ export function redisBackends(
         blocking: redis.blocking('usage'),
         claimIdleMs: settings.usageClaimIdleMs,
         stream: settings.usageStream,
-        replicaAcks: replicaAcks(redis, settings.redisReplicaAcks, settings.usageStream),
-        replicaAckTimeoutMs: settings.redisReplicaAckTimeoutMs,
-        waiting: () => redis.blocking('usage-publish'),
+        replicaWait,
       }),
     usageProgress:
       overrides.usageProgress ??
       new RedisProvisionalUsage({ client, stream: settings.usageStream }),
-    events: overrides.events ?? new RedisEventLog({ client, stream: EVENT_STREAM }),
+    events: overrides.events ?? new RedisEventLog({ client, stream: EVENT_STREAM, replicaWait }),
     alertGate: overrides.alertGate ?? new RedisEpisodeGate(client),
     dueIndex: overrides.dueIndex ?? new RedisDueIndex({ client, key: WEBHOOK_DUE_KEY }),
     logStream:
@@ -211,6 +223,8 @@ export function redisBackends(
               stream: settings.logStream,
               max: LOG_STREAM_MAX,
               batchMs: LOG_STREAM_BATCH_MS,
+              replicaWait,
+              waitedAs: 'logs',
             }),
     responses: overrides.responses ?? new RedisResponseStore(client),
     idempotency: overrides.idempotency ?? new RedisIdempotencyStore(client),
@@ -233,10 +247,12 @@ export function redisBackends(
         blocking: () => redis.blocking('batches'),
         claimIdleMs: settings.batchClaimIdleMs,
         stream: settings.batchStream,
+        replicaWait,
       }),
   };
   return {
     ...backends,
+    replicaWait,
     eventFeed(group, claimIdleMs, source = 'events') {
       const log = source === 'events' ? backends.events : backends.logStream;
       // A test (or an embedder) may keep a log in process while the rest is shared.
@@ -254,7 +270,9 @@ export function redisBackends(
 }
 
 /** Queued usage first: publishing it may still need the others. */
-async function closeAll(backends: Omit<Backends, 'kind' | 'eventFeed' | 'close'>): Promise<void> {
+async function closeAll(
+  backends: Omit<Backends, 'kind' | 'eventFeed' | 'close' | 'replicaWait'>,
+): Promise<void> {
   await backends.usageQueue.close();
   await backends.usageProgress.close();
   await backends.events.close();

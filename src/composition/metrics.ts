@@ -19,8 +19,8 @@ export function watchStorage(
     backlog: () => queue.backlog(),
     pending: () => queue.pending(),
     deadLetters: () => queue.deadLetterCount(),
-    unreplicated: () => queue.unreplicated(),
   });
+  instruments.pipeline.watchReplication(() => backends.replicaWait.counts());
   instruments.pipeline.watchWebhooks(() => backends.dueIndex.size());
   const servers = storage.servers.all();
   instruments.system.watchPools(() => servers.flatMap((server) => server.pools()));

@@ -8,8 +8,6 @@ export interface UsageView {
   backlog(): Promise<number>;
   pending(): Promise<number>;
   deadLetters(): Promise<number>;
-  /** Publishes no replica confirmed in time (see UsageQueue.unreplicated). */
-  unreplicated(): number;
 }
 
 export interface PipelineMetrics {
@@ -19,6 +17,8 @@ export interface PipelineMetrics {
   /** One webhook delivery attempt (outcome: delivered | failed). */
   delivery(seconds: number, outcome: 'delivered' | 'failed'): void;
   watchUsage(view: UsageView): void;
+  /** Stream appends no replica confirmed in time, by stream, since the process started. */
+  watchReplication(unreplicated: () => Iterable<readonly [string, number]>): void;
   /** Webhook deliveries waiting to be sent (or sent again). */
   watchWebhooks(depth: () => Promise<number>): void;
 }
@@ -54,15 +54,17 @@ export function pipelineMetrics(registry: Registry): PipelineMetrics {
       if (usage !== null) this.set(usage.buffered());
     },
   });
+  let unreplicated: (() => Iterable<readonly [string, number]>) | null = null;
   new Counter({
-    name: 'llm_backend_usage_unreplicated_publishes_total',
-    help: 'Usage publishes Redis took but no replica confirmed within REDIS_REPLICA_ACK_TIMEOUT_MS: a failover in that moment could lose them.',
+    name: 'llm_backend_redis_unreplicated_writes_total',
+    help: 'Stream appends Redis took but no replica confirmed within REDIS_REPLICA_ACK_TIMEOUT_MS, by stream (usage, events, logs, batches): a failover in that moment could lose them.',
+    labelNames: ['stream'],
     registers: [registry],
     collect() {
-      if (usage === null) return;
-      // Counted by the queue; told here as it stands.
+      if (unreplicated === null) return;
+      // Counted where the writes go; told here as it stands.
       this.reset();
-      this.inc(usage.unreplicated());
+      for (const [stream, count] of unreplicated()) this.inc({ stream }, count);
     },
   });
   queueGauge(
@@ -118,6 +120,9 @@ export function pipelineMetrics(registry: Registry): PipelineMetrics {
     delivery: (seconds, outcome) => deliveries.observe({ outcome }, seconds),
     watchUsage(view) {
       usage = view;
+    },
+    watchReplication(read) {
+      unreplicated = read;
     },
     watchWebhooks(depth) {
       webhooks = depth;

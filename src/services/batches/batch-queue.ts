@@ -6,6 +6,7 @@ import {
   GroupReader,
   type StreamEntry,
 } from '../../storage/redis-streams.js';
+import { NO_REPLICA_WAIT, type ReplicaWait, throwFailed } from '../../storage/replica-wait.js';
 
 /** One line of one tenant's batch to run. */
 export interface BatchJob {
@@ -102,6 +103,8 @@ export interface RedisBatchQueueOptions {
   blocking: () => RedisConnection;
   claimIdleMs: number;
   stream?: string;
+  /** Holds each publish until the stream master's replicas have it; default: no wait. */
+  replicaWait?: ReplicaWait;
 }
 
 /** Batch lines on a Redis Stream; acknowledged entries are deleted. */
@@ -129,12 +132,13 @@ export class RedisBatchQueue implements BatchQueue {
   async publish(jobs: BatchJob[]): Promise<void> {
     // Pipelined in slices: a 50,000-line batch is not one reply held in memory.
     for (let start = 0; start < jobs.length; start += 1000) {
-      const pipeline = this.options.client.pipeline();
-      for (const job of jobs.slice(start, start + 1000))
-        pipeline.xadd(this.stream, '*', 'job', encode(job));
-      const results = (await pipeline.exec()) ?? [];
-      const failed = results.find(([error]) => error !== null);
-      if (failed) throw failed[0];
+      // Accepted lines must survive a failover like usage does (see ReplicaWait).
+      const wait = this.options.replicaWait ?? NO_REPLICA_WAIT;
+      const results = await wait.exec('batches', this.options.client, this.stream, (pipeline) => {
+        for (const job of jobs.slice(start, start + 1000))
+          pipeline.xadd(this.stream, '*', 'job', encode(job));
+      });
+      throwFailed(results);
     }
   }
 

@@ -1,9 +1,15 @@
 import type { RedisCommands, RedisConnection } from '../../storage/redis.js';
+import {
+  NO_REPLICA_WAIT,
+  type PipelineResults,
+  type ReplicatedStream,
+  type ReplicaWait,
+  throwFailed,
+} from '../../storage/replica-wait.js';
+import { newId } from '../../utils/ids.js';
 
 /** The process's command connection, or one of its own that close() cuts (ownsConnection). */
 type Client = RedisCommands & Partial<Pick<RedisConnection, 'disconnect'>>;
-
-import { newId } from '../../utils/ids.js';
 
 /** Something a tenant or an operator may want to be told of (delivered by webhooks). */
 export interface PlatformEvent {
@@ -86,6 +92,10 @@ export interface RedisEventLogOptions {
    * one round trip each (the request log: one record per request). 0: each at once.
    */
   batchMs?: number;
+  /** Holds each append until the stream master's replicas have it; default: no wait. */
+  replicaWait?: ReplicaWait;
+  /** Which count an append no replica confirmed goes to; default 'events'. */
+  waitedAs?: Extract<ReplicatedStream, 'events' | 'logs'>;
 }
 
 /** Appends waiting for the next pipeline, each with its promise's settlement. */
@@ -111,9 +121,9 @@ export class RedisEventLog implements EventLog {
 
   async append(event: NewEvent): Promise<PlatformEvent> {
     const full = made(event);
-    const { client, stream, max = 100_000, batchMs = 0 } = this.options;
+    const { batchMs = 0 } = this.options;
     if (batchMs <= 0) {
-      await client.xadd(stream, 'MAXLEN', '~', max, '*', 'event', encode(full));
+      throwFailed(await this.send([encode(full)]));
       return full;
     }
     await new Promise<void>((resolve, reject) => {
@@ -134,10 +144,7 @@ export class RedisEventLog implements EventLog {
     const batch = this.pending;
     if (batch.length === 0) return;
     this.pending = [];
-    const { client, stream, max = 100_000 } = this.options;
-    const pipeline = client.pipeline();
-    for (const { fields } of batch) pipeline.xadd(stream, 'MAXLEN', '~', max, '*', 'event', fields);
-    const sent = pipeline.exec().then(
+    const sent = this.send(batch.map(({ fields }) => fields)).then(
       (results) =>
         batch.forEach(({ settle }, i) => {
           settle(results?.[i]?.[0] ?? null);
@@ -147,6 +154,14 @@ export class RedisEventLog implements EventLog {
       },
     );
     this.flushing = this.flushing.then(() => sent);
+  }
+
+  /** One pipeline of appends, held until replicas have them (an event is a promise kept). */
+  private send(events: string[]): Promise<PipelineResults> {
+    const { client, stream, max = 100_000, replicaWait = NO_REPLICA_WAIT } = this.options;
+    return replicaWait.exec(this.options.waitedAs ?? 'events', client, stream, (pipeline) => {
+      for (const fields of events) pipeline.xadd(stream, 'MAXLEN', '~', max, '*', 'event', fields);
+    });
   }
 
   async recent(limit: number): Promise<PlatformEvent[]> {

@@ -76,11 +76,6 @@ export class MemoryUsageQueue implements UsageQueue {
     return null;
   }
 
-  /** Nothing to replicate: the queue is this process. */
-  unreplicated(): number {
-    return 0;
-  }
-
   async close(): Promise<void> {
     this.group.wakeAll();
   }

@@ -54,11 +54,6 @@ export interface UsageQueue {
   oldest(): Promise<Date | null>;
   /** Why queued events might not survive a restart of the queue's server; null if they do. */
   durabilityWarning(): Promise<string | null>;
-  /**
-   * Publishes the queue's server took but no replica confirmed in time, since the process
-   * started: a failover in that moment could lose them. 0 where no replica is waited for.
-   */
-  unreplicated(): number;
   close(): Promise<void>;
 }
 

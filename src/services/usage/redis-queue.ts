@@ -7,6 +7,7 @@ import {
   isNoGroup,
   type StreamEntry,
 } from '../../storage/redis-streams.js';
+import { NO_REPLICA_WAIT, type ReplicaWait, throwFailed } from '../../storage/replica-wait.js';
 import { type DeadLetter, type Delivery, timeOfEntry, type UsageQueue } from './queue.js';
 import type { UsageEvent } from './usage-records.js';
 import { decodeUsageEvent, encodeUsageEvent } from './usage-wire.js';
@@ -31,19 +32,8 @@ export interface RedisUsageQueueOptions {
    * stream's cluster slot, since one MULTI moves an entry from one to the other.
    */
   stream?: string;
-  /**
-   * How many replicas must hold a publish before it counts as held (Redis `WAIT`), asked at
-   * each publish since replicas come and go; 0: the master's word is enough.
-   */
-  replicaAcks?: () => number;
-  /** How long a publish waits for those replicas before it counts as held all the same. */
-  replicaAckTimeoutMs?: number;
-  /**
-   * The connection a publish that waits for replicas goes over (made on first use): WAIT
-   * holds its connection until the replicas answer, which must not hold the process's other
-   * commands (the limits) behind it. Default: `client`.
-   */
-  waiting?: () => RedisCommands;
+  /** Holds each publish until the stream master's replicas have it; default: no wait. */
+  replicaWait?: ReplicaWait;
 }
 
 function delivery([id, fields]: StreamEntry, attempts: number): Delivery {
@@ -60,7 +50,6 @@ export class RedisUsageQueue implements UsageQueue {
   private readonly reader: GroupReader;
   private readonly stream: string;
   private readonly dead: string;
-  private shortfalls = 0;
 
   constructor(private readonly options: RedisUsageQueueOptions) {
     this.stream = options.stream ?? USAGE_STREAM;
@@ -78,27 +67,12 @@ export class RedisUsageQueue implements UsageQueue {
 
   async publish(events: UsageEvent[]): Promise<void> {
     if (events.length === 0) return;
-    // A master acknowledges a write before its replicas have it: killed in that moment, the
-    // replica that takes over never had the events, whose answers have gone out. WAIT holds
-    // the publish until the replicas have them too. It counts the writes of its own
-    // connection, so it goes in the XADDs' pipeline; keyless, it follows them to the stream's
-    // master on a cluster.
-    const replicas = this.options.replicaAcks?.() ?? 0;
-    const client =
-      replicas > 0 ? (this.options.waiting?.() ?? this.options.client) : this.options.client;
-    const pipeline = client.pipeline();
-    for (const event of events) pipeline.xadd(this.stream, '*', 'event', encodeUsageEvent(event));
-    if (replicas > 0) pipeline.wait(replicas, this.options.replicaAckTimeoutMs ?? 1000);
-    const results = (await pipeline.exec()) ?? [];
-    const failed = results.find(([error]) => error !== null);
-    if (failed) throw failed[0];
-    // Fewer replicas than asked (one is down or behind): the events are held by the master
-    // alone. Retrying would not help and would queue them twice; it is counted instead.
-    if (replicas > 0 && Number(results.at(-1)?.[1]) < replicas) this.shortfalls += 1;
-  }
-
-  unreplicated(): number {
-    return this.shortfalls;
+    // Answers have gone out on these events: a failover must not lose them (see ReplicaWait).
+    const wait = this.options.replicaWait ?? NO_REPLICA_WAIT;
+    const results = await wait.exec('usage', this.options.client, this.stream, (pipeline) => {
+      for (const event of events) pipeline.xadd(this.stream, '*', 'event', encodeUsageEvent(event));
+    });
+    throwFailed(results);
   }
 
   async read(consumer: string, count: number, blockMs: number): Promise<Delivery[]> {
