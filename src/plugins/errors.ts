@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { GatewayError } from '../errors/gateway-error.js';
+import { isDatabaseGone } from '../storage/pg-errors.js';
 import { drainBody } from './body-drain.js';
 import { clientGone } from './response-state.js';
 
@@ -60,6 +61,12 @@ export function toClientError(error: unknown): GatewayError {
         message: 'The request body is empty; send a JSON object.',
       });
   }
+  // Nothing was written, and a retry finds the database where it is now (after a move).
+  if (isDatabaseGone(error))
+    return new GatewayError('service_unavailable', {
+      headers: { 'retry-after': '1' },
+      cause: error,
+    });
   const status = fastifyError.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
     return new GatewayError('invalid_request', { status });
