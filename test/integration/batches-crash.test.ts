@@ -100,14 +100,15 @@ describe('a batch through kill -9 of its worker', () => {
       completion_window: '24h',
     });
     const first = await startRole('worker', env, children);
-    // Every slot of the first worker is on a held line: claimed, sent, not answered.
+    // Every slot of the first worker is on a held line: claimed, sent, not answered. A line
+    // is marked running before its request leaves, so the upstream's count is waited for too.
     await eventually(async () => {
       const running = (await lines()).filter((line) => line.state === 'running');
       expect(running.map((line) => line.idx).sort((a, b) => a - b)).toEqual(HELD);
+      for (const index of HELD) expect(sent.get(`hold ${index}`)).toBe(1);
     }, 240_000);
     const pending = (await redis.xpending(stream, BATCH_GROUP)) as [number, ...unknown[]];
     expect(pending[0]).toBeGreaterThanOrEqual(CONCURRENCY);
-    for (const index of HELD) expect(sent.get(`hold ${index}`)).toBe(1);
     await first.kill();
     const atKill = await lines();
     expect(atKill.filter((line) => line.state === 'running')).toHaveLength(CONCURRENCY);
