@@ -129,7 +129,7 @@ async function main(): Promise<void> {
     });
   const waiting = new ReplicaWait({
     replicas: () => 1,
-    connection: () => master.blocking('replicated-writes'),
+    connection: (stream) => master.blocking(`replicated-writes:${stream}`),
     timeoutMs: 500,
   });
   const plain = queueWith(NO_REPLICA_WAIT);

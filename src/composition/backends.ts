@@ -180,7 +180,7 @@ function replicaWaitOn(
   const setting = settings.redisReplicaAcks;
   return new ReplicaWait({
     replicas: setting === 'auto' ? (key) => Math.min(1, redis.replicasOf(key)) : () => setting,
-    connection: () => redis.blocking('replicated-writes'),
+    connection: (stream) => redis.blocking(`replicated-writes:${stream}`),
     timeoutMs: settings.redisReplicaAckTimeoutMs,
   });
 }

@@ -14,8 +14,12 @@ export interface ReplicaWaitOptions {
    * and go (a cluster's slot map changes with them); 0: the master's word is enough.
    */
   replicas: (key: string) => number;
-  /** The connection waited writes go over, made on first use. */
-  connection: () => RedisCommands;
+  /**
+   * The connection waited writes to `stream` go over, made on first use; one per stream, so
+   * a large batch's waits never hold the usage publishes behind them (the waits of one
+   * connection take turns).
+   */
+  connection: (stream: ReplicatedStream) => RedisCommands;
   /** How long a write waits for those replicas before it counts as held all the same. */
   timeoutMs: number;
 }
@@ -47,7 +51,7 @@ export class ReplicaWait {
     write: (pipeline: ChainableCommander) => void,
   ): Promise<PipelineResults> {
     const replicas = this.options.replicas(key);
-    const pipeline = (replicas > 0 ? this.options.connection() : client).pipeline();
+    const pipeline = (replicas > 0 ? this.options.connection(stream) : client).pipeline();
     write(pipeline);
     if (replicas === 0) return ((await pipeline.exec()) ?? []) as PipelineResults;
     pipeline.wait(replicas, this.options.timeoutMs);
