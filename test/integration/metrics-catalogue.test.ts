@@ -203,6 +203,15 @@ describe("the worker's operations port", () => {
     expect(text).toMatch(
       /^llm_backend_redis_command_duration_seconds_count\{connection="command"\} [1-9]/m,
     );
+    // Counters the alert rules read with increase() are there before their first rise.
+    for (const connection of ['command', 'blocking'])
+      expect(text).toMatch(
+        new RegExp(`^llm_backend_redis_errors_total\\{connection="${connection}"\\} \\d+$`, 'm'),
+      );
+    for (const stream of ['usage', 'events', 'logs', 'batches'])
+      expect(text).toMatch(
+        new RegExp(`^llm_backend_redis_unreplicated_writes_total\\{stream="${stream}"\\} 0$`, 'm'),
+      );
   });
 
   it('answers anything else with an OpenAI-style 404, and stays up', async () => {

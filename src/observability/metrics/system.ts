@@ -114,6 +114,9 @@ export function systemMetrics(registry: Registry, role: string): SystemMetrics {
   const query = seriesOf((pool) => queries.labels(pool));
   const command = seriesOf((connection) => commands.labels(connection));
   const error = seriesOf((connection) => errors.labels(connection));
+  // Both connections' series exist from the start, at 0: an alert on increase() sees the
+  // first error, which a series born at 1 would not show as a rise.
+  for (const connection of ['command', 'blocking']) error(connection).inc(0);
   return {
     query: (pool, seconds) => query(pool).observe(seconds),
     redisCommand: (connection, seconds) => command(connection).observe(seconds),
