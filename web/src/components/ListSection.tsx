@@ -3,53 +3,31 @@ import type { Resource } from '../hooks.js';
 import type { List } from '../types.js';
 import { type Column, DataTable } from './DataTable.js';
 import { Section } from './Page.js';
-import { ErrorMessage, Loaded, Notice } from './Status.js';
+import { Loaded } from './Status.js';
 
-/** A titled section with a listed resource as a table, and its loading and error states. */
-export function ListSection<T>({
-  title,
-  resource,
-  what,
-  caption,
-  rowKey,
-  empty,
-  columns,
-}: {
-  title: string;
+interface TableProps<T> {
   resource: Resource<List<T>>;
   what: string;
   caption: string;
   rowKey(row: T): string;
   empty: ReactNode;
   columns: Column<T>[];
-}) {
+}
+
+/** A listed resource as a table, with its loading and error states. */
+export function LoadedTable<T>({ resource, what, ...table }: TableProps<T>) {
   return (
-    <Section title={title}>
-      <Loaded resource={resource} what={what}>
-        {(list) => (
-          <DataTable
-            caption={caption}
-            rows={list.data}
-            rowKey={rowKey}
-            empty={empty}
-            columns={columns}
-          />
-        )}
-      </Loaded>
-    </Section>
+    <Loaded resource={resource} what={what}>
+      {(list) => <DataTable rows={list.data} {...table} />}
+    </Loaded>
   );
 }
 
-/** What the page's last write said: its error, or its notice. */
-export function ActionStatus({
-  action,
-}: {
-  action: { error: string | null; notice: string | null };
-}) {
+/** A titled section holding a LoadedTable. */
+export function ListSection<T>({ title, ...table }: TableProps<T> & { title: string }) {
   return (
-    <>
-      <ErrorMessage message={action.error} />
-      <Notice message={action.notice} />
-    </>
+    <Section title={title}>
+      <LoadedTable {...table} />
+    </Section>
   );
 }

@@ -1,9 +1,9 @@
 import { useEffect, useState } from 'react';
 import { api, tenantPath } from '../api.js';
 import { FormRow, modelList, TextField } from '../components/Fields.js';
-import { ActionStatus, ListSection } from '../components/ListSection.js';
+import { ListSection } from '../components/ListSection.js';
 import { Page, Section } from '../components/Page.js';
-import { Loaded } from '../components/Status.js';
+import { ActionStatus, Loaded } from '../components/Status.js';
 import { useAction } from '../components/useAction.js';
 import { models } from '../format.js';
 import { useResource } from '../hooks.js';

@@ -1,13 +1,12 @@
 import { useState } from 'react';
 import { api, tenantPath } from '../api.js';
 import { ConfirmButton } from '../components/ConfirmDialog.js';
-import { DataTable } from '../components/DataTable.js';
 import { TextField } from '../components/Fields.js';
 import { FormSection } from '../components/FormSection.js';
-import { ActionStatus, ListSection } from '../components/ListSection.js';
+import { ListSection, LoadedTable } from '../components/ListSection.js';
 import { Page, Section } from '../components/Page.js';
 import { SecretReveal } from '../components/SecretReveal.js';
-import { Loaded } from '../components/Status.js';
+import { ActionStatus } from '../components/Status.js';
 import { useAction } from '../components/useAction.js';
 import { time } from '../format.js';
 import { useResource } from '../hooks.js';
@@ -22,42 +21,39 @@ function Deliveries({ tenant, webhook }: { tenant: string; webhook: Webhook }) {
   return (
     <Section title={`Deliveries of ${webhook.url}`}>
       <ActionStatus action={action} />
-      <Loaded resource={deliveries} what="deliveries">
-        {(list) => (
-          <DataTable
-            caption="Deliveries"
-            rows={list.data}
-            rowKey={(d) => d.id}
-            empty="Nothing was delivered yet."
-            columns={[
-              { header: 'Created', cell: (d) => time(d.created_at) },
-              { header: 'Event', cell: (d) => d.event_type },
-              { header: 'Status', cell: (d) => d.status },
-              { header: 'Attempts', numeric: true, cell: (d) => d.attempt_count },
-              { header: 'Last attempt', cell: (d) => time(d.last_attempt_at) },
-              {
-                header: 'Actions',
-                cell: (d) =>
-                  can('webhooks:write') && (
-                    <button
-                      type="button"
-                      disabled={action.busy}
-                      onClick={() =>
-                        void action.run(async () => {
-                          await api.post(`${base}/deliveries/${d.id}/redeliver`);
-                          deliveries.reload();
-                          return 'Sent again.';
-                        })
-                      }
-                    >
-                      Redeliver {d.event_type}
-                    </button>
-                  ),
-              },
-            ]}
-          />
-        )}
-      </Loaded>
+      <LoadedTable
+        resource={deliveries}
+        what="deliveries"
+        caption="Deliveries"
+        rowKey={(d) => d.id}
+        empty="Nothing was delivered yet."
+        columns={[
+          { header: 'Created', cell: (d) => time(d.created_at) },
+          { header: 'Event', cell: (d) => d.event_type },
+          { header: 'Status', cell: (d) => d.status },
+          { header: 'Attempts', numeric: true, cell: (d) => d.attempt_count },
+          { header: 'Last attempt', cell: (d) => time(d.last_attempt_at) },
+          {
+            header: 'Actions',
+            cell: (d) =>
+              can('webhooks:write') && (
+                <button
+                  type="button"
+                  disabled={action.busy}
+                  onClick={() =>
+                    void action.run(async () => {
+                      await api.post(`${base}/deliveries/${d.id}/redeliver`);
+                      deliveries.reload();
+                      return 'Sent again.';
+                    })
+                  }
+                >
+                  Redeliver {d.event_type}
+                </button>
+              ),
+          },
+        ]}
+      />
     </Section>
   );
 }
