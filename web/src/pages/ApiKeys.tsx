@@ -1,17 +1,16 @@
 import { useState } from 'react';
 import { api, tenantPath } from '../api.js';
-import { modelList, SelectField, TextField } from '../components/Fields.js';
+import { modelList, TextField } from '../components/Fields.js';
 import { FormSection } from '../components/FormSection.js';
 import { KeyActions, useKeys } from '../components/KeyList.js';
 import { ListSection } from '../components/ListSection.js';
 import { Page } from '../components/Page.js';
 import { ActionStatus } from '../components/Status.js';
+import { AllowedModelsField, RoleField } from '../components/TenantFields.js';
 import { useAction } from '../components/useAction.js';
 import { models, time } from '../format.js';
 import { useCan } from '../session.js';
-import { type ApiKey, TENANT_ROLES } from '../types.js';
-
-const roleOptions = TENANT_ROLES.map((role) => ({ value: role, label: role }));
+import type { ApiKey } from '../types.js';
 
 /** The tenant's API keys: create (the secret shown once), rotate, revoke. */
 export function ApiKeysPage({ tenant }: { tenant: string }) {
@@ -59,24 +58,16 @@ export function ApiKeysPage({ tenant }: { tenant: string }) {
             value={name}
             onChange={(e) => setName(e.target.value)}
           />
-          {can('keys:write') && (
-            <SelectField
-              label="Role"
-              options={roleOptions}
-              value={role}
-              onChange={(e) => setRole(e.target.value)}
-            />
-          )}
+          {can('keys:write') && <RoleField value={role} onChange={setRole} />}
           <TextField
             label="User ID"
             value={userId}
             onChange={(e) => setUserId(e.target.value)}
             hint="Optional: usr_… the key belongs to"
           />
-          <TextField
-            label="Allowed models"
+          <AllowedModelsField
             value={allowed}
-            onChange={(e) => setAllowed(e.target.value)}
+            onChange={setAllowed}
             hint="Comma-separated; empty: no limit of its own"
           />
         </FormSection>

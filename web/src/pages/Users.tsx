@@ -1,18 +1,17 @@
 import { useState } from 'react';
 import { api, tenantPath } from '../api.js';
 import { ConfirmButton } from '../components/ConfirmDialog.js';
-import { modelList, SelectField, TextField } from '../components/Fields.js';
+import { modelList, TextField } from '../components/Fields.js';
 import { FormSection } from '../components/FormSection.js';
 import { ListSection } from '../components/ListSection.js';
 import { Page } from '../components/Page.js';
 import { ActionStatus } from '../components/Status.js';
+import { AllowedModelsField, RoleField } from '../components/TenantFields.js';
 import { useAction } from '../components/useAction.js';
 import { models } from '../format.js';
 import { useResource } from '../hooks.js';
 import { useCan } from '../session.js';
-import { type List, TENANT_ROLES, type User } from '../types.js';
-
-const roleOptions = TENANT_ROLES.map((role) => ({ value: role, label: role }));
+import type { List, User } from '../types.js';
 
 /** The tenant's users: add, disable and enable. */
 export function UsersPage({ tenant }: { tenant: string }) {
@@ -62,16 +61,10 @@ export function UsersPage({ tenant }: { tenant: string }) {
             onChange={(e) => setEmail(e.target.value)}
           />
           <TextField label="Name" required value={name} onChange={(e) => setName(e.target.value)} />
-          <SelectField
-            label="Role"
-            options={roleOptions}
-            value={role}
-            onChange={(e) => setRole(e.target.value)}
-          />
-          <TextField
-            label="Allowed models"
+          <RoleField value={role} onChange={setRole} />
+          <AllowedModelsField
             value={allowed}
-            onChange={(e) => setAllowed(e.target.value)}
+            onChange={setAllowed}
             hint="Comma-separated; empty: the tenant's"
           />
         </FormSection>
