@@ -2,23 +2,26 @@ import type { ReactNode } from 'react';
 import { FormRow } from './Fields.js';
 import { Section } from './Page.js';
 
-/** A titled section holding one form row; the form is named by the section's title. */
+/**
+ * A titled section holding one form row, named by the section's title; the submit button is
+ * disabled while `action` (a useAction) is busy, and `onSubmit` runs its write.
+ */
 export function FormSection({
   title,
   submit,
-  busy,
+  action,
   onSubmit,
   children,
 }: {
   title: string;
   submit: string;
-  busy: boolean;
-  onSubmit(): void;
+  action: { busy: boolean };
+  onSubmit(): Promise<void>;
   children: ReactNode;
 }) {
   return (
     <Section title={title}>
-      <FormRow label={title} onSubmit={onSubmit} busy={busy} submit={submit}>
+      <FormRow label={title} onSubmit={() => void onSubmit()} busy={action.busy} submit={submit}>
         {children}
       </FormRow>
     </Section>

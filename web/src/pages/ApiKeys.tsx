@@ -46,12 +46,7 @@ export function ApiKeysPage({ tenant }: { tenant: string }) {
     <Page title="API keys">
       {revealed}
       {writes && (
-        <FormSection
-          title="Create a key"
-          onSubmit={() => void create()}
-          busy={action.busy}
-          submit="Create key"
-        >
+        <FormSection title="Create a key" submit="Create key" action={action} onSubmit={create}>
           <TextField
             label="Key name"
             required

@@ -41,12 +41,7 @@ export function LimitsPage({ tenant }: { tenant: string }) {
   return (
     <Page title="Rate limits">
       {can('limits:write') && (
-        <FormSection
-          title="Set a limit"
-          onSubmit={() => void save()}
-          busy={action.busy}
-          submit="Save limit"
-        >
+        <FormSection title="Set a limit" submit="Save limit" action={action} onSubmit={save}>
           <ScopeFields target={target} />
           <TextField
             label="Model"

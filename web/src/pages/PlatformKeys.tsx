@@ -54,9 +54,9 @@ export function PlatformKeysPage() {
       {writes && (
         <FormSection
           title="Create a platform key"
-          onSubmit={() => void create()}
-          busy={action.busy}
           submit="Create platform key"
+          action={action}
+          onSubmit={create}
         >
           <TextField
             label="Key name"

@@ -31,12 +31,7 @@ export function ProviderKeysPage({ tenant }: { tenant: string }) {
   return (
     <Page title="Provider keys">
       {can('provider_keys:write') && (
-        <FormSection
-          title="Set a provider key"
-          onSubmit={() => void save()}
-          busy={action.busy}
-          submit="Save key"
-        >
+        <FormSection title="Set a provider key" submit="Save key" action={action} onSubmit={save}>
           <TextField
             label="Provider"
             required

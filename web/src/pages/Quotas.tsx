@@ -69,12 +69,7 @@ export function QuotasPage({ tenant }: { tenant: string }) {
   return (
     <Page title="Quotas and budgets">
       {can('limits:write') && (
-        <FormSection
-          title="Set a quota"
-          onSubmit={() => void save()}
-          busy={action.busy}
-          submit="Save quota"
-        >
+        <FormSection title="Set a quota" submit="Save quota" action={action} onSubmit={save}>
           <ScopeFields target={target} />
           <SelectField
             label="Metric"

@@ -47,9 +47,9 @@ export function TenantsPage() {
       {can('tenants:create') && (
         <FormSection
           title="Create a tenant"
-          onSubmit={() => void create()}
-          busy={action.busy}
           submit="Create tenant"
+          action={action}
+          onSubmit={create}
         >
           <TextField
             label="Slug"

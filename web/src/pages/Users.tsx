@@ -47,12 +47,7 @@ export function UsersPage({ tenant }: { tenant: string }) {
   return (
     <Page title="Users">
       {can('users:write') && (
-        <FormSection
-          title="Add a user"
-          onSubmit={() => void create()}
-          busy={action.busy}
-          submit="Add user"
-        >
+        <FormSection title="Add a user" submit="Add user" action={action} onSubmit={create}>
           <TextField
             label="Email"
             type="email"

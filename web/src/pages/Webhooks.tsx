@@ -95,12 +95,7 @@ export function WebhooksPage({ tenant }: { tenant: string }) {
         />
       )}
       {can('webhooks:write') && (
-        <FormSection
-          title="Add a webhook"
-          onSubmit={() => void create()}
-          busy={action.busy}
-          submit="Add webhook"
-        >
+        <FormSection title="Add a webhook" submit="Add webhook" action={action} onSubmit={create}>
           <TextField
             label="URL"
             type="url"
