@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useState } from 'react';
 import { api, messageOf } from './api.js';
+import type { List } from './types.js';
 
 export interface Resource<T> {
   data: T | null;
@@ -31,4 +32,19 @@ export function useResource<T>(path: string | null): Resource<T> {
   }, [path, generation]);
   const reload = useCallback(() => setGeneration((value) => value + 1), []);
   return { ...state, reload };
+}
+
+export interface Collection<T> extends Resource<List<T>> {
+  /** DELETEs `path/id`, then lists again. */
+  remove(id: string): Promise<void>;
+}
+
+/** A listed resource whose items are deleted at `path/id`. */
+export function useCollection<T>(path: string): Collection<T> {
+  const resource = useResource<List<T>>(path);
+  const remove = async (id: string) => {
+    await api.delete(`${path}/${id}`);
+    resource.reload();
+  };
+  return { ...resource, remove };
 }

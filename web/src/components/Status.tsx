@@ -45,3 +45,17 @@ export function Loaded<T>({
   if (resource.data === null) return <Loading what={what} />;
   return <>{children(resource.data)}</>;
 }
+
+/** What the page's last write said: its error, or its notice. */
+export function ActionStatus({
+  action,
+}: {
+  action: { error: string | null; notice: string | null };
+}) {
+  return (
+    <>
+      <ErrorMessage message={action.error} />
+      <Notice message={action.notice} />
+    </>
+  );
+}

@@ -3,7 +3,7 @@ import { api, query, tenantPath } from '../api.js';
 import { DataTable } from '../components/DataTable.js';
 import { FormRow, SelectField, TextField } from '../components/Fields.js';
 import { Page, Section } from '../components/Page.js';
-import { ErrorMessage, Loaded, Notice } from '../components/Status.js';
+import { ActionStatus, Loaded } from '../components/Status.js';
 import { useAction } from '../components/useAction.js';
 import { time } from '../format.js';
 import { useResource } from '../hooks.js';
@@ -149,8 +149,7 @@ export function AuditPage({ tenant }: { tenant: string }) {
         <button type="button" onClick={() => void verify()} disabled={check.busy}>
           Verify chain
         </button>
-        <ErrorMessage message={check.error} />
-        <Notice message={check.notice} />
+        <ActionStatus action={check} />
       </Section>
     </Page>
   );

@@ -3,7 +3,7 @@ import { api, tenantPath } from '../api.js';
 import { ConfirmButton } from '../components/ConfirmDialog.js';
 import { FormRow, SelectField, TextField } from '../components/Fields.js';
 import { Page, Section } from '../components/Page.js';
-import { ErrorMessage, Loaded, Notice } from '../components/Status.js';
+import { ActionStatus, Loaded } from '../components/Status.js';
 import { useAction } from '../components/useAction.js';
 import { number } from '../format.js';
 import { useResource } from '../hooks.js';
@@ -53,8 +53,7 @@ export function CachePage({ tenant }: { tenant: string }) {
 
   return (
     <Page title="Response cache">
-      <ErrorMessage message={action.error} />
-      <Notice message={action.notice} />
+      <ActionStatus action={action} />
       <Section title="Settings">
         <Loaded resource={settings} what="cache settings">
           {() =>

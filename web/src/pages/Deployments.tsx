@@ -1,6 +1,5 @@
-import { DataTable } from '../components/DataTable.js';
-import { Page, Section } from '../components/Page.js';
-import { Loaded } from '../components/Status.js';
+import { ListSection } from '../components/ListSection.js';
+import { Page } from '../components/Page.js';
 import { number } from '../format.js';
 import { useResource } from '../hooks.js';
 import type { Deployment, List, Model } from '../types.js';
@@ -17,57 +16,46 @@ export function DeploymentsPage() {
   const modelList = useResource<List<Model>>('/v1/models');
   return (
     <Page title="Models and deployments">
-      <Section title="Deployments">
-        <Loaded resource={deployments} what="deployments">
-          {(list) => (
-            <DataTable
-              caption="Deployments"
-              rows={list.data}
-              rowKey={(d) => `${d.model}/${d.deployment}`}
-              empty="No deployments are configured."
-              columns={[
-                { header: 'Model', cell: (d) => d.model },
-                { header: 'Deployment', cell: (d) => d.deployment },
-                { header: 'Provider', cell: (d) => d.provider },
-                { header: 'Region', cell: (d) => d.region ?? '–' },
-                {
-                  header: 'Circuit',
-                  cell: (d) => (
-                    <span className={`badge circuit-${d.circuit_state}`}>
-                      {CIRCUIT[d.circuit_state]}
-                    </span>
-                  ),
-                },
-                { header: 'In flight', numeric: true, cell: (d) => number(d.in_flight) },
-                {
-                  header: 'Latency p50',
-                  numeric: true,
-                  cell: (d) =>
-                    d.latency_ms_p50 === null ? '–' : `${Math.round(d.latency_ms_p50)} ms`,
-                },
-                { header: 'Weight', numeric: true, cell: (d) => number(d.weight) },
-                { header: 'Priority', numeric: true, cell: (d) => number(d.priority) },
-              ]}
-            />
-          )}
-        </Loaded>
-      </Section>
-      <Section title="Models">
-        <Loaded resource={modelList} what="models">
-          {(list) => (
-            <DataTable
-              caption="Models"
-              rows={list.data}
-              rowKey={(m) => m.id}
-              empty="No models are configured."
-              columns={[
-                { header: 'Model', cell: (m) => m.id },
-                { header: 'Owned by', cell: (m) => m.owned_by ?? '–' },
-              ]}
-            />
-          )}
-        </Loaded>
-      </Section>
+      <ListSection
+        title="Deployments"
+        resource={deployments}
+        what="deployments"
+        caption="Deployments"
+        rowKey={(d) => `${d.model}/${d.deployment}`}
+        empty="No deployments are configured."
+        columns={[
+          { header: 'Model', cell: (d) => d.model },
+          { header: 'Deployment', cell: (d) => d.deployment },
+          { header: 'Provider', cell: (d) => d.provider },
+          { header: 'Region', cell: (d) => d.region ?? '–' },
+          {
+            header: 'Circuit',
+            cell: (d) => (
+              <span className={`badge circuit-${d.circuit_state}`}>{CIRCUIT[d.circuit_state]}</span>
+            ),
+          },
+          { header: 'In flight', numeric: true, cell: (d) => number(d.in_flight) },
+          {
+            header: 'Latency p50',
+            numeric: true,
+            cell: (d) => (d.latency_ms_p50 === null ? '–' : `${Math.round(d.latency_ms_p50)} ms`),
+          },
+          { header: 'Weight', numeric: true, cell: (d) => number(d.weight) },
+          { header: 'Priority', numeric: true, cell: (d) => number(d.priority) },
+        ]}
+      />
+      <ListSection
+        title="Models"
+        resource={modelList}
+        what="models"
+        caption="Models"
+        rowKey={(m) => m.id}
+        empty="No models are configured."
+        columns={[
+          { header: 'Model', cell: (m) => m.id },
+          { header: 'Owned by', cell: (m) => m.owned_by ?? '–' },
+        ]}
+      />
     </Page>
   );
 }

@@ -1,9 +1,9 @@
 import { useEffect, useState } from 'react';
 import { api, tenantPath } from '../api.js';
-import { DataTable } from '../components/DataTable.js';
 import { FormRow, modelList, TextField } from '../components/Fields.js';
+import { ListSection } from '../components/ListSection.js';
 import { Page, Section } from '../components/Page.js';
-import { ErrorMessage, Loaded, Notice } from '../components/Status.js';
+import { ActionStatus, Loaded } from '../components/Status.js';
 import { useAction } from '../components/useAction.js';
 import { models } from '../format.js';
 import { useResource } from '../hooks.js';
@@ -34,8 +34,7 @@ export function ModelAccessPage({ tenant }: { tenant: string }) {
 
   return (
     <Page title="Model access">
-      <ErrorMessage message={action.error} />
-      <Notice message={action.notice} />
+      <ActionStatus action={action} />
       <Section title="Tenant">
         <Loaded resource={record} what="the tenant">
           {(data) =>
@@ -63,37 +62,29 @@ export function ModelAccessPage({ tenant }: { tenant: string }) {
         </Loaded>
       </Section>
       {users.data !== null || users.error !== null ? (
-        <Section title="Users">
-          <Loaded resource={users} what="users">
-            {(list) => (
-              <DataTable
-                caption="Models per user"
-                rows={list.data}
-                rowKey={(u) => u.id}
-                empty="No users yet."
-                columns={[
-                  { header: 'User', cell: (u) => u.email },
-                  { header: 'Role', cell: (u) => u.role },
-                  { header: 'Models', cell: (u) => models(u.allowed_models) },
-                ]}
-              />
-            )}
-          </Loaded>
-        </Section>
+        <ListSection
+          title="Users"
+          resource={users}
+          what="users"
+          caption="Models per user"
+          rowKey={(u) => u.id}
+          empty="No users yet."
+          columns={[
+            { header: 'User', cell: (u) => u.email },
+            { header: 'Role', cell: (u) => u.role },
+            { header: 'Models', cell: (u) => models(u.allowed_models) },
+          ]}
+        />
       ) : null}
-      <Section title="Models this key can see">
-        <Loaded resource={available} what="models">
-          {(list) => (
-            <DataTable
-              caption="Visible models"
-              rows={list.data}
-              rowKey={(m) => m.id}
-              empty="No model is available."
-              columns={[{ header: 'Model', cell: (m) => m.id }]}
-            />
-          )}
-        </Loaded>
-      </Section>
+      <ListSection
+        title="Models this key can see"
+        resource={available}
+        what="models"
+        caption="Visible models"
+        rowKey={(m) => m.id}
+        empty="No model is available."
+        columns={[{ header: 'Model', cell: (m) => m.id }]}
+      />
     </Page>
   );
 }

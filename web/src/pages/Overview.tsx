@@ -1,7 +1,7 @@
 import { useMemo } from 'react';
 import { query, tenantPath } from '../api.js';
 import { DayChart } from '../components/Chart.js';
-import { DataTable } from '../components/DataTable.js';
+import { ListSection } from '../components/ListSection.js';
 import { Page, Section } from '../components/Page.js';
 import { Loaded } from '../components/Status.js';
 import { money, number } from '../format.js';
@@ -68,26 +68,22 @@ export function OverviewPage({ tenant }: { tenant: string }) {
         )}
       </Loaded>
       {can('limits:read') && (
-        <Section title="Quotas and budgets">
-          <Loaded resource={quotas} what="quotas">
-            {(list) => (
-              <DataTable
-                caption="Quotas and budgets in use"
-                rows={list.data}
-                rowKey={(q) => q.id}
-                empty="No quotas or budgets are set."
-                columns={[
-                  {
-                    header: 'Scope',
-                    cell: (q) => (q.subject_id ? `${q.scope} ${q.subject_id}` : q.scope),
-                  },
-                  { header: 'Metric', cell: (q) => `${q.metric} per ${q.period}` },
-                  { header: 'Used', cell: (q) => <QuotaUse quota={q} /> },
-                ]}
-              />
-            )}
-          </Loaded>
-        </Section>
+        <ListSection
+          title="Quotas and budgets"
+          resource={quotas}
+          what="quotas"
+          caption="Quotas and budgets in use"
+          rowKey={(q) => q.id}
+          empty="No quotas or budgets are set."
+          columns={[
+            {
+              header: 'Scope',
+              cell: (q) => (q.subject_id ? `${q.scope} ${q.subject_id}` : q.scope),
+            },
+            { header: 'Metric', cell: (q) => `${q.metric} per ${q.period}` },
+            { header: 'Used', cell: (q) => <QuotaUse quota={q} /> },
+          ]}
+        />
       )}
     </Page>
   );

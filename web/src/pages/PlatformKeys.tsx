@@ -1,16 +1,15 @@
 import { useState } from 'react';
 import { api } from '../api.js';
-import { ConfirmButton } from '../components/ConfirmDialog.js';
-import { DataTable } from '../components/DataTable.js';
-import { FormRow, TextField } from '../components/Fields.js';
-import { Page, Section } from '../components/Page.js';
-import { SecretReveal } from '../components/SecretReveal.js';
-import { ErrorMessage, Loaded, Notice } from '../components/Status.js';
+import { TextField } from '../components/Fields.js';
+import { FormSection } from '../components/FormSection.js';
+import { KeyActions, useKeys } from '../components/KeyList.js';
+import { ListSection } from '../components/ListSection.js';
+import { Page } from '../components/Page.js';
+import { ActionStatus } from '../components/Status.js';
 import { useAction } from '../components/useAction.js';
 import { time } from '../format.js';
-import { useResource } from '../hooks.js';
 import { useCan, useSession } from '../session.js';
-import type { List, PlatformKey } from '../types.js';
+import type { PlatformKey } from '../types.js';
 
 const PATH = '/admin/v1/platform-keys';
 
@@ -23,12 +22,11 @@ function status(key: PlatformKey) {
 
 /** The platform admin keys: create (the secret shown once), rotate, revoke. */
 export function PlatformKeysPage() {
-  const keys = useResource<List<PlatformKey>>(PATH);
+  const { keys, reveal, revealed, rotate, revoke } = useKeys<PlatformKey>(PATH);
   const can = useCan();
   const { session } = useSession();
   const writes = can('platform_keys:write');
   const action = useAction();
-  const [secret, setSecret] = useState<{ label: string; value: string } | null>(null);
   const [name, setName] = useState('');
   const [expires, setExpires] = useState('');
 
@@ -40,19 +38,10 @@ export function PlatformKeysPage() {
       });
       setName('');
       setExpires('');
-      setSecret({ label: `Secret of the new platform key ${key.name}`, value: key.secret ?? '' });
+      reveal(`Secret of the new platform key ${key.name}`, key);
       keys.reload();
       return undefined;
     });
-  const rotate = async (key: PlatformKey) => {
-    const rotated = await api.post<PlatformKey>(`${PATH}/${key.id}/rotate`, {});
-    setSecret({ label: `New secret of ${key.name}`, value: rotated.secret ?? '' });
-    keys.reload();
-  };
-  const revoke = async (key: PlatformKey) => {
-    await api.delete(`${PATH}/${key.id}`);
-    keys.reload();
-  };
 
   return (
     <Page title="Platform keys">
@@ -61,93 +50,76 @@ export function PlatformKeysPage() {
         still works; the command line (<code>llm-backend admin-key</code>) can do everything this
         page does.
       </p>
-      {secret && (
-        <SecretReveal label={secret.label} secret={secret.value} onDone={() => setSecret(null)} />
-      )}
+      {revealed}
       {writes && (
-        <Section title="Create a platform key">
-          <FormRow
-            label="Create a platform key"
-            onSubmit={() => void create()}
-            busy={action.busy}
-            submit="Create platform key"
-          >
-            <TextField
-              label="Key name"
-              required
-              value={name}
-              onChange={(e) => setName(e.target.value)}
-            />
-            <TextField
-              label="Expires"
-              type="date"
-              value={expires}
-              onChange={(e) => setExpires(e.target.value)}
-              hint="Optional: the key stops at the start of this day (UTC)"
-            />
-          </FormRow>
-        </Section>
+        <FormSection
+          title="Create a platform key"
+          submit="Create platform key"
+          action={action}
+          onSubmit={create}
+        >
+          <TextField
+            label="Key name"
+            required
+            value={name}
+            onChange={(e) => setName(e.target.value)}
+          />
+          <TextField
+            label="Expires"
+            type="date"
+            value={expires}
+            onChange={(e) => setExpires(e.target.value)}
+            hint="Optional: the key stops at the start of this day (UTC)"
+          />
+        </FormSection>
       )}
-      <ErrorMessage message={action.error} />
-      <Notice message={action.notice} />
-      <Section title="All platform keys">
-        <Loaded resource={keys} what="platform keys">
-          {(list) => (
-            <DataTable
-              caption="Platform keys"
-              rows={list.data}
-              rowKey={(k) => k.id}
-              empty="No platform keys."
-              columns={[
-                { header: 'Name', cell: (k) => k.name },
-                { header: 'ID', cell: (k) => <code>{k.id}</code> },
-                { header: 'Prefix', cell: (k) => <code>{k.display_prefix}</code> },
-                { header: 'Created', cell: (k) => time(k.created_at) },
-                { header: 'Expires', cell: (k) => (k.expires_at ? time(k.expires_at) : '–') },
-                { header: 'Last used', cell: (k) => (k.last_used_at ? time(k.last_used_at) : '–') },
-                {
-                  header: 'Status',
-                  cell: (k) => (
+      <ActionStatus action={action} />
+      <ListSection
+        title="All platform keys"
+        resource={keys}
+        what="platform keys"
+        caption="Platform keys"
+        rowKey={(k) => k.id}
+        empty="No platform keys."
+        columns={[
+          { header: 'Name', cell: (k) => k.name },
+          { header: 'ID', cell: (k) => <code>{k.id}</code> },
+          { header: 'Prefix', cell: (k) => <code>{k.display_prefix}</code> },
+          { header: 'Created', cell: (k) => time(k.created_at) },
+          { header: 'Expires', cell: (k) => (k.expires_at ? time(k.expires_at) : '–') },
+          { header: 'Last used', cell: (k) => (k.last_used_at ? time(k.last_used_at) : '–') },
+          {
+            header: 'Status',
+            cell: (k) => (
+              <>
+                {status(k)}
+                {k.id === session.key_id && ' (this session)'}
+              </>
+            ),
+          },
+          {
+            header: 'Actions',
+            cell: (k) =>
+              !writes || k.revoked_at ? null : (
+                <KeyActions
+                  name={k.name}
+                  noun="platform key"
+                  onRotate={() => rotate(k)}
+                  onRevoke={() => revoke(k)}
+                  revokeWarning={
                     <>
-                      {status(k)}
-                      {k.id === session.key_id && ' (this session)'}
+                      {k.id === session.key_id
+                        ? 'This is the key this session is signed in with: revoking it signs you out here and everywhere it is used. '
+                        : ''}
+                      The key stops at once on every instance, and every session signed in with it
+                      ends. This cannot be undone.
                     </>
-                  ),
-                },
-                {
-                  header: 'Actions',
-                  cell: (k) =>
-                    !writes || k.revoked_at ? null : (
-                      <div className="actions">
-                        <ConfirmButton
-                          label={`Rotate ${k.name}`}
-                          title={`Rotate platform key ${k.name}?`}
-                          confirmLabel="Rotate"
-                          danger={false}
-                          onConfirm={() => rotate(k)}
-                        >
-                          The key gets a new secret; the old one keeps working for an hour.
-                        </ConfirmButton>
-                        <ConfirmButton
-                          label={`Revoke ${k.name}`}
-                          title={`Revoke platform key ${k.name}?`}
-                          confirmLabel="Revoke key"
-                          onConfirm={() => revoke(k)}
-                        >
-                          {k.id === session.key_id
-                            ? 'This is the key this session is signed in with: revoking it signs you out here and everywhere it is used. '
-                            : ''}
-                          The key stops at once on every instance, and every session signed in with
-                          it ends. This cannot be undone.
-                        </ConfirmButton>
-                      </div>
-                    ),
-                },
-              ]}
-            />
-          )}
-        </Loaded>
-      </Section>
+                  }
+                />
+              ),
+          },
+        ]}
+      />
     </Page>
   );
 }

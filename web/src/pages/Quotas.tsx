@@ -1,16 +1,16 @@
 import { useState } from 'react';
 import { api, tenantPath } from '../api.js';
-import { ConfirmButton } from '../components/ConfirmDialog.js';
-import { DataTable } from '../components/DataTable.js';
-import { FormRow, SelectField, TextField } from '../components/Fields.js';
-import { Page, Section } from '../components/Page.js';
-import { ErrorMessage, Loaded, Notice } from '../components/Status.js';
+import { SelectField, TextField } from '../components/Fields.js';
+import { FormSection } from '../components/FormSection.js';
+import { ListSection } from '../components/ListSection.js';
+import { Page } from '../components/Page.js';
+import { LiftButton, ScopeFields, useScope } from '../components/RuleSet.js';
+import { ActionStatus } from '../components/Status.js';
 import { useAction } from '../components/useAction.js';
 import { number, time } from '../format.js';
-import { useResource } from '../hooks.js';
+import { useCollection } from '../hooks.js';
 import { useCan } from '../session.js';
-import type { List, Quota } from '../types.js';
-import { scopeOptions } from './Limits.js';
+import type { Quota } from '../types.js';
 
 const metricOptions = [
   { value: 'tokens', label: 'Tokens' },
@@ -39,11 +39,10 @@ export function QuotaUse({ quota }: { quota: Quota }) {
 
 /** Token quotas and spend budgets, with what each target used this period. */
 export function QuotasPage({ tenant }: { tenant: string }) {
-  const quotas = useResource<List<Quota>>(tenantPath(tenant, '/quotas'));
+  const quotas = useCollection<Quota>(tenantPath(tenant, '/quotas'));
   const can = useCan();
   const action = useAction();
-  const [scope, setScope] = useState('tenant');
-  const [subject, setSubject] = useState('');
+  const target = useScope();
   const [metric, setMetric] = useState('tokens');
   const [period, setPeriod] = useState('month');
   const [amount, setAmount] = useState('');
@@ -57,8 +56,7 @@ export function QuotasPage({ tenant }: { tenant: string }) {
         .filter((mark) => mark !== '')
         .map(Number);
       await api.post(tenantPath(tenant, '/quotas'), {
-        scope,
-        ...(scope !== 'tenant' ? { subject_id: subject.trim() } : {}),
+        ...target.body,
         metric,
         period,
         amount: Number(amount),
@@ -71,98 +69,65 @@ export function QuotasPage({ tenant }: { tenant: string }) {
   return (
     <Page title="Quotas and budgets">
       {can('limits:write') && (
-        <Section title="Set a quota">
-          <FormRow
-            label="Set a quota"
-            onSubmit={() => void save()}
-            busy={action.busy}
-            submit="Save quota"
-          >
-            <SelectField
-              label="Scope"
-              options={scopeOptions}
-              value={scope}
-              onChange={(e) => setScope(e.target.value)}
-            />
-            {scope !== 'tenant' && (
-              <TextField
-                label="User or key ID"
-                required
-                value={subject}
-                onChange={(e) => setSubject(e.target.value)}
-              />
-            )}
-            <SelectField
-              label="Metric"
-              options={metricOptions}
-              value={metric}
-              onChange={(e) => setMetric(e.target.value)}
-            />
-            <SelectField
-              label="Period"
-              options={periodOptions}
-              value={period}
-              onChange={(e) => setPeriod(e.target.value)}
-            />
-            <TextField
-              label="Amount"
-              required
-              inputMode="decimal"
-              value={amount}
-              onChange={(e) => setAmount(e.target.value)}
-            />
-            <TextField
-              label="Alert thresholds (%)"
-              value={thresholds}
-              onChange={(e) => setThresholds(e.target.value)}
-              hint="e.g. 50, 80, 100"
-            />
-          </FormRow>
-        </Section>
+        <FormSection title="Set a quota" submit="Save quota" action={action} onSubmit={save}>
+          <ScopeFields target={target} />
+          <SelectField
+            label="Metric"
+            options={metricOptions}
+            value={metric}
+            onChange={(e) => setMetric(e.target.value)}
+          />
+          <SelectField
+            label="Period"
+            options={periodOptions}
+            value={period}
+            onChange={(e) => setPeriod(e.target.value)}
+          />
+          <TextField
+            label="Amount"
+            required
+            inputMode="decimal"
+            value={amount}
+            onChange={(e) => setAmount(e.target.value)}
+          />
+          <TextField
+            label="Alert thresholds (%)"
+            value={thresholds}
+            onChange={(e) => setThresholds(e.target.value)}
+            hint="e.g. 50, 80, 100"
+          />
+        </FormSection>
       )}
-      <ErrorMessage message={action.error} />
-      <Notice message={action.notice} />
-      <Section title="Quotas">
-        <Loaded resource={quotas} what="quotas">
-          {(list) => (
-            <DataTable
-              caption="Quotas and budgets"
-              rows={list.data}
-              rowKey={(q) => q.id}
-              empty="No quotas or budgets."
-              columns={[
-                { header: 'Scope', cell: (q) => q.scope },
-                { header: 'Subject', cell: (q) => q.subject_id ?? '–' },
-                { header: 'Metric', cell: (q) => q.metric },
-                { header: 'Period', cell: (q) => q.period },
-                { header: 'Used', cell: (q) => <QuotaUse quota={q} /> },
-                { header: 'Since', cell: (q) => time(q.period_start) },
-                {
-                  header: 'Thresholds',
-                  cell: (q) => q.thresholds.map((t) => `${t}%`).join(', ') || '–',
-                },
-                {
-                  header: 'Actions',
-                  cell: (q) =>
-                    can('limits:write') && (
-                      <ConfirmButton
-                        label={`Lift quota ${q.id}`}
-                        title="Lift this quota?"
-                        confirmLabel="Lift quota"
-                        onConfirm={async () => {
-                          await api.delete(tenantPath(tenant, `/quotas/${q.id}`));
-                          quotas.reload();
-                        }}
-                      >
-                        The target is no longer held to this amount.
-                      </ConfirmButton>
-                    ),
-                },
-              ]}
-            />
-          )}
-        </Loaded>
-      </Section>
+      <ActionStatus action={action} />
+      <ListSection
+        title="Quotas"
+        resource={quotas}
+        what="quotas"
+        caption="Quotas and budgets"
+        rowKey={(q) => q.id}
+        empty="No quotas or budgets."
+        columns={[
+          { header: 'Scope', cell: (q) => q.scope },
+          { header: 'Subject', cell: (q) => q.subject_id ?? '–' },
+          { header: 'Metric', cell: (q) => q.metric },
+          { header: 'Period', cell: (q) => q.period },
+          { header: 'Used', cell: (q) => <QuotaUse quota={q} /> },
+          { header: 'Since', cell: (q) => time(q.period_start) },
+          {
+            header: 'Thresholds',
+            cell: (q) => q.thresholds.map((t) => `${t}%`).join(', ') || '–',
+          },
+          {
+            header: 'Actions',
+            cell: (q) =>
+              can('limits:write') && (
+                <LiftButton noun="quota" id={q.id} onConfirm={() => quotas.remove(q.id)}>
+                  The target is no longer held to this amount.
+                </LiftButton>
+              ),
+          },
+        ]}
+      />
     </Page>
   );
 }

@@ -1,17 +1,17 @@
 import { useState } from 'react';
 import { api, tenantPath } from '../api.js';
 import { ConfirmButton } from '../components/ConfirmDialog.js';
-import { DataTable } from '../components/DataTable.js';
-import { FormRow, modelList, SelectField, TextField } from '../components/Fields.js';
-import { Page, Section } from '../components/Page.js';
-import { ErrorMessage, Loaded, Notice } from '../components/Status.js';
+import { modelList, TextField } from '../components/Fields.js';
+import { FormSection } from '../components/FormSection.js';
+import { ListSection } from '../components/ListSection.js';
+import { Page } from '../components/Page.js';
+import { ActionStatus } from '../components/Status.js';
+import { AllowedModelsField, RoleField } from '../components/TenantFields.js';
 import { useAction } from '../components/useAction.js';
 import { models } from '../format.js';
 import { useResource } from '../hooks.js';
 import { useCan } from '../session.js';
-import { type List, TENANT_ROLES, type User } from '../types.js';
-
-const roleOptions = TENANT_ROLES.map((role) => ({ value: role, label: role }));
+import type { List, User } from '../types.js';
 
 /** The tenant's users: add, disable and enable. */
 export function UsersPage({ tenant }: { tenant: string }) {
@@ -47,84 +47,61 @@ export function UsersPage({ tenant }: { tenant: string }) {
   return (
     <Page title="Users">
       {can('users:write') && (
-        <Section title="Add a user">
-          <FormRow
-            label="Add a user"
-            onSubmit={() => void create()}
-            busy={action.busy}
-            submit="Add user"
-          >
-            <TextField
-              label="Email"
-              type="email"
-              required
-              value={email}
-              onChange={(e) => setEmail(e.target.value)}
-            />
-            <TextField
-              label="Name"
-              required
-              value={name}
-              onChange={(e) => setName(e.target.value)}
-            />
-            <SelectField
-              label="Role"
-              options={roleOptions}
-              value={role}
-              onChange={(e) => setRole(e.target.value)}
-            />
-            <TextField
-              label="Allowed models"
-              value={allowed}
-              onChange={(e) => setAllowed(e.target.value)}
-              hint="Comma-separated; empty: the tenant's"
-            />
-          </FormRow>
-        </Section>
+        <FormSection title="Add a user" submit="Add user" action={action} onSubmit={create}>
+          <TextField
+            label="Email"
+            type="email"
+            required
+            value={email}
+            onChange={(e) => setEmail(e.target.value)}
+          />
+          <TextField label="Name" required value={name} onChange={(e) => setName(e.target.value)} />
+          <RoleField value={role} onChange={setRole} />
+          <AllowedModelsField
+            value={allowed}
+            onChange={setAllowed}
+            hint="Comma-separated; empty: the tenant's"
+          />
+        </FormSection>
       )}
-      <ErrorMessage message={action.error} />
-      <Notice message={action.notice} />
-      <Section title="All users">
-        <Loaded resource={users} what="users">
-          {(list) => (
-            <DataTable
-              caption="Users"
-              rows={list.data}
-              rowKey={(u) => u.id}
-              empty="No users yet."
-              columns={[
-                { header: 'Email', cell: (u) => u.email },
-                { header: 'Name', cell: (u) => u.name },
-                { header: 'Role', cell: (u) => u.role },
-                {
-                  header: 'Status',
-                  cell: (u) => <span className={`badge ${u.status}`}>{u.status}</span>,
-                },
-                { header: 'Models', cell: (u) => models(u.allowed_models) },
-                { header: 'ID', cell: (u) => <code>{u.id}</code> },
-                {
-                  header: 'Actions',
-                  cell: (u) =>
-                    !can('users:write') ? null : u.status === 'active' ? (
-                      <ConfirmButton
-                        label={`Disable ${u.email}`}
-                        title={`Disable ${u.email}?`}
-                        confirmLabel="Disable user"
-                        onConfirm={() => setStatus(u, 'disabled')}
-                      >
-                        Every key of this user gets 403 until the user is enabled again.
-                      </ConfirmButton>
-                    ) : (
-                      <button type="button" onClick={() => void setStatus(u, 'active')}>
-                        Enable {u.email}
-                      </button>
-                    ),
-                },
-              ]}
-            />
-          )}
-        </Loaded>
-      </Section>
+      <ActionStatus action={action} />
+      <ListSection
+        title="All users"
+        resource={users}
+        what="users"
+        caption="Users"
+        rowKey={(u) => u.id}
+        empty="No users yet."
+        columns={[
+          { header: 'Email', cell: (u) => u.email },
+          { header: 'Name', cell: (u) => u.name },
+          { header: 'Role', cell: (u) => u.role },
+          {
+            header: 'Status',
+            cell: (u) => <span className={`badge ${u.status}`}>{u.status}</span>,
+          },
+          { header: 'Models', cell: (u) => models(u.allowed_models) },
+          { header: 'ID', cell: (u) => <code>{u.id}</code> },
+          {
+            header: 'Actions',
+            cell: (u) =>
+              !can('users:write') ? null : u.status === 'active' ? (
+                <ConfirmButton
+                  label={`Disable ${u.email}`}
+                  title={`Disable ${u.email}?`}
+                  confirmLabel="Disable user"
+                  onConfirm={() => setStatus(u, 'disabled')}
+                >
+                  Every key of this user gets 403 until the user is enabled again.
+                </ConfirmButton>
+              ) : (
+                <button type="button" onClick={() => void setStatus(u, 'active')}>
+                  Enable {u.email}
+                </button>
+              ),
+          },
+        ]}
+      />
     </Page>
   );
 }

@@ -1,11 +1,12 @@
 import { useState } from 'react';
 import { api, tenantPath } from '../api.js';
 import { ConfirmButton } from '../components/ConfirmDialog.js';
-import { DataTable } from '../components/DataTable.js';
-import { FormRow, TextField } from '../components/Fields.js';
+import { TextField } from '../components/Fields.js';
+import { FormSection } from '../components/FormSection.js';
+import { ListSection, LoadedTable } from '../components/ListSection.js';
 import { Page, Section } from '../components/Page.js';
 import { SecretReveal } from '../components/SecretReveal.js';
-import { ErrorMessage, Loaded, Notice } from '../components/Status.js';
+import { ActionStatus } from '../components/Status.js';
 import { useAction } from '../components/useAction.js';
 import { time } from '../format.js';
 import { useResource } from '../hooks.js';
@@ -19,44 +20,40 @@ function Deliveries({ tenant, webhook }: { tenant: string; webhook: Webhook }) {
   const action = useAction();
   return (
     <Section title={`Deliveries of ${webhook.url}`}>
-      <ErrorMessage message={action.error} />
-      <Notice message={action.notice} />
-      <Loaded resource={deliveries} what="deliveries">
-        {(list) => (
-          <DataTable
-            caption="Deliveries"
-            rows={list.data}
-            rowKey={(d) => d.id}
-            empty="Nothing was delivered yet."
-            columns={[
-              { header: 'Created', cell: (d) => time(d.created_at) },
-              { header: 'Event', cell: (d) => d.event_type },
-              { header: 'Status', cell: (d) => d.status },
-              { header: 'Attempts', numeric: true, cell: (d) => d.attempt_count },
-              { header: 'Last attempt', cell: (d) => time(d.last_attempt_at) },
-              {
-                header: 'Actions',
-                cell: (d) =>
-                  can('webhooks:write') && (
-                    <button
-                      type="button"
-                      disabled={action.busy}
-                      onClick={() =>
-                        void action.run(async () => {
-                          await api.post(`${base}/deliveries/${d.id}/redeliver`);
-                          deliveries.reload();
-                          return 'Sent again.';
-                        })
-                      }
-                    >
-                      Redeliver {d.event_type}
-                    </button>
-                  ),
-              },
-            ]}
-          />
-        )}
-      </Loaded>
+      <ActionStatus action={action} />
+      <LoadedTable
+        resource={deliveries}
+        what="deliveries"
+        caption="Deliveries"
+        rowKey={(d) => d.id}
+        empty="Nothing was delivered yet."
+        columns={[
+          { header: 'Created', cell: (d) => time(d.created_at) },
+          { header: 'Event', cell: (d) => d.event_type },
+          { header: 'Status', cell: (d) => d.status },
+          { header: 'Attempts', numeric: true, cell: (d) => d.attempt_count },
+          { header: 'Last attempt', cell: (d) => time(d.last_attempt_at) },
+          {
+            header: 'Actions',
+            cell: (d) =>
+              can('webhooks:write') && (
+                <button
+                  type="button"
+                  disabled={action.busy}
+                  onClick={() =>
+                    void action.run(async () => {
+                      await api.post(`${base}/deliveries/${d.id}/redeliver`);
+                      deliveries.reload();
+                      return 'Sent again.';
+                    })
+                  }
+                >
+                  Redeliver {d.event_type}
+                </button>
+              ),
+          },
+        ]}
+      />
     </Section>
   );
 }
@@ -98,103 +95,91 @@ export function WebhooksPage({ tenant }: { tenant: string }) {
         />
       )}
       {can('webhooks:write') && (
-        <Section title="Add a webhook">
-          <FormRow
-            label="Add a webhook"
-            onSubmit={() => void create()}
-            busy={action.busy}
-            submit="Add webhook"
-          >
-            <TextField
-              label="URL"
-              type="url"
-              required
-              value={url}
-              onChange={(e) => setUrl(e.target.value)}
-            />
-            <TextField
-              label="Event types"
-              required
-              value={events}
-              onChange={(e) => setEvents(e.target.value)}
-              hint="Comma-separated, e.g. quota.*, api_key.revoked"
-            />
-          </FormRow>
-        </Section>
+        <FormSection title="Add a webhook" submit="Add webhook" action={action} onSubmit={create}>
+          <TextField
+            label="URL"
+            type="url"
+            required
+            value={url}
+            onChange={(e) => setUrl(e.target.value)}
+          />
+          <TextField
+            label="Event types"
+            required
+            value={events}
+            onChange={(e) => setEvents(e.target.value)}
+            hint="Comma-separated, e.g. quota.*, api_key.revoked"
+          />
+        </FormSection>
       )}
-      <ErrorMessage message={action.error} />
-      <Notice message={action.notice} />
-      <Section title="All webhooks">
-        <Loaded resource={hooks} what="webhooks">
-          {(list) => (
-            <DataTable
-              caption="Webhooks"
-              rows={list.data}
-              rowKey={(h) => h.id}
-              empty="No webhooks yet."
-              columns={[
-                { header: 'URL', cell: (h) => h.url },
-                { header: 'Events', cell: (h) => h.event_types.join(', ') },
-                {
-                  header: 'Status',
-                  cell: (h) => <span className={`badge ${h.status}`}>{h.status}</span>,
-                },
-                {
-                  header: 'Actions',
-                  cell: (h) => (
-                    <div className="actions">
-                      <button type="button" onClick={() => setOpen(h)}>
-                        Deliveries
-                      </button>
-                      {can('webhooks:write') && (
-                        <>
-                          <button
-                            type="button"
-                            onClick={() =>
-                              void action.run(async () => {
-                                await api.post(path(h, '/test'));
-                                return 'A webhook.test event was sent.';
-                              })
-                            }
-                          >
-                            Send test
-                          </button>
-                          <button
-                            type="button"
-                            onClick={() =>
-                              void action.run(async () => {
-                                await api.patch(path(h), {
-                                  status: h.status === 'active' ? 'disabled' : 'active',
-                                });
-                                hooks.reload();
-                                return undefined;
-                              })
-                            }
-                          >
-                            {h.status === 'active' ? 'Disable' : 'Enable'}
-                          </button>
-                          <ConfirmButton
-                            label="Delete"
-                            title={`Delete the webhook to ${h.url}?`}
-                            confirmLabel="Delete webhook"
-                            onConfirm={async () => {
-                              await api.delete(path(h));
-                              if (open?.id === h.id) setOpen(null);
-                              hooks.reload();
-                            }}
-                          >
-                            The webhook and its deliveries are deleted.
-                          </ConfirmButton>
-                        </>
-                      )}
-                    </div>
-                  ),
-                },
-              ]}
-            />
-          )}
-        </Loaded>
-      </Section>
+      <ActionStatus action={action} />
+      <ListSection
+        title="All webhooks"
+        resource={hooks}
+        what="webhooks"
+        caption="Webhooks"
+        rowKey={(h) => h.id}
+        empty="No webhooks yet."
+        columns={[
+          { header: 'URL', cell: (h) => h.url },
+          { header: 'Events', cell: (h) => h.event_types.join(', ') },
+          {
+            header: 'Status',
+            cell: (h) => <span className={`badge ${h.status}`}>{h.status}</span>,
+          },
+          {
+            header: 'Actions',
+            cell: (h) => (
+              <div className="actions">
+                <button type="button" onClick={() => setOpen(h)}>
+                  Deliveries
+                </button>
+                {can('webhooks:write') && (
+                  <>
+                    <button
+                      type="button"
+                      onClick={() =>
+                        void action.run(async () => {
+                          await api.post(path(h, '/test'));
+                          return 'A webhook.test event was sent.';
+                        })
+                      }
+                    >
+                      Send test
+                    </button>
+                    <button
+                      type="button"
+                      onClick={() =>
+                        void action.run(async () => {
+                          await api.patch(path(h), {
+                            status: h.status === 'active' ? 'disabled' : 'active',
+                          });
+                          hooks.reload();
+                          return undefined;
+                        })
+                      }
+                    >
+                      {h.status === 'active' ? 'Disable' : 'Enable'}
+                    </button>
+                    <ConfirmButton
+                      label="Delete"
+                      title={`Delete the webhook to ${h.url}?`}
+                      confirmLabel="Delete webhook"
+                      onConfirm={async () => {
+                        await api.delete(path(h));
+                        if (open?.id === h.id) setOpen(null);
+                        hooks.reload();
+                      }}
+                    >
+                      The webhook and its deliveries are deleted.
+                    </ConfirmButton>
+                  </>
+                )}
+              </div>
+            ),
+          },
+        ]}
+      />
       {open && <Deliveries key={open.id} tenant={tenant} webhook={open} />}
     </Page>
   );
