@@ -67,7 +67,7 @@ export class RedisUsageQueue implements UsageQueue {
 
   async publish(events: UsageEvent[]): Promise<void> {
     if (events.length === 0) return;
-    // Answers have gone out on these events: a failover must not lose them (see ReplicaWait).
+    // Answers go out once these events are held: a failover must not lose them (ReplicaWait).
     const wait = this.options.replicaWait ?? NO_REPLICA_WAIT;
     const results = await wait.exec('usage', this.options.client, this.stream, (pipeline) => {
       for (const event of events) pipeline.xadd(this.stream, '*', 'event', encodeUsageEvent(event));
