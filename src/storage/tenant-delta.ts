@@ -14,7 +14,7 @@ import { batches, type Leaf } from './tenant-copy.js';
  * when it is frozen). Rows of transactions still running at the snapshot are newer too, so
  * a round copies some rows again, which is harmless.
  * A deleted row leaves no trace: a leaf whose row count differs after its changes are
- * applied is copied again whole.
+ * applied has its keys compared (dropDeleted), or without a key is copied again whole.
  */
 
 type Db = Kysely<unknown> | Transaction<unknown>;
@@ -128,4 +128,54 @@ export async function rowCounts(db: Db, leaves: Leaf[]): Promise<Map<string, num
     counts.set(leaf.name, Number(rows[0]?.n ?? 0));
   }
   return counts;
+}
+
+/**
+ * Deletes from the copy the rows of a keyed leaf that the source no longer has. A deleted row
+ * leaves no transaction id to find it by, so both sides' keys are compared; only keys travel,
+ * far less than copying the leaf whole when its rows are large (stored responses, which a
+ * tenant deletes as they expire). Returns the rows deleted, or null when the comparison does
+ * not hold together (a key of the source missing from the copy) or the copy refuses the
+ * deletion (a key still pointing at the row): the caller copies the leaf whole then.
+ */
+export async function dropDeleted(
+  source: Transaction<unknown>,
+  target: Transaction<unknown>,
+  leaf: string,
+  key: string[],
+): Promise<number | null> {
+  const table = sql.id('public', leaf);
+  const keyText = sql`row(${sql.join(key.map((column) => sql.ref(`t.${column}`)))})::text`;
+  const keysOf = async (db: Transaction<unknown>) => {
+    await renderAlike(db);
+    const { rows } = await sql<{
+      k: string;
+    }>`select ${keyText} as k from only ${table} as t`.execute(db);
+    return rows.map((row) => row.k);
+  };
+  const kept = new Set(await keysOf(source));
+  const copied = await keysOf(target);
+  const gone = copied.filter((k) => !kept.has(k));
+  if (copied.length - gone.length !== kept.size) return null;
+  if (gone.length === 0) return 0;
+  await sql`savepoint drop_deleted`.execute(target);
+  try {
+    await sql`delete from only ${table} as t where ${keyText} = any(${gone}::text[])`.execute(
+      target,
+    );
+    await sql`release savepoint drop_deleted`.execute(target);
+    return gone.length;
+  } catch {
+    await sql`rollback to savepoint drop_deleted`.execute(target);
+    return null;
+  }
+}
+
+/** The settings a key's text depends on, the same on both servers for this transaction. */
+async function renderAlike(db: Transaction<unknown>): Promise<void> {
+  await sql`set local time zone 'UTC'`.execute(db);
+  await sql`set local datestyle = 'ISO, MDY'`.execute(db);
+  await sql`set local intervalstyle = 'postgres'`.execute(db);
+  await sql`set local extra_float_digits = 3`.execute(db);
+  await sql`set local bytea_output = 'hex'`.execute(db);
 }

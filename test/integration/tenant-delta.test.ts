@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresServer } from '../../src/storage/database-server.js';
 import { type CopyPlan, copyPlan, copyRows } from '../../src/storage/tenant-copy.js';
 import {
   copyChanges,
+  dropDeleted,
   primaryKeys,
   rowCounts,
   snapshotXmin,
@@ -47,11 +48,20 @@ async function bulk(): Promise<{ xmin: string; plan: CopyPlan }> {
 
 /** Both databases as a test starts: the source with 50 items and a tag, the copy empty. */
 async function reset(): Promise<void> {
-  for (const db of [source, target]) await sql`truncate items, tags`.execute(db);
+  for (const db of [source, target]) await sql`truncate items, tags, owners, pets`.execute(db);
   await sql`insert into items select 'i' || g, g, '{"a": 1}' from generate_series(1, 50) g`.execute(
     source,
   );
   await sql`insert into tags values ('i1', 'red')`.execute(source);
+}
+
+/** One transaction on each side, as the pause holds them. */
+function bothSides<T>(
+  run: (now: Transaction<unknown>, into: Transaction<unknown>) => Promise<T>,
+): Promise<T> {
+  return source
+    .transaction()
+    .execute((now) => target.transaction().execute((into) => run(now, into)));
 }
 
 async function changesSince(xmin: string, plan: CopyPlan) {
@@ -69,6 +79,11 @@ beforeAll(async () => {
   for (const db of [source, target]) {
     await sql`create table items (id text primary key, v int not null, note jsonb)`.execute(db);
     await sql`create table tags (item text, tag text)`.execute(db);
+    await sql`create table owners (id text primary key)`.execute(db);
+    // No cascade: the copy refuses to drop an owner while a pet still points at it.
+    await sql`create table pets (id text primary key, owner text references owners (id))`.execute(
+      db,
+    );
   }
 });
 
@@ -126,5 +141,43 @@ describe('copying what changed since a snapshot', () => {
     // The copy has i4 and i5 still, and i5b: two more rows than the source.
     expect((to.get('items') ?? 0) - (from.get('items') ?? 0)).toBe(2);
     expect((await items(target)).map((row) => row.id)).toContain('i5b');
+  });
+  it('drops from the copy, by key, the rows the source deleted', async () => {
+    await reset();
+    await sql`insert into owners values ('o1'), ('o2')`.execute(source);
+    await sql`insert into pets values ('p1', 'o1'), ('p2', 'o2')`.execute(source);
+    const { plan } = await bulk();
+    await sql`delete from items where id in ('i4', 'i7')`.execute(source);
+    await sql`delete from pets where id = 'p2'`.execute(source);
+    await sql`delete from owners where id = 'o2'`.execute(source);
+    const dropped = await bothSides(async (now, into) => {
+      const keys = await primaryKeys(now);
+      const drop = (leaf: string) => dropDeleted(now, into, leaf, keys.get(leaf) ?? []);
+      // The owner first: its pet still points at it on the copy, which refuses; the owner is
+      // left for a whole copy, and the transaction goes on.
+      const owner = await drop('owners');
+      return {
+        owner,
+        pets: await drop('pets'),
+        items: await drop('items'),
+        again: await drop('owners'),
+      };
+    });
+    expect(dropped).toEqual({ owner: null, pets: 1, items: 2, again: 1 });
+    expect(await items(target)).toEqual(await items(source));
+    expect(await rowCounts(target, plan.leaves)).toEqual(await rowCounts(source, plan.leaves));
+    // Nothing left to drop: nothing happens.
+    expect(await bothSides((now, into) => dropDeleted(now, into, 'items', ['id']))).toBe(0);
+  });
+
+  it('gives a leaf up to a whole copy when the copy lacks a key of the source', async () => {
+    await reset();
+    await bulk();
+    // A row the copy never got (no round copied it), beside a deletion.
+    await sql`insert into items values ('new', 1, null)`.execute(source);
+    await sql`delete from items where id = 'i9'`.execute(source);
+    expect(await bothSides((now, into) => dropDeleted(now, into, 'items', ['id']))).toBeNull();
+    // Nothing was deleted from the copy on a comparison that did not hold together.
+    expect((await items(target)).map((row) => row.id)).toContain('i9');
   });
 });

@@ -10,7 +10,7 @@ import {
   truncate,
   withReferencing,
 } from '../../storage/tenant-copy.js';
-import { copyChanges, primaryKeys, rowCounts } from '../../storage/tenant-delta.js';
+import { copyChanges, dropDeleted, primaryKeys, rowCounts } from '../../storage/tenant-delta.js';
 import type { Move } from './tenant-move-types.js';
 
 /** Phase 2 of a move (see tenant-move.ts): the pause, the delta, the seal and the switch. */
@@ -80,12 +80,23 @@ async function underLock(
     const source = await rowCounts(locked, plan.leaves);
     const copied = await rowCounts(into, plan.leaves);
     const differing = plan.leaves.filter((leaf) => copied.get(leaf.name) !== source.get(leaf.name));
-    const redo = withReferencing(plan, [...changes.unkeyed, ...differing.map((leaf) => leaf.name)]);
+    // Rows deleted since the last round: found by key where there is one, else (or when the
+    // keys do not agree) the leaf is copied again whole.
+    let rows = changes.rows;
+    const whole = [...changes.unkeyed];
+    for (const leaf of differing) {
+      const key = keys.get(leaf.name);
+      const dropped = key === undefined ? null : await dropDeleted(locked, into, leaf.name, key);
+      if (dropped === null) whole.push(leaf.name);
+      else rows += dropped;
+    }
+    const redo = withReferencing(plan, whole);
     await truncate(into, redo);
-    const rows = changes.rows + (await copyRows(locked, into, redo));
+    rows += await copyRows(locked, into, redo);
     await copySequences(locked, into);
-    const after = await rowCounts(into, redo);
-    const still = redo.filter((leaf) => after.get(leaf.name) !== source.get(leaf.name));
+    const checked = [...new Set([...differing, ...redo])];
+    const after = await rowCounts(into, checked);
+    const still = checked.filter((leaf) => after.get(leaf.name) !== source.get(leaf.name));
     if (still.length > 0) {
       throw new Error(
         `the copy differs from the source in ${still.map((leaf) => leaf.name).join(', ')}`,
