@@ -11,6 +11,7 @@ import {
   rowCounts,
   snapshotXmin,
 } from '../../src/storage/tenant-delta.js';
+import { eventually } from '../helpers/gateway.js';
 import { TEST_DATABASE_URL } from '../helpers/services.js';
 
 /**
@@ -53,6 +54,26 @@ async function reset(): Promise<void> {
     source,
   );
   await sql`insert into tags values ('i1', 'red')`.execute(source);
+  await settled();
+}
+
+/**
+ * Until every transaction that began before now has ended, anywhere on the server. A
+ * snapshot's xmin is the oldest transaction still running, and other test files share this
+ * server: one of theirs running across reset's writes would make those rows count as changed
+ * since the next snapshot. A move copies such rows again, harmlessly; the exact checks here
+ * would fail on them.
+ */
+async function settled(): Promise<void> {
+  const { rows } = await sql<{ xid: string }>`select pg_current_xact_id()::text as xid`.execute(
+    source,
+  );
+  const now = rows[0]?.xid ?? '0';
+  await eventually(async () => {
+    const { rows: oldest } = await sql<{ later: boolean }>`
+      select pg_snapshot_xmin(pg_current_snapshot()) > ${now}::xid8 as later`.execute(source);
+    expect(oldest[0]?.later).toBe(true);
+  }, 45_000);
 }
 
 /** One transaction on each side, as the pause holds them. */
@@ -95,7 +116,8 @@ afterAll(async () => {
   await server.close();
 });
 
-describe('copying what changed since a snapshot', () => {
+// A test may wait for other files' transactions to end (see settled).
+describe('copying what changed since a snapshot', { timeout: 60_000 }, () => {
   it('copies inserts and updates, even of a writer that began before the snapshot', async () => {
     await reset();
     // A writer that began before the snapshot and commits after it: its row is not in the

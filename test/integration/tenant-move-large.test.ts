@@ -93,9 +93,12 @@ describe('moving a tenant with a large usage table', () => {
         await new Promise((resolve) => setTimeout(resolve, 10));
       }
     })();
-    const moved = await gateway.services.tenants.move(slug, 'eu-1').finally(() => {
-      writing = false;
-    });
+    const progress: string[] = [];
+    const moved = await gateway.services.tenants
+      .move(slug, 'eu-1', undefined, { onProgress: (line) => progress.push(line) })
+      .finally(() => {
+        writing = false;
+      });
     await writer;
     await deleter;
     expect(deleted).toBeGreaterThan(0);
@@ -104,6 +107,13 @@ describe('moving a tenant with a large usage table', () => {
     // The pause copied what the last round of catching up had not: a few moments of writes
     // and deletions, far from the hundred thousand rows of the table it used to copy again.
     expect(moved.deltaRows).toBeLessThan(ROWS / 20);
+    // Nor did catching up copy the table again for its deletions, while the tenant served.
+    const caughtUp = progress.flatMap((line) => {
+      const match = /copied (\d+) changed rows again/.exec(line);
+      return match ? [Number(match[1])] : [];
+    });
+    expect(caughtUp).toHaveLength(1);
+    expect(caughtUp[0]).toBeLessThan(ROWS / 20);
     console.log(
       `moved ${moved.rows} rows; ${moved.deltaRows} copied in a pause of ${moved.pauseMs} ms`,
     );

@@ -7,15 +7,15 @@ import {
   truncate,
   withReferencing,
 } from '../../storage/tenant-copy.js';
-import { copyChanges, primaryKeys, snapshotXmin } from '../../storage/tenant-delta.js';
+import { copyChanges, dropDeleted, primaryKeys, snapshotXmin } from '../../storage/tenant-delta.js';
 import type { Move } from './tenant-move-types.js';
 
 /**
  * Between the bulk copy and the pause (see tenant-move.ts): rounds that copy what changed
  * since the round before, while the tenant serves, until a round finds little; then one
- * round that also compares every table's fingerprint with the source's in the same snapshot
- * and copies whole the tables that differ (rows deleted meanwhile). What the pause is left
- * with is what changed after that last snapshot.
+ * round that also compares every table's fingerprint with the source's in the same snapshot,
+ * drops by key the rows deleted meanwhile, and copies whole the tables that still differ. What
+ * the pause is left with is what changed after that last snapshot.
  */
 
 /** Rounds at most before the verifying one: a tenant writing faster than a round copies still moves. */
@@ -46,7 +46,8 @@ export async function catchUp(
 
 /**
  * One round in one snapshot of the source: the rows changed since `xmin`; with `verify`, then
- * every table's fingerprint on both sides, and the tables that differ copied again whole.
+ * every table's fingerprint on both sides, rows deleted dropped by key, and the tables that
+ * still differ copied again whole.
  */
 async function changesSince(
   oldDb: Kysely<unknown>,
@@ -69,10 +70,30 @@ async function changesSince(
       if (!verify) return { xmin: next, rows };
       const source = await checksums(snapshot, plan.leaves);
       const copied = await newDb.transaction().execute((into) => checksums(into, plan.leaves));
-      const differing = plan.leaves
-        .filter((leaf) => copied.get(leaf.name) !== source.get(leaf.name))
-        .map((leaf) => leaf.name);
-      const redo = withReferencing(plan, differing);
+      const differing = plan.leaves.filter(
+        (leaf) => copied.get(leaf.name) !== source.get(leaf.name),
+      );
+      // Rows deleted meanwhile, dropped by key where the keys agree (see dropDeleted); what
+      // still differs after that is copied again whole.
+      const whole = await newDb.transaction().execute(async (into) => {
+        const left: string[] = [];
+        for (const leaf of differing) {
+          const key = keys.get(leaf.name);
+          const dropped =
+            key === undefined ? null : await dropDeleted(snapshot, into, leaf.name, key);
+          if (dropped === null) left.push(leaf.name);
+          else rows += dropped;
+        }
+        const after = await checksums(into, differing);
+        return [
+          ...left,
+          ...differing
+            .filter((leaf) => !left.includes(leaf.name))
+            .filter((leaf) => after.get(leaf.name) !== source.get(leaf.name))
+            .map((leaf) => leaf.name),
+        ];
+      });
+      const redo = withReferencing(plan, whole);
       rows += await newDb.transaction().execute(async (into) => {
         await truncate(into, redo);
         return copyRows(snapshot, into, redo);

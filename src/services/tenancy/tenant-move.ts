@@ -38,11 +38,13 @@ const serverName = (server: string | null) => server ?? DEFAULT_DATABASE_SERVER;
  * 1. The rows are copied from one snapshot while the tenant keeps serving; then rounds copy
  *    the rows changed since the round before (found by transaction id), until a round finds
  *    few, and a last one checks every table's fingerprint (row count and a sum of row
- *    hashes) against the source in its snapshot (tenant-move-catchup.ts).
+ *    hashes) against the source in its snapshot, dropping by key the rows deleted meanwhile
+ *    (tenant-move-catchup.ts).
  * 2. The pause: the fence goes up on every instance (writers hold back), then one transaction
  *    on the old database locks every table against writes, waiting for writes in flight.
  *    The rows changed since the last round are copied; a table whose row count then differs
- *    (rows deleted) is copied again whole.
+ *    (rows deleted) has the rows the source lost dropped by key, or without a key is copied
+ *    again whole.
  * 3. The old database is sealed (no new connections, the open ones ended, so nothing written
  *    late can land there), the registry row switches server in one audited change, and every
  *    instance drops what it cached of the tenant (the invalidation bus). The lock and the
