@@ -131,12 +131,19 @@ export async function rowCounts(db: Db, leaves: Leaf[]): Promise<Map<string, num
 }
 
 /**
+ * Keys compared at most per leaf: both sides' are held in memory (some tens of bytes each);
+ * a larger leaf is copied whole instead, as before keys were compared.
+ */
+const MAX_KEYS = 1_000_000;
+
+/**
  * Deletes from the copy the rows of a keyed leaf that the source no longer has. A deleted row
  * leaves no transaction id to find it by, so both sides' keys are compared; only keys travel,
  * far less than copying the leaf whole when its rows are large (stored responses, which a
  * tenant deletes as they expire). Returns the rows deleted, or null when the comparison does
- * not hold together (a key of the source missing from the copy) or the copy refuses the
- * deletion (a key still pointing at the row): the caller copies the leaf whole then.
+ * not hold together (a key of the source missing from the copy), the leaf has more than
+ * MAX_KEYS rows, or the copy refuses the deletion (a key still pointing at the row): the
+ * caller copies the leaf whole then.
  */
 export async function dropDeleted(
   source: Transaction<unknown>,
@@ -148,13 +155,13 @@ export async function dropDeleted(
   const keyText = sql`row(${sql.join(key.map((column) => sql.ref(`t.${column}`)))})::text`;
   const keysOf = async (db: Transaction<unknown>) => {
     await renderAlike(db);
-    const { rows } = await sql<{
-      k: string;
-    }>`select ${keyText} as k from only ${table} as t`.execute(db);
+    const { rows } = await sql<{ k: string }>`
+      select ${keyText} as k from only ${table} as t limit ${MAX_KEYS + 1}`.execute(db);
     return rows.map((row) => row.k);
   };
-  const kept = new Set(await keysOf(source));
   const copied = await keysOf(target);
+  if (copied.length > MAX_KEYS) return null;
+  const kept = new Set(await keysOf(source));
   const gone = copied.filter((k) => !kept.has(k));
   if (copied.length - gone.length !== kept.size) return null;
   if (gone.length === 0) return 0;
