@@ -178,6 +178,27 @@ export async function dropDeleted(
   }
 }
 
+/**
+ * dropDeleted over `leaves`: the rows it deleted, and the leaves it could not reconcile by
+ * key (none, too large, keys that disagree, a refusal), for the caller to copy whole.
+ */
+export async function dropAllDeleted(
+  source: Transaction<unknown>,
+  target: Transaction<unknown>,
+  leaves: Leaf[],
+  keys: Map<string, string[]>,
+): Promise<{ rows: number; whole: string[] }> {
+  let rows = 0;
+  const whole: string[] = [];
+  for (const leaf of leaves) {
+    const key = keys.get(leaf.name);
+    const dropped = key === undefined ? null : await dropDeleted(source, target, leaf.name, key);
+    if (dropped === null) whole.push(leaf.name);
+    else rows += dropped;
+  }
+  return { rows, whole };
+}
+
 /** The settings a key's text depends on, the same on both servers for this transaction. */
 async function renderAlike(db: Transaction<unknown>): Promise<void> {
   await sql`set local time zone 'UTC'`.execute(db);

@@ -7,7 +7,12 @@ import {
   truncate,
   withReferencing,
 } from '../../storage/tenant-copy.js';
-import { copyChanges, dropDeleted, primaryKeys, snapshotXmin } from '../../storage/tenant-delta.js';
+import {
+  copyChanges,
+  dropAllDeleted,
+  primaryKeys,
+  snapshotXmin,
+} from '../../storage/tenant-delta.js';
 import type { Move } from './tenant-move-types.js';
 
 /**
@@ -76,22 +81,11 @@ async function changesSince(
       // Rows deleted meanwhile, dropped by key where the keys agree (see dropDeleted); what
       // still differs after that is copied again whole.
       const whole = await newDb.transaction().execute(async (into) => {
-        const left: string[] = [];
-        for (const leaf of differing) {
-          const key = keys.get(leaf.name);
-          const dropped =
-            key === undefined ? null : await dropDeleted(snapshot, into, leaf.name, key);
-          if (dropped === null) left.push(leaf.name);
-          else rows += dropped;
-        }
+        const dropped = await dropAllDeleted(snapshot, into, differing, keys);
+        rows += dropped.rows;
         const after = await checksums(into, differing);
-        return [
-          ...left,
-          ...differing
-            .filter((leaf) => !left.includes(leaf.name))
-            .filter((leaf) => after.get(leaf.name) !== source.get(leaf.name))
-            .map((leaf) => leaf.name),
-        ];
+        const still = differing.filter((leaf) => after.get(leaf.name) !== source.get(leaf.name));
+        return [...new Set([...dropped.whole, ...still.map((leaf) => leaf.name)])];
       });
       const redo = withReferencing(plan, whole);
       rows += await newDb.transaction().execute(async (into) => {

@@ -10,7 +10,7 @@ import {
   truncate,
   withReferencing,
 } from '../../storage/tenant-copy.js';
-import { copyChanges, dropDeleted, primaryKeys, rowCounts } from '../../storage/tenant-delta.js';
+import { copyChanges, dropAllDeleted, primaryKeys, rowCounts } from '../../storage/tenant-delta.js';
 import type { Move } from './tenant-move-types.js';
 
 /** Phase 2 of a move (see tenant-move.ts): the pause, the delta, the seal and the switch. */
@@ -82,17 +82,10 @@ async function underLock(
     const differing = plan.leaves.filter((leaf) => copied.get(leaf.name) !== source.get(leaf.name));
     // Rows deleted since the last round: found by key where there is one, else (or when the
     // keys do not agree) the leaf is copied again whole.
-    let rows = changes.rows;
-    const whole = [...changes.unkeyed];
-    for (const leaf of differing) {
-      const key = keys.get(leaf.name);
-      const dropped = key === undefined ? null : await dropDeleted(locked, into, leaf.name, key);
-      if (dropped === null) whole.push(leaf.name);
-      else rows += dropped;
-    }
-    const redo = withReferencing(plan, whole);
+    const dropped = await dropAllDeleted(locked, into, differing, keys);
+    const redo = withReferencing(plan, [...changes.unkeyed, ...dropped.whole]);
     await truncate(into, redo);
-    rows += await copyRows(locked, into, redo);
+    const rows = changes.rows + dropped.rows + (await copyRows(locked, into, redo));
     await copySequences(locked, into);
     const checked = [...new Set([...differing, ...redo])];
     const after = await rowCounts(into, checked);
