@@ -56,21 +56,16 @@ export async function startPgStandby(): Promise<PgStandbyPair> {
     server.own(hbaFile);
     const start = async (data: string, port: number, ready?: RegExp) => {
       const settings = {
-        listen_addresses: '127.0.0.1',
-        port: String(port),
-        unix_socket_directories: dir,
         hba_file: hbaFile,
         wal_level: 'replica',
         max_wal_senders: '5',
         hot_standby: 'on',
-        fsync: 'off',
         max_connections: '100',
       };
-      children.push(await server.start(data, settings, ready));
+      children.push(await server.start(data, port, settings, ready));
     };
     const [primaryPort, standbyPort] = [await freePort(), await freePort()];
-    const primaryData = join(dir, 'primary');
-    run('initdb', ['-D', primaryData, '-U', 'postgres', '--auth=trust', '--no-sync']);
+    const primaryData = server.initdb('primary');
     await start(primaryData, primaryPort);
     const standbyData = join(dir, 'standby');
     // -R writes standby.signal and primary_conninfo; -X stream copies the WAL it needs.

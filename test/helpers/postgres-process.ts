@@ -58,8 +58,18 @@ export interface PostgresDir {
   own(path: string): void;
   /** Runs one of PostgreSQL's programs (initdb, pg_basebackup) to its end. */
   run(program: string, args: string[]): void;
-  /** Starts `postgres` on `data` with these settings, once its output shows `ready`. */
-  start(data: string, settings: Record<string, string>, ready?: RegExp): Promise<ChildProcess>;
+  /** A new cluster in `<dir>/<name>` (user `postgres`, trust authentication); its path. */
+  initdb(name: string): string;
+  /**
+   * Starts `postgres` on `data`, listening on 127.0.0.1:`port` and a socket in the directory
+   * (fsync off: a test's server), with `settings` on top, once its output shows `ready`.
+   */
+  start(
+    data: string,
+    port: number,
+    settings: Record<string, string>,
+    ready?: RegExp,
+  ): Promise<ChildProcess>;
   remove(): void;
 }
 
@@ -103,11 +113,23 @@ export function postgresDir(prefix: string): PostgresDir {
         env: { PATH: process.env.PATH ?? '' },
       });
     },
-    start(data, settings, ready = READY) {
+    initdb(name) {
+      const data = join(dir, name);
+      this.run('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '--no-sync']);
+      return data;
+    },
+    start(data, port, settings, ready = READY) {
+      const all = {
+        listen_addresses: '127.0.0.1',
+        port: String(port),
+        unix_socket_directories: dir,
+        fsync: 'off',
+        ...settings,
+      };
       const call = asPostgres('postgres', [
         '-D',
         data,
-        ...Object.entries(settings).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
+        ...Object.entries(all).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
       ]);
       return startUntil(call.command, call.args, ready, () => {});
     },

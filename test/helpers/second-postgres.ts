@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { freePort } from './ports.js';
 import { postgresDir } from './postgres-process.js';
 import { stopChild } from './processes.js';
@@ -19,15 +18,7 @@ export async function startSecondPostgres(): Promise<SecondPostgres> {
   const port = await freePort();
   const pg = postgresDir('llm-backend-pg-second-');
   try {
-    const data = join(pg.dir, 'data');
-    pg.run('initdb', ['-D', data, '-U', 'postgres', '--auth=trust']);
-    const child = await pg.start(data, {
-      listen_addresses: '127.0.0.1',
-      port: String(port),
-      unix_socket_directories: pg.dir,
-      fsync: 'off',
-      max_connections: '200',
-    });
+    const child = await pg.start(pg.initdb('data'), port, { max_connections: '200' });
     return {
       port,
       url: `postgres://postgres@127.0.0.1:${port}/postgres`,

@@ -53,17 +53,11 @@ export async function startTlsPostgres(cert: TestCertificate): Promise<TlsServer
       'hostssl all all 127.0.0.1/32 trust\nhostnossl all all 0.0.0.0/0 reject\nlocal all all trust\n',
     );
     for (const path of [certFile, keyFile, hbaFile]) pg.own(path);
-    const data = join(pg.dir, 'data');
-    pg.run('initdb', ['-D', data, '-U', 'postgres', '--auth=trust']);
-    const child = await pg.start(data, {
-      listen_addresses: '127.0.0.1',
-      port: String(port),
-      unix_socket_directories: pg.dir,
+    const child = await pg.start(pg.initdb('data'), port, {
       ssl: 'on',
       ssl_cert_file: certFile,
       ssl_key_file: keyFile,
       hba_file: hbaFile,
-      fsync: 'off',
       max_connections: '100',
     });
     return {
