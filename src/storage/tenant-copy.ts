@@ -120,11 +120,23 @@ export function withReferencing(plan: CopyPlan, changed: Iterable<string>): Leaf
 }
 
 /**
- * Each leaf's fingerprint. The session's time zone is fixed to UTC so timestamps render the
- * same on both servers; call inside a transaction for one snapshot of every leaf.
+ * The settings a row's text depends on (time zone, date, interval, float and bytea output),
+ * the same on both servers for this transaction: rows are copied, hashed and their keys
+ * compared as text.
+ */
+export async function renderAlike(trx: Transaction<unknown>): Promise<void> {
+  // set_config(..., true) is SET LOCAL: one round trip for all of them.
+  await sql`select set_config('TimeZone', 'UTC', true), set_config('DateStyle', 'ISO, MDY', true),
+    set_config('IntervalStyle', 'postgres', true), set_config('extra_float_digits', '1', true),
+    set_config('bytea_output', 'hex', true)`.execute(trx);
+}
+
+/**
+ * Each leaf's fingerprint, its rows rendered alike on both servers (renderAlike); call inside
+ * a transaction for one snapshot of every leaf.
  */
 export async function checksums(trx: Transaction<unknown>, leaves: Leaf[]): Promise<Checksums> {
-  await sql`set local time zone 'UTC'`.execute(trx);
+  await renderAlike(trx);
   const sums: Checksums = new Map();
   for (const leaf of leaves) {
     const { rows } = await sql<{ sum: string }>`
@@ -167,7 +179,7 @@ export async function copyRows(
   target: Db,
   leaves: Leaf[],
 ): Promise<number> {
-  await sql`set local time zone 'UTC'`.execute(source);
+  await renderAlike(source);
   let copied = 0;
   for (const leaf of leaves) {
     await sql`declare ${sql.id(CURSOR)} no scroll cursor for

@@ -1,5 +1,5 @@
 import { type Kysely, sql, type Transaction } from 'kysely';
-import { batches, type Leaf } from './tenant-copy.js';
+import { batches, type Leaf, renderAlike } from './tenant-copy.js';
 
 /**
  * What changed in a tenant database since a snapshot, found by the rows' transaction ids
@@ -69,7 +69,7 @@ export async function copyChanges(
   keys: Map<string, string[]>,
   xmin: string,
 ): Promise<Changes> {
-  await sql`set local time zone 'UTC'`.execute(source);
+  await renderAlike(source);
   const changes: Changes = { rows: 0, unkeyed: [] };
   for (const leaf of leaves) {
     const table = sql.id('public', leaf.name);
@@ -197,13 +197,4 @@ export async function dropAllDeleted(
     else rows += dropped;
   }
   return { rows, whole };
-}
-
-/** The settings a key's text depends on, the same on both servers for this transaction. */
-async function renderAlike(db: Transaction<unknown>): Promise<void> {
-  await sql`set local time zone 'UTC'`.execute(db);
-  await sql`set local datestyle = 'ISO, MDY'`.execute(db);
-  await sql`set local intervalstyle = 'postgres'`.execute(db);
-  await sql`set local extra_float_digits = 3`.execute(db);
-  await sql`set local bytea_output = 'hex'`.execute(db);
 }
