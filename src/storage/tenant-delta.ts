@@ -1,5 +1,12 @@
 import { type Kysely, sql, type Transaction } from 'kysely';
-import { batches, type Leaf, renderAlike } from './tenant-copy.js';
+import {
+  addPartitions,
+  batches,
+  type CopyPlan,
+  copyPlan,
+  type Leaf,
+  renderAlike,
+} from './tenant-copy.js';
 
 /**
  * What changed in a tenant database since a snapshot, found by the rows' transaction ids
@@ -20,12 +27,33 @@ import { batches, type Leaf, renderAlike } from './tenant-copy.js';
 type Db = Kysely<unknown> | Transaction<unknown>;
 
 /** Where a later round starts: the oldest transaction id the snapshot did not see as ended. */
-export async function snapshotXmin(trx: Transaction<unknown>): Promise<string> {
+async function snapshotXmin(trx: Transaction<unknown>): Promise<string> {
   const { rows } = await sql<{ xmin: string }>`
     select (pg_snapshot_xmin(pg_current_snapshot())::text::numeric % 4294967296)::text as xmin`.execute(
     trx,
   );
   return rows[0]?.xmin ?? '0';
+}
+
+/**
+ * Runs `copy` in one snapshot of the source (repeatable read), with that snapshot's xmin and
+ * tables, once the target has every partition the source has: the bulk copy and each round
+ * of catching up.
+ */
+export async function inSnapshot<T>(
+  source: Kysely<unknown>,
+  target: Kysely<unknown>,
+  copy: (snapshot: Transaction<unknown>, plan: CopyPlan, xmin: string) => Promise<T>,
+): Promise<T> {
+  return source
+    .transaction()
+    .setIsolationLevel('repeatable read')
+    .execute(async (snapshot) => {
+      const xmin = await snapshotXmin(snapshot);
+      const plan = await copyPlan(snapshot);
+      await addPartitions(target, plan.leaves);
+      return copy(snapshot, plan, xmin);
+    });
 }
 
 /** Each leaf's primary key columns; a leaf without one is missing from the map. */

@@ -3,13 +3,13 @@ import { type Kysely, sql, type Transaction } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresServer } from '../../src/storage/database-server.js';
-import { type CopyPlan, copyPlan, copyRows } from '../../src/storage/tenant-copy.js';
+import { type CopyPlan, copyRows } from '../../src/storage/tenant-copy.js';
 import {
   copyChanges,
   dropDeleted,
+  inSnapshot,
   primaryKeys,
   rowCounts,
-  snapshotXmin,
 } from '../../src/storage/tenant-delta.js';
 import { eventually } from '../helpers/gateway.js';
 import { TEST_DATABASE_URL } from '../helpers/services.js';
@@ -36,15 +36,10 @@ const items = async (db: Kysely<unknown>) =>
 
 /** The bulk copy of a move: every row in one snapshot, and that snapshot's xmin. */
 async function bulk(): Promise<{ xmin: string; plan: CopyPlan }> {
-  return source
-    .transaction()
-    .setIsolationLevel('repeatable read')
-    .execute(async (snapshot) => {
-      const xmin = await snapshotXmin(snapshot);
-      const plan = await copyPlan(snapshot);
-      await target.transaction().execute((into) => copyRows(snapshot, into, plan.leaves));
-      return { xmin, plan };
-    });
+  return inSnapshot(source, target, async (snapshot, plan, xmin) => {
+    await target.transaction().execute((into) => copyRows(snapshot, into, plan.leaves));
+    return { xmin, plan };
+  });
 }
 
 /** Both databases as a test starts: the source with 50 items and a tag, the copy empty. */

@@ -1,17 +1,10 @@
 import type { Kysely } from 'kysely';
-import {
-  addPartitions,
-  checksums,
-  copyPlan,
-  copyRows,
-  truncate,
-  withReferencing,
-} from '../../storage/tenant-copy.js';
+import { checksums, copyRows, truncate, withReferencing } from '../../storage/tenant-copy.js';
 import {
   copyChanges,
   dropAllDeleted,
+  inSnapshot,
   primaryKeys,
-  snapshotXmin,
 } from '../../storage/tenant-delta.js';
 import type { Move } from './tenant-move-types.js';
 
@@ -60,45 +53,37 @@ async function changesSince(
   xmin: string,
   verify: boolean,
 ): Promise<{ xmin: string; rows: number }> {
-  return oldDb
-    .transaction()
-    .setIsolationLevel('repeatable read')
-    .execute(async (snapshot) => {
-      const next = await snapshotXmin(snapshot);
-      const plan = await copyPlan(snapshot);
-      await addPartitions(newDb, plan.leaves);
-      const keys = await primaryKeys(snapshot);
-      const changes = await newDb
-        .transaction()
-        .execute((into) => copyChanges(snapshot, into, plan.leaves, keys, xmin));
-      let rows = changes.rows;
-      if (!verify) return { xmin: next, rows };
-      const source = await checksums(snapshot, plan.leaves);
-      const copied = await newDb.transaction().execute((into) => checksums(into, plan.leaves));
-      const differing = plan.leaves.filter(
-        (leaf) => copied.get(leaf.name) !== source.get(leaf.name),
-      );
-      // Rows deleted meanwhile, dropped by key where the keys agree (see dropDeleted); what
-      // still differs after that is copied again whole.
-      const whole = await newDb.transaction().execute(async (into) => {
-        const dropped = await dropAllDeleted(snapshot, into, differing, keys);
-        rows += dropped.rows;
-        const after = await checksums(into, differing);
-        const still = differing.filter((leaf) => after.get(leaf.name) !== source.get(leaf.name));
-        return [...new Set([...dropped.whole, ...still.map((leaf) => leaf.name)])];
-      });
-      const redo = withReferencing(plan, whole);
-      rows += await newDb.transaction().execute(async (into) => {
-        await truncate(into, redo);
-        return copyRows(snapshot, into, redo);
-      });
-      const again = await newDb.transaction().execute((into) => checksums(into, redo));
-      const still = redo.filter((leaf) => again.get(leaf.name) !== source.get(leaf.name));
-      if (still.length > 0) {
-        throw new Error(
-          `the copy differs from the source in ${still.map((leaf) => leaf.name).join(', ')}`,
-        );
-      }
-      return { xmin: next, rows };
+  return inSnapshot(oldDb, newDb, async (snapshot, plan, next) => {
+    const keys = await primaryKeys(snapshot);
+    const changes = await newDb
+      .transaction()
+      .execute((into) => copyChanges(snapshot, into, plan.leaves, keys, xmin));
+    let rows = changes.rows;
+    if (!verify) return { xmin: next, rows };
+    const source = await checksums(snapshot, plan.leaves);
+    const copied = await newDb.transaction().execute((into) => checksums(into, plan.leaves));
+    const differing = plan.leaves.filter((leaf) => copied.get(leaf.name) !== source.get(leaf.name));
+    // Rows deleted meanwhile, dropped by key where the keys agree (see dropDeleted); what
+    // still differs after that is copied again whole.
+    const whole = await newDb.transaction().execute(async (into) => {
+      const dropped = await dropAllDeleted(snapshot, into, differing, keys);
+      rows += dropped.rows;
+      const after = await checksums(into, differing);
+      const still = differing.filter((leaf) => after.get(leaf.name) !== source.get(leaf.name));
+      return [...new Set([...dropped.whole, ...still.map((leaf) => leaf.name)])];
     });
+    const redo = withReferencing(plan, whole);
+    rows += await newDb.transaction().execute(async (into) => {
+      await truncate(into, redo);
+      return copyRows(snapshot, into, redo);
+    });
+    const again = await newDb.transaction().execute((into) => checksums(into, redo));
+    const still = redo.filter((leaf) => again.get(leaf.name) !== source.get(leaf.name));
+    if (still.length > 0) {
+      throw new Error(
+        `the copy differs from the source in ${still.map((leaf) => leaf.name).join(', ')}`,
+      );
+    }
+    return { xmin: next, rows };
+  });
 }

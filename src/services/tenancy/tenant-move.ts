@@ -5,8 +5,8 @@ import type { Tenant } from '../../domain/tenant.js';
 import { GatewayError } from '../../errors/gateway-error.js';
 import type { ControlSchema } from '../../storage/control-schema.js';
 import { migrateToLatest } from '../../storage/migrations/index.js';
-import { addPartitions, appliedMigrations, copyPlan, copyRows } from '../../storage/tenant-copy.js';
-import { snapshotXmin } from '../../storage/tenant-delta.js';
+import { appliedMigrations, copyRows } from '../../storage/tenant-copy.js';
+import { inSnapshot } from '../../storage/tenant-delta.js';
 import { catchUp } from './tenant-move-catchup.js';
 import { pausedSwitch } from './tenant-move-pause.js';
 import type { Move, MoveDeps, MoveOptions } from './tenant-move-types.js';
@@ -169,16 +169,8 @@ async function bulkCopy(
   oldDb: Kysely<unknown>,
   newDb: Kysely<unknown>,
 ): Promise<{ rows: number; tables: number; xmin: string }> {
-  return oldDb
-    .transaction()
-    .setIsolationLevel('repeatable read')
-    .execute(async (snapshot) => {
-      const xmin = await snapshotXmin(snapshot);
-      const plan = await copyPlan(snapshot);
-      await addPartitions(newDb, plan.leaves);
-      const rows = await newDb
-        .transaction()
-        .execute((into) => copyRows(snapshot, into, plan.leaves));
-      return { rows, tables: plan.leaves.length, xmin };
-    });
+  return inSnapshot(oldDb, newDb, async (snapshot, plan, xmin) => {
+    const rows = await newDb.transaction().execute((into) => copyRows(snapshot, into, plan.leaves));
+    return { rows, tables: plan.leaves.length, xmin };
+  });
 }
